@@ -1,0 +1,66 @@
+# evkit build. `make` builds build/evkit; `make run` and `make test` are the
+# two set-up commands of the README (each installs what is missing first).
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+PKGS    := libmicrohttpd jansson yaml-0.1 sqlite3 lua5.4 libcurl openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VERSION := 0.1.0
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Isrc -DEVKIT_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e clean bench asan valgrind
+all: $(BUILD)/evkit
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libevkit.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/evkit: $(BUILD)/obj/src/main.o $(BUILD)/libevkit.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libevkit.a tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libevkit.a $(LDLIBS) -lcmocka
+
+unit-bins: $(UNIT_BIN)
+
+deps:
+	@scripts/deps.sh
+
+# Serve the bundled sample app on 127.0.0.1:8080, journal in var/.
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/evkit serve --app app --data var --listen 127.0.0.1:8080
+
+# Every test, on the normal build, under valgrind (unit) and on ASan+UBSan.
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit-bins
+	@scripts/run-tests.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

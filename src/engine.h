@@ -1,0 +1,41 @@
+/* engine: the running system as one value: the loaded app, the store and
+ * the settings every subsystem reads. Created by the CLI, passed everywhere;
+ * nothing in evkit keeps global state besides the log level. */
+#ifndef EVKIT_ENGINE_H
+#define EVKIT_ENGINE_H
+
+#include <jansson.h>
+
+#include "core/util.h"
+#include "manifest/manifest.h"
+#include "store/store.h"
+
+typedef struct delivery delivery_t;
+
+typedef struct engine {
+    app_t *app;
+    store_t *store;
+    char *namespace;              /* AIO_runtime_namespace or "evkit" */
+    char *api_host;               /* "http://127.0.0.1:8080" for __OW_API_HOST */
+    char *api_key;                /* for __OW_API_KEY; first EVKIT_API_TOKENS token or "" */
+    json_t *api_tokens;           /* array of accepted bearer tokens (EVKIT_API_TOKENS) */
+    int64_t activation_retention_ms; /* default 7 days */
+    delivery_t *delivery;         /* NULL when not serving */
+} engine_t;
+
+/* Fills namespace, api tokens from the environment (app->env first). */
+void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host);
+void engine_fini(engine_t *e);
+
+/* Publishes an event of provider_key (must be in providers.json): one
+ * delivery per matching registration is created with the event, atomically.
+ * Durable when it returns. */
+int engine_publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                   const char *idempotency_key, store_append_result *res, err_t *err);
+
+/* The value at a dotted path ("data.sku") of a JSON object, as a string for
+ * ordering keys (numbers printed, other types JSON-encoded). NULL when
+ * absent. Caller frees. */
+char *json_path_string(const json_t *root, const char *path);
+
+#endif

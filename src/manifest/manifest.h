@@ -1,0 +1,131 @@
+/* manifest: loads an app folder (app.config.yaml with $include, .env,
+ * onboarding/config/events.json and providers.json) into an immutable app_t,
+ * and reports every problem with file and line.
+ *
+ * Ownership: app_load returns an app_t the caller frees with app_free; every
+ * pointer inside it lives as long as the app. diags_t is caller-owned
+ * (diags_free). */
+#ifndef EVKIT_MANIFEST_H
+#define EVKIT_MANIFEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { RUNTIME_LUA, RUNTIME_EXEC, RUNTIME_ACTIONLOOP } runtime_kind;
+typedef enum { WEB_NO, WEB_YES, WEB_RAW } web_mode;
+
+#define ACTION_DEFAULT_TIMEOUT_MS 60000
+#define ACTION_MIN_TIMEOUT_MS 100
+#define ACTION_MAX_TIMEOUT_MS 600000
+#define ACTION_DEFAULT_MEMORY_MB 256
+#define ACTION_MIN_MEMORY_MB 1      /* below OpenWhisk's 128: Lua actions are small */
+#define ACTION_MAX_MEMORY_MB 4096
+
+typedef struct action {
+    char *package;        /* "ingestion" */
+    char *name;           /* "webhook" */
+    char *fqn;            /* "ingestion/webhook" */
+    char *function;       /* absolute path of the function file */
+    char *dir;            /* absolute folder of the function file */
+    char *runtime;        /* as written: "lua", "exec", "actionloop", "nodejs:16" */
+    runtime_kind kind;
+    web_mode web;
+    json_t *inputs;       /* package inputs overlaid by action inputs, $VARs resolved */
+    bool final;           /* annotation final */
+    bool require_auth;    /* annotation require-adobe-auth */
+    bool raw_http;        /* annotation raw-http (or web: raw) */
+    json_t *annotations;  /* every annotation as written */
+    int timeout_ms;       /* limits.timeout, default 60000 */
+    int memory_mb;        /* limits.memory, default 256 */
+    int concurrency;      /* limits.concurrency (actionloop pool size), default 2 */
+} action_t;
+
+typedef struct interest {
+    char *provider;       /* provider key, e.g. "backoffice" */
+    char **codes;         /* event codes */
+    size_t ncodes;
+} interest_t;
+
+typedef struct registration {
+    char *name;
+    char *description;
+    char *runtime_action; /* "<package>/<action>" */
+    const action_t *action;
+    interest_t *interests;
+    size_t ninterests;
+    int64_t *retry_schedule_ms; /* delays after attempt 1, 2, ...; the last repeats */
+    size_t nretry;
+    int64_t retry_max_age_ms;   /* from the first attempt; then dead letter */
+    int64_t retry_jitter_pct;   /* 0..100, default 10 */
+    char *ordering_key;         /* JSON path into the CloudEvent, e.g. "data.sku"; NULL = unordered */
+} registration_t;
+
+typedef struct provider {
+    char *key;
+    char *label;
+    char *description;
+} provider_t;
+
+typedef struct event_code {
+    char *entity;         /* "product" */
+    char *provider;       /* "backoffice" */
+    char *code;           /* "be-observer.catalog_product_create" */
+    json_t *sample;       /* sampleEventTemplate (may be NULL) */
+} event_code_t;
+
+typedef struct app {
+    char *dir;            /* absolute app folder */
+    char *name;           /* from package.json / folder name */
+    action_t *actions;
+    size_t nactions;
+    registration_t *registrations;
+    size_t nregistrations;
+    provider_t *providers;
+    size_t nproviders;
+    event_code_t *events;
+    size_t nevents;
+    json_t *env;          /* merged environment seen by $VAR: process env over .env */
+} app_t;
+
+typedef enum { DIAG_ERROR, DIAG_WARNING } diag_severity;
+typedef struct diag {
+    diag_severity severity;
+    char *file;           /* path relative to the app folder when inside it */
+    int line;             /* 1-based; 0 when unknown */
+    int column;
+    char *message;
+} diag_t;
+typedef struct diags {
+    diag_t *items;
+    size_t n, cap;
+    size_t errors, warnings;
+} diags_t;
+
+void diags_init(diags_t *d);
+void diags_add(diags_t *d, diag_severity sev, const char *file, int line, int column,
+               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* "file:line:col: error: message" one per line. */
+void diags_print(const diags_t *d, FILE *out);
+void diags_free(diags_t *d);
+
+/* Loads dir. Returns NULL when there are errors (all in d); warnings alone
+ * still return the app. Missing $VARs are warnings naming each variable and
+ * resolve to "". */
+app_t *app_load(const char *dir, diags_t *d);
+void app_free(app_t *app);
+
+const action_t *app_action(const app_t *app, const char *fqn);
+const registration_t *app_registration(const app_t *app, const char *name);
+const provider_t *app_provider(const app_t *app, const char *key);
+const event_code_t *app_event_code(const app_t *app, const char *provider, const char *code);
+/* True when reg takes events of (provider, type). */
+bool registration_matches(const registration_t *reg, const char *provider, const char *type);
+
+/* The default retry policy of the hosted service: 1, 2, 4, 8 minutes, then
+ * every 15 minutes, until 24 h after the first attempt, 10% jitter. */
+void registration_default_retry(registration_t *reg);
+
+#endif

@@ -1,0 +1,96 @@
+/* runtime: invokes actions of every kind and records an OpenWhisk-shaped
+ * activation for each invocation. runtime.c dispatches to one backend per
+ * kind (lua.c, exec.c, actionloop.c); backends fill an activation_t.
+ *
+ * Threads: runtime_invoke may be called from any thread, concurrently. Lua
+ * interpreters are pooled per thread; no global lock. */
+#ifndef EVKIT_RUNTIME_H
+#define EVKIT_RUNTIME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/util.h"
+#include "engine.h"
+#include "manifest/manifest.h"
+
+/* OpenWhisk response status: success/0, application error/1,
+ * action developer error/2, whisk internal error/3. */
+typedef enum {
+    ACT_SUCCESS = 0,
+    ACT_APP_ERROR = 1,
+    ACT_DEV_ERROR = 2,
+    ACT_INTERNAL_ERROR = 3
+} act_status;
+const char *act_status_name(act_status st);
+
+#define ACTIVATION_LOG_LIMIT (10u * 1024 * 1024)
+
+typedef struct activation {
+    /* in */
+    engine_t *engine;
+    const action_t *action;
+    json_t *params;              /* borrowed: the full params the action sees */
+    char id[33];                 /* activation id */
+    char cause[33];              /* parent activation id, "" when none */
+    int64_t start_ms;            /* epoch */
+    int64_t deadline_ms;         /* epoch; start + limits.timeout */
+    size_t memory_limit;         /* bytes */
+    /* out, filled by the backend */
+    json_t *result;              /* owned; NULL is treated as {} */
+    act_status status;
+    bool timed_out;              /* the deadline passed; status is ACT_DEV_ERROR */
+    bool cold;                   /* an interpreter/process was created for it */
+    int64_t init_ms;             /* time to create it when cold */
+    json_t *logs;                /* owned array of "<ISO time> stdout|stderr: line" */
+    size_t logs_bytes;
+    bool logs_truncated;
+} activation_t;
+
+/* Appends one log line (stream "stdout" or "stderr"), stamped now; past
+ * ACTIVATION_LOG_LIMIT lines are dropped and one truncation notice is kept. */
+void activation_log(activation_t *a, const char *stream, const char *line, size_t len);
+/* Sets a developer error result {"error": msg}. */
+void activation_fail(activation_t *a, act_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Backends: run a->action with a->params, honouring deadline and memory.
+ * They set result, status (ACT_SUCCESS unless the result has a top-level
+ * "error" -> ACT_APP_ERROR, or the action failed -> ACT_DEV_ERROR), logs. */
+void lua_backend_run(activation_t *a);
+void exec_backend_run(activation_t *a);
+void actionloop_backend_run(activation_t *a);
+/* Stops pooled processes/interpreters (shutdown). */
+void actionloop_backend_shutdown(void);
+void lua_backend_thread_cleanup(void);
+
+/* The activation id of the activation running on this thread ("" none),
+ * so that nested invocations carry causedBy. */
+const char *runtime_current_activation(void);
+
+typedef struct invoke_result {
+    char activation_id[33];
+    act_status status;
+    json_t *result;      /* owned by the caller: decref */
+    int64_t duration_ms;
+    bool timed_out;
+} invoke_result;
+
+/* Invokes action with params (borrowed; the action's inputs are NOT added
+ * here: callers build the full params with runtime_params). cause: parent
+ * activation id or NULL (then the thread's current activation is used).
+ * path_kind annotates how it was reached ("web", "delivery", "invoke",
+ * "cli"). Writes the activation record (asynchronously). Never fails: errors
+ * become a developer or internal error result. */
+void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                    invoke_result *out);
+
+/* Params for an invocation: action inputs (already package < action)
+ * overlaid by request (borrowed, may be NULL). With the final annotation a
+ * request key that names a declared input is refused, as OpenWhisk does:
+ * NULL with err "Request defines parameters that are not allowed". Returns a
+ * new object. */
+json_t *runtime_params(const action_t *action, const json_t *request, err_t *err);
+
+#endif

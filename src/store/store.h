@@ -1,0 +1,174 @@
+/* store: the durable journal and everything evkit keeps. A narrow interface
+ * that speaks of appending events, reading from a position, dedup, claiming
+ * delivery work, activations and action state, never of SQL, so that a NATS
+ * JetStream backend can sit behind it later. The embedded backend is SQLite
+ * (store_sqlite.c) in WAL mode with synchronous=FULL and group commit.
+ *
+ * Threads: every function is safe to call from any thread. Several
+ * processes may open the same folder (the CLI beside a running daemon).
+ * Ownership: json_t values passed in are borrowed unless said otherwise;
+ * json_t values returned are new references the caller decrefs. */
+#ifndef EVKIT_STORE_H
+#define EVKIT_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+typedef struct store store_t;
+
+/* Opens (creating) the store in folder dir. */
+int store_open(const char *dir, store_t **out, err_t *err);
+/* Flushes pending asynchronous writes (activations, delivery results) and closes. */
+void store_close(store_t *s);
+
+/* ---- providers ---- */
+/* The stable UUID of provider key, created on first use and kept forever. */
+int store_provider_id(store_t *s, const char *key, char out[37], err_t *err);
+
+/* ---- journal ---- */
+typedef struct store_delivery_spec {
+    const char *registration;   /* registration name */
+    const char *order_key;      /* NULL = unordered */
+} store_delivery_spec;
+
+typedef struct store_event_in {
+    const char *provider;         /* provider key; its UUID makes source = urn:uuid:<id> */
+    const char *type;             /* event code */
+    json_t *data;                 /* borrowed; any JSON value */
+    const char *idempotency_key;  /* NULL = none; dedup window 24 h per provider */
+    const store_delivery_spec *deliveries; /* one delivery per matching registration */
+    size_t ndeliveries;
+} store_event_in;
+
+typedef struct store_append_result {
+    char id[37];                  /* event id (the original one on a duplicate) */
+    int64_t position;             /* journal position, monotonic from 1 */
+    bool duplicate;
+} store_append_result;
+
+/* Appends one event as a CloudEvent 1.0 {specversion, id, source, type, time,
+ * datacontenttype: application/json, data} and creates its deliveries in the
+ * same transaction. Returns only once durable on disk; concurrent callers
+ * share one commit (group commit). Deliveries of a DISABLED registration are
+ * created parked. On a duplicate idempotency key nothing is stored. */
+int store_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
+
+/* Events with position > since (0 = from the oldest), oldest first, at most
+ * limit (<= 0: 100). provider NULL = every provider. Returns an array of
+ * {"position": n, "event": {CloudEvent}}. */
+int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out,
+               err_t *err);
+/* The last position whose event time is before time_ms (0 when none), for seek. */
+int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
+/* The CloudEvent with id, or NULL (*out) when absent. */
+int store_event_get(store_t *s, const char *id, json_t **out, err_t *err);
+
+/* ---- deliveries ---- */
+typedef struct store_delivery {
+    int64_t id;
+    char *registration;
+    json_t *event;              /* the CloudEvent */
+    int64_t position;
+    int attempt;                /* 1 for the first attempt of this claim */
+    int64_t first_attempt_ms;   /* 0 when this is the first attempt */
+    char *order_key;            /* NULL when unordered */
+} store_delivery;
+void store_delivery_free(store_delivery *d);
+
+/* Claims up to max due deliveries (state pending, due <= now), marking them
+ * running with a lease until now + lease_ms; an expired lease (a crashed
+ * process) makes a delivery claimable again. Honours ordering: a delivery
+ * with an order key is claimable only when no earlier delivery of the same
+ * registration and key is pending, running or parked. Skips registrations
+ * whose state is DISABLED. *out is an array of *n deliveries (free each with
+ * store_delivery_free, then free the array). */
+int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
+                err_t *err);
+
+typedef enum {
+    DELIVERY_DONE,       /* success */
+    DELIVERY_RETRY,      /* failed, due again at next_due_ms */
+    DELIVERY_FAILED,     /* failed with a final status: kept as dead letter (reason rejected) */
+    DELIVERY_DEAD        /* retries exhausted: kept as dead letter (reason expired) */
+} store_outcome;
+
+typedef struct store_attempt {
+    int64_t delivery_id;
+    store_outcome outcome;
+    int64_t next_due_ms;        /* DELIVERY_RETRY only */
+    int64_t started_ms, ended_ms;
+    int status_code;            /* HTTP-like status of the attempt (200, 500, 604 timeout...) */
+    const char *error;          /* short error text or NULL */
+    const char *activation_id;  /* consumer activation or NULL */
+} store_attempt;
+/* Records an attempt and moves the delivery on. Durable before return. */
+int store_finish(store_t *s, const store_attempt *a, err_t *err);
+
+/* Earliest due time among pending deliveries of non-disabled registrations,
+ * or INT64_MAX when none. */
+int64_t store_next_due(store_t *s);
+/* Blocks until an append or a state change in this process, or until
+ * until_ms (epoch), whichever comes first. */
+void store_wait_work(store_t *s, int64_t until_ms);
+/* Wakes every store_wait_work (shutdown, external change). */
+void store_kick(store_t *s);
+
+/* Dead letters: deliveries in state dead or failed, newest first. Array of
+ * {id, registration, event_id, type, attempts, reason, last_status,
+ * last_error, first_attempt, last_attempt}. registration NULL = all. */
+int store_deadletter_list(store_t *s, const char *registration, int limit, json_t **out,
+                          err_t *err);
+/* Makes dead letter id (or all of registration's when id <= 0) pending again
+ * from attempt 1, due now. *count gets how many. */
+int store_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count,
+                            err_t *err);
+
+/* Creates new deliveries to registration for journal events with position >
+ * since whose (provider, type) is in the pairs lists (parallel arrays of n),
+ * in position order. order_key_path ("data.sku") or NULL. *count gets how many. */
+int store_replay(store_t *s, const char *registration, int64_t since,
+                 const char *const *providers, const char *const *types, size_t n,
+                 const char *order_key_path, int *count, err_t *err);
+
+/* ---- registration health ---- */
+typedef enum { REG_ACTIVE, REG_UNSTABLE, REG_DISABLED } reg_state;
+const char *reg_state_name(reg_state st);
+
+typedef struct store_reg_info {
+    reg_state state;
+    int64_t attempts_24h, failures_24h;  /* since max(now - 24 h, enabled_at) */
+    int64_t backlog;                     /* pending + running + parked deliveries */
+    int64_t parked;
+    int64_t dead;                        /* dead letters */
+    char last_error[256];                /* "" when none */
+    int64_t last_attempt_ms;
+} store_reg_info;
+/* Registrations are created on first use with state ACTIVE. */
+int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err);
+int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err);
+/* ACTIVE again, health window restarts now, parked deliveries become pending. */
+int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err);
+
+/* ---- activations ---- */
+/* Queues an activation record (stolen) for a batched write off the hot path. */
+void store_activation_put(store_t *s, json_t *record);
+/* Newest first; name NULL = all (matches "pkg/action" or its last part). */
+int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
+int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
+/* Deletes activations that ended before cutoff_ms; *deleted gets how many. */
+int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
+/* Waits until queued activation records are written (tests, CLI). */
+void store_flush(store_t *s);
+
+/* ---- action state (key-value with TTL) ---- */
+/* Keys: 1..1024 chars of [a-zA-Z0-9-_.]; values any JSON. ttl_ms <= 0 = no expiry. */
+bool store_state_key_valid(const char *key);
+int store_state_get(store_t *s, const char *key, json_t **value, err_t *err); /* NULL when absent or expired */
+int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
+int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err);
+
+#endif
