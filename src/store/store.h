@@ -77,6 +77,7 @@ typedef struct store_delivery {
     int64_t first_attempt_ms;   /* 0 when this is the first attempt */
     char *order_key;            /* NULL when unordered */
 } store_delivery;
+/* Frees what d holds (not d itself: claims return an array). */
 void store_delivery_free(store_delivery *d);
 
 /* Claims up to max due deliveries (state pending, due <= now), marking them

@@ -1,0 +1,176 @@
+/* cli: command dispatch and what the commands share. */
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static const char *TOP_USAGE =
+    "usage: evkit <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve          serve the app: web actions, ingestion, event delivery\n"
+    "  check          validate the app's manifests and onboarding config\n"
+    "  action         list | get <pkg>/<name> [--url] | invoke <pkg>/<name> [-p K V]...\n"
+    "  event          list [--provider P] [--since POS] [--limit N] | replay ...\n"
+    "  registration   list | enable <name>\n"
+    "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
+    "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
+    "\n"
+    "options every command takes:\n"
+    "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
+    "  --data DIR     the journal folder (default $EVKIT_DATA or ./var)\n"
+    "  --json         print JSON\n"
+    "  --help         help for the command\n"
+    "  --version      print the version\n";
+
+bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
+{
+    switch (c) {
+    case 'A': ctx->app_dir = optarg; return true;
+    case 'D': ctx->data_dir = optarg; return true;
+    case 'J': ctx->json = true; return true;
+    case 'h': *help = true; return true;
+    default: return false;
+    }
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("evkit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int cli_usage(const char *usage)
+{
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+void cli_print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+app_t *cli_load_app(const cli_ctx *ctx, bool print_warnings)
+{
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(ctx->app_dir, &d);
+    if (!app || print_warnings) diags_print(&d, stderr);
+    if (!app) fprintf(stderr, "evkit: the app in '%s' has %zu error(s)\n", ctx->app_dir, d.errors);
+    diags_free(&d);
+    return app;
+}
+
+store_t *cli_open_store(const cli_ctx *ctx)
+{
+    err_t err;
+    if (mkdir_p(ctx->data_dir, &err) < 0) {
+        cli_fail("%s", err.msg);
+        return NULL;
+    }
+    store_t *s = NULL;
+    if (store_open(ctx->data_dir, &s, &err) < 0) {
+        cli_fail("cannot open the journal in '%s': %s", ctx->data_dir, err.msg);
+        return NULL;
+    }
+    return s;
+}
+
+bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
+{
+    app_t *app = cli_load_app(ctx, false);
+    if (!app) return false;
+    store_t *s = cli_open_store(ctx);
+    if (!s) {
+        app_free(app);
+        return false;
+    }
+    engine_init(e, app, s, api_host);
+    return true;
+}
+
+void cli_close_engine(engine_t *e)
+{
+    app_t *app = e->app;
+    store_t *s = e->store;
+    engine_fini(e);
+    if (s) store_close(s);
+    if (app) app_free(app);
+}
+
+char *cli_base_url(const cli_ctx *ctx)
+{
+    char *path = path_join(ctx->data_dir, "serve.json");
+    json_t *j = json_load_file(path, 0, NULL);
+    free(path);
+    char *url = NULL;
+    if (j) {
+        json_int_t pid = json_integer_value(json_object_get(j, "pid"));
+        const char *u = json_string_value(json_object_get(j, "url"));
+        if (pid > 0 && u && kill((pid_t)pid, 0) == 0) url = xstrdup(u);
+        json_decref(j);
+    }
+    if (!url) {
+        const char *l = ctx->listen;
+        if (l[0] == ':') url = xasprintf("http://127.0.0.1%s", l);
+        else url = xasprintf("http://%s", l);
+    }
+    return url;
+}
+
+static int cmd_version(void)
+{
+    printf("evkit %s\n", EVKIT_VERSION);
+    return EXIT_OK;
+}
+
+int cli_main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(log_level_parse(getenv("EVKIT_LOG_LEVEL"), LOG_INFO));
+    cli_ctx ctx = {
+        .app_dir = getenv("EVKIT_APP") ? getenv("EVKIT_APP") : "app",
+        .data_dir = getenv("EVKIT_DATA") ? getenv("EVKIT_DATA") : "var",
+        .listen = getenv("EVKIT_LISTEN") ? getenv("EVKIT_LISTEN") : "127.0.0.1:8080",
+    };
+    if (argc < 2) return cli_usage(TOP_USAGE);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(TOP_USAGE, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) return cmd_version();
+    static const struct {
+        const char *name;
+        int (*fn)(cli_ctx *, int, char **);
+    } cmds[] = {
+        {"serve", cmd_serve},           {"check", cmd_check},
+        {"action", cmd_action},         {"event", cmd_event},
+        {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
+        {"activation", cmd_activation},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name) == 0) {
+            optind = 1;
+            return cmds[i].fn(&ctx, argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "evkit: unknown command '%s'\n\n", cmd);
+    return cli_usage(TOP_USAGE);
+}

@@ -1,0 +1,56 @@
+/* cli_int: what the command files share: common options, opening the app
+ * and the store, printing JSON. */
+#ifndef EVKIT_CLI_INT_H
+#define EVKIT_CLI_INT_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "engine.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct cli_ctx {
+    const char *app_dir;   /* --app, $EVKIT_APP, "app" */
+    const char *data_dir;  /* --data, $EVKIT_DATA, "var" */
+    const char *listen;    /* --listen, $EVKIT_LISTEN, "127.0.0.1:8080" */
+    bool json;             /* --json: machine-readable output */
+} cli_ctx;
+
+/* Long options every command accepts; append to a command's own table. */
+#define CLI_COMMON_OPTS                                   \
+    {"app", required_argument, NULL, 'A'},                \
+    {"data", required_argument, NULL, 'D'},               \
+    {"json", no_argument, NULL, 'J'},                     \
+    {"help", no_argument, NULL, 'h'}
+
+/* Handles a common option; returns true when c was one (help sets *help). */
+bool cli_common_opt(cli_ctx *ctx, int c, bool *help);
+
+/* Loads the app printing diagnostics to stderr (warnings too when
+ * print_warnings). NULL on errors. */
+app_t *cli_load_app(const cli_ctx *ctx, bool print_warnings);
+/* Opens the store in ctx->data_dir, creating it. NULL (printed) on failure. */
+store_t *cli_open_store(const cli_ctx *ctx);
+/* Loads app and store and fills an engine; false on failure (printed). */
+bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host);
+void cli_close_engine(engine_t *e);
+
+/* The base URL of the running server: from <data>/serve.json when that
+ * process is alive, else http://<listen>. Caller frees. */
+char *cli_base_url(const cli_ctx *ctx);
+
+void cli_print_json(const json_t *j);
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* returns 1 */
+int cli_usage(const char *usage);                                           /* returns 2 */
+
+int cmd_serve(cli_ctx *ctx, int argc, char **argv);
+int cmd_check(cli_ctx *ctx, int argc, char **argv);
+int cmd_action(cli_ctx *ctx, int argc, char **argv);
+int cmd_event(cli_ctx *ctx, int argc, char **argv);
+int cmd_deadletter(cli_ctx *ctx, int argc, char **argv);
+int cmd_registration(cli_ctx *ctx, int argc, char **argv);
+int cmd_activation(cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,364 @@
+/* delivery: a dispatcher thread claims due deliveries from the store (one
+ * claim for many, so claims share commits) and hands them to a pool of
+ * workers that invoke the registration's consumer and record the outcome.
+ * A claim is a lease: if this process dies, the lease expires and any
+ * evkit process delivers again (at least once). */
+#include "delivery/delivery.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+/* ---- decisions ---- */
+
+static delivery_verdict classify_code(int code)
+{
+    if (code >= 200 && code < 300) return VERDICT_SUCCESS;
+    if (code == 429 || (code >= 500 && code < 600 && code != 505)) return VERDICT_RETRY;
+    return VERDICT_FINAL;
+}
+
+static int status_of(const json_t *obj, int dflt)
+{
+    json_t *sc = json_object_get(obj, "statusCode");
+    if (json_is_integer(sc)) return (int)json_integer_value(sc);
+    if (json_is_real(sc)) return (int)json_real_value(sc);
+    if (json_is_string(sc)) {
+        int v = atoi(json_string_value(sc));
+        if (v >= 100 && v <= 999) return v;
+    }
+    return dflt;
+}
+
+delivery_verdict delivery_classify(const invoke_result *res, int *status)
+{
+    int code;
+    switch (res->status) {
+    case ACT_DEV_ERROR:
+        code = res->timed_out ? 604 : 500;
+        *status = code;
+        return VERDICT_RETRY;
+    case ACT_INTERNAL_ERROR:
+        *status = 500;
+        return VERDICT_RETRY;
+    default: break;
+    }
+    json_t *err = json_object_get(res->result, "error");
+    if (err) {
+        /* An application error without a status is a failure worth retrying. */
+        code = json_is_object(err) ? status_of(err, 500) : 500;
+        *status = code;
+        delivery_verdict v = classify_code(code);
+        return v == VERDICT_SUCCESS ? VERDICT_RETRY : v;
+    }
+    code = status_of(res->result, 200);
+    *status = code;
+    return classify_code(code);
+}
+
+int64_t delivery_retry_delay(const registration_t *reg, int attempt, double rnd)
+{
+    if (!reg->nretry) return 60000;
+    size_t i = attempt < 1 ? 0 : (size_t)(attempt - 1);
+    if (i >= reg->nretry) i = reg->nretry - 1;
+    int64_t base = reg->retry_schedule_ms[i];
+    if (rnd < 0) rnd = 0;
+    if (rnd > 1) rnd = 1;
+    return base + (int64_t)((double)base * (double)reg->retry_jitter_pct / 100.0 * rnd);
+}
+
+reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
+{
+    if (attempts >= 10 && failures * 5 >= attempts * 4) return REG_DISABLED;
+    if (recent_failures >= 3 || (attempts >= 3 && failures * 5 > attempts * 4)) return REG_UNSTABLE;
+    return REG_ACTIVE;
+}
+
+json_t *delivery_params(const action_t *consumer, const json_t *event, int attempt)
+{
+    json_t *p = consumer->inputs ? json_deep_copy(consumer->inputs) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)event, k, v) {
+        if (consumer->final && consumer->inputs && json_object_get(consumer->inputs, k)) continue;
+        json_object_set(p, k, v);
+    }
+    json_t *id = json_object_get(event, "id");
+    if (id && !json_object_get(p, "eventid")) json_object_set(p, "eventid", id);
+    (void)attempt;
+    return p;
+}
+
+/* ---- workers ---- */
+
+typedef struct reg_health {
+    reg_state state;
+    int consecutive_failures;
+} reg_health;
+
+struct delivery {
+    engine_t *engine;
+    int nworkers;
+    pthread_t dispatcher;
+    pthread_t *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;   /* queue not empty or stopping */
+    pthread_cond_t cv_free;   /* a worker became idle */
+    store_delivery *queue;    /* claimed, not yet started */
+    size_t qlen, qcap;
+    int busy;                 /* deliveries queued or running */
+    bool stopping;
+    reg_health *health;       /* per registration of the app, by index */
+};
+
+static size_t reg_index(const app_t *app, const registration_t *r)
+{
+    return (size_t)(r - app->registrations);
+}
+
+static void update_health(delivery_t *d, const registration_t *reg, bool ok)
+{
+    engine_t *e = d->engine;
+    reg_health *h = &d->health[reg_index(e->app, reg)];
+    pthread_mutex_lock(&d->mu);
+    h->consecutive_failures = ok ? 0 : h->consecutive_failures + 1;
+    int recent = h->consecutive_failures;
+    reg_state cached = h->state;
+    pthread_mutex_unlock(&d->mu);
+    if (ok && cached == REG_ACTIVE) return; /* the common case costs no query */
+
+    store_reg_info info;
+    err_t err;
+    if (store_reg_info_get(e->store, reg->name, &info, &err) < 0) return;
+    if (info.state == REG_DISABLED) {
+        pthread_mutex_lock(&d->mu);
+        h->state = REG_DISABLED;
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    reg_state next = delivery_health(info.attempts_24h, info.failures_24h, recent);
+    if (next != info.state) {
+        if (store_reg_set_state(e->store, reg->name, next, &err) == 0) {
+            log_emit(next == REG_DISABLED ? LOG_ERROR : LOG_WARN, "registration state changed",
+                     json_pack("{s:s, s:s, s:s, s:I, s:I}", "registration", reg->name, "from",
+                               reg_state_name(info.state), "to", reg_state_name(next), "attempts_24h",
+                               (json_int_t)info.attempts_24h, "failures_24h",
+                               (json_int_t)info.failures_24h));
+        }
+    }
+    pthread_mutex_lock(&d->mu);
+    h->state = next;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static double rnd01(void)
+{
+    uint32_t r;
+    if (random_bytes(&r, sizeof r) < 0) return 0.5;
+    return (double)r / 4294967295.0;
+}
+
+static void deliver_one(delivery_t *d, store_delivery *dl)
+{
+    engine_t *e = d->engine;
+    const registration_t *reg = app_registration(e->app, dl->registration);
+    store_attempt at = {.delivery_id = dl->id, .started_ms = now_ms()};
+    err_t err;
+    if (!reg || !reg->action) {
+        at.outcome = DELIVERY_FAILED;
+        at.status_code = 404;
+        at.error = "the registration is no longer configured in app.config.yaml";
+        at.ended_ms = now_ms();
+        if (store_finish(e->store, &at, &err) < 0)
+            log_error("cannot record delivery", json_pack("{s:s}", "error", err.msg));
+        return;
+    }
+    json_t *params = delivery_params(reg->action, dl->event, dl->attempt);
+    json_object_set_new(params, "__evkit",
+                        json_pack("{s:i, s:i, s:s, s:I}", "attempt", dl->attempt, "retryCount",
+                                  dl->attempt - 1, "registration", reg->name, "delivery",
+                                  (json_int_t)dl->id));
+    invoke_result res;
+    runtime_invoke(e, reg->action, params, NULL, &res);
+    json_decref(params);
+
+    int code = 0;
+    delivery_verdict v = delivery_classify(&res, &code);
+    at.ended_ms = now_ms();
+    at.status_code = code;
+    at.activation_id = res.activation_id;
+    char errbuf[256] = "";
+    if (v != VERDICT_SUCCESS) {
+        json_t *ej = json_object_get(res.result, "error");
+        json_t *body = json_object_get(ej ? ej : res.result, "body");
+        json_t *msg = json_is_string(ej) ? ej : json_object_get(body, "error");
+        if (!msg) msg = json_object_get(ej, "error");
+        if (!msg) msg = json_object_get(body, "message");
+        if (json_is_string(msg)) snprintf(errbuf, sizeof errbuf, "%s", json_string_value(msg));
+        else if (res.timed_out) snprintf(errbuf, sizeof errbuf, "the consumer timed out");
+        else snprintf(errbuf, sizeof errbuf, "status %d", code);
+        at.error = errbuf;
+    }
+    int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : at.started_ms;
+    if (v == VERDICT_SUCCESS) {
+        at.outcome = DELIVERY_DONE;
+    } else if (v == VERDICT_FINAL) {
+        at.outcome = DELIVERY_FAILED;
+    } else {
+        int64_t next = at.ended_ms + delivery_retry_delay(reg, dl->attempt, rnd01());
+        if (next > first + reg->retry_max_age_ms) {
+            at.outcome = DELIVERY_DEAD;
+        } else {
+            at.outcome = DELIVERY_RETRY;
+            at.next_due_ms = next;
+        }
+    }
+    if (store_finish(e->store, &at, &err) < 0)
+        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
+                                                      (json_int_t)dl->id));
+    if (v != VERDICT_SUCCESS)
+        log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
+                 at.outcome == DELIVERY_RETRY ? "delivery failed; will retry"
+                 : at.outcome == DELIVERY_DEAD ? "delivery failed; retries exhausted, dead letter"
+                                               : "delivery rejected with a final status; dead letter",
+                 json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "registration", reg->name, "event",
+                           json_string_value(json_object_get(dl->event, "id")), "attempt",
+                           dl->attempt, "status", code, "error", errbuf, "activationId",
+                           res.activation_id));
+    json_decref(res.result);
+    update_health(d, reg, v == VERDICT_SUCCESS);
+}
+
+static void *worker_main(void *arg)
+{
+    delivery_t *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        while (d->qlen == 0 && !d->stopping) pthread_cond_wait(&d->cv_work, &d->mu);
+        if (d->qlen == 0 && d->stopping) {
+            pthread_mutex_unlock(&d->mu);
+            break;
+        }
+        store_delivery dl = d->queue[0];
+        memmove(d->queue, d->queue + 1, (d->qlen - 1) * sizeof *d->queue);
+        d->qlen--;
+        pthread_mutex_unlock(&d->mu);
+
+        deliver_one(d, &dl);
+        store_delivery_free(&dl);
+
+        pthread_mutex_lock(&d->mu);
+        d->busy--;
+        pthread_cond_signal(&d->cv_free);
+        pthread_mutex_unlock(&d->mu);
+    }
+    lua_backend_thread_cleanup();
+    return NULL;
+}
+
+static int64_t max_timeout_ms(const app_t *app)
+{
+    int64_t m = 0;
+    for (size_t i = 0; i < app->nregistrations; i++) {
+        const action_t *a = app->registrations[i].action;
+        if (a && a->timeout_ms > m) m = a->timeout_ms;
+    }
+    return m ? m : ACTION_DEFAULT_TIMEOUT_MS;
+}
+
+static void *dispatcher_main(void *arg)
+{
+    delivery_t *d = arg;
+    engine_t *e = d->engine;
+    /* A lease outlives the longest consumer, with room for nested handlers. */
+    int64_t lease = 2 * max_timeout_ms(e->app) + 30000;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        while (d->busy >= d->nworkers && !d->stopping) pthread_cond_wait(&d->cv_free, &d->mu);
+        int free_slots = d->nworkers - d->busy;
+        bool stop = d->stopping;
+        pthread_mutex_unlock(&d->mu);
+        if (stop) break;
+
+        store_delivery *got = NULL;
+        size_t n = 0;
+        err_t err;
+        if (store_claim(e->store, free_slots, lease, &got, &n, &err) < 0) {
+            log_error("cannot claim deliveries", json_pack("{s:s}", "error", err.msg));
+            store_wait_work(e->store, now_ms() + 1000);
+            continue;
+        }
+        if (n == 0) {
+            /* Sleep until the next retry is due, new work arrives in this
+             * process, or a second passes (work added by another process). */
+            int64_t until = now_ms() + 1000;
+            int64_t due = store_next_due(e->store);
+            if (due < until) until = due;
+            if (until > now_ms()) store_wait_work(e->store, until);
+            continue;
+        }
+        pthread_mutex_lock(&d->mu);
+        if (d->qlen + n > d->qcap) {
+            d->qcap = (d->qlen + n) * 2;
+            d->queue = xrealloc(d->queue, d->qcap * sizeof *d->queue);
+        }
+        memcpy(d->queue + d->qlen, got, n * sizeof *got);
+        d->qlen += n;
+        d->busy += (int)n;
+        pthread_cond_broadcast(&d->cv_work);
+        pthread_mutex_unlock(&d->mu);
+        free(got);
+    }
+    return NULL;
+}
+
+int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
+{
+    delivery_t *d = xcalloc(1, sizeof *d);
+    d->engine = e;
+    d->nworkers = workers;
+    d->health = xcalloc(e->app->nregistrations + 1, sizeof *d->health);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv_work, NULL);
+    pthread_cond_init(&d->cv_free, NULL);
+    d->workers = xcalloc((size_t)workers, sizeof *d->workers);
+    for (size_t i = 0; i < e->app->nregistrations; i++) {
+        store_reg_info info;
+        if (store_reg_info_get(e->store, e->app->registrations[i].name, &info, err) < 0) {
+            free(d->workers);
+            free(d->health);
+            free(d);
+            return -1;
+        }
+        d->health[i].state = info.state;
+    }
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) abort();
+    }
+    if (pthread_create(&d->dispatcher, NULL, dispatcher_main, d) != 0) abort();
+    *out = d;
+    return 0;
+}
+
+void delivery_stop(delivery_t *d)
+{
+    if (!d) return;
+    pthread_mutex_lock(&d->mu);
+    d->stopping = true;
+    pthread_cond_broadcast(&d->cv_work);
+    pthread_cond_broadcast(&d->cv_free);
+    pthread_mutex_unlock(&d->mu);
+    store_kick(d->engine->store);
+    pthread_join(d->dispatcher, NULL);
+    for (int i = 0; i < d->nworkers; i++) pthread_join(d->workers[i], NULL);
+    /* Workers drain the queue before they exit, so nothing claimed is dropped. */
+    free(d->queue);
+    free(d->workers);
+    free(d->health);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv_work);
+    pthread_cond_destroy(&d->cv_free);
+    free(d);
+}

@@ -1,0 +1,40 @@
+/* delivery: the workers that carry journaled events to registrations'
+ * consumer actions, with the hosted service's retry, dead-letter and
+ * health rules. The decisions are pure functions so they are unit-tested
+ * apart from the workers. */
+#ifndef EVKIT_DELIVERY_H
+#define EVKIT_DELIVERY_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "runtime/runtime.h"
+
+typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
+
+/* Classifies a consumer activation: success is a result without error whose
+ * statusCode is 2xx (absent counts as 200). Retried: 429, 5xx except 505,
+ * timeouts, crashes, developer and internal errors. Final: other 4xx, 505.
+ * *status gets the HTTP-like code (604 for a timeout, 500 for a crash). */
+delivery_verdict delivery_classify(const invoke_result *res, int *status);
+
+/* Delay before the attempt after `attempt` (1-based) by reg's schedule, the
+ * last entry repeating, with up to jitter_pct percent added from rnd (0..1). */
+int64_t delivery_retry_delay(const registration_t *reg, int attempt, double rnd);
+
+/* Health by the hosted service's rules: DISABLED after at least 10 attempts
+ * in the window with at least 80% failing; UNSTABLE when over 80% of at
+ * least 3 attempts failed, or the last 3 failed; else ACTIVE. */
+reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures);
+
+/* The params a consumer sees for event: the CloudEvent's fields at top
+ * level plus the action's inputs (inputs never override event fields), and
+ * the attempt number. Returns a new object. */
+json_t *delivery_params(const action_t *consumer, const json_t *event, int attempt);
+
+/* Starts `workers` delivery threads. */
+int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err);
+/* Stops claiming, waits for running deliveries, joins the threads. */
+void delivery_stop(delivery_t *d);
+
+#endif

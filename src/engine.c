@@ -1,0 +1,105 @@
+/* engine: the running system's shared context, and publishing: an event and
+ * one delivery per matching registration, appended in one durable step. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *env_get(const app_t *app, const char *name)
+{
+    const char *v = getenv(name);
+    if (v) return v;
+    json_t *j = app && app->env ? json_object_get(app->env, name) : NULL;
+    return json_string_value(j);
+}
+
+void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
+{
+    memset(e, 0, sizeof *e);
+    e->app = app;
+    e->store = store;
+    const char *ns = env_get(app, "AIO_runtime_namespace");
+    e->namespace = xstrdup(ns && *ns ? ns : "evkit");
+    e->api_host = xstrdup(api_host ? api_host : "http://127.0.0.1:8080");
+    e->api_tokens = json_array();
+    const char *toks = env_get(app, "EVKIT_API_TOKENS");
+    if (toks) {
+        char *copy = xstrdup(toks), *save = NULL;
+        for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
+            json_array_append_new(e->api_tokens, json_string(t));
+        free(copy);
+    }
+    const char *first = json_string_value(json_array_get(e->api_tokens, 0));
+    e->api_key = xstrdup(first ? first : "");
+    e->activation_retention_ms = 7LL * 24 * 3600 * 1000;
+}
+
+void engine_fini(engine_t *e)
+{
+    free(e->namespace);
+    free(e->api_host);
+    free(e->api_key);
+    json_decref(e->api_tokens);
+    memset(e, 0, sizeof *e);
+}
+
+char *json_path_string(const json_t *root, const char *path)
+{
+    const json_t *cur = root;
+    char *copy = xstrdup(path), *save = NULL;
+    for (char *seg = strtok_r(copy, ".", &save); seg && cur; seg = strtok_r(NULL, ".", &save))
+        cur = json_is_object(cur) ? json_object_get(cur, seg) : NULL;
+    free(copy);
+    if (!cur || json_is_null(cur)) return NULL;
+    if (json_is_string(cur)) return xstrdup(json_string_value(cur));
+    if (json_is_integer(cur)) return xasprintf("%lld", (long long)json_integer_value(cur));
+    if (json_is_real(cur)) {
+        double d = json_real_value(cur);
+        if (d == (double)(long long)d) return xasprintf("%lld", (long long)d);
+        return xasprintf("%.17g", d);
+    }
+    char *s = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return s ? s : NULL;
+}
+
+int engine_publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                   const char *idempotency_key, store_append_result *res, err_t *err)
+{
+    if (!provider_key || !*provider_key) return err_set(err, "provider is required");
+    if (!type || !*type) return err_set(err, "event type is required");
+    if (e->app && !app_provider(e->app, provider_key))
+        return err_set(err, "unknown provider '%s'", provider_key);
+
+    size_t nregs = e->app ? e->app->nregistrations : 0;
+    store_delivery_spec *specs = xcalloc(nregs ? nregs : 1, sizeof *specs);
+    char **keys = xcalloc(nregs ? nregs : 1, sizeof *keys);
+    size_t n = 0;
+    json_t *probe = NULL;
+    for (size_t i = 0; i < nregs; i++) {
+        const registration_t *r = &e->app->registrations[i];
+        if (!registration_matches(r, provider_key, type)) continue;
+        if (r->ordering_key) {
+            /* The key path is written against the CloudEvent ("data.sku"). */
+            if (!probe) probe = json_pack("{s:s, s:O}", "type", type, "data", data);
+            keys[n] = json_path_string(probe, r->ordering_key);
+        }
+        specs[n].registration = r->name;
+        specs[n].order_key = keys[n];
+        n++;
+    }
+    json_decref(probe);
+    store_event_in ev = {
+        .provider = provider_key,
+        .type = type,
+        .data = data,
+        .idempotency_key = idempotency_key && *idempotency_key ? idempotency_key : NULL,
+        .deliveries = specs,
+        .ndeliveries = n,
+    };
+    int rc = store_append(e->store, &ev, res, err);
+    for (size_t i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    free(specs);
+    return rc;
+}

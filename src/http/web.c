@@ -1,0 +1,323 @@
+/* web: request -> params and result -> response, by OpenWhisk's web-action
+ * rules. See web.h. */
+#include "http/web.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+void web_response_init(web_response *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = 200;
+    r->headers = json_object();
+}
+
+void web_response_free(web_response *r)
+{
+    json_decref(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static void set_json_body(web_response *r, int status, json_t *body /* stolen */)
+{
+    free(r->body);
+    r->status = status;
+    r->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    r->body_len = r->body ? strlen(r->body) : 0;
+    json_object_set_new(r->headers, "content-type", json_string("application/json"));
+    json_decref(body);
+}
+
+void web_error(web_response *r, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    set_json_body(r, status, json_pack("{s:s}", "error", msg));
+}
+
+static bool is_utf8_text(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    bool ok = j != NULL && memchr(s, '\0', n) == NULL;
+    json_decref(j);
+    return ok;
+}
+
+static json_t *body_string(const char *s, size_t n)
+{
+    if (is_utf8_text(s, n)) return json_stringn(s, n);
+    /* Binary bodies travel as base64, as on the hosted runtime. */
+    char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+    json_t *j = json_stringn(out, (size_t)len);
+    free(out);
+    return j;
+}
+
+static const char *header(const json_t *headers, const char *name)
+{
+    return json_string_value(json_object_get(headers, name));
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static char *url_decode(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') out[o++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* application/x-www-form-urlencoded into obj. */
+static void parse_form(json_t *obj, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != '&') j++;
+        const char *eq = memchr(s + i, '=', j - i);
+        size_t klen = eq ? (size_t)(eq - (s + i)) : j - i;
+        if (klen > 0) {
+            char *k = url_decode(s + i, klen);
+            char *v = eq ? url_decode(eq + 1, (size_t)((s + j) - (eq + 1))) : xstrdup("");
+            json_t *jv = json_string(v);
+            if (jv && json_string(k)) json_object_set_new(obj, k, jv);
+            else json_decref(jv);
+            free(k);
+            free(v);
+        }
+        i = j + 1;
+    }
+}
+
+static const char *reserved_key(const json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        if (strncmp(k, "__ow_", 5) == 0) return k;
+    }
+    return NULL;
+}
+
+json_t *web_params(const action_t *action, const web_request *req, web_response *err)
+{
+    json_t *request = json_object();
+    const char *ctype = header(req->headers, "content-type");
+    bool raw = action->raw_http || action->web == WEB_RAW;
+
+    if (!raw) {
+        if (req->query) json_object_update(request, req->query);
+        if (req->body_len > 0) {
+            if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+                parse_form(request, req->body, req->body_len);
+            } else if (!ctype || strcasestr(ctype, "json")) {
+                json_error_t je;
+                json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &je);
+                if (!body) {
+                    web_error(err, 400, "The request body is not valid JSON: %s (line %d, column %d).",
+                              je.text, je.line, je.column);
+                    json_decref(request);
+                    return NULL;
+                }
+                if (json_is_object(body)) json_object_update(request, body);
+                else json_object_set_new(request, "__ow_body", body_string(req->body, req->body_len));
+                json_decref(body);
+            } else {
+                json_object_set_new(request, "__ow_body", body_string(req->body, req->body_len));
+            }
+        }
+        json_t *probe = json_deep_copy(request);
+        json_object_del(probe, "__ow_body");
+        const char *bad = reserved_key(probe);
+        if (bad) {
+            web_error(err, 400, "Request defines parameters that are not allowed (e.g., reserved "
+                                "properties): '%s'.", bad);
+            json_decref(probe);
+            json_decref(request);
+            return NULL;
+        }
+        json_decref(probe);
+    } else if (req->query && reserved_key(req->query)) {
+        web_error(err, 400, "Request defines parameters that are not allowed (e.g., reserved "
+                            "properties): '%s'.", reserved_key(req->query));
+        json_decref(request);
+        return NULL;
+    }
+
+    err_t e;
+    json_t *params = runtime_params(action, request, &e);
+    json_decref(request);
+    if (!params) {
+        web_error(err, 400, "%s", e.msg);
+        return NULL;
+    }
+    char *method = xstrdup(req->method ? req->method : "get");
+    for (char *p = method; *p; p++) *p = (char)tolower((unsigned char)*p);
+    json_object_set_new(params, "__ow_method", json_string(method));
+    free(method);
+    json_object_set(params, "__ow_headers", req->headers ? req->headers : json_object());
+    json_object_set_new(params, "__ow_path", json_string(req->path ? req->path : ""));
+    if (raw) {
+        json_object_set_new(params, "__ow_query", json_string(req->query_raw ? req->query_raw : ""));
+        json_object_set_new(params, "__ow_body", req->body_len ? body_string(req->body, req->body_len)
+                                                               : json_string(""));
+    }
+    json_t *signed_body = json_object_get(action->annotations, "signed-body");
+    if (json_is_true(signed_body) ||
+        (json_is_string(signed_body) && strcmp(json_string_value(signed_body), "true") == 0))
+        json_object_set_new(params, "__ow_raw_body", body_string(req->body ? req->body : "",
+                                                                 req->body_len));
+    return params;
+}
+
+static bool is_binary_type(const char *ctype)
+{
+    if (!ctype) return false;
+    return strncasecmp(ctype, "image/", 6) == 0 || strncasecmp(ctype, "audio/", 6) == 0 ||
+           strncasecmp(ctype, "video/", 6) == 0 ||
+           strncasecmp(ctype, "application/octet-stream", 24) == 0 ||
+           strncasecmp(ctype, "application/pdf", 15) == 0 ||
+           strncasecmp(ctype, "application/zip", 15) == 0;
+}
+
+/* Maps an http-shaped object {statusCode, headers, body}. */
+static void render_http(const json_t *r, int dflt_status, web_response *out)
+{
+    json_t *sc = json_object_get(r, "statusCode");
+    json_t *hdrs = json_object_get(r, "headers");
+    json_t *body = json_object_get(r, "body");
+    int status = dflt_status;
+    if (sc) {
+        if (json_is_integer(sc)) status = (int)json_integer_value(sc);
+        else if (json_is_real(sc)) status = (int)json_real_value(sc);
+        else if (json_is_string(sc)) status = atoi(json_string_value(sc));
+        else status = 0;
+        if (status < 100 || status > 599) {
+            web_error(out, 502, "The action produced an invalid statusCode.");
+            return;
+        }
+    }
+    if (hdrs && !json_is_object(hdrs)) {
+        web_error(out, 502, "The action produced invalid headers: an object is required.");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(hdrs, k, v) {
+        char *name = xstrdup(k);
+        for (char *p = name; *p; p++) *p = (char)tolower((unsigned char)*p);
+        if (json_is_string(v)) json_object_set(out->headers, name, v);
+        else if (json_is_number(v) || json_is_boolean(v)) {
+            char *s = json_dumps(v, JSON_ENCODE_ANY);
+            json_object_set_new(out->headers, name, json_string(s));
+            free(s);
+        }
+        free(name);
+    }
+    const char *ctype = json_string_value(json_object_get(out->headers, "content-type"));
+    out->status = status;
+    if (!body || json_is_null(body)) {
+        if (!sc) out->status = 204;
+        return;
+    }
+    if (json_is_string(body)) {
+        const char *s = json_string_value(body);
+        size_t n = json_string_length(body);
+        if (is_binary_type(ctype)) {
+            unsigned char *bin = xmalloc(n / 4 * 3 + 4);
+            int len = EVP_DecodeBlock(bin, (const unsigned char *)s, (int)n);
+            if (len >= 0) {
+                while (n > 0 && s[n - 1] == '=' && len > 0) { len--; n--; }
+                out->body = (char *)bin;
+                out->body_len = (size_t)len;
+                return;
+            }
+            free(bin);
+        }
+        out->body = xstrndup(s, n);
+        out->body_len = n;
+        if (!ctype) json_object_set_new(out->headers, "content-type", json_string("text/html; charset=utf-8"));
+        return;
+    }
+    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    out->body_len = strlen(out->body);
+    if (!ctype) json_object_set_new(out->headers, "content-type", json_string("application/json"));
+}
+
+void web_render(const invoke_result *res, web_response *out)
+{
+    json_object_set_new(out->headers, "x-openwhisk-activation-id", json_string(res->activation_id));
+    const json_t *r = res->result;
+    if (res->status == ACT_DEV_ERROR || res->status == ACT_INTERNAL_ERROR) {
+        json_t *e = json_object_get(r, "error");
+        json_t *body = json_pack("{s:O, s:s}", "error", e ? e : json_string("The action failed."),
+                                 "activationId", res->activation_id);
+        int st = res->status == ACT_INTERNAL_ERROR ? 500 : res->timed_out ? 504 : 502;
+        set_json_body(out, st, body);
+        return;
+    }
+    if (!json_is_object(r)) {
+        web_error(out, 502, "The action did not produce a valid response.");
+        return;
+    }
+    json_t *err = json_object_get(r, "error");
+    if (err) {
+        if (json_is_object(err) && (json_object_get(err, "statusCode") ||
+                                    json_object_get(err, "body") || json_object_get(err, "headers")))
+            render_http(err, 400, out);
+        else set_json_body(out, 400, json_pack("{s:O}", "error", err));
+        return;
+    }
+    if (!json_object_get(r, "statusCode") && !json_object_get(r, "headers") &&
+        !json_object_get(r, "body")) {
+        /* Not shaped as an HTTP response: the result itself is the JSON body. */
+        if (json_object_size(r) == 0) out->status = 204;
+        else set_json_body(out, 200, json_deep_copy(r));
+        return;
+    }
+    render_http(r, 200, out);
+}
+
+int web_bearer_ok(const json_t *headers, const json_t *tokens)
+{
+    const char *auth = header(headers, "authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    const char *tok = auth + 7;
+    while (*tok == ' ') tok++;
+    size_t n = strlen(tok);
+    int ok = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tokens, i, t) {
+        const char *s = json_string_value(t);
+        if (s && strlen(s) == n && n > 0 && CRYPTO_memcmp(s, tok, n) == 0) ok = 1;
+    }
+    return ok;
+}

@@ -1,0 +1,54 @@
+/* web: OpenWhisk web-action semantics without any HTTP library: turning a
+ * request into params, and an action result into a response. Pure
+ * functions, so the rules are unit-tested apart from the server. */
+#ifndef EVKIT_HTTP_WEB_H
+#define EVKIT_HTTP_WEB_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "manifest/manifest.h"
+#include "runtime/runtime.h"
+
+#define WEB_MAX_BODY (1024u * 1024)  /* payload limit: 1 MB, as the hosted runtime */
+
+typedef struct web_request {
+    const char *method;        /* as received, e.g. "POST" */
+    const char *path;          /* what follows the action in the URL, "" when nothing */
+    json_t *headers;           /* object: lower-case name -> value (borrowed) */
+    json_t *query;             /* object: name -> value (borrowed) */
+    const char *query_raw;     /* "a=1&b=2" without '?', "" when none */
+    const char *body;          /* raw body bytes (may hold NULs) */
+    size_t body_len;
+} web_request;
+
+typedef struct web_response {
+    int status;
+    json_t *headers;           /* object: name -> value (owned) */
+    char *body;                /* owned */
+    size_t body_len;
+} web_response;
+
+void web_response_init(web_response *r);
+void web_response_free(web_response *r);
+/* A JSON {"error": message} response with status. */
+void web_error(web_response *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The params of a web invocation: package/action inputs < query < body,
+ * plus __ow_method, __ow_headers, __ow_path (and __ow_query, __ow_body for
+ * raw-http; __ow_raw_body with annotation signed-body). Returns NULL and a
+ * 400 in *err for malformed JSON, reserved __ow_* keys, or overriding a
+ * final input. */
+json_t *web_params(const action_t *action, const web_request *req, web_response *err);
+
+/* Renders an action result as the hosted runtime does: statusCode (default
+ * 200, 204 without body), headers, body; a top-level error renders only its
+ * value; developer errors are 502, timeouts 504, internal errors 500. */
+void web_render(const invoke_result *res, web_response *out);
+
+/* True when the request carries "Authorization: Bearer <t>" with t one of
+ * tokens (array of strings); compared in constant time. */
+int web_bearer_ok(const json_t *headers, const json_t *tokens);
+
+#endif

@@ -1,0 +1,4 @@
+/* evkit: a self-hosted event integration runtime. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv) { return cli_main(argc, argv); }

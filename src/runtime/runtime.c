@@ -1,0 +1,183 @@
+/* runtime: dispatches an invocation to the backend of its kind, times it,
+ * and turns it into an OpenWhisk activation record written off the hot path. */
+#include "runtime/runtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static _Thread_local const char *current_activation_id;
+
+const char *act_status_name(act_status st)
+{
+    switch (st) {
+    case ACT_SUCCESS: return "success";
+    case ACT_APP_ERROR: return "application error";
+    case ACT_DEV_ERROR: return "action developer error";
+    default: return "whisk internal error";
+    }
+}
+
+const char *runtime_current_activation(void)
+{
+    return current_activation_id ? current_activation_id : "";
+}
+
+void activation_log(activation_t *a, const char *stream, const char *line, size_t len)
+{
+    if (!a->logs) a->logs = json_array();
+    if (a->logs_truncated) return;
+    /* Trailing newlines belong to the transport, not the line. */
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    char ts[32];
+    time_iso(now_ms(), ts, sizeof ts);
+    size_t need = strlen(ts) + strlen(stream) + len + 4;
+    if (a->logs_bytes + need > ACTIVATION_LOG_LIMIT) {
+        a->logs_truncated = true;
+        char *note = xasprintf("%s stderr: Logs were truncated because the total bytes size "
+                               "exceeds the limit of %u bytes.", ts, ACTIVATION_LOG_LIMIT);
+        json_array_append_new(a->logs, json_string(note));
+        free(note);
+        return;
+    }
+    char *s = xmalloc(need + 1);
+    int n = snprintf(s, need + 1, "%s %s: ", ts, stream);
+    memcpy(s + n, line, len);
+    s[(size_t)n + len] = '\0';
+    /* Invalid UTF-8 from a process must not lose the line. */
+    json_t *js = json_stringn(s, (size_t)n + len);
+    if (!js) {
+        for (size_t i = (size_t)n; i < (size_t)n + len; i++)
+            if ((unsigned char)s[i] >= 0x80 || s[i] == '\0') s[i] = '?';
+        js = json_stringn(s, (size_t)n + len);
+    }
+    if (js) json_array_append_new(a->logs, js);
+    a->logs_bytes += need;
+    free(s);
+}
+
+void activation_fail(activation_t *a, act_status st, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_decref(a->result);
+    a->result = json_pack("{s:s}", "error", msg);
+    a->status = st;
+}
+
+json_t *runtime_params(const action_t *action, const json_t *request, err_t *err)
+{
+    json_t *p = action->inputs ? json_deep_copy(action->inputs) : json_object();
+    if (!json_is_object(request)) return p;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)request, k, v) {
+        if (action->final && action->inputs && json_object_get(action->inputs, k)) {
+            json_decref(p);
+            err_set(err, "Request defines parameters that are not allowed (e.g., reserved "
+                         "properties).");
+            return NULL;
+        }
+        json_object_set(p, k, v);
+    }
+    return p;
+}
+
+static json_t *limits_json(const action_t *action)
+{
+    return json_pack("{s:i, s:i, s:i, s:i}", "timeout", action->timeout_ms, "memory",
+                     action->memory_mb, "logs", 10, "concurrency", action->concurrency);
+}
+
+static const char *kind_name(const action_t *action)
+{
+    switch (action->kind) {
+    case RUNTIME_LUA: return "lua:5.4";
+    case RUNTIME_EXEC: return "blackbox";
+    default: return "actionloop";
+    }
+}
+
+/* The OpenWhisk activation record; steals nothing from a. */
+static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, int64_t wait_ms)
+{
+    json_t *ann = json_array();
+    json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "path", "value", a->action->fqn));
+    json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "kind", "value",
+                                         kind_name(a->action)));
+    json_array_append_new(ann, json_pack("{s:s, s:I}", "key", "waitTime", "value",
+                                         (json_int_t)wait_ms));
+    if (a->cold)
+        json_array_append_new(ann, json_pack("{s:s, s:I}", "key", "initTime", "value",
+                                             (json_int_t)a->init_ms));
+    json_array_append_new(ann, json_pack("{s:s, s:o}", "key", "limits", "value",
+                                         limits_json(a->action)));
+    if (a->cause[0])
+        json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "causedBy", "value", a->cause));
+    if (a->timed_out)
+        json_array_append_new(ann, json_pack("{s:s, s:b}", "key", "timeout", "value", 1));
+
+    json_t *result = a->result ? json_deep_copy(a->result) : json_object();
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:s*}",
+                     "activationId", a->id, "namespace", e->namespace, "name", a->action->name,
+                     "package", a->action->package, "path", a->action->fqn,
+                     "start", (json_int_t)a->start_ms, "end", (json_int_t)end_ms,
+                     "duration", (json_int_t)(end_ms - a->start_ms),
+                     "logs", a->logs ? json_incref(a->logs) : json_array(), "annotations", ann,
+                     "response",
+                     json_pack("{s:s, s:i, s:b, s:o}", "status", act_status_name(a->status),
+                               "statusCode", (int)a->status, "success",
+                               a->status == ACT_SUCCESS, "result", result),
+                     "cause", a->cause[0] ? a->cause : NULL);
+}
+
+void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                    invoke_result *out)
+{
+    activation_t a;
+    memset(&a, 0, sizeof a);
+    a.engine = e;
+    a.action = action;
+    a.params = params;
+    hex_id32(a.id);
+    if (!cause || !*cause) cause = current_activation_id;
+    if (cause) snprintf(a.cause, sizeof a.cause, "%s", cause);
+    a.start_ms = now_ms();
+    a.deadline_ms = a.start_ms + action->timeout_ms;
+    a.memory_limit = (size_t)action->memory_mb * 1024 * 1024;
+    a.status = ACT_SUCCESS;
+
+    const char *saved = current_activation_id;
+    current_activation_id = a.id;
+    switch (action->kind) {
+    case RUNTIME_LUA: lua_backend_run(&a); break;
+    case RUNTIME_EXEC: exec_backend_run(&a); break;
+    case RUNTIME_ACTIONLOOP: actionloop_backend_run(&a); break;
+    default: activation_fail(&a, ACT_INTERNAL_ERROR, "unsupported runtime '%s'", action->runtime);
+    }
+    current_activation_id = saved;
+
+    if (!a.result) a.result = json_object();
+    if (a.status == ACT_SUCCESS && json_object_get(a.result, "error")) a.status = ACT_APP_ERROR;
+    int64_t end = now_ms();
+    if (e->store) store_activation_put(e->store, activation_record(e, &a, end, 0));
+
+    memcpy(out->activation_id, a.id, sizeof a.id);
+    out->status = a.status;
+    out->result = a.result;
+    out->duration_ms = end - a.start_ms;
+    out->timed_out = a.timed_out;
+    json_decref(a.logs);
+    if (a.status >= ACT_DEV_ERROR)
+        log_emit(LOG_WARN, "activation failed",
+                 json_pack("{s:s, s:s, s:s, s:O}", "activationId", out->activation_id, "action",
+                           action->fqn, "status", act_status_name(a.status), "error",
+                           json_object_get(a.result, "error") ? json_object_get(a.result, "error")
+                                                              : json_null()));
+}
