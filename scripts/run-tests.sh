@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (cmocka) on the normal build, the same under
+# valgrind, end-to-end tests (node --test) against build/evkit, then unit and
+# end-to-end tests again on the ASan+UBSan build (build/asan). Ends with one
+# summary line "evkit: N passed, M failed" and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+count_cmocka() { # file -> adds to passed/failed
+  local out=$1 name=$2 p f
+  p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+  f=$(grep -Eo '^\[  FAILED  \] [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+  p=${p:-0}; f=${f:-0}
+  passed=$((passed + p)); failed=$((failed + f))
+  ((f > 0)) && failures+=("$name")
+}
+
+run_unit() { # build dir, label, [wrapper...]
+  local dir=$1 label=$2; shift 2
+  local t name out rc
+  for t in "$dir"/tests/test_*; do
+    [[ -x $t ]] || continue
+    name="$label/$(basename "$t")"
+    out="$log_dir/${label}-$(basename "$t").log"
+    "$@" "$t" >"$out" 2>&1
+    rc=$?
+    count_cmocka "$out" "$name"
+    if ((rc != 0)) && ! grep -q '^\[  FAILED  \] [1-9]' "$out"; then
+      # A crash, a sanitizer or valgrind report: one failure of its own.
+      failed=$((failed + 1)); failures+=("$name (exit $rc)")
+    fi
+    printf '%-10s %-28s %s\n' "$label" "$(basename "$t")" "$( ((rc == 0)) && echo ok || echo "FAILED: see $out")"
+  done
+}
+
+run_e2e() { # binary, label
+  local binpath=$1 label=$2 out="$log_dir/$2-e2e.log" p f rc
+  (cd tests/e2e && EVKIT_BIN="$binpath" node --test --test-concurrency=1 --test-reporter=spec \
+      --test-reporter-destination=stdout ./*.test.mjs) >"$out" 2>&1
+  rc=$?
+  p=$(grep -Eo '^ℹ pass [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+  f=$(grep -Eo '^ℹ fail [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+  p=${p:-0}; f=${f:-0}
+  passed=$((passed + p)); failed=$((failed + f))
+  if ((f > 0)); then failures+=("$label e2e ($f)"); fi
+  if ((rc != 0 && f == 0)); then failed=$((failed + 1)); failures+=("$label e2e (exit $rc)"); fi
+  printf '%-10s %-28s %s\n' "$label" "e2e: $p passed, $f failed" "$( ((rc == 0)) && echo ok || echo "FAILED: see $out")"
+  ((rc != 0)) && grep -E '^\s*(✖|not ok)' "$out" | head -20
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+echo "== unit tests (build) =="
+run_unit build unit
+echo "== unit tests under valgrind =="
+run_unit build valgrind valgrind --quiet --error-exitcode=99 --leak-check=full \
+  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=no
+echo "== end-to-end tests (build/evkit) =="
+run_e2e build/evkit e2e
+echo "== unit tests (ASan+UBSan) =="
+run_unit build/asan asan
+echo "== end-to-end tests (ASan+UBSan build/asan/evkit) =="
+run_e2e build/asan/evkit asan
+
+if ((${#failures[@]})); then
+  echo "failing: ${failures[*]}"
+fi
+echo "evkit: $passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,138 @@
+// The end-to-end harness: starts the real evkit binary on a free loopback
+// port with its own journal folder, runs CLI commands against the same
+// folder, and stops it (gracefully or with kill -9).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../../..');
+export const bin = process.env.EVKIT_BIN ? path.resolve(repo, process.env.EVKIT_BIN) : path.join(repo, 'build/evkit');
+export const sampleApp = path.join(repo, 'app');
+export const fixtures = path.join(repo, 'tests/e2e/fixtures');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
+
+// A copy of an app folder in a temp dir, so tests may write .env files.
+export function copyApp(src = sampleApp) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'evkit-app-'));
+  cpSync(src, dir, { recursive: true });
+  return dir;
+}
+
+export class Evkit {
+  constructor({ app = sampleApp, env = {}, workers = 4, data } = {}) {
+    this.app = app;
+    this.data = data ?? mkdtempSync(path.join(tmpdir(), 'evkit-e2e-'));
+    this.env = { ...process.env, EVKIT_LOG_LEVEL: 'info', ...env };
+    delete this.env.AIO_runtime_namespace;
+    if (env.AIO_runtime_namespace) this.env.AIO_runtime_namespace = env.AIO_runtime_namespace;
+    this.workers = workers;
+    this.stderr = '';
+    this.proc = null;
+  }
+
+  async start() {
+    const sj = path.join(this.data, 'serve.json');
+    rmSync(sj, { force: true });
+    this.stderr = '';
+    this.proc = spawn(bin, ['serve', '--app', this.app, '--data', this.data, '--listen', '127.0.0.1:0',
+      '--workers', String(this.workers)], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    const deadline = Date.now() + 15000;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`evkit exited at start:\n${this.stderr}`);
+      if (existsSync(sj)) {
+        try {
+          const { url, pid } = JSON.parse(readFileSync(sj, 'utf8'));
+          if (pid === this.proc.pid) {
+            const r = await fetch(`${url}/healthz`).catch(() => null);
+            if (r && r.ok) { this.url = url; return this; }
+          }
+        } catch { /* written atomically; retry */ }
+      }
+      await sleep(20);
+    }
+    throw new Error(`evkit did not become healthy:\n${this.stderr}`);
+  }
+
+  webUrl(fqn, ns = 'evkit') { return `${this.url}/api/v1/web/${ns}/${fqn}`; }
+
+  async post(fqn, body, headers = {}) {
+    const r = await fetch(this.webUrl(fqn), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, headers: r.headers, text, json };
+  }
+
+  // Runs the CLI against this instance's app and journal.
+  cli(args, { input } = {}) {
+    const r = spawnSync(bin, args, {
+      env: { ...this.env, EVKIT_APP: this.app, EVKIT_DATA: this.data }, input, encoding: 'utf8', timeout: 60000,
+    });
+    if (SANITIZER.test(r.stderr)) throw new Error(`sanitizer report from CLI ${args.join(' ')}:\n${r.stderr}`);
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  cliJson(args) {
+    const r = this.cli([...args, '--json']);
+    if (r.code !== 0) throw new Error(`evkit ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  events(extra = []) { return this.cliJson(['event', 'list', '--limit', '100000', ...extra]); }
+
+  async waitFor(fn, { timeout = 15000, interval = 50, what = 'condition' } = {}) {
+    const deadline = Date.now() + timeout;
+    let last;
+    while (Date.now() < deadline) {
+      last = await fn();
+      if (last) return last;
+      await sleep(interval);
+    }
+    throw new Error(`timed out waiting for ${what}; evkit stderr tail:\n${this.stderr.slice(-3000)}`);
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode) return this.checkSanitizer();
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 20000);
+    const res = await this.exited;
+    clearTimeout(t);
+    this.checkSanitizer();
+    if (res.code !== 0) throw new Error(`evkit exited with ${res.code ?? res.signal}:\n${this.stderr.slice(-3000)}`);
+  }
+
+  async kill9() {
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  checkSanitizer() {
+    if (SANITIZER.test(this.stderr)) throw new Error(`sanitizer report:\n${this.stderr}`);
+  }
+
+  cleanup() { rmSync(this.data, { recursive: true, force: true }); }
+
+  // Structured log lines evkit wrote to stderr.
+  logs() {
+    return this.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+  }
+}
+
+export const seedExample = {
+  data: {
+    uid: 'event_uid_1',
+    event: 'be-observer.catalog_product_create',
+    value: { sku: 'PRODUCT_SKU', name: 'Product SKU', price: 1, description: 'Product SKU description' },
+  },
+};

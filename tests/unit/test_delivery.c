@@ -1,0 +1,109 @@
+/* Delivery decisions: what is retried, the schedule, health, params. */
+#include "testutil.h"
+
+#include "delivery/delivery.h"
+
+static delivery_verdict classify(const char *result, act_status st, bool timed_out, int *code)
+{
+    invoke_result r = {.status = st, .timed_out = timed_out};
+    r.result = json_loads(result, 0, NULL);
+    delivery_verdict v = delivery_classify(&r, code);
+    json_decref(r.result);
+    return v;
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    int code;
+    assert_int_equal(classify("{}", ACT_SUCCESS, false, &code), VERDICT_SUCCESS);
+    assert_int_equal(code, 200);
+    assert_int_equal(classify("{\"statusCode\":204}", ACT_SUCCESS, false, &code), VERDICT_SUCCESS);
+    assert_int_equal(classify("{\"statusCode\":500}", ACT_SUCCESS, false, &code), VERDICT_RETRY);
+    assert_int_equal(classify("{\"statusCode\":503}", ACT_SUCCESS, false, &code), VERDICT_RETRY);
+    assert_int_equal(classify("{\"statusCode\":429}", ACT_SUCCESS, false, &code), VERDICT_RETRY);
+    assert_int_equal(classify("{\"statusCode\":505}", ACT_SUCCESS, false, &code), VERDICT_FINAL);
+    assert_int_equal(classify("{\"statusCode\":400}", ACT_SUCCESS, false, &code), VERDICT_FINAL);
+    assert_int_equal(classify("{\"statusCode\":404}", ACT_SUCCESS, false, &code), VERDICT_FINAL);
+    assert_int_equal(code, 404);
+    assert_int_equal(classify("{\"error\":{\"statusCode\":400,\"body\":{\"error\":\"x\"}}}", ACT_APP_ERROR, false, &code), VERDICT_FINAL);
+    assert_int_equal(classify("{\"error\":{\"statusCode\":500,\"body\":{\"error\":\"x\"}}}", ACT_APP_ERROR, false, &code), VERDICT_RETRY);
+    assert_int_equal(classify("{\"error\":\"bare\"}", ACT_APP_ERROR, false, &code), VERDICT_RETRY);
+    assert_int_equal(code, 500);
+    assert_int_equal(classify("{\"error\":\"t\"}", ACT_DEV_ERROR, true, &code), VERDICT_RETRY);
+    assert_int_equal(code, 604);
+    assert_int_equal(classify("{\"error\":\"crash\"}", ACT_DEV_ERROR, false, &code), VERDICT_RETRY);
+    assert_int_equal(classify("{\"error\":\"x\"}", ACT_INTERNAL_ERROR, false, &code), VERDICT_RETRY);
+}
+
+static void test_schedule(void **state)
+{
+    (void)state;
+    registration_t r;
+    memset(&r, 0, sizeof r);
+    registration_default_retry(&r);
+    assert_int_equal(delivery_retry_delay(&r, 1, 0), 60000);
+    assert_int_equal(delivery_retry_delay(&r, 2, 0), 120000);
+    assert_int_equal(delivery_retry_delay(&r, 3, 0), 240000);
+    assert_int_equal(delivery_retry_delay(&r, 4, 0), 480000);
+    assert_int_equal(delivery_retry_delay(&r, 5, 0), 900000);
+    assert_int_equal(delivery_retry_delay(&r, 40, 0), 900000);
+    assert_int_equal(r.retry_max_age_ms, 24LL * 3600 * 1000);
+    /* jitter adds at most jitter_pct percent */
+    int64_t j = delivery_retry_delay(&r, 1, 1.0);
+    assert_true(j > 60000 && j <= 60000 + 60000 * r.retry_jitter_pct / 100);
+    free(r.retry_schedule_ms);
+
+    int64_t sched[] = {10, 20};
+    r.retry_schedule_ms = sched;
+    r.nretry = 2;
+    r.retry_jitter_pct = 0;
+    assert_int_equal(delivery_retry_delay(&r, 1, 0.7), 10);
+    assert_int_equal(delivery_retry_delay(&r, 2, 0.7), 20);
+    assert_int_equal(delivery_retry_delay(&r, 9, 0.7), 20);
+}
+
+static void test_health(void **state)
+{
+    (void)state;
+    assert_int_equal(delivery_health(0, 0, 0), REG_ACTIVE);
+    assert_int_equal(delivery_health(9, 9, 0), REG_UNSTABLE);
+    assert_int_equal(delivery_health(10, 8, 0), REG_DISABLED);
+    assert_int_equal(delivery_health(10, 7, 0), REG_ACTIVE);
+    assert_int_equal(delivery_health(100, 79, 0), REG_ACTIVE);
+    assert_int_equal(delivery_health(100, 80, 0), REG_DISABLED);
+    assert_int_equal(delivery_health(2, 2, 2), REG_ACTIVE);
+    assert_int_equal(delivery_health(5, 3, 3), REG_UNSTABLE);
+}
+
+static void test_params(void **state)
+{
+    (void)state;
+    action_t a;
+    memset(&a, 0, sizeof a);
+    a.inputs = json_pack("{s:s, s:s}", "LOG_LEVEL", "debug", "type", "input");
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:{s:s}}", "id", "e1", "type", "t.x", "source",
+                           "urn:uuid:1", "data", "sku", "S1");
+    json_t *p = delivery_params(&a, ev, 1);
+    assert_string_equal(json_string_value(json_object_get(p, "type")), "t.x");
+    assert_string_equal(json_string_value(json_object_get(p, "eventid")), "e1");
+    assert_string_equal(json_string_value(json_object_get(p, "LOG_LEVEL")), "debug");
+    json_decref(p);
+    a.final = true;
+    p = delivery_params(&a, ev, 1);
+    assert_string_equal(json_string_value(json_object_get(p, "type")), "input");
+    json_decref(p);
+    json_decref(ev);
+    json_decref(a.inputs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_health),
+        cmocka_unit_test(test_params),
+    };
+    return cmocka_run_group_tests_name("delivery", tests, NULL, NULL);
+}
