@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "http/api.h"
 #include "http/web.h"
 #include "runtime/runtime.h"
 
@@ -189,6 +190,35 @@ static enum MHD_Result handle_web(http_server_t *srv, struct MHD_Connection *c, 
     return ret;
 }
 
+static enum MHD_Result handle_api(http_server_t *srv, struct MHD_Connection *c, const char *method,
+                                  const char *url, request_state *st)
+{
+    char *seg[2] = {0};
+    int n = split_path(url + strlen("/api/v1/namespaces"), seg, 2);
+    json_t *headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+    json_t *query = json_object();
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
+    api_request req = {
+        .method = method,
+        .ns = n > 0 ? seg[0] : "",
+        .rest = n > 1 ? seg[1] : "",
+        .query = query,
+        .headers = headers,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    web_response resp;
+    web_response_init(&resp);
+    api_handle(srv->engine, &req, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
+    web_response_free(&resp);
+    json_decref(headers);
+    json_decref(query);
+    free_segs(seg, n);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -231,6 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ret;
     }
     if (strncmp(url, "/api/v1/web/", 12) == 0) return handle_web(srv, c, method, url, st);
+    if (strncmp(url, "/api/v1/namespaces/", 19) == 0) return handle_api(srv, c, method, url, st);
     return send_error(c, 404, "The requested resource does not exist.");
 }
 

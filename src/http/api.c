@@ -1,0 +1,195 @@
+/* api: see api.h. A blocking invoke waits for the action's own time limit
+ * (up to 10 minutes) rather than turning into a 202 after 60 s: the caller
+ * asked to wait, and a silent switch to polling is a known pain point. */
+#include "http/api.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+#include "runtime/runtime.h"
+
+static bool token_ok(const json_t *tokens, const char *tok, size_t n)
+{
+    bool ok = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tokens, i, t) {
+        const char *s = json_string_value(t);
+        if (s && n > 0 && strlen(s) == n && CRYPTO_memcmp(s, tok, n) == 0) ok = true;
+    }
+    return ok;
+}
+
+static bool authorized(engine_t *e, const json_t *headers)
+{
+    if (web_bearer_ok(headers, e->api_tokens)) return true;
+    const char *auth = json_string_value(json_object_get(headers, "authorization"));
+    if (!auth || strncasecmp(auth, "Basic ", 6) != 0) return false;
+    const char *b64 = auth + 6;
+    size_t n = strlen(b64);
+    if (n == 0 || n > 4096) return false;
+    unsigned char *dec = xmalloc(n);
+    int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+    bool ok = false;
+    if (len > 0) {
+        while (n > 0 && b64[n - 1] == '=' && len > 0) { len--; n--; }
+        ok = token_ok(e->api_tokens, (const char *)dec, (size_t)len);
+    }
+    OPENSSL_cleanse(dec, (size_t)(len > 0 ? len : 0));
+    free(dec);
+    return ok;
+}
+
+static bool query_true(const json_t *q, const char *k)
+{
+    const char *v = json_string_value(json_object_get(q, k));
+    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+static void set_json(web_response *out, int status, json_t *body /* stolen */)
+{
+    free(out->body);
+    out->status = status;
+    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    out->body_len = strlen(out->body);
+    json_object_set_new(out->headers, "content-type", json_string("application/json"));
+    json_decref(body);
+}
+
+static void invoke(engine_t *e, const api_request *req, const char *fqn, web_response *out)
+{
+    const action_t *a = app_action(e->app, fqn);
+    if (!a) {
+        web_error(out, 404, "The requested resource does not exist.");
+        return;
+    }
+    json_t *request = NULL;
+    if (req->body_len) {
+        json_error_t je;
+        request = json_loadb(req->body, req->body_len, 0, &je);
+        if (!json_is_object(request)) {
+            json_decref(request);
+            web_error(out, 400, "The request body must be a JSON object: %s", je.text);
+            return;
+        }
+    }
+    err_t err;
+    json_t *params = runtime_params(a, request, &err);
+    json_decref(request);
+    if (!params) {
+        web_error(out, 400, "%s", err.msg);
+        return;
+    }
+    invoke_result res;
+    runtime_invoke(e, a, params, NULL, &res);
+    json_decref(params);
+    json_object_set_new(out->headers, "x-openwhisk-activation-id", json_string(res.activation_id));
+    if (!query_true(req->query, "blocking")) {
+        /* Non-blocking invokes run to completion too (evkit has no queue in
+         * front of actions); the caller only gets the id, as OpenWhisk does. */
+        set_json(out, 202, json_pack("{s:s}", "activationId", res.activation_id));
+        json_decref(res.result);
+        return;
+    }
+    int status = res.status == ACT_SUCCESS ? 200 : 502;
+    if (query_true(req->query, "result")) {
+        set_json(out, status, res.result);
+        return;
+    }
+    store_flush(e->store);
+    json_t *rec = NULL;
+    if (store_activation_get(e->store, res.activation_id, &rec, &err) == 0 && rec) {
+        set_json(out, status, rec);
+    } else {
+        set_json(out, status, json_pack("{s:s, s:{s:s, s:b, s:O}}", "activationId", res.activation_id,
+                                         "response", "status", act_status_name(res.status), "success",
+                                         res.status == ACT_SUCCESS, "result", res.result));
+    }
+    json_decref(res.result);
+}
+
+static void activations(engine_t *e, const api_request *req, const char *rest, web_response *out)
+{
+    err_t err;
+    if (*rest == '\0') {
+        const char *lim = json_string_value(json_object_get(req->query, "limit"));
+        int limit = lim ? atoi(lim) : 30;
+        if (limit < 1 || limit > 200) limit = 30;
+        const char *name = json_string_value(json_object_get(req->query, "name"));
+        json_t *list = NULL;
+        store_flush(e->store);
+        if (store_activation_list(e->store, name, limit, &list, &err) < 0) {
+            web_error(out, 500, "%s", err.msg);
+            return;
+        }
+        set_json(out, 200, list);
+        return;
+    }
+    char *id = xstrdup(rest);
+    char *slash = strchr(id, '/');
+    const char *what = "";
+    if (slash) {
+        *slash = '\0';
+        what = slash + 1;
+    }
+    json_t *rec = NULL;
+    store_flush(e->store);
+    if (store_activation_get(e->store, id, &rec, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+    } else if (!rec) {
+        web_error(out, 404, "The requested resource does not exist.");
+    } else if (!*what) {
+        set_json(out, 200, rec);
+        rec = NULL;
+    } else if (!strcmp(what, "logs")) {
+        set_json(out, 200, json_pack("{s:O}", "logs", json_object_get(rec, "logs")));
+    } else if (!strcmp(what, "result")) {
+        set_json(out, 200, json_incref(json_object_get(rec, "response")));
+    } else {
+        web_error(out, 404, "The requested resource does not exist.");
+    }
+    json_decref(rec);
+    free(id);
+}
+
+void api_handle(engine_t *e, const api_request *req, web_response *out)
+{
+    if (json_array_size(e->api_tokens) == 0) {
+        web_error(out, 401, "The namespaces API is off: set EVKIT_API_TOKENS to enable it.");
+        return;
+    }
+    if (!authorized(e, req->headers)) {
+        web_error(out, 401, "The supplied authentication is invalid.");
+        return;
+    }
+    if (strcmp(req->ns, "_") != 0 && strcmp(req->ns, e->namespace) != 0) {
+        web_error(out, 404, "The requested resource does not exist.");
+        return;
+    }
+    if (!strncmp(req->rest, "actions/", 8) && !strcasecmp(req->method, "POST")) {
+        invoke(e, req, req->rest + 8, out);
+    } else if (!strncmp(req->rest, "actions", 7) && !strcasecmp(req->method, "GET") &&
+               (req->rest[7] == '\0' || req->rest[7] == '/')) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < e->app->nactions; i++) {
+            const action_t *a = &e->app->actions[i];
+            if (req->rest[7] == '/' && strcmp(req->rest + 8, a->fqn) != 0) continue;
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "name", a->name,
+                                                  "namespace", e->namespace, "package", a->package,
+                                                  "limits", "timeout", a->timeout_ms, "memory", a->memory_mb));
+        }
+        if (req->rest[7] == '/' && json_array_size(list) == 0) web_error(out, 404, "The requested resource does not exist.");
+        else if (req->rest[7] == '/') set_json(out, 200, json_incref(json_array_get(list, 0)));
+        else set_json(out, 200, json_incref(list));
+        json_decref(list);
+    } else if (!strncmp(req->rest, "activations", 11) && !strcasecmp(req->method, "GET") &&
+               (req->rest[11] == '\0' || req->rest[11] == '/')) {
+        activations(e, req, req->rest[11] ? req->rest + 12 : "", out);
+    } else {
+        web_error(out, 404, "The requested resource does not exist.");
+    }
+}
