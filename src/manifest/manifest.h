@@ -23,6 +23,9 @@ typedef enum { WEB_NO, WEB_YES, WEB_RAW } web_mode;
 #define ACTION_DEFAULT_MEMORY_MB 256
 #define ACTION_MIN_MEMORY_MB 1      /* below OpenWhisk's 128: Lua actions are small */
 #define ACTION_MAX_MEMORY_MB 4096
+#define ACTION_DEFAULT_CONCURRENCY 2
+#define ACTION_MIN_CONCURRENCY 1
+#define ACTION_MAX_CONCURRENCY 500  /* OpenWhisk's per-container maximum */
 
 typedef struct action {
     char *package;        /* "ingestion" */
@@ -121,11 +124,15 @@ const action_t *app_action(const app_t *app, const char *fqn);
 const registration_t *app_registration(const app_t *app, const char *name);
 const provider_t *app_provider(const app_t *app, const char *key);
 const event_code_t *app_event_code(const app_t *app, const char *provider, const char *code);
-/* True when reg takes events of (provider, type). */
+/* True when reg takes events of (provider, type); provider NULL matches any
+ * provider. Codes match exactly. */
 bool registration_matches(const registration_t *reg, const char *provider, const char *type);
 
 /* The default retry policy of the hosted service: 1, 2, 4, 8 minutes, then
- * every 15 minutes, until 24 h after the first attempt, 10% jitter. */
+ * every 15 minutes, until 24 h after the first attempt, 10% jitter.
+ * Replaces (frees) reg->retry_schedule_ms, so reg must be zero-initialised
+ * or already hold a schedule; outside an app the caller frees
+ * reg->retry_schedule_ms. */
 void registration_default_retry(registration_t *reg);
 
 #endif

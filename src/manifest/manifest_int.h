@@ -1,0 +1,114 @@
+/* manifest_int: what the files of the manifest module share, and nothing
+ * else includes (unit tests excepted).
+ *
+ * The YAML side works in two steps: ytree.c turns every file into a small
+ * tree of mnode_t (each node keeps its file, line and column, $include and
+ * "<<" merges already applied), and manifest.c reads that tree into an app_t.
+ * Keeping positions on every node is what lets every later check name
+ * file:line.
+ *
+ * Ownership: every mnode_t and mfile_t belongs to its ytree_t and dies with
+ * ytree_free. */
+#ifndef EVKIT_MANIFEST_INT_H
+#define EVKIT_MANIFEST_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "manifest/manifest.h"
+
+/* Caps that keep a hostile or broken YAML file (alias bombs, recursive
+ * aliases) from eating the machine. */
+#define YTREE_MAX_NODES 200000
+#define YTREE_MAX_DEPTH 64
+
+typedef struct mfile {
+    char *abs;   /* canonical path */
+    char *rel;   /* relative to the app folder when inside it, else abs */
+    char *dir;   /* folder of abs: relative paths written in the file start here */
+} mfile_t;
+
+typedef enum { MN_SCALAR, MN_SEQ, MN_MAP } mn_kind;
+/* Scalar types of the YAML 1.2 core schema (what js-yaml, and so aio, uses:
+ * "yes" and "no" stay strings). Quoted scalars are always MS_STR. */
+typedef enum { MS_STR, MS_NULL, MS_BOOL, MS_INT, MS_FLOAT } ms_type;
+
+typedef struct mnode mnode_t;
+typedef struct mpair {
+    mnode_t *key;   /* always a scalar */
+    mnode_t *val;
+} mpair_t;
+
+struct mnode {
+    mn_kind kind;
+    const mfile_t *file;
+    int line, col;          /* 1-based */
+    /* MN_SCALAR */
+    char *str;
+    ms_type st;
+    bool quoted;
+    bool bval;
+    int64_t ival;
+    double fval;
+    /* MN_SEQ */
+    mnode_t **items;
+    size_t nitems;
+    /* MN_MAP: keys unique (duplicates are reported while building) */
+    mpair_t *pairs;
+    size_t npairs;
+};
+
+typedef struct ytree {
+    diags_t *d;
+    char *appdir;
+    mfile_t **files;
+    size_t nfiles;
+    mnode_t **nodes;
+    size_t nnodes, capnodes;
+    char **stack;           /* canonical paths being loaded, for $include cycles */
+    size_t nstack;
+    bool over_cap;
+} ytree_t;
+
+void ytree_init(ytree_t *t, const char *appdir, diags_t *d);
+/* Loads the YAML file at path with every $include resolved. NULL (and an
+ * error in t->d) when it cannot be read or parsed. An empty file gives a
+ * null scalar. */
+mnode_t *ytree_load(ytree_t *t, const char *path);
+void ytree_free(ytree_t *t);
+
+/* The value of key in map (NULL when absent or map is not a mapping). */
+const mnode_t *mn_get(const mnode_t *map, const char *key);
+/* The key node itself, for positions (NULL when absent). */
+const mnode_t *mn_key(const mnode_t *map, const char *key);
+bool mn_is_null(const mnode_t *n);
+bool mn_is_str(const mnode_t *n);
+/* "a mapping", "a sequence", "a string", "an integer", ... for messages. */
+const char *mn_describe(const mnode_t *n);
+/* The node as JSON, typed as the core schema says. New reference. */
+json_t *mn_to_json(const mnode_t *n);
+
+/* diags_add at a node's position (or at the file alone when at is NULL). */
+void mdiag(diags_t *d, diag_severity sev, const mnode_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* abs relative to appdir when inside it, else abs. Caller frees. */
+char *mf_rel(const char *appdir, const char *abs);
+
+/* .env text into obj (KEY -> string); later lines win. Malformed lines are
+ * warnings on file_rel:line. */
+void dotenv_parse(const char *text, const char *file_rel, json_t *obj, diags_t *d);
+/* s with every $VAR and ${VAR} replaced from env (an object of strings).
+ * Each missing variable becomes "" and a warning at `at` naming it; with
+ * `missing` (an object, may be NULL) only its first use is reported and the
+ * others are counted for env_missing_finish. Caller frees. */
+char *env_expand(const char *s, const json_t *env, json_t *missing, diags_t *d, const mnode_t *at);
+/* Adds "(used in N more places)" to the warnings env_expand recorded. */
+void env_missing_finish(json_t *missing, diags_t *d);
+
+/* Reads onboarding/config/providers.json and events.json into app
+ * (app->dir must be set). Problems go to d. */
+void onboarding_load(app_t *app, diags_t *d);
+
+#endif
