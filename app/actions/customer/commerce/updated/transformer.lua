@@ -1,0 +1,9 @@
+-- The Commerce customer in the back office's shape (PUT /customer/<id>).
+local transformer = {}
+
+function transformer.transformData(params)
+  local data = params.data
+  return { id = tonumber(data.id) or data.id, name = data.firstname, lastname = data.lastname, email = data.email }
+end
+
+return transformer

@@ -1,0 +1,11 @@
+-- Sends the change to the back office: PUT /order/<id>.
+local outbound = require("outbound")
+local url = require("url")
+
+local sender = {}
+
+function sender.sendData(params, transformed, preProcessed)
+  return outbound.send(params, "backoffice", "PUT", "/order/" .. url.segment(params.data.id), transformed)
+end
+
+return sender

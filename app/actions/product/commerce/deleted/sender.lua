@@ -1,0 +1,11 @@
+-- Sends the change to the back office: DELETE /product/<sku>.
+local outbound = require("outbound")
+local url = require("url")
+
+local sender = {}
+
+function sender.sendData(params, transformed, preProcessed)
+  return outbound.send(params, "backoffice", "DELETE", "/product/" .. url.segment(params.data.sku), transformed)
+end
+
+return sender

@@ -1,0 +1,18 @@
+-- The back-office stock list as Commerce source items (POST
+-- /V1/inventory/source-items, Multi-Source Inventory).
+local transformer = {}
+
+function transformer.transformData(params)
+  local items = {}
+  for i, entry in ipairs(params.data) do
+    items[i] = {
+      sku = entry.sku,
+      source_code = entry.source,
+      quantity = entry.quantity,
+      status = entry.outOfStock and 0 or 1, -- 1: in stock
+    }
+  end
+  return { sourceItems = evkit.json.array(items) }
+end
+
+return transformer
