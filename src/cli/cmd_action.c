@@ -117,6 +117,8 @@ static int action_invoke(cli_ctx *ctx, const char *name, json_t *request)
             (long long)res.duration_ms);
     json_decref(res.result);
     json_decref(params);
+    lua_backend_thread_cleanup();
+    actionloop_backend_shutdown();
     cli_close_engine(&e);
     return res.status == ACT_SUCCESS ? EXIT_OK : EXIT_FAIL;
 }

@@ -175,6 +175,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
     delivery_stop(e.delivery);
     e.delivery = NULL;
     actionloop_backend_shutdown();
+    lua_backend_thread_cleanup();
     char *path = path_join(ctx->data_dir, "serve.json");
     unlink(path);
     free(path);

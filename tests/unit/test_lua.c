@@ -1,0 +1,1007 @@
+/* The Lua backend and the evkit host module: params and results, errors,
+ * the sandbox and require, time and memory limits, the per-thread pool,
+ * crypto vectors, JSON, logs, state, publish, invoke and http.
+ *
+ * Actions are written into a temporary app folder and run through
+ * lua_backend_run (or runtime_invoke) with a hand-built engine. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "engine.h"
+#include "manifest/manifest.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+/* ---- stand-ins for backends this test does not exercise ----
+ * Weak: when the library's own definitions are linked in, they win. The
+ * store, manifest lookups, runtime_invoke and engine_publish are the real
+ * ones from libevkit. */
+
+__attribute__((weak)) void exec_backend_run(activation_t *a)
+{
+    activation_fail(a, ACT_INTERNAL_ERROR, "exec is not linked in this test");
+}
+
+__attribute__((weak)) void actionloop_backend_run(activation_t *a)
+{
+    activation_fail(a, ACT_INTERNAL_ERROR, "actionloop is not linked in this test");
+}
+
+/* ---- fixture ---- */
+
+#define MAX_ACTIONS 100
+
+static char *appdir;
+static char *outside;           /* a folder beside the app */
+static char *datadir;           /* the store */
+static app_t app;
+static action_t actions[MAX_ACTIONS];
+static provider_t providers[1];
+static engine_t engine;
+static store_t *store;
+
+/* Writes actions/<pkg>/<rel> with src and registers it as pkg/name. */
+static const action_t *def_action(const char *fqn, const char *rel, const char *src)
+{
+    char path[512];
+    snprintf(path, sizeof path, "actions/%s", rel);
+    tu_write(appdir, path, src);
+    action_t *a = NULL;
+    for (size_t i = 0; i < app.nactions; i++)
+        if (!strcmp(actions[i].fqn, fqn)) a = &actions[i];
+    if (!a) {
+        assert_true(app.nactions < MAX_ACTIONS);
+        a = &actions[app.nactions++];
+        const char *slash = strchr(fqn, '/');
+        a->package = strndup(fqn, (size_t)(slash - fqn));
+        a->name = strdup(slash + 1);
+        a->fqn = strdup(fqn);
+        a->function = xasprintf("%s/%s", appdir, path);
+        a->dir = path_dirname(a->function);
+        a->runtime = strdup("lua");
+        a->kind = RUNTIME_LUA;
+        a->inputs = json_object();
+        a->timeout_ms = 5000;
+        a->memory_mb = 32;
+        a->concurrency = 1;
+    }
+    return a;
+}
+
+static void run_with(const action_t *act, const char *params, int timeout_ms, int memory_mb,
+                     activation_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->engine = &engine;
+    a->action = act;
+    a->params = params ? json_loads(params, 0, NULL) : json_object();
+    assert_non_null(a->params);
+    hex_id32(a->id);
+    a->start_ms = now_ms();
+    a->deadline_ms = a->start_ms + timeout_ms;
+    a->memory_limit = (size_t)memory_mb * 1024 * 1024;
+    a->status = ACT_SUCCESS;
+    ((action_t *)act)->timeout_ms = timeout_ms;
+    ((action_t *)act)->memory_mb = memory_mb;
+    lua_backend_run(a);
+}
+
+static void run(const action_t *act, const char *params, activation_t *a)
+{
+    run_with(act, params, 5000, 32, a);
+}
+
+static void done(activation_t *a)
+{
+    json_decref(a->params);
+    json_decref(a->result);
+    json_decref(a->logs);
+    memset(a, 0, sizeof *a);
+}
+
+static const char *result_str(const activation_t *a, const char *key)
+{
+    return json_string_value(json_object_get(a->result, key));
+}
+
+static json_int_t result_int(const activation_t *a, const char *key)
+{
+    return json_integer_value(json_object_get(a->result, key));
+}
+
+static bool result_true(const activation_t *a, const char *key)
+{
+    return json_is_true(json_object_get(a->result, key));
+}
+
+static bool logs_have(const activation_t *a, const char *needle)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(a->logs, i, l) if (strstr(json_string_value(l), needle)) return true;
+    return false;
+}
+
+static void expect_result(const activation_t *a, const char *json)
+{
+    json_t *want = json_loads(json, 0, NULL);
+    assert_non_null(want);
+    if (!json_equal(want, a->result)) {
+        char *got = json_dumps(a->result, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        print_error("result %s, expected %s\n", got ? got : "NULL", json);
+        free(got);
+        json_decref(want);
+        fail();
+    }
+    json_decref(want);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    appdir = tu_tmpdir();
+    outside = tu_tmpdir();
+    datadir = tu_tmpdir();
+    err_t err;
+    if (store_open(datadir, &store, &err) < 0) {
+        print_error("store_open: %s\n", err.msg);
+        return -1;
+    }
+    memset(&app, 0, sizeof app);
+    app.dir = appdir;
+    app.name = "lua-test";
+    app.actions = actions;
+    providers[0].key = "backoffice";
+    providers[0].label = "Back office";
+    app.providers = providers;
+    app.nproviders = 1;
+    engine_init(&engine, &app, store, "http://127.0.0.1:1");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    lua_backend_thread_cleanup();
+    engine_fini(&engine);
+    store_close(store);
+    for (size_t i = 0; i < app.nactions; i++) {
+        action_t *a = &actions[i];
+        free(a->package);
+        free(a->name);
+        free(a->fqn);
+        free(a->function);
+        free(a->dir);
+        free(a->runtime);
+        json_decref(a->inputs);
+    }
+    tu_rmrf(appdir);
+    tu_rmrf(outside);
+    tu_rmrf(datadir);
+    free(appdir);
+    free(outside);
+    free(datadir);
+    return 0;
+}
+
+/* ---- results and params ---- */
+
+static void test_simple_result(void **state)
+{
+    (void)state;
+    const action_t *act = def_action("t/hello", "t/hello.lua",
+                                     "function main(params)\n"
+                                     "  return { greeting = 'hello ' .. params.name, half = 10 / 4,\n"
+                                     "           whole = 10 / 2, n = 7 }\n"
+                                     "end\n");
+    activation_t a;
+    run(act, "{\"name\":\"ada\"}", &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    expect_result(&a, "{\"greeting\":\"hello ada\",\"half\":2.5,\"whole\":5,\"n\":7}");
+    assert_true(a.cold);
+    assert_true(a.init_ms >= 0);
+    done(&a);
+
+    /* nil -> {} */
+    act = def_action("t/nothing", "t/nothing.lua", "function main() end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    expect_result(&a, "{}");
+    done(&a);
+}
+
+static void test_params_conversion(void **state)
+{
+    (void)state;
+    const char *params =
+        "{\"a\":null,\"arr\":[],\"obj\":{},\"nested\":{\"x\":[1,2.5,{\"y\":true,\"z\":null}],"
+        "\"s\":\"t\\u00e9\"},\"i\":3,\"f\":1.5,\"list\":[null,null,3]}";
+    const action_t *act = def_action(
+        "t/params", "t/params.lua",
+        "function main(params)\n"
+        "  return { echo = params,\n"
+        "    a_is_null = params.a == evkit.json.null,\n"
+        "    arr_len = #params.arr, list_len = #params.list,\n"
+        "    arr_marked = evkit.json.is_array(params.arr), obj_marked = evkit.json.is_array(params.obj),\n"
+        "    i_type = math.type(params.i), f_type = math.type(params.f),\n"
+        "    third = params.nested.x[3].y }\n"
+        "end\n");
+    activation_t a;
+    run(act, params, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    json_t *want = json_loads(params, 0, NULL);
+    assert_true(json_equal(want, json_object_get(a.result, "echo")));
+    json_decref(want);
+    assert_true(result_true(&a, "a_is_null"));
+    assert_int_equal(result_int(&a, "arr_len"), 0);
+    assert_int_equal(result_int(&a, "list_len"), 3);
+    assert_true(result_true(&a, "arr_marked"));
+    assert_false(result_true(&a, "obj_marked"));
+    assert_string_equal(result_str(&a, "i_type"), "integer");
+    assert_string_equal(result_str(&a, "f_type"), "float");
+    assert_true(result_true(&a, "third"));
+    done(&a);
+
+    /* built in Lua: plain sequences are arrays, json.array marks empty ones */
+    act = def_action("t/build", "t/build.lua",
+                     "function main()\n"
+                     "  return { seq = {1, 'two', {3}}, empty_obj = {}, empty_arr = evkit.json.array{},\n"
+                     "           null = evkit.json.null, deep = { a = { b = { c = false } } } }\n"
+                     "end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    expect_result(&a, "{\"seq\":[1,\"two\",[3]],\"empty_obj\":{},\"empty_arr\":[],\"null\":null,"
+                      "\"deep\":{\"a\":{\"b\":{\"c\":false}}}}");
+    done(&a);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    activation_t a;
+    const action_t *act = def_action("t/apperr", "t/apperr.lua",
+                                     "function main()\n"
+                                     "  return { error = { statusCode = 400, body = { error = 'bad' } } }\n"
+                                     "end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_APP_ERROR);
+    expect_result(&a, "{\"error\":{\"statusCode\":400,\"body\":{\"error\":\"bad\"}}}");
+    done(&a);
+
+    act = def_action("t/deverr", "t/deverr.lua",
+                     "local function inner() error('boom') end\n"
+                     "function main()\n"
+                     "  inner()\n"
+                     "end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_string_equal(result_str(&a, "error"), "actions/t/deverr.lua:1: boom");
+    assert_true(logs_have(&a, "stderr: actions/t/deverr.lua:1: boom"));
+    assert_true(logs_have(&a, "stack traceback:"));
+    done(&a);
+    /* the state survives an uncaught error */
+    run(act, NULL, &a);
+    assert_false(a.cold);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    done(&a);
+
+    act = def_action("t/errtable", "t/errtable.lua",
+                     "function main() error({ code = 7 }) end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_string_equal(result_str(&a, "error"), "{\"code\":7}");
+    done(&a);
+
+    act = def_action("t/number", "t/number.lua", "function main() return 42 end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_string_equal(result_str(&a, "error"), "action result must be a table");
+    done(&a);
+
+    act = def_action("t/array", "t/array.lua", "function main() return {1, 2} end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(result_str(&a, "error"), "not an array"));
+    done(&a);
+
+    act = def_action("t/fnres", "t/fnres.lua",
+                     "function main() return { ok = true, cb = { print } } end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_string_equal(result_str(&a, "error"),
+                        "cannot encode the action result: cannot encode a value of type function "
+                        "at 'cb[1]'");
+    done(&a);
+
+    act = def_action("t/syntax", "t/syntax.lua", "function main()\n  return {\nend\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(result_str(&a, "error"), "actions/t/syntax.lua:3:"));
+    done(&a);
+
+    act = def_action("t/nomain", "t/nomain.lua", "local x = 1\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(result_str(&a, "error"), "does not define a function main"));
+    done(&a);
+
+    act = def_action("t/toperr", "t/toperr.lua", "error('at load')\nfunction main() end\n");
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_string_equal(result_str(&a, "error"), "actions/t/toperr.lua:1: at load");
+    done(&a);
+
+    /* a missing file */
+    action_t ghost = *def_action("t/ghost", "t/ghost.lua", "");
+    ghost.function = "/nonexistent/evkit/ghost.lua";
+    run(&ghost, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    done(&a);
+}
+
+/* ---- sandbox ---- */
+
+static void test_sandbox(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "t/sandbox", "t/sandbox.lua",
+        "function main()\n"
+        "  return {\n"
+        "    io = io == nil, debug = debug == nil, load = load == nil, loadfile = loadfile == nil,\n"
+        "    dofile = dofile == nil, loadstring = loadstring == nil, dump = string.dump == nil,\n"
+        "    sdump = ('').dump == nil,\n"
+        "    execute = os.execute == nil, exit = os.exit == nil, getenv = os.getenv == nil,\n"
+        "    remove = os.remove == nil, rename = os.rename == nil, tmpname = os.tmpname == nil,\n"
+        "    loadlib = package.loadlib == nil, searchers = package.searchers == nil,\n"
+        "    time = type(os.time()) == 'number', clock = type(os.clock()) == 'number',\n"
+        "    date = type(os.date('!%Y')) == 'string',\n"
+        "    gc_count = type(collectgarbage('count')) == 'number',\n"
+        "    gc_stop = not pcall(collectgarbage, 'stop'),\n"
+        "    gc_meta = not pcall(setmetatable, {}, { __gc = function() end }),\n"
+        "    setmt = getmetatable(setmetatable({}, { __index = { x = 1 } })) ~= nil,\n"
+        "    evkit = require('evkit') == evkit,\n"
+        "    libs = type(string) == 'table' and type(table) == 'table' and type(math) == 'table'\n"
+        "       and type(utf8) == 'table' and type(coroutine) == 'table',\n"
+        "  }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    const char *k;
+    json_t *v;
+    json_object_foreach(a.result, k, v) {
+        if (!json_is_true(v)) print_error("sandbox check %s failed\n", k);
+        assert_true(json_is_true(v));
+    }
+    assert_int_equal(json_object_size(a.result), 25);
+    done(&a);
+}
+
+static void test_require(void **state)
+{
+    (void)state;
+    tu_write(appdir, "actions/lib/shared.lua",
+             "loads = (loads or 0) + 1\nreturn { from = 'lib', name = ..., loads = loads }\n");
+    tu_write(appdir, "actions/lib/util.lua", "return { from = 'lib' }\n");
+    tu_write(appdir, "actions/lib/deep/mod.lua", "return { from = 'deep' }\n");
+    tu_write(appdir, "actions/req/util.lua", "return { from = 'own' }\n");
+    tu_write(outside, "evil.lua", "return { from = 'outside' }\n");
+    char link[1024], target[1024];
+    snprintf(link, sizeof link, "%s/actions/lib/evil.lua", appdir);
+    snprintf(target, sizeof target, "%s/evil.lua", outside);
+    assert_int_equal(symlink(target, link), 0);
+    tu_write(appdir, "actions/lib/bytecode.lua", "\x1bLua\x54\x00 fake bytecode");
+    tu_write(appdir, "actions/lib/broken.lua", "return {\n");
+
+    const action_t *act = def_action(
+        "req/main", "req/main.lua",
+        "local function try(name)\n"
+        "  local ok, err = pcall(require, name)\n"
+        "  return ok and 'ok' or err\n"
+        "end\n"
+        "function main()\n"
+        "  local s1, s2 = require('shared'), require('shared')\n"
+        "  return { util = require('util').from, deep = require('deep.mod').from,\n"
+        "    same = s1 == s2, loads = s1.loads, name = s1.name,\n"
+        "    up = try('../x'), abs = try('/etc/passwd'), evil = try('evil'),\n"
+        "    bytecode = try('bytecode'), missing = try('nope'), broken = try('broken'),\n"
+        "    dotdot = try('lib..x') }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_string_equal(result_str(&a, "util"), "own");
+    assert_string_equal(result_str(&a, "deep"), "deep");
+    assert_true(result_true(&a, "same"));
+    assert_int_equal(result_int(&a, "loads"), 1);
+    assert_string_equal(result_str(&a, "name"), "shared");
+    assert_non_null(strstr(result_str(&a, "up"), "refused"));
+    assert_non_null(strstr(result_str(&a, "abs"), "refused"));
+    assert_non_null(strstr(result_str(&a, "dotdot"), "refused"));
+    assert_non_null(strstr(result_str(&a, "evil"), "outside the app folder"));
+    assert_non_null(strstr(result_str(&a, "bytecode"), "binary chunk"));
+    assert_non_null(strstr(result_str(&a, "missing"), "not found"));
+    assert_non_null(strstr(result_str(&a, "broken"), "actions/lib/broken.lua:2:"));
+    done(&a);
+}
+
+/* ---- limits ---- */
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    static const char *const loops[] = {
+        "function main() while true do end end\n",
+        "function main() while true do pcall(function() while true do end end) end end\n",
+        "function main()\n"
+        "  for i = 1, math.huge do\n"
+        "    local ok = xpcall(function() local x = 0 while true do x = x + 1 end end,\n"
+        "                      function(e) return e end)\n"
+        "  end\n"
+        "end\n",
+        "function main() coroutine.wrap(function() while true do end end)() end\n",
+        "function main()\n"
+        "  local co = coroutine.create(function() while true do end end)\n"
+        "  while true do coroutine.resume(co) end\n"
+        "end\n",
+    };
+    for (size_t i = 0; i < sizeof loops / sizeof *loops; i++) {
+        char name[32], file[32];
+        snprintf(name, sizeof name, "lim/spin%zu", i);
+        snprintf(file, sizeof file, "lim/spin%zu.lua", i);
+        const action_t *act = def_action(name, file, loops[i]);
+        activation_t a;
+        int64_t t0 = mono_ms();
+        run_with(act, NULL, 200, 32, &a);
+        int64_t took = mono_ms() - t0;
+        assert_int_equal(a.status, ACT_DEV_ERROR);
+        assert_true(a.timed_out);
+        assert_string_equal(result_str(&a, "error"),
+                            "The action exceeded its time limit of 200 milliseconds.");
+        assert_true(took < 5000);
+        done(&a);
+    }
+
+    /* a loop at the top level of the file is bounded too */
+    const action_t *act = def_action("lim/top", "lim/top.lua", "while true do end\n");
+    activation_t a;
+    run_with(act, NULL, 150, 32, &a);
+    assert_true(a.timed_out);
+    done(&a);
+}
+
+static void test_memory(void **state)
+{
+    (void)state;
+    static const char *const hogs[] = {
+        "function main() local t = {} for i = 1, 1e9 do t[i] = i end end\n",
+        "function main() local s = string.rep('x', 64 * 1024 * 1024) return { n = #s } end\n",
+        /* caught by the action: still a breach */
+        "function main()\n"
+        "  local ok = pcall(string.rep, 'x', 1e9)\n"
+        "  local t = {} for i = 1, 1e5 do t[i] = i end\n"
+        "  return { ok = ok }\n"
+        "end\n",
+        "function main()\n"
+        "  local parts = {}\n"
+        "  for i = 1, 1e9 do parts[#parts + 1] = ('y'):rep(1000) .. i end\n"
+        "end\n",
+    };
+    for (size_t i = 0; i < sizeof hogs / sizeof *hogs; i++) {
+        char name[32], file[32];
+        snprintf(name, sizeof name, "lim/hog%zu", i);
+        snprintf(file, sizeof file, "lim/hog%zu.lua", i);
+        const action_t *act = def_action(name, file, hogs[i]);
+        activation_t a;
+        run_with(act, NULL, 20000, 8, &a);
+        assert_int_equal(a.status, ACT_DEV_ERROR);
+        assert_false(a.timed_out);
+        assert_string_equal(result_str(&a, "error"), "The action exceeded its memory limit of 8 MB.");
+        done(&a);
+    }
+
+    /* garbage within the cap is fine: collection keeps up */
+    const action_t *act = def_action("lim/churn", "lim/churn.lua",
+                                     "function main()\n"
+                                     "  local n = 0\n"
+                                     "  for i = 1, 2000 do local s = ('z'):rep(10000) .. i n = n + #s end\n"
+                                     "  return { n = n }\n"
+                                     "end\n");
+    activation_t a;
+    run_with(act, NULL, 20000, 4, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    done(&a);
+}
+
+/* Scripts that try to break out of the limits or crash the host: each must
+ * end as a developer error (or cleanly), never hang or crash. */
+static void test_hostile(void **state)
+{
+    (void)state;
+    static const char *const scripts[] = {
+        /* the message handler would call a looping __tostring */
+        "function main() error(setmetatable({}, { __tostring = function() while true do end end })) end\n",
+        /* __tostring that raises */
+        "function main() error(setmetatable({}, { __tostring = function() error('again') end })) end\n",
+        "local function f() return f() + 1 end\nfunction main() f() end\n",
+        "function main() local t = setmetatable({}, { __index = function(t, k) return t[k] end }) return { v = t.x } end\n",
+        "function main() return { s = string.rep('x', 1 << 62) } end\n",
+        "local function nest(n) return coroutine.wrap(function() return n > 0 and nest(n - 1)() or 0 end) end\n"
+        "function main() return { v = nest(10000)() } end\n",
+        /* a loop in a __close handler while the timeout unwinds */
+        "function main()\n"
+        "  local x <close> = setmetatable({}, { __close = function() while true do end end })\n"
+        "  while true do end\n"
+        "end\n",
+        "function main() local t = {} for i = 1, 100 do t = { t } end return t end\n",
+        "function main() return { v = ('a'):rep(1e7):gsub('a', function(c) return c .. c end) } end\n",
+        "function main() return { v = table.concat(setmetatable({}, { __index = function() return 'x' end }), '', 1, 1e8) } end\n",
+    };
+    for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+        char name[32], file[32];
+        snprintf(name, sizeof name, "bad/s%zu", i);
+        snprintf(file, sizeof file, "bad/s%zu.lua", i);
+        const action_t *act = def_action(name, file, scripts[i]);
+        activation_t a;
+        int64_t t0 = mono_ms();
+        run_with(act, NULL, 300, 16, &a);
+        if (getenv("EVKIT_TEST_VERBOSE"))
+            print_message("script %zu: %s (%lld ms)\n", i, result_str(&a, "error"),
+                          (long long)(mono_ms() - t0));
+        if (a.status != ACT_DEV_ERROR) print_error("script %zu: status %d\n", i, (int)a.status);
+        assert_int_equal(a.status, ACT_DEV_ERROR);
+        assert_non_null(result_str(&a, "error"));
+        assert_true(mono_ms() - t0 < 10000);
+        done(&a);
+    }
+}
+
+/* ---- the pool ---- */
+
+static void test_warm_state(void **state)
+{
+    (void)state;
+    const char *src = "function main(params)\n"
+                      "  count = (count or 0) + 1\n"
+                      "  if params.spin then while true do end end\n"
+                      "  if params.hog then local t = {} for i = 1, 1e9 do t[i] = i end end\n"
+                      "  return { count = count }\n"
+                      "end\n";
+    const action_t *act = def_action("pool/counter", "pool/counter.lua", src);
+    activation_t a;
+    run(act, NULL, &a);
+    assert_true(a.cold);
+    assert_int_equal(result_int(&a, "count"), 1);
+    done(&a);
+    run(act, NULL, &a);
+    assert_false(a.cold);
+    assert_int_equal(result_int(&a, "count"), 2);
+    done(&a);
+
+    /* a timeout discards the state */
+    run_with(act, "{\"spin\":true}", 150, 32, &a);
+    assert_true(a.timed_out);
+    done(&a);
+    run(act, NULL, &a);
+    assert_true(a.cold);
+    assert_int_equal(result_int(&a, "count"), 1);
+    done(&a);
+
+    /* so does a memory breach */
+    run_with(act, "{\"hog\":true}", 20000, 8, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    done(&a);
+    run(act, NULL, &a);
+    assert_true(a.cold);
+    assert_int_equal(result_int(&a, "count"), 1);
+    done(&a);
+
+    /* editing the file reloads it */
+    def_action("pool/counter", "pool/counter.lua",
+               "function main() count = (count or 100) + 1 return { count = count } end\n");
+    struct timespec ts[2] = {{.tv_sec = time(NULL) + 5}, {.tv_sec = time(NULL) + 5}};
+    assert_int_equal(utimensat(AT_FDCWD, act->function, ts, 0), 0);
+    run(act, NULL, &a);
+    assert_true(a.cold);
+    assert_int_equal(result_int(&a, "count"), 101);
+    done(&a);
+}
+
+static void *thread_run(void *arg)
+{
+    const action_t *act = arg;
+    activation_t a;
+    run(act, NULL, &a);
+    bool ok = a.status == ACT_SUCCESS && a.cold && result_int(&a, "count") == 1;
+    done(&a);
+    /* no lua_backend_thread_cleanup: the key destructor closes the pool */
+    return ok ? arg : NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    const action_t *act = def_action("pool/threaded", "pool/threaded.lua",
+                                     "count = (count or 0) + 1\n"
+                                     "function main() return { count = count } end\n");
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, thread_run, (void *)act), 0);
+    for (int i = 0; i < 3; i++) {
+        void *ret;
+        pthread_join(t[i], &ret);
+        assert_ptr_equal(ret, act);
+    }
+}
+
+/* ---- evkit module ---- */
+
+static void test_crypto(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/crypto", "host/crypto.lua",
+        "local c = evkit.crypto\n"
+        "function main()\n"
+        "  local all = {} for i = 0, 255 do all[#all + 1] = string.char(i) end\n"
+        "  all = table.concat(all)\n"
+        "  local bad, err = c.base64_decode('!!!')\n"
+        "  return {\n"
+        "    sha = c.hex(c.sha256('abc')), sha_len = #c.sha256('abc'),\n"
+        "    hmac = c.hex(c.hmac_sha256('Jefe', 'what do ya want for nothing?')),\n"
+        "    b64 = c.base64_encode('foobar'), b64_2 = c.base64_encode('fo'), b64_1 = c.base64_encode('f'),\n"
+        "    dec = c.base64_decode('Zm9vYg=='), dec_nopad = c.base64_decode('Zm9vYg'),\n"
+        "    round = c.base64_decode(c.base64_encode(all)) == all,\n"
+        "    bad = bad == nil and type(err) == 'string',\n"
+        "    eq = c.equals('abc', 'abc'), ne = c.equals('abc', 'abd'), len = c.equals('abc', 'abcd'),\n"
+        "    uuid = c.uuid(),\n"
+        "  }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_string_equal(result_str(&a, "sha"),
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(result_int(&a, "sha_len"), 32);
+    /* RFC 4231, test case 2 */
+    assert_string_equal(result_str(&a, "hmac"),
+                        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_string_equal(result_str(&a, "b64"), "Zm9vYmFy");
+    assert_string_equal(result_str(&a, "b64_2"), "Zm8=");
+    assert_string_equal(result_str(&a, "b64_1"), "Zg==");
+    assert_string_equal(result_str(&a, "dec"), "foob");
+    assert_string_equal(result_str(&a, "dec_nopad"), "foob");
+    assert_true(result_true(&a, "round"));
+    assert_true(result_true(&a, "bad"));
+    assert_true(result_true(&a, "eq"));
+    assert_false(result_true(&a, "ne"));
+    assert_false(result_true(&a, "len"));
+    const char *u = result_str(&a, "uuid");
+    assert_int_equal(strlen(u), 36);
+    assert_int_equal(u[14], '4');
+    done(&a);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/json", "host/json.lua",
+        "local j = evkit.json\n"
+        "local function err(f, ...) local ok, e = pcall(f, ...) return not ok and e or 'no error' end\n"
+        "function main()\n"
+        "  local text = '{\"d\":{},\"c\":[1,2.5,\"x\",null],\"b\":[],\"a\":null,\"e\":\"\\\\u0000z\"}'\n"
+        "  local v = j.decode(text)\n"
+        "  local cyc = {} cyc.self = cyc\n"
+        "  return {\n"
+        "    round = j.encode(v), null = v.a == j.null, nul = #v.e,\n"
+        "    scalar = j.decode('3'), str = j.encode('a\"b'), encnil = j.encode(nil),\n"
+        "    pretty = j.encode({ a = 1 }, { pretty = true }),\n"
+        "    invalid = err(j.decode, '{\"a\":'),\n"
+        "    mixed = err(j.encode, { 1, x = 2 }), sparse = err(j.encode, { [1] = 1, [3] = 3 }),\n"
+        "    nan = err(j.encode, { x = 0/0 }), inf = err(j.encode, { x = math.huge }),\n"
+        "    fn = err(j.encode, { f = print }), cycle = err(j.encode, cyc),\n"
+        "    boolkey = err(j.encode, { [true] = 1 }), utf8 = err(j.encode, '\\xff'),\n"
+        "    deep = err(j.decode, string.rep('[', 100) .. string.rep(']', 100)),\n"
+        "  }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_string_equal(result_str(&a, "round"),
+                        "{\"a\":null,\"b\":[],\"c\":[1,2.5,\"x\",null],\"d\":{},\"e\":\"\\u0000z\"}");
+    assert_true(result_true(&a, "null"));
+    assert_int_equal(result_int(&a, "nul"), 2);
+    assert_int_equal(result_int(&a, "scalar"), 3);
+    assert_string_equal(result_str(&a, "str"), "\"a\\\"b\"");
+    assert_string_equal(result_str(&a, "encnil"), "null");
+    assert_string_equal(result_str(&a, "pretty"), "{\n  \"a\": 1\n}");
+    assert_non_null(strstr(result_str(&a, "invalid"), "invalid JSON at line 1"));
+    assert_non_null(strstr(result_str(&a, "mixed"), "mixed table"));
+    assert_non_null(strstr(result_str(&a, "sparse"), "sparse array"));
+    assert_non_null(strstr(result_str(&a, "nan"), "NaN or infinity at 'x'"));
+    assert_non_null(strstr(result_str(&a, "inf"), "NaN or infinity"));
+    assert_non_null(strstr(result_str(&a, "fn"), "type function at 'f'"));
+    assert_non_null(strstr(result_str(&a, "cycle"), "nested deeper than 64"));
+    assert_non_null(strstr(result_str(&a, "boolkey"), "key of type boolean"));
+    assert_non_null(strstr(result_str(&a, "utf8"), "not valid UTF-8"));
+    assert_non_null(strstr(result_str(&a, "deep"), "deeper than 64"));
+    done(&a);
+}
+
+static void test_logs(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/logs", "host/logs.lua",
+        "function main()\n"
+        "  print('hello', 1, nil, true, evkit.json.null)\n"
+        "  print('two\\nlines')\n"
+        "  evkit.log.debug('dbg')\n"
+        "  evkit.log.info('info', { a = 1 }, 2)\n"
+        "  evkit.log.warn('careful')\n"
+        "  evkit.log.error('bad', evkit.json.array{})\n"
+        "  warn('lua ', 'warning')\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(logs_have(&a, "Z stdout: hello\t1\tnil\ttrue\tnull"));
+    assert_true(logs_have(&a, "stdout: two"));
+    assert_true(logs_have(&a, "stdout: lines"));
+    assert_false(logs_have(&a, "dbg"));
+    assert_true(logs_have(&a, "stdout: [INFO] info {\"a\":1} 2"));
+    assert_true(logs_have(&a, "stdout: [WARN] careful"));
+    assert_true(logs_have(&a, "stdout: [ERROR] bad []"));
+    assert_true(logs_have(&a, "stderr: Lua warning: lua warning"));
+    done(&a);
+
+    run(act, "{\"LOG_LEVEL\":\"warn\"}", &a);
+    assert_false(logs_have(&a, "[INFO]"));
+    assert_true(logs_have(&a, "[WARN] careful"));
+    assert_true(logs_have(&a, "[ERROR] bad"));
+    assert_true(logs_have(&a, "stdout: hello"));
+    done(&a);
+
+    run(act, "{\"LOG_LEVEL\":\"DEBUG\"}", &a);
+    assert_true(logs_have(&a, "[DEBUG] dbg"));
+    done(&a);
+}
+
+static void test_state(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/state", "host/state.lua",
+        "local s = evkit.state\n"
+        "function main()\n"
+        "  local before = s.get('fp.sku-1')\n"
+        "  local put = s.put('fp.sku-1', { hash = 'abc', list = evkit.json.array{} }, { ttl = 60 })\n"
+        "  local got = s.get('fp.sku-1')\n"
+        "  s.put('plain', 'text')\n"
+        "  local existed, again = s.delete('fp.sku-1'), s.delete('fp.sku-1')\n"
+        "  local ok, err = pcall(s.get, 'bad key!')\n"
+        "  local ok2, err2 = pcall(s.put, 'k', nil)\n"
+        "  return { before = before == nil, put = put, hash = got.hash,\n"
+        "    list = evkit.json.is_array(got.list), plain = s.get('plain'),\n"
+        "    existed = existed, again = again, bad = err, nilval = err2, after = s.get('fp.sku-1') == nil }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(result_true(&a, "before"));
+    assert_true(result_true(&a, "put"));
+    assert_string_equal(result_str(&a, "hash"), "abc");
+    assert_true(result_true(&a, "list"));
+    assert_string_equal(result_str(&a, "plain"), "text");
+    assert_true(result_true(&a, "existed"));
+    assert_false(result_true(&a, "again"));
+    assert_true(result_true(&a, "after"));
+    assert_non_null(strstr(result_str(&a, "bad"),
+                           "invalid state key 'bad key!': keys are 1-1024 characters of "
+                           "[a-zA-Z0-9-_.]"));
+    assert_non_null(strstr(result_str(&a, "nilval"), "must not be nil"));
+    done(&a);
+}
+
+static void test_publish(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/publish", "host/publish.lua",
+        "function main(params)\n"
+        "  local r1 = evkit.publish('backoffice', 'be-observer.catalog_product_create',\n"
+        "                           { sku = params.sku, tags = evkit.json.array{} },\n"
+        "                           { idempotency_key = 'k-' .. params.sku })\n"
+        "  local r2 = evkit.publish('backoffice', 'be-observer.catalog_product_create',\n"
+        "                           { sku = params.sku }, { idempotency_key = 'k-' .. params.sku })\n"
+        "  local none, err = evkit.publish('nowhere', 'x', {})\n"
+        "  return { id = r1.id, dup1 = r1.duplicate, dup2 = r2.duplicate, same = r1.id == r2.id,\n"
+        "           pos = r1.position, none = none == nil, err = err }\n"
+        "end\n");
+    activation_t a;
+    run(act, "{\"sku\":\"p-1\"}", &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_int_equal(strlen(result_str(&a, "id")), 36);
+    assert_false(result_true(&a, "dup1"));
+    assert_true(result_true(&a, "dup2"));
+    assert_true(result_true(&a, "same"));
+    assert_true(result_int(&a, "pos") >= 1);
+    assert_true(result_true(&a, "none"));
+    assert_non_null(strstr(result_str(&a, "err"), "nowhere"));
+    done(&a);
+}
+
+static void test_invoke(void **state)
+{
+    (void)state;
+    action_t *dbl = (action_t *)def_action(
+        "inv/double", "inv/double.lua",
+        "function main(p) return { value = p.x * 2, from = p.greeting } end\n");
+    json_decref(dbl->inputs);
+    dbl->inputs = json_pack("{s:s}", "greeting", "hi");
+    def_action("inv/fail", "inv/fail.lua", "function main() error('nested failure') end\n");
+    def_action("inv/rec", "inv/rec.lua",
+               "function main(p)\n"
+               "  local depth = p.depth or 1\n"
+               "  if depth >= (p.stop or 1e9) then return { depth = depth } end\n"
+               "  local r, meta = evkit.invoke('inv/rec', { depth = depth + 1, stop = p.stop })\n"
+               "  if meta.status ~= 'success' then return { depth = depth, status = meta.status,\n"
+               "                                         err = r.error } end\n"
+               "  return r\n"
+               "end\n");
+    const action_t *act = def_action(
+        "inv/caller", "inv/caller.lua",
+        "function main()\n"
+        "  local r, meta = evkit.invoke('inv/double', { x = 21 })\n"
+        "  local f, fmeta = evkit.invoke('inv/fail')\n"
+        "  local none, err = evkit.invoke('inv/none', {})\n"
+        "  local deep = evkit.invoke('inv/rec', { stop = 3 })\n"
+        "  local runaway = evkit.invoke('inv/rec', {})\n"
+        "  return { value = r.value, from = r.from, status = meta.status, id = meta.activationId,\n"
+        "    fstatus = fmeta.status, ferr = f.error, none = none == nil, err = err,\n"
+        "    depth = deep.depth, runaway = runaway }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    if (a.status != ACT_SUCCESS) print_error("%s\n", result_str(&a, "error"));
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_int_equal(result_int(&a, "value"), 42);
+    assert_string_equal(result_str(&a, "from"), "hi");
+    assert_string_equal(result_str(&a, "status"), "success");
+    assert_int_equal(strlen(result_str(&a, "id")), 32);
+    assert_string_equal(result_str(&a, "fstatus"), "action developer error");
+    assert_string_equal(result_str(&a, "ferr"), "actions/inv/fail.lua:1: nested failure");
+    assert_true(result_true(&a, "none"));
+    assert_string_equal(result_str(&a, "err"), "action 'inv/none' not found");
+    assert_int_equal(result_int(&a, "depth"), 3);
+    /* recursion without end stops at the nesting limit, without crashing */
+    json_t *runaway = json_object_get(a.result, "runaway");
+    assert_string_equal(json_string_value(json_object_get(runaway, "status")),
+                        "action developer error");
+    assert_non_null(strstr(json_string_value(json_object_get(runaway, "err")), "nested"));
+    done(&a);
+}
+
+/* A one-shot HTTP server: answers one request, echoing method and body. */
+typedef struct mini_http {
+    int fd;
+    int port;
+    char request[4096];
+} mini_http;
+
+static void *mini_http_serve(void *arg)
+{
+    mini_http *m = arg;
+    int c = accept(m->fd, NULL, NULL);
+    if (c < 0) return NULL;
+    size_t n = 0;
+    while (n < sizeof m->request - 1) {
+        ssize_t r = read(c, m->request + n, sizeof m->request - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+        m->request[n] = '\0';
+        char *end = strstr(m->request, "\r\n\r\n");
+        if (!end) continue;
+        char *cl = strcasestr(m->request, "content-length:");
+        size_t want = cl ? (size_t)atoi(cl + 15) : 0;
+        if (n >= (size_t)(end + 4 - m->request) + want) break;
+    }
+    char *body = strstr(m->request, "\r\n\r\n");
+    body = body ? body + 4 : "";
+    char method[16] = "";
+    sscanf(m->request, "%15s", method);
+    char resp[8192];
+    size_t blen = strlen(method) + 1 + strlen(body);
+    int len = snprintf(resp, sizeof resp,
+                       "HTTP/1.1 201 Created\r\nX-Test: One\r\nX-Test: Two\r\n"
+                       "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n"
+                       "\r\n%s %s", blen, method, body);
+    if (write(c, resp, (size_t)len) < 0) perror("write");
+    close(c);
+    return NULL;
+}
+
+static void test_http(void **state)
+{
+    (void)state;
+    mini_http m;
+    memset(&m, 0, sizeof m);
+    m.fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(m.fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(m.fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(m.fd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(listen(m.fd, 4), 0);
+    m.port = ntohs(sa.sin_port);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mini_http_serve, &m), 0);
+
+    const action_t *act = def_action(
+        "host/http", "host/http.lua",
+        "function main(p)\n"
+        "  local r, err = evkit.http.request{ method = 'put', url = p.url,\n"
+        "    headers = { ['X-Sig'] = 'abc', ['X-Num'] = 5 }, body = { sku = 'p-1' }, timeout = 3000 }\n"
+        "  if not r then return { error = err } end\n"
+        "  local none, nerr = evkit.http.request{ url = 'file:///etc/passwd' }\n"
+        "  local bad = pcall(evkit.http.request, { url = p.url, headers = { ['X-Bad'] = 'a\\r\\nb' } })\n"
+        "  return { status = r.status, body = r.body, x = r.headers['x-test'],\n"
+        "    ctype = r.headers['content-type'], file = none == nil and nerr ~= nil, bad = bad }\n"
+        "end\n");
+    char params[128];
+    snprintf(params, sizeof params, "{\"url\":\"http://127.0.0.1:%d/hook\"}", m.port);
+    activation_t a;
+    run(act, params, &a);
+    pthread_join(t, NULL);
+    close(m.fd);
+    if (a.status != ACT_SUCCESS) print_error("%s\n", json_dumps(a.result, 0));
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_int_equal(result_int(&a, "status"), 201);
+    assert_string_equal(result_str(&a, "body"), "PUT {\"sku\":\"p-1\"}");
+    assert_string_equal(result_str(&a, "x"), "One, Two");
+    assert_string_equal(result_str(&a, "ctype"), "text/plain");
+    assert_true(result_true(&a, "file"));
+    assert_false(result_true(&a, "bad"));
+    assert_non_null(strcasestr(m.request, "x-sig: abc"));
+    assert_non_null(strcasestr(m.request, "x-num: 5"));
+    assert_non_null(strcasestr(m.request, "content-type: application/json"));
+    done(&a);
+
+    /* nothing listens: nil and a message */
+    act = def_action("host/http2", "host/http2.lua",
+                     "function main(p)\n"
+                     "  local r, err = evkit.http.request{ url = p.url, timeout = 2000 }\n"
+                     "  return { none = r == nil, err = err }\n"
+                     "end\n");
+    run(act, params, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(result_true(&a, "none"));
+    assert_non_null(result_str(&a, "err"));
+    done(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_result), cmocka_unit_test(test_params_conversion),
+        cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_require),       cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_memory),        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_warm_state),
+        cmocka_unit_test(test_threads),       cmocka_unit_test(test_crypto),
+        cmocka_unit_test(test_json),          cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_state),         cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),
+    };
+    return cmocka_run_group_tests_name("lua", tests, setup, teardown);
+}
