@@ -113,7 +113,9 @@ int store_finish(store_t *s, const store_attempt *a, err_t *err);
  * or INT64_MAX when none. */
 int64_t store_next_due(store_t *s);
 /* Blocks until an append or a state change in this process, or until
- * until_ms (epoch), whichever comes first. */
+ * until_ms (epoch), whichever comes first. A change since this thread's
+ * last store_claim counts too: work that arrives between an empty claim
+ * and the wait is not missed. */
 void store_wait_work(store_t *s, int64_t until_ms);
 /* Wakes every store_wait_work (shutdown, external change). */
 void store_kick(store_t *s);
@@ -171,5 +173,15 @@ bool store_state_key_valid(const char *key);
 int store_state_get(store_t *s, const char *key, json_t **value, err_t *err); /* NULL when absent or expired */
 int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
 int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err);
+
+/* ---- statistics ---- */
+typedef struct store_stats {
+    uint64_t commits;        /* write transactions committed by this process */
+    uint64_t ops;            /* write operations committed (appends, claims, finishes...) */
+    uint64_t events;         /* events appended (duplicates not counted) */
+    uint64_t activations;    /* activation records written */
+} store_stats;
+/* Counters since store_open; commits < ops shows group commit at work. */
+void store_stats_get(store_t *s, store_stats *out);
 
 #endif

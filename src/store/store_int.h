@@ -1,0 +1,150 @@
+/* store_int: what the SQLite store's files share and nothing else sees: the
+ * store struct, connections with their cached prepared statements, and the
+ * operation queue of the writer thread (group commit).
+ *
+ * Every write goes through the one writer thread, which owns the write
+ * connection: a caller fills a wop_t, store_submit queues it and waits; the
+ * writer runs everything queued in one transaction (a savepoint per
+ * operation) and wakes the callers after COMMIT. Reads take a connection
+ * from a pool and never wait for the writer (WAL). */
+#ifndef EVKIT_STORE_INT_H
+#define EVKIT_STORE_INT_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Slots of the per-connection statement cache. The SQL text sits at the
+ * call site; the slot only says where its prepared form is kept. */
+typedef enum {
+    ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST_PROVIDER_GET, ST_PROVIDER_INSERT,
+    ST_EVENT_INSERT, ST_DEDUP_GET, ST_DEDUP_PUT,
+    ST_REG_STATE, ST_REG_CREATE, ST_DELIVERY_INSERT,
+    ST_READ_ALL, ST_READ_PROVIDER, ST_EVENT_BY_ID, ST_POSITION_BEFORE,
+    ST_REPLAY_SCAN_ALL, ST_REPLAY_SCAN_PROVIDER,
+    ST_CLAIM_EXPIRED, ST_CLAIM_PENDING, ST_CLAIM_MARK,
+    ST_DELIVERY_REG, ST_ATTEMPT_INSERT, ST_DELIVERY_FINISH, ST_MINUTE_ADD, ST_REG_LAST,
+    ST_NEXT_DUE_PENDING, ST_NEXT_DUE_LEASE,
+    ST_DEAD_LIST_ALL, ST_DEAD_LIST_REG,
+    ST_DEAD_REPLAY_ONE, ST_DEAD_REPLAY_REG, ST_DEAD_REPLAY_ALL,
+    ST_REG_GET, ST_REG_COUNTS, ST_REG_BACKLOG, ST_REG_DEAD,
+    ST_REG_PUT_STATE, ST_REG_PARK, ST_REG_UNPARK, ST_REG_ENABLE, ST_REG_RESET_MINUTES,
+    ST_ACT_INSERT, ST_ACT_LIST_ALL, ST_ACT_LIST_NAME, ST_ACT_LIST_ACTION, ST_ACT_GET,
+    ST_ACT_PRUNE,
+    ST_STATE_GET, ST_STATE_PUT, ST_STATE_DEL_LIVE, ST_STATE_DEL,
+    ST_PRUNE_DEDUP, ST_PRUNE_ATTEMPTS, ST_PRUNE_MINUTES, ST_PRUNE_STATE,
+    ST_COUNT
+} stmt_slot;
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    struct conn *next_free;   /* read pool free list */
+    struct conn *next_all;    /* every read connection, closed by store_close */
+} conn_t;
+
+/* One queued write. run executes on the writer thread inside a savepoint of
+ * the batch transaction; returning -1 rolls back only this operation. */
+typedef struct wop wop_t;
+struct wop {
+    int (*run)(store_t *s, conn_t *c, wop_t *op);
+    void *arg;
+    int rc;
+    bool done;
+    bool work;           /* set by run: the commit should wake store_wait_work */
+    int events;          /* set by run: events appended (statistics) */
+    err_t err;
+    sem_t sem;           /* posted by the writer once done: a waiter wakes alone */
+    wop_t *next;
+};
+
+/* An activation record serialized by the caller, waiting for the writer. */
+typedef struct act_rec {
+    char *id, *name, *action, *ns, *body;
+    int64_t start, end;
+    struct act_rec *next;
+} act_rec;
+
+typedef struct prov_cache {
+    char *key;
+    char uuid[37];
+    struct prov_cache *next;
+} prov_cache;
+
+struct store {
+    char *path;                 /* <dir>/evkit.db */
+    conn_t w;                   /* write connection, used by the writer thread only */
+    pthread_t writer;
+
+    pthread_mutex_t mu;         /* queue, activations, statistics */
+    pthread_cond_t cv_queue;    /* something to write, or stopping */
+    pthread_cond_t cv_done;     /* activation records written (store_flush) */
+    pthread_cond_t cv_room;     /* the activation queue has room again */
+    wop_t *q_head, *q_tail;
+    act_rec *act_head, *act_tail;
+    size_t act_queued;          /* records waiting */
+    uint64_t act_seq_in, act_seq_out; /* records queued / written (or dropped) ever */
+    bool stopping;
+    store_stats stats;
+    int64_t next_prune_mono;
+
+    uint64_t serial;            /* unique per store_open in this process */
+    pthread_mutex_t work_mu;    /* store_wait_work */
+    pthread_cond_t cv_work;
+    uint64_t work_gen;
+
+    pthread_mutex_t pool_mu;    /* read connections */
+    conn_t *pool_free, *pool_all;
+
+    pthread_mutex_t prov_mu;    /* provider key -> uuid, stable forever */
+    prov_cache *provs;
+};
+
+/* ---- store_sqlite.c ---- */
+/* The prepared statement for slot on c (prepared on first use), or NULL. */
+sqlite3_stmt *conn_stmt(conn_t *c, stmt_slot slot, const char *sql);
+/* Resets st for the next use (bindings cleared). */
+void stmt_reset(sqlite3_stmt *st);
+/* Fills err with "what: <SQLite message>" and returns -1. */
+int db_fail(err_t *err, conn_t *c, const char *what);
+/* Steps st to the end (an INSERT/UPDATE/DELETE), resets it; -1 with err. */
+int stmt_exec(conn_t *c, sqlite3_stmt *st, const char *what, err_t *err);
+/* Binds text or NULL. */
+void bind_text(sqlite3_stmt *st, int i, const char *v);
+/* A copy of column i as text, NULL for SQL NULL. */
+char *col_strdup(sqlite3_stmt *st, int i);
+
+/* Read connections: take one, give it back. */
+conn_t *store_reader(store_t *s, err_t *err);
+void store_reader_put(store_t *s, conn_t *c);
+
+/* Queues op and waits for its commit; returns op->rc (err filled on -1). */
+int store_submit(store_t *s, wop_t *op, err_t *err);
+
+/* Records the work generation before a claim, so that store_wait_work on
+ * the same thread wakes for anything that happened since. */
+void store_note_claim(store_t *s);
+
+/* ---- store_journal.c ---- */
+/* The stored state of registration name ("ACTIVE"...), creating it ACTIVE
+ * when absent. Writer thread only. *disabled tells whether it is DISABLED. */
+int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *err);
+/* Order key at path in the CloudEvent ev: strings as they are, integral
+ * numbers as integers, other values as compact JSON; NULL when absent. */
+char *store_path_string(const json_t *ev, const char *path);
+
+/* ---- store_work.c ---- */
+/* Writer-thread housekeeping: drops expired dedup keys, old attempts and
+ * health buckets, expired action state, a bounded chunk of each per call,
+ * inside the caller's transaction. 1 when more remain, 0 when done, -1. */
+int store_prune_expired(store_t *s, conn_t *c, int64_t now, err_t *err);
+
+/* ---- store_kv.c ---- */
+/* Writer thread: writes one activation record. */
+int act_write(conn_t *c, const act_rec *r, err_t *err);
+void act_rec_free(act_rec *r);
+
+#endif

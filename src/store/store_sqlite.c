@@ -1,0 +1,662 @@
+/* store_sqlite: the SQLite store's machinery: opening the database (WAL,
+ * synchronous=FULL, versioned schema), the writer thread that commits every
+ * queued write of all threads in one transaction (group commit), the pool of
+ * read connections, and the work signal the delivery dispatcher sleeps on.
+ * The operations themselves live in store_journal.c, store_work.c and
+ * store_kv.c. */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+
+#define SCHEMA_VERSION 1
+/* Other processes (the CLI beside the daemon) hold the write lock briefly;
+ * wait for them rather than fail. */
+#define BUSY_TIMEOUT_MS 30000
+/* Upper bounds that keep one transaction short. */
+#define MAX_BATCH_OPS 4096
+#define MAX_BATCH_ACTS 2048
+/* Activation records waiting beyond this make store_activation_put wait:
+ * memory stays bounded when the disk cannot keep up. */
+#define MAX_ACT_QUEUE 65536
+#define PRUNE_EVERY_MS 60000
+
+static const char *const SCHEMA_V1 =
+    "CREATE TABLE providers("
+    "  key TEXT PRIMARY KEY, uuid TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    /* AUTOINCREMENT: a position is never reused, even after the newest
+     * events are deleted, so a reader's `since` can never skip one. */
+    "CREATE TABLE events("
+    "  position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    "  provider TEXT NOT NULL, type TEXT NOT NULL, time_ms INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX events_provider ON events(provider, position);"
+    "CREATE INDEX events_time ON events(time_ms);"
+    "CREATE TABLE dedup("
+    "  provider TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(provider, key)) WITHOUT ROWID;"
+    "CREATE INDEX dedup_created ON dedup(created_ms);"
+    "CREATE TABLE registrations("
+    "  name TEXT PRIMARY KEY, state TEXT NOT NULL, enabled_at_ms INTEGER NOT NULL,"
+    "  last_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '')"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE deliveries("
+    "  id INTEGER PRIMARY KEY, position INTEGER NOT NULL, registration TEXT NOT NULL,"
+    "  order_key TEXT, state TEXT NOT NULL, due_ms INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 0, first_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+    "  lease_until_ms INTEGER NOT NULL DEFAULT 0, last_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+    /* Partial indexes: claim and next_due only ever look at pending and
+     * running rows, so done rows (nearly all of them) cost nothing there. */
+    "CREATE INDEX deliveries_pending ON deliveries(due_ms, id) WHERE state = 'pending';"
+    "CREATE INDEX deliveries_running ON deliveries(lease_until_ms, id) WHERE state = 'running';"
+    "CREATE INDEX deliveries_active ON deliveries(registration, order_key, id, state)"
+    "  WHERE state IN ('pending','running','parked');"
+    "CREATE INDEX deliveries_dead ON deliveries(registration, last_attempt_ms)"
+    "  WHERE state IN ('dead','failed');"
+    "CREATE TABLE attempts("
+    "  id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, registration TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL, ok INTEGER NOT NULL, status INTEGER NOT NULL,"
+    "  error TEXT, activation_id TEXT);"
+    "CREATE INDEX attempts_time ON attempts(time_ms);"
+    /* Health counters per registration and minute: the 24 h window is a sum
+     * of at most 1441 rows, however many attempts there were. */
+    "CREATE TABLE reg_minutes("
+    "  registration TEXT NOT NULL, minute INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    "  failures INTEGER NOT NULL, PRIMARY KEY(registration, minute)) WITHOUT ROWID;"
+    "CREATE TABLE activations("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT,"
+    "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, body TEXT NOT NULL);"
+    "CREATE INDEX activations_start ON activations(start_ms);"
+    "CREATE INDEX activations_name ON activations(name, start_ms);"
+    "CREATE INDEX activations_action ON activations(action, start_ms);"
+    "CREATE TABLE state("
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX state_expires ON state(expires_ms) WHERE expires_ms > 0;";
+
+/* ---- statements and connections ---- */
+
+sqlite3_stmt *conn_stmt(conn_t *c, stmt_slot slot, const char *sql)
+{
+    if (!c->st[slot] &&
+        sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[slot], NULL) !=
+            SQLITE_OK) {
+        c->st[slot] = NULL;
+    }
+    return c->st[slot];
+}
+
+void stmt_reset(sqlite3_stmt *st)
+{
+    if (!st) return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int db_fail(err_t *err, conn_t *c, const char *what)
+{
+    return err_set(err, "%s: %s", what, sqlite3_errmsg(c->db));
+}
+
+int stmt_exec(conn_t *c, sqlite3_stmt *st, const char *what, err_t *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        db_fail(err, c, what);
+        stmt_reset(st);
+        return -1;
+    }
+    stmt_reset(st);
+    return 0;
+}
+
+void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+char *col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t) return NULL;
+    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+static void conn_close(conn_t *c)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (c->st[i]) sqlite3_finalize(c->st[i]);
+        c->st[i] = NULL;
+    }
+    if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+        log_error("cannot close the store database",
+                  json_pack("{s:s}", "error", sqlite3_errmsg(c->db)));
+    c->db = NULL;
+}
+
+static int conn_exec(conn_t *c, const char *sql, const char *what, err_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, "%s: %s", what, msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens path with the settings every connection needs. */
+static int conn_open(conn_t *c, const char *path, bool writer, err_t *err)
+{
+    memset(c, 0, sizeof *c);
+    /* NOMUTEX: a connection is used by one thread at a time (the writer, or
+     * a reader that took it from the pool), so SQLite's own locking is waste. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        err_set(err, "cannot open the store %s: %s", path,
+                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        if (c->db) sqlite3_close(c->db);
+        c->db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(c->db, 1);
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                   "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                                   "PRAGMA cache_size=-32768;"
+                                 : "PRAGMA synchronous=FULL; PRAGMA query_only=1;"
+                                   "PRAGMA temp_store=MEMORY;";
+    if (conn_exec(c, pragmas, "cannot configure the store database", err) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+conn_t *store_reader(store_t *s, err_t *err)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    conn_t *c = s->pool_free;
+    if (c) s->pool_free = c->next_free;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (c) return c;
+    /* The pool grows to the number of threads reading at once. */
+    c = xmalloc(sizeof *c);
+    if (conn_open(c, s->path, false, err) < 0) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->pool_mu);
+    c->next_all = s->pool_all;
+    s->pool_all = c;
+    pthread_mutex_unlock(&s->pool_mu);
+    return c;
+}
+
+void store_reader_put(store_t *s, conn_t *c)
+{
+    if (!c) return;
+    /* A read that failed half-way may leave a transaction open. */
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_lock(&s->pool_mu);
+    c->next_free = s->pool_free;
+    s->pool_free = c;
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* ---- schema ---- */
+
+static int schema_init(conn_t *c, err_t *err)
+{
+    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot lock the store to check its schema", err) < 0)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int rc = 0;
+    if (version < 0) {
+        rc = db_fail(err, c, "cannot read the store schema version");
+    } else if (version > SCHEMA_VERSION) {
+        rc = err_set(err,
+                     "the store was written by a newer evkit (schema version %d, this one knows %d)",
+                     version, SCHEMA_VERSION);
+    } else if (version == 0) {
+        char setv[64];
+        snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);
+        if (conn_exec(c, SCHEMA_V1, "cannot create the store schema", err) < 0 ||
+            conn_exec(c, setv, "cannot set the store schema version", err) < 0)
+            rc = -1;
+    }
+    /* Later schema versions migrate here, one step at a time. */
+    if (rc == 0 && conn_exec(c, "COMMIT", "cannot commit the store schema", err) < 0) rc = -1;
+    if (rc < 0) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---- the writer thread ---- */
+
+static void fail_ops(wop_t *from, wop_t *to, const char *what, conn_t *c)
+{
+    for (wop_t *op = from; op != to; op = op->next) {
+        if (op->rc == 0) {
+            op->rc = -1;
+            db_fail(&op->err, c, what);
+        }
+    }
+}
+
+static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
+{
+    sqlite3_stmt *st = conn_stmt(c, slot, sql);
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    stmt_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs one batch: every op in its own savepoint, the activation records,
+ * one COMMIT. Sets each op's rc; returns whether the batch committed. */
+static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, size_t *acts_written)
+{
+    conn_t *c = &s->w;
+    err_t err;
+    *acts_written = 0;
+    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", &err) < 0) {
+        for (wop_t *op = ops; op; op = op->next) {
+            op->rc = -1;
+            op->err = err;
+        }
+        return false;
+    }
+    wop_t *first = ops; /* the ops of the transaction under way */
+    for (wop_t *op = ops; op; op = op->next) {
+        op->rc = 0;
+        if (sp_exec(c, ST_SAVEPOINT, "SAVEPOINT op") < 0) {
+            op->rc = db_fail(&op->err, c, "cannot start a savepoint");
+            continue;
+        }
+        if (op->run(s, c, op) < 0) {
+            op->rc = -1;
+            op->work = false;
+            op->events = 0;
+            if (sqlite3_get_autocommit(c->db)) {
+                /* Some errors (disk full, I/O) roll back the whole
+                 * transaction: the earlier ops of it are lost too. */
+                fail_ops(first, op, "the write transaction was rolled back", c);
+                first = op->next;
+                if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", &err) < 0) {
+                    for (wop_t *o = op->next; o; o = o->next) {
+                        o->rc = -1;
+                        o->err = err;
+                    }
+                    return false;
+                }
+                continue;
+            }
+            sp_exec(c, ST_ROLLBACK_TO, "ROLLBACK TO op");
+        }
+        sp_exec(c, ST_RELEASE, "RELEASE op");
+    }
+    for (act_rec *r = acts; r; r = r->next) {
+        if (act_write(c, r, &err) < 0) {
+            log_error("cannot store an activation record",
+                      json_pack("{s:s, s:s}", "activationId", r->id, "error", err.msg));
+            if (sqlite3_get_autocommit(c->db)) {
+                fail_ops(first, NULL, "the write transaction was rolled back", c);
+                *acts_written = 0;
+                return false;
+            }
+        } else {
+            (*acts_written)++;
+        }
+    }
+    if (conn_exec(c, "COMMIT", "cannot commit a write transaction", &err) < 0) {
+        for (wop_t *op = first; op; op = op->next) {
+            if (op->rc == 0) {
+                op->rc = -1;
+                op->err = err;
+            }
+        }
+        if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        *acts_written = 0;
+        return false;
+    }
+    return true;
+}
+
+/* Returns true when expired rows remain (a chunk was full). */
+static bool run_prune(store_t *s)
+{
+    conn_t *c = &s->w;
+    err_t err;
+    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", &err) == 0) {
+        int more = store_prune_expired(s, c, now_ms(), &err);
+        if (more >= 0 && conn_exec(c, "COMMIT", "cannot commit the store housekeeping", &err) == 0)
+            return more > 0;
+        if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    log_warn("store housekeeping failed", json_pack("{s:s}", "error", err.msg));
+    return false;
+}
+
+static void *writer_main(void *arg)
+{
+    store_t *s = arg;
+    pthread_setname_np(pthread_self(), "evkit-store");
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->q_head && !s->act_head && !s->stopping) {
+            int64_t wait = s->next_prune_mono - mono_ms();
+            if (wait <= 0) break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000LL;
+            ts.tv_sec += (time_t)(wait / 1000 + ns / 1000000000LL);
+            ts.tv_nsec = (long)(ns % 1000000000LL);
+            if (pthread_cond_timedwait(&s->cv_queue, &s->mu, &ts) == ETIMEDOUT) break;
+        }
+        if (!s->q_head && !s->act_head && s->stopping) break;
+
+        int64_t mono = mono_ms();
+        if (mono >= s->next_prune_mono) {
+            pthread_mutex_unlock(&s->mu);
+            /* Housekeeping goes in chunks between batches; a backlog of
+             * expired rows is worked off every second, not every minute. */
+            bool more = run_prune(s);
+            pthread_mutex_lock(&s->mu);
+            s->next_prune_mono = mono_ms() + (more ? 1000 : PRUNE_EVERY_MS);
+        }
+        if (!s->q_head && !s->act_head) continue;
+
+        /* Take what is queued, within the batch bounds. */
+        wop_t *ops = s->q_head, *last = NULL;
+        size_t nops = 0;
+        for (wop_t *op = ops; op && nops < MAX_BATCH_OPS; op = op->next) {
+            last = op;
+            nops++;
+        }
+        if (last) {
+            s->q_head = last->next;
+            if (!s->q_head) s->q_tail = NULL;
+            last->next = NULL;
+        } else {
+            ops = NULL;
+        }
+        act_rec *acts = s->act_head, *alast = NULL;
+        size_t nacts = 0;
+        for (act_rec *r = acts; r && nacts < MAX_BATCH_ACTS; r = r->next) {
+            alast = r;
+            nacts++;
+        }
+        if (alast) {
+            s->act_head = alast->next;
+            if (!s->act_head) s->act_tail = NULL;
+            alast->next = NULL;
+            s->act_queued -= nacts;
+        } else {
+            acts = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        size_t written = 0;
+        bool committed = run_batch(s, ops, acts, &written);
+        if (!committed && nacts)
+            log_error("activation records lost: the write transaction failed",
+                      json_pack("{s:I}", "records", (json_int_t)nacts));
+        while (acts) {
+            act_rec *next = acts->next;
+            act_rec_free(acts);
+            acts = next;
+        }
+
+        bool work = false;
+        pthread_mutex_lock(&s->mu);
+        if (committed) {
+            s->stats.commits++;
+            s->stats.activations += written;
+        }
+        for (wop_t *op = ops; op; op = op->next) {
+            if (op->rc == 0) {
+                s->stats.ops++;
+                s->stats.events += (uint64_t)op->events;
+                if (op->work) work = true;
+            }
+        }
+        if (nacts) {
+            s->act_seq_out += nacts;
+            pthread_cond_broadcast(&s->cv_done);
+            pthread_cond_broadcast(&s->cv_room);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (work) store_kick(s);
+        /* One semaphore per op: each waiter wakes alone, without a herd
+         * fighting for the queue mutex. */
+        for (wop_t *op = ops; op;) {
+            wop_t *next = op->next; /* op belongs to its waiter once posted */
+            op->done = true;
+            sem_post(&op->sem);
+            op = next;
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int store_submit(store_t *s, wop_t *op, err_t *err)
+{
+    op->done = false;
+    op->rc = 0;
+    op->work = false;
+    op->events = 0;
+    op->next = NULL;
+    op->err.msg[0] = '\0';
+    sem_init(&op->sem, 0, 0);
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        sem_destroy(&op->sem);
+        op->rc = err_set(err, "the store is closing");
+        return -1;
+    }
+    if (s->q_tail) s->q_tail->next = op;
+    else s->q_head = op;
+    s->q_tail = op;
+    pthread_cond_signal(&s->cv_queue);
+    pthread_mutex_unlock(&s->mu);
+    while (sem_wait(&op->sem) < 0) {
+        /* EINTR: a signal handler ran; keep waiting. */
+    }
+    sem_destroy(&op->sem);
+    if (op->rc < 0 && err) *err = op->err;
+    return op->rc;
+}
+
+/* ---- open, close ---- */
+
+int store_open(const char *dir, store_t **out, err_t *err)
+{
+    *out = NULL;
+    if (!sqlite3_threadsafe()) return err_set(err, "the SQLite library is not thread-safe");
+    if (mkdir_p(dir, err) < 0) return -1;
+    store_t *s = xcalloc(1, sizeof *s);
+    s->path = path_join(dir, "evkit.db");
+    if (conn_open(&s->w, s->path, true, err) < 0) {
+        free(s->path);
+        free(s);
+        return -1;
+    }
+    if (schema_init(&s->w, err) < 0) {
+        conn_close(&s->w);
+        free(s->path);
+        free(s);
+        return -1;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv_queue, NULL);
+    pthread_cond_init(&s->cv_done, NULL);
+    pthread_cond_init(&s->cv_room, NULL);
+    pthread_mutex_init(&s->work_mu, NULL);
+    pthread_cond_init(&s->cv_work, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->prov_mu, NULL);
+    static _Atomic uint64_t serials;
+    s->serial = ++serials;
+    s->next_prune_mono = mono_ms(); /* a first housekeeping pass right away */
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) abort();
+    *out = s;
+    return 0;
+}
+
+void store_close(store_t *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->cv_queue);
+    pthread_mutex_unlock(&s->mu);
+    /* The writer drains the queue and the activation records first. */
+    pthread_join(s->writer, NULL);
+    store_kick(s);
+    /* Records put while closing (after the writer's last batch) are lost;
+     * a caller that needs them calls store_flush first. */
+    for (act_rec *r = s->act_head; r;) {
+        act_rec *next = r->next;
+        act_rec_free(r);
+        r = next;
+    }
+    conn_close(&s->w);
+    for (conn_t *c = s->pool_all; c;) {
+        conn_t *next = c->next_all;
+        conn_close(c);
+        free(c);
+        c = next;
+    }
+    for (prov_cache *p = s->provs; p;) {
+        prov_cache *next = p->next;
+        free(p->key);
+        free(p);
+        p = next;
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv_queue);
+    pthread_cond_destroy(&s->cv_done);
+    pthread_cond_destroy(&s->cv_room);
+    pthread_mutex_destroy(&s->work_mu);
+    pthread_cond_destroy(&s->cv_work);
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_mutex_destroy(&s->prov_mu);
+    free(s->path);
+    free(s);
+}
+
+/* ---- activations queue ---- */
+
+static char *dup_str(json_t *rec, const char *key)
+{
+    const char *v = json_string_value(json_object_get(rec, key));
+    return v ? xstrdup(v) : NULL;
+}
+
+void store_activation_put(store_t *s, json_t *record)
+{
+    if (!record) return;
+    const char *id = json_string_value(json_object_get(record, "activationId"));
+    if (!json_is_object(record) || !id || !*id) {
+        log_error("activation record without activationId not stored", NULL);
+        json_decref(record);
+        return;
+    }
+    /* Serialized here, on the caller's thread, to keep the writer lean. */
+    act_rec *r = xcalloc(1, sizeof *r);
+    r->id = xstrdup(id);
+    const char *name = json_string_value(json_object_get(record, "name"));
+    const char *path = json_string_value(json_object_get(record, "path"));
+    const char *pkg = json_string_value(json_object_get(record, "package"));
+    if (name && strchr(name, '/')) r->name = xstrdup(name);
+    else if (path && *path) r->name = xstrdup(path);
+    else if (pkg && *pkg && name) r->name = xasprintf("%s/%s", pkg, name);
+    else r->name = xstrdup(name ? name : "");
+    const char *slash = strrchr(r->name, '/');
+    r->action = xstrdup(slash ? slash + 1 : r->name);
+    r->ns = dup_str(record, "namespace");
+    r->start = json_integer_value(json_object_get(record, "start"));
+    r->end = json_integer_value(json_object_get(record, "end"));
+    r->body = json_dumps(record, JSON_COMPACT);
+    json_decref(record);
+    if (!r->body) {
+        act_rec_free(r);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->act_queued >= MAX_ACT_QUEUE && !s->stopping)
+        pthread_cond_wait(&s->cv_room, &s->mu);
+    if (s->act_tail) s->act_tail->next = r;
+    else s->act_head = r;
+    s->act_tail = r;
+    s->act_queued++;
+    s->act_seq_in++;
+    pthread_cond_signal(&s->cv_queue);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_flush(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = s->act_seq_in;
+    while (s->act_seq_out < target) pthread_cond_wait(&s->cv_done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_stats_get(store_t *s, store_stats *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the work signal ---- */
+
+/* The generation seen when this thread last started a claim: a wake-up
+ * that arrives between an empty claim and store_wait_work is not lost. */
+static _Thread_local uint64_t claim_serial; /* 0: none (a store's address may be reused) */
+static _Thread_local uint64_t claim_gen;
+
+void store_note_claim(store_t *s)
+{
+    pthread_mutex_lock(&s->work_mu);
+    claim_serial = s->serial;
+    claim_gen = s->work_gen;
+    pthread_mutex_unlock(&s->work_mu);
+}
+
+void store_kick(store_t *s)
+{
+    pthread_mutex_lock(&s->work_mu);
+    s->work_gen++;
+    pthread_cond_broadcast(&s->cv_work);
+    pthread_mutex_unlock(&s->work_mu);
+}
+
+void store_wait_work(store_t *s, int64_t until_ms)
+{
+    pthread_mutex_lock(&s->work_mu);
+    uint64_t base = claim_serial == s->serial ? claim_gen : s->work_gen;
+    claim_serial = 0;
+    int64_t cap = now_ms() + 24LL * 3600 * 1000;
+    if (until_ms > cap) until_ms = cap;
+    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    while (s->work_gen == base && now_ms() < until_ms) {
+        if (pthread_cond_timedwait(&s->cv_work, &s->work_mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&s->work_mu);
+}

@@ -1,0 +1,898 @@
+/* Store: the journal, dedup, group commit, delivery claims with ordering and
+ * leases, registration health, dead letters, replay, activations and action
+ * state, on a fresh SQLite store in a temporary folder. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "store/store.h"
+
+typedef struct {
+    char *dir;
+    store_t *s;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir();
+    err_t err;
+    if (store_open(f->dir, &f->s, &err) < 0) {
+        fprintf(stderr, "store_open: %s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void reopen(fixture *f)
+{
+    store_close(f->s);
+    err_t err;
+    f->s = NULL;
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Appends an event of provider/type with data {"sku": sku, "n": n} and one
+ * delivery per registration name in regs (NULL-terminated), all with
+ * order key okey. */
+static store_append_result append(store_t *s, const char *provider, const char *type,
+                                  const char *sku, int n, const char *idem, const char *const *regs,
+                                  const char *okey)
+{
+    store_delivery_spec specs[8];
+    size_t nd = 0;
+    for (; regs && regs[nd]; nd++) {
+        specs[nd].registration = regs[nd];
+        specs[nd].order_key = okey;
+    }
+    json_t *data = json_pack("{s:s, s:i}", "sku", sku, "n", n);
+    store_event_in ev = {.provider = provider, .type = type, .data = data,
+                         .idempotency_key = idem, .deliveries = specs, .ndeliveries = nd};
+    store_append_result res;
+    err_t err;
+    int rc = store_append(s, &ev, &res, &err);
+    if (rc < 0) fprintf(stderr, "store_append: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    json_decref(data);
+    return res;
+}
+
+static size_t claim(store_t *s, int max, int64_t lease, store_delivery **out)
+{
+    size_t n = 0;
+    err_t err;
+    int rc = store_claim(s, max, lease, out, &n, &err);
+    if (rc < 0) fprintf(stderr, "store_claim: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return n;
+}
+
+static void free_claims(store_delivery *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) store_delivery_free(&d[i]);
+    free(d);
+}
+
+static void finish(store_t *s, int64_t id, store_outcome o, int64_t next_due, int status,
+                   const char *error)
+{
+    store_attempt a = {.delivery_id = id, .outcome = o, .next_due_ms = next_due,
+                       .started_ms = now_ms(), .ended_ms = now_ms(), .status_code = status,
+                       .error = error, .activation_id = "0123456789abcdef0123456789abcdef"};
+    err_t err;
+    int rc = store_finish(s, &a, &err);
+    if (rc < 0) fprintf(stderr, "store_finish: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
+static size_t journal_count(store_t *s, const char *provider)
+{
+    json_t *arr = NULL;
+    err_t err;
+    assert_int_equal(store_read(s, provider, 0, 100000, &arr, &err), 0);
+    size_t n = json_array_size(arr);
+    json_decref(arr);
+    return n;
+}
+
+static const char *const REG_A[] = {"reg-a", NULL};
+
+/* ---- journal ---- */
+
+static void test_append_read(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    char uuid[37];
+    assert_int_equal(store_provider_id(f->s, "commerce", uuid, &err), 0);
+    assert_int_equal(strlen(uuid), 36);
+
+    int64_t before = now_ms();
+    store_append_result r1 = append(f->s, "commerce", "com.adobe.commerce.observer.product_save",
+                                    "SKU-1", 1, NULL, NULL, NULL);
+    store_append_result r2 = append(f->s, "backoffice", "be-observer.catalog_product_create",
+                                    "SKU-2", 2, NULL, NULL, NULL);
+    store_append_result r3 = append(f->s, "commerce", "com.adobe.commerce.observer.product_save",
+                                    "SKU-3", 3, NULL, NULL, NULL);
+    assert_true(r1.position >= 1);
+    assert_true(r2.position > r1.position);
+    assert_true(r3.position > r2.position);
+    assert_false(r1.duplicate);
+    assert_int_equal(strlen(r1.id), 36);
+    assert_int_equal(r1.id[14], '4'); /* UUID v4 */
+    assert_string_not_equal(r1.id, r2.id);
+
+    json_t *arr = NULL;
+    assert_int_equal(store_read(f->s, NULL, 0, 0, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), 3);
+    json_t *first = json_array_get(arr, 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "position")), r1.position);
+    json_t *ev = json_object_get(first, "event");
+    assert_string_equal(json_string_value(json_object_get(ev, "specversion")), "1.0");
+    assert_string_equal(json_string_value(json_object_get(ev, "id")), r1.id);
+    char source[64];
+    snprintf(source, sizeof source, "urn:uuid:%s", uuid);
+    assert_string_equal(json_string_value(json_object_get(ev, "source")), source);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")),
+                        "com.adobe.commerce.observer.product_save");
+    assert_string_equal(json_string_value(json_object_get(ev, "datacontenttype")),
+                        "application/json");
+    const char *t = json_string_value(json_object_get(ev, "time"));
+    assert_non_null(t);
+    assert_int_equal(strlen(t), 24); /* 2026-11-28T05:05:41.123Z */
+    assert_int_equal(t[10], 'T');
+    assert_int_equal(t[19], '.');
+    assert_int_equal(t[23], 'Z');
+    char iso[32];
+    time_iso(before, iso, sizeof iso);
+    assert_true(strcmp(t, iso) >= 0);
+    json_t *want = json_pack("{s:s, s:i}", "sku", "SKU-1", "n", 1);
+    assert_true(json_equal(json_object_get(ev, "data"), want));
+    json_decref(want);
+    json_decref(arr);
+
+    /* Provider filter, since (exclusive) and limit. */
+    assert_int_equal(store_read(f->s, "commerce", 0, 0, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), 2);
+    json_decref(arr);
+    assert_int_equal(store_read(f->s, NULL, r1.position, 1, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "position")),
+                     r2.position);
+    json_decref(arr);
+    assert_int_equal(store_read(f->s, NULL, r3.position, 10, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+
+    /* By id. */
+    json_t *got = NULL;
+    assert_int_equal(store_event_get(f->s, r2.id, &got, &err), 0);
+    assert_non_null(got);
+    assert_string_equal(json_string_value(json_object_get(got, "type")),
+                        "be-observer.catalog_product_create");
+    json_decref(got);
+    assert_int_equal(store_event_get(f->s, "00000000-0000-4000-8000-000000000000", &got, &err), 0);
+    assert_null(got);
+
+    /* Seek by time. */
+    int64_t pos = -1;
+    assert_int_equal(store_position_before(f->s, before - 60000, &pos, &err), 0);
+    assert_int_equal(pos, 0);
+    assert_int_equal(store_position_before(f->s, now_ms() + 60000, &pos, &err), 0);
+    assert_int_equal(pos, r3.position);
+
+    /* Invalid input says why. */
+    store_event_in bad = {.provider = "commerce", .type = ""};
+    store_append_result res;
+    assert_int_equal(store_append(f->s, &bad, &res, &err), -1);
+    assert_non_null(strstr(err.msg, "type"));
+}
+
+static void test_provider_stable(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    char a[37], b[37], a2[37];
+    assert_int_equal(store_provider_id(f->s, "commerce", a, &err), 0);
+    assert_int_equal(store_provider_id(f->s, "backoffice", b, &err), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(store_provider_id(f->s, "commerce", a2, &err), 0);
+    assert_string_equal(a, a2);
+    reopen(f);
+    assert_int_equal(store_provider_id(f->s, "commerce", a2, &err), 0);
+    assert_string_equal(a, a2);
+    /* A second store on the same folder (another process) sees the same. */
+    store_t *other = NULL;
+    assert_int_equal(store_open(f->dir, &other, &err), 0);
+    assert_int_equal(store_provider_id(other, "backoffice", a2, &err), 0);
+    assert_string_equal(b, a2);
+    store_close(other);
+    assert_int_equal(store_provider_id(f->s, "", a2, &err), -1);
+}
+
+static void test_dedup(void **state)
+{
+    fixture *f = *state;
+    store_append_result r1 = append(f->s, "commerce", "t", "S", 1, "key-1", REG_A, NULL);
+    store_append_result r2 = append(f->s, "commerce", "t", "S", 2, "key-1", REG_A, NULL);
+    assert_false(r1.duplicate);
+    assert_true(r2.duplicate);
+    assert_string_equal(r1.id, r2.id);
+    assert_int_equal(r1.position, r2.position);
+    store_append_result r3 = append(f->s, "backoffice", "t", "S", 1, "key-1", REG_A, NULL);
+    assert_false(r3.duplicate);
+    assert_string_not_equal(r1.id, r3.id);
+    store_append_result r4 = append(f->s, "commerce", "t", "S", 1, "key-2", REG_A, NULL);
+    assert_false(r4.duplicate);
+    assert_int_equal(journal_count(f->s, NULL), 3);
+    /* The duplicate created no delivery. */
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 3);
+    free_claims(d, n);
+    /* Still a duplicate after a reopen. */
+    reopen(f);
+    store_append_result r5 = append(f->s, "commerce", "t", "S", 1, "key-1", REG_A, NULL);
+    assert_true(r5.duplicate);
+    assert_string_equal(r5.id, r1.id);
+}
+
+/* ---- group commit ---- */
+
+#define NTHREADS 16
+#define PER_THREAD 150
+
+typedef struct {
+    store_t *s;
+    int idx;
+    int64_t positions[PER_THREAD];
+    int failures;
+} worker_arg;
+
+static void *append_worker(void *p)
+{
+    worker_arg *w = p;
+    store_delivery_spec spec = {.registration = "reg-a", .order_key = NULL};
+    for (int i = 0; i < PER_THREAD; i++) {
+        json_t *data = json_pack("{s:i, s:i}", "thread", w->idx, "i", i);
+        /* Every 10th publish repeats a key another thread also uses: the
+         * writer must see both inside its transaction. */
+        char key[32];
+        snprintf(key, sizeof key, "shared-%d", i);
+        store_event_in ev = {.provider = "commerce", .type = "t", .data = data,
+                             .idempotency_key = i % 10 == 0 ? key : NULL,
+                             .deliveries = &spec, .ndeliveries = 1};
+        store_append_result res;
+        err_t err;
+        if (store_append(w->s, &ev, &res, &err) < 0) w->failures++;
+        w->positions[i] = res.duplicate ? -res.position : res.position;
+        json_decref(data);
+    }
+    return NULL;
+}
+
+static void test_concurrent_group_commit(void **state)
+{
+    fixture *f = *state;
+    store_stats before;
+    store_stats_get(f->s, &before);
+    pthread_t th[NTHREADS];
+    worker_arg *args = calloc(NTHREADS, sizeof *args);
+    for (int i = 0; i < NTHREADS; i++) {
+        args[i].s = f->s;
+        args[i].idx = i;
+        assert_int_equal(pthread_create(&th[i], NULL, append_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+    size_t stored = 0, dups = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(args[i].failures, 0);
+        for (int k = 0; k < PER_THREAD; k++) {
+            if (args[i].positions[k] > 0) stored++;
+            else dups++;
+        }
+    }
+    /* One event per shared key across all threads, the rest duplicates. */
+    size_t keys = (PER_THREAD + 9) / 10;
+    assert_int_equal(dups, keys * (NTHREADS - 1));
+    assert_int_equal(stored, (size_t)NTHREADS * PER_THREAD - dups);
+
+    store_stats after;
+    store_stats_get(f->s, &after);
+    uint64_t events = after.events - before.events, commits = after.commits - before.commits;
+    assert_int_equal(events, stored);
+    fprintf(stderr, "    %llu events in %llu commits\n", (unsigned long long)events,
+            (unsigned long long)commits);
+    assert_true(commits < events);
+
+    /* Positions are unique; everything is there after a reopen. */
+    int64_t *all = calloc(stored, sizeof *all);
+    size_t k = 0;
+    for (int i = 0; i < NTHREADS; i++)
+        for (int j = 0; j < PER_THREAD; j++)
+            if (args[i].positions[j] > 0) all[k++] = args[i].positions[j];
+    for (size_t i = 0; i < stored; i++)
+        for (size_t j = i + 1; j < stored; j++) assert_true(all[i] != all[j]);
+    free(all);
+    free(args);
+    reopen(f);
+    assert_int_equal(journal_count(f->s, NULL), stored);
+    store_reg_info info;
+    err_t err;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.backlog, (int64_t)stored);
+}
+
+/* ---- deliveries ---- */
+
+static void test_claim_finish_retry(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    assert_true(store_next_due(f->s) == INT64_MAX);
+    const char *regs[] = {"reg-a", "reg-b", NULL};
+    store_append_result r = append(f->s, "commerce", "t", "S", 1, NULL, regs, NULL);
+    assert_true(store_next_due(f->s) <= now_ms());
+
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 1, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].registration, "reg-a");
+    assert_int_equal(d[0].attempt, 1);
+    assert_int_equal(d[0].first_attempt_ms, 0);
+    assert_int_equal(d[0].position, r.position);
+    assert_null(d[0].order_key);
+    assert_string_equal(json_string_value(json_object_get(d[0].event, "id")), r.id);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(d[0].event, "data"), "sku")), "S");
+    int64_t id_a = d[0].id;
+    free_claims(d, n);
+
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].registration, "reg-b");
+    int64_t id_b = d[0].id;
+    free_claims(d, n);
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    assert_null(d);
+    /* Running deliveries count by their lease. */
+    int64_t nd = store_next_due(f->s);
+    assert_true(nd > now_ms() + 50000 && nd <= now_ms() + 60000);
+
+    /* A retry in the future is not claimable, and is the next due time. */
+    int64_t later = now_ms() + 3600000;
+    finish(f->s, id_a, DELIVERY_RETRY, later, 503, "unavailable");
+    finish(f->s, id_b, DELIVERY_DONE, 0, 200, NULL);
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    assert_true(store_next_due(f->s) == later);
+
+    /* Due again: attempt 2, first attempt kept. */
+    finish(f->s, id_a, DELIVERY_RETRY, now_ms() - 1, 500, "boom");
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, id_a);
+    assert_int_equal(d[0].attempt, 2);
+    assert_true(d[0].first_attempt_ms > 0);
+    free_claims(d, n);
+    finish(f->s, id_a, DELIVERY_DONE, 0, 200, NULL);
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    assert_true(store_next_due(f->s) == INT64_MAX);
+
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.state, REG_ACTIVE);
+    assert_int_equal(info.attempts_24h, 3);
+    assert_int_equal(info.failures_24h, 2);
+    assert_int_equal(info.backlog, 0);
+    assert_int_equal(info.dead, 0);
+    assert_string_equal(info.last_error, "boom");
+    assert_true(info.last_attempt_ms > 0);
+    assert_int_equal(store_reg_info_get(f->s, "reg-b", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 1);
+    assert_int_equal(info.failures_24h, 0);
+    assert_string_equal(info.last_error, "");
+    /* A registration never seen is ACTIVE and empty. */
+    assert_int_equal(store_reg_info_get(f->s, "nobody", &info, &err), 0);
+    assert_int_equal(info.state, REG_ACTIVE);
+    assert_int_equal(info.backlog, 0);
+
+    store_attempt bad = {.delivery_id = 999999, .outcome = DELIVERY_DONE};
+    assert_int_equal(store_finish(f->s, &bad, &err), -1);
+    assert_non_null(strstr(err.msg, "999999"));
+}
+
+static void test_lease_expiry(void **state)
+{
+    fixture *f = *state;
+    append(f->s, "commerce", "t", "S", 1, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 300, &d);
+    assert_int_equal(n, 1);
+    int64_t id = d[0].id;
+    free_claims(d, n);
+    assert_int_equal(claim(f->s, 10, 300, &d), 0);
+    sleep_ms(400);
+    /* The claiming process "crashed": the lease ran out. */
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, id);
+    assert_int_equal(d[0].attempt, 2);
+    assert_true(d[0].first_attempt_ms > 0);
+    free_claims(d, n);
+}
+
+static void test_ordering(void **state)
+{
+    fixture *f = *state;
+    append(f->s, "commerce", "t", "K", 1, NULL, REG_A, "k");
+    append(f->s, "commerce", "t", "K", 2, NULL, REG_A, "k");
+    append(f->s, "commerce", "t", "K", 3, NULL, REG_A, "k");
+    append(f->s, "commerce", "t", "O", 4, NULL, REG_A, "other");
+    append(f->s, "commerce", "t", "U", 5, NULL, REG_A, NULL);
+    /* The same key for another registration is independent. */
+    const char *regb[] = {"reg-b", NULL};
+    append(f->s, "commerce", "t", "K", 6, NULL, regb, "k");
+
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 4);
+    int64_t first_k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int sn = (int)json_integer_value(json_object_get(json_object_get(d[i].event, "data"), "n"));
+        assert_true(sn == 1 || sn == 4 || sn == 5 || sn == 6);
+        if (sn == 1) {
+            first_k = d[i].id;
+            assert_string_equal(d[i].order_key, "k");
+        }
+    }
+    free_claims(d, n);
+    /* Blocked behind a running one: no work, and no busy loop either. */
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    assert_true(store_next_due(f->s) > now_ms() + 50000);
+
+    finish(f->s, first_k, DELIVERY_DONE, 0, 200, NULL);
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d[0].event, "data"), "n")), 2);
+    int64_t second = d[0].id;
+    free_claims(d, n);
+
+    /* A pending one that is not due yet still blocks the ones after it. */
+    int64_t later = now_ms() + 3600000;
+    finish(f->s, second, DELIVERY_RETRY, later, 500, "later");
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+
+    /* A dead letter does not block. */
+    finish(f->s, second, DELIVERY_RETRY, now_ms() - 1, 500, "now");
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, second);
+    free_claims(d, n);
+    finish(f->s, second, DELIVERY_DEAD, 0, 500, "gave up");
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d[0].event, "data"), "n")), 3);
+    free_claims(d, n);
+}
+
+static void test_disabled_parks(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    /* Pending work of a registration that gets disabled is parked too. */
+    append(f->s, "commerce", "t", "S", 1, NULL, REG_A, NULL);
+    assert_int_equal(store_reg_set_state(f->s, "reg-a", REG_DISABLED, &err), 0);
+    append(f->s, "commerce", "t", "S", 2, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    assert_true(store_next_due(f->s) == INT64_MAX);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.state, REG_DISABLED);
+    assert_int_equal(info.parked, 2);
+    assert_int_equal(info.backlog, 2);
+    assert_string_equal(reg_state_name(info.state), "DISABLED");
+
+    /* Unstable is still delivered. */
+    assert_int_equal(store_reg_set_state(f->s, "reg-u", REG_UNSTABLE, &err), 0);
+    const char *regu[] = {"reg-u", NULL};
+    append(f->s, "commerce", "t", "S", 3, NULL, regu, NULL);
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].registration, "reg-u");
+    free_claims(d, n);
+
+    /* Enabling (from another process, say) resumes them. */
+    int resumed = 0;
+    assert_int_equal(store_reg_enable(f->s, "reg-a", &resumed, &err), 0);
+    assert_int_equal(resumed, 2);
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 2);
+    free_claims(d, n);
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.state, REG_ACTIVE);
+    assert_int_equal(info.parked, 0);
+    assert_int_equal(info.backlog, 2);
+}
+
+static void test_health_window_restarts(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    for (int i = 0; i < 3; i++) append(f->s, "commerce", "t", "S", i, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) finish(f->s, d[i].id, DELIVERY_FAILED, 0, 500, "x");
+    free_claims(d, n);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 3);
+    assert_int_equal(info.failures_24h, 3);
+    assert_int_equal(info.dead, 3);
+    assert_int_equal(store_reg_set_state(f->s, "reg-a", REG_DISABLED, &err), 0);
+    assert_int_equal(store_reg_enable(f->s, "reg-a", NULL, &err), 0);
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 0);
+    assert_int_equal(info.failures_24h, 0);
+    assert_int_equal(info.dead, 3);
+}
+
+static void test_deadletters(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_append_result r1 = append(f->s, "commerce", "t1", "S", 1, NULL, REG_A, NULL);
+    const char *regb[] = {"reg-b", NULL};
+    append(f->s, "commerce", "t2", "S", 2, NULL, regb, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 2);
+    int64_t id_a = 0, id_b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(d[i].registration, "reg-a")) id_a = d[i].id;
+        else id_b = d[i].id;
+    }
+    free_claims(d, n);
+    finish(f->s, id_a, DELIVERY_FAILED, 0, 400, "bad request");
+    sleep_ms(2);
+    finish(f->s, id_b, DELIVERY_DEAD, 0, 503, "still down");
+
+    json_t *list = NULL;
+    assert_int_equal(store_deadletter_list(f->s, NULL, 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_t *newest = json_array_get(list, 0), *oldest = json_array_get(list, 1);
+    assert_string_equal(json_string_value(json_object_get(newest, "registration")), "reg-b");
+    assert_string_equal(json_string_value(json_object_get(newest, "reason")), "expired");
+    assert_string_equal(json_string_value(json_object_get(oldest, "reason")), "rejected");
+    assert_int_equal(json_integer_value(json_object_get(oldest, "id")), id_a);
+    assert_string_equal(json_string_value(json_object_get(oldest, "event_id")), r1.id);
+    assert_string_equal(json_string_value(json_object_get(oldest, "type")), "t1");
+    assert_int_equal(json_integer_value(json_object_get(oldest, "attempts")), 1);
+    assert_int_equal(json_integer_value(json_object_get(oldest, "last_status")), 400);
+    assert_string_equal(json_string_value(json_object_get(oldest, "last_error")), "bad request");
+    assert_true(json_integer_value(json_object_get(oldest, "first_attempt")) > 0);
+    assert_true(json_integer_value(json_object_get(oldest, "last_attempt")) > 0);
+    json_decref(list);
+    assert_int_equal(store_deadletter_list(f->s, "reg-a", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+
+    /* Replay one by id: from attempt 1, due now. */
+    int count = 0;
+    assert_int_equal(store_deadletter_replay(f->s, id_a, NULL, &count, &err), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_deadletter_replay(f->s, id_a, NULL, &count, &err), 0);
+    assert_int_equal(count, 0);
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, id_a);
+    assert_int_equal(d[0].attempt, 1);
+    assert_int_equal(d[0].first_attempt_ms, 0);
+    free_claims(d, n);
+    /* All of a registration's. */
+    assert_int_equal(store_deadletter_replay(f->s, 0, "reg-b", &count, &err), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_deadletter_list(f->s, NULL, 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+}
+
+static void test_replay(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_append_result first = append(f->s, "commerce", "t1", "A", 1, NULL, NULL, NULL);
+    append(f->s, "commerce", "t1", "B", 2, NULL, NULL, NULL);
+    append(f->s, "commerce", "t2", "C", 3, NULL, NULL, NULL);
+    append(f->s, "backoffice", "t1", "D", 4, NULL, NULL, NULL);
+    /* A real number that is integral keys as an integer. */
+    json_t *data = json_pack("{s:f}", "sku", 7.0);
+    store_event_in ev = {.provider = "commerce", .type = "t1", .data = data};
+    store_append_result res;
+    assert_int_equal(store_append(f->s, &ev, &res, &err), 0);
+    json_decref(data);
+
+    const char *providers[] = {"commerce", "backoffice"};
+    const char *types[] = {"t1", "t1"};
+    int count = 0;
+    assert_int_equal(store_replay(f->s, "reg-r", first.position, providers, types, 1, "data.sku",
+                                  &count, &err), 0);
+    assert_int_equal(count, 2); /* B and 7, not A (since is exclusive), not C, not D */
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 2);
+    assert_string_equal(d[0].registration, "reg-r");
+    assert_string_equal(d[0].order_key, "B");
+    assert_string_equal(d[1].order_key, "7");
+    assert_true(d[0].position < d[1].position);
+    free_claims(d, n);
+
+    assert_int_equal(store_replay(f->s, "reg-s", 0, providers, types, 2, NULL, &count, &err), 0);
+    assert_int_equal(count, 4);
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 4);
+    assert_null(d[0].order_key);
+    free_claims(d, n);
+}
+
+/* ---- activations ---- */
+
+static json_t *activation(const char *id, const char *pkg, const char *name, int64_t start)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", pkg, name);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:s, s:b}}", "activationId", id,
+                     "namespace", "evkit", "name", name, "package", pkg, "path", path, "start",
+                     (json_int_t)start, "end", (json_int_t)(start + 5), "duration", (json_int_t)5,
+                     "response", "status", "success", "success", 1);
+}
+
+static void test_activations(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_activation_put(f->s, activation("a1", "product-backoffice", "consumer", 1000));
+    store_activation_put(f->s, activation("a2", "product-commerce", "consumer", 3000));
+    store_activation_put(f->s, activation("a3", "product-backoffice", "created", 2000));
+    /* The brief's own form: name "pkg/action" without a path. */
+    store_activation_put(f->s, json_pack("{s:s, s:s, s:s, s:I, s:I}", "activationId", "a4", "name",
+                                         "customer-backoffice/consumer", "namespace", "evkit",
+                                         "start", (json_int_t)4000, "end", (json_int_t)4100));
+    store_activation_put(f->s, json_pack("{s:s}", "name", "no-id")); /* dropped */
+    store_flush(f->s);
+
+    json_t *list = NULL;
+    assert_int_equal(store_activation_list(f->s, NULL, 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 4);
+    const char *order[] = {"a4", "a2", "a3", "a1"};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(list, i),
+                                                              "activationId")), order[i]);
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, "consumer", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 3);
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, "product-backoffice/consumer", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "activationId")),
+                        "a1");
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, "customer-backoffice/consumer", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, NULL, 2, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+
+    json_t *rec = NULL;
+    assert_int_equal(store_activation_get(f->s, "a3", &rec, &err), 0);
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "response"), "status")),
+                        "success");
+    json_decref(rec);
+    assert_int_equal(store_activation_get(f->s, "nope", &rec, &err), 0);
+    assert_null(rec);
+
+    int64_t deleted = 0;
+    assert_int_equal(store_activation_prune(f->s, 2500, &deleted, &err), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_activation_list(f->s, NULL, 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+
+    /* Many records from many calls land in few commits. */
+    store_stats before, after;
+    store_stats_get(f->s, &before);
+    for (int i = 0; i < 500; i++) {
+        char id[33];
+        hex_id32(id);
+        store_activation_put(f->s, activation(id, "p", "a", 10000 + i));
+    }
+    store_flush(f->s);
+    store_stats_get(f->s, &after);
+    assert_int_equal(after.activations - before.activations, 500);
+    assert_true(after.commits - before.commits < 500);
+}
+
+/* ---- action state ---- */
+
+static void test_state(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    assert_true(store_state_key_valid("fp.product-1_A"));
+    assert_false(store_state_key_valid(""));
+    assert_false(store_state_key_valid("a b"));
+    assert_false(store_state_key_valid("a/b"));
+    assert_false(store_state_key_valid(NULL));
+    char longkey[1026];
+    memset(longkey, 'k', 1025);
+    longkey[1025] = '\0';
+    assert_false(store_state_key_valid(longkey));
+    longkey[1024] = '\0';
+    assert_true(store_state_key_valid(longkey));
+
+    json_t *v = json_pack("{s:s, s:i}", "fp", "abc", "n", 1);
+    assert_int_equal(store_state_put(f->s, "k1", v, 0, &err), 0);
+    json_t *got = NULL;
+    assert_int_equal(store_state_get(f->s, "k1", &got, &err), 0);
+    assert_true(json_equal(got, v));
+    json_decref(got);
+    json_decref(v);
+    /* Scalars are values too; a put replaces. */
+    json_t *str = json_string("x");
+    assert_int_equal(store_state_put(f->s, "k1", str, 0, &err), 0);
+    json_decref(str);
+    assert_int_equal(store_state_get(f->s, "k1", &got, &err), 0);
+    assert_string_equal(json_string_value(got), "x");
+    json_decref(got);
+
+    json_t *t = json_true();
+    assert_int_equal(store_state_put(f->s, "ttl", t, 300, &err), 0);
+    assert_int_equal(store_state_get(f->s, "ttl", &got, &err), 0);
+    assert_true(json_is_true(got));
+    json_decref(got);
+    sleep_ms(400);
+    assert_int_equal(store_state_get(f->s, "ttl", &got, &err), 0);
+    assert_null(got);
+    bool existed = true;
+    assert_int_equal(store_state_delete(f->s, "ttl", &existed, &err), 0);
+    assert_false(existed);
+
+    assert_int_equal(store_state_delete(f->s, "k1", &existed, &err), 0);
+    assert_true(existed);
+    assert_int_equal(store_state_get(f->s, "k1", &got, &err), 0);
+    assert_null(got);
+    assert_int_equal(store_state_delete(f->s, "k1", &existed, &err), 0);
+    assert_false(existed);
+
+    assert_int_equal(store_state_put(f->s, "bad key", t, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "key"));
+    assert_int_equal(store_state_get(f->s, "bad/key", &got, &err), -1);
+    assert_int_equal(store_state_delete(f->s, "", &existed, &err), -1);
+}
+
+/* ---- the work signal ---- */
+
+static void *late_append(void *p)
+{
+    sleep_ms(50);
+    append(p, "commerce", "t", "S", 1, NULL, REG_A, NULL);
+    return NULL;
+}
+
+static void test_wait_work(void **state)
+{
+    fixture *f = *state;
+    int64_t t0 = mono_ms();
+    store_wait_work(f->s, now_ms() + 60);
+    assert_true(mono_ms() - t0 >= 50);
+
+    /* An empty claim, then work arrives: the wait ends at once. */
+    store_delivery *d = NULL;
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_append, f->s), 0);
+    t0 = mono_ms();
+    store_wait_work(f->s, now_ms() + 10000);
+    assert_true(mono_ms() - t0 < 5000);
+    pthread_join(th, NULL);
+    /* Work that arrived between the claim and the wait is not lost. */
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    free_claims(d, n);
+    append(f->s, "commerce", "t", "S", 2, NULL, REG_A, NULL);
+    t0 = mono_ms();
+    store_wait_work(f->s, now_ms() + 10000);
+    assert_true(mono_ms() - t0 < 1000);
+
+    store_kick(f->s);
+    t0 = mono_ms();
+    store_wait_work(f->s, now_ms() + 30);
+    assert_true(mono_ms() - t0 < 1000);
+}
+
+/* ---- persistence ---- */
+
+static void test_reopen_keeps_everything(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_append_result r = append(f->s, "commerce", "t", "S", 1, NULL, REG_A, "k");
+    const char *regd[] = {"reg-d", NULL};
+    assert_int_equal(store_reg_set_state(f->s, "reg-d", REG_DISABLED, &err), 0);
+    append(f->s, "commerce", "t", "S", 2, NULL, regd, NULL);
+    json_t *v = json_integer(42);
+    assert_int_equal(store_state_put(f->s, "answer", v, 3600000, &err), 0);
+    json_decref(v);
+    store_activation_put(f->s, activation("act-1", "p", "a", 5));
+    /* No flush: close must write the queued record. */
+    reopen(f);
+
+    json_t *got = NULL;
+    assert_int_equal(store_event_get(f->s, r.id, &got, &err), 0);
+    assert_non_null(got);
+    json_decref(got);
+    assert_int_equal(store_state_get(f->s, "answer", &got, &err), 0);
+    assert_int_equal(json_integer_value(got), 42);
+    json_decref(got);
+    assert_int_equal(store_activation_get(f->s, "act-1", &got, &err), 0);
+    assert_non_null(got);
+    json_decref(got);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-d", &info, &err), 0);
+    assert_int_equal(info.state, REG_DISABLED);
+    assert_int_equal(info.parked, 1);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].position, r.position);
+    assert_string_equal(d[0].order_key, "k");
+    free_claims(d, n);
+    /* Positions continue after the old ones. */
+    store_append_result r2 = append(f->s, "commerce", "t", "S", 3, NULL, NULL, NULL);
+    assert_true(r2.position > r.position + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provider_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_finish_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_window_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadletters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
