@@ -104,8 +104,21 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    app_t *app = cli_load_app(ctx, true);
-    if (!app) return EXIT_FAIL;
+    /* In the daemon, manifest diagnostics are log lines like everything else. */
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(ctx->app_dir, &d);
+    for (size_t i = 0; i < d.n; i++) {
+        const diag_t *g = &d.items[i];
+        log_emit(g->severity == DIAG_ERROR ? LOG_ERROR : LOG_WARN, g->message,
+                 json_pack("{s:s, s:i, s:i}", "file", g->file ? g->file : "", "line", g->line,
+                           "column", g->column));
+    }
+    diags_free(&d);
+    if (!app) {
+        log_error("the app has errors; not serving", json_pack("{s:s}", "app", ctx->app_dir));
+        return EXIT_FAIL;
+    }
     store_t *store = cli_open_store(ctx);
     if (!store) {
         app_free(app);

@@ -140,7 +140,7 @@ test('a kill -9 right after a 200 loses nothing', async () => {
     const posts = [];
     for (let i = 0; i < 20; i++) {
       uids.push(`k9-${i}`);
-      posts.push(e2.post('ingestion/webhook', { data: { uid: `k9-${i}`, event: 'be-observer.catalog_stock_update', value: { sku: `S${i}`, qty: i } } }));
+      posts.push(e2.post('ingestion/webhook', { data: { uid: `k9-${i}`, event: 'be-observer.catalog_product_create', value: { sku: `S${i}`, name: `n${i}`, description: 'd', price: i } } }));
     }
     const results = await Promise.all(posts);
     for (const r of results) assert.equal(r.status, 200);
@@ -150,7 +150,7 @@ test('a kill -9 right after a 200 loses nothing', async () => {
     const skus = new Set(events.map((e) => e.event.data.sku));
     for (let i = 0; i < 20; i++) assert.ok(skus.has(`S${i}`), `S${i} survived`);
     // Positions stay monotonic after the restart.
-    const r = await e2.post('ingestion/webhook', { data: { uid: 'after-restart', event: 'be-observer.catalog_stock_update', value: { sku: 'AR' } } });
+    const r = await e2.post('ingestion/webhook', { data: { uid: 'after-restart', event: 'be-observer.catalog_product_update', value: { sku: 'AR', name: 'n', description: 'd' } } });
     assert.equal(r.status, 200);
     const all = e2.events();
     const positions = all.map((e) => e.position);
