@@ -10,6 +10,9 @@
 #include "core/log.h"
 
 static _Thread_local const char *current_activation_id;
+/* The deadline of the activation running on this thread: a nested
+ * invocation never outlives its caller. */
+static _Thread_local int64_t current_deadline_ms;
 
 const char *act_status_name(act_status st)
 {
@@ -150,11 +153,15 @@ void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const c
     if (cause) snprintf(a.cause, sizeof a.cause, "%s", cause);
     a.start_ms = now_ms();
     a.deadline_ms = a.start_ms + action->timeout_ms;
+    if (current_activation_id && current_deadline_ms && current_deadline_ms < a.deadline_ms)
+        a.deadline_ms = current_deadline_ms;
     a.memory_limit = (size_t)action->memory_mb * 1024 * 1024;
     a.status = ACT_SUCCESS;
 
     const char *saved = current_activation_id;
+    int64_t saved_deadline = current_deadline_ms;
     current_activation_id = a.id;
+    current_deadline_ms = a.deadline_ms;
     switch (action->kind) {
     case RUNTIME_LUA: lua_backend_run(&a); break;
     case RUNTIME_EXEC: exec_backend_run(&a); break;
@@ -162,6 +169,7 @@ void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const c
     default: activation_fail(&a, ACT_INTERNAL_ERROR, "unsupported runtime '%s'", action->runtime);
     }
     current_activation_id = saved;
+    current_deadline_ms = saved_deadline;
 
     if (!a.result) a.result = json_object();
     if (a.status == ACT_SUCCESS && json_object_get(a.result, "error")) a.status = ACT_APP_ERROR;
