@@ -81,7 +81,8 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 {
     (void)kind;
     json_t *jv = json_string(value ? value : "");
-    if (jv && json_string(key)) json_object_set_new(cls, key, jv);
+    /* json_object_set_new refuses (and frees) values under keys that are not UTF-8. */
+    if (jv) json_object_set_new(cls, key, jv);
     else json_decref(jv);
     return MHD_YES;
 }

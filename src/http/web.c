@@ -107,7 +107,7 @@ static void parse_form(json_t *obj, const char *s, size_t n)
             char *k = url_decode(s + i, klen);
             char *v = eq ? url_decode(eq + 1, (size_t)((s + j) - (eq + 1))) : xstrdup("");
             json_t *jv = json_string(v);
-            if (jv && json_string(k)) json_object_set_new(obj, k, jv);
+            if (jv) json_object_set_new(obj, k, jv);
             else json_decref(jv);
             free(k);
             free(v);
