@@ -456,6 +456,32 @@ static int l_json_is_array(lua_State *L)
 
 /* ---- evkit.log ---- */
 
+/* Tables are logged through the daemon's redaction, so that logging params
+ * never writes a secret, whatever the action forgot to hide. */
+static bool push_encoded_redacted(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    void **g = lua_host_guard(L, free);
+    json_t *j;
+    char err[256];
+    if (lua_host_to_json(L, idx, &j, err, sizeof err) < 0) {
+        lua_pop(L, 1);
+        return false;
+    }
+    json_t *r = log_redact(j);
+    json_decref(j);
+    *g = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(r);
+    if (!*g) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_pushstring(L, *g);
+    lua_host_guard_release(L, -2);
+    lua_remove(L, -2);
+    return true;
+}
+
 static int log_at(lua_State *L, log_level lvl, const char *tag)
 {
     activation_t *a = lua_host_activation(L);
@@ -467,7 +493,7 @@ static int log_at(lua_State *L, log_level lvl, const char *tag)
     for (int i = 1; i <= n; i++) {
         lua_pushliteral(L, " ");
         if (lua_host_is_null(L, i)) lua_pushliteral(L, "null");
-        else if (!lua_istable(L, i) || !lua_host_push_encoded(L, i, JSON_COMPACT | JSON_SORT_KEYS))
+        else if (!lua_istable(L, i) || !push_encoded_redacted(L, i))
             luaL_tolstring(L, i, NULL);
     }
     lua_concat(L, 2 * n + 1);

@@ -748,6 +748,7 @@ static void test_logs(void **state)
         "  print('two\\nlines')\n"
         "  evkit.log.debug('dbg')\n"
         "  evkit.log.info('info', { a = 1 }, 2)\n"
+        "  evkit.log.info('params', { CLIENT_SECRET = 's3cr3t', __ow_headers = { authorization = 'Bearer t0k' } })\n"
         "  evkit.log.warn('careful')\n"
         "  evkit.log.error('bad', evkit.json.array{})\n"
         "  warn('lua ', 'warning')\n"
@@ -762,6 +763,9 @@ static void test_logs(void **state)
     assert_true(logs_have(&a, "stdout: [INFO] info {\"a\":1} 2"));
     assert_true(logs_have(&a, "stdout: [WARN] careful"));
     assert_true(logs_have(&a, "stdout: [ERROR] bad []"));
+    assert_true(logs_have(&a, "<hidden>"));
+    assert_false(logs_have(&a, "s3cr3t"));
+    assert_false(logs_have(&a, "t0k"));
     assert_true(logs_have(&a, "stderr: Lua warning: lua warning"));
     done(&a);
 
