@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *env_get(const app_t *app, const char *name)
 {
@@ -69,6 +70,30 @@ char *json_path_string(const json_t *root, const char *path)
 int engine_publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
                    const char *idempotency_key, store_append_result *res, err_t *err)
 {
+    return engine_publish_ex(e, provider_key, type, data, idempotency_key, NULL, res, NULL, err);
+}
+
+const provider_t *engine_provider_by_source(engine_t *e, const char *source)
+{
+    if (!source || !e->app) return NULL;
+    const char *uuid = strncmp(source, "urn:uuid:", 9) == 0 ? source + 9 : NULL;
+    for (size_t i = 0; i < e->app->nproviders; i++) {
+        const provider_t *p = &e->app->providers[i];
+        if (!uuid) {
+            if (strcmp(p->key, source) == 0) return p;
+            continue;
+        }
+        char id[37];
+        err_t err;
+        if (store_provider_id(e->store, p->key, id, &err) == 0 && strcasecmp(id, uuid) == 0) return p;
+    }
+    return NULL;
+}
+
+int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                      const char *idempotency_key, json_t *attributes, store_append_result *res,
+                      size_t *matched, err_t *err)
+{
     if (!provider_key || !*provider_key) return err_set(err, "provider is required");
     if (!type || !*type) return err_set(err, "event type is required");
     if (e->app && !app_provider(e->app, provider_key))
@@ -97,9 +122,11 @@ int engine_publish(engine_t *e, const char *provider_key, const char *type, json
         .type = type,
         .data = data,
         .idempotency_key = idempotency_key && *idempotency_key ? idempotency_key : NULL,
+        .attributes = attributes,
         .deliveries = specs,
         .ndeliveries = n,
     };
+    if (matched) *matched = n;
     int rc = store_append(e->store, &ev, res, err);
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);

@@ -33,6 +33,16 @@ void engine_fini(engine_t *e);
 int engine_publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
                    const char *idempotency_key, store_append_result *res, err_t *err);
 
+/* engine_publish with more: CloudEvent attributes to keep (borrowed, may be
+ * NULL) and, in *matched (may be NULL), how many registrations take it. */
+int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                      const char *idempotency_key, json_t *attributes, store_append_result *res,
+                      size_t *matched, err_t *err);
+
+/* The provider whose CloudEvent source this is: "urn:uuid:<provider id>"
+ * (or the bare provider key). NULL when none. */
+const provider_t *engine_provider_by_source(engine_t *e, const char *source);
+
 /* The value at a dotted path ("data.sku") of a JSON object, as a string for
  * ordering keys (numbers printed, other types JSON-encoded). NULL when
  * absent. Caller frees. */

@@ -24,7 +24,7 @@ static bool token_ok(const json_t *tokens, const char *tok, size_t n)
     return ok;
 }
 
-static bool authorized(engine_t *e, const json_t *headers)
+bool api_authorized(engine_t *e, const json_t *headers)
 {
     if (web_bearer_ok(headers, e->api_tokens)) return true;
     const char *auth = json_string_value(json_object_get(headers, "authorization"));
@@ -162,7 +162,7 @@ void api_handle(engine_t *e, const api_request *req, web_response *out)
         web_error(out, 401, "The namespaces API is off: set EVKIT_API_TOKENS to enable it.");
         return;
     }
-    if (!authorized(e, req->headers)) {
+    if (!api_authorized(e, req->headers)) {
         web_error(out, 401, "The supplied authentication is invalid.");
         return;
     }

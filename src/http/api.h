@@ -6,6 +6,7 @@
 #define EVKIT_HTTP_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "engine.h"
 #include "http/web.h"
@@ -21,5 +22,19 @@ typedef struct api_request {
 } api_request;
 
 void api_handle(engine_t *e, const api_request *req, web_response *out);
+
+/* True when headers carry a token from EVKIT_API_TOKENS (Bearer or Basic). */
+bool api_authorized(engine_t *e, const json_t *headers);
+
+/* POST /api/v1/events: the publishing API. CloudEvents 1.0 over HTTP in
+ * structured, binary (ce-* headers) or batch mode; source is
+ * urn:uuid:<provider id>; the CloudEvent id is the idempotency key. 200 when
+ * some registration takes an event, 204 when none does, 400 for an invalid
+ * event (a batch is all or nothing). */
+void api_publish(engine_t *e, const api_request *req, web_response *out);
+
+/* GET /api/v1/journal/<provider>: the journaling (pull) API: since=POS,
+ * seek=-PT2H, latest=true, limit=N; 204 with retry-after at the end. */
+void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out);
 
 #endif

@@ -40,6 +40,9 @@ typedef struct store_event_in {
     const char *type;             /* event code */
     json_t *data;                 /* borrowed; any JSON value */
     const char *idempotency_key;  /* NULL = none; dedup window 24 h per provider */
+    json_t *attributes;           /* borrowed, may be NULL: more CloudEvent attributes to
+                                   * keep (time, subject, dataschema, datacontenttype,
+                                   * extensions); specversion, id, source, type are evkit's */
     const store_delivery_spec *deliveries; /* one delivery per matching registration */
     size_t ndeliveries;
 } store_event_in;

@@ -232,6 +232,14 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
                            "source", source, "type", ev->type, "time", iso, "datacontenttype",
                            "application/json");
     if (!ce) return err_set(err, "cannot build the CloudEvent (type not valid UTF-8?)");
+    const char *k;
+    json_t *v;
+    json_object_foreach(ev->attributes, k, v) {
+        if (!strcmp(k, "specversion") || !strcmp(k, "id") || !strcmp(k, "source") ||
+            !strcmp(k, "type") || !strcmp(k, "data"))
+            continue;
+        json_object_set(ce, k, v);
+    }
     if (ev->data) json_object_set(ce, "data", ev->data);
     char *body = json_dumps(ce, JSON_COMPACT);
     json_decref(ce);

@@ -1,0 +1,350 @@
+/* events_api: the hosted event service's publishing API (CloudEvents in)
+ * and journaling API (pull by position), on the same journal the webhook
+ * and the delivery workers use. */
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+#include "http/api.h"
+
+#define BATCH_MAX 100
+
+static void set_json(web_response *out, int status, json_t *body /* stolen */)
+{
+    free(out->body);
+    out->status = status;
+    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    out->body_len = strlen(out->body);
+    json_object_set_new(out->headers, "content-type", json_string("application/json"));
+    json_decref(body);
+}
+
+static const char *hdr(const json_t *headers, const char *name)
+{
+    return json_string_value(json_object_get(headers, name));
+}
+
+static int hexv(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* ce-* header values are percent-encoded (CloudEvents HTTP binding 3.1.3.2). */
+static char *pct_decode(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool is_json_type(const char *ctype)
+{
+    return !ctype || strncasecmp(ctype, "application/json", 16) == 0 || strcasestr(ctype, "+json");
+}
+
+/* A structured CloudEvent from binary mode: attributes from ce-* headers. */
+static json_t *from_binary(const api_request *req, char *why, size_t len)
+{
+    json_t *ev = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(req->headers, k, v) {
+        if (strncmp(k, "ce-", 3) != 0 || !json_is_string(v) || !k[3]) continue;
+        char *val = pct_decode(json_string_value(v));
+        json_t *jv = json_string(val);
+        free(val);
+        if (!jv) {
+            snprintf(why, len, "header %s is not valid UTF-8", k);
+            json_decref(ev);
+            return NULL;
+        }
+        json_object_set_new(ev, k + 3, jv);
+    }
+    const char *ctype = hdr(req->headers, "content-type");
+    if (ctype) json_object_set_new(ev, "datacontenttype", json_string(ctype));
+    if (req->body_len) {
+        if (is_json_type(ctype)) {
+            json_error_t je;
+            json_t *data = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &je);
+            if (!data) {
+                snprintf(why, len, "the body is not valid JSON: %s (line %d)", je.text, je.line);
+                json_decref(ev);
+                return NULL;
+            }
+            json_object_set_new(ev, "data", data);
+        } else {
+            json_t *text = json_stringn(req->body, req->body_len);
+            if (text && !memchr(req->body, '\0', req->body_len)) {
+                json_object_set_new(ev, "data", text);
+            } else {
+                json_decref(text);
+                char *b64 = xmalloc(4 * ((req->body_len + 2) / 3) + 1);
+                EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)req->body, (int)req->body_len);
+                json_object_set_new(ev, "data_base64", json_string(b64));
+                free(b64);
+            }
+        }
+    }
+    return ev;
+}
+
+typedef struct checked {
+    const provider_t *provider;
+    json_t *event;        /* borrowed */
+} checked;
+
+/* Validates one CloudEvent; on failure writes why. */
+static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, checked *out, char *why,
+                        size_t len)
+{
+    char where[32] = "";
+    if (batch) snprintf(where, sizeof where, "event %zu: ", index);
+    if (!json_is_object(ev)) {
+        snprintf(why, len, "%sa CloudEvent must be a JSON object", where);
+        return false;
+    }
+    static const char *required[] = {"specversion", "id", "source", "type"};
+    for (size_t i = 0; i < 4; i++) {
+        const char *v = json_string_value(json_object_get(ev, required[i]));
+        if (!v || !*v) {
+            snprintf(why, len, "%sthe CloudEvent attribute '%s' is required (a non-empty string)",
+                     where, required[i]);
+            return false;
+        }
+    }
+    if (strcmp(json_string_value(json_object_get(ev, "specversion")), "1.0") != 0) {
+        snprintf(why, len, "%sspecversion must be \"1.0\"", where);
+        return false;
+    }
+    const char *source = json_string_value(json_object_get(ev, "source"));
+    const provider_t *p = engine_provider_by_source(e, source);
+    if (!p) {
+        snprintf(why, len, "%sunknown source '%s': use urn:uuid:<provider id> of a provider in "
+                           "providers.json (see the 'provider' lines evkit logs at start)",
+                 where, source);
+        return false;
+    }
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!app_event_code(e->app, p->key, type)) {
+        snprintf(why, len, "%sUnable to publish event %s: Unknown event type for provider %s",
+                 where, type, p->key);
+        return false;
+    }
+    if (json_object_get(ev, "data") && json_object_get(ev, "data_base64")) {
+        snprintf(why, len, "%sdata and data_base64 cannot both be present", where);
+        return false;
+    }
+    out->provider = p;
+    out->event = ev;
+    return true;
+}
+
+void api_publish(engine_t *e, const api_request *req, web_response *out)
+{
+    if (json_array_size(e->api_tokens) == 0) {
+        web_error(out, 401, "The publishing API is off: set EVKIT_API_TOKENS to enable it.");
+        return;
+    }
+    if (!api_authorized(e, req->headers)) {
+        web_error(out, 401, "The supplied authentication is invalid.");
+        return;
+    }
+    const char *ctype = hdr(req->headers, "content-type");
+    bool batch = ctype && strncasecmp(ctype, "application/cloudevents-batch+json", 34) == 0;
+    bool structured = ctype && strncasecmp(ctype, "application/cloudevents+json", 28) == 0;
+    char why[512] = "";
+    json_t *events = NULL;
+    if (batch || structured) {
+        json_error_t je;
+        json_t *body = json_loadb(req->body, req->body_len, 0, &je);
+        if (!body) {
+            web_error(out, 400, "The request body is not valid JSON: %s (line %d, column %d).",
+                      je.text, je.line, je.column);
+            return;
+        }
+        if (batch && !json_is_array(body)) {
+            json_decref(body);
+            web_error(out, 400, "A batch must be a JSON array of CloudEvents.");
+            return;
+        }
+        events = batch ? body : json_pack("[o]", body);
+    } else {
+        if (!hdr(req->headers, "ce-specversion")) {
+            web_error(out, 400, "Not a CloudEvent: send Content-Type application/cloudevents+json "
+                                "(structured), application/cloudevents-batch+json (batch), or "
+                                "ce-* headers (binary).");
+            return;
+        }
+        json_t *ev = from_binary(req, why, sizeof why);
+        if (!ev) {
+            web_error(out, 400, "%s", why);
+            return;
+        }
+        events = json_pack("[o]", ev);
+    }
+    size_t n = json_array_size(events);
+    if (n == 0 || n > BATCH_MAX) {
+        json_decref(events);
+        web_error(out, 400, "A batch holds 1 to %d CloudEvents.", BATCH_MAX);
+        return;
+    }
+    /* Validate everything first: a batch is accepted whole or not at all. */
+    checked *ok = xcalloc(n, sizeof *ok);
+    for (size_t i = 0; i < n; i++) {
+        if (!check_event(e, json_array_get(events, i), i, batch, &ok[i], why, sizeof why)) {
+            free(ok);
+            json_decref(events);
+            web_error(out, 400, "%s", why);
+            return;
+        }
+    }
+    json_t *results = json_array();
+    size_t taken = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = ok[i].event;
+        json_t *attrs = json_deep_copy(ev);
+        json_object_del(attrs, "data");
+        json_t *data = json_object_get(ev, "data");
+        json_t *b64 = json_object_get(ev, "data_base64");
+        if (b64) json_object_set(attrs, "data_base64", b64); /* kept verbatim below */
+        /* The publisher's id is the idempotency key: source + id is unique. */
+        json_object_set(attrs, "publisherid", json_object_get(ev, "id"));
+        store_append_result res;
+        size_t matched = 0;
+        err_t err;
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *pid = json_string_value(json_object_get(ev, "id"));
+        int rc = engine_publish_ex(e, ok[i].provider->key, type, b64 ? NULL : data, pid, attrs,
+                                   &res, &matched, &err);
+        json_decref(attrs);
+        if (rc < 0) {
+            json_decref(results);
+            free(ok);
+            json_decref(events);
+            web_error(out, 500, "Unable to publish event %s: %s", type, err.msg);
+            return;
+        }
+        taken += matched;
+        json_array_append_new(results, json_pack("{s:s, s:s, s:I, s:b}", "id", res.id, "publisherid",
+                                                 pid, "position", (json_int_t)res.position,
+                                                 "duplicate", res.duplicate));
+    }
+    free(ok);
+    json_decref(events);
+    if (taken == 0) {
+        out->status = 204;
+        json_decref(results);
+        return;
+    }
+    set_json(out, 200, json_pack("{s:o}", "events", results));
+}
+
+void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out)
+{
+    if (json_array_size(e->api_tokens) == 0) {
+        web_error(out, 401, "The journaling API is off: set EVKIT_API_TOKENS to enable it.");
+        return;
+    }
+    if (!api_authorized(e, req->headers)) {
+        web_error(out, 401, "The supplied authentication is invalid.");
+        return;
+    }
+    if (!app_provider(e->app, provider)) {
+        web_error(out, 404, "Unknown provider '%s'.", provider);
+        return;
+    }
+    const char *since_s = hdr(req->query, "since");
+    const char *seek_s = hdr(req->query, "seek");
+    const char *limit_s = hdr(req->query, "limit");
+    const char *latest_s = hdr(req->query, "latest");
+    if (since_s && seek_s) {
+        web_error(out, 400, "since and seek cannot be used together.");
+        return;
+    }
+    int64_t since = 0;
+    err_t err;
+    if (since_s) {
+        char *end;
+        since = strtoll(since_s, &end, 10);
+        if (*end || since < 0) {
+            web_error(out, 400, "since must be a position from a previous page.");
+            return;
+        }
+    } else if (seek_s) {
+        int64_t ms;
+        if (dur_parse(seek_s, &ms) < 0 || ms > 0) {
+            web_error(out, 400, "seek must be a negative ISO 8601 duration such as -PT2H.");
+            return;
+        }
+        if (store_position_before(e->store, now_ms() + ms, &since, &err) < 0) {
+            web_error(out, 500, "%s", err.msg);
+            return;
+        }
+    } else if (latest_s && !strcmp(latest_s, "true")) {
+        if (store_position_before(e->store, now_ms() + 1000, &since, &err) < 0) {
+            web_error(out, 500, "%s", err.msg);
+            return;
+        }
+    }
+    int limit = 100;
+    if (limit_s) {
+        char *end;
+        long l = strtol(limit_s, &end, 10);
+        if (*end || l < 1 || l > 1000) {
+            web_error(out, 400, "limit must be 1 to 1000.");
+            return;
+        }
+        limit = (int)l;
+    }
+    json_t *events = NULL;
+    if (store_read(e->store, provider, since, limit, &events, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    size_t n = json_array_size(events);
+    if (n == 0) {
+        json_decref(events);
+        out->status = 204;
+        json_object_set_new(out->headers, "retry-after", json_string("10"));
+        char *next = xasprintf("<%s/api/v1/journal/%s?since=%lld&limit=%d>; rel=\"next\"",
+                               e->api_host, provider, (long long)since, limit);
+        json_object_set_new(out->headers, "link", json_string(next));
+        free(next);
+        return;
+    }
+    json_t *list = json_array();
+    size_t i;
+    json_t *item;
+    long long last = 0;
+    json_array_foreach(events, i, item) {
+        last = (long long)json_integer_value(json_object_get(item, "position"));
+        char pos[32];
+        snprintf(pos, sizeof pos, "%lld", last);
+        json_array_append_new(list, json_pack("{s:s, s:O}", "position", pos, "event",
+                                              json_object_get(item, "event")));
+    }
+    json_decref(events);
+    char lastpos[32];
+    snprintf(lastpos, sizeof lastpos, "%lld", last);
+    char *next = xasprintf("<%s/api/v1/journal/%s?since=%s&limit=%d>; rel=\"next\"", e->api_host,
+                           provider, lastpos, limit);
+    json_object_set_new(out->headers, "link", json_string(next));
+    free(next);
+    set_json(out, 200, json_pack("{s:o, s:{s:s, s:i}}", "events", list, "_page", "last", lastpos,
+                                 "count", (int)n));
+}

@@ -1,0 +1,106 @@
+// The publishing and journaling APIs against the official `cloudevents` npm
+// client: structured, binary and batch CloudEvents in, pages of the journal out.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CloudEvent, HTTP } from 'cloudevents';
+import { Evkit } from './lib/evkit.mjs';
+
+const token = 'publisher-token-1';
+let ek;
+let commerceSource;
+before(async () => {
+  ek = await new Evkit({ env: { EVKIT_API_TOKENS: token } }).start();
+  const line = ek.logs().find((l) => l.msg === 'provider' && l.provider === 'commerce');
+  commerceSource = `urn:uuid:${line.id}`;
+});
+after(async () => { await ek.stop(); ek.cleanup(); });
+
+const auth = { authorization: `Bearer ${token}` };
+async function send(message, extraHeaders = auth) {
+  const r = await fetch(`${ek.url}/api/v1/events`, { method: 'POST', headers: { ...message.headers, ...extraHeaders }, body: message.body });
+  const text = await r.text();
+  return { status: r.status, text, json: text ? JSON.parse(text) : null };
+}
+
+const productSaved = (id, sku) => new CloudEvent({
+  id, source: commerceSource, type: 'com.adobe.commerce.observer.catalog_product_save_commit_after',
+  data: { value: { id: 2, sku, name: 'Joust Duffle Bag', created_at: '2024-06-12 16:31:43', updated_at: '2024-08-05 10:03:49' } },
+});
+
+test('a structured CloudEvent from the commerce provider is journaled and delivered', async () => {
+  const r = await send(HTTP.structured(productSaved('ce-1', 'SKU-S')));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.events[0].publisherid, 'ce-1');
+  assert.equal(r.json.events[0].duplicate, false);
+  const ev = ek.events(['--provider', 'commerce']).find((e) => e.event.data.value?.sku === 'SKU-S');
+  assert.ok(ev);
+  assert.equal(ev.event.source, commerceSource);
+  assert.equal(ev.event.publisherid, 'ce-1');
+  // The product-commerce registration takes it: its consumer runs.
+  await ek.waitFor(() => ek.cliJson(['activation', 'list', '--name', 'product-commerce/consumer']).length > 0, { what: 'consumer activation' });
+});
+
+test('binary mode and the same id twice: one event', async () => {
+  const msg = HTTP.binary(productSaved('ce-2', 'SKU-B'));
+  const a = await send(msg);
+  const b = await send(msg);
+  assert.equal(a.status, 200, a.text);
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.json.events[0].duplicate, true);
+  assert.equal(ek.events(['--provider', 'commerce']).filter((e) => e.event.data.value?.sku === 'SKU-B').length, 1);
+});
+
+test('a batch is all or nothing', async () => {
+  const good = productSaved('ce-3', 'SKU-BATCH').toJSON();
+  const bad = { ...good, id: 'ce-4', type: 'com.adobe.commerce.observer.nope' };
+  let r = await send({ headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify([good, bad]) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /event 1: Unable to publish event com.adobe.commerce.observer.nope/);
+  assert.equal(ek.events(['--provider', 'commerce']).filter((e) => e.event.data.value?.sku === 'SKU-BATCH').length, 0);
+  r = await send({ headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify([good]) });
+  assert.equal(r.status, 200, r.text);
+});
+
+test('invalid CloudEvents and missing auth are refused with a clear error', async () => {
+  let r = await send(HTTP.structured(productSaved('ce-5', 'X')), {});
+  assert.equal(r.status, 401);
+  r = await send({ headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify({ specversion: '1.0', id: 'x', source: 'urn:uuid:00000000-0000-0000-0000-000000000000', type: 't' }) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /unknown source/);
+  r = await send({ headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify({ specversion: '1.0', source: commerceSource, type: 't' }) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /'id' is required/);
+  r = await send({ headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /Not a CloudEvent/);
+});
+
+test('the journal API pages by position and answers 204 at the end', async () => {
+  const base = `${ek.url}/api/v1/journal/commerce`;
+  let r = await fetch(`${base}?limit=2`, { headers: auth });
+  assert.equal(r.status, 200);
+  const page = await r.json();
+  assert.equal(page.events.length, 2);
+  assert.equal(typeof page.events[0].position, 'string');
+  assert.equal(page._page.count, 2);
+  assert.equal(page._page.last, page.events[1].position);
+  assert.match(r.headers.get('link'), new RegExp(`since=${page._page.last}`));
+  let since = page._page.last;
+  let seen = 2;
+  for (;;) {
+    r = await fetch(`${base}?since=${since}&limit=2`, { headers: auth });
+    if (r.status === 204) { assert.equal(r.headers.get('retry-after'), '10'); break; }
+    const p = await r.json();
+    seen += p.events.length;
+    since = p._page.last;
+  }
+  assert.equal(seen, ek.events(['--provider', 'commerce']).length);
+  r = await fetch(`${base}?latest=true`, { headers: auth });
+  assert.equal(r.status, 204);
+  r = await fetch(`${base}?seek=-PT1H`, { headers: auth });
+  assert.equal(r.status, 200);
+  r = await fetch(`${base}?seek=-PT1H&since=1`, { headers: auth });
+  assert.equal(r.status, 400);
+  r = await fetch(`${ek.url}/api/v1/journal/nope`, { headers: auth });
+  assert.equal(r.status, 404);
+});
