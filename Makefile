@@ -50,9 +50,10 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/evkit serve --app app --data var --listen 127.0.0.1:8080
 
-# Every test, on the normal build, under valgrind (unit) and on ASan+UBSan.
+# Every test: gcc build (unit, valgrind, e2e), clang build (unit), ASan+UBSan (unit, e2e).
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all unit-bins
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit-bins
 	@scripts/run-tests.sh
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev
+debs=(build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev
       liblua5.4-dev libcurl4-openssl-dev libssl-dev libcmocka-dev valgrind wrk nodejs npm curl
       sqlite3)
 missing=()

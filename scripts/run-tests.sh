@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests (cmocka) on the normal build, the same under
-# valgrind, end-to-end tests (node --test) against build/evkit, then unit and
+# Runs every test: unit tests (cmocka) on the gcc build, the same under
+# valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, then unit and
 # end-to-end tests again on the ASan+UBSan build (build/asan). Ends with one
 # summary line "evkit: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
@@ -62,6 +62,8 @@ run_unit build unit
 echo "== unit tests under valgrind =="
 run_unit build valgrind valgrind --quiet --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=no
+echo "== unit tests (clang build) =="
+run_unit build/clang clang
 echo "== end-to-end tests (build/evkit) =="
 run_e2e build/evkit e2e
 echo "== unit tests (ASan+UBSan) =="

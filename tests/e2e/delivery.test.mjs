@@ -485,6 +485,17 @@ test('ordering by data.sku: one sku at a time in publish order, different skus i
     }
     const parallel = acts.some((x) => acts.some((y) => bodyOf(x).sku !== bodyOf(y).sku && x.start < y.end && y.start < x.end));
     assert.ok(parallel, 'different skus were handled in parallel');
+
+    // A failing event holds back the later events of its key until it succeeds.
+    await c.publishMany([
+      { type: T.ordered, data: { sku: 'SKU-R', seq: 1, failTimes: 2 } },
+      { type: T.ordered, data: { sku: 'SKU-R', seq: 2 } },
+      { type: T.ordered, data: { sku: 'SKU-R', seq: 3 } },
+    ]);
+    await e.waitFor(async () => (await c.get(['ord.seq.SKU-R']))['ord.seq.SKU-R']?.length === 3, { what: 'SKU-R handled' });
+    assert.deepEqual((await c.get(['ord.seq.SKU-R']))['ord.seq.SKU-R'], [1, 2, 3], 'seq 2 waited for the retries of seq 1');
+    const r = activations(e, 'ord/consumer').filter((a) => bodyOf(a).sku === 'SKU-R');
+    assert.deepEqual(r.map((a) => [bodyOf(a).seq, a.response.success]), [[1, false], [1, false], [1, true], [2, true], [3, true]]);
   });
 });
 
@@ -536,6 +547,20 @@ test('evkit check rejects unknown providers, event codes absent from events.json
     assert.match(r.stderr, new RegExp(`app\\.config\\.yaml:${line('customer_teleport')}:\\d+: error: .*be-observer\\.customer_teleport`));
     assert.match(r.stderr, new RegExp(`app\\.config\\.yaml:${line('rp/nothing')}:\\d+: error: .*rp/nothing`));
   } finally { copy.cleanup(); }
+});
+
+test('evkit.state: values expire after their ttl; invalid keys get a clear error', async () => {
+  await ctl.put('ttl.key', { v: 1 });
+  await ek.post('ctl/state', { op: 'put', key: 'ttl.short', value: 'soon gone', ttl: 0.3 });
+  let v = await ctl.get(['ttl.key', 'ttl.short']);
+  assert.deepEqual(v, { 'ttl.key': { v: 1 }, 'ttl.short': 'soon gone' });
+  await sleep(700);
+  v = await ctl.get(['ttl.key', 'ttl.short']);
+  assert.deepEqual(v, { 'ttl.key': { v: 1 } });
+  const r = await ek.post('ctl/state', { op: 'put', key: 'bad/key', value: 1 });
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.json.error, /invalid state key 'bad\/key'/);
+  assert.match(r.json.error, /\[a-zA-Z0-9-_\.\]/);
 });
 
 test('the shared daemon is still healthy after every flow', async () => {

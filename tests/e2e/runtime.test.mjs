@@ -167,6 +167,56 @@ test('a Lua action over its memory limit gets 502 with a memory-limit message, a
   assert.equal(ok.json.after, 'hog');
 });
 
+test('an exec web action gets the web params; its memory is capped by limits.memory', async () => {
+  const r = await request(`${ek.webUrl('web/exec-echo')}/sub?q=query`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'X-Probe': 'probe-1' }, body: '{"b":"body"}',
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, {
+    method: 'post', path: '/sub', probe: 'probe-1', q: 'query', b: 'body', actOnly: 'exec-act',
+    activationId: r.headers.get('x-openwhisk-activation-id'),
+  });
+  const hog = await request(ek.webUrl('web/exec-hog'), { timeout: 15000 });
+  assert.equal(hog.status, 502, `a 100 MB string under a 64 MB cap fails: ${hog.text}`);
+  assert.match(hog.json.activationId, /^[0-9a-f]{32}$/);
+  assert.equal((await ek.post('web/echo', {})).status, 200);
+});
+
+test('every web invocation leaves an activation record with its logs, whatever the runtime', async () => {
+  const r = await ek.post('web/echo', { rec: 1 });
+  const id = r.headers.get('x-openwhisk-activation-id');
+  const x = await request(ek.webUrl('web/exec-echo'));
+  const xid = x.headers.get('x-openwhisk-activation-id');
+  const t = await ek.post('web/teapot', {});
+  const tid = t.headers.get('x-openwhisk-activation-id');
+  const rec = await ek.waitFor(() => { const g = ek.cli(['activation', 'get', id]); return g.code === 0 && JSON.parse(g.stdout); }, { what: 'the echo activation' });
+  assert.equal(rec.activationId, id);
+  assert.equal(rec.namespace, 'evkit');
+  assert.equal(rec.name, 'echo');
+  assert.equal(rec.path, 'web/echo');
+  assert.equal(rec.response.status, 'success');
+  assert.equal(rec.response.success, true);
+  assert.equal(rec.response.result.statusCode, 200);
+  assert.equal(rec.response.result.body.rec, 1);
+  assert.equal(rec.duration, rec.end - rec.start);
+  assert.ok(rec.logs.some((l) => / stdout: echo post$/.test(l)), `logs of a successful web activation: ${JSON.stringify(rec.logs)}`);
+  const xrec = await ek.waitFor(() => { const g = ek.cli(['activation', 'get', xid]); return g.code === 0 && JSON.parse(g.stdout); }, { what: 'the exec activation' });
+  assert.equal(xrec.path, 'web/exec-echo');
+  assert.ok(xrec.logs.some((l) => / stdout: exec echo log line$/.test(l)), JSON.stringify(xrec.logs));
+  const trec = await ek.waitFor(() => { const g = ek.cli(['activation', 'get', tid]); return g.code === 0 && JSON.parse(g.stdout); }, { what: 'the teapot activation' });
+  assert.equal(trec.response.status, 'application error');
+  assert.equal(trec.response.statusCode, 1);
+  assert.equal(trec.response.success, false);
+  const logs = ek.cli(['activation', 'logs', id]);
+  assert.equal(logs.code, 0);
+  assert.match(logs.stdout, / stdout: echo post\n/);
+  const res = ek.cli(['activation', 'result', tid]);
+  assert.deepEqual(JSON.parse(res.stdout), { error: { statusCode: 418, body: { error: 'teapot' } } });
+  const list = ek.cliJson(['activation', 'list', '--name', 'web/teapot']);
+  assert.ok(list.length >= 1 && list.every((a) => a.path === 'web/teapot'));
+  assert.equal(ek.cli(['activation', 'get', 'f'.repeat(32)]).code, 1, 'an unknown id exits 1');
+});
+
 test('the Lua sandbox: no io, no os.execute, no load, require confined to the app folder', async () => {
   const r = await ek.post('box/sandbox', { probe: path.join(fx.root, 'secret') });
   assert.equal(r.status, 200, r.text);
@@ -220,12 +270,13 @@ test('evkit action list shows name, runtime, web and URL of every action', async
   const list = ek.cliJson(['action', 'list']);
   const expected = [
     ['web/echo', 'yes'], ['web/raw', 'raw'], ['web/secure', 'yes'], ['web/locked', 'yes'], ['web/teapot', 'yes'],
-    ['web/spin', 'yes'], ['web/spin-pcall', 'yes'], ['web/hog', 'yes'], ['web/private', 'no'], ['box/sandbox', 'yes'],
+    ['web/spin', 'yes'], ['web/spin-pcall', 'yes'], ['web/hog', 'yes'], ['web/exec-echo', 'yes', 'exec'],
+    ['web/exec-hog', 'yes', 'exec'], ['web/private', 'no'], ['box/sandbox', 'yes'],
   ];
   assert.deepEqual(list.map((a) => a.name).sort(), expected.map(([n]) => n).sort());
-  for (const [name, web] of expected) {
+  for (const [name, web, runtime = 'lua'] of expected) {
     const a = list.find((x) => x.name === name);
-    assert.equal(a.runtime, 'lua', name);
+    assert.equal(a.runtime, runtime, name);
     assert.equal(a.web, web, name);
     assert.equal(a.url, web === 'no' ? `${ek.url}/api/v1/namespaces/evkit/actions/${name}` : `${ek.url}/api/v1/web/evkit/${name}`);
   }
@@ -279,7 +330,7 @@ test('evkit check: unknown keys and missing $VARs are warnings with file:line; a
     delete env.EVKIT_E2E_MISSING_VAR;
     let r = spawnSync(bin, ['check', '--app', copy.app], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /ok: 10 action\(s\), 0 registration\(s\), 2 provider\(s\)/);
+    assert.match(r.stdout, /ok: 12 action\(s\), 0 registration\(s\), 2 provider\(s\)/);
 
     let cfg = readFileSync(cfgPath, 'utf8');
     cfg = cfg.replace('            function: actions/web/teapot.lua\n', '            function: actions/web/teapot.lua\n            colour: blue\n');
