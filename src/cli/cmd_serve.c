@@ -2,6 +2,8 @@
  * blocked in every thread and taken synchronously here, so no handler ever
  * runs inside a worker. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,14 +121,38 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
         log_error("the app has errors; not serving", json_pack("{s:s}", "app", ctx->app_dir));
         return EXIT_FAIL;
     }
-    store_t *store = cli_open_store(ctx);
-    if (!store) {
+    /* One daemon per journal: deliveries it finds claimed at start are then
+     * surely orphans of a crash, and are released at once instead of
+     * waiting for their leases to run out. */
+    err_t err;
+    if (mkdir_p(ctx->data_dir, &err) < 0) {
+        app_free(app);
+        return cli_fail("%s", err.msg);
+    }
+    char *lock_path = path_join(ctx->data_dir, "serve.lock");
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        cli_fail("another evkit serves the journal in '%s' (%s is locked)", ctx->data_dir, lock_path);
+        free(lock_path);
+        if (lock_fd >= 0) close(lock_fd);
         app_free(app);
         return EXIT_FAIL;
     }
+    free(lock_path);
+    store_t *store = cli_open_store(ctx);
+    if (!store) {
+        close(lock_fd);
+        app_free(app);
+        return EXIT_FAIL;
+    }
+    int released = 0;
+    if (store_release_claims(store, &released, &err) < 0)
+        log_error("cannot release claims", json_pack("{s:s}", "error", err.msg));
+    else if (released > 0)
+        log_warn("deliveries claimed by a process that stopped are due again",
+                 json_pack("{s:i}", "deliveries", released));
     engine_t e;
     engine_init(&e, app, store, NULL);
-    err_t err;
     for (size_t i = 0; i < app->nproviders; i++) {
         char id[37];
         if (store_provider_id(store, app->providers[i].key, id, &err) < 0) {
@@ -193,5 +219,6 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
     unlink(path);
     free(path);
     cli_close_engine(&e);
+    close(lock_fd);
     return EXIT_OK;
 }

@@ -112,6 +112,11 @@ typedef struct store_attempt {
 /* Records an attempt and moves the delivery on. Durable before return. */
 int store_finish(store_t *s, const store_attempt *a, err_t *err);
 
+/* Makes every running delivery claimable now. Only for a process that owns
+ * the journal exclusively (the daemon at start): claims it finds are
+ * orphans of a process that died. *released gets how many. */
+int store_release_claims(store_t *s, int *released, err_t *err);
+
 /* Earliest due time among pending deliveries of non-disabled registrations,
  * or INT64_MAX when none. */
 int64_t store_next_due(store_t *s);

@@ -603,6 +603,37 @@ int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *
     return 0;
 }
 
+/* ---- crash recovery ---- */
+
+typedef struct release_arg {
+    int released;
+} release_arg;
+
+static int run_release(store_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    release_arg *a = op->arg;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "UPDATE deliveries SET lease_until_ms = 0 WHERE state = 'running'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(&op->err, c, "cannot release claims");
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_fail(&op->err, c, "cannot release claims");
+    a->released = sqlite3_changes(c->db);
+    if (a->released > 0) op->work = true;
+    return 0;
+}
+
+int store_release_claims(store_t *s, int *released, err_t *err)
+{
+    release_arg a = {0};
+    wop_t op = {.run = run_release, .arg = &a};
+    if (store_submit(s, &op, err) < 0) return -1;
+    if (released) *released = a.released;
+    return 0;
+}
+
 /* ---- housekeeping ---- */
 
 static int prune_one(conn_t *c, stmt_slot slot, const char *sql, int64_t bound, bool *more,

@@ -441,6 +441,28 @@ static void test_lease_expiry(void **state)
     free_claims(d, n);
 }
 
+static void test_release_claims(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *regs[] = {"reg-a", NULL};
+    append(f->s, "commerce", "t", "S", 1, NULL, regs, NULL);
+    store_delivery *d = NULL;
+    assert_int_equal(claim(f->s, 10, 3600000, &d), 1);
+    int64_t id = d[0].id;
+    free_claims(d, 1);
+    /* A crashed daemon's claim: reopened, it is released at once, not in an hour. */
+    reopen(f);
+    assert_int_equal(claim(f->s, 10, 3600000, &d), 0);
+    int released = -1;
+    assert_int_equal(store_release_claims(f->s, &released, &err), 0);
+    assert_int_equal(released, 1);
+    assert_int_equal(claim(f->s, 10, 3600000, &d), 1);
+    assert_int_equal(d[0].id, id);
+    assert_int_equal(d[0].attempt, 2);
+    free_claims(d, 1);
+}
+
 static void test_ordering(void **state)
 {
     fixture *f = *state;
@@ -884,6 +906,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_finish_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_window_restarts, setup, teardown),
