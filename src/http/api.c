@@ -84,8 +84,12 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
         web_error(out, 400, "%s", err.msg);
         return;
     }
+    /* An exec or actionloop action that invokes another through this API
+     * names itself (its __OW_ACTIVATION_ID) so the chain shows causedBy. */
+    const char *cause = json_string_value(json_object_get(req->headers, "x-evkit-caused-by"));
+    if (cause && (strlen(cause) != 32 || strspn(cause, "0123456789abcdef") != 32)) cause = NULL;
     invoke_result res;
-    runtime_invoke(e, a, params, NULL, &res);
+    runtime_invoke(e, a, params, cause, &res);
     json_decref(params);
     json_object_set_new(out->headers, "x-openwhisk-activation-id", json_string(res.activation_id));
     if (!query_true(req->query, "blocking")) {
