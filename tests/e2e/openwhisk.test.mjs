@@ -46,3 +46,22 @@ test('a wrong key is refused with 401; unknown actions are 404', async () => {
   await assert.rejects(bad.actions.invoke({ name: 'web/echo', blocking: true }), (err) => err.statusCode === 401);
   await assert.rejects(ow.actions.invoke({ name: 'web/nope', blocking: true }), (err) => err.statusCode === 404);
 });
+
+test('an invoke naming its caller with x-evkit-caused-by carries causedBy', async () => {
+  const parent = 'abcdef0123456789abcdef0123456789';
+  const r = await fetch(`${ek.url}/api/v1/namespaces/_/actions/web/echo?blocking=true`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(key).toString('base64')}`, 'content-type': 'application/json', 'x-evkit-caused-by': parent },
+    body: '{}',
+  });
+  assert.equal(r.status, 200);
+  const act = await r.json();
+  assert.equal(act.cause, parent);
+  assert.ok(act.annotations.some((a) => a.key === 'causedBy' && a.value === parent));
+  const bad = await fetch(`${ek.url}/api/v1/namespaces/_/actions/web/echo?blocking=true`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'x-evkit-caused-by': 'not-an-id' },
+  });
+  const act2 = await bad.json();
+  assert.equal(act2.cause, undefined);
+});
