@@ -2,6 +2,8 @@
  * one delivery per matching registration, appended in one durable step. */
 #include "engine.h"
 
+#include "core/jsonpath.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,25 +48,6 @@ void engine_fini(engine_t *e)
     free(e->api_key);
     json_decref(e->api_tokens);
     memset(e, 0, sizeof *e);
-}
-
-char *json_path_string(const json_t *root, const char *path)
-{
-    const json_t *cur = root;
-    char *copy = xstrdup(path), *save = NULL;
-    for (char *seg = strtok_r(copy, ".", &save); seg && cur; seg = strtok_r(NULL, ".", &save))
-        cur = json_is_object(cur) ? json_object_get(cur, seg) : NULL;
-    free(copy);
-    if (!cur || json_is_null(cur)) return NULL;
-    if (json_is_string(cur)) return xstrdup(json_string_value(cur));
-    if (json_is_integer(cur)) return xasprintf("%lld", (long long)json_integer_value(cur));
-    if (json_is_real(cur)) {
-        double d = json_real_value(cur);
-        if (d == (double)(long long)d) return xasprintf("%lld", (long long)d);
-        return xasprintf("%.17g", d);
-    }
-    char *s = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    return s ? s : NULL;
 }
 
 int engine_publish(engine_t *e, const char *provider_key, const char *type, json_t *data,

@@ -43,9 +43,4 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
  * (or the bare provider key). NULL when none. */
 const provider_t *engine_provider_by_source(engine_t *e, const char *source);
 
-/* The value at a dotted path ("data.sku") of a JSON object, as a string for
- * ordering keys (numbers printed, other types JSON-encoded). NULL when
- * absent. Caller frees. */
-char *json_path_string(const json_t *root, const char *path);
-
 #endif

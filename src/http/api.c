@@ -50,16 +50,6 @@ static bool query_true(const json_t *q, const char *k)
     return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
-static void set_json(web_response *out, int status, json_t *body /* stolen */)
-{
-    free(out->body);
-    out->status = status;
-    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    out->body_len = strlen(out->body);
-    json_object_set_new(out->headers, "content-type", json_string("application/json"));
-    json_decref(body);
-}
-
 static void invoke(engine_t *e, const api_request *req, const char *fqn, web_response *out)
 {
     const action_t *a = app_action(e->app, fqn);
@@ -95,21 +85,21 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
     if (!query_true(req->query, "blocking")) {
         /* Non-blocking invokes run to completion too (evkit has no queue in
          * front of actions); the caller only gets the id, as OpenWhisk does. */
-        set_json(out, 202, json_pack("{s:s}", "activationId", res.activation_id));
+        web_json(out, 202, json_pack("{s:s}", "activationId", res.activation_id));
         json_decref(res.result);
         return;
     }
     int status = res.status == ACT_SUCCESS ? 200 : 502;
     if (query_true(req->query, "result")) {
-        set_json(out, status, res.result);
+        web_json(out, status, res.result);
         return;
     }
     store_flush(e->store);
     json_t *rec = NULL;
     if (store_activation_get(e->store, res.activation_id, &rec, &err) == 0 && rec) {
-        set_json(out, status, rec);
+        web_json(out, status, rec);
     } else {
-        set_json(out, status, json_pack("{s:s, s:{s:s, s:b, s:O}}", "activationId", res.activation_id,
+        web_json(out, status, json_pack("{s:s, s:{s:s, s:b, s:O}}", "activationId", res.activation_id,
                                          "response", "status", act_status_name(res.status), "success",
                                          res.status == ACT_SUCCESS, "result", res.result));
     }
@@ -130,7 +120,7 @@ static void activations(engine_t *e, const api_request *req, const char *rest, w
             web_error(out, 500, "%s", err.msg);
             return;
         }
-        set_json(out, 200, list);
+        web_json(out, 200, list);
         return;
     }
     char *id = xstrdup(rest);
@@ -147,12 +137,12 @@ static void activations(engine_t *e, const api_request *req, const char *rest, w
     } else if (!rec) {
         web_error(out, 404, "The requested resource does not exist.");
     } else if (!*what) {
-        set_json(out, 200, rec);
+        web_json(out, 200, rec);
         rec = NULL;
     } else if (!strcmp(what, "logs")) {
-        set_json(out, 200, json_pack("{s:O}", "logs", json_object_get(rec, "logs")));
+        web_json(out, 200, json_pack("{s:O}", "logs", json_object_get(rec, "logs")));
     } else if (!strcmp(what, "result")) {
-        set_json(out, 200, json_incref(json_object_get(rec, "response")));
+        web_json(out, 200, json_incref(json_object_get(rec, "response")));
     } else {
         web_error(out, 404, "The requested resource does not exist.");
     }
@@ -187,8 +177,8 @@ void api_handle(engine_t *e, const api_request *req, web_response *out)
                                                   "limits", "timeout", a->timeout_ms, "memory", a->memory_mb));
         }
         if (req->rest[7] == '/' && json_array_size(list) == 0) web_error(out, 404, "The requested resource does not exist.");
-        else if (req->rest[7] == '/') set_json(out, 200, json_incref(json_array_get(list, 0)));
-        else set_json(out, 200, json_incref(list));
+        else if (req->rest[7] == '/') web_json(out, 200, json_incref(json_array_get(list, 0)));
+        else web_json(out, 200, json_incref(list));
         json_decref(list);
     } else if (!strncmp(req->rest, "activations", 11) && !strcasecmp(req->method, "GET") &&
                (req->rest[11] == '\0' || req->rest[11] == '/')) {

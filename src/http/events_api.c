@@ -13,16 +13,6 @@
 
 #define BATCH_MAX 100
 
-static void set_json(web_response *out, int status, json_t *body /* stolen */)
-{
-    free(out->body);
-    out->status = status;
-    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    out->body_len = strlen(out->body);
-    json_object_set_new(out->headers, "content-type", json_string("application/json"));
-    json_decref(body);
-}
-
 static const char *hdr(const json_t *headers, const char *name)
 {
     return json_string_value(json_object_get(headers, name));
@@ -251,7 +241,7 @@ void api_publish(engine_t *e, const api_request *req, web_response *out)
         json_decref(results);
         return;
     }
-    set_json(out, 200, json_pack("{s:o}", "events", results));
+    web_json(out, 200, json_pack("{s:o}", "events", results));
 }
 
 void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out)
@@ -345,6 +335,6 @@ void api_journal(engine_t *e, const api_request *req, const char *provider, web_
                            provider, lastpos, limit);
     json_object_set_new(out->headers, "link", json_string(next));
     free(next);
-    set_json(out, 200, json_pack("{s:o, s:{s:s, s:i}}", "events", list, "_page", "last", lastpos,
+    web_json(out, 200, json_pack("{s:o, s:{s:s, s:i}}", "events", list, "_page", "last", lastpos,
                                  "count", (int)n));
 }

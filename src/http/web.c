@@ -27,7 +27,7 @@ void web_response_free(web_response *r)
     memset(r, 0, sizeof *r);
 }
 
-static void set_json_body(web_response *r, int status, json_t *body /* stolen */)
+void web_json(web_response *r, int status, json_t *body)
 {
     free(r->body);
     r->status = status;
@@ -44,7 +44,7 @@ void web_error(web_response *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_json_body(r, status, json_pack("{s:s}", "error", msg));
+    web_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
 static bool is_utf8_text(const char *s, size_t n)
@@ -280,7 +280,7 @@ void web_render(const invoke_result *res, web_response *out)
         json_t *body = json_pack("{s:O, s:s}", "error", e ? e : json_string("The action failed."),
                                  "activationId", res->activation_id);
         int st = res->status == ACT_INTERNAL_ERROR ? 500 : res->timed_out ? 504 : 502;
-        set_json_body(out, st, body);
+        web_json(out, st, body);
         return;
     }
     if (!json_is_object(r)) {
@@ -292,14 +292,14 @@ void web_render(const invoke_result *res, web_response *out)
         if (json_is_object(err) && (json_object_get(err, "statusCode") ||
                                     json_object_get(err, "body") || json_object_get(err, "headers")))
             render_http(err, 400, out);
-        else set_json_body(out, 400, json_pack("{s:O}", "error", err));
+        else web_json(out, 400, json_pack("{s:O}", "error", err));
         return;
     }
     if (!json_object_get(r, "statusCode") && !json_object_get(r, "headers") &&
         !json_object_get(r, "body")) {
         /* Not shaped as an HTTP response: the result itself is the JSON body. */
         if (json_object_size(r) == 0) out->status = 204;
-        else set_json_body(out, 200, json_deep_copy(r));
+        else web_json(out, 200, json_deep_copy(r));
         return;
     }
     render_http(r, 200, out);

@@ -31,6 +31,8 @@ typedef struct web_response {
 
 void web_response_init(web_response *r);
 void web_response_free(web_response *r);
+/* Sets a JSON response: status and body (stolen), content-type. */
+void web_json(web_response *r, int status, json_t *body);
 /* A JSON {"error": message} response with status. */
 void web_error(web_response *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -132,9 +132,6 @@ void store_note_claim(store_t *s);
 /* The stored state of registration name ("ACTIVE"...), creating it ACTIVE
  * when absent. Writer thread only. *disabled tells whether it is DISABLED. */
 int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *err);
-/* Order key at path in the CloudEvent ev: strings as they are, integral
- * numbers as integers, other values as compact JSON; NULL when absent. */
-char *store_path_string(const json_t *ev, const char *path);
 
 /* ---- store_work.c ---- */
 /* Writer-thread housekeeping: drops expired dedup keys, old attempts and

@@ -1,6 +1,7 @@
 /* store_journal: providers, appending events (with dedup and their
  * deliveries, in one transaction), reading the journal, and replay, which
  * creates deliveries for events already in the journal. */
+#include "core/jsonpath.h"
 #include "store/store_int.h"
 
 #include <stdlib.h>
@@ -365,27 +366,6 @@ int store_event_get(store_t *s, const char *id, json_t **out, err_t *err)
 
 /* ---- replay ---- */
 
-char *store_path_string(const json_t *ev, const char *path)
-{
-    /* The same walk as engine.c's json_path_string, so that a replayed
-     * delivery gets the key that publishing would have given it. */
-    const json_t *cur = ev;
-    char *copy = xstrdup(path), *save = NULL;
-    for (char *seg = strtok_r(copy, ".", &save); seg && cur; seg = strtok_r(NULL, ".", &save))
-        cur = json_is_object(cur) ? json_object_get(cur, seg) : NULL;
-    free(copy);
-    if (!cur || json_is_null(cur)) return NULL;
-    if (json_is_string(cur)) return xstrdup(json_string_value(cur));
-    if (json_is_integer(cur)) return xasprintf("%lld", (long long)json_integer_value(cur));
-    if (json_is_real(cur)) {
-        double d = json_real_value(cur);
-        if (d >= -9.2e18 && d <= 9.2e18 && d == (double)(long long)d)
-            return xasprintf("%lld", (long long)d);
-        return xasprintf("%.17g", d);
-    }
-    return json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-}
-
 typedef struct {
     const char *registration;
     const int64_t *positions;
@@ -471,7 +451,7 @@ int store_replay(store_t *s, const char *registration, int64_t since,
         keys[len] = NULL;
         if (order_key_path && *order_key_path) {
             json_t *ev = parse_body(st, 3);
-            if (ev) keys[len] = store_path_string(ev, order_key_path);
+            if (ev) keys[len] = json_path_string(ev, order_key_path);
             json_decref(ev);
         }
         len++;

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "core/jsonpath.h"
 #include "engine.h"
 
 static void test_durations(void **state)
