@@ -43,7 +43,7 @@ void log_emit(log_level lvl, const char *msg, json_t *fields)
     json_t *line = json_object();
     json_object_set_new(line, "time", json_string(ts));
     json_object_set_new(line, "level", json_string(log_level_name(lvl)));
-    json_object_set_new(line, "msg", json_string(msg ? msg : ""));
+    json_object_set_new(line, "message", json_string(msg ? msg : ""));
     if (json_is_object(fields)) json_object_update_missing(line, fields);
     json_decref(fields);
     char *s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);

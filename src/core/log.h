@@ -1,4 +1,4 @@
-/* log: one JSON object per line on stderr {time, level, msg, ...fields}.
+/* log: one JSON object per line on stderr {time, level, message, ...fields}.
  * Anything that may hold request params goes through log_redact first. */
 #ifndef EVKIT_CORE_LOG_H
 #define EVKIT_CORE_LOG_H
@@ -14,7 +14,7 @@ log_level log_get_level(void);
 log_level log_level_parse(const char *s, log_level dflt);
 const char *log_level_name(log_level l);
 
-/* Emits one line. fields (may be NULL) is stolen; its keys sit beside msg. */
+/* Emits one line. fields (may be NULL) is stolen; its keys sit beside message. */
 void log_emit(log_level lvl, const char *msg, json_t *fields);
 #define log_debug(msg, f) log_emit(LOG_DEBUG, (msg), (f))
 #define log_info(msg, f)  log_emit(LOG_INFO, (msg), (f))

@@ -15,7 +15,7 @@
 
 static void oom(void)
 {
-    fputs("{\"level\":\"error\",\"msg\":\"out of memory\"}\n", stderr);
+    fputs("{\"level\":\"error\",\"message\":\"out of memory\"}\n", stderr);
     abort();
 }
 

@@ -171,6 +171,15 @@ static enum MHD_Result handle_web(http_server_t *srv, struct MHD_Connection *c, 
             .body_len = st->body.len,
         };
         json_t *params = web_params(action, &req, &resp);
+        if (params && log_get_level() <= LOG_DEBUG) {
+            /* Params only ever reach the log through redaction. */
+            json_t *shown = json_deep_copy(params);
+            json_object_del(shown, "__ow_raw_body");
+            json_object_del(shown, "__ow_body");
+            log_emit(LOG_DEBUG, "web action params",
+                     json_pack("{s:s, s:o}", "action", action->fqn, "params", log_redact(shown)));
+            json_decref(shown);
+        }
         if (params) {
             invoke_result res;
             runtime_invoke(e, action, params, NULL, &res);

@@ -199,3 +199,22 @@ test('authentication: a shared token header and Standard Webhooks signatures', a
     assert.ok(!e2.stderr.includes(secret));
   } finally { await e2.stop(); e2.cleanup(); rmSync(app, { recursive: true, force: true }); }
 });
+
+test('at debug level params are logged, with secrets hidden', async () => {
+  const e2 = await new Evkit({ env: { EVKIT_LOG_LEVEL: 'debug' } }).start();
+  try {
+    const r = await e2.post('ingestion/webhook', { ...seedExample, client_secret: 'x9x9-not-for-logs', api_token: 't0k-not-for-logs' },
+      { authorization: 'Bearer sup3rs3cret-not-for-logs' });
+    assert.equal(r.status, 200, r.text);
+    const line = e2.logs().find((l) => l.message === 'web action params');
+    assert.ok(line, 'the params line is there');
+    assert.equal(line.params.client_secret, '<hidden>');
+    assert.equal(line.params.__ow_headers.authorization, '<hidden>');
+    assert.deepEqual(line.params.data, seedExample.data);
+    for (const secret of ['x9x9-not-for-logs', 't0k-not-for-logs', 'sup3rs3cret-not-for-logs']) {
+      assert.ok(!e2.stderr.includes(secret), `${secret} is not in the daemon log`);
+      const acts = e2.cli(['activation', 'list', '--json', '--limit', '5']).stdout;
+      assert.ok(!acts.includes(secret), `${secret} is not in the activation records`);
+    }
+  } finally { await e2.stop(); e2.cleanup(); }
+});

@@ -10,7 +10,7 @@ let ek;
 let commerceSource;
 before(async () => {
   ek = await new Evkit({ env: { EVKIT_API_TOKENS: token } }).start();
-  const line = ek.logs().find((l) => l.msg === 'provider' && l.provider === 'commerce');
+  const line = ek.logs().find((l) => l.message === 'provider' && l.provider === 'commerce');
   commerceSource = `urn:uuid:${line.id}`;
 });
 after(async () => { await ek.stop(); ek.cleanup(); });
