@@ -3,26 +3,36 @@
  * {"value": params, "activation_id", "action_name", "deadline", "api_key",
  * "namespace"}, and one JSON result line back on its file descriptor 3.
  * What it prints on stdout and stderr meanwhile becomes the activation's
- * logs. A process that dies or overruns its time is killed and replaced on
- * the next activation. */
+ * logs. Each process serves one activation at a time. A process that dies,
+ * overruns its time or breaks the protocol is killed (its whole process
+ * group) and replaced on the next activation.
+ *
+ * Pools live in one registry keyed by action fqn and function path, for the
+ * life of the daemon (actionloop_backend_shutdown ends them). The registry
+ * lock is held only to find a pool; each pool's lock only to take or give
+ * back a process, never while talking to one. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 
-#define LOOP_LINE_MAX (4u * 1024 * 1024)
+/* Poll interval when the kernel gives no pidfd to wait on. */
+#define LOOP_POLL_MS 20
+/* How long a process that closed fd 3 without answering gets to end by
+ * itself (an interpreter closes its files before it exits), so that the
+ * error names its real exit status rather than our SIGKILL. */
+#define LOOP_EXIT_GRACE_MS 200
 
 typedef struct loop_proc {
-    proc_t p;
-    bool alive;
-    bool busy;
+    proc_t p;             /* p.pid > 0: a process is running */
+    bool busy;            /* taken by an activation */
     linebuf_t res, out, err;
 } loop_proc;
 
@@ -31,7 +41,7 @@ typedef struct pool {
     loop_proc *procs;
     int n;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;    /* a process was given back */
     struct pool *next;
 } pool_t;
 
@@ -48,11 +58,10 @@ static pool_t *pool_for(const action_t *action)
         pl = xcalloc(1, sizeof *pl);
         pl->key = key;
         key = NULL;
-        pl->n = action->concurrency > 0 ? action->concurrency : 1;
+        pl->n = action->concurrency > 0 ? action->concurrency : ACTION_DEFAULT_CONCURRENCY;
         pl->procs = xcalloc((size_t)pl->n, sizeof *pl->procs);
         for (int i = 0; i < pl->n; i++) {
-            pl->procs[i].p.pid = 0;
-            pl->procs[i].p.in = pl->procs[i].p.out = pl->procs[i].p.err = pl->procs[i].p.res = -1;
+            proc_clear(&pl->procs[i].p);
             linebuf_init(&pl->procs[i].res);
             linebuf_init(&pl->procs[i].out);
             linebuf_init(&pl->procs[i].err);
@@ -67,74 +76,172 @@ static pool_t *pool_for(const action_t *action)
     return pl;
 }
 
-static void retire(loop_proc *lp)
+/* Takes a process slot, a running one first; waits for one until the
+ * deadline. NULL when none became free in time. */
+static loop_proc *pool_take(pool_t *pl, int64_t deadline_ms)
 {
-    if (lp->p.pid > 0 || lp->p.in >= 0) proc_kill(&lp->p);
-    lp->alive = false;
-    lp->res.b.len = lp->out.b.len = lp->err.b.len = 0;
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
+    loop_proc *lp = NULL;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        for (int i = 0; i < pl->n && !lp; i++)
+            if (!pl->procs[i].busy && pl->procs[i].p.pid > 0) lp = &pl->procs[i];
+        for (int i = 0; i < pl->n && !lp; i++)
+            if (!pl->procs[i].busy) lp = &pl->procs[i];
+        if (lp) break;
+        /* deadline_ms is wall-clock epoch, as the condition's clock. */
+        if (pthread_cond_timedwait(&pl->cv, &pl->mu, &ts) == ETIMEDOUT) break;
+    }
+    if (lp) lp->busy = true;
+    pthread_mutex_unlock(&pl->mu);
+    return lp;
+}
+
+static void pool_give(pool_t *pl, loop_proc *lp)
+{
+    pthread_mutex_lock(&pl->mu);
+    lp->busy = false;
+    pthread_cond_signal(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Kills the process (its group) and forgets its partial output. */
+static int loop_retire(loop_proc *lp)
+{
+    int status = proc_kill(&lp->p);
+    linebuf_reset(&lp->res);
+    linebuf_reset(&lp->out);
+    linebuf_reset(&lp->err);
+    return status;
 }
 
 typedef struct loop_io {
     activation_t *a;
-    char *result;
+    char *result;        /* the first line on fd 3 */
     size_t result_len;
+    bool result_cut;
+    bool discard;        /* reading stale output: drop it */
 } loop_io;
 
-static void on_out(void *ctx, const char *line, size_t len)
+static void loop_on_out(void *ctx, const char *line, size_t len, bool cut)
 {
-    activation_log(((loop_io *)ctx)->a, "stdout", line, len);
+    (void)cut;
+    loop_io *io = ctx;
+    if (!io->discard) activation_log(io->a, "stdout", line, len);
 }
 
-static void on_err(void *ctx, const char *line, size_t len)
+static void loop_on_err(void *ctx, const char *line, size_t len, bool cut)
 {
-    activation_log(((loop_io *)ctx)->a, "stderr", line, len);
+    (void)cut;
+    loop_io *io = ctx;
+    if (!io->discard) activation_log(io->a, "stderr", line, len);
 }
 
-static void on_res(void *ctx, const char *line, size_t len)
+static void loop_on_res(void *ctx, const char *line, size_t len, bool cut)
 {
     loop_io *io = ctx;
-    if (io->result) return; /* one result per activation; extra lines are a protocol error */
+    /* One result per activation; more lines break the protocol and are dropped. */
+    if (io->discard || io->result) return;
     io->result = xstrndup(line, len);
     io->result_len = len;
+    io->result_cut = cut;
 }
 
-/* Reads what is available; false at EOF or a hard error. */
-static bool drain(int fd, linebuf_t *lb, void (*fn)(void *, const char *, size_t), loop_io *io)
-{
-    char chunk[65536];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r > 0) {
-            if (lb->b.len + (size_t)r > LOOP_LINE_MAX) {
-                lb->b.len = 0;
-                continue;
-            }
-            linebuf_feed(lb, chunk, (size_t)r, fn, io);
-            if (fn == on_res && io->result) return true;
-            continue;
-        }
-        if (r == 0) return false;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK;
-    }
-}
-
-static bool write_all(int fd, const char *s, size_t n, int64_t deadline)
+/* Sends the whole line before the deadline; false when the process stopped
+ * reading (it died) or the deadline passed. */
+static bool loop_send(proc_t *p, const char *s, size_t n, int64_t deadline_ms)
 {
     size_t off = 0;
     while (off < n) {
-        ssize_t w = write(fd, s + off, n - off);
+        ssize_t w = proc_write(p->in, s + off, n - off);
         if (w > 0) {
             off += (size_t)w;
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno != EAGAIN) return false;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline_ms - now_ms();
         if (left <= 0) return false;
-        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        struct pollfd pf = {.fd = p->in, .events = POLLOUT};
         poll(&pf, 1, (int)(left > 1000 ? 1000 : left));
     }
+    return true;
+}
+
+static char *loop_message(const activation_t *a, size_t *len)
+{
+    const engine_t *e = a->engine;
+    const char *ns = e && e->namespace ? e->namespace : "evkit";
+    char *name = xasprintf("/%s/%s", ns, a->action->fqn);
+    char deadline[32];
+    snprintf(deadline, sizeof deadline, "%lld", (long long)a->deadline_ms);
+    json_t *value = a->params ? json_incref(a->params) : json_object();
+    json_t *msg = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "value", value, "activation_id",
+                            a->id, "action_name", name, "deadline", deadline, "api_key",
+                            e && e->api_key ? e->api_key : "", "namespace", ns);
+    free(name);
+    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (!line) return NULL;
+    /* One line: jansson's compact output never holds a raw newline. */
+    size_t n = strlen(line);
+    line = xrealloc(line, n + 2);
+    line[n++] = '\n';
+    line[n] = '\0';
+    *len = n;
+    return line;
+}
+
+/* Gives a process that will not answer a moment to end by itself. */
+static void loop_await_exit(const proc_t *p, int64_t deadline_ms)
+{
+    int64_t until = now_ms() + LOOP_EXIT_GRACE_MS;
+    if (until > deadline_ms) until = deadline_ms;
+    while (!proc_exited(p)) {
+        int64_t left = until - now_ms();
+        if (left <= 0) return;
+        if (p->pidfd >= 0) {
+            struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
+            poll(&pf, 1, (int)left);
+        } else {
+            poll(NULL, 0, (int)(left > LOOP_POLL_MS ? LOOP_POLL_MS : left));
+        }
+    }
+}
+
+/* Waits for the result line until the deadline, gathering logs. Returns
+ * false when the deadline passed. */
+static bool loop_wait(loop_proc *lp, loop_io *io, int64_t deadline_ms)
+{
+    proc_t *p = &lp->p;
+    bool res_open = true;
+    while (res_open && !io->result) {
+        if (proc_exited(p)) {
+            /* A result written just before it ended still counts. */
+            proc_drain(p->res, &lp->res, loop_on_res, io);
+            break;
+        }
+        int64_t left = deadline_ms - now_ms();
+        if (left <= 0) return false;
+        struct pollfd fds[4] = {
+            {.fd = p->res, .events = POLLIN},
+            {.fd = p->out, .events = POLLIN},
+            {.fd = p->err, .events = POLLIN},
+            {.fd = p->pidfd, .events = POLLIN},
+        };
+        nfds_t nfds = p->pidfd >= 0 ? 4 : 3;
+        int wait = (int)(left > 1000 ? 1000 : left);
+        if (p->pidfd < 0 && wait > LOOP_POLL_MS) wait = LOOP_POLL_MS;
+        int r = poll(fds, nfds, wait);
+        if (r < 0 && errno != EINTR) break;
+        if (r <= 0) continue;
+        /* Logs first: they were written before the result. */
+        if (fds[1].revents) proc_drain(p->out, &lp->out, loop_on_out, io);
+        if (fds[2].revents) proc_drain(p->err, &lp->err, loop_on_err, io);
+        if (fds[0].revents) res_open = proc_drain(p->res, &lp->res, loop_on_res, io);
+    }
+    if (!io->result) loop_await_exit(p, deadline_ms);
     return true;
 }
 
@@ -142,126 +249,115 @@ void actionloop_backend_run(activation_t *a)
 {
     const action_t *action = a->action;
     if (access(action->function, X_OK) != 0) {
-        activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).",
-                        action->function);
+        if (errno == ENOENT)
+            activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.",
+                            action->function);
+        else
+            activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).",
+                            action->function);
         return;
     }
     pool_t *pl = pool_for(action);
-
-    /* Take a free process, waiting until the deadline for one. */
-    pthread_mutex_lock(&pl->mu);
-    loop_proc *lp = NULL;
-    for (;;) {
-        for (int i = 0; i < pl->n && !lp; i++)
-            if (!pl->procs[i].busy && pl->procs[i].alive) lp = &pl->procs[i];
-        for (int i = 0; i < pl->n && !lp; i++)
-            if (!pl->procs[i].busy) lp = &pl->procs[i];
-        if (lp) break;
-        struct timespec ts = {.tv_sec = (time_t)(a->deadline_ms / 1000),
-                              .tv_nsec = (long)(a->deadline_ms % 1000) * 1000000};
-        if (pthread_cond_timedwait(&pl->cv, &pl->mu, &ts) == ETIMEDOUT) break;
-    }
-    if (lp) lp->busy = true;
-    pthread_mutex_unlock(&pl->mu);
+    loop_proc *lp = pool_take(pl, a->deadline_ms);
     if (!lp) {
         a->timed_out = true;
         activation_fail(a, ACT_DEV_ERROR,
-                        "The action exceeded its time limit of %d milliseconds waiting for a free "
-                        "process (limits.concurrency %d).", action->timeout_ms, pl->n);
+                        "The action exceeded its time limit of %lld milliseconds waiting for a "
+                        "free process (limits.concurrency %d).",
+                        (long long)proc_time_limit_ms(a), pl->n);
         return;
     }
 
     loop_io io = {.a = a};
-    if (!lp->alive) {
+    /* It may have died while idle: start afresh rather than fail this one. */
+    if (lp->p.pid > 0 && proc_exited(&lp->p)) loop_retire(lp);
+    if (lp->p.pid <= 0) {
         int64_t t0 = mono_ms();
         err_t err;
         if (proc_spawn(a, NULL, false, true, &lp->p, &err) < 0) {
-            activation_fail(a, ACT_INTERNAL_ERROR, "cannot start the action: %s", err.msg);
-            goto release;
+            activation_fail(a, lp->p.exec_errno ? ACT_DEV_ERROR : ACT_INTERNAL_ERROR,
+                            "The action could not be started: %s.", err.msg);
+            proc_clear(&lp->p);
+            pool_give(pl, lp);
+            return;
         }
-        lp->alive = true;
         a->cold = true;
         a->init_ms = mono_ms() - t0;
-    }
-
-    json_t *value = a->params ? json_incref(a->params) : json_object();
-    json_t *msg = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "value", value, "activation_id",
-                            a->id, "action_name", action->fqn, "deadline", "", "api_key",
-                            a->engine && a->engine->api_key ? a->engine->api_key : "", "namespace",
-                            a->engine && a->engine->namespace ? a->engine->namespace : "evkit");
-    char deadline[32];
-    snprintf(deadline, sizeof deadline, "%lld", (long long)a->deadline_ms);
-    json_object_set_new(msg, "deadline", json_string(deadline));
-    char *line = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    size_t len = strlen(line);
-    line = xrealloc(line, len + 2);
-    line[len++] = '\n';
-    line[len] = '\0';
-    bool sent = write_all(lp->p.in, line, len, a->deadline_ms);
-    free(line);
-
-    bool res_open = sent, timed_out = false;
-    while (res_open && !io.result) {
-        int64_t left = a->deadline_ms - now_ms();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd fds[3] = {
-            {.fd = lp->p.res, .events = POLLIN},
-            {.fd = lp->p.out, .events = POLLIN},
-            {.fd = lp->p.err, .events = POLLIN},
-        };
-        int r = poll(fds, 3, (int)(left > 1000 ? 1000 : left));
-        if (r < 0 && errno != EINTR) break;
-        if (r <= 0) continue;
-        if (fds[1].revents) drain(lp->p.out, &lp->out, on_out, &io);
-        if (fds[2].revents) drain(lp->p.err, &lp->err, on_err, &io);
-        if (fds[0].revents) res_open = drain(lp->p.res, &lp->res, on_res, &io);
-    }
-    /* Logs written just before the result are still in the pipes. */
-    drain(lp->p.out, &lp->out, on_out, &io);
-    drain(lp->p.err, &lp->err, on_err, &io);
-
-    if (timed_out) {
-        retire(lp);
-        a->timed_out = true;
-        activation_fail(a, ACT_DEV_ERROR, "The action exceeded its time limit of %d milliseconds.",
-                        action->timeout_ms);
-    } else if (!io.result) {
-        linebuf_flush(&lp->out, on_out, &io);
-        linebuf_flush(&lp->err, on_err, &io);
-        int status = proc_kill(&lp->p);
-        lp->alive = false;
-        char how[128];
-        proc_describe_status(status, how, sizeof how);
-        activation_fail(a, ACT_DEV_ERROR, "The action process %s before it answered.", how);
     } else {
-        json_error_t je;
-        json_t *result = json_loadb(io.result, io.result_len, 0, &je);
-        if (!json_is_object(result)) {
-            json_decref(result);
-            /* Its next answer could not be trusted to belong to the next activation. */
-            retire(lp);
-            activation_fail(a, ACT_DEV_ERROR,
-                            "The action did not produce a valid JSON object on file descriptor 3.");
-        } else {
-            json_decref(a->result);
-            a->result = result;
-            a->status = json_object_get(result, "error") ? ACT_APP_ERROR : ACT_SUCCESS;
-        }
+        /* Result lines left over from an earlier activation (a protocol
+         * error) must not be taken as this one's answer. */
+        io.discard = true;
+        proc_drain(lp->p.res, &lp->res, loop_on_res, &io);
+        linebuf_reset(&lp->res);
+        io.discard = false;
     }
+
+    size_t len = 0;
+    char *line = loop_message(a, &len);
+    if (!line) {
+        activation_fail(a, ACT_DEV_ERROR, "The params cannot be encoded as JSON.");
+        pool_give(pl, lp);
+        return;
+    }
+    bool sent = loop_send(&lp->p, line, len, a->deadline_ms);
+    free(line);
+    bool in_time;
+    if (sent) {
+        in_time = loop_wait(lp, &io, a->deadline_ms);
+    } else {
+        /* It stopped reading its stdin: it is probably ending. */
+        in_time = now_ms() < a->deadline_ms;
+        if (in_time) loop_await_exit(&lp->p, a->deadline_ms);
+    }
+    /* Logs written just before the result are still in the pipes; a line
+     * left unfinished belongs to this activation too. */
+    proc_drain(lp->p.out, &lp->out, loop_on_out, &io);
+    proc_drain(lp->p.err, &lp->err, loop_on_err, &io);
+    linebuf_flush(&lp->out, loop_on_out, &io);
+    linebuf_flush(&lp->err, loop_on_err, &io);
+
+    json_t *result = NULL;
+    if (io.result && !io.result_cut) {
+        json_error_t je;
+        result = json_loadb(io.result, io.result_len, 0, &je);
+    }
+    if (!in_time) {
+        loop_retire(lp);
+        a->timed_out = true;
+        activation_fail(a, ACT_DEV_ERROR, "The action exceeded its time limit of %lld milliseconds.",
+                        (long long)proc_time_limit_ms(a));
+    } else if (!io.result && !proc_exited(&lp->p)) {
+        loop_retire(lp);
+        activation_fail(a, ACT_DEV_ERROR,
+                        "The action process closed file descriptor 3 without answering.");
+    } else if (!io.result) {
+        char how[128];
+        proc_describe_status(loop_retire(lp), how, sizeof how);
+        activation_fail(a, ACT_DEV_ERROR, "The action process exited unexpectedly (%s).", how);
+    } else if (!json_is_object(result)) {
+        /* Its next answer could not be trusted to belong to the next activation. */
+        loop_retire(lp);
+        activation_fail(a, ACT_DEV_ERROR,
+                        "The action did not produce a valid JSON response: %s.",
+                        io.result_cut ? "the line on file descriptor 3 is too long"
+                        : result      ? "the line on file descriptor 3 is JSON but not an object"
+                                      : "the line on file descriptor 3 is not JSON");
+    } else {
+        json_decref(a->result);
+        a->result = json_incref(result);
+        a->status = json_object_get(result, "error") ? ACT_APP_ERROR : ACT_SUCCESS;
+        /* It answered and then ended: replace it next time. */
+        if (proc_exited(&lp->p)) loop_retire(lp);
+    }
+    json_decref(result);
     free(io.result);
-release:
-    pthread_mutex_lock(&pl->mu);
-    lp->busy = false;
-    pthread_cond_signal(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
+    pool_give(pl, lp);
 }
 
 void actionloop_backend_shutdown(void)
 {
+    /* Called when no activation runs any more (the daemon stopped its
+     * workers): nothing else holds a pool. */
     pthread_mutex_lock(&pools_mu);
     pool_t *pl = pools;
     pools = NULL;
@@ -269,7 +365,7 @@ void actionloop_backend_shutdown(void)
     while (pl) {
         pool_t *next = pl->next;
         for (int i = 0; i < pl->n; i++) {
-            retire(&pl->procs[i]);
+            loop_retire(&pl->procs[i]);
             linebuf_free(&pl->procs[i].res);
             linebuf_free(&pl->procs[i].out);
             linebuf_free(&pl->procs[i].err);

@@ -62,6 +62,41 @@ static bool logs_contain(const activation_t *a, const char *needle)
     return false;
 }
 
+static const char *error_of(const activation_t *a)
+{
+    const char *e = json_string_value(json_object_get(a->result, "error"));
+    return e ? e : "";
+}
+
+/* The pid a fixture printed as "grandchild <pid>". */
+static int grandchild_of(const activation_t *a)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(a->logs, i, l) {
+        const char *s = strstr(json_string_value(l), "grandchild ");
+        if (s) return atoi(s + 11);
+    }
+    return 0;
+}
+
+/* Gone, or a zombie waiting for init to reap it: either way not running. */
+static bool pid_gone(int pid)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        char path[64], st[256] = "";
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) return true;
+        if (!fgets(st, sizeof st, f)) st[0] = '\0';
+        fclose(f);
+        const char *rp = strrchr(st, ')');
+        if (rp && rp[1] && rp[2] == 'Z') return true;
+        usleep(10000); /* SIGKILL is delivered asynchronously */
+    }
+    return false;
+}
+
 static void test_exec_echo(void **state)
 {
     (void)state;
@@ -76,8 +111,19 @@ static void test_exec_echo(void **state)
     assert_string_equal(json_string_value(json_object_get(env, "__OW_ACTIVATION_ID")), a.id);
     assert_string_equal(json_string_value(json_object_get(env, "__OW_ACTION_NAME")), "/evkit/t/echo.py");
     assert_string_equal(json_string_value(json_object_get(env, "__OW_API_HOST")), "http://127.0.0.1:1");
-    assert_non_null(json_object_get(env, "__OW_DEADLINE"));
-    assert_non_null(json_object_get(env, "__OW_API_KEY"));
+    char deadline[32];
+    snprintf(deadline, sizeof deadline, "%lld", (long long)a.deadline_ms);
+    assert_string_equal(json_string_value(json_object_get(env, "__OW_DEADLINE")), deadline);
+    assert_string_equal(json_string_value(json_object_get(env, "__OW_API_KEY")), "k1");
+    assert_string_equal(json_string_value(json_object_get(env, "__OW_NAMESPACE")), "evkit");
+    /* Nothing else of the daemon's environment (secrets) reaches the
+     * action. (Interpreters and wrappers such as pyenv's shims add variables
+     * of their own, so the check is on one we set.) */
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(a.result, "env_keys"), i, k)
+        assert_string_not_equal(json_string_value(k), "EVKIT_TEST_SECRET");
+    assert_non_null(getenv("EVKIT_TEST_SECRET"));
     assert_string_equal(json_string_value(json_object_get(a.result, "cwd")), fixtures);
     assert_true(logs_contain(&a, "stdout: log line one"));
     assert_true(logs_contain(&a, "stderr: to stderr"));
@@ -154,25 +200,93 @@ static void test_exec_timeout_kills_group(void **state)
     assert_true(a.timed_out);
     assert_non_null(strstr(json_string_value(json_object_get(a.result, "error")), "time limit of 300"));
     /* The grandchild it started is gone too. */
-    size_t i;
-    json_t *l;
-    int gpid = 0;
-    json_array_foreach(a.logs, i, l) {
-        const char *s = strstr(json_string_value(l), "grandchild ");
-        if (s) gpid = atoi(s + 11);
-    }
+    int gpid = grandchild_of(&a);
     assert_true(gpid > 0);
-    usleep(50000);
-    /* Gone, or a zombie waiting for init to reap it: either way not running. */
-    char path[64], st[256] = "";
-    snprintf(path, sizeof path, "/proc/%d/stat", gpid);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (!fgets(st, sizeof st, f)) st[0] = '\0';
-        fclose(f);
-        const char *rp = strrchr(st, ')');
-        assert_non_null(rp);
-        assert_int_equal(rp[2], 'Z');
+    assert_true(pid_gone(gpid));
+    done(&a);
+    free_action(&act);
+}
+
+static void test_exec_background_left_running_is_killed(void **state)
+{
+    (void)state;
+    action_t act = make_action("background.sh", RUNTIME_EXEC, 5000, 256);
+    activation_t a;
+    int64_t t0 = mono_ms();
+    run(&act, NULL, &a);
+    /* It answered: the sleep holding its stdout only delays us a little. */
+    assert_true(mono_ms() - t0 < 2000);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(json_is_true(json_object_get(a.result, "ok")));
+    int gpid = grandchild_of(&a);
+    assert_true(gpid > 0);
+    assert_true(pid_gone(gpid));
+    done(&a);
+    free_action(&act);
+}
+
+static void test_exec_floods_both_streams(void **state)
+{
+    (void)state;
+    action_t act = make_action("noisy.py", RUNTIME_EXEC, 10000, 256);
+    activation_t a;
+    run(&act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_int_equal(json_integer_value(json_object_get(a.result, "lines")), 5000);
+    assert_int_equal(json_array_size(a.logs), 10000);
+    assert_true(logs_contain(&a, "stdout: out 4999 "));
+    assert_true(logs_contain(&a, "stderr: err 4999 "));
+    done(&a);
+    free_action(&act);
+}
+
+static void test_exec_ignored_stdin_no_sigpipe(void **state)
+{
+    (void)state;
+    /* With the default SIGPIPE action a leaked SIGPIPE would end this test
+     * process: the runtime must not depend on the daemon ignoring it. */
+    signal(SIGPIPE, SIG_DFL);
+    action_t act = make_action("nostdin.sh", RUNTIME_EXEC, 5000, 256);
+    char *big = xmalloc(300 * 1024 + 1);
+    memset(big, 'x', 300 * 1024);
+    big[300 * 1024] = '\0';
+    json_t *p = json_pack("{s:s}", "value", big);
+    for (int i = 0; i < 3; i++) {
+        activation_t a;
+        run(&act, p, &a);
+        assert_int_equal(a.status, ACT_SUCCESS);
+        done(&a);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    json_decref(p);
+    free(big);
+    free_action(&act);
+}
+
+static void test_exec_result_too_long(void **state)
+{
+    (void)state;
+    action_t act = make_action("huge.py", RUNTIME_EXEC, 5000, 256);
+    activation_t a;
+    run(&act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(error_of(&a), "longer than 1048576 bytes"));
+    done(&a);
+    free_action(&act);
+}
+
+static void test_exec_bad_interpreter(void **state)
+{
+    (void)state;
+    action_t act = make_action("badshebang.sh", RUNTIME_EXEC, 5000, 256);
+    activation_t a;
+    run(&act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    /* Under valgrind a failed execve kills the child (status 101) instead. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (!preload || !strstr(preload, "vgpreload")) {
+        assert_non_null(strstr(error_of(&a), "cannot execute"));
+        assert_non_null(strstr(error_of(&a), "#! line"));
     }
     done(&a);
     free_action(&act);
@@ -197,9 +311,29 @@ static void test_exec_not_executable(void **state)
     activation_t a;
     run(&act, NULL, &a);
     assert_int_equal(a.status, ACT_DEV_ERROR);
-    assert_non_null(strstr(json_string_value(json_object_get(a.result, "error")), "not executable"));
+    assert_non_null(strstr(error_of(&a), "does not exist"));
     done(&a);
     free_action(&act);
+
+    /* A file without its x bit. */
+    char *dir = tu_tmpdir();
+    tu_write(dir, "plain.sh", "#!/bin/sh\necho '{}'\n");
+    act = make_action("plain.sh", RUNTIME_EXEC, 1000, 64);
+    free(act.function);
+    act.function = xasprintf("%s/plain.sh", dir);
+    run(&act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    /* (Even root needs one x bit to execute a file.) */
+    assert_non_null(strstr(error_of(&a), "not executable"));
+    done(&a);
+    act.kind = RUNTIME_ACTIONLOOP;
+    run(&act, NULL, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(error_of(&a), "not executable"));
+    done(&a);
+    free_action(&act);
+    tu_rmrf(dir);
+    free(dir);
 }
 
 static void test_actionloop_warm_and_recover(void **state)
@@ -213,31 +347,82 @@ static void test_actionloop_warm_and_recover(void **state)
     assert_int_equal(a.status, ACT_SUCCESS);
     assert_true(a.cold);
     json_int_t pid = json_integer_value(json_object_get(a.result, "pid"));
-    assert_string_equal(json_string_value(json_object_get(a.result, "activation_id")), a.id);
-    assert_string_equal(json_string_value(json_object_get(a.result, "api_host")), "http://127.0.0.1:1");
+    json_t *msg = json_object_get(a.result, "msg");
+    assert_string_equal(json_string_value(json_object_get(msg, "activation_id")), a.id);
+    assert_string_equal(json_string_value(json_object_get(msg, "action_name")), "/evkit/t/loop.py");
+    assert_string_equal(json_string_value(json_object_get(msg, "namespace")), "evkit");
+    assert_string_equal(json_string_value(json_object_get(msg, "api_key")), "k1");
+    char deadline[32];
+    snprintf(deadline, sizeof deadline, "%lld", (long long)a.deadline_ms);
+    assert_string_equal(json_string_value(json_object_get(msg, "deadline")), deadline);
+    /* The process environment holds only what stays the same across activations. */
+    json_t *env = json_object_get(a.result, "env");
+    assert_string_equal(json_string_value(json_object_get(env, "__OW_API_HOST")), "http://127.0.0.1:1");
+    assert_string_equal(json_string_value(json_object_get(env, "__OW_ACTION_NAME")), "/evkit/t/loop.py");
+    assert_null(json_object_get(env, "__OW_ACTIVATION_ID"));
     assert_true(logs_contain(&a, a.id));
+    assert_true(logs_contain(&a, "stderr: to stderr"));
     done(&a);
 
+    /* Warm: same process, its state kept. */
     run(&act, p, &a);
     assert_int_equal(a.status, ACT_SUCCESS);
     assert_false(a.cold);
     assert_int_equal(json_integer_value(json_object_get(a.result, "pid")), pid);
     assert_int_equal(json_integer_value(json_object_get(a.result, "count")), 2);
+    assert_true(logs_contain(&a, a.id));
     done(&a);
     json_decref(p);
 
+    /* A line without a newline still lands in this activation's logs. */
+    p = json_pack("{s:s}", "mode", "partial");
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(logs_contain(&a, "stdout: no newline"));
+    done(&a);
+    json_decref(p);
+
+    /* A crash fails this activation only; the next one gets a new process. */
     p = json_pack("{s:s}", "mode", "crash");
     run(&act, p, &a);
     assert_int_equal(a.status, ACT_DEV_ERROR);
-    assert_non_null(strstr(json_string_value(json_object_get(a.result, "error")), "signal 9"));
+    assert_non_null(strstr(error_of(&a), "exited unexpectedly (signal 9"));
+    done(&a);
+    json_decref(p);
+    p = json_pack("{s:i}", "value", 2);
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(a.cold);
+    assert_int_not_equal(json_integer_value(json_object_get(a.result, "pid")), pid);
+    pid = json_integer_value(json_object_get(a.result, "pid"));
     done(&a);
     json_decref(p);
 
+    /* An exit without an answer names the status. */
+    p = json_pack("{s:s}", "mode", "exit");
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(error_of(&a), "exited unexpectedly (status 4)"));
+    done(&a);
+    json_decref(p);
+
+    /* Not JSON on fd 3: developer error, and the process is replaced. */
+    p = json_pack("{s:s}", "mode", "badjson");
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(error_of(&a), "not JSON"));
+    done(&a);
+    json_decref(p);
+
+    /* A timeout kills it; the next activation starts a new one. */
     p = json_pack("{s:s, s:i}", "mode", "sleep", "seconds", 10);
     act.timeout_ms = 300;
+    int64_t t0 = mono_ms();
     run(&act, p, &a);
+    assert_true(mono_ms() - t0 < 2000);
     assert_true(a.timed_out);
     assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_non_null(strstr(error_of(&a), "time limit of 300 milliseconds"));
     done(&a);
     json_decref(p);
 
@@ -246,8 +431,17 @@ static void test_actionloop_warm_and_recover(void **state)
     run(&act, p, &a);
     assert_int_equal(a.status, ACT_SUCCESS);
     assert_true(a.cold);
-    assert_int_not_equal(json_integer_value(json_object_get(a.result, "pid")), pid);
     assert_int_equal(json_integer_value(json_object_get(a.result, "count")), 1);
+    pid = json_integer_value(json_object_get(a.result, "pid"));
+    done(&a);
+
+    /* Killed from outside while idle: replaced without failing anyone. */
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    usleep(50000);
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(a.cold);
+    assert_int_not_equal(json_integer_value(json_object_get(a.result, "pid")), pid);
     done(&a);
     json_decref(p);
     actionloop_backend_shutdown();
@@ -256,16 +450,21 @@ static void test_actionloop_warm_and_recover(void **state)
 
 typedef struct par_arg {
     action_t *act;
-    int ok;
+    double seconds;
+    int status;
+    bool timed_out;
+    json_int_t pid;
 } par_arg;
 
 static void *par_run(void *arg)
 {
     par_arg *pa = arg;
-    json_t *p = json_pack("{s:s, s:f}", "mode", "sleep", "seconds", 0.3);
+    json_t *p = json_pack("{s:s, s:f}", "mode", "sleep", "seconds", pa->seconds);
     activation_t a;
     run(pa->act, p, &a);
-    pa->ok = a.status == ACT_SUCCESS;
+    pa->status = (int)a.status;
+    pa->timed_out = a.timed_out;
+    pa->pid = json_integer_value(json_object_get(a.result, "pid"));
     done(&a);
     json_decref(p);
     return NULL;
@@ -277,21 +476,65 @@ static void test_actionloop_concurrency(void **state)
     action_t act = make_action("loop.py", RUNTIME_ACTIONLOOP, 5000, 256);
     act.concurrency = 2;
     pthread_t t[2];
-    par_arg args[2] = {{&act, 0}, {&act, 0}};
+    par_arg args[2] = {{.act = &act, .seconds = 0.3}, {.act = &act, .seconds = 0.3}};
     int64_t t0 = mono_ms();
     for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, par_run, &args[i]);
     for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
-    assert_true(args[0].ok && args[1].ok);
-    /* Two processes: both ran at once (0.3 s each, well under 0.6 s together
+    assert_int_equal(args[0].status, ACT_SUCCESS);
+    assert_int_equal(args[1].status, ACT_SUCCESS);
+    /* Two processes, both at once (0.3 s each, well under 0.6 s together
      * plus start-up). */
+    assert_int_not_equal(args[0].pid, args[1].pid);
     assert_true(mono_ms() - t0 < 1500);
     actionloop_backend_shutdown();
     free_action(&act);
 }
 
+static void test_actionloop_waits_for_a_free_process(void **state)
+{
+    (void)state;
+    action_t act = make_action("loop.py", RUNTIME_ACTIONLOOP, 3000, 256);
+    act.concurrency = 1;
+    pthread_t t[2];
+    par_arg args[2] = {{.act = &act, .seconds = 0.2}, {.act = &act, .seconds = 0.2}};
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, par_run, &args[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    /* One process served both, one after the other. */
+    assert_int_equal(args[0].status, ACT_SUCCESS);
+    assert_int_equal(args[1].status, ACT_SUCCESS);
+    assert_int_equal(args[0].pid, args[1].pid);
+
+    /* A wait longer than the time limit is a timeout. */
+    args[0].seconds = 0.8;
+    pthread_create(&t[0], NULL, par_run, &args[0]);
+    usleep(150000);
+    act.timeout_ms = 250;
+    activation_t a;
+    json_t *p = json_pack("{s:i}", "value", 1);
+    run(&act, p, &a);
+    assert_int_equal(a.status, ACT_DEV_ERROR);
+    assert_true(a.timed_out);
+    assert_non_null(strstr(error_of(&a), "waiting for a free process"));
+    done(&a);
+    json_decref(p);
+    pthread_join(t[0], NULL);
+    assert_int_equal(args[0].status, ACT_SUCCESS);
+    actionloop_backend_shutdown();
+    free_action(&act);
+}
+
+/* Pools outlive a failed test otherwise, and the next one would reuse them. */
+static int teardown_pools(void **state)
+{
+    (void)state;
+    actionloop_backend_shutdown();
+    return 0;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    setenv("EVKIT_TEST_SECRET", "must not leak", 1);
     if (!realpath("tests/fixtures/actions", fixtures)) {
         fprintf(stderr, "run from the repository root\n");
         return 1;
@@ -299,16 +542,22 @@ int main(void)
     memset(&engine, 0, sizeof engine);
     engine.namespace = "evkit";
     engine.api_host = "http://127.0.0.1:1";
-    engine.api_key = "";
+    engine.api_key = "k1";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_echo),
         cmocka_unit_test(test_exec_big_params_only_on_stdin),
         cmocka_unit_test(test_exec_errors),
         cmocka_unit_test(test_exec_timeout_kills_group),
+        cmocka_unit_test(test_exec_background_left_running_is_killed),
+        cmocka_unit_test(test_exec_floods_both_streams),
+        cmocka_unit_test(test_exec_ignored_stdin_no_sigpipe),
+        cmocka_unit_test(test_exec_result_too_long),
+        cmocka_unit_test(test_exec_bad_interpreter),
         cmocka_unit_test(test_exec_memory_cap),
         cmocka_unit_test(test_exec_not_executable),
-        cmocka_unit_test(test_actionloop_warm_and_recover),
-        cmocka_unit_test(test_actionloop_concurrency),
+        cmocka_unit_test_teardown(test_actionloop_warm_and_recover, teardown_pools),
+        cmocka_unit_test_teardown(test_actionloop_concurrency, teardown_pools),
+        cmocka_unit_test_teardown(test_actionloop_waits_for_a_free_process, teardown_pools),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
