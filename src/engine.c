@@ -36,9 +36,12 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
     const char *first = json_string_value(json_array_get(e->api_tokens, 0));
     e->api_key = xstrdup(first ? first : "");
     e->activation_retention_ms = 7LL * 24 * 3600 * 1000;
+    e->journal_retention_ms = 7LL * 24 * 3600 * 1000;
     int64_t ms;
     const char *ret = env_get(app, "EVKIT_ACTIVATION_RETENTION");
     if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->activation_retention_ms = ms;
+    ret = env_get(app, "EVKIT_JOURNAL_RETENTION");
+    if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->journal_retention_ms = ms;
 }
 
 void engine_fini(engine_t *e)

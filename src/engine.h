@@ -19,7 +19,8 @@ typedef struct engine {
     char *api_host;               /* "http://127.0.0.1:8080" for __OW_API_HOST */
     char *api_key;                /* for __OW_API_KEY; first EVKIT_API_TOKENS token or "" */
     json_t *api_tokens;           /* array of accepted bearer tokens (EVKIT_API_TOKENS) */
-    int64_t activation_retention_ms; /* default 7 days */
+    int64_t activation_retention_ms; /* default 7 days, EVKIT_ACTIVATION_RETENTION */
+    int64_t journal_retention_ms;    /* default 7 days, EVKIT_JOURNAL_RETENTION */
     delivery_t *delivery;         /* NULL when not serving */
 } engine_t;
 

@@ -20,6 +20,10 @@ static int event_list(cli_ctx *ctx, const char *provider, int64_t since, int lim
     if (!s) return EXIT_FAIL;
     json_t *events = NULL;
     err_t err;
+    int64_t floor = 0;
+    if (since > 0 && store_journal_floor(s, &floor, &err) == 0 && since < floor)
+        fprintf(stderr, "evkit: warning: retention removed events up to position %lld; events "
+                        "after %lld may be missing\n", (long long)floor, (long long)since);
     int rc = store_read(s, provider, since, limit, &events, &err);
     store_close(s);
     if (rc < 0) return cli_fail("%s", err.msg);

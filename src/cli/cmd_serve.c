@@ -200,6 +200,12 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
             if (store_activation_prune(store, now_ms() - e.activation_retention_ms, &deleted, &err) == 0 &&
                 deleted > 0)
                 log_info("pruned activations", json_pack("{s:I}", "deleted", (json_int_t)deleted));
+            deleted = 0;
+            if (store_journal_prune(store, now_ms() - e.journal_retention_ms, &deleted, &err) < 0)
+                log_error("journal retention failed", json_pack("{s:s}", "error", err.msg));
+            else if (deleted > 0)
+                log_info("journal retention removed old events",
+                         json_pack("{s:I}", "deleted", (json_int_t)deleted));
             next_prune = now_ms() + 3600 * 1000;
         }
         struct timespec ts = {.tv_sec = 60};

@@ -291,6 +291,13 @@ void api_journal(engine_t *e, const api_request *req, const char *provider, web_
             return;
         }
     }
+    int64_t floor = 0;
+    if (since > 0 && store_journal_floor(e->store, &floor, &err) == 0 && since < floor) {
+        web_error(out, 410, "Position %lld has expired: retention removed events up to position "
+                            "%lld. Start again without since, or with seek.",
+                  (long long)since, (long long)floor);
+        return;
+    }
     int limit = 100;
     if (limit_s) {
         char *end;

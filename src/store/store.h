@@ -67,6 +67,14 @@ int store_read(store_t *s, const char *provider, int64_t since, int limit, json_
                err_t *err);
 /* The last position whose event time is before time_ms (0 when none), for seek. */
 int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
+/* Retention: deletes events older than cutoff_ms together with their
+ * finished deliveries, in chunks. Events that still have a delivery pending,
+ * running, parked or kept as a dead letter stay. *deleted gets how many
+ * events went. */
+int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
+/* The highest position retention has removed (0 when none): reading from a
+ * position below it would silently skip events. */
+int store_journal_floor(store_t *s, int64_t *floor, err_t *err);
 /* The CloudEvent with id, or NULL (*out) when absent. */
 int store_event_get(store_t *s, const char *id, json_t **out, err_t *err);
 

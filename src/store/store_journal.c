@@ -475,3 +475,107 @@ int store_replay(store_t *s, const char *registration, int64_t since,
     free(positions);
     return result;
 }
+
+/* ---- retention ---- */
+
+#define JOURNAL_PRUNE_CHUNK 2000
+
+typedef struct prune_arg {
+    int64_t cutoff;
+    int64_t deleted;
+    bool more;
+} prune_arg;
+
+static int exec_sql(conn_t *c, const char *sql, int64_t a, int64_t b, err_t *err, int *changes)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, c, "cannot apply journal retention");
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_fail(err, c, "cannot apply journal retention");
+    if (changes) *changes = sqlite3_changes(c->db);
+    return 0;
+}
+
+static int query_int(conn_t *c, const char *sql, int64_t arg, int64_t *out, err_t *err)
+{
+    *out = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, c, "cannot apply journal retention");
+    sqlite3_bind_int64(st, 1, arg);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(err, c, "cannot apply journal retention");
+    return 0;
+}
+
+/* One chunk of positions above the floor, up to the last event older than
+ * the cutoff. The floor then rises to the chunk's end: positions at or below
+ * it have been through retention. */
+static int run_journal_prune(store_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    prune_arg *a = op->arg;
+    int64_t cutpos, floor;
+    if (query_int(c, "SELECT position FROM events WHERE time_ms < ?1 ORDER BY time_ms DESC LIMIT 1",
+                  a->cutoff, &cutpos, &op->err) < 0 ||
+        query_int(c, "SELECT value FROM meta WHERE key = 'journal_floor'", 0, &floor,
+                  &op->err) < 0)
+        return -1;
+    if (cutpos <= floor) return 0;
+    int64_t lo = floor + 1;
+    int64_t hi = floor + JOURNAL_PRUNE_CHUNK < cutpos ? floor + JOURNAL_PRUNE_CHUNK : cutpos;
+    if (exec_sql(c, "DELETE FROM deliveries WHERE position BETWEEN ?1 AND ?2 AND state = 'done'",
+                 lo, hi, &op->err, NULL) < 0)
+        return -1;
+    int gone = 0;
+    if (exec_sql(c,
+                 "DELETE FROM events WHERE position BETWEEN ?1 AND ?2 AND NOT EXISTS"
+                 " (SELECT 1 FROM deliveries d WHERE d.position = events.position)",
+                 lo, hi, &op->err, &gone) < 0)
+        return -1;
+    if (exec_sql(c,
+                 "INSERT INTO meta(key, value) VALUES('journal_floor', ?1) ON CONFLICT(key)"
+                 " DO UPDATE SET value = max(value, excluded.value)",
+                 hi, 0, &op->err, NULL) < 0)
+        return -1;
+    a->deleted = gone;
+    a->more = hi < cutpos;
+    return 0;
+}
+
+int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+{
+    if (deleted) *deleted = 0;
+    /* Chunk by chunk, each its own transaction, so publishes are not held up. */
+    for (;;) {
+        prune_arg a = {.cutoff = cutoff_ms};
+        wop_t op = {.run = run_journal_prune, .arg = &a};
+        if (store_submit(s, &op, err) < 0) return -1;
+        if (deleted) *deleted += a.deleted;
+        if (!a.more) return 0;
+    }
+}
+
+int store_journal_floor(store_t *s, int64_t *floor, err_t *err)
+{
+    *floor = 0;
+    conn_t *c = store_reader(s, err);
+    if (!c) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'journal_floor'", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) *floor = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(err, c, "cannot read the journal floor");
+    store_reader_put(s, c);
+    return out;
+}

@@ -57,6 +57,8 @@ static const char *const SCHEMA_V1 =
     "CREATE INDEX deliveries_running ON deliveries(lease_until_ms, id) WHERE state = 'running';"
     "CREATE INDEX deliveries_active ON deliveries(registration, order_key, id, state)"
     "  WHERE state IN ('pending','running','parked');"
+    "CREATE INDEX deliveries_position ON deliveries(position);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX deliveries_dead ON deliveries(registration, last_attempt_ms)"
     "  WHERE state IN ('dead','failed');"
     "CREATE TABLE attempts("

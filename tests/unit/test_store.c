@@ -463,6 +463,50 @@ static void test_release_claims(void **state)
     free_claims(d, 1);
 }
 
+static void test_journal_retention(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *done_reg[] = {"reg-done", NULL};
+    const char *open_reg[] = {"reg-open", NULL};
+    append(f->s, "commerce", "t", "no-deliveries", 1, NULL, NULL, NULL);
+    store_append_result kept = append(f->s, "commerce", "t", "pending", 2, NULL, open_reg, NULL);
+    append(f->s, "commerce", "t", "delivered", 3, NULL, done_reg, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(d[i].registration, "reg-done")) finish(f->s, d[i].id, DELIVERY_DONE, 0, 200, NULL);
+        else finish(f->s, d[i].id, DELIVERY_RETRY, now_ms() + 3600000, 503, "later");
+    free_claims(d, n);
+    int64_t floor = -1;
+    assert_int_equal(store_journal_floor(f->s, &floor, &err), 0);
+    assert_int_equal(floor, 0);
+
+    /* Nothing is older than an hour ago. */
+    int64_t deleted = -1;
+    assert_int_equal(store_journal_prune(f->s, now_ms() - 3600000, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(journal_count(f->s, NULL), 3);
+
+    /* Everything is older than a second from now: the event with an open
+     * delivery stays, the other two go, and the floor rises past them. */
+    sleep_ms(5);
+    assert_int_equal(store_journal_prune(f->s, now_ms() + 1000, &deleted, &err), 0);
+    assert_int_equal(deleted, 2);
+    json_t *left = NULL;
+    assert_int_equal(store_read(f->s, NULL, 0, 100, &left, &err), 0);
+    assert_int_equal(json_array_size(left), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(left, 0), "position")),
+                     kept.position);
+    json_decref(left);
+    assert_int_equal(store_journal_floor(f->s, &floor, &err), 0);
+    assert_int_equal(floor, 3);
+    /* New events keep counting up. */
+    store_append_result later = append(f->s, "commerce", "t", "after", 4, NULL, NULL, NULL);
+    assert_int_equal(later.position, 4);
+}
+
 static void test_ordering(void **state)
 {
     fixture *f = *state;
@@ -907,6 +951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_finish_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_window_restarts, setup, teardown),
