@@ -270,10 +270,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         buf_init(&st->body, WEB_MAX_BODY);
         *con_cls = st;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > WEB_MAX_BODY) {
-            /* Answer before reading a byte of an oversized body. */
+        unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+        if (len > WEB_MAX_BODY) {
             st->too_large = true;
-            return send_error(c, 413, "The request body exceeds the limit of 1048576 bytes.");
+            /* A modestly oversized body is read and dropped, so the client,
+             * still sending, gets the 413 instead of a broken pipe; a huge
+             * one is answered at once and the connection closed. */
+            if (len > 8ull * WEB_MAX_BODY)
+                return send_error(c, 413, "The request body exceeds the limit of 1048576 bytes.");
         }
         return MHD_YES;
     }
