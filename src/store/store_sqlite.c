@@ -81,6 +81,15 @@ static const char *const SCHEMA_V1 =
     "  key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX state_expires ON state(expires_ms) WHERE expires_ms > 0;";
 
+/* Tables added after schema version 1, each module's own string of
+ * idempotent statements (CREATE ... IF NOT EXISTS), run at every open in
+ * the schema transaction. A new subsystem appends its string here instead
+ * of bumping SCHEMA_VERSION, so stores written before it simply gain the
+ * new tables; a change to an existing table still needs a versioned step. */
+static const char *const SCHEMA_ADDITIONS[] = {
+    NULL,
+};
+
 /* ---- statements and connections ---- */
 
 sqlite3_stmt *conn_stmt(conn_t *c, stmt_slot slot, const char *sql)
@@ -239,6 +248,8 @@ static int schema_init(conn_t *c, err_t *err)
             rc = -1;
     }
     /* Later schema versions migrate here, one step at a time. */
+    for (size_t i = 0; rc == 0 && SCHEMA_ADDITIONS[i]; i++)
+        if (conn_exec(c, SCHEMA_ADDITIONS[i], "cannot add to the store schema", err) < 0) rc = -1;
     if (rc == 0 && conn_exec(c, "COMMIT", "cannot commit the store schema", err) < 0) rc = -1;
     if (rc < 0) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
