@@ -12,10 +12,16 @@
 
 typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
 
+/* The hosted service's status codes for an attempt that got no answer. */
+#define DELIVERY_STATUS_UNEXPECTED 601  /* the consumer crashed or failed unexpectedly */
+#define DELIVERY_STATUS_CONNECT    602  /* it could not be reached (its process could not start) */
+#define DELIVERY_STATUS_TIMEOUT    604  /* it did not answer within its time limit */
+
 /* Classifies a consumer activation: success is a result without error whose
  * statusCode is 2xx (absent counts as 200). Retried: 429, 5xx except 505,
  * timeouts, crashes, developer and internal errors. Final: other 4xx, 505.
- * *status gets the HTTP-like code (604 for a timeout, 500 for a crash). */
+ * *status gets the HTTP-like code, or with no answer 604 (timeout), 602
+ * (could not start) or 601 (crash, Lua error, internal error). */
 delivery_verdict delivery_classify(const invoke_result *res, int *status);
 
 /* Delay before the attempt after `attempt` (1-based) by reg's schedule, the

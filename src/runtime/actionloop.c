@@ -249,6 +249,7 @@ void actionloop_backend_run(activation_t *a)
 {
     const action_t *action = a->action;
     if (access(action->function, X_OK) != 0) {
+        a->not_started = true;
         if (errno == ENOENT)
             activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.",
                             action->function);
@@ -275,6 +276,7 @@ void actionloop_backend_run(activation_t *a)
         int64_t t0 = mono_ms();
         err_t err;
         if (proc_spawn(a, NULL, false, true, &lp->p, &err) < 0) {
+            a->not_started = true;
             activation_fail(a, lp->p.exec_errno ? ACT_DEV_ERROR : ACT_INTERNAL_ERROR,
                             "The action could not be started: %s.", err.msg);
             proc_clear(&lp->p);

@@ -126,6 +126,7 @@ void exec_backend_run(activation_t *a)
 {
     const action_t *action = a->action;
     if (access(action->function, X_OK) != 0) {
+        a->not_started = true;
         if (errno == ENOENT)
             activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.",
                             action->function);
@@ -142,6 +143,7 @@ void exec_backend_run(activation_t *a)
     err_t err;
     if (proc_spawn(a, input_len <= EXEC_ARGV_MAX ? input : NULL, true, false, &p, &err) < 0) {
         free(input);
+        a->not_started = true;
         activation_fail(a, p.exec_errno ? ACT_DEV_ERROR : ACT_INTERNAL_ERROR,
                         "The action could not be started: %s.", err.msg);
         return;

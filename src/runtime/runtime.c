@@ -181,6 +181,7 @@ void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const c
     out->result = a.result;
     out->duration_ms = end - a.start_ms;
     out->timed_out = a.timed_out;
+    out->not_started = a.not_started;
     json_decref(a.logs);
     if (a.status >= ACT_DEV_ERROR)
         log_emit(LOG_WARN, "activation failed",

@@ -41,6 +41,8 @@ typedef struct activation {
     json_t *result;              /* owned; NULL is treated as {} */
     act_status status;
     bool timed_out;              /* the deadline passed; status is ACT_DEV_ERROR */
+    bool not_started;            /* the action's process could not be started (no file,
+                                  * not executable, exec failed): status is an error */
     bool cold;                   /* an interpreter/process was created for it */
     int64_t init_ms;             /* time to create it when cold */
     json_t *logs;                /* owned array of "<ISO time> stdout|stderr: line" */
@@ -75,6 +77,7 @@ typedef struct invoke_result {
     json_t *result;      /* owned by the caller: decref */
     int64_t duration_ms;
     bool timed_out;
+    bool not_started;    /* the process could not be started (see activation_t) */
 } invoke_result;
 
 /* Invokes action with params (borrowed; the action's inputs are NOT added

@@ -33,7 +33,14 @@ static void test_classify(void **state)
     assert_int_equal(classify("{\"error\":\"t\"}", ACT_DEV_ERROR, true, &code), VERDICT_RETRY);
     assert_int_equal(code, 604);
     assert_int_equal(classify("{\"error\":\"crash\"}", ACT_DEV_ERROR, false, &code), VERDICT_RETRY);
+    assert_int_equal(code, 601);
     assert_int_equal(classify("{\"error\":\"x\"}", ACT_INTERNAL_ERROR, false, &code), VERDICT_RETRY);
+    assert_int_equal(code, 601);
+    invoke_result r = {.status = ACT_DEV_ERROR, .not_started = true};
+    r.result = json_pack("{s:s}", "error", "The action file x does not exist.");
+    assert_int_equal(delivery_classify(&r, &code), VERDICT_RETRY);
+    assert_int_equal(code, 602);
+    json_decref(r.result);
 }
 
 static void test_schedule(void **state)
