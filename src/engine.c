@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include "core/jsonpath.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,22 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
     if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->activation_retention_ms = ms;
     ret = env_get(app, "EVKIT_JOURNAL_RETENTION");
     if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->journal_retention_ms = ms;
+    e->trace_retention_ms = 7LL * 24 * 3600 * 1000;
+    e->trace_keep = 100;
+    ret = env_get(app, "EVKIT_TRACE_RETENTION");
+    if (ret && *ret) {
+        if (dur_parse(ret, &ms) == 0 && ms >= 0) e->trace_retention_ms = ms;
+        else log_warn("EVKIT_TRACE_RETENTION is not a duration such as 7d or 36h; using 7d",
+                      json_pack("{s:s}", "value", ret));
+    }
+    ret = env_get(app, "EVKIT_TRACE_KEEP");
+    if (ret && *ret) {
+        char *end;
+        long k = strtol(ret, &end, 10);
+        if (!*end && k >= 0 && k <= 1000000) e->trace_keep = (int)k;
+        else log_warn("EVKIT_TRACE_KEEP is not a count from 0 to 1000000; using 100",
+                      json_pack("{s:s}", "value", ret));
+    }
 }
 
 void engine_fini(engine_t *e)

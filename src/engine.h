@@ -21,6 +21,9 @@ typedef struct engine {
     json_t *api_tokens;           /* array of accepted bearer tokens (EVKIT_API_TOKENS) */
     int64_t activation_retention_ms; /* default 7 days, EVKIT_ACTIVATION_RETENTION */
     int64_t journal_retention_ms;    /* default 7 days, EVKIT_JOURNAL_RETENTION */
+    int64_t trace_retention_ms;      /* default 7 days, EVKIT_TRACE_RETENTION */
+    int trace_keep;                  /* per registration and outcome kept beyond it
+                                      * (default 100, EVKIT_TRACE_KEEP) */
     delivery_t *delivery;         /* NULL when not serving */
 } engine_t;
 

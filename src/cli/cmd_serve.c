@@ -206,6 +206,13 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
             else if (deleted > 0)
                 log_info("journal retention removed old events",
                          json_pack("{s:I}", "deleted", (json_int_t)deleted));
+            deleted = 0;
+            if (store_trace_prune(store, now_ms() - e.trace_retention_ms, e.trace_keep, &deleted,
+                                  &err) < 0)
+                log_error("trace retention failed", json_pack("{s:s}", "error", err.msg));
+            else if (deleted > 0)
+                log_info("trace retention removed old traces",
+                         json_pack("{s:I}", "deleted", (json_int_t)deleted));
             next_prune = now_ms() + 3600 * 1000;
         }
         struct timespec ts = {.tv_sec = 60};

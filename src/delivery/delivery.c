@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "trace/trace.h"
 
 /* ---- decisions ---- */
 
@@ -35,15 +36,12 @@ static int status_of(const json_t *obj, int dflt)
 delivery_verdict delivery_classify(const invoke_result *res, int *status)
 {
     int code;
-    switch (res->status) {
-    case ACT_DEV_ERROR:
-        code = res->timed_out ? 604 : 500;
-        *status = code;
+    /* No answer from the consumer: the hosted service's own codes. */
+    if (res->status == ACT_DEV_ERROR || res->status == ACT_INTERNAL_ERROR) {
+        *status = res->timed_out     ? DELIVERY_STATUS_TIMEOUT
+                  : res->not_started ? DELIVERY_STATUS_CONNECT
+                                     : DELIVERY_STATUS_UNEXPECTED;
         return VERDICT_RETRY;
-    case ACT_INTERNAL_ERROR:
-        *status = 500;
-        return VERDICT_RETRY;
-    default: break;
     }
     json_t *err = json_object_get(res->result, "error");
     if (err) {
@@ -111,6 +109,7 @@ struct delivery {
     int busy;                 /* deliveries queued or running */
     bool stopping;
     reg_health *health;       /* per registration of the app, by index */
+    trace_secrets *secrets;   /* values no trace may show */
 };
 
 static size_t reg_index(const app_t *app, const registration_t *r)
@@ -165,12 +164,25 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     engine_t *e = d->engine;
     const registration_t *reg = app_registration(e->app, dl->registration);
     store_attempt at = {.delivery_id = dl->id, .started_ms = now_ms()};
+    /* The trace of this attempt; the transport fills request and response. */
+    trace_attempt tr = {
+        .registration = dl->registration,
+        .event_id = json_string_value(json_object_get(dl->event, "id")),
+        .event_type = json_string_value(json_object_get(dl->event, "type")),
+        .delivery_id = dl->id,
+        .attempt = dl->attempt,
+        .start_ms = at.started_ms,
+    };
     err_t err;
     if (!reg || !reg->action) {
         at.outcome = DELIVERY_FAILED;
         at.status_code = 404;
         at.error = "the registration is no longer configured in app.config.yaml";
         at.ended_ms = now_ms();
+        tr.end_ms = at.ended_ms;
+        tr.status_code = at.status_code;
+        tr.error = at.error;
+        trace_record(e->store, d->secrets, &tr);
         if (store_finish(e->store, &at, &err) < 0)
             log_error("cannot record delivery", json_pack("{s:s}", "error", err.msg));
         return;
@@ -182,7 +194,6 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
                                   (json_int_t)dl->id));
     invoke_result res;
     runtime_invoke(e, reg->action, params, NULL, &res);
-    json_decref(params);
 
     int code = 0;
     delivery_verdict v = delivery_classify(&res, &code);
@@ -215,6 +226,17 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
             at.next_due_ms = next;
         }
     }
+    tr.end_ms = at.ended_ms;
+    tr.params = params;
+    tr.result = res.result;
+    tr.status_code = code;
+    tr.success = v == VERDICT_SUCCESS;
+    tr.retried = at.outcome == DELIVERY_RETRY;
+    tr.activation_id = res.activation_id;
+    tr.error = at.error;
+    /* Before the finish: the trace is then committed no later than it. */
+    trace_record(e->store, d->secrets, &tr);
+    json_decref(params);
     if (store_finish(e->store, &at, &err) < 0)
         log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
                                                       (json_int_t)dl->id));
@@ -320,6 +342,7 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
     d->engine = e;
     d->nworkers = workers;
     d->health = xcalloc(e->app->nregistrations + 1, sizeof *d->health);
+    d->secrets = trace_secrets_new(e->app);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv_work, NULL);
     pthread_cond_init(&d->cv_free, NULL);
@@ -329,6 +352,7 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
         if (store_reg_info_get(e->store, e->app->registrations[i].name, &info, err) < 0) {
             free(d->workers);
             free(d->health);
+            trace_secrets_free(d->secrets);
             free(d);
             return -1;
         }
@@ -357,6 +381,7 @@ void delivery_stop(delivery_t *d)
     free(d->queue);
     free(d->workers);
     free(d->health);
+    trace_secrets_free(d->secrets);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv_work);
     pthread_cond_destroy(&d->cv_free);

@@ -22,7 +22,7 @@ typedef struct store store_t;
 
 /* Opens (creating) the store in folder dir. */
 int store_open(const char *dir, store_t **out, err_t *err);
-/* Flushes pending asynchronous writes (activations, delivery results) and closes. */
+/* Flushes pending asynchronous writes (activations, traces) and closes. */
 void store_close(store_t *s);
 
 /* ---- providers ---- */
@@ -180,8 +180,65 @@ int store_activation_list(store_t *s, const char *name, int limit, json_t **out,
 int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
 /* Deletes activations that ended before cutoff_ms; *deleted gets how many. */
 int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
-/* Waits until queued activation records are written (tests, CLI). */
+/* Waits until queued activation and trace records are written (tests, CLI). */
 void store_flush(store_t *s);
+
+/* ---- delivery traces ---- */
+/* One delivery attempt as the trace module prepared it: request and
+ * response are JSON text, already redacted and cut (see trace/trace.h). */
+typedef struct store_trace {
+    const char *registration;
+    const char *event_id, *event_type;
+    int64_t delivery_id;
+    int attempt;
+    int64_t start_ms, duration_ms;
+    bool success;
+    int status_code;
+    bool retried;                /* a retry was scheduled after this attempt */
+    const char *activation_id;   /* NULL when none */
+    const char *error;           /* NULL when none */
+    const char *request, *response;
+} store_trace;
+/* Copies t and queues it for a batched write off the hot path, like the
+ * activation records; queued before a store_finish of the same attempt, it
+ * is committed no later than that finish. */
+void store_trace_put(store_t *s, const store_trace *t);
+
+typedef struct store_trace_filter {
+    const char *registration;    /* NULL = every registration */
+    int outcome;                 /* -1 any, 0 errors, 1 successes */
+    int status;                  /* 0 any */
+    int retried;                 /* -1 any, 0 no, 1 yes */
+    int64_t delivery_id;         /* 0 any */
+    int64_t before;              /* ids below it only; 0 = from the newest */
+    int limit;                   /* <= 0: 50 */
+    bool oldest_first;           /* default newest first */
+} store_trace_filter;
+/* Trace summaries matching f: {"id" (string), "registration", "eventId",
+ * "eventType", "deliveryId", "attempt", "start" (ISO 8601 with ms),
+ * "duration" (ms), "outcome": "success"|"error", "statusCode", "retried",
+ * "activationId" (or null), "error" (or null)}. *more tells whether more
+ * match beyond the limit (may be NULL). */
+int store_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more,
+                     err_t *err);
+/* One trace: the summary plus "request" and "response"; NULL when absent. */
+int store_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
+/* Retention: deletes traces that started before cutoff_ms except, per
+ * registration, the newest keep successes and the newest keep errors.
+ * *deleted gets how many went. */
+int store_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
+
+/* ---- browsing the journal ---- */
+/* Events of provider and type (NULL = any), at most limit, oldest first:
+ * those after position since (exclusive); or with before > 0 the newest
+ * ones below position before; or with latest the newest ones. Array of
+ * {"position", "provider", "event"}. */
+int store_event_page(store_t *s, const char *provider, const char *type, int64_t since,
+                     int64_t before, bool latest, int limit, json_t **out, err_t *err);
+/* An event with its deliveries: {"position", "provider", "event",
+ * "deliveries": [{"id", "registration", "state", "attempt", "due" (ISO),
+ * "lastStatus" (or null), "lastError" (or null)}]}; NULL when absent. */
+int store_event_detail(store_t *s, const char *id, json_t **out, err_t *err);
 
 /* ---- action state (key-value with TTL) ---- */
 /* Keys: 1..1024 chars of [a-zA-Z0-9-_.]; values any JSON. ttl_ms <= 0 = no expiry. */

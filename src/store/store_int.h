@@ -36,6 +36,7 @@ typedef enum {
     ST_ACT_PRUNE,
     ST_STATE_GET, ST_STATE_PUT, ST_STATE_DEL_LIVE, ST_STATE_DEL,
     ST_PRUNE_DEDUP, ST_PRUNE_ATTEMPTS, ST_PRUNE_MINUTES, ST_PRUNE_STATE,
+    ST_TRACE_INSERT,
     ST_COUNT
 } stmt_slot;
 
@@ -68,6 +69,16 @@ typedef struct act_rec {
     struct act_rec *next;
 } act_rec;
 
+/* Any other record written in batches off the hot path (delivery traces):
+ * embedded as the first member of the record, which the caller built. */
+typedef struct arec arec_t;
+struct arec {
+    int (*write)(conn_t *c, const arec_t *r, err_t *err); /* writer thread */
+    void (*free)(arec_t *r);
+    size_t bytes;        /* memory it holds, for the queue bound */
+    arec_t *next;
+};
+
 typedef struct prov_cache {
     char *key;
     char uuid[37];
@@ -86,7 +97,10 @@ struct store {
     wop_t *q_head, *q_tail;
     act_rec *act_head, *act_tail;
     size_t act_queued;          /* records waiting */
-    uint64_t act_seq_in, act_seq_out; /* records queued / written (or dropped) ever */
+    arec_t *arec_head, *arec_tail;
+    size_t arec_bytes;          /* memory of the arecs waiting */
+    uint64_t act_seq_in, act_seq_out; /* records (activations and arecs) queued /
+                                       * written (or dropped) ever */
     bool stopping;
     store_stats stats;
     int64_t next_prune_mono;
@@ -123,6 +137,10 @@ void store_reader_put(store_t *s, conn_t *c);
 
 /* Queues op and waits for its commit; returns op->rc (err filled on -1). */
 int store_submit(store_t *s, wop_t *op, err_t *err);
+
+/* Queues r (stolen) for the writer's next batch, beside the activation
+ * records; waits while too much memory is queued. store_flush waits for it. */
+void store_async_put(store_t *s, arec_t *r);
 
 /* Records the work generation before a claim, so that store_wait_work on
  * the same thread wakes for anything that happened since. */

@@ -23,6 +23,9 @@
 /* Activation records waiting beyond this make store_activation_put wait:
  * memory stays bounded when the disk cannot keep up. */
 #define MAX_ACT_QUEUE 65536
+/* The same for other asynchronous records (traces), by memory. */
+#define MAX_AREC_BYTES (64u * 1024 * 1024)
+#define MAX_BATCH_ARECS 2048
 #define PRUNE_EVERY_MS 60000
 
 static const char *const SCHEMA_V1 =
@@ -87,6 +90,18 @@ static const char *const SCHEMA_V1 =
  * of bumping SCHEMA_VERSION, so stores written before it simply gain the
  * new tables; a change to an existing table still needs a versioned step. */
 static const char *const SCHEMA_ADDITIONS[] = {
+    /* Delivery traces (store_trace.c): one row per attempt; the request and
+     * response are JSON text, already redacted and cut. AUTOINCREMENT: an id
+     * is never reused, so a `before` cursor stays valid across pruning. */
+    "CREATE TABLE IF NOT EXISTS traces("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, registration TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL, event_type TEXT NOT NULL, delivery_id INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL, start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    "  ok INTEGER NOT NULL, status INTEGER NOT NULL, retried INTEGER NOT NULL,"
+    "  activation_id TEXT, error TEXT, request TEXT NOT NULL, response TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS traces_reg ON traces(registration, id);"
+    "CREATE INDEX IF NOT EXISTS traces_reg_ok ON traces(registration, ok, id);"
+    "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);",
     NULL,
 };
 
@@ -278,7 +293,7 @@ static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
 
 /* Runs one batch: every op in its own savepoint, the activation records,
  * one COMMIT. Sets each op's rc; returns whether the batch committed. */
-static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, size_t *acts_written)
+static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t *acts_written)
 {
     conn_t *c = &s->w;
     err_t err;
@@ -332,6 +347,16 @@ static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, size_t *acts_writte
             (*acts_written)++;
         }
     }
+    for (arec_t *r = arecs; r; r = r->next) {
+        if (r->write(c, r, &err) < 0) {
+            log_error("cannot store a record", json_pack("{s:s}", "error", err.msg));
+            if (sqlite3_get_autocommit(c->db)) {
+                fail_ops(first, NULL, "the write transaction was rolled back", c);
+                *acts_written = 0;
+                return false;
+            }
+        }
+    }
     if (conn_exec(c, "COMMIT", "cannot commit a write transaction", &err) < 0) {
         for (wop_t *op = first; op; op = op->next) {
             if (op->rc == 0) {
@@ -367,7 +392,7 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "evkit-store");
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->q_head && !s->act_head && !s->stopping) {
+        while (!s->q_head && !s->act_head && !s->arec_head && !s->stopping) {
             int64_t wait = s->next_prune_mono - mono_ms();
             if (wait <= 0) break;
             struct timespec ts;
@@ -377,7 +402,7 @@ static void *writer_main(void *arg)
             ts.tv_nsec = (long)(ns % 1000000000LL);
             if (pthread_cond_timedwait(&s->cv_queue, &s->mu, &ts) == ETIMEDOUT) break;
         }
-        if (!s->q_head && !s->act_head && s->stopping) break;
+        if (!s->q_head && !s->act_head && !s->arec_head && s->stopping) break;
 
         int64_t mono = mono_ms();
         if (mono >= s->next_prune_mono) {
@@ -388,7 +413,7 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&s->mu);
             s->next_prune_mono = mono_ms() + (more ? 1000 : PRUNE_EVERY_MS);
         }
-        if (!s->q_head && !s->act_head) continue;
+        if (!s->q_head && !s->act_head && !s->arec_head) continue;
 
         /* Take what is queued, within the batch bounds. */
         wop_t *ops = s->q_head, *last = NULL;
@@ -418,10 +443,24 @@ static void *writer_main(void *arg)
         } else {
             acts = NULL;
         }
+        arec_t *arecs = s->arec_head, *rlast = NULL;
+        size_t narecs = 0;
+        for (arec_t *r = arecs; r && narecs < MAX_BATCH_ARECS; r = r->next) {
+            rlast = r;
+            narecs++;
+            s->arec_bytes -= r->bytes;
+        }
+        if (rlast) {
+            s->arec_head = rlast->next;
+            if (!s->arec_head) s->arec_tail = NULL;
+            rlast->next = NULL;
+        } else {
+            arecs = NULL;
+        }
         pthread_mutex_unlock(&s->mu);
 
         size_t written = 0;
-        bool committed = run_batch(s, ops, acts, &written);
+        bool committed = run_batch(s, ops, acts, arecs, &written);
         if (!committed && nacts)
             log_error("activation records lost: the write transaction failed",
                       json_pack("{s:I}", "records", (json_int_t)nacts));
@@ -429,6 +468,14 @@ static void *writer_main(void *arg)
             act_rec *next = acts->next;
             act_rec_free(acts);
             acts = next;
+        }
+        if (!committed && narecs)
+            log_error("records lost: the write transaction failed",
+                      json_pack("{s:I}", "records", (json_int_t)narecs));
+        while (arecs) {
+            arec_t *next = arecs->next;
+            arecs->free(arecs);
+            arecs = next;
         }
 
         bool work = false;
@@ -444,8 +491,8 @@ static void *writer_main(void *arg)
                 if (op->work) work = true;
             }
         }
-        if (nacts) {
-            s->act_seq_out += nacts;
+        if (nacts || narecs) {
+            s->act_seq_out += nacts + narecs;
             pthread_cond_broadcast(&s->cv_done);
             pthread_cond_broadcast(&s->cv_room);
         }
@@ -547,6 +594,11 @@ void store_close(store_t *s)
         act_rec_free(r);
         r = next;
     }
+    for (arec_t *r = s->arec_head; r;) {
+        arec_t *next = r->next;
+        r->free(r);
+        r = next;
+    }
     conn_close(&s->w);
     for (conn_t *c = s->pool_all; c;) {
         conn_t *next = c->next_all;
@@ -617,6 +669,20 @@ void store_activation_put(store_t *s, json_t *record)
     else s->act_head = r;
     s->act_tail = r;
     s->act_queued++;
+    s->act_seq_in++;
+    pthread_cond_signal(&s->cv_queue);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_async_put(store_t *s, arec_t *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    while (s->arec_bytes >= MAX_AREC_BYTES && !s->stopping) pthread_cond_wait(&s->cv_room, &s->mu);
+    if (s->arec_tail) s->arec_tail->next = r;
+    else s->arec_head = r;
+    s->arec_tail = r;
+    s->arec_bytes += r->bytes;
     s->act_seq_in++;
     pthread_cond_signal(&s->cv_queue);
     pthread_mutex_unlock(&s->mu);
