@@ -17,10 +17,11 @@ static const char *TOP_USAGE =
     "  serve          serve the app: web actions, ingestion, event delivery\n"
     "  check          validate the app's manifests and onboarding config\n"
     "  action         list | get <pkg>/<name> [--url] | invoke <pkg>/<name> [-p K V]...\n"
-    "  event          list [--provider P] [--since POS] [--limit N] | replay ...\n"
+    "  event          list [--provider P] [--since POS] [--limit N] | show <id> | replay ...\n"
     "  registration   list | enable <name>\n"
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
+    "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -163,7 +164,7 @@ int cli_main(int argc, char **argv)
         {"serve", cmd_serve},           {"check", cmd_check},
         {"action", cmd_action},         {"event", cmd_event},
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
-        {"activation", cmd_activation},
+        {"activation", cmd_activation}, {"trace", cmd_trace},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {

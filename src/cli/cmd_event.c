@@ -1,4 +1,4 @@
-/* event list | replay. */
+/* event list | show | replay. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +7,12 @@
 
 static const char *EVENT_USAGE =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
+    "       evkit event show <id>\n"
     "       evkit event replay --registration R (--since POS | --seek DURATION)\n"
     "\n"
     "  list     journaled events, oldest first, one {position, event} JSON per line\n"
     "           (--json: one JSON array); --since is exclusive; --limit default 100\n"
+    "  show     the event with every delivery it caused and each attempt's trace\n"
     "  replay   delivers past events again to registration R: those after POS, or those\n"
     "           of the last DURATION (ISO 8601, e.g. --seek -PT2H)\n";
 
@@ -126,6 +128,7 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         return EXIT_OK;
     }
     int nargs = argc - optind;
+    if (nargs == 2 && !strcmp(argv[optind], "show")) return cli_event_show(ctx, argv[optind + 1]);
     const char *sub = nargs == 1 ? argv[optind] : NULL;
     if (sub && !strcmp(sub, "list")) return event_list(ctx, provider, since, limit);
     if (sub && !strcmp(sub, "replay")) {

@@ -37,4 +37,11 @@ void api_publish(engine_t *e, const api_request *req, web_response *out);
  * seek=-PT2H, latest=true, limit=N; 204 with retry-after at the end. */
 void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out);
 
+/* The console's JSON APIs (console_api.c): GET /api/v1/traces[/<id>],
+ * GET /api/v1/events[/<id>] (browsing; POST /api/v1/events stays the
+ * publishing API), GET /api/v1/deadletters, POST /api/v1/deadletters/<id>/replay
+ * and POST /api/v1/deadletters/replay?registration=R. */
+bool api_console_route(const char *url);
+void api_console(engine_t *e, const api_request *req, const char *url, web_response *out);
+
 #endif

@@ -229,6 +229,33 @@ static enum MHD_Result handle_api(http_server_t *srv, struct MHD_Connection *c, 
     return ret;
 }
 
+/* Traces, event browsing and dead letters (http/console_api.c). */
+static enum MHD_Result handle_console(http_server_t *srv, struct MHD_Connection *c,
+                                      const char *method, const char *url, request_state *st)
+{
+    json_t *headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+    json_t *query = json_object();
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
+    api_request req = {
+        .method = method,
+        .ns = "",
+        .rest = "",
+        .query = query,
+        .headers = headers,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    web_response resp;
+    web_response_init(&resp);
+    api_console(srv->engine, &req, url, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
+    web_response_free(&resp);
+    json_decref(headers);
+    json_decref(query);
+    return ret;
+}
+
 /* Publishing (provider NULL) and journaling (provider key) APIs. */
 static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *c,
                                      const char *method, const char *provider, request_state *st)
@@ -308,6 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return handle_events(srv, c, method, NULL, st);
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)
         return handle_events(srv, c, method, url + 16, st);
+    if (api_console_route(url)) return handle_console(srv, c, method, url, st);
     return send_error(c, 404, "The requested resource does not exist.");
 }
 

@@ -1,0 +1,316 @@
+/* console_api: the JSON APIs behind debug tracing and the web console:
+ * traces, browsing events with the deliveries and attempts they caused,
+ * and dead letters with replay. Same token as the other /api/v1 APIs. */
+#include "http/api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "trace/trace.h"
+
+#define TRACE_LIMIT_DEFAULT 50
+#define TRACE_LIMIT_MAX 500
+#define EVENT_LIMIT_DEFAULT 50
+#define EVENT_LIMIT_MAX 500
+#define DEAD_LIMIT_DEFAULT 100
+#define DEAD_LIMIT_MAX 1000
+
+static const char *qv(const api_request *req, const char *name)
+{
+    return json_string_value(json_object_get(req->query, name));
+}
+
+/* An integer query parameter in [lo, hi]; absent keeps *out. false (and a
+ * 400 naming it) when malformed. */
+static bool q_int(const api_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                  web_response *resp)
+{
+    const char *v = qv(req, name);
+    if (!v) return true;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi) {
+        web_error(resp, 400, "Invalid %s '%s': an integer from %lld to %lld is required.", name, v,
+                  (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* true|false; absent leaves *out (-1 for any). */
+static bool q_bool(const api_request *req, const char *name, int *out, web_response *resp)
+{
+    const char *v = qv(req, name);
+    if (!v) return true;
+    if (!strcmp(v, "true")) *out = 1;
+    else if (!strcmp(v, "false")) *out = 0;
+    else {
+        web_error(resp, 400, "Invalid %s '%s': true or false is required.", name, v);
+        return false;
+    }
+    return true;
+}
+
+/* A non-empty string parameter; absent gives NULL. */
+static bool q_str(const api_request *req, const char *name, const char **out, web_response *resp)
+{
+    const char *v = qv(req, name);
+    if (v && !*v) {
+        web_error(resp, 400, "Invalid %s: it is empty.", name);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- traces ---- */
+
+static void traces_list(engine_t *e, const api_request *req, web_response *out)
+{
+    store_trace_filter f = {.outcome = -1, .retried = -1};
+    int64_t limit = TRACE_LIMIT_DEFAULT, status = 0, before = 0;
+    const char *outcome = qv(req, "outcome");
+    if (outcome && strcmp(outcome, "success") && strcmp(outcome, "error")) {
+        web_error(out, 400, "Invalid outcome '%s': success or error is required.", outcome);
+        return;
+    }
+    if (outcome) f.outcome = !strcmp(outcome, "success");
+    if (!q_str(req, "registration", &f.registration, out) ||
+        !q_int(req, "status", 100, 999, &status, out) || !q_bool(req, "retried", &f.retried, out) ||
+        !q_int(req, "limit", 1, TRACE_LIMIT_MAX, &limit, out) ||
+        !q_int(req, "before", 1, INT64_MAX, &before, out))
+        return;
+    f.status = (int)status;
+    f.limit = (int)limit;
+    f.before = before;
+    json_t *list = NULL;
+    bool more = false;
+    err_t err;
+    if (store_trace_list(e->store, &f, &list, &more, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    json_t *next = more && last ? json_incref(json_object_get(last, "id")) : json_null();
+    web_json(out, 200, json_pack("{s:o, s:o}", "traces", list, "next", next));
+}
+
+/* A positive integer id from a URL segment; 0 when it is not one. */
+static int64_t parse_id(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    return (!*s || *end || errno || n <= 0) ? 0 : n;
+}
+
+static void trace_get(engine_t *e, const char *id_s, web_response *out)
+{
+    int64_t id = parse_id(id_s);
+    json_t *t = NULL;
+    err_t err;
+    if (id > 0 && store_trace_get(e->store, id, &t, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    if (!t) {
+        web_error(out, 404, "Trace '%s' not found.", id_s);
+        return;
+    }
+    web_json(out, 200, t);
+}
+
+/* ---- events ---- */
+
+static void events_list(engine_t *e, const api_request *req, web_response *out)
+{
+    const char *provider = NULL, *type = NULL;
+    int64_t since = 0, before = 0, limit = EVENT_LIMIT_DEFAULT;
+    int latest = 0;
+    if (!q_str(req, "provider", &provider, out) || !q_str(req, "type", &type, out) ||
+        !q_int(req, "since", 0, INT64_MAX, &since, out) ||
+        !q_int(req, "before", 1, INT64_MAX, &before, out) ||
+        !q_int(req, "limit", 1, EVENT_LIMIT_MAX, &limit, out) || !q_bool(req, "latest", &latest, out))
+        return;
+    if ((latest == 1) + (before > 0) + (qv(req, "since") != NULL) > 1) {
+        web_error(out, 400, "Invalid since, before and latest: use at most one of them.");
+        return;
+    }
+    json_t *list = NULL;
+    err_t err;
+    if (store_event_page(e->store, provider, type, since, before, latest == 1, (int)limit, &list,
+                         &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    size_t n = json_array_size(list);
+    /* next: where the following page starts (since=); prev: where the
+     * preceding one ends (before=). */
+    json_t *next = json_null(), *prev = json_null();
+    if (n > 0) {
+        json_t *first = json_object_get(json_array_get(list, 0), "position");
+        json_t *lastp = json_object_get(json_array_get(list, n - 1), "position");
+        bool forward = latest != 1 && before == 0;
+        if (forward && n == (size_t)limit) next = json_incref(lastp);
+        if (!forward || since > 0) prev = json_incref(first);
+        if (!forward && before > 0) {
+            json_decref(next);
+            next = json_incref(lastp);
+        }
+    }
+    web_json(out, 200, json_pack("{s:o, s:o, s:o}", "events", list, "next", next, "prev", prev));
+}
+
+static void event_get(engine_t *e, const char *id, web_response *out)
+{
+    json_t *ev = NULL;
+    err_t err;
+    if (trace_event_detail(e->store, id, &ev, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    if (!ev) {
+        web_error(out, 404, "Event '%s' not found.", id);
+        return;
+    }
+    web_json(out, 200, ev);
+}
+
+/* ---- dead letters ---- */
+
+static void deadletters_list(engine_t *e, const api_request *req, web_response *out)
+{
+    const char *reg = NULL;
+    int64_t limit = DEAD_LIMIT_DEFAULT;
+    if (!q_str(req, "registration", &reg, out) ||
+        !q_int(req, "limit", 1, DEAD_LIMIT_MAX, &limit, out))
+        return;
+    json_t *raw = NULL;
+    err_t err;
+    if (store_deadletter_list(e->store, reg, (int)limit, &raw, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    json_t *list = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(raw, i, d) {
+        char last[32];
+        time_iso(json_integer_value(json_object_get(d, "last_attempt")), last, sizeof last);
+        json_array_append_new(
+            list, json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "id",
+                            json_object_get(d, "id"), "registration",
+                            json_object_get(d, "registration"), "eventId",
+                            json_object_get(d, "event_id"), "eventType", json_object_get(d, "type"),
+                            "reason", json_object_get(d, "reason"), "attempts",
+                            json_object_get(d, "attempts"), "lastStatus",
+                            json_object_get(d, "last_status"), "lastError",
+                            json_object_get(d, "last_error") ? json_object_get(d, "last_error")
+                                                             : json_null(),
+                            "lastAttempt", last));
+    }
+    json_decref(raw);
+    web_json(out, 200, json_pack("{s:o}", "deadletters", list));
+}
+
+static void deadletters_replay(engine_t *e, const api_request *req, const char *id_s,
+                               web_response *out)
+{
+    int64_t id = 0;
+    const char *reg = NULL;
+    if (id_s) {
+        id = parse_id(id_s);
+        if (id <= 0) {
+            web_error(out, 404, "Dead letter '%s' not found.", id_s);
+            return;
+        }
+    } else {
+        if (!q_str(req, "registration", &reg, out)) return;
+        if (!reg) {
+            web_error(out, 400, "Missing registration: name the registration whose dead letters "
+                                "to replay.");
+            return;
+        }
+    }
+    int count = 0;
+    err_t err;
+    if (store_deadletter_replay(e->store, id, reg, &count, &err) < 0) {
+        web_error(out, 500, "%s", err.msg);
+        return;
+    }
+    if (id > 0 && count == 0) {
+        web_error(out, 404, "Dead letter '%s' not found.", id_s);
+        return;
+    }
+    web_json(out, 200, json_pack("{s:i}", "replayed", count));
+}
+
+/* ---- routing ---- */
+
+bool api_console_route(const char *url)
+{
+    static const char *const prefixes[] = {"/api/v1/traces", "/api/v1/events", "/api/v1/deadletters"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (!strncmp(url, prefixes[i], n) && (url[n] == '\0' || url[n] == '/')) return true;
+    }
+    return false;
+}
+
+/* The segment after prefix in url ("" for the collection itself), or NULL
+ * when url is not under prefix. */
+static const char *under(const char *url, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(url, prefix, n) != 0) return NULL;
+    if (url[n] == '\0') return "";
+    if (url[n] == '/') return url + n + 1;
+    return NULL;
+}
+
+void api_console(engine_t *e, const api_request *req, const char *url, web_response *out)
+{
+    if (json_array_size(e->api_tokens) == 0) {
+        web_error(out, 401, "The API is off: set EVKIT_API_TOKENS to enable it.");
+        return;
+    }
+    if (!api_authorized(e, req->headers)) {
+        web_error(out, 401, "The supplied authentication is invalid.");
+        return;
+    }
+    bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
+    const char *rest;
+    if ((rest = under(url, "/api/v1/traces"))) {
+        if (!get) web_error(out, 405, "Method %s is not allowed here.", req->method);
+        else if (!*rest) traces_list(e, req, out);
+        else if (!strchr(rest, '/')) trace_get(e, rest, out);
+        else web_error(out, 404, "The requested resource does not exist.");
+    } else if ((rest = under(url, "/api/v1/events"))) {
+        if (!get) web_error(out, 405, "Method %s is not allowed here.", req->method);
+        else if (!*rest) events_list(e, req, out);
+        else if (!strchr(rest, '/')) event_get(e, rest, out);
+        else web_error(out, 404, "The requested resource does not exist.");
+    } else if ((rest = under(url, "/api/v1/deadletters"))) {
+        const char *slash = strchr(rest, '/');
+        if (!*rest) {
+            if (get) deadletters_list(e, req, out);
+            else web_error(out, 405, "Method %s is not allowed here.", req->method);
+        } else if (!strcmp(rest, "replay")) {
+            if (post) deadletters_replay(e, req, NULL, out);
+            else web_error(out, 405, "Method %s is not allowed here: POST to replay.", req->method);
+        } else if (slash && !strcmp(slash, "/replay")) {
+            char *id = xstrndup(rest, (size_t)(slash - rest));
+            if (post) deadletters_replay(e, req, id, out);
+            else web_error(out, 405, "Method %s is not allowed here: POST to replay.", req->method);
+            free(id);
+        } else {
+            web_error(out, 404, "The requested resource does not exist.");
+        }
+    } else {
+        web_error(out, 404, "The requested resource does not exist.");
+    }
+}
