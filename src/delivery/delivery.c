@@ -108,6 +108,7 @@ struct delivery {
     size_t qlen, qcap;
     int busy;                 /* deliveries queued or running */
     bool stopping;
+    bool dispatcher_done;     /* nothing more will be queued */
     reg_health *health;       /* per registration of the app, by index */
     trace_secrets *secrets;   /* values no trace may show */
 };
@@ -258,8 +259,10 @@ static void *worker_main(void *arg)
     delivery_t *d = arg;
     for (;;) {
         pthread_mutex_lock(&d->mu);
-        while (d->qlen == 0 && !d->stopping) pthread_cond_wait(&d->cv_work, &d->mu);
-        if (d->qlen == 0 && d->stopping) {
+        /* Stop only once the dispatcher is gone: a claim it made while
+         * stopping still reaches the queue and must be delivered. */
+        while (d->qlen == 0 && !d->dispatcher_done) pthread_cond_wait(&d->cv_work, &d->mu);
+        if (d->qlen == 0 && d->dispatcher_done) {
             pthread_mutex_unlock(&d->mu);
             break;
         }
@@ -333,6 +336,10 @@ static void *dispatcher_main(void *arg)
         pthread_mutex_unlock(&d->mu);
         free(got);
     }
+    pthread_mutex_lock(&d->mu);
+    d->dispatcher_done = true;
+    pthread_cond_broadcast(&d->cv_work);
+    pthread_mutex_unlock(&d->mu);
     return NULL;
 }
 
