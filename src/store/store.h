@@ -200,8 +200,9 @@ typedef struct store_trace {
     const char *request, *response;
 } store_trace;
 /* Copies t and queues it for a batched write off the hot path, like the
- * activation records; queued before a store_finish of the same attempt, it
- * is committed no later than that finish. */
+ * activation records (the writer takes it with the next batch of
+ * operations: queued before the attempt's store_finish, it normally
+ * commits with it or earlier). */
 void store_trace_put(store_t *s, const store_trace *t);
 
 typedef struct store_trace_filter {

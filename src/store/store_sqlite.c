@@ -101,7 +101,8 @@ static const char *const SCHEMA_ADDITIONS[] = {
     "  activation_id TEXT, error TEXT, request TEXT NOT NULL, response TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS traces_reg ON traces(registration, id);"
     "CREATE INDEX IF NOT EXISTS traces_reg_ok ON traces(registration, ok, id);"
-    "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);",
+    "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);"
+    "CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ms);",
     NULL,
 };
 

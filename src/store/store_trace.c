@@ -223,79 +223,108 @@ typedef struct {
     int deleted;
 } trace_prune_arg;
 
-/* One chunk: for each (registration, outcome), the rows older than the
- * window below the keep-th newest. */
+static int exec_sql(conn_t *c, const char *sql, err_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, "cannot prune traces: %s", msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* One chunk. Each (registration, outcome) gets a bound, the id just below
+ * its keep-th newest row (none when it has fewer: it keeps everything);
+ * then one pass over the rows older than the window (the start_ms index)
+ * deletes those at or below their group's bound. Costs the old rows, not
+ * the whole table. */
 static int run_trace_prune(store_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     trace_prune_arg *a = op->arg;
     const char *what = "cannot prune traces";
-    typedef struct {
-        char *registration;
-        int ok;
-        int64_t bound;   /* rows with id <= bound may go */
-    } group;
-    group *gs = NULL;
-    size_t n = 0, cap = 0;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *regs = NULL, *bound = NULL, *put = NULL, *del = NULL;
     int rc = -1;
-    /* A group's bound is just below its keep-th newest row; a group with
-     * fewer rows keeps them all. Collected first: deleting while that
-     * SELECT is still stepping would be undefined. */
+    if (exec_sql(c,
+                 "CREATE TEMP TABLE IF NOT EXISTS trace_bounds(registration TEXT NOT NULL,"
+                 " ok INTEGER NOT NULL, bound INTEGER NOT NULL, PRIMARY KEY(registration, ok));"
+                 "DELETE FROM temp.trace_bounds;",
+                 &op->err) < 0)
+        return -1;
+    /* The registrations, one index seek each (a skip scan). */
     if (sqlite3_prepare_v2(c->db,
-                           "SELECT g.registration, g.ok, (SELECT t.id FROM traces t"
-                           "   WHERE t.registration = g.registration AND t.ok = g.ok"
-                           "   ORDER BY t.id DESC LIMIT 1 OFFSET ?1)"
-                           " FROM (SELECT DISTINCT registration, ok FROM traces) g",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           "WITH RECURSIVE r(name) AS (SELECT min(registration) FROM traces"
+                           " UNION ALL SELECT (SELECT min(registration) FROM traces"
+                           "   WHERE registration > r.name) FROM r WHERE r.name IS NOT NULL)"
+                           " SELECT name FROM r WHERE name IS NOT NULL",
+                           -1, &regs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db,
+                           "SELECT id FROM traces WHERE registration = ?1 AND ok = ?2"
+                           " ORDER BY id DESC LIMIT 1 OFFSET ?3",
+                           -1, &bound, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "INSERT INTO temp.trace_bounds VALUES(?1, ?2, ?3)", -1, &put,
+                           NULL) != SQLITE_OK) {
         db_fail(&op->err, c, what);
         goto out;
     }
-    sqlite3_bind_int(st, 1, a->keep > 0 ? a->keep - 1 : 0);
+    /* Collected first: writing while that SELECT steps would be undefined. */
+    char **names = NULL;
+    size_t n = 0, cap = 0;
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t bound = INT64_MAX;
-        if (a->keep > 0) {
-            if (sqlite3_column_type(st, 2) == SQLITE_NULL) continue;
-            bound = sqlite3_column_int64(st, 2) - 1;
-        }
+    while ((step = sqlite3_step(regs)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            gs = xrealloc(gs, cap * sizeof *gs);
+            names = xrealloc(names, cap * sizeof *names);
         }
-        gs[n].registration = col_strdup(st, 0);
-        gs[n].ok = sqlite3_column_int(st, 1);
-        gs[n].bound = bound;
-        n++;
+        names[n++] = col_strdup(regs, 0);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (step != SQLITE_DONE) {
-        db_fail(&op->err, c, what);
+    bool ok = step == SQLITE_DONE;
+    for (size_t i = 0; ok && i < n; i++) {
+        for (int outcome = 0; ok && outcome < 2; outcome++) {
+            int64_t b = INT64_MAX;
+            if (a->keep > 0) {
+                bind_text(bound, 1, names[i]);
+                sqlite3_bind_int(bound, 2, outcome);
+                sqlite3_bind_int(bound, 3, a->keep - 1);
+                int r = sqlite3_step(bound);
+                b = r == SQLITE_ROW ? sqlite3_column_int64(bound, 0) - 1 : -1;
+                ok = r == SQLITE_ROW || r == SQLITE_DONE;
+                stmt_reset(bound);
+                if (b < 0) continue;
+            }
+            bind_text(put, 1, names[i]);
+            sqlite3_bind_int(put, 2, outcome);
+            sqlite3_bind_int64(put, 3, b);
+            if (ok && stmt_exec(c, put, what, &op->err) < 0) ok = false;
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (!ok) {
+        if (!op->err.msg[0]) db_fail(&op->err, c, what);
         goto out;
     }
+    /* The unary + keeps the planner on the start_ms index. */
     if (sqlite3_prepare_v2(c->db,
-                           "DELETE FROM traces WHERE id IN (SELECT id FROM traces"
-                           " WHERE registration = ?1 AND ok = ?2 AND id <= ?3 AND start_ms < ?4"
-                           " LIMIT ?5)",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           "DELETE FROM traces WHERE id IN (SELECT t.id FROM traces t"
+                           " JOIN temp.trace_bounds b ON b.registration = +t.registration"
+                           "   AND b.ok = +t.ok"
+                           " WHERE t.start_ms < ?1 AND +t.id <= b.bound LIMIT ?2)",
+                           -1, &del, NULL) != SQLITE_OK) {
         db_fail(&op->err, c, what);
         goto out;
     }
-    for (size_t i = 0; i < n && a->deleted < TRACE_PRUNE_CHUNK; i++) {
-        bind_text(st, 1, gs[i].registration);
-        sqlite3_bind_int(st, 2, gs[i].ok);
-        sqlite3_bind_int64(st, 3, gs[i].bound);
-        sqlite3_bind_int64(st, 4, a->cutoff);
-        sqlite3_bind_int(st, 5, TRACE_PRUNE_CHUNK - a->deleted);
-        if (stmt_exec(c, st, what, &op->err) < 0) goto out;
-        a->deleted += sqlite3_changes(c->db);
-    }
+    sqlite3_bind_int64(del, 1, a->cutoff);
+    sqlite3_bind_int(del, 2, TRACE_PRUNE_CHUNK);
+    if (stmt_exec(c, del, what, &op->err) < 0) goto out;
+    a->deleted = sqlite3_changes(c->db);
     rc = 0;
 out:
-    sqlite3_finalize(st);
-    for (size_t i = 0; i < n; i++) free(gs[i].registration);
-    free(gs);
+    sqlite3_finalize(regs);
+    sqlite3_finalize(bound);
+    sqlite3_finalize(put);
+    sqlite3_finalize(del);
     return rc;
 }
 

@@ -60,7 +60,8 @@ typedef struct trace_attempt {
  * secret-named variable of the app's environment (.env and the process). */
 typedef struct trace_secrets trace_secrets;
 trace_secrets *trace_secrets_new(const app_t *app);
-/* Adds one value (tests, transports with their own secrets). */
+/* Adds one value (tests, transports with their own secrets such as
+ * webhook signing keys); only before the set is shared between threads. */
 void trace_secrets_add(trace_secrets *sec, const char *value);
 void trace_secrets_free(trace_secrets *sec);
 
