@@ -208,8 +208,13 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         json_t *msg = json_is_string(ej) ? ej : json_object_get(body, "error");
         if (!msg) msg = json_object_get(ej, "error");
         if (!msg) msg = json_object_get(body, "message");
-        if (json_is_string(msg)) snprintf(errbuf, sizeof errbuf, "%s", json_string_value(msg));
-        else if (res.timed_out) snprintf(errbuf, sizeof errbuf, "the consumer timed out");
+        if (json_is_string(msg)) {
+            /* What the consumer said may quote a secret: the error text is
+             * kept (last_error) and logged, so it is scrubbed first. */
+            char *clean = trace_scrub(d->secrets, json_string_value(msg));
+            snprintf(errbuf, sizeof errbuf, "%s", clean);
+            free(clean);
+        } else if (res.timed_out) snprintf(errbuf, sizeof errbuf, "the consumer timed out");
         else snprintf(errbuf, sizeof errbuf, "status %d", code);
         at.error = errbuf;
     }

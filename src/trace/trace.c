@@ -87,6 +87,13 @@ static char *scrub_text(const trace_secrets *sec, const char *s, size_t len)
     return cur;
 }
 
+char *trace_scrub(const trace_secrets *sec, const char *text)
+{
+    if (!text) return NULL;
+    char *clean = scrub_text(sec, text, strlen(text));
+    return clean ? clean : xstrdup(text);
+}
+
 /* Redacts v in place: secret keys (log_key_is_secret) and secret values
  * inside strings. */
 static void scrub_json(const trace_secrets *sec, json_t *v)

@@ -65,6 +65,10 @@ trace_secrets *trace_secrets_new(const app_t *app);
 void trace_secrets_add(trace_secrets *sec, const char *value);
 void trace_secrets_free(trace_secrets *sec);
 
+/* A copy of text with every secret value replaced by "<hidden>" (caller
+ * frees): for error texts that are kept or logged outside traces. */
+char *trace_scrub(const trace_secrets *sec, const char *text);
+
 /* The stored request: {"params"?, "headers"?, "body"?, "truncated"} and
  * response: {"statusCode", "headers"?, "body", "truncated"}. Secret keys
  * are "<hidden>" and secret values inside strings "<hidden>"; a part over

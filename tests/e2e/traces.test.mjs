@@ -145,6 +145,30 @@ test('an exec consumer that crashes shows 601; one that cannot start shows 602 u
   assert.equal(dl.attempts, n.length);
 });
 
+test('a Lua error is 601 too; an error text quoting a secret is scrubbed in traces, dead letters and logs', async () => {
+  const thrown = await ctl.publish(T.flow, { sku: 'TH', mode: 'throw' });
+  const t = await eventTraces(ek, 'tr-flow', thrown.id, 2);
+  assert.deepEqual(t.map((x) => [x.attempt, x.statusCode, x.retried]), [[1, 601, true], [2, 200, false]]);
+  assert.match(t[0].error, /thrown on attempt 1/);
+
+  const leak = await ctl.publish(T.flow, { sku: 'LK', mode: 'leak' });
+  const [l] = await eventTraces(ek, 'tr-flow', leak.id, 1);
+  assert.equal(l.statusCode, 401);
+  assert.equal(l.retried, false);
+  assert.equal(l.error, 'login failed with <hidden>');
+  const whole = await api(ek, `/api/v1/traces/${l.id}`);
+  assert.equal(whole.json.response.body.error, 'login failed with <hidden>');
+  const dl = await ek.waitFor(async () => (await api(ek, '/api/v1/deadletters?registration=tr-flow')).json.deadletters.find((d) => d.eventId === leak.id),
+    { what: 'the dead letter' });
+  assert.equal(dl.lastError, 'login failed with <hidden>');
+  assert.equal(dl.reason, 'rejected');
+  const cli = ek.cli(['deadletter', 'list']);
+  assert.ok(cli.stdout.includes('login failed with <hidden>'), cli.stdout);
+  assert.ok(!cli.stdout.includes(SECRET));
+  assert.ok(ek.stderr.includes('login failed with <hidden>'), 'the failure is logged');
+  assert.ok(!ek.stderr.includes(SECRET), 'the secret is not');
+});
+
 test('bodies over 64 KB are cut in the trace only and flagged', async () => {
   const pub = await ctl.publish(T.flow, { sku: 'BIG', mode: 'big', pad: 'p'.repeat(70000) });
   const [t] = await eventTraces(ek, 'tr-flow', pub.id, 1);
