@@ -18,7 +18,9 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/console_assets.o
+# The web console's files, embedded in the binary (scripts/embed-console.py).
+CONSOLE_FILES := $(shell find console -type f ! -name '.*' 2>/dev/null | sort)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -36,6 +38,15 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $(BUILD)/$<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/console_assets.c: scripts/embed-console.py $(CONSOLE_FILES)
+	@$(if $(Q),echo "  GEN   $@")
+	$(Q)python3 scripts/embed-console.py console $@
+
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c src/http/console.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libevkit.a: $(LIB_OBJ)
 	@rm -f $@

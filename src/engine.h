@@ -11,6 +11,7 @@
 #include "store/store.h"
 
 typedef struct delivery delivery_t;
+typedef struct console_sessions console_sessions_t;
 
 typedef struct engine {
     app_t *app;
@@ -25,6 +26,7 @@ typedef struct engine {
     int trace_keep;                  /* per registration and outcome kept beyond it
                                       * (default 100, EVKIT_TRACE_KEEP) */
     delivery_t *delivery;         /* NULL when not serving */
+    console_sessions_t *console_sessions; /* web console sign-ins; NULL when not serving */
 } engine_t;
 
 /* Fills namespace, api tokens from the environment (app->env first). */

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/util.h"
+#include "http/console.h"
 #include "runtime/runtime.h"
 
 static bool token_ok(const json_t *tokens, const char *tok, size_t n)
@@ -27,6 +28,8 @@ static bool token_ok(const json_t *tokens, const char *tok, size_t n)
 bool api_authorized(engine_t *e, const json_t *headers)
 {
     if (web_bearer_ok(headers, e->api_tokens)) return true;
+    /* The web console: its session cookie with the session's CSRF token. */
+    if (console_session_ok(e->console_sessions, headers)) return true;
     const char *auth = json_string_value(json_object_get(headers, "authorization"));
     if (!auth || strncasecmp(auth, "Basic ", 6) != 0) return false;
     const char *b64 = auth + 6;

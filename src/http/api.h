@@ -23,7 +23,8 @@ typedef struct api_request {
 
 void api_handle(engine_t *e, const api_request *req, web_response *out);
 
-/* True when headers carry a token from EVKIT_API_TOKENS (Bearer or Basic). */
+/* True when headers carry a token from EVKIT_API_TOKENS (Bearer or Basic),
+ * or a web console session cookie with its x-evkit-csrf header. */
 bool api_authorized(engine_t *e, const json_t *headers);
 
 /* POST /api/v1/events: the publishing API. CloudEvents 1.0 over HTTP in

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "http/api.h"
+#include "http/console.h"
 #include "http/web.h"
 #include "runtime/runtime.h"
 
@@ -284,6 +285,30 @@ static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *
     return ret;
 }
 
+/* The web console: its files, sign-in and sign-out (console.c). */
+static enum MHD_Result handle_web_console(http_server_t *srv, struct MHD_Connection *c,
+                                      const char *method, const char *path, request_state *st)
+{
+    json_t *headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+    api_request req = {
+        .method = method,
+        .ns = "",
+        .rest = "",
+        .query = NULL,
+        .headers = headers,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    web_response resp;
+    web_response_init(&resp);
+    console_handle(srv->engine, &req, path, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
+    web_response_free(&resp);
+    json_decref(headers);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -336,6 +361,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)
         return handle_events(srv, c, method, url + 16, st);
     if (api_console_route(url)) return handle_console(srv, c, method, url, st);
+    if (strcmp(url, "/console") == 0 || strncmp(url, "/console/", 9) == 0)
+        return handle_web_console(srv, c, method, url + 8, st);
     return send_error(c, 404, "The requested resource does not exist.");
 }
 
@@ -399,6 +426,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     }
     http_server_t *s = xcalloc(1, sizeof *s);
     s->engine = e;
+    e->console_sessions = console_sessions_new(CONSOLE_SESSION_TTL_MS);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
@@ -410,6 +438,8 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                               MHD_OPTION_END);
     if (!s->mhd) {
+        console_sessions_free(e->console_sessions);
+        e->console_sessions = NULL;
         free(s);
         return err_set(err, "cannot listen on %s (address in use or not available)", addr);
     }
@@ -425,5 +455,7 @@ void http_stop(http_server_t *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->mhd);
+    console_sessions_free(s->engine->console_sessions);
+    s->engine->console_sessions = NULL;
     free(s);
 }

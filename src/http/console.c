@@ -1,0 +1,323 @@
+/* console: see console.h. The session cookie, not a token kept by the page,
+ * is what the browser holds: HttpOnly keeps it out of reach of any script
+ * (an injected one cannot carry the token away), SameSite=Strict keeps
+ * other sites' pages from sending it, and the per-session CSRF token in a
+ * custom header is a second lock that a cross-site form cannot pick. */
+#include "http/console.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define SESSIONS_MAX 64
+#define TOKEN_MAX 4096
+#define LOGIN_FAIL_DELAY_MS 250
+
+/* Only the console's own files, scripts and API calls; nothing inline, no
+ * other origin, no framing. */
+static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
+                          "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                          "form-action 'self'; frame-ancestors 'none'";
+
+typedef struct session {
+    char id[65];
+    char csrf[65];
+    int64_t expires;           /* epoch ms; 0 = free slot */
+} session;
+
+struct console_sessions {
+    pthread_mutex_t mu;
+    int64_t ttl_ms;
+    session slot[SESSIONS_MAX];
+};
+
+const console_asset *console_asset_find(const char *path)
+{
+    for (size_t i = 0; i < console_assets_count; i++)
+        if (strcmp(console_assets[i].path, path) == 0) return &console_assets[i];
+    return NULL;
+}
+
+console_sessions_t *console_sessions_new(int64_t ttl_ms)
+{
+    console_sessions_t *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->ttl_ms = ttl_ms;
+    return s;
+}
+
+void console_sessions_free(console_sessions_t *s)
+{
+    if (!s) return;
+    OPENSSL_cleanse(s->slot, sizeof s->slot);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static void random_hex(char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char b[32];
+    if (random_bytes(b, sizeof b) < 0) abort();
+    for (size_t i = 0; i < sizeof b; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[64] = '\0';
+    OPENSSL_cleanse(b, sizeof b);
+}
+
+void console_session_create(console_sessions_t *s, char id[65], char csrf[65])
+{
+    random_hex(id);
+    random_hex(csrf);
+    int64_t now = now_ms();
+    pthread_mutex_lock(&s->mu);
+    /* A free or expired slot, else the one closest to expiry. */
+    session *pick = &s->slot[0];
+    for (size_t i = 0; i < SESSIONS_MAX; i++) {
+        session *x = &s->slot[i];
+        if (x->expires <= now) {
+            pick = x;
+            break;
+        }
+        if (x->expires < pick->expires) pick = x;
+    }
+    memcpy(pick->id, id, 65);
+    memcpy(pick->csrf, csrf, 65);
+    pick->expires = now + s->ttl_ms;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static bool is_hex64(const char *p, size_t n)
+{
+    return n == 64 && strspn(p, "0123456789abcdef") >= 64;
+}
+
+/* The session id from "cookie: a=b; evkit_session=<64 hex>; c=d"; false
+ * when absent or malformed. */
+static bool cookie_session_id(const json_t *headers, char out[65])
+{
+    const char *c = json_string_value(json_object_get(headers, "cookie"));
+    const size_t klen = strlen(CONSOLE_COOKIE);
+    while (c && *c) {
+        while (*c == ' ' || *c == ';' || *c == ',') c++;
+        size_t n = strcspn(c, ";,");
+        if (n > klen && strncmp(c, CONSOLE_COOKIE, klen) == 0 && c[klen] == '=') {
+            const char *v = c + klen + 1;
+            size_t vlen = n - klen - 1;
+            while (vlen && v[vlen - 1] == ' ') vlen--;
+            if (!is_hex64(v, vlen)) return false;
+            memcpy(out, v, 64);
+            out[64] = '\0';
+            return true;
+        }
+        c += n;
+    }
+    return false;
+}
+
+/* The live slot with this id, under the lock; NULL when none. */
+static session *slot_of(console_sessions_t *s, const char id[65])
+{
+    int64_t now = now_ms();
+    session *found = NULL;
+    for (size_t i = 0; i < SESSIONS_MAX; i++) {
+        session *x = &s->slot[i];
+        /* Every slot is compared, so timing does not tell which matched. */
+        if (x->expires > now && CRYPTO_memcmp(x->id, id, 64) == 0) found = x;
+    }
+    return found;
+}
+
+bool console_session_find(console_sessions_t *s, const json_t *headers, char csrf[65])
+{
+    char id[65];
+    if (!s || !cookie_session_id(headers, id)) return false;
+    pthread_mutex_lock(&s->mu);
+    session *x = slot_of(s, id);
+    if (x) memcpy(csrf, x->csrf, 65);
+    pthread_mutex_unlock(&s->mu);
+    OPENSSL_cleanse(id, sizeof id);
+    return x != NULL;
+}
+
+bool console_session_ok(console_sessions_t *s, const json_t *headers)
+{
+    const char *sent = json_string_value(json_object_get(headers, CONSOLE_CSRF_HEADER));
+    if (!s || !sent || !is_hex64(sent, strlen(sent))) return false;
+    char csrf[65];
+    if (!console_session_find(s, headers, csrf)) return false;
+    bool ok = CRYPTO_memcmp(csrf, sent, 64) == 0;
+    OPENSSL_cleanse(csrf, sizeof csrf);
+    return ok;
+}
+
+void console_session_end(console_sessions_t *s, const json_t *headers)
+{
+    char id[65];
+    if (!s || !cookie_session_id(headers, id)) return;
+    pthread_mutex_lock(&s->mu);
+    session *x = slot_of(s, id);
+    if (x) OPENSSL_cleanse(x, sizeof *x);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void security_headers(web_response *out)
+{
+    json_object_set_new(out->headers, "content-security-policy", json_string(CSP));
+    json_object_set_new(out->headers, "x-content-type-options", json_string("nosniff"));
+    json_object_set_new(out->headers, "referrer-policy", json_string("no-referrer"));
+    json_object_set_new(out->headers, "x-frame-options", json_string("DENY"));
+    json_object_set_new(out->headers, "cross-origin-opener-policy", json_string("same-origin"));
+}
+
+static void no_store(web_response *out)
+{
+    json_object_set_new(out->headers, "cache-control", json_string("no-store"));
+}
+
+static void set_cookie(web_response *out, const char *id, int64_t max_age_s)
+{
+    char *c = xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", CONSOLE_COOKIE,
+                        id, (long long)max_age_s);
+    json_object_set_new(out->headers, "set-cookie", json_string(c));
+    OPENSSL_cleanse(c, strlen(c));
+    free(c);
+}
+
+static bool token_accepted(const engine_t *e, const char *tok, size_t n)
+{
+    bool ok = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(e->api_tokens, i, t) {
+        const char *s = json_string_value(t);
+        if (s && n > 0 && strlen(s) == n && CRYPTO_memcmp(s, tok, n) == 0) ok = true;
+    }
+    return ok;
+}
+
+static bool is_json_request(const api_request *req)
+{
+    const char *ct = json_string_value(json_object_get(req->headers, "content-type"));
+    return ct && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static void login(engine_t *e, const api_request *req, web_response *out)
+{
+    if (json_array_size(e->api_tokens) == 0) {
+        web_error(out, 403, "The console is off: set EVKIT_API_TOKENS to enable it.");
+        return;
+    }
+    /* JSON only: a cross-site HTML form cannot send it without a preflight. */
+    if (!is_json_request(req)) {
+        web_error(out, 415, "Send the token as JSON: {\"token\": \"...\"}.");
+        return;
+    }
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *tok = json_string_value(json_object_get(body, "token"));
+    size_t n = tok ? strlen(tok) : 0;
+    if (!tok || n == 0 || n > TOKEN_MAX) {
+        web_error(out, 400, "Enter an API token (one of EVKIT_API_TOKENS).");
+    } else if (!token_accepted(e, tok, n)) {
+        /* A short pause makes guessing slow; the connection has its own thread. */
+        struct timespec ts = {0, LOGIN_FAIL_DELAY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        log_warn("console sign-in refused", json_pack("{s:s}", "reason", "unknown token"));
+        web_error(out, 401, "That token is not valid: use one of the tokens in EVKIT_API_TOKENS.");
+    } else {
+        char id[65], csrf[65];
+        console_session_create(e->console_sessions, id, csrf);
+        set_cookie(out, id, CONSOLE_SESSION_TTL_MS / 1000);
+        web_json(out, 200, json_pack("{s:s}", "csrf", csrf));
+        log_info("console sign-in", NULL);
+        OPENSSL_cleanse(id, sizeof id);
+        OPENSSL_cleanse(csrf, sizeof csrf);
+    }
+    json_decref(body);
+}
+
+static void serve_asset(const api_request *req, const console_asset *a, web_response *out)
+{
+    json_object_set_new(out->headers, "etag", json_string(a->etag));
+    /* Revalidate every time: a new binary's files show at once, and an
+     * unchanged file costs a 304. */
+    json_object_set_new(out->headers, "cache-control", json_string("no-cache"));
+    const char *inm = json_string_value(json_object_get(req->headers, "if-none-match"));
+    if (inm && strstr(inm, a->etag)) {
+        out->status = 304;
+        return;
+    }
+    out->status = 200;
+    json_object_set_new(out->headers, "content-type", json_string(a->content_type));
+    free(out->body);
+    out->body = xmalloc(a->len ? a->len : 1);
+    memcpy(out->body, a->data, a->len);
+    out->body_len = a->len;
+}
+
+void console_handle(engine_t *e, const api_request *req, const char *path, web_response *out)
+{
+    security_headers(out);
+    bool get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    bool post = !strcmp(req->method, "POST");
+    if (*path == '\0') {
+        /* /console -> /console/ so the page's relative URLs resolve. */
+        out->status = 308;
+        json_object_set_new(out->headers, "location", json_string("/console/"));
+        return;
+    }
+    if (!strcmp(path, "/login")) {
+        no_store(out);
+        if (post) login(e, req, out);
+        else web_error(out, 405, "Use POST to sign in.");
+        return;
+    }
+    if (!strcmp(path, "/logout")) {
+        no_store(out);
+        if (!post) {
+            web_error(out, 405, "Use POST to sign out.");
+        } else if (!console_session_ok(e->console_sessions, req->headers)) {
+            web_error(out, 401, "Not signed in.");
+        } else {
+            console_session_end(e->console_sessions, req->headers);
+            set_cookie(out, "", 0);
+            web_json(out, 200, json_pack("{s:b}", "signedOut", 1));
+        }
+        return;
+    }
+    if (!strcmp(path, "/session")) {
+        no_store(out);
+        char csrf[65];
+        if (!get) {
+            web_error(out, 405, "Use GET.");
+        } else if (json_array_size(e->api_tokens) == 0) {
+            web_error(out, 403, "The console is off: set EVKIT_API_TOKENS to enable it.");
+        } else if (console_session_find(e->console_sessions, req->headers, csrf)) {
+            web_json(out, 200, json_pack("{s:s, s:s}", "csrf", csrf, "namespace", e->namespace));
+            OPENSSL_cleanse(csrf, sizeof csrf);
+        } else {
+            web_error(out, 401, "Sign in with an API token.");
+        }
+        return;
+    }
+    if (!get) {
+        json_object_set_new(out->headers, "allow", json_string("GET, HEAD"));
+        web_error(out, 405, "Method not allowed.");
+        return;
+    }
+    const console_asset *a = console_asset_find(!strcmp(path, "/") ? "index.html" : path + 1);
+    if (!a) {
+        web_error(out, 404, "The requested resource does not exist.");
+        return;
+    }
+    serve_asset(req, a, out);
+}
