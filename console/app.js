@@ -255,7 +255,7 @@ async function render({ refresh = false } = {}) {
     content = [pageHead(titleOf(route.page)), errorBox(e)];
   }
   if (seq !== state.seq) return; // a newer render is under way
-  main.replaceChildren(...[content].flat());
+  main.replaceChildren(...[content].flat(Infinity).filter(Boolean));
   if (refresh) {
     window.scrollTo(0, scroll);
     if (focusKey) { const el = main.querySelector(`[data-key="${CSS.escape(focusKey)}"]`); if (el) el.focus(); }
@@ -321,7 +321,7 @@ function expandTable(pageKey, columns, rows, { rowKey, cells, detail, rowClass }
       const td = h('td', { colspan: columns.length }, h('div', { class: 'loading' }, 'Loading…'));
       tr.after(h('tr', { class: 'detail' }, td));
       try {
-        td.replaceChildren(...[await detail(row)].flat());
+        td.replaceChildren(...[await detail(row)].flat(Infinity).filter(Boolean));
       } catch (e) {
         if (e.status !== 401) td.replaceChildren(errorBox(e));
       }
@@ -373,7 +373,7 @@ ROUTES.registrations = async () => {
   }
   const columns = [
     { title: 'Registration' }, { title: 'State' }, { title: 'Delivers to' }, { title: 'Events' },
-    { title: 'Backlog', cls: 'num' }, { title: 'Dead letters', cls: 'num' }, { title: 'Last 24 h' }, { title: 'Recent' }, { title: 'Last error' },
+    { title: 'Backlog', cls: 'num' }, { title: 'Dead letters', cls: 'num' }, { title: 'Last 24 h' }, { title: 'Last error' },
   ];
   return [head, linkTable(columns, registrations, {
     rowKey: (r) => r.name,
@@ -384,18 +384,18 @@ ROUTES.registrations = async () => {
       const fail = r.failures_24h ?? 0;
       const rates = Object.entries(r).filter(([k, v]) => RATE_FIELD.test(k) && (typeof v === 'number' || typeof v === 'string'));
       return [
-        [h('a', { href: link('traces', [r.name]) }, r.name), r.description ? h('span', { class: 'sub' }, r.description) : null,
-          r.origin ? h('span', { class: 'sub' }, r.origin === 'api' ? 'created through the API' : 'from the manifest') : null],
+        [h('a', { href: link('traces', [r.name]), class: 'nowrap strong' }, r.name),
+          r.origin === 'api' ? [' ', h('span', { class: 'tag', title: 'created through the registrations API' }, 'API')] : null,
+          r.description ? h('span', { class: 'sub clamp', title: r.description }, r.description) : null],
         stateBadge(r.state),
-        h('span', { class: 'mono' }, r.runtime_action || r.webhook_url || '—', r.delivery_type ? h('span', { class: 'sub' }, r.delivery_type) : null),
+        h('span', { class: 'mono ellipsis narrow', title: r.runtime_action || r.webhook_url }, r.runtime_action || r.webhook_url || '—'),
         h('span', { title: codes.join('\n') }, codes.length ? `${codes.length} type${codes.length > 1 ? 's' : ''}` : '—',
-          codes[0] ? h('span', { class: 'sub ellipsis' }, codes[0].split(': ')[1]) : null),
-        h('span', { class: r.backlog > 0 ? 'badge warn' : '' }, count(r.backlog)),
-        r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
-        [h('span', { class: 'nowrap' }, `${count(att)} attempts`),
-          h('span', { class: `sub ${fail ? '' : 'muted'}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')],
-        rates.length ? rates.map(([k, v]) => h('span', { class: 'sub nowrap' }, `${k.replace(/_/g, ' ')}: ${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`)) : h('span', { class: 'muted' }, '—'),
-        r.last_error ? h('span', { class: 'ellipsis', title: r.last_error }, r.last_error) : h('span', { class: 'muted' }, '—'),
+          codes[0] ? h('span', { class: 'sub ellipsis narrow mono' }, codes[0].split(': ')[1]) : null),
+        r.backlog > 0 ? h('span', { class: 'badge warn' }, count(r.backlog)) : count(r.backlog ?? 0),
+        r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad', title: 'Open its dead letters' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
+        [h('span', { class: 'nowrap' }, `${count(att)} attempts`, fail ? h('span', { class: fail * 2 > att ? 'error-text' : 'muted' }, ` · ${count(fail)} failed (${pct(fail, att)}%)`) : h('span', { class: 'muted' }, ' · no failures')),
+          rates.map(([k, v]) => h('span', { class: 'sub nowrap' }, `${k.replace(/_/g, ' ')}: ${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`))],
+        r.last_error ? h('span', { class: 'ellipsis narrow error-text', title: r.last_error }, r.last_error) : h('span', { class: 'muted' }, '—'),
       ];
     },
   })];
@@ -494,10 +494,10 @@ ROUTES.traces = async ({ args, query }) => {
       cells: (t) => [
         when(t.start),
         h('span', { class: 'mono' }, t.eventType),
-        [`#${t.attempt}`, t.retried ? h('span', { class: 'sub' }, 'retry') : null],
+        h('span', { title: t.retried ? 'a retry' : 'the first attempt' }, `#${t.attempt}`),
         statusBadge(t.statusCode, t.outcome),
         duration(t.duration),
-        reg ? null : h('a', { href: link('traces', [t.registration]) }, t.registration),
+        reg ? null : h('a', { href: link('traces', [t.registration]), class: 'nowrap' }, t.registration),
         h('a', { class: 'mono', href: link('events', [t.eventId]), title: t.eventId }, short(t.eventId)),
         t.activationId ? h('a', { class: 'mono', href: link('activations', [t.activationId]), title: t.activationId }, short(t.activationId)) : h('span', { class: 'muted' }, '—'),
       ].filter((c) => c !== null),
@@ -538,12 +538,12 @@ ROUTES.events = async ({ args }) => {
   attempts.sort((a, b) => (toMs(a.start) - toMs(b.start)) || (a.attempt - b.attempt));
   const t0 = toMs(ev.time);
   const since = (t) => (t0 !== null && toMs(t) !== null ? `+${duration(Math.max(0, toMs(t) - t0))}` : '');
-  const items = [h('li', {}, h('span', { class: 'dot ev' }),
+  const items = [h('li', {}, h('span', { class: 'mark ev' }),
     h('div', { class: 'line1' }, h('strong', {}, 'Published'), when(ev.time), h('span', { class: 'mono muted small' }, ev.time || '')),
     h('div', { class: 'line2' }, `to the ${d.provider} journal at position ${d.position}`))];
   for (const t of attempts) {
     const ok = t.outcome === 'success';
-    items.push(h('li', { class: 'attempt' }, h('span', { class: `dot ${ok ? 'ok' : 'bad'}` }),
+    items.push(h('li', { class: 'attempt' }, h('span', { class: `mark ${ok ? 'ok' : 'bad'}` }),
       h('div', { class: 'line1' },
         h('a', { href: link('traces', [t.registration]) }, h('strong', {}, t.registration)),
         h('span', {}, `attempt #${t.attempt}`), statusBadge(t.statusCode, t.outcome), h('span', { class: 'muted' }, duration(t.duration)),
@@ -553,7 +553,7 @@ ROUTES.events = async ({ args }) => {
   }
   for (const dl of deliveries) {
     if (!(dl.traces || []).length) {
-      items.push(h('li', {}, h('span', { class: 'dot' }),
+      items.push(h('li', {}, h('span', { class: 'mark' }),
         h('div', { class: 'line1' }, h('strong', {}, dl.registration), deliveryStateBadge(dl.state)),
         h('div', { class: 'line2' }, dl.due ? ['no attempt yet; due ', when(dl.due)] : 'no attempt yet')));
     }
@@ -603,7 +603,7 @@ ROUTES.journal = async ({ query }) => {
     out.push(empty(f.provider || f.type || since || before ? 'No events here.' : 'The journal is empty.',
       f.provider || f.type ? 'Check the provider and type, or clear the filters.' : 'Publish an event (the ingestion webhook, POST /api/v1/events, or evkit.publish) and it shows up here.'));
   } else {
-    const columns = [{ title: 'Position', cls: 'num' }, { title: 'Time' }, { title: 'Provider' }, { title: 'Type' }, { title: 'Event' }, { title: '' }];
+    const columns = [{ title: 'Position' }, { title: 'Time' }, { title: 'Provider' }, { title: 'Type' }, { title: 'Event' }, { title: '' }];
     out.push(expandTable('journal', columns, events, {
       rowKey: (e) => e.position,
       cells: (e) => [
@@ -777,7 +777,7 @@ ROUTES.deadletters = async ({ query }) => {
       }
     });
     return h('tr', { class: 'deadletter', 'data-id': d.id },
-      h('td', {}, h('a', { href: link('traces', [d.registration]) }, d.registration)),
+      h('td', {}, h('a', { href: link('traces', [d.registration]), class: 'nowrap' }, d.registration)),
       h('td', {}, h('a', { class: 'mono', href: link('events', [d.eventId]), title: d.eventId }, short(d.eventId)), h('span', { class: 'sub mono' }, d.eventType)),
       h('td', {}, d.reason ? h('span', { class: 'tag' }, d.reason) : '—'),
       h('td', { class: 'num' }, String(d.attempts ?? '—')),
