@@ -393,9 +393,10 @@ ROUTES.registrations = async () => {
           codes[0] ? h('span', { class: 'sub ellipsis narrow mono' }, codes[0].split(': ')[1]) : null),
         r.backlog > 0 ? h('span', { class: 'badge warn' }, count(r.backlog)) : count(r.backlog ?? 0),
         r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad', title: 'Open its dead letters' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
-        [h('span', { class: 'nowrap' }, `${count(att)} attempts`, fail ? h('span', { class: fail * 2 > att ? 'error-text' : 'muted' }, ` · ${count(fail)} failed (${pct(fail, att)}%)`) : h('span', { class: 'muted' }, ' · no failures')),
+        [h('span', { class: 'nowrap' }, `${count(att)} attempts`),
+          h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures'),
           rates.map(([k, v]) => h('span', { class: 'sub nowrap' }, `${k.replace(/_/g, ' ')}: ${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`))],
-        r.last_error ? h('span', { class: 'ellipsis narrow error-text', title: r.last_error }, r.last_error) : h('span', { class: 'muted' }, '—'),
+        r.last_error ? h('span', { class: 'ellipsis lasterr error-text', title: r.last_error }, r.last_error) : h('span', { class: 'muted' }, '—'),
       ];
     },
   })];
@@ -590,11 +591,16 @@ ROUTES.journal = async ({ query }) => {
     i.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
     i.addEventListener('change', apply);
   }
+  const from = h('input', { id: 'journal-position', type: 'number', min: 1, class: 'short', placeholder: 'newest', 'aria-label': 'From position', value: since ? Number(since) + 1 : '' });
+  from.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') set(from.value ? { since: String(Math.max(0, Number(from.value) - 1)) } : {});
+  });
   const seenProviders = [...new Set(events.map((e) => e.provider))];
   const seenTypes = [...new Set(events.map((e) => e.event && e.event.type).filter(Boolean))];
   const bar = h('div', { class: 'card filters', role: 'search' },
     h('div', { class: 'field' }, h('label', { for: 'journal-provider' }, 'Provider'), provider),
     h('div', { class: 'field' }, h('label', { for: 'journal-type' }, 'Type'), type),
+    h('div', { class: 'field' }, h('label', { for: 'journal-position', title: 'Show events from this position on' }, 'From position'), from),
     h('datalist', { id: 'journal-providers' }, seenProviders.map((p) => h('option', { value: p }))),
     h('datalist', { id: 'journal-types' }, seenTypes.map((t) => h('option', { value: t }))),
     (f.provider || f.type) ? h('button', { type: 'button', class: 'ghost', onclick: () => go('journal') }, 'Clear filters') : null);
