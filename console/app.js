@@ -362,8 +362,6 @@ function segmented(label, options, current, onPick) {
 
 // ---------- Registrations ----------
 
-const RATE_FIELD = /rate|per_?min|recent|_1h|_5m|_15m/i;
-
 ROUTES.registrations = async () => {
   const { registrations = [] } = await api('/api/v1/registrations');
   const head = pageHead('Registrations', 'Where each event type goes, and how delivery is going. Open one for its debug tracing.');
@@ -373,7 +371,7 @@ ROUTES.registrations = async () => {
   }
   const columns = [
     { title: 'Registration' }, { title: 'State' }, { title: 'Delivers to' }, { title: 'Events' },
-    { title: 'Backlog', cls: 'num' }, { title: 'Dead letters', cls: 'num' }, { title: 'Last 24 h' }, { title: 'Last error' },
+    { title: 'Backlog', cls: 'num' }, { title: 'Dead letters', cls: 'num' }, { title: 'Last 5 min' }, { title: 'Last 24 h' }, { title: 'Last attempt' },
   ];
   return [head, linkTable(columns, registrations, {
     rowKey: (r) => r.name,
@@ -382,25 +380,44 @@ ROUTES.registrations = async () => {
       const codes = (r.events_of_interest || []).flatMap((e) => (e.event_codes || []).map((c) => `${e.provider_metadata}: ${c}`));
       const att = r.attempts_24h ?? 0;
       const fail = r.failures_24h ?? 0;
-      const rates = Object.entries(r).filter(([k, v]) => RATE_FIELD.test(k) && (typeof v === 'number' || typeof v === 'string'));
+      const ok5 = r.delivered_5m ?? 0;
+      const bad5 = r.failed_5m ?? 0;
       return [
         [h('a', { href: link('traces', [r.name]), class: 'nowrap strong' }, r.name),
           r.origin === 'api' ? [' ', h('span', { class: 'tag', title: 'created through the registrations API' }, 'API')] : null,
           r.description ? h('span', { class: 'sub clamp', title: r.description }, r.description) : null],
-        stateBadge(r.state),
+        [stateBadge(r.state), String(r.state).toUpperCase() === 'DISABLED' ? enableButton(r.name) : null],
         h('span', { class: 'mono ellipsis narrow', title: r.runtime_action || r.webhook_url }, r.runtime_action || r.webhook_url || '—'),
         h('span', { title: codes.join('\n') }, codes.length ? `${codes.length} type${codes.length > 1 ? 's' : ''}` : '—',
           codes[0] ? h('span', { class: 'sub ellipsis narrow mono' }, codes[0].split(': ')[1]) : null),
         r.backlog > 0 ? h('span', { class: 'badge warn' }, count(r.backlog)) : count(r.backlog ?? 0),
         r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad', title: 'Open its dead letters' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
         [h('span', { class: 'nowrap' }, `${count(att)} attempts`),
-          h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures'),
-          rates.map(([k, v]) => h('span', { class: 'sub nowrap' }, `${k.replace(/_/g, ' ')}: ${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`))],
-        r.last_error ? h('span', { class: 'ellipsis lasterr error-text', title: r.last_error }, r.last_error) : h('span', { class: 'muted' }, '—'),
+          h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')],
+        ok5 || bad5 ? [h('span', { class: 'nowrap' }, `${count(ok5)} delivered`), h('span', { class: `sub nowrap ${bad5 ? 'error-text' : ''}` }, `${count(bad5)} failed`)]
+          : h('span', { class: 'muted' }, 'idle'),
+        [r.last_attempt ? when(r.last_attempt) : h('span', { class: 'muted' }, 'never'),
+          r.last_error ? h('span', { class: 'sub ellipsis lasterr error-text', title: r.last_error }, r.last_error) : null],
       ];
     },
   })];
 };
+
+// Resumes a DISABLED registration's parked deliveries.
+function enableButton(name) {
+  const b = h('button', { type: 'button', class: 'small enable', title: `Resume delivering to ${name}` }, 'Enable');
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      const r = await api(`/api/v1/registrations/${encodeURIComponent(name)}/enable`, { method: 'POST' });
+      b.replaceWith(h('span', { class: 'sub ok-text' }, `enabled; ${count(r.resumed ?? 0)} resumed`));
+      setTimeout(() => render({ refresh: true }), 1500);
+    } catch (e) {
+      b.replaceWith(h('span', { class: 'sub error-text' }, e.message));
+    }
+  });
+  return h('div', { class: 'enable-wrap' }, b);
+}
 
 // ---------- Debug tracing ----------
 
@@ -566,7 +583,7 @@ ROUTES.events = async ({ args }) => {
       h('td', {}, deliveryStateBadge(dl.state)),
       h('td', { class: 'num' }, String(dl.attempt ?? (dl.traces || []).length)),
       h('td', {}, dl.lastStatus ? statusBadge(dl.lastStatus) : h('span', { class: 'muted' }, '—')),
-      h('td', {}, dl.due ? when(dl.due) : h('span', { class: 'muted' }, '—')),
+      h('td', {}, dl.due && !/done|deliver|dead|reject|expire/i.test(dl.state || '') ? when(dl.due) : h('span', { class: 'muted' }, '—')),
       h('td', {}, dl.lastError ? h('span', { class: 'ellipsis', title: dl.lastError }, dl.lastError) : h('span', { class: 'muted' }, '—'))))))) : null;
   return [head, meta,
     h('h2', {}, 'Timeline'), h('div', { class: 'card card-pad' }, h('ol', { class: 'timeline' }, items)),
@@ -766,7 +783,7 @@ ROUTES.deadletters = async ({ query }) => {
   const columns = [{ title: 'Registration' }, { title: 'Event' }, { title: 'Reason' }, { title: 'Attempts', cls: 'num' }, { title: 'Last status' }, { title: 'Last error' }, { title: 'Last attempt' }, { title: '' }];
   const rows = [...list.map((d) => ({ d, gone: false })), ...watching.map((w) => ({ d: w.dl, gone: true }))];
   const tbody = h('tbody', {}, rows.map(({ d, gone }) => {
-    const status = watchers.get(d.id)?.line || h('span', { class: 'replay-status' });
+    const status = watchers.get(d.id)?.line || h('div', { class: 'replay-status' });
     const button = h('button', { type: 'button', class: 'small replay', 'data-key': `dl:${d.id}`, disabled: gone }, gone ? 'Replayed' : 'Replay');
     button.addEventListener('click', async () => {
       button.disabled = true;
@@ -784,13 +801,13 @@ ROUTES.deadletters = async ({ query }) => {
     });
     return h('tr', { class: 'deadletter', 'data-id': d.id },
       h('td', {}, h('a', { href: link('traces', [d.registration]), class: 'nowrap' }, d.registration)),
-      h('td', {}, h('a', { class: 'mono', href: link('events', [d.eventId]), title: d.eventId }, short(d.eventId)), h('span', { class: 'sub mono' }, d.eventType)),
+      h('td', {}, h('a', { class: 'mono', href: link('events', [d.eventId]), title: d.eventId }, short(d.eventId)), h('span', { class: 'sub mono nowrap' }, d.eventType)),
       h('td', {}, d.reason ? h('span', { class: 'tag' }, d.reason) : '—'),
       h('td', { class: 'num' }, String(d.attempts ?? '—')),
       h('td', {}, d.lastStatus ? statusBadge(d.lastStatus) : h('span', { class: 'muted' }, '—')),
       h('td', {}, d.lastError ? h('span', { class: 'ellipsis', title: d.lastError }, d.lastError) : h('span', { class: 'muted' }, '—')),
       h('td', {}, when(d.lastAttempt)),
-      h('td', { class: 'nowrap' }, button, ' ', status));
+      h('td', { class: 'replay-cell' }, button, status));
   }));
   out.push(h('div', { class: 'card table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c.cls || '' }, c.title)))), tbody)));
   return out;
