@@ -4,6 +4,7 @@
 
 #include "core/jsonpath.h"
 #include "core/log.h"
+#include "registry/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +60,12 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
         else log_warn("EVKIT_TRACE_KEEP is not a count from 0 to 1000000; using 100",
                       json_pack("{s:s}", "value", ret));
     }
+    if (app && store) e->registry = registry_new(app, store);
 }
 
 void engine_fini(engine_t *e)
 {
+    registry_free(e->registry);
     free(e->namespace);
     free(e->api_host);
     free(e->api_key);
@@ -102,13 +105,14 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
     if (e->app && !app_provider(e->app, provider_key))
         return err_set(err, "unknown provider '%s'", provider_key);
 
-    size_t nregs = e->app ? e->app->nregistrations : 0;
+    regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
+    size_t nregs = regs ? regs->n : 0;
     store_delivery_spec *specs = xcalloc(nregs ? nregs : 1, sizeof *specs);
     char **keys = xcalloc(nregs ? nregs : 1, sizeof *keys);
     size_t n = 0;
     json_t *probe = NULL;
     for (size_t i = 0; i < nregs; i++) {
-        const registration_t *r = &e->app->registrations[i];
+        const registration_t *r = regs->regs[i];
         if (!registration_matches(r, provider_key, type)) continue;
         if (r->ordering_key) {
             /* The key path is written against the CloudEvent ("data.sku"). */
@@ -134,5 +138,6 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     free(specs);
+    regset_release(regs);
     return rc;
 }

@@ -4,15 +4,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli/cli_int.h"
+#include "delivery/webhook.h"
+#include "registry/registry.h"
 
 static const char *REG_USAGE =
     "usage: evkit registration list\n"
+    "       evkit registration get <name>\n"
+    "       evkit registration create <name> [--file SPEC.json] [OPTIONS]\n"
+    "       evkit registration update <name> [--file SPEC.json] [OPTIONS]\n"
+    "       evkit registration delete <name>\n"
     "       evkit registration enable <name>\n"
+    "       evkit registration secret add <name> [--secret whsec_...]\n"
+    "       evkit registration secret remove <name> <id>\n"
     "\n"
-    "  list     each registration: state (ACTIVE, UNSTABLE, DISABLED), backlog, dead\n"
-    "           letters, attempts and failures in 24 h, last error\n"
-    "  enable   makes a DISABLED registration ACTIVE and resumes its parked deliveries\n";
+    "  list     each registration: origin (manifest or api), state (ACTIVE, UNSTABLE,\n"
+    "           DISABLED), backlog, dead letters, attempts and failures in 24 h, last error\n"
+    "  create   a registration kept in the journal beside the manifest's, from a JSON spec\n"
+    "           (the shape of app.config.yaml's registrations) and/or OPTIONS:\n"
+    "             --provider P --events CODE[,CODE...]  one events_of_interest entry\n"
+    "             --action PKG/NAME | --webhook-url URL  where events go\n"
+    "             --batch  --description TEXT\n"
+    "           a webhook must answer the challenge; without a secret one is generated\n"
+    "           and printed once\n"
+    "  update   replaces the definition (a webhook keeps its secrets)\n"
+    "  enable   makes a DISABLED registration ACTIVE and resumes its parked deliveries\n"
+    "  secret   rotation: add a second signing secret, then remove the old one by id\n"
+    "\n"
+    "A running daemon picks up changes within a second. Manifest registrations are\n"
+    "read-only here.\n";
 
 static const char *DL_USAGE =
     "usage: evkit deadletter list [--registration R] [--limit N]\n"
@@ -33,6 +55,8 @@ typedef struct sub_opts {
     const char *name;
     int limit;
     bool help;
+    const char *file, *provider, *events, *action, *webhook_url, *description, *secret;
+    bool batch;
 } sub_opts;
 
 /* Parses the options the admin commands share; returns optind or -1. */
@@ -43,6 +67,14 @@ static int parse_sub(cli_ctx *ctx, int argc, char **argv, sub_opts *o)
         {"registration", required_argument, NULL, 'r'},
         {"name", required_argument, NULL, 'N'},
         {"limit", required_argument, NULL, 'n'},
+        {"file", required_argument, NULL, 'f'},
+        {"provider", required_argument, NULL, 'p'},
+        {"events", required_argument, NULL, 'e'},
+        {"action", required_argument, NULL, 'a'},
+        {"webhook-url", required_argument, NULL, 'u'},
+        {"description", required_argument, NULL, 'd'},
+        {"secret", required_argument, NULL, 's'},
+        {"batch", no_argument, NULL, 'b'},
         {0, 0, 0, 0},
     };
     int c;
@@ -50,6 +82,14 @@ static int parse_sub(cli_ctx *ctx, int argc, char **argv, sub_opts *o)
         if (cli_common_opt(ctx, c, &o->help)) continue;
         if (c == 'r') o->registration = optarg;
         else if (c == 'N') o->name = optarg;
+        else if (c == 'f') o->file = optarg;
+        else if (c == 'p') o->provider = optarg;
+        else if (c == 'e') o->events = optarg;
+        else if (c == 'a') o->action = optarg;
+        else if (c == 'u') o->webhook_url = optarg;
+        else if (c == 'd') o->description = optarg;
+        else if (c == 's') o->secret = optarg;
+        else if (c == 'b') o->batch = true;
         else if (c == 'n') {
             char *end;
             o->limit = (int)strtol(optarg, &end, 10);
@@ -66,33 +106,161 @@ static int registration_list(cli_ctx *ctx)
     json_t *arr = json_array();
     int rc = EXIT_OK;
     if (!ctx->json)
-        printf("%-24s %-9s %-8s %-6s %-8s %-8s %s\n", "REGISTRATION", "STATE", "BACKLOG", "DEAD",
-               "ATTEMPTS", "FAILURES", "LAST ERROR");
-    for (size_t i = 0; i < e.app->nregistrations; i++) {
-        const registration_t *r = &e.app->registrations[i];
-        store_reg_info info;
+        printf("%-24s %-9s %-8s %-6s %-8s %-8s %-8s %s\n", "REGISTRATION", "STATE", "BACKLOG",
+               "DEAD", "ATTEMPTS", "FAILURES", "ORIGIN", "LAST ERROR");
+    regset_t *regs = registry_get(e.registry);
+    for (size_t i = 0; i < regs->n; i++) {
         err_t err;
-        if (store_reg_info_get(e.store, r->name, &info, &err) < 0) {
-            rc = cli_fail("%s: %s", r->name, err.msg);
+        json_t *o = registry_describe(e.registry, regs->regs[i], regs->from_api[i], &err);
+        if (!o) {
+            rc = cli_fail("%s: %s", regs->regs[i]->name, err.msg);
             break;
         }
-        if (ctx->json) {
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "name", r->name,
-                               "action", r->runtime_action, "state", reg_state_name(info.state),
-                               "backlog", (json_int_t)info.backlog, "parked", (json_int_t)info.parked,
-                               "dead", (json_int_t)info.dead, "attempts_24h",
-                               (json_int_t)info.attempts_24h, "failures_24h",
-                               (json_int_t)info.failures_24h, "last_error", info.last_error,
-                               "last_attempt", (json_int_t)info.last_attempt_ms));
-        } else {
-            printf("%-24s %-9s %-8lld %-6lld %-8lld %-8lld %s\n", r->name, reg_state_name(info.state),
-                   (long long)info.backlog, (long long)info.dead, (long long)info.attempts_24h,
-                   (long long)info.failures_24h, info.last_error[0] ? info.last_error : "-");
+        if (!ctx->json) {
+            const char *le = json_string_value(json_object_get(o, "last_error"));
+            printf("%-24s %-9s %-8lld %-6lld %-8lld %-8lld %-8s %s\n", regs->regs[i]->name,
+                   json_string_value(json_object_get(o, "state")),
+                   (long long)json_integer_value(json_object_get(o, "backlog")),
+                   (long long)json_integer_value(json_object_get(o, "dead_letters")),
+                   (long long)json_integer_value(json_object_get(o, "attempts_24h")),
+                   (long long)json_integer_value(json_object_get(o, "failures_24h")),
+                   json_string_value(json_object_get(o, "origin")), le ? le : "-");
         }
+        /* Names of the earlier CLI output, kept for scripts. */
+        json_object_set_new(o, "action", json_string(regs->regs[i]->runtime_action
+                                                         ? regs->regs[i]->runtime_action
+                                                         : regs->regs[i]->webhook_url));
+        json_object_set(o, "dead", json_object_get(o, "dead_letters"));
+        json_array_append_new(arr, o);
     }
+    regset_release(regs);
     if (ctx->json && rc == EXIT_OK) cli_print_json(arr);
     json_decref(arr);
+    cli_close_engine(&e);
+    return rc;
+}
+
+/* The spec of create/update: --file, then the options over it. */
+static json_t *spec_from_opts(const sub_opts *o)
+{
+    json_t *spec;
+    if (o->file) {
+        json_error_t je;
+        spec = !strcmp(o->file, "-") ? json_loadf(stdin, 0, &je) : json_load_file(o->file, 0, &je);
+        if (!json_is_object(spec)) {
+            json_decref(spec);
+            cli_fail("%s: not a JSON object: %s (line %d)", o->file, je.text, je.line);
+            return NULL;
+        }
+    } else {
+        spec = json_object();
+    }
+    if (o->description) json_object_set_new(spec, "description", json_string(o->description));
+    if (o->action) json_object_set_new(spec, "runtime_action", json_string(o->action));
+    if (o->webhook_url) json_object_set_new(spec, "webhook_url", json_string(o->webhook_url));
+    if (o->batch) json_object_set_new(spec, "delivery_type", json_string("batch"));
+    if (o->secret) json_object_set_new(spec, "webhook_secret", json_string(o->secret));
+    if (o->provider || o->events) {
+        json_t *codes = json_array();
+        if (o->events) {
+            char *copy = xstrdup(o->events), *save = NULL;
+            for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+                json_array_append_new(codes, json_string(t));
+            free(copy);
+        }
+        json_object_set_new(spec, "events_of_interest",
+                            json_pack("[{s:s?, s:o}]", "provider_metadata", o->provider,
+                                      "event_codes", codes));
+    }
+    return spec;
+}
+
+static int show_one(cli_ctx *ctx, engine_t *e, const char *name, const char *secret)
+{
+    regset_t *regs = registry_get(e->registry);
+    bool api = false;
+    const registration_t *reg = regset_find(regs, name, &api);
+    err_t err;
+    json_t *o = reg ? registry_describe(e->registry, reg, api, &err) : NULL;
+    regset_release(regs);
+    if (!reg) return cli_fail("registration '%s' not found", name);
+    if (!o) return cli_fail("%s", err.msg);
+    if (secret) json_object_set_new(o, "webhook_secret", json_string(secret));
+    if (ctx->json) {
+        cli_print_json(o);
+    } else {
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(s);
+        free(s);
+        if (secret)
+            fprintf(stderr, "evkit: the generated webhook_secret is shown only now; keep it\n");
+    }
+    json_decref(o);
+    return EXIT_OK;
+}
+
+static void secret_free(char *s)
+{
+    if (!s) return;
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o, int nargs,
+                               char **args)
+{
+    engine_t e;
+    if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
+    err_t err = {0};
+    int status = 0, rc = EXIT_OK;
+    char *secret = NULL;
+    const char *name = args[0];
+    if (!strcmp(verb, "get")) {
+        rc = show_one(ctx, &e, name, NULL);
+    } else if (!strcmp(verb, "create") || !strcmp(verb, "update")) {
+        json_t *spec = spec_from_opts(o);
+        if (!spec) {
+            cli_close_engine(&e);
+            return EXIT_FAIL;
+        }
+        status = !strcmp(verb, "create") ? registry_create(e.registry, name, spec, &secret, &err)
+                                         : registry_update(e.registry, name, spec, &secret, &err);
+        json_decref(spec);
+        if (status < 400) rc = show_one(ctx, &e, name, secret);
+    } else if (!strcmp(verb, "delete")) {
+        status = registry_delete(e.registry, name, &err);
+        if (status < 400) printf("registration %s deleted\n", name);
+    } else if (!strcmp(verb, "enable")) {
+        int resumed = 0;
+        status = registry_enable(e.registry, name, &resumed, &err);
+        if (status < 400)
+            printf("registration %s is ACTIVE; %d parked deliver%s resumed\n", name, resumed,
+                   resumed == 1 ? "y" : "ies");
+    } else if (!strcmp(verb, "secret-add")) {
+        status = registry_secret_add(e.registry, name, o->secret, &secret, &err);
+        if (status < 400) {
+            const char *s = secret ? secret : o->secret;
+            char id[9], hint[32];
+            webhook_secret_id(s, id);
+            webhook_secret_hint(s, hint, sizeof hint);
+            if (ctx->json) {
+                json_t *j = json_pack("{s:s, s:s, s:s?}", "id", id, "hint", hint, "webhook_secret",
+                                      secret);
+                cli_print_json(j);
+                json_decref(j);
+            } else {
+                printf("secret %s (%s) added to %s; both sign until the old one is removed\n", id,
+                       hint, name);
+                if (secret) printf("webhook_secret: %s\n", secret);
+            }
+        }
+    } else if (!strcmp(verb, "secret-remove")) {
+        status = registry_secret_remove(e.registry, name, args[1], &err);
+        if (status < 400) printf("secret %s removed from %s\n", args[1], name);
+    }
+    (void)nargs;
+    if (status >= 400) rc = cli_fail("%s", err.msg);
+    secret_free(secret);
     cli_close_engine(&e);
     return rc;
 }
@@ -108,23 +276,14 @@ int cmd_registration(cli_ctx *ctx, int argc, char **argv)
     }
     int nargs = argc - i;
     if (nargs == 1 && !strcmp(argv[i], "list")) return registration_list(ctx);
-    if (nargs == 2 && !strcmp(argv[i], "enable")) {
-        app_t *app = cli_load_app(ctx, false);
-        if (!app) return EXIT_FAIL;
-        bool known = app_registration(app, argv[i + 1]) != NULL;
-        app_free(app);
-        if (!known) return cli_fail("registration '%s' not found", argv[i + 1]);
-        store_t *s = cli_open_store(ctx);
-        if (!s) return EXIT_FAIL;
-        int resumed = 0;
-        err_t err;
-        int rc = store_reg_enable(s, argv[i + 1], &resumed, &err);
-        store_close(s);
-        if (rc < 0) return cli_fail("%s", err.msg);
-        printf("registration %s is ACTIVE; %d parked deliver%s resumed\n", argv[i + 1], resumed,
-               resumed == 1 ? "y" : "ies");
-        return EXIT_OK;
-    }
+    if (nargs == 2 && (!strcmp(argv[i], "get") || !strcmp(argv[i], "create") ||
+                       !strcmp(argv[i], "update") || !strcmp(argv[i], "delete") ||
+                       !strcmp(argv[i], "enable")))
+        return registration_change(ctx, argv[i], &o, 1, argv + i + 1);
+    if (nargs == 3 && !strcmp(argv[i], "secret") && !strcmp(argv[i + 1], "add"))
+        return registration_change(ctx, "secret-add", &o, 1, argv + i + 2);
+    if (nargs == 4 && !strcmp(argv[i], "secret") && !strcmp(argv[i + 1], "remove"))
+        return registration_change(ctx, "secret-remove", &o, 2, argv + i + 2);
     return cli_usage(REG_USAGE);
 }
 

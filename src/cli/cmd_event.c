@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
+#include "registry/registry.h"
 
 static const char *EVENT_USAGE =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
@@ -48,8 +49,10 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
 {
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
-    const registration_t *reg = app_registration(e.app, reg_name);
+    regset_t *regs = registry_get(e.registry);
+    const registration_t *reg = regset_find(regs, reg_name, NULL);
     if (!reg) {
+        regset_release(regs);
         cli_close_engine(&e);
         return cli_fail("registration '%s' not found", reg_name);
     }
@@ -57,10 +60,12 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
     if (seek) {
         int64_t ms;
         if (dur_parse(seek, &ms) < 0 || ms > 0) {
+            regset_release(regs);
             cli_close_engine(&e);
             return cli_fail("--seek '%s': a negative ISO 8601 duration is required, e.g. -PT2H", seek);
         }
         if (store_position_before(e.store, now_ms() + ms, &since, &err) < 0) {
+            regset_release(regs);
             cli_close_engine(&e);
             return cli_fail("%s", err.msg);
         }
@@ -80,6 +85,7 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
                           &err);
     free(providers);
     free(types);
+    regset_release(regs);
     cli_close_engine(&e);
     if (rc < 0) return cli_fail("%s", err.msg);
     printf("replaying %d event(s) after position %lld to registration %s\n", count,

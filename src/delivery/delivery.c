@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "delivery/delivery_int.h"
+#include "registry/registry.h"
 #include "trace/trace.h"
 
 /* ---- decisions ---- */
@@ -67,6 +69,25 @@ int64_t delivery_retry_delay(const registration_t *reg, int attempt, double rnd)
     return base + (int64_t)((double)base * (double)reg->retry_jitter_pct / 100.0 * rnd);
 }
 
+store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, int attempt,
+                               int64_t first_ms, int64_t ended_ms, double rnd, int64_t *next_due)
+{
+    *next_due = 0;
+    if (v == VERDICT_SUCCESS) return DELIVERY_DONE;
+    if (v == VERDICT_FINAL) return DELIVERY_FAILED;
+    int64_t next = ended_ms + delivery_retry_delay(reg, attempt, rnd);
+    if (next > first_ms + reg->retry_max_age_ms) return DELIVERY_DEAD;
+    *next_due = next;
+    return DELIVERY_RETRY;
+}
+
+delivery_verdict delivery_classify_status(int code)
+{
+    /* No answer at all (601 and up) is retried like a 5xx. */
+    if (code >= 600) return VERDICT_RETRY;
+    return classify_code(code);
+}
+
 reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
 {
     if (attempts >= 10 && failures * 5 >= attempts * 4) return REG_DISABLED;
@@ -92,6 +113,7 @@ json_t *delivery_params(const action_t *consumer, const json_t *event, int attem
 /* ---- workers ---- */
 
 typedef struct reg_health {
+    char *name;
     reg_state state;
     int consecutive_failures;
 } reg_health;
@@ -109,20 +131,37 @@ struct delivery {
     int busy;                 /* deliveries queued or running */
     bool stopping;
     bool dispatcher_done;     /* nothing more will be queued */
-    reg_health *health;       /* per registration of the app, by index */
+    reg_health *health;       /* per registration name; registrations come and go */
+    size_t nhealth, caphealth;
     trace_secrets *secrets;   /* values no trace may show */
 };
 
-static size_t reg_index(const app_t *app, const registration_t *r)
+engine_t *delivery_engine(delivery_t *d)
 {
-    return (size_t)(r - app->registrations);
+    return d->engine;
 }
 
-static void update_health(delivery_t *d, const registration_t *reg, bool ok)
+/* The health entry of name, created ACTIVE. Called with d->mu held. */
+static reg_health *health_of(delivery_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->nhealth; i++)
+        if (!strcmp(d->health[i].name, name)) return &d->health[i];
+    if (d->nhealth == d->caphealth) {
+        d->caphealth = d->caphealth ? d->caphealth * 2 : 16;
+        d->health = xrealloc(d->health, d->caphealth * sizeof *d->health);
+    }
+    reg_health *h = &d->health[d->nhealth++];
+    memset(h, 0, sizeof *h);
+    h->name = xstrdup(name);
+    h->state = REG_ACTIVE;
+    return h;
+}
+
+void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
 {
     engine_t *e = d->engine;
-    reg_health *h = &d->health[reg_index(e->app, reg)];
     pthread_mutex_lock(&d->mu);
+    reg_health *h = health_of(d, reg->name);
     h->consecutive_failures = ok ? 0 : h->consecutive_failures + 1;
     int recent = h->consecutive_failures;
     reg_state cached = h->state;
@@ -134,7 +173,7 @@ static void update_health(delivery_t *d, const registration_t *reg, bool ok)
     if (store_reg_info_get(e->store, reg->name, &info, &err) < 0) return;
     if (info.state == REG_DISABLED) {
         pthread_mutex_lock(&d->mu);
-        h->state = REG_DISABLED;
+        health_of(d, reg->name)->state = REG_DISABLED;
         pthread_mutex_unlock(&d->mu);
         return;
     }
@@ -149,11 +188,11 @@ static void update_health(delivery_t *d, const registration_t *reg, bool ok)
         }
     }
     pthread_mutex_lock(&d->mu);
-    h->state = next;
+    health_of(d, reg->name)->state = next;
     pthread_mutex_unlock(&d->mu);
 }
 
-static double rnd01(void)
+double delivery_rnd01(void)
 {
     uint32_t r;
     if (random_bytes(&r, sizeof r) < 0) return 0.5;
@@ -163,7 +202,8 @@ static double rnd01(void)
 static void deliver_one(delivery_t *d, store_delivery *dl)
 {
     engine_t *e = d->engine;
-    const registration_t *reg = app_registration(e->app, dl->registration);
+    regset_t *regs = registry_get(e->registry);
+    const registration_t *reg = regset_find(regs, dl->registration, NULL);
     store_attempt at = {.delivery_id = dl->id, .started_ms = now_ms()};
     /* The trace of this attempt; the transport fills request and response. */
     trace_attempt tr = {
@@ -175,10 +215,10 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         .start_ms = at.started_ms,
     };
     err_t err;
-    if (!reg || !reg->action) {
+    if (!reg || (!reg->action && !reg->webhook_url)) {
         at.outcome = DELIVERY_FAILED;
         at.status_code = 404;
-        at.error = "the registration is no longer configured in app.config.yaml";
+        at.error = "the registration no longer exists";
         at.ended_ms = now_ms();
         tr.end_ms = at.ended_ms;
         tr.status_code = at.status_code;
@@ -186,6 +226,12 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         trace_record(e->store, d->secrets, &tr);
         if (store_finish(e->store, &at, &err) < 0)
             log_error("cannot record delivery", json_pack("{s:s}", "error", err.msg));
+        regset_release(regs);
+        return;
+    }
+    if (reg->webhook_url) {
+        webhook_deliver(d, reg, dl);
+        regset_release(regs);
         return;
     }
     json_t *params = delivery_params(reg->action, dl->event, dl->attempt);
@@ -219,19 +265,8 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         at.error = errbuf;
     }
     int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : at.started_ms;
-    if (v == VERDICT_SUCCESS) {
-        at.outcome = DELIVERY_DONE;
-    } else if (v == VERDICT_FINAL) {
-        at.outcome = DELIVERY_FAILED;
-    } else {
-        int64_t next = at.ended_ms + delivery_retry_delay(reg, dl->attempt, rnd01());
-        if (next > first + reg->retry_max_age_ms) {
-            at.outcome = DELIVERY_DEAD;
-        } else {
-            at.outcome = DELIVERY_RETRY;
-            at.next_due_ms = next;
-        }
-    }
+    at.outcome = delivery_outcome(reg, v, dl->attempt, first, at.ended_ms, delivery_rnd01(),
+                                  &at.next_due_ms);
     tr.end_ms = at.ended_ms;
     tr.params = params;
     tr.result = res.result;
@@ -256,7 +291,8 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
                            dl->attempt, "status", code, "error", errbuf, "activationId",
                            res.activation_id));
     json_decref(res.result);
-    update_health(d, reg, v == VERDICT_SUCCESS);
+    delivery_update_health(d, reg, v == VERDICT_SUCCESS);
+    regset_release(regs);
 }
 
 static void *worker_main(void *arg)
@@ -288,23 +324,31 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int64_t max_timeout_ms(const app_t *app)
+static int64_t max_timeout_ms(registry_t *r)
 {
+    regset_t *regs = registry_get(r);
     int64_t m = 0;
-    for (size_t i = 0; i < app->nregistrations; i++) {
-        const action_t *a = app->registrations[i].action;
-        if (a && a->timeout_ms > m) m = a->timeout_ms;
+    for (size_t i = 0; i < regs->n; i++) {
+        const registration_t *reg = regs->regs[i];
+        int64_t t = reg->action ? reg->action->timeout_ms : reg->webhook_url ? WEBHOOK_TIMEOUT_MS : 0;
+        if (t > m) m = t;
     }
+    regset_release(regs);
     return m ? m : ACTION_DEFAULT_TIMEOUT_MS;
+}
+
+int64_t delivery_lease_ms(delivery_t *d)
+{
+    /* A lease outlives the longest consumer, with room for nested handlers. */
+    return 2 * max_timeout_ms(d->engine->registry) + 30000;
 }
 
 static void *dispatcher_main(void *arg)
 {
     delivery_t *d = arg;
     engine_t *e = d->engine;
-    /* A lease outlives the longest consumer, with room for nested handlers. */
-    int64_t lease = 2 * max_timeout_ms(e->app) + 30000;
     for (;;) {
+        int64_t lease = delivery_lease_ms(d);
         pthread_mutex_lock(&d->mu);
         while (d->busy >= d->nworkers && !d->stopping) pthread_cond_wait(&d->cv_free, &d->mu);
         int free_slots = d->nworkers - d->busy;
@@ -353,23 +397,26 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
     delivery_t *d = xcalloc(1, sizeof *d);
     d->engine = e;
     d->nworkers = workers;
-    d->health = xcalloc(e->app->nregistrations + 1, sizeof *d->health);
     d->secrets = trace_secrets_new(e->app);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv_work, NULL);
     pthread_cond_init(&d->cv_free, NULL);
     d->workers = xcalloc((size_t)workers, sizeof *d->workers);
-    for (size_t i = 0; i < e->app->nregistrations; i++) {
+    regset_t *regs = registry_get(e->registry);
+    for (size_t i = 0; i < regs->n; i++) {
         store_reg_info info;
-        if (store_reg_info_get(e->store, e->app->registrations[i].name, &info, err) < 0) {
+        if (store_reg_info_get(e->store, regs->regs[i]->name, &info, err) < 0) {
+            regset_release(regs);
+            for (size_t k = 0; k < d->nhealth; k++) free(d->health[k].name);
             free(d->workers);
             free(d->health);
             trace_secrets_free(d->secrets);
             free(d);
             return -1;
         }
-        d->health[i].state = info.state;
+        health_of(d, regs->regs[i]->name)->state = info.state;
     }
+    regset_release(regs);
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) abort();
     }
@@ -392,6 +439,7 @@ void delivery_stop(delivery_t *d)
     /* Workers drain the queue before they exit, so nothing claimed is dropped. */
     free(d->queue);
     free(d->workers);
+    for (size_t k = 0; k < d->nhealth; k++) free(d->health[k].name);
     free(d->health);
     trace_secrets_free(d->secrets);
     pthread_mutex_destroy(&d->mu);

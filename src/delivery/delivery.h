@@ -24,6 +24,17 @@ typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
  * (could not start) or 601 (crash, Lua error, internal error). */
 delivery_verdict delivery_classify(const invoke_result *res, int *status);
 
+/* Classifies an HTTP status of a webhook attempt: 2xx success; 429, 5xx
+ * except 505 and no answer (601 and up: timeout, connection, TLS) retried;
+ * everything else (other 4xx, 3xx, 505) final. */
+delivery_verdict delivery_classify_status(int code);
+
+/* What becomes of a delivery after an attempt with verdict v: done, a
+ * final failure, a retry (due at *next_due by reg's schedule), or dead
+ * when that retry would fall past max_age after the first attempt. */
+store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, int attempt,
+                               int64_t first_ms, int64_t ended_ms, double rnd, int64_t *next_due);
+
 /* Delay before the attempt after `attempt` (1-based) by reg's schedule, the
  * last entry repeating, with up to jitter_pct percent added from rnd (0..1). */
 int64_t delivery_retry_delay(const registration_t *reg, int attempt, double rnd);

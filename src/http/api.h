@@ -44,5 +44,9 @@ void api_journal(engine_t *e, const api_request *req, const char *provider, web_
  * and POST /api/v1/deadletters/replay?registration=R. */
 bool api_console_route(const char *url);
 void api_console(engine_t *e, const api_request *req, const char *url, web_response *out);
+/* /api/v1/registrations[/<name>[/enable|/secrets[/<id>]]] (rest is what
+ * follows /api/v1/registrations): list, create, read, replace, delete,
+ * enable, and rotate webhook secrets. Needs an API token. */
+void api_registrations(engine_t *e, const api_request *req, web_response *out);
 
 #endif

@@ -257,6 +257,33 @@ static enum MHD_Result handle_console(http_server_t *srv, struct MHD_Connection 
     return ret;
 }
 
+static enum MHD_Result handle_registrations(http_server_t *srv, struct MHD_Connection *c,
+                                           const char *method, const char *rest,
+                                           request_state *st)
+{
+    json_t *headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+    json_t *query = json_object();
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
+    api_request req = {
+        .method = method,
+        .ns = "",
+        .rest = rest,
+        .query = query,
+        .headers = headers,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    web_response resp;
+    web_response_init(&resp);
+    api_registrations(srv->engine, &req, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
+    web_response_free(&resp);
+    json_decref(headers);
+    json_decref(query);
+    return ret;
+}
+
 /* Publishing (provider NULL) and journaling (provider key) APIs. */
 static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *c,
                                      const char *method, const char *provider, request_state *st)
@@ -356,6 +383,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (strncmp(url, "/api/v1/web/", 12) == 0) return handle_web(srv, c, method, url, st);
     if (strncmp(url, "/api/v1/namespaces/", 19) == 0) return handle_api(srv, c, method, url, st);
+    if (strcmp(url, "/api/v1/registrations") == 0 ||
+        strncmp(url, "/api/v1/registrations/", 22) == 0)
+        return handle_registrations(srv, c, method, url + 21, st);
     if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "POST") == 0)
         return handle_events(srv, c, method, NULL, st);
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)

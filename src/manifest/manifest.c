@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "core/util.h"
 
 #define CONFIG_FILE "app.config.yaml"
@@ -24,6 +26,7 @@ typedef struct lctx {
     app_t *app;
     size_t capactions;
     json_t *missing;    /* $VARs already reported missing */
+    bool literal;       /* from the API: no $VAR expansion (no peeking at the environment) */
 } lctx_t;
 
 static const char *const APP_KEYS[] = {"runtimeManifest", "events", NULL};
@@ -34,6 +37,7 @@ static const char *const ACTION_KEYS[] = {"function", "runtime",     "web",    "
 static const char *const LIMIT_KEYS[] = {"timeout", "memory", "concurrency", NULL};
 static const char *const EVENTS_KEYS[] = {"registrations", NULL};
 static const char *const REG_KEYS[] = {"description", "events_of_interest", "runtime_action",
+                                       "webhook_url", "delivery_type",      "webhook_secret",
                                        "retry",       "ordering",           NULL};
 static const char *const EOI_KEYS[] = {"provider_metadata", "event_codes", NULL};
 static const char *const RETRY_KEYS[] = {"schedule", "max_age", "jitter", NULL};
@@ -570,6 +574,99 @@ static void ordering_parse(lctx_t *c, registration_t *r, const mnode_t *o)
     r->ordering_key = xstrdup(k->str);
 }
 
+bool webhook_secret_valid(const char *s)
+{
+    if (!s || strncmp(s, "whsec_", 6) != 0) return false;
+    s += 6;
+    size_t n = strlen(s), pad = 0;
+    if (n == 0 || n % 4 != 0 || n > 1024) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || !(isalnum((unsigned char)ch) || ch == '+' || ch == '/')) return false;
+    }
+    return pad <= 2 && n > pad;
+}
+
+static bool url_is_http(const char *u)
+{
+    const char *rest = !strncmp(u, "http://", 7) ? u + 7 : !strncmp(u, "https://", 8) ? u + 8 : NULL;
+    if (!rest || !*rest || *rest == '/' || *rest == ':') return false;
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '#') return false;
+    return true;
+}
+
+static void webhook_parse(lctx_t *c, registration_t *r, const mnode_t *spec, const mnode_t *wu)
+{
+    char *what = xasprintf("webhook_url of registration '%s'", r->name);
+    const char *url = want_str(c, wu, what);
+    free(what);
+    if (url) {
+        char *u = c->literal ? xstrdup(url) : env_expand(url, c->app->env, c->missing, c->d, wu);
+        if (!url_is_http(u))
+            mdiag(c->d, DIAG_ERROR, wu,
+                  "webhook_url of registration '%s' must be an http:// or https:// URL, not '%s'",
+                  r->name, u);
+        r->webhook_url = u;
+    }
+    const mnode_t *dt = mn_get(spec, "delivery_type");
+    what = xasprintf("delivery_type of registration '%s'", r->name);
+    const char *t = want_str(c, dt, what);
+    free(what);
+    if (t && !strcmp(t, "batch")) r->batch = true;
+    else if (t && strcmp(t, "list") && strcmp(t, "single"))
+        mdiag(c->d, DIAG_ERROR, dt,
+              "delivery_type of registration '%s' must be 'list' (one event per request) or "
+              "'batch', not '%s'",
+              r->name, t);
+
+    const mnode_t *sec = mn_get(spec, "webhook_secret");
+    const mnode_t *const *list = NULL;
+    size_t n = 0;
+    if (sec && sec->kind == MN_SEQ) {
+        list = (const mnode_t *const *)sec->items;
+        n = sec->nitems;
+    } else if (!mn_is_null(sec)) {
+        list = &sec;
+        n = 1;
+    }
+    if (!n) {
+        mdiag(c->d, DIAG_ERROR, sec ? sec : wu,
+              "webhook registration '%s' needs webhook_secret (whsec_<base64>, the Standard "
+              "Webhooks signing secret)",
+              r->name);
+        return;
+    }
+    if (n > WEBHOOK_MAX_SECRETS) {
+        mdiag(c->d, DIAG_ERROR, sec,
+              "webhook_secret of registration '%s' has %zu secrets; at most %d (the current one "
+              "and the next during a rotation)",
+              r->name, n, WEBHOOK_MAX_SECRETS);
+        return;
+    }
+    r->secrets = xcalloc(n, sizeof *r->secrets);
+    for (size_t i = 0; i < n; i++) {
+        if (!mn_is_str(list[i])) {
+            mdiag(c->d, DIAG_ERROR, list[i],
+                  "webhook_secret of registration '%s' must be a string, not %s", r->name,
+                  mn_describe(list[i]));
+            continue;
+        }
+        char *v = c->literal ? xstrdup(list[i]->str)
+                             : env_expand(list[i]->str, c->app->env, c->missing, c->d, list[i]);
+        /* Never echo the value: it is a secret. */
+        if (!webhook_secret_valid(v))
+            mdiag(c->d, DIAG_ERROR, list[i],
+                  "webhook_secret of registration '%s' must be whsec_ followed by base64",
+                  r->name);
+        r->secrets[r->nsecrets++] = v;
+    }
+}
+
 static void registration_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec,
                                registration_t *r)
 {
@@ -615,23 +712,45 @@ static void registration_parse(lctx_t *c, const mnode_t *key, const mnode_t *spe
     }
 
     const mnode_t *ra = mn_get(spec, "runtime_action");
-    what = xasprintf("runtime_action of registration '%s'", r->name);
-    const char *fqn = want_str(c, ra, what);
-    free(what);
-    if (fqn) {
-        r->runtime_action = xstrdup(fqn);
-        r->action = app_action(c->app, fqn);
-        if (!strchr(fqn, '/'))
-            mdiag(c->d, DIAG_ERROR, ra,
-                  "runtime_action '%s' of registration '%s' must be <package>/<action>", fqn,
+    const mnode_t *wu = mn_get(spec, "webhook_url");
+    if (!mn_is_null(ra) && !mn_is_null(wu)) {
+        mdiag(c->d, DIAG_ERROR, wu,
+              "registration '%s' has both runtime_action and webhook_url; it delivers to one of "
+              "them",
+              r->name);
+    } else if (!mn_is_null(wu)) {
+        webhook_parse(c, r, spec, wu);
+    } else {
+        what = xasprintf("runtime_action of registration '%s'", r->name);
+        const char *fqn = want_str(c, ra, what);
+        free(what);
+        if (fqn) {
+            r->runtime_action = xstrdup(fqn);
+            r->action = app_action(c->app, fqn);
+            if (!strchr(fqn, '/'))
+                mdiag(c->d, DIAG_ERROR, ra,
+                      "runtime_action '%s' of registration '%s' must be <package>/<action>", fqn,
+                      r->name);
+            else if (!r->action)
+                mdiag(c->d, DIAG_ERROR, ra,
+                      "runtime_action '%s' of registration '%s' names no action of this app", fqn,
+                      r->name);
+        } else if (mn_is_null(ra)) {
+            mdiag(c->d, DIAG_ERROR, ra ? ra : key,
+                  "registration '%s' has no runtime_action (<package>/<action>) or webhook_url",
                   r->name);
-        else if (!r->action)
-            mdiag(c->d, DIAG_ERROR, ra,
-                  "runtime_action '%s' of registration '%s' names no action of this app", fqn,
+        }
+        /* Actions take one event per activation: "list" is what they get. */
+        const mnode_t *dt = mn_get(spec, "delivery_type");
+        if (!mn_is_null(dt) && !(mn_is_str(dt) && !strcmp(dt->str, "list")))
+            mdiag(c->d, DIAG_WARNING, dt,
+                  "delivery_type of registration '%s' only applies to a webhook_url (actions get "
+                  "one event at a time); ignored",
                   r->name);
-    } else if (mn_is_null(ra)) {
-        mdiag(c->d, DIAG_ERROR, ra ? ra : key,
-              "registration '%s' has no runtime_action (<package>/<action>)", r->name);
+        if (!mn_is_null(mn_get(spec, "webhook_secret")))
+            mdiag(c->d, DIAG_WARNING, mn_get(spec, "webhook_secret"),
+                  "webhook_secret of registration '%s' only applies to a webhook_url; ignored",
+                  r->name);
     }
 
     const mnode_t *retry = mn_get(spec, "retry");
@@ -745,6 +864,69 @@ static void app_env_load(app_t *app, diags_t *d)
     }
 }
 
+static void registration_clear(registration_t *r)
+{
+    free(r->name);
+    free(r->description);
+    free(r->runtime_action);
+    free(r->webhook_url);
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        /* Secrets do not linger in freed memory. */
+        OPENSSL_cleanse(r->secrets[i], strlen(r->secrets[i]));
+        free(r->secrets[i]);
+    }
+    free(r->secrets);
+    for (size_t j = 0; j < r->ninterests; j++) {
+        for (size_t k = 0; k < r->interests[j].ncodes; k++) free(r->interests[j].codes[k]);
+        free(r->interests[j].codes);
+        free(r->interests[j].provider);
+    }
+    free(r->interests);
+    free(r->retry_schedule_ms);
+    free(r->ordering_key);
+}
+
+void registration_free(registration_t *r)
+{
+    if (!r) return;
+    registration_clear(r);
+    free(r);
+}
+
+bool registration_name_valid(const char *s)
+{
+    return s && strlen(s) <= 128 && valid_name(s);
+}
+
+registration_t *registration_from_json(const app_t *app, const char *name, const json_t *spec,
+                                       diags_t *d)
+{
+    size_t errors0 = d->errors;
+    if (!registration_name_valid(name)) {
+        diags_add(d, DIAG_ERROR, NULL, 0, 0,
+                  "registration name '%s' is invalid: 1 to 128 characters of letters, digits, "
+                  "_ . @ -, starting with a letter, digit or _",
+                  name ? name : "");
+        return NULL;
+    }
+    lctx_t c = {.d = d, .app = (app_t *)app, .missing = json_object(), .literal = true};
+    ytree_t yt;
+    ytree_init(&yt, app->dir, d);
+    json_t *jn = json_string(name);
+    const mnode_t *key = mn_from_json(&yt, jn);
+    json_decref(jn);
+    const mnode_t *sn = mn_from_json(&yt, spec);
+    registration_t *r = xcalloc(1, sizeof *r);
+    registration_parse(&c, key, sn, r);
+    ytree_free(&yt);
+    json_decref(c.missing);
+    if (d->errors > errors0) {
+        registration_free(r);
+        return NULL;
+    }
+    return r;
+}
+
 app_t *app_load(const char *dir, diags_t *d)
 {
     size_t errors0 = d->errors;
@@ -797,20 +979,7 @@ void app_free(app_t *app)
         json_decref(a->annotations);
     }
     free(app->actions);
-    for (size_t i = 0; i < app->nregistrations; i++) {
-        registration_t *r = &app->registrations[i];
-        free(r->name);
-        free(r->description);
-        free(r->runtime_action);
-        for (size_t j = 0; j < r->ninterests; j++) {
-            for (size_t k = 0; k < r->interests[j].ncodes; k++) free(r->interests[j].codes[k]);
-            free(r->interests[j].codes);
-            free(r->interests[j].provider);
-        }
-        free(r->interests);
-        free(r->retry_schedule_ms);
-        free(r->ordering_key);
-    }
+    for (size_t i = 0; i < app->nregistrations; i++) registration_clear(&app->registrations[i]);
     free(app->registrations);
     for (size_t i = 0; i < app->nproviders; i++) {
         free(app->providers[i].key);

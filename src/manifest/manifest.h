@@ -52,11 +52,20 @@ typedef struct interest {
     size_t ncodes;
 } interest_t;
 
+/* Webhook deliveries: at most this many events and bytes per batch. */
+#define WEBHOOK_BATCH_MAX_EVENTS 20
+#define WEBHOOK_BATCH_MAX_BYTES (2 * 1024 * 1024)
+#define WEBHOOK_MAX_SECRETS 2     /* the current one and, during a rotation, the next */
+
 typedef struct registration {
     char *name;
     char *description;
-    char *runtime_action; /* "<package>/<action>" */
+    char *runtime_action; /* "<package>/<action>"; NULL for a webhook registration */
     const action_t *action;
+    char *webhook_url;    /* http(s) URL instead of runtime_action, else NULL */
+    bool batch;           /* delivery_type: batch (webhooks only) */
+    char **secrets;       /* "whsec_<base64>" signing secrets of a webhook, oldest first */
+    size_t nsecrets;
     interest_t *interests;
     size_t ninterests;
     int64_t *retry_schedule_ms; /* delays after attempt 1, 2, ...; the last repeats */
@@ -127,6 +136,20 @@ const event_code_t *app_event_code(const app_t *app, const char *provider, const
 /* True when reg takes events of (provider, type); provider NULL matches any
  * provider. Codes match exactly. */
 bool registration_matches(const registration_t *reg, const char *provider, const char *type);
+
+/* A registration declared as JSON (the registrations API), checked by the
+ * same rules as app.config.yaml against app's actions, providers and event
+ * codes. Problems go to d (an unknown key is a warning there); NULL when
+ * there are errors. Free with registration_free. */
+registration_t *registration_from_json(const app_t *app, const char *name, const json_t *spec,
+                                       diags_t *d);
+/* Frees what r holds and r itself (only for registration_from_json's). */
+void registration_free(registration_t *r);
+/* True for "whsec_" followed by non-empty valid base64. */
+bool webhook_secret_valid(const char *s);
+/* True for a registration name: 1..128 of [A-Za-z0-9_.@-], starting with a
+ * letter, digit or '_' (names end up in URLs). */
+bool registration_name_valid(const char *s);
 
 /* The default retry policy of the hosted service: 1, 2, 4, 8 minutes, then
  * every 15 minutes, until 24 h after the first attempt, 10% jitter.

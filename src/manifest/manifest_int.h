@@ -90,6 +90,10 @@ const char *mn_describe(const mnode_t *n);
 /* The node as JSON, typed as the core schema says. New reference. */
 json_t *mn_to_json(const mnode_t *n);
 
+/* A JSON value as a tree of t (no file, no positions), so that what an API
+ * receives is checked by the same code as what a file declares. */
+mnode_t *mn_from_json(ytree_t *t, const json_t *j);
+
 /* diags_add at a node's position (or at the file alone when at is NULL). */
 void mdiag(diags_t *d, diag_severity sev, const mnode_t *at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -530,3 +530,63 @@ json_t *mn_to_json(const mnode_t *n)
     default: return json_stringn(n->str, strlen(n->str));
     }
 }
+
+/* ---- JSON as a tree ---- */
+
+mnode_t *mn_from_json(ytree_t *t, const json_t *j)
+{
+    mnode_t *n;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        n = node_new(t, MN_MAP, NULL, 0, 0);
+        n->pairs = xcalloc(json_object_size(j) + 1, sizeof *n->pairs);
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) {
+            mnode_t *key = node_new(t, MN_SCALAR, NULL, 0, 0);
+            key->str = xstrdup(k);
+            key->st = MS_STR;
+            key->quoted = true;
+            n->pairs[n->npairs].key = key;
+            n->pairs[n->npairs].val = mn_from_json(t, v);
+            n->npairs++;
+        }
+        return n;
+    }
+    case JSON_ARRAY: {
+        n = node_new(t, MN_SEQ, NULL, 0, 0);
+        n->items = xcalloc(json_array_size(j) + 1, sizeof *n->items);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) n->items[n->nitems++] = mn_from_json(t, v);
+        return n;
+    }
+    case JSON_STRING:
+        n = node_new(t, MN_SCALAR, NULL, 0, 0);
+        n->str = xstrdup(json_string_value(j));
+        n->st = MS_STR;
+        n->quoted = true;
+        return n;
+    case JSON_INTEGER:
+        n = node_new(t, MN_SCALAR, NULL, 0, 0);
+        n->ival = (int64_t)json_integer_value(j);
+        n->str = xasprintf("%lld", (long long)n->ival);
+        n->st = MS_INT;
+        return n;
+    case JSON_REAL:
+        n = node_new(t, MN_SCALAR, NULL, 0, 0);
+        n->fval = json_real_value(j);
+        n->str = xasprintf("%g", n->fval);
+        n->st = MS_FLOAT;
+        return n;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        n = node_new(t, MN_SCALAR, NULL, 0, 0);
+        n->bval = json_is_true(j);
+        n->str = xstrdup(n->bval ? "true" : "false");
+        n->st = MS_BOOL;
+        return n;
+    default:
+        return null_node(t, NULL, 0, 0);
+    }
+}

@@ -101,6 +101,11 @@ void store_delivery_free(store_delivery *d);
 int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
                 err_t *err);
 
+/* Claims up to max more due deliveries of one registration (as
+ * store_claim does), for a webhook that takes them in one batch. */
+int store_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+                     store_delivery **out, size_t *n, err_t *err);
+
 typedef enum {
     DELIVERY_DONE,       /* success */
     DELIVERY_RETRY,      /* failed, due again at next_due_ms */
@@ -171,6 +176,30 @@ int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out
 int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err);
 /* ACTIVE again, health window restarts now, parked deliveries become pending. */
 int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err);
+
+/* Attempts and failures of registration since since_ms (minute buckets:
+ * the minute containing since_ms counts whole). */
+int store_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                     int64_t *failures, err_t *err);
+
+/* ---- registration definitions (created at run time) ---- */
+/* The registrations API keeps its definitions here as JSON objects (their
+ * meaning is the registry's); a generation number grows with every change
+ * so that every process sharing the store notices another's change. */
+typedef enum { REGDEF_CREATE, REGDEF_UPDATE, REGDEF_UPSERT } regdef_mode;
+/* Stores def (borrowed) under name. REGDEF_CREATE does nothing when name
+ * exists, REGDEF_UPDATE nothing when it does not; *existed (may be NULL)
+ * tells which. A new name starts with a clean health record. */
+int store_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
+                     bool *existed, err_t *err);
+/* Deletes name's definition; its pending and parked deliveries become dead
+ * letters (*dropped, may be NULL). *existed (may be NULL) tells whether it was there. */
+int store_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err);
+/* Every definition: an object name -> def, each def with "created" and
+ * "updated" (epoch ms) added, and the generation they belong to. */
+int store_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err);
+/* The current generation (0 before any change). */
+int store_regdef_generation(store_t *s, int64_t *generation, err_t *err);
 
 /* ---- activations ---- */
 /* Queues an activation record (stolen) for a batched write off the hot path. */

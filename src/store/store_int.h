@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -156,6 +157,9 @@ int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *e
  * health buckets, expired action state, a bounded chunk of each per call,
  * inside the caller's transaction. 1 when more remain, 0 when done, -1. */
 int store_prune_expired(store_t *s, conn_t *c, int64_t now, err_t *err);
+
+/* ---- store_regdefs.c ---- */
+extern const char STORE_REGDEFS_SCHEMA[];
 
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */

@@ -1,0 +1,169 @@
+/* deliver_webhook: carries deliveries to a registration's webhook_url as
+ * the hosted event service does: structured CloudEvents JSON, or a JSON
+ * array of at most 20 events and 2 MB in batch mode, signed by Standard
+ * Webhooks with every current secret, with x-adobe-event-id and, on
+ * retries, x-adobe-retry-count. Outcomes follow the action rules. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "core/log.h"
+#include "delivery/delivery_int.h"
+
+/* The envelope the hosted service delivers: the CloudEvent plus eventid
+ * and recipientclientid. */
+static char *envelope(const registration_t *reg, const json_t *event)
+{
+    json_t *ev = json_deep_copy(event);
+    if (!json_is_object(ev)) {
+        json_decref(ev);
+        ev = json_object();
+    }
+    json_t *id = json_object_get(ev, "id");
+    if (id && !json_object_get(ev, "eventid")) json_object_set(ev, "eventid", id);
+    json_object_set_new(ev, "recipientclientid", json_string(reg->name));
+    char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    return s ? s : xstrdup("{}");
+}
+
+static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl, int64_t started,
+                   int64_t ended, delivery_verdict v, int status, const char *error)
+{
+    engine_t *e = delivery_engine(d);
+    store_attempt at = {
+        .delivery_id = dl->id,
+        .started_ms = started,
+        .ended_ms = ended,
+        .status_code = status,
+        .error = v == VERDICT_SUCCESS ? NULL : error,
+    };
+    int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : started;
+    at.outcome = delivery_outcome(reg, v, dl->attempt, first, ended, delivery_rnd01(),
+                                  &at.next_due_ms);
+    err_t err;
+    if (store_finish(e->store, &at, &err) < 0)
+        log_error("cannot record delivery",
+                  json_pack("{s:s, s:I}", "error", err.msg, "delivery", (json_int_t)dl->id));
+    if (v != VERDICT_SUCCESS)
+        log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
+                 at.outcome == DELIVERY_RETRY ? "webhook delivery failed; will retry"
+                 : at.outcome == DELIVERY_DEAD ? "webhook delivery failed; retries exhausted, dead letter"
+                                               : "webhook delivery rejected with a final status; dead letter",
+                 json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
+                           json_string_value(json_object_get(dl->event, "id")), "attempt",
+                           dl->attempt, "status", status, "error", error ? error : ""));
+}
+
+/* One request carrying dls[0..n) (n == 1 outside batch mode). */
+static void send_batch(delivery_t *d, const registration_t *reg, store_delivery *dls, char **bodies,
+                       size_t n)
+{
+    buf_t body;
+    buf_init(&body, 0);
+    if (reg->batch) buf_append(&body, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i) buf_append(&body, ",", 1);
+        buf_append(&body, bodies[i], strlen(bodies[i]));
+    }
+    if (reg->batch) buf_append(&body, "]", 1);
+
+    const char *first_id = json_string_value(json_object_get(dls[0].event, "id"));
+    char *msg_id = reg->batch ? xasprintf("batch_%s_%zu", first_id ? first_id : "", n)
+                              : xstrdup(first_id ? first_id : "");
+    buf_t ids;
+    buf_init(&ids, 0);
+    int retries = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_object_get(dls[i].event, "id"));
+        buf_printf(&ids, "%s%s", i ? "," : "", id ? id : "");
+        if (dls[i].attempt - 1 > retries) retries = dls[i].attempt - 1;
+    }
+    int64_t started = now_ms();
+    int64_t ts = started / 1000;
+    err_t err;
+    char *sig = webhook_signature(reg->secrets, reg->nsecrets, msg_id, ts, body.data, body.len, &err);
+    delivery_verdict v;
+    int status;
+    char error[600] = "";
+    if (!sig) {
+        /* Cannot sign: nothing is sent; the registration needs fixing. */
+        v = VERDICT_RETRY;
+        status = WEBHOOK_STATUS_UNEXPECTED;
+        snprintf(error, sizeof error, "%s", err.msg);
+    } else {
+        json_t *h = json_object();
+        json_object_set_new(h, "content-type",
+                            json_string(reg->batch ? "application/cloudevents-batch+json"
+                                                   : "application/cloudevents+json"));
+        json_object_set_new(h, "webhook-id", json_string(msg_id));
+        json_object_set_new(h, "webhook-timestamp", json_sprintf("%lld", (long long)ts));
+        json_object_set_new(h, "webhook-signature", json_string(sig));
+        json_object_set_new(h, "x-adobe-event-id", json_string(ids.data ? ids.data : ""));
+        if (!reg->batch) {
+            const char *type = json_string_value(json_object_get(dls[0].event, "type"));
+            if (type) json_object_set_new(h, "x-adobe-event-code", json_string(type));
+        }
+        if (retries > 0) json_object_set_new(h, "x-adobe-retry-count", json_sprintf("%d", retries));
+        webhook_response r;
+        webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS, &r);
+        json_decref(h);
+        status = r.status;
+        v = delivery_classify_status(status);
+        if (r.error[0]) {
+            snprintf(error, sizeof error, "%s", r.error);
+        } else if (v != VERDICT_SUCCESS) {
+            /* The start of the answer says why, as the receiver put it. */
+            size_t show = r.body_len < 200 ? r.body_len : 200;
+            snprintf(error, sizeof error, "HTTP %d%s%.*s", status, show ? ": " : "", (int)show,
+                     r.body);
+        }
+        webhook_response_free(&r);
+        OPENSSL_cleanse(sig, strlen(sig));
+        free(sig);
+    }
+    int64_t ended = now_ms();
+    for (size_t i = 0; i < n; i++) finish(d, reg, &dls[i], started, ended, v, status, error);
+    delivery_update_health(d, reg, v == VERDICT_SUCCESS);
+    buf_free(&ids);
+    buf_free(&body);
+    free(msg_id);
+}
+
+void webhook_deliver(delivery_t *d, const registration_t *reg, store_delivery *dl)
+{
+    engine_t *e = delivery_engine(d);
+    store_delivery *more = NULL;
+    size_t nmore = 0;
+    if (reg->batch) {
+        err_t err;
+        if (store_claim_more(e->store, reg->name, WEBHOOK_BATCH_MAX_EVENTS - 1, delivery_lease_ms(d),
+                             &more, &nmore, &err) < 0)
+            log_error("cannot claim a batch", json_pack("{s:s}", "error", err.msg));
+    }
+    size_t n = 1 + nmore;
+    store_delivery *all = xcalloc(n, sizeof *all);
+    all[0] = *dl;
+    if (nmore) memcpy(all + 1, more, nmore * sizeof *more);
+    char **bodies = xcalloc(n, sizeof *bodies);
+    size_t *sizes = xcalloc(n, sizeof *sizes);
+    for (size_t i = 0; i < n; i++) {
+        bodies[i] = envelope(reg, all[i].event);
+        sizes[i] = strlen(bodies[i]);
+    }
+    for (size_t at = 0; at < n;) {
+        size_t k = reg->batch ? webhook_batch_take(sizes + at, n - at, WEBHOOK_BATCH_MAX_EVENTS,
+                                                   WEBHOOK_BATCH_MAX_BYTES)
+                              : 1;
+        send_batch(d, reg, all + at, bodies + at, k);
+        at += k;
+    }
+    for (size_t i = 0; i < n; i++) free(bodies[i]);
+    /* dl stays the caller's; the extra claims are ours. */
+    for (size_t i = 0; i < nmore; i++) store_delivery_free(&more[i]);
+    free(more);
+    free(all);
+    free(bodies);
+    free(sizes);
+}

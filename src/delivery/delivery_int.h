@@ -1,0 +1,22 @@
+/* delivery_int: what the delivery files share: the health bookkeeping and
+ * outcome rules of delivery.c, used by the webhook transport too. */
+#ifndef EVKIT_DELIVERY_INT_H
+#define EVKIT_DELIVERY_INT_H
+
+#include "delivery/delivery.h"
+#include "delivery/webhook.h"
+
+engine_t *delivery_engine(delivery_t *d);
+/* Records one attempt's success or failure in reg's health (state changes
+ * are logged and stored). */
+void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok);
+/* A uniform random number in 0..1 for retry jitter. */
+double delivery_rnd01(void);
+/* The lease a claim takes: twice the longest consumer time limit and 30 s. */
+int64_t delivery_lease_ms(delivery_t *d);
+
+/* Delivers dl (claimed) to reg's webhook_url; in batch mode it claims more
+ * due deliveries of reg and sends them together. Records every outcome. */
+void webhook_deliver(delivery_t *d, const registration_t *reg, store_delivery *dl);
+
+#endif

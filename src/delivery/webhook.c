@@ -1,0 +1,339 @@
+/* webhook: signing (Standard Webhooks), secrets, batch sizing, the
+ * challenge and one POST with libcurl. */
+#include "delivery/webhook.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- base64 ---- */
+
+static char *b64_encode(const unsigned char *p, size_t n)
+{
+    char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+/* Decodes standard base64 with padding; NULL when invalid. */
+static unsigned char *b64_decode(const char *s, size_t *outlen)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 4) return NULL;
+    unsigned char *out = xmalloc(n / 4 * 3 + 1);
+    int got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    /* EVP_DecodeBlock counts padding as zero bytes. */
+    size_t len = (size_t)got;
+    if (s[n - 1] == '=') len--;
+    if (s[n - 2] == '=') len--;
+    *outlen = len;
+    return out;
+}
+
+/* ---- signatures and secrets ---- */
+
+char *webhook_signature(char *const *secrets, size_t nsecrets, const char *msg_id,
+                        int64_t timestamp, const char *body, size_t len, err_t *err)
+{
+    if (!nsecrets) {
+        err_set(err, "the webhook registration has no signing secret");
+        return NULL;
+    }
+    char ts[24];
+    snprintf(ts, sizeof ts, "%lld", (long long)timestamp);
+    buf_t out;
+    buf_init(&out, 0);
+    for (size_t i = 0; i < nsecrets; i++) {
+        const char *sec = secrets[i];
+        if (strncmp(sec, "whsec_", 6) != 0) {
+            buf_free(&out);
+            err_set(err, "a webhook secret must start with whsec_");
+            return NULL;
+        }
+        size_t klen = 0;
+        unsigned char *key = b64_decode(sec + 6, &klen);
+        if (!key) {
+            buf_free(&out);
+            err_set(err, "a webhook secret is not valid base64 after whsec_");
+            return NULL;
+        }
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        /* The signed content is "id.timestamp.body". */
+        size_t idlen = strlen(msg_id), tslen = strlen(ts);
+        size_t mlen = idlen + 1 + tslen + 1 + len;
+        unsigned char *msg = xmalloc(mlen + 1);
+        memcpy(msg, msg_id, idlen);
+        msg[idlen] = '.';
+        memcpy(msg + idlen + 1, ts, tslen);
+        msg[idlen + 1 + tslen] = '.';
+        if (len) memcpy(msg + idlen + tslen + 2, body, len);
+        unsigned char *ok = HMAC(EVP_sha256(), key, (int)klen, msg, mlen, md, &mdlen);
+        OPENSSL_cleanse(key, klen);
+        free(key);
+        free(msg);
+        if (!ok) {
+            buf_free(&out);
+            err_set(err, "HMAC failed");
+            return NULL;
+        }
+        char *b = b64_encode(md, mdlen);
+        buf_printf(&out, "%sv1,%s", i ? " " : "", b);
+        free(b);
+    }
+    return buf_steal(&out);
+}
+
+char *webhook_secret_new(void)
+{
+    unsigned char raw[32];
+    if (random_bytes(raw, sizeof raw) < 0) abort();
+    char *b = b64_encode(raw, sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
+    char *s = xasprintf("whsec_%s", b);
+    OPENSSL_cleanse(b, strlen(b));
+    free(b);
+    return s;
+}
+
+void webhook_secret_id(const char *secret, char id[9])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 4; i++) snprintf(id + 2 * i, 3, "%02x", md[i]);
+}
+
+void webhook_secret_hint(const char *secret, char *hint, size_t len)
+{
+    const char *p = strncmp(secret, "whsec_", 6) == 0 ? secret + 6 : secret;
+    snprintf(hint, len, "whsec_%.4s...", p);
+}
+
+/* ---- batches ---- */
+
+size_t webhook_batch_take(const size_t *sizes, size_t n, size_t max_events, size_t max_bytes)
+{
+    if (!n) return 0;
+    size_t total = 2 + sizes[0]; /* "[" first "]" */
+    size_t k = 1;
+    while (k < n && k < max_events) {
+        size_t next = total + 1 + sizes[k]; /* "," */
+        if (next > max_bytes) break;
+        total = next;
+        k++;
+    }
+    return k;
+}
+
+/* ---- challenge ---- */
+
+bool webhook_challenge_ok(const char *body, size_t len, const char *challenge)
+{
+    if (!body) return false;
+    while (len && isspace((unsigned char)*body)) {
+        body++;
+        len--;
+    }
+    while (len && isspace((unsigned char)body[len - 1])) len--;
+    size_t clen = strlen(challenge);
+    if (len == clen && memcmp(body, challenge, clen) == 0) return true;
+    if (len && body[0] == '{') {
+        json_t *j = json_loadb(body, len, 0, NULL);
+        const char *v = json_string_value(json_object_get(j, "challenge"));
+        bool ok = v && !strcmp(v, challenge);
+        json_decref(j);
+        return ok;
+    }
+    return false;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+typedef struct xfer {
+    buf_t body, head;
+    bool cut;
+} xfer;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    size_t n = size * nmemb;
+    /* Keep the start of a big answer and read the rest away. */
+    size_t room = WEBHOOK_MAX_RESPONSE > x->body.len ? WEBHOOK_MAX_RESPONSE - x->body.len : 0;
+    if (room) buf_append(&x->body, ptr, n < room ? n : room);
+    if (n > room) x->cut = true;
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && !memcmp(ptr, "HTTP/", 5)) x->head.len = 0;
+    if (x->head.len + n <= 64 * 1024) buf_append(&x->head, ptr, n);
+    return n;
+}
+
+static json_t *parse_headers(const buf_t *h)
+{
+    json_t *o = json_object();
+    const char *p = h->data, *end = p ? p + h->len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+            char *name = xstrndup(p, (size_t)(colon - p));
+            for (char *c = name; *c; c++) *c = (char)tolower((unsigned char)*c);
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            json_t *val = json_stringn_nocheck(v, (size_t)(ve - v));
+            if (val) json_object_set_new(o, name, val);
+            free(name);
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return o;
+}
+
+void webhook_response_free(webhook_response *r)
+{
+    free(r->body);
+    json_decref(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+/* One request; method GET when body is NULL. */
+static void request(const char *url, const json_t *headers, const char *body, size_t len,
+                    int timeout_ms, webhook_response *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_once(&curl_once, curl_init_once);
+    int64_t t0 = mono_ms();
+    xfer x;
+    buf_init(&x.body, 0);
+    buf_init(&x.head, 0);
+    x.cut = false;
+    struct curl_slist *hl = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)headers, k, v) {
+        char *line = xasprintf("%s: %s", k, json_string_value(v) ? json_string_value(v) : "");
+        hl = curl_slist_append(hl, line);
+        free(line);
+    }
+    /* No "Expect: 100-continue" round trip for big bodies. */
+    hl = curl_slist_append(hl, "Expect:");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURL *c = curl_easy_init();
+    CURLcode rc = CURLE_FAILED_INIT;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "evkit/" EVKIT_VERSION);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        if (body) {
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        }
+        rc = curl_easy_perform(c);
+    }
+    if (rc == CURLE_OK) {
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        out->status = (int)code;
+    } else {
+        switch (rc) {
+        case CURLE_OPERATION_TIMEDOUT:
+            out->status = WEBHOOK_STATUS_TIMEOUT;
+            snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
+            break;
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+            out->status = WEBHOOK_STATUS_CONNECT;
+            snprintf(out->error, sizeof out->error, "connection failed: %s",
+                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+            break;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+            out->status = WEBHOOK_STATUS_TLS;
+            snprintf(out->error, sizeof out->error, "TLS failure: %s",
+                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+            break;
+        default:
+            out->status = WEBHOOK_STATUS_UNEXPECTED;
+            snprintf(out->error, sizeof out->error, "request failed: %s",
+                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        }
+    }
+    if (c) curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
+    out->headers = parse_headers(&x.head);
+    buf_free(&x.head);
+    out->body_len = x.body.len;
+    out->body = x.body.data ? buf_steal(&x.body) : xstrdup("");
+    out->duration_ms = mono_ms() - t0;
+}
+
+void webhook_post(const char *url, const json_t *headers, const char *body, size_t len,
+                  int timeout_ms, webhook_response *out)
+{
+    request(url, headers, body ? body : "", body ? len : 0, timeout_ms, out);
+}
+
+int webhook_challenge(const char *url, int timeout_ms, err_t *err)
+{
+    char challenge[37];
+    uuid_v4(challenge);
+    char *u = xasprintf("%s%cchallenge=%s", url, strchr(url, '?') ? '&' : '?', challenge);
+    json_t *h = json_pack("{s:s}", "accept", "text/plain, application/json");
+    webhook_response r;
+    request(u, h, NULL, 0, timeout_ms, &r);
+    json_decref(h);
+    free(u);
+    int rc = 0;
+    if (r.error[0])
+        rc = err_set(err, "the webhook %s did not pass the challenge: %s", url, r.error);
+    else if (r.status < 200 || r.status > 299)
+        rc = err_set(err, "the webhook %s did not pass the challenge: it answered HTTP %d", url,
+                     r.status);
+    else if (!webhook_challenge_ok(r.body, r.body_len, challenge))
+        rc = err_set(err,
+                     "the webhook %s did not pass the challenge: the answer does not echo the "
+                     "challenge value (answer it as text/plain or as {\"challenge\": \"...\"})",
+                     url);
+    webhook_response_free(&r);
+    return rc;
+}

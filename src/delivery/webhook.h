@@ -1,0 +1,72 @@
+/* webhook: delivery to an HTTP endpoint instead of an action, as the
+ * hosted event service does it: structured CloudEvents JSON (or a JSON
+ * array in batch mode), the event id in a header, a Standard Webhooks
+ * signature, a 10 s timeout, and the challenge a URL must pass before a
+ * registration may use it. The signing, hinting and batch arithmetic are
+ * pure functions, unit-tested apart from the transport. */
+#ifndef EVKIT_DELIVERY_WEBHOOK_H
+#define EVKIT_DELIVERY_WEBHOOK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+#define WEBHOOK_TIMEOUT_MS 10000
+/* Response bodies kept for traces and error messages. */
+#define WEBHOOK_MAX_RESPONSE (64 * 1024)
+
+/* The webhook-signature header value: one "v1,<base64 HMAC-SHA256 of
+ * msg_id.timestamp.body>" per secret (keyed with the base64-decoded part
+ * after "whsec_"), space-separated. NULL with err for an invalid secret. */
+char *webhook_signature(char *const *secrets, size_t nsecrets, const char *msg_id,
+                        int64_t timestamp, const char *body, size_t len, err_t *err);
+
+/* A fresh secret: "whsec_" + base64 of 32 random bytes. Caller frees. */
+char *webhook_secret_new(void);
+
+/* How a secret is shown without showing it: id is the first 8 hex digits
+ * of its SHA-256 (names it for removal), hint "whsec_abcd..." its first
+ * four characters. */
+void webhook_secret_id(const char *secret, char id[9]);
+void webhook_secret_hint(const char *secret, char *hint, size_t len);
+
+/* How many of the next serialized events (sizes in bytes, in order) go in
+ * one batch: at most max_events, and the JSON array ("[" a "," b "]") at
+ * most max_bytes. Always at least 1 when n > 0 (a single event larger than
+ * max_bytes goes alone). */
+size_t webhook_batch_take(const size_t *sizes, size_t n, size_t max_events, size_t max_bytes);
+
+/* True when body answers challenge: the value as text (surrounding
+ * whitespace ignored) or as JSON {"challenge": value}. */
+bool webhook_challenge_ok(const char *body, size_t len, const char *challenge);
+
+/* GET url?challenge=<uuid> (appended with & when url has a query) within
+ * timeout_ms; 0 when the endpoint answered 2xx echoing the value, else -1
+ * with a clear reason in err. */
+int webhook_challenge(const char *url, int timeout_ms, err_t *err);
+
+/* Statuses for attempts without an answer (the hosted service's codes). */
+#define WEBHOOK_STATUS_UNEXPECTED 601
+#define WEBHOOK_STATUS_CONNECT 602
+#define WEBHOOK_STATUS_TIMEOUT 604
+#define WEBHOOK_STATUS_TLS 611
+
+typedef struct webhook_response {
+    int status;          /* HTTP status, or 601/602/604/611 when none came */
+    char *body;          /* response body (cut at WEBHOOK_MAX_RESPONSE), NUL-terminated */
+    size_t body_len;
+    json_t *headers;     /* response headers, lower-case names */
+    char error[256];     /* "" on an HTTP answer, else what went wrong */
+    int64_t duration_ms;
+} webhook_response;
+void webhook_response_free(webhook_response *r);
+
+/* POSTs body to url with headers (an object of strings, borrowed).
+ * Always fills out. */
+void webhook_post(const char *url, const json_t *headers, const char *body, size_t len,
+                  int timeout_ms, webhook_response *out);
+
+#endif

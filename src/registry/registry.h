@@ -1,0 +1,74 @@
+/* registry: the registrations evkit delivers to, those declared in the
+ * manifest (read-only at run time) and those created through the
+ * registrations API (persisted in the store). Readers take an immutable,
+ * reference-counted snapshot; a change (in this process, or in another
+ * one sharing the store such as the CLI) makes a new snapshot that
+ * publishing and delivery pick up without a restart.
+ *
+ * A manifest registration and an API one never share a name: creating one
+ * with a manifest name is refused, and should a later manifest declare a
+ * name the store already has, the manifest's wins (logged). */
+#ifndef EVKIT_REGISTRY_H
+#define EVKIT_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/util.h"
+#include "manifest/manifest.h"
+#include "store/store.h"
+
+typedef struct registry registry_t;
+
+typedef struct regset {
+    int refs;
+    size_t n;
+    const registration_t **regs;   /* manifest ones first, then API ones by creation */
+    bool *from_api;
+    registration_t **owned;        /* the API ones, freed with the snapshot */
+    size_t nowned;
+    int64_t generation;
+} regset_t;
+
+registry_t *registry_new(const app_t *app, store_t *store);
+void registry_free(registry_t *r);
+
+/* The current snapshot, re-read from the store when it changed (one cheap
+ * read per call). Never NULL. Release with regset_release. */
+regset_t *registry_get(registry_t *r);
+void regset_release(regset_t *s);
+/* NULL when absent; *from_api (may be NULL) tells its origin. */
+const registration_t *regset_find(const regset_t *s, const char *name, bool *from_api);
+
+/* Outcomes of the changes below, as HTTP statuses: 200/201 done, 400
+ * invalid (err says exactly why, every problem joined by "; "), 403 a
+ * manifest registration, 404 unknown, 409 conflict. */
+
+/* Creates name from spec (the JSON shape of app.config.yaml's
+ * registrations; "name" may be inside spec instead). A webhook without
+ * webhook_secret gets a generated one, handed back once in *new_secret
+ * (may be NULL; caller frees). A webhook must pass the challenge first. */
+int registry_create(registry_t *r, const char *name, const json_t *spec, char **new_secret,
+                    err_t *err);
+/* Replaces name's definition (PUT): a webhook keeps its secrets when spec
+ * has none, and passes the challenge again when its URL changed. */
+int registry_update(registry_t *r, const char *name, const json_t *spec, char **new_secret,
+                    err_t *err);
+int registry_delete(registry_t *r, const char *name, err_t *err);
+/* Secret rotation: adds a second secret (secret NULL: generated, handed
+ * back in *new_secret); both sign until the old one is removed by its id. */
+int registry_secret_add(registry_t *r, const char *name, const char *secret, char **new_secret,
+                        err_t *err);
+int registry_secret_remove(registry_t *r, const char *name, const char *id, err_t *err);
+/* Makes a registration ACTIVE again (a webhook passes the challenge
+ * first); *resumed gets how many parked deliveries go again. */
+int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err);
+
+/* The API's view of one registration: name, description,
+ * events_of_interest, runtime_action or webhook_url (+ delivery_type,
+ * webhook_secrets as {id, hint}), origin, state and delivery figures.
+ * Secrets never appear. New reference, NULL with err on a store failure. */
+json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_api, err_t *err);
+
+#endif

@@ -1,0 +1,373 @@
+/* test_protocols: the pure parts of webhook delivery (Standard Webhooks
+ * signatures, secrets, batch sizing, the challenge answer, status classes
+ * and outcomes) and the registry (registrations declared as JSON, checked
+ * like the manifest, persisted, seen by another process's registry). */
+#include "testutil.h"
+
+#include "core/util.h"
+#include "delivery/delivery.h"
+#include "delivery/webhook.h"
+#include "manifest/manifest.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+/* ---- signatures ---- */
+
+static void test_signature_vector(void **state)
+{
+    (void)state;
+    /* The Standard Webhooks reference vector; the second signature was made
+     * by the official `standardwebhooks` npm package. */
+    char *secrets[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_dGVzdC1zZWNyZXQtdHdv"};
+    const char *body = "{\"test\": 2432232314}";
+    err_t err;
+    char *sig = webhook_signature(secrets, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                                  strlen(body), &err);
+    assert_non_null(sig);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    free(sig);
+    /* During a rotation: both, space-separated, oldest first. */
+    sig = webhook_signature(secrets, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                            strlen(body), &err);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= "
+                             "v1,EjXI96lLP+nKHS3p+T2kAHzQIQCWz8I32OfNvW/eAkg=");
+    free(sig);
+    /* Any change to id, time or body changes it. */
+    sig = webhook_signature(secrets, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body,
+                            strlen(body), &err);
+    assert_string_not_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    free(sig);
+    char *bad[] = {"whsec_***"};
+    assert_null(webhook_signature(bad, 1, "m", 1, "", 0, &err));
+    assert_non_null(strstr(err.msg, "base64"));
+    assert_null(strstr(err.msg, "***")); /* never echoes the secret */
+    char *plain[] = {"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    assert_null(webhook_signature(plain, 1, "m", 1, "", 0, &err));
+    assert_null(webhook_signature(secrets, 0, "m", 1, "", 0, &err));
+}
+
+static void test_secrets(void **state)
+{
+    (void)state;
+    char *a = webhook_secret_new(), *b = webhook_secret_new();
+    assert_true(webhook_secret_valid(a));
+    assert_string_not_equal(a, b);
+    assert_int_equal(strlen(a), 6 + 44);
+    char id[9], hint[32];
+    webhook_secret_id(a, id);
+    assert_int_equal(strlen(id), 8);
+    webhook_secret_hint(a, hint, sizeof hint);
+    assert_int_equal(strncmp(hint, a, 10), 0);
+    assert_null(strstr(hint, a + 10));
+    char id2[9];
+    webhook_secret_id(b, id2);
+    assert_string_not_equal(id, id2);
+    free(a);
+    free(b);
+    assert_true(webhook_secret_valid("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert_true(webhook_secret_valid("whsec_dGVzdA=="));
+    assert_false(webhook_secret_valid("whsec_"));
+    assert_false(webhook_secret_valid("whsec_abc"));
+    assert_false(webhook_secret_valid("whsec_ab=c"));
+    assert_false(webhook_secret_valid("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert_false(webhook_secret_valid(NULL));
+}
+
+/* ---- batches ---- */
+
+static void test_batch_take(void **state)
+{
+    (void)state;
+    size_t sizes[45];
+    for (size_t i = 0; i < 45; i++) sizes[i] = 100;
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 2 * 1024 * 1024), 20);
+    assert_int_equal(webhook_batch_take(sizes + 40, 5, 20, 2 * 1024 * 1024), 5);
+    assert_int_equal(webhook_batch_take(sizes, 0, 20, 1000), 0);
+    /* "[" + 100 + "," + 100 + "]" = 203 bytes */
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 203), 2);
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 202), 1);
+    /* One event over the limit still goes, alone. */
+    size_t big[] = {5000, 10};
+    assert_int_equal(webhook_batch_take(big, 2, 20, 1000), 1);
+    assert_int_equal(webhook_batch_take(big + 1, 1, 20, 1000), 1);
+    /* 2 MB: 700 KB events go two at a time (three would pass 2 MB). */
+    size_t mb[] = {700 * 1024, 700 * 1024, 700 * 1024, 700 * 1024};
+    assert_int_equal(webhook_batch_take(mb, 4, 20, WEBHOOK_BATCH_MAX_BYTES), 2);
+}
+
+static void test_challenge_answer(void **state)
+{
+    (void)state;
+    const char *c = "9f7c0e5e-2a0b-4c47-9d55-0c6b1d2b5d11";
+    assert_true(webhook_challenge_ok(c, strlen(c), c));
+    char *padded = xasprintf("  %s\n", c);
+    assert_true(webhook_challenge_ok(padded, strlen(padded), c));
+    free(padded);
+    char *j = xasprintf("{\"challenge\": \"%s\"}", c);
+    assert_true(webhook_challenge_ok(j, strlen(j), c));
+    free(j);
+    assert_false(webhook_challenge_ok("", 0, c));
+    assert_false(webhook_challenge_ok("ok", 2, c));
+    assert_false(webhook_challenge_ok("{\"challenge\": \"x\"}", 18, c));
+    assert_false(webhook_challenge_ok(c, strlen(c) - 1, c));
+}
+
+/* ---- delivery rules for webhooks ---- */
+
+static void test_status_classes(void **state)
+{
+    (void)state;
+    assert_int_equal(delivery_classify_status(200), VERDICT_SUCCESS);
+    assert_int_equal(delivery_classify_status(204), VERDICT_SUCCESS);
+    assert_int_equal(delivery_classify_status(429), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(500), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(503), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(505), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(400), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(404), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(408), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(301), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(WEBHOOK_STATUS_CONNECT), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(WEBHOOK_STATUS_TIMEOUT), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(WEBHOOK_STATUS_TLS), VERDICT_RETRY);
+}
+
+static void test_outcome(void **state)
+{
+    (void)state;
+    registration_t reg = {0};
+    registration_default_retry(&reg);
+    int64_t next;
+    assert_int_equal(delivery_outcome(&reg, VERDICT_SUCCESS, 1, 1000, 2000, 0, &next), DELIVERY_DONE);
+    assert_int_equal(delivery_outcome(&reg, VERDICT_FINAL, 1, 1000, 2000, 0, &next), DELIVERY_FAILED);
+    assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 1, 1000, 2000, 0, &next), DELIVERY_RETRY);
+    assert_int_equal(next, 2000 + 60000);
+    /* A retry that would fall past max_age is a dead letter. */
+    int64_t day = 24LL * 3600 * 1000;
+    assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 40, 1000, 1000 + day - 60000, 0, &next),
+                     DELIVERY_DEAD);
+    free(reg.retry_schedule_ms);
+}
+
+/* ---- registrations as JSON, and the registry ---- */
+
+static const char *CONFIG =
+    "application:\n"
+    "  runtimeManifest:\n"
+    "    packages:\n"
+    "      p:\n"
+    "        license: Apache-2.0\n"
+    "        actions:\n"
+    "          a:\n"
+    "            function: actions/a.lua\n"
+    "            runtime: lua\n"
+    "  events:\n"
+    "    registrations:\n"
+    "      declared:\n"
+    "        events_of_interest:\n"
+    "          - provider_metadata: commerce\n"
+    "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+    "        runtime_action: p/a\n";
+
+static char *app_dir(void)
+{
+    char *dir = tu_tmpdir();
+    tu_write(dir, "onboarding/config/providers.json",
+             "[{\"key\": \"commerce\", \"label\": \"C\"}, {\"key\": \"backoffice\", \"label\": \"B\"}]\n");
+    tu_write(dir, "onboarding/config/events.json",
+             "{\"product\": {\"commerce\": {\"com.adobe.commerce.observer.catalog_product_save_commit_after\": {}},"
+             " \"backoffice\": {\"be-observer.catalog_product_create\": {}}}}\n");
+    tu_write(dir, "actions/a.lua", "function main(p) return p end\n");
+    tu_write(dir, "app.config.yaml", CONFIG);
+    return dir;
+}
+
+static char *diag_text(const diags_t *d)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    for (size_t i = 0; i < d->n; i++) buf_printf(&b, "%s\n", d->items[i].message);
+    return buf_steal(&b);
+}
+
+static void test_registration_from_json(void **state)
+{
+    (void)state;
+    char *dir = app_dir();
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    assert_non_null(app);
+    diags_free(&d);
+
+    json_t *spec = json_loads(
+        "{\"events_of_interest\": [{\"provider_metadata\": \"backoffice\", \"event_codes\": "
+        "[\"be-observer.catalog_product_create\"]}], \"webhook_url\": \"http://127.0.0.1:9/h\","
+        " \"delivery_type\": \"batch\", \"webhook_secret\": [\"whsec_dGVzdA==\"],"
+        " \"retry\": {\"schedule\": [\"50ms\"], \"max_age\": \"1s\"}}", 0, NULL);
+    diags_init(&d);
+    registration_t *r = registration_from_json(app, "hook", spec, &d);
+    assert_non_null(r);
+    assert_string_equal(r->webhook_url, "http://127.0.0.1:9/h");
+    assert_true(r->batch);
+    assert_int_equal(r->nsecrets, 1);
+    assert_int_equal(r->retry_schedule_ms[0], 50);
+    assert_int_equal(r->retry_max_age_ms, 1000);
+    assert_null(r->action);
+    assert_true(registration_matches(r, "backoffice", "be-observer.catalog_product_create"));
+    registration_free(r);
+    diags_free(&d);
+    json_decref(spec);
+
+    /* Every problem, with the manifest's words. */
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"erp\", \"event_codes\": "
+                      "[\"x\"]}], \"webhook_url\": \"ftp://h\", \"runtime_action\": \"p/a\"}",
+                      0, NULL);
+    diags_init(&d);
+    assert_null(registration_from_json(app, "bad", spec, &d));
+    char *t = diag_text(&d);
+    assert_non_null(strstr(t, "unknown provider 'erp' in registration 'bad'"));
+    assert_non_null(strstr(t, "has both runtime_action and webhook_url"));
+    diags_free(&d);
+    free(t);
+    json_decref(spec);
+
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", \"event_codes\": "
+                      "[\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
+                      " \"webhook_url\": \"ftp://h\", \"webhook_secret\": \"nope\", \"delivery_type\": \"bulk\"}",
+                      0, NULL);
+    diags_init(&d);
+    assert_null(registration_from_json(app, "bad", spec, &d));
+    t = diag_text(&d);
+    assert_non_null(strstr(t, "must be an http:// or https:// URL"));
+    assert_non_null(strstr(t, "must be whsec_ followed by base64"));
+    assert_null(strstr(t, "nope")); /* a secret is never echoed */
+    assert_non_null(strstr(t, "must be 'list' (one event per request) or 'batch', not 'bulk'"));
+    diags_free(&d);
+    free(t);
+    json_decref(spec);
+
+    /* No $VAR expansion for what the API sends. */
+    setenv("EVKIT_TEST_SECRET_VAR", "whsec_dGVzdA==", 1);
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", \"event_codes\": "
+                      "[\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
+                      " \"webhook_url\": \"http://h/$EVKIT_TEST_SECRET_VAR\", \"webhook_secret\": \"whsec_dGVzdA==\"}",
+                      0, NULL);
+    diags_init(&d);
+    r = registration_from_json(app, "lit", spec, &d);
+    assert_non_null(r);
+    assert_string_equal(r->webhook_url, "http://h/$EVKIT_TEST_SECRET_VAR");
+    registration_free(r);
+    diags_free(&d);
+    json_decref(spec);
+
+    diags_init(&d);
+    json_t *empty = json_object();
+    assert_null(registration_from_json(app, "bad name", empty, &d));
+    json_decref(empty);
+    diags_free(&d);
+    assert_false(registration_name_valid(""));
+    assert_true(registration_name_valid("a.b-c_d@e"));
+
+    app_free(app);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    char *dir = app_dir();
+    char *data = tu_tmpdir();
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    assert_non_null(app);
+    diags_free(&d);
+    store_t *s1, *s2;
+    err_t err;
+    assert_int_equal(store_open(data, &s1, &err), 0);
+    assert_int_equal(store_open(data, &s2, &err), 0);
+    registry_t *r1 = registry_new(app, s1), *r2 = registry_new(app, s2);
+
+    regset_t *set = registry_get(r1);
+    assert_int_equal(set->n, 1);
+    bool api = true;
+    assert_non_null(regset_find(set, "declared", &api));
+    assert_false(api);
+    regset_release(set);
+
+    json_t *spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", "
+                              "\"event_codes\": [\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
+                              " \"runtime_action\": \"p/a\"}", 0, NULL);
+    char *secret = NULL;
+    assert_int_equal(registry_create(r1, "made", spec, &secret, &err), 201);
+    assert_null(secret);
+    assert_int_equal(registry_create(r1, "made", spec, NULL, &err), 409);
+    assert_int_equal(registry_create(r1, "declared", spec, NULL, &err), 409);
+    assert_int_equal(registry_update(r1, "declared", spec, NULL, &err), 403);
+    assert_int_equal(registry_delete(r1, "declared", &err), 403);
+    assert_int_equal(registry_update(r1, "ghost", spec, NULL, &err), 404);
+    json_object_set_new(spec, "colour", json_string("red"));
+    assert_int_equal(registry_create(r1, "other", spec, NULL, &err), 400);
+    assert_non_null(strstr(err.msg, "unknown key 'colour'"));
+    json_object_del(spec, "colour");
+
+    /* The other process's registry sees the new one on its next get. */
+    set = registry_get(r2);
+    assert_int_equal(set->n, 2);
+    const registration_t *made = regset_find(set, "made", &api);
+    assert_non_null(made);
+    assert_true(api);
+    assert_string_equal(made->runtime_action, "p/a");
+    /* A snapshot stays valid while held, whatever changes. */
+    json_object_set_new(spec, "description", json_string("changed"));
+    assert_int_equal(registry_update(r1, "made", spec, NULL, &err), 200);
+    assert_null(made->description);
+    regset_release(set);
+    set = registry_get(r2);
+    assert_string_equal(regset_find(set, "made", NULL)->description, "changed");
+
+    json_t *view = registry_describe(r2, regset_find(set, "made", NULL), true, &err);
+    assert_string_equal(json_string_value(json_object_get(view, "origin")), "api");
+    assert_string_equal(json_string_value(json_object_get(view, "state")), "ACTIVE");
+    assert_string_equal(json_string_value(json_object_get(view, "delivery_type")), "list");
+    json_decref(view);
+    regset_release(set);
+
+    /* Secrets only for webhooks. */
+    assert_int_equal(registry_secret_add(r1, "made", NULL, NULL, &err), 400);
+    assert_int_equal(registry_secret_add(r1, "declared", NULL, NULL, &err), 403);
+
+    assert_int_equal(registry_delete(r1, "made", &err), 200);
+    assert_int_equal(registry_delete(r1, "made", &err), 404);
+    set = registry_get(r2);
+    assert_null(regset_find(set, "made", NULL));
+    regset_release(set);
+
+    json_decref(spec);
+    registry_free(r1);
+    registry_free(r2);
+    store_close(s1);
+    store_close(s2);
+    app_free(app);
+    tu_rmrf(dir);
+    tu_rmrf(data);
+    free(dir);
+    free(data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signature_vector),
+        cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_batch_take),
+        cmocka_unit_test(test_challenge_answer),
+        cmocka_unit_test(test_status_classes),
+        cmocka_unit_test(test_outcome),
+        cmocka_unit_test(test_registration_from_json),
+        cmocka_unit_test(test_registry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
