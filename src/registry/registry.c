@@ -26,7 +26,7 @@ static const char *const SPEC_KEYS[] = {"description", "events_of_interest", "ru
                                         "webhook_url", "delivery_type",      "webhook_secret",
                                         "retry",       "ordering",           NULL};
 static const char *const READ_ONLY_KEYS[] = {
-    "name",         "origin",       "state",       "backlog",   "dead_letters",
+    "name",         "origin",       "state",       "backlog",   "parked",  "dead_letters",
     "attempts_24h", "failures_24h", "delivered_5m", "failed_5m", "last_attempt",
     "last_error",   "webhook_secrets", "created",  "updated",   NULL};
 
