@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "delivery/delivery_int.h"
+#include "trace/trace.h"
 
 /* The envelope the hosted service delivers: the CloudEvent plus eventid
  * and recipientclientid. */
@@ -28,8 +29,11 @@ static char *envelope(const registration_t *reg, const json_t *event)
     return s ? s : xstrdup("{}");
 }
 
+/* Records one delivery's outcome, its trace first (base holds the
+ * request and response the batch shared). */
 static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl, int64_t started,
-                   int64_t ended, delivery_verdict v, int status, const char *error)
+                   int64_t ended, delivery_verdict v, int status, const char *error,
+                   const trace_attempt *base)
 {
     engine_t *e = delivery_engine(d);
     store_attempt at = {
@@ -42,6 +46,19 @@ static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl,
     int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : started;
     at.outcome = delivery_outcome(reg, v, dl->attempt, first, ended, delivery_rnd01(),
                                   &at.next_due_ms);
+    trace_attempt tr = *base;
+    tr.registration = reg->name;
+    tr.event_id = json_string_value(json_object_get(dl->event, "id"));
+    tr.event_type = json_string_value(json_object_get(dl->event, "type"));
+    tr.delivery_id = dl->id;
+    tr.attempt = dl->attempt;
+    tr.start_ms = started;
+    tr.end_ms = ended;
+    tr.status_code = status;
+    tr.success = v == VERDICT_SUCCESS;
+    tr.retried = at.outcome == DELIVERY_RETRY;
+    tr.error = at.error;
+    trace_record(e->store, delivery_trace_secrets(d), &tr);
     err_t err;
     if (store_finish(e->store, &at, &err) < 0)
         log_error("cannot record delivery",
@@ -87,13 +104,15 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
     delivery_verdict v;
     int status;
     char error[600] = "";
+    json_t *h = json_object();
+    webhook_response r;
+    memset(&r, 0, sizeof r);
     if (!sig) {
         /* Cannot sign: nothing is sent; the registration needs fixing. */
         v = VERDICT_RETRY;
         status = WEBHOOK_STATUS_UNEXPECTED;
         snprintf(error, sizeof error, "%s", err.msg);
     } else {
-        json_t *h = json_object();
         json_object_set_new(h, "content-type",
                             json_string(reg->batch ? "application/cloudevents-batch+json"
                                                    : "application/cloudevents+json"));
@@ -106,9 +125,7 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
             if (type) json_object_set_new(h, "x-adobe-event-code", json_string(type));
         }
         if (retries > 0) json_object_set_new(h, "x-adobe-retry-count", json_sprintf("%d", retries));
-        webhook_response r;
         webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS, &r);
-        json_decref(h);
         status = r.status;
         v = delivery_classify_status(status);
         if (r.error[0]) {
@@ -119,13 +136,22 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
             snprintf(error, sizeof error, "HTTP %d%s%.*s", status, show ? ": " : "", (int)show,
                      r.body);
         }
-        webhook_response_free(&r);
         OPENSSL_cleanse(sig, strlen(sig));
         free(sig);
     }
     int64_t ended = now_ms();
-    for (size_t i = 0; i < n; i++) finish(d, reg, &dls[i], started, ended, v, status, error);
+    trace_attempt base = {
+        .req_headers = h,
+        .req_body = body.data ? body.data : "",
+        .req_body_len = body.len,
+        .resp_headers = r.headers,
+        .resp_body = r.body,
+        .resp_body_len = r.body_len,
+    };
+    for (size_t i = 0; i < n; i++) finish(d, reg, &dls[i], started, ended, v, status, error, &base);
     delivery_update_health(d, reg, v == VERDICT_SUCCESS);
+    webhook_response_free(&r);
+    json_decref(h);
     buf_free(&ids);
     buf_free(&body);
     free(msg_id);

@@ -141,6 +141,11 @@ engine_t *delivery_engine(delivery_t *d)
     return d->engine;
 }
 
+const trace_secrets *delivery_trace_secrets(delivery_t *d)
+{
+    return d->secrets;
+}
+
 /* The health entry of name, created ACTIVE. Called with d->mu held. */
 static reg_health *health_of(delivery_t *d, const char *name)
 {

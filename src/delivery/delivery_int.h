@@ -7,6 +7,8 @@
 #include "delivery/webhook.h"
 
 engine_t *delivery_engine(delivery_t *d);
+/* Values no trace may show (trace/trace.h). */
+const struct trace_secrets *delivery_trace_secrets(delivery_t *d);
 /* Records one attempt's success or failure in reg's health (state changes
  * are logged and stored). */
 void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok);

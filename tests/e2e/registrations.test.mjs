@@ -45,6 +45,7 @@ function receiver() {
       const rec = { path: u.pathname, headers: req.headers, body };
       r.requests.push(rec);
       const status = r.reply(rec, r.requests.length);
+      if (status < 0) { req.socket.destroy(); return; } // no answer at all
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status >= 300 ? `refused with ${status}` : 'ok');
     });
@@ -207,6 +208,18 @@ test('a webhook that fails the challenge is refused; one that passes gets signed
   assert.equal(got.headers['x-adobe-event-id'], journaled.id);
   assert.equal(got.headers['webhook-id'], journaled.id);
   assert.equal(JSON.parse(got.body).eventid, journaled.id);
+
+  // The attempt's trace: what was sent and what came back, the signature hidden.
+  const list = await (await fetch(`${ek.url}/api/v1/traces?registration=hook-1`, { headers: auth })).json();
+  assert.equal(list.traces.length, 1);
+  assert.equal(list.traces[0].statusCode, 200);
+  assert.equal(list.traces[0].outcome, 'success');
+  const tr = await (await fetch(`${ek.url}/api/v1/traces/${list.traces[0].id}`, { headers: auth })).json();
+  assert.equal(tr.request.headers['webhook-id'], journaled.id);
+  assert.equal(tr.request.headers['webhook-signature'], '<hidden>');
+  assert.deepEqual(JSON.parse(typeof tr.request.body === 'string' ? tr.request.body : JSON.stringify(tr.request.body)).data, journaled.data);
+  assert.equal(tr.response.statusCode, 200);
+  assert.ok(!JSON.stringify(tr).includes(secret.slice(10)));
 });
 
 test('secret rotation: two signatures while both secrets live, then only the new one', async () => {
@@ -242,7 +255,7 @@ test('webhook retries 5xx with x-adobe-retry-count, dead-letters a final 4xx and
   rx.reply = (q) => {
     if (q.path === '/flaky') return forPath('/flaky').length === 1 ? 503 : 200;
     if (q.path === '/reject') return 400;
-    if (q.path === '/down') return 500;
+    if (q.path === '/down') return forPath('/down').length === 1 ? -1 : 500;
     return 200;
   };
   // hook-down: few enough attempts before max_age that health does not disable it first.
@@ -265,6 +278,12 @@ test('webhook retries 5xx with x-adobe-retry-count, dead-letters a final 4xx and
   assert.ok(forPath('/down').length >= 2);
   const reg = (await api('GET', '/hook-reject')).json;
   assert.match(reg.last_error, /HTTP 400/);
+  // No answer at all is 602 (connection failure) in the traces, and retried.
+  const down = (await (await fetch(`${ek.url}/api/v1/traces?registration=hook-down&limit=500`, { headers: auth })).json()).traces;
+  const first = down[down.length - 1];
+  assert.equal(first.statusCode, 602);
+  assert.equal(first.retried, true);
+  assert.equal(down[0].statusCode, 500);
   rx.reply = () => 200;
 });
 
