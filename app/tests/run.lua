@@ -295,19 +295,19 @@ test("consumers: the handler's statusCode propagates (2xx ok, 4xx final 400, 5xx
     { nil, 500 },
   }
   for _, case in ipairs(cases) do
-    local w = world({ COMMERCE_BASE_URL = "https://shop.test/rest/default" })
+    local w = world({ COMMERCE_BASE_URL = "https://shop.test/rest/", COMMERCE_ACCESS_TOKEN = "ctok" })
     w.http = function() if case[1] then return case[1] end return nil, "connection refused" end
     local result = w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
     if not case[2] then
       eq(result, { statusCode = 200, body = { type = "be-observer.catalog_product_update",
-                   response = { success = true, message = "Product updated in Commerce" } } })
+                   response = { success = true, message = "Product updated successfully" } } })
     else
       eq(result.error and result.error.statusCode, case[2], show(case[1]) .. " -> " .. show(result))
       local message = result.error.body.error
       if case[1] then
-        ok(message:find("Commerce API answered " .. case[1].status .. " to PUT /V1/products/SKU-1", 1, true), message)
+        ok(message:find("Commerce API answered " .. case[1].status .. " to PUT V1/products/SKU-1", 1, true), message)
       else
-        eq(message, "Commerce API unreachable for PUT /V1/products/SKU-1: connection refused")
+        eq(message, "Commerce API unreachable for PUT V1/products/SKU-1: connection refused")
       end
     end
   end
@@ -316,7 +316,8 @@ end)
 test("consumers: a handler that crashes is a 500 (retried)", function()
   local w = world()
   w.http = function() error("boom") end
-  w.env.COMMERCE_BASE_URL = "https://shop.test"
+  w.env.COMMERCE_BASE_URL = "https://shop.test/rest/"
+  w.env.COMMERCE_ACCESS_TOKEN = "ctok"
   local result = w:deliver("product-backoffice", event("be-observer.catalog_product_delete", { sku = "S" }))
   eq(result.error.statusCode, 500)
   ok(result.error.body.error:match("^Server error: "), show(result))
@@ -346,13 +347,92 @@ test("handlers: the request sent to Commerce (method, URL, bearer, JSON body)", 
   eq({ req.method, req.url }, { "POST", "https://shop.test/rest/default/V1/products" })
   eq(req.headers.authorization, "Bearer ctok")
   eq(req.headers["content-type"], "application/json")
-  eq(json.decode(req.body), { product = { sku = "SKU-1", name = "Bag", price = 9.5, attribute_set_id = 4, type_id = "simple",
-    status = 1, visibility = 4, custom_attributes = { { attribute_code = "description", value = "A bag" } } } })
+  -- Exactly the starter kit's body.
+  eq(json.decode(req.body), { product = { sku = "SKU-1", name = "Bag", price = 9.5, attribute_set_id = 4,
+    custom_attributes = { { attribute_code = "description", value = "A bag" } } } })
   ok(type(req.timeout) == "number" and req.timeout > 0)
   -- Path segments are encoded; deletions send no body.
   w:deliver("product-backoffice", event("be-observer.catalog_product_delete", { sku = "24-MB01/blue x" }))
   eq({ w.http_calls[2].method, w.http_calls[2].url, w.http_calls[2].body },
      { "DELETE", "https://shop.test/rest/default/V1/products/24-MB01%2Fblue%20x", nil })
+  -- No credentials at all: the kit's "Unknown auth type", retried (500), nothing sent.
+  w.env.COMMERCE_ACCESS_TOKEN = ""
+  local r = w:deliver("product-backoffice", event("be-observer.catalog_product_delete", { sku = "S" }))
+  eq(r.error.statusCode, 500)
+  ok(r.error.body.error:find("Unknown auth type", 1, true), show(r))
+  eq(#w.http_calls, 2)
+end)
+
+-- RFC 5849 section 3.4.1.1: the signature base string of its example request
+-- (its form body parameters c2 and a3 passed along with the oauth_* ones).
+test("oauth1: the RFC 5849 signature base string", function()
+  local w = world()
+  local oauth1 = w:module("oauth1")
+  local base = oauth1.base_string("post", "http://EXAMPLE.COM:80/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b", {
+    oauth_consumer_key = "9djdj82h48djs9d2", oauth_token = "kkk9d7dh3k39sjv7", oauth_signature_method = "HMAC-SHA1",
+    oauth_timestamp = "137131201", oauth_nonce = "7d8f3e4a", c2 = "", a3 = "2 q",
+  })
+  eq(base, "POST&http%3A%2F%2Fexample.com%2Frequest&a2%3Dr%2520b%26a3%3D2%2520q%26a3%3Da%26b5%3D%253D%25253D%26c%2540%3D%26"
+    .. "c2%3D%26oauth_consumer_key%3D9djdj82h48djs9d2%26oauth_nonce%3D7d8f3e4a%26oauth_signature_method%3DHMAC-SHA1%26"
+    .. "oauth_timestamp%3D137131201%26oauth_token%3Dkkk9d7dh3k39sjv7")
+  eq(oauth1.base_uri("HTTPS://Shop.Test:443/rest/V1/products/A%2FB?x=1"), "https://shop.test/rest/V1/products/A%2FB")
+  eq(oauth1.base_uri("http://shop.test:8080"), "http://shop.test:8080/")
+end)
+
+test("oauth1: handlers sign with HMAC-SHA256 over the key of both secrets", function()
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test/rest/", COMMERCE_CONSUMER_KEY = "ck",
+                    COMMERCE_CONSUMER_SECRET = "cs&1", COMMERCE_ACCESS_TOKEN = "at", COMMERCE_ACCESS_TOKEN_SECRET = "ats" })
+  w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
+  local req = w.http_calls[1]
+  eq({ req.method, req.url }, { "PUT", "https://shop.test/rest/V1/products/SKU-1" })
+  local fields = {}
+  for k, v in req.headers.authorization:gmatch('(oauth_[%w_]+)="([^"]*)"') do fields[k] = v end
+  ok(req.headers.authorization:match("^OAuth "), req.headers.authorization)
+  eq({ fields.oauth_consumer_key, fields.oauth_token, fields.oauth_signature_method, fields.oauth_version },
+     { "ck", "at", "HMAC-SHA256", "1.0" })
+  ok(#fields.oauth_nonce >= 16 and fields.oauth_timestamp:match("^%d+$"), req.headers.authorization)
+  local function enc(v) return (v:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)) end
+  local base = "PUT&" .. enc("https://shop.test/rest/V1/products/SKU-1") .. "&" .. enc(
+    "oauth_consumer_key=ck&oauth_nonce=" .. fields.oauth_nonce .. "&oauth_signature_method=HMAC-SHA256&oauth_timestamp="
+    .. fields.oauth_timestamp .. "&oauth_token=at&oauth_version=1.0")
+  eq(fields.oauth_signature, enc(base64.encode(sha.hmac_sha256("cs%261&ats", base))))
+  ok(not table.concat(w.logs, "\n"):find("cs&1", 1, true), "the consumer secret is not logged")
+end)
+
+test("ims: the token is fetched by client credentials, cached, and refreshed after a 401", function()
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test/rest/", OAUTH_BASE_URL = "https://ims.test/ims/token/",
+                    OAUTH_CLIENT_ID = "cid", OAUTH_CLIENT_SECRET = "csecret", OAUTH_SCOPES = "AdobeID, openid, commerce.accs" })
+  local issued, reject = 0, {}
+  w.http = function(req)
+    if req.url == "https://ims.test/ims/token/v3" then
+      issued = issued + 1
+      return { status = 200, body = json.encode({ access_token = "tok" .. issued, token_type = "bearer", expires_in = 86399 }) }
+    end
+    if reject[req.headers.authorization] then return { status = 401, body = '{"message":"expired"}' } end
+    return { status = 200, body = "{}" }
+  end
+  eq(w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT)).statusCode, 200)
+  local t = w.http_calls[1]
+  eq({ t.method, t.headers["content-type"] }, { "POST", "application/x-www-form-urlencoded" })
+  eq(t.body, "grant_type=client_credentials&client_id=cid&client_secret=csecret&scope=AdobeID%2Copenid%2Ccommerce.accs")
+  eq(w.http_calls[2].headers.authorization, "Bearer tok1")
+  PRODUCT.description = "changed"
+  w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
+  eq(#w.http_calls, 3, "the cached token is used")
+  eq(w.http_calls[3].headers.authorization, "Bearer tok1")
+  reject["Bearer tok1"] = true
+  PRODUCT.description = "changed again"
+  eq(w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT)).statusCode, 200)
+  eq(issued, 2, "a 401 fetches a fresh token once")
+  eq(w.http_calls[#w.http_calls].headers.authorization, "Bearer tok2")
+  PRODUCT.description = "A bag"
+  ok(not table.concat(w.logs, "\n"):find("csecret", 1, true), "the client secret is not logged")
+  -- The token endpoint refusing the client is final (400) and names no secret.
+  w = world({ COMMERCE_BASE_URL = "https://shop.test/rest/", OAUTH_BASE_URL = "https://ims.test/ims/token",
+              OAUTH_CLIENT_ID = "cid", OAUTH_CLIENT_SECRET = "csecret" })
+  w.http = function() return { status = 400, body = '{"error":"invalid_client","error_description":"csecret"}' } end
+  local r = w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
+  eq(r, err(400, "OAuth token request POST https://ims.test/ims/token/v3 answered 400: invalid_client"))
 end)
 
 test("handlers: the request sent to the back office", function()
@@ -361,16 +441,17 @@ test("handlers: the request sent to the back office", function()
   w:deliver("customer-commerce", event(code, sample_data("customer", "commerce", code)))
   local req = w.http_calls[1]
   eq({ req.method, req.url, req.headers.authorization }, { "PUT", "https://bo.test/api/customer/123", "Bearer bkey" })
-  eq(json.decode(req.body), { id = 123, name = "John", lastname = "Doe", email = "john.doe@fakedomain.com" })
+  eq(json.decode(req.body), sample_data("customer", "commerce", code).value)
   code = "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after"
   w:deliver("stock-commerce", event(code, sample_data("stock", "commerce", code)))
   req = w.http_calls[2]
   eq({ req.method, req.url }, { "PUT", "https://bo.test/api/stock/27" })
-  eq(json.decode(req.body), { productId = 27, quantity = 0, outOfStock = true })
+  eq(json.decode(req.body), sample_data("stock", "commerce", code).value)
+  ok(req.body:find('"min_qty_allowed_in_shopping_cart":[{', 1, true), "lists stay lists")
 end)
 
 test("handlers: shipment and stock transforms keep lists as JSON arrays", function()
-  local w = world({ COMMERCE_BASE_URL = "https://shop.test" })
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t" })
   local code = "be-observer.sales_order_shipment_create"
   w:deliver("order-backoffice", event(code, sample_data("order", "backoffice", code)))
   local req = w.http_calls[1]
@@ -385,13 +466,13 @@ test("handlers: dry-run messages name the request and the variable to set", func
   local w = world()
   local function message(reg, code, data) return w:deliver(reg, event(code, data)).body.response.message end
   eq(message("product-backoffice", "be-observer.catalog_product_create", PRODUCT),
-     "dry run: POST /V1/products (set COMMERCE_BASE_URL to send)")
+     "dry run: POST V1/products (set COMMERCE_BASE_URL to send)")
   eq(message("product-backoffice", "be-observer.catalog_product_update", PRODUCT),
-     "dry run: PUT /V1/products/SKU-1 (set COMMERCE_BASE_URL to send)")
+     "dry run: PUT V1/products/SKU-1 (set COMMERCE_BASE_URL to send)")
   eq(message("customer-backoffice", "be-observer.customer_group_delete", { id = 19 }),
-     "dry run: DELETE /V1/customerGroups/19 (set COMMERCE_BASE_URL to send)")
+     "dry run: DELETE V1/customerGroups/19 (set COMMERCE_BASE_URL to send)")
   eq(message("order-backoffice", "be-observer.sales_order_status_update", { id = 1, status = "shipped" }),
-     "dry run: POST /V1/orders/1/comments (set COMMERCE_BASE_URL to send)")
+     "dry run: POST V1/orders/1/comments (set COMMERCE_BASE_URL to send)")
   eq(message("product-commerce", "com.adobe.commerce.observer.catalog_product_save_commit_after",
              { value = { sku = "S", name = "N", created_at = "t", updated_at = "t" } }),
      "dry run: POST /product (set BACKOFFICE_BASE_URL to send)")
@@ -403,7 +484,7 @@ end)
 test("handlers: handler responses have the seed's shapes", function()
   local w = world()
   eq(w:invoke("product-backoffice/deleted", { data = { sku = "S" } }),
-     { statusCode = 200, body = { success = true, message = "dry run: DELETE /V1/products/S (set COMMERCE_BASE_URL to send)" } })
+     { statusCode = 200, body = { success = true, message = "dry run: DELETE V1/products/S (set COMMERCE_BASE_URL to send)" } })
   eq(w:invoke("product-backoffice/deleted", { data = { name = "S" } }),
      { statusCode = 400, body = { success = false, error = "Data provided does not validate with the schema: 'data.sku' is required; 'data.name' is not allowed" } })
 end)
@@ -437,7 +518,7 @@ end)
 
 -- ------------------------------------------------------------------ echoes
 test("echo: a change we propagated comes back from the other side and is skipped", function()
-  local w = world({ COMMERCE_BASE_URL = "https://shop.test", BACKOFFICE_BASE_URL = "https://bo.test" })
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t", BACKOFFICE_BASE_URL = "https://bo.test" })
   eq(w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT)).statusCode, 200)
   eq(#w.http_calls, 1)
   local save = "com.adobe.commerce.observer.catalog_product_save_commit_after"
@@ -446,19 +527,21 @@ test("echo: a change we propagated comes back from the other side and is skipped
      { statusCode = 200, body = { type = save, response = { success = true, message = "event is an echo; skipped" } } })
   eq(#w.http_calls, 1, "the echo sends nothing")
   eq(w:invoked("product-commerce/updated"), 0, "and invokes no handler")
+  -- The kit's fingerprint is the SKU and the description, stored under ilk_<sku>.
+  eq(w.store["ilk_SKU-1"].value, sha.hex(sha.sha256('{"product":"SKU-1","description":"A bag"}')))
   -- A real change of a compared field is propagated.
-  echo.value.name = "Bigger bag"
-  eq(w:deliver("product-commerce", event(save, echo)).body.response.message, "Product updated in the back office")
+  echo.value.description = "A bigger bag"
+  eq(w:deliver("product-commerce", event(save, echo)).body.response.message, "Product updated successfully")
   eq(#w.http_calls, 2)
   -- ... and its own echo from the back office is skipped in turn.
   eq(w:deliver("product-backoffice", event("be-observer.catalog_product_update",
-       { sku = "SKU-1", name = "Bigger bag", price = 9.5, description = "A bag" })).body.response.message,
+       { sku = "SKU-1", name = "Bag", price = 9.5, description = "A bigger bag" })).body.response.message,
      "event is an echo; skipped")
   eq(#w.http_calls, 2)
 end)
 
 test("echo: fingerprints expire after 60 s and are not stored by dry runs or failures", function()
-  local w = world({ COMMERCE_BASE_URL = "https://shop.test" })
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t" })
   w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
   local save = "com.adobe.commerce.observer.catalog_product_save_commit_after"
   local echo = { value = { sku = "SKU-1", name = "Bag", description = "A bag", created_at = "a", updated_at = "b" } }
@@ -469,7 +552,7 @@ test("echo: fingerprints expire after 60 s and are not stored by dry runs or fai
   w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
   ok(w:deliver("product-commerce", event(save, echo)).body.response.message:match("^dry run"), "dry run stored nothing")
 
-  w = world({ COMMERCE_BASE_URL = "https://shop.test" })
+  w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t" })
   w.http = function() return { status = 500, body = "" } end
   w:deliver("product-backoffice", event("be-observer.catalog_product_update", PRODUCT))
   w.env.COMMERCE_BASE_URL = ""
@@ -477,7 +560,7 @@ test("echo: fingerprints expire after 60 s and are not stored by dry runs or fai
 end)
 
 test("echo: customers (by e-mail), groups, deletions and stock lists", function()
-  local w = world({ COMMERCE_BASE_URL = "https://shop.test", BACKOFFICE_BASE_URL = "https://bo.test" })
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t", BACKOFFICE_BASE_URL = "https://bo.test" })
   local skipped = "event is an echo; skipped"
   local function msg(reg, code, data) return w:deliver(reg, event(code, data)).body.response.message end
   msg("customer-backoffice", "be-observer.customer_create", { name = "Jane", lastname = "Doe", email = "Jane.Doe@x.com" })
@@ -492,11 +575,11 @@ test("echo: customers (by e-mail), groups, deletions and stock lists", function(
   msg("stock-backoffice", "be-observer.catalog_stock_update", items)
   local stock = "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after"
   eq(msg("stock-commerce", stock, { value = { product_id = "1", sku = "A", qty = "5.0000", is_in_stock = "1" } }), skipped)
-  eq(msg("stock-commerce", stock, { value = { product_id = "1", sku = "A", qty = "4", is_in_stock = "1" } }), "Stock updated in the back office")
+  eq(msg("stock-commerce", stock, { value = { product_id = "1", sku = "A", qty = "4", is_in_stock = "1" } }), "Stock updated successfully")
   -- A repeat of the back-office list is skipped only if every item matches.
   eq(msg("stock-backoffice", "be-observer.catalog_stock_update", { items[2] }), skipped)
   eq(msg("stock-backoffice", "be-observer.catalog_stock_update", { items[2], { sku = "C", source = "default", quantity = 1, outOfStock = false } }),
-     "Stock updated in Commerce")
+     "Stock updated successfully")
 end)
 
 -- ------------------------------------------------------------------ manifests
@@ -538,12 +621,15 @@ test("manifest: every declared action exists, is lua, final, unauthenticated, 60
     local uses_commerce = fqn:match("%-backoffice/") and not fqn:match("/consumer$")
     local uses_backoffice = fqn:match("%-commerce/") and not fqn:match("/consumer$")
     eq(action.inputs.COMMERCE_BASE_URL, uses_commerce and "$COMMERCE_BASE_URL" or nil, fqn)
-    eq(action.inputs.COMMERCE_ACCESS_TOKEN, uses_commerce and "$COMMERCE_ACCESS_TOKEN" or nil, fqn)
+    for _, name in ipairs({ "COMMERCE_CONSUMER_KEY", "COMMERCE_CONSUMER_SECRET", "COMMERCE_ACCESS_TOKEN",
+                            "COMMERCE_ACCESS_TOKEN_SECRET", "OAUTH_BASE_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES" }) do
+      eq(action.inputs[name], uses_commerce and ("$" .. name) or nil, fqn .. " " .. name)
+    end
     eq(action.inputs.BACKOFFICE_BASE_URL, uses_backoffice and "$BACKOFFICE_BASE_URL" or nil, fqn)
     eq(action.inputs.BACKOFFICE_API_KEY, uses_backoffice and "$BACKOFFICE_API_KEY" or nil, fqn)
     w:load(action) -- loads in the sandbox: only sandbox facilities, no stray globals
   end
-  eq(n, 32, "1 webhook + 8 consumers + 23 handlers")
+  eq(n, 33, "1 webhook + 8 consumers + 24 handlers")
   local webhook = w.actions["ingestion/webhook"]
   eq(webhook.inputs, { LOG_LEVEL = "debug", WEBHOOK_TOKEN = "$INGESTION_WEBHOOK_TOKEN",
      WEBHOOK_TOKEN_HEADER = "$INGESTION_WEBHOOK_TOKEN_HEADER", WEBHOOK_SECRET = "$INGESTION_WEBHOOK_SECRET" })
@@ -601,7 +687,7 @@ test("manifest: every schema.lua matches its schema.json", function()
     eq(normalize(generated), normalize(expected), path .. " (run scripts/gen-events-lua.py)")
   end
   p:close()
-  eq(n, 23)
+  eq(n, 24)
 end)
 
 -- ------------------------------------------------------------------ run

@@ -27,14 +27,34 @@ local PAYLOAD_PATH = {
   [constants.BACKOFFICE_PROVIDER_KEY] = "data",
 }
 
+-- Commerce's timestamps ("2024-08-05 10:03:49", or ISO 8601 with a "T") as
+-- comparable seconds; nil when the text is no such timestamp.
+local function timestamp(text)
+  if type(text) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, frac = string.match(text, "^(%d%d%d%d)-(%d%d)-(%d%d)[T ](%d%d):(%d%d):(%d%d)(%.?%d*)")
+  if not y then return nil end
+  -- Days from the civil date (proleptic Gregorian), so no time zone is involved.
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * ((mo + 9) % 12) + 2) // 5 + d - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) + (tonumber("0" .. frac) or 0)
+end
+
 -- A route handler for Commerce "save" events, which stand for both creation
--- and update: the starter kit tells them apart by created_at == updated_at.
+-- and update: the starter kit tells them apart by comparing created_at and
+-- updated_at as dates (Date.parse); text that is no date is compared as is.
 function consumer.by_timestamps(created, updated)
   return function(params)
     local missing = inputs.checkMissingRequestInputs(params, { "data.value.created_at", "data.value.updated_at" })
     if missing then return nil, missing end
     local value = params.data.value
-    return value.created_at == value.updated_at and created or updated
+    local c, u = timestamp(value.created_at), timestamp(value.updated_at)
+    local same
+    if c and u then same = c == u else same = value.created_at == value.updated_at end
+    return same and created or updated
   end
 end
 

@@ -119,8 +119,8 @@ function World:make_evkit()
   return evkit
 end
 
--- Loads an action's main in a fresh sandbox (every invocation is a cold start).
-function World:load(action)
+-- A fresh sandbox whose require looks in dir, then actions/lib.
+function World:sandbox(dir)
   local world = self
   local env = {}
   for _, name in ipairs(SAFE) do env[name] = _G[name] end
@@ -128,7 +128,6 @@ function World:load(action)
   env.evkit = self.evkit
   env.print = function(...) world.evkit.log.info(...) end
   local loaded = { evkit = self.evkit }
-  local dir = dirname(action.path)
   env.require = function(name)
     if loaded[name] ~= nil then return loaded[name] end
     local rel = name:gsub("%.", "/") .. ".lua"
@@ -152,6 +151,17 @@ function World:load(action)
       rawset(t, k, v)
     end,
   })
+  return env
+end
+
+-- A module of actions/lib, loaded in a sandbox (for unit tests of the lib).
+function World:module(name)
+  return self:sandbox(self.lib).require(name)
+end
+
+-- Loads an action's main in a fresh sandbox (every invocation is a cold start).
+function World:load(action)
+  local env = self:sandbox(dirname(action.path))
   assert(loadfile(action.path, "t", env))()
   return assert(rawget(env, "main"), action.path .. " defines no main")
 end

@@ -7,17 +7,17 @@ local fp = require("fingerprint")
 
 local function customer(email, firstname, lastname)
   local id = type(email) == "string" and string.lower(email) or email
-  return { fp.record("customer", id, {
+  return { fp.record("ilk_customer_", id, {
     { "email", id }, { "firstname", firstname }, { "lastname", lastname },
   }) }
 end
 
 local function deleted(entity, id)
-  return { fp.record(entity, fp.number(id), { { "id", fp.number(id) }, { "deleted", true } }) }
+  return { fp.record("ilk_" .. entity .. "_", fp.number(id), { { "id", fp.number(id) }, { "deleted", true } }) }
 end
 
 local function group(code, tax_class_id)
-  return { fp.record("customer-group", code, {
+  return { fp.record("ilk_customer-group_", code, {
     { "code", code }, { "tax_class_id", fp.number(tax_class_id) },
   }) }
 end

@@ -4,7 +4,7 @@
 local fp = require("fingerprint")
 
 local function order(id, status)
-  return { fp.record("order", fp.number(id), { { "id", fp.number(id) }, { "status", status } }) }
+  return { fp.record("ilk_order_", fp.number(id), { { "id", fp.number(id) }, { "status", status } }) }
 end
 
 return {

@@ -1,17 +1,17 @@
--- How a product looks to the echo check (see fingerprint.lua). The SKU is the
--- identity both systems share. Only fields both systems' events carry are
--- compared: the Commerce event subscription has no price, so price is left
--- out; add it here once both sides send it.
+-- How a product looks to the loop breaker (see fingerprint.lua), as in the
+-- starter kit's product consumers: key "ilk_<sku>", fingerprint of
+-- {product = sku, description}. Name and price are not compared (the kit's
+-- choice; the Commerce event subscription carries no price): add fields here
+-- to compare more. A deletion is fingerprinted as {product, deleted = true},
+-- so that the delete event coming back from the other side is an echo too.
 local fp = require("fingerprint")
 
 local function saved(data)
-  return { fp.record("product", data.sku, {
-    { "sku", data.sku }, { "name", data.name }, { "description", data.description },
-  }) }
+  return { fp.record("ilk_", data.sku, { { "product", data.sku }, { "description", data.description } }) }
 end
 
 local function deleted(data)
-  return { fp.record("product", data.sku, { { "sku", data.sku }, { "deleted", true } }) }
+  return { fp.record("ilk_", data.sku, { { "product", data.sku }, { "deleted", true } }) }
 end
 
 -- Both systems use the same field names for products.

@@ -6,7 +6,7 @@
 local fp = require("fingerprint")
 
 local function item(sku, quantity, in_stock)
-  return fp.record("stock", sku, {
+  return fp.record("ilk_stock_", sku, {
     { "sku", sku }, { "quantity", fp.number(quantity) }, { "in_stock", in_stock },
   })
 end

@@ -1,9 +1,13 @@
--- customer-backoffice/created: a customer created in the back office is created in Commerce.
+-- customer-backoffice/created: a customer created in the back office is created in Commerce (POST V1/customers).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "customer-backoffice/created",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Customer created in Commerce",
-  echo = require("entities.customer").backoffice.saved,
+  post = require("post"),
+  message = "Customer created successfully",
+  echo = require("entities.customer").backoffice.saved, -- the loop breaker, see lib/fingerprint.lua
 }

@@ -1,5 +1,5 @@
--- The back-office customer as a Commerce customer (POST /V1/customers); the
--- back office calls the first name `name`.
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)

@@ -1,5 +1,5 @@
--- The back-office group as a Commerce customer group (POST /V1/customerGroups):
--- the back office's name is Commerce's group code.
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)

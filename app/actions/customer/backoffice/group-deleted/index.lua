@@ -1,9 +1,13 @@
--- customer-backoffice/group-deleted: a customer group deleted in the back office is deleted in Commerce.
+-- customer-backoffice/group-deleted: a customer group deleted in the back office is deleted in Commerce (DELETE V1/customerGroups/<id>).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "customer-backoffice/group-deleted",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Customer group deleted in Commerce",
-  echo = require("entities.customer").backoffice.group_deleted,
+  post = require("post"),
+  message = "Customer group deleted successfully",
+  echo = require("entities.customer").backoffice.group_deleted, -- the loop breaker, see lib/fingerprint.lua
 }

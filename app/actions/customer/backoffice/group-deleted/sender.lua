@@ -1,11 +1,11 @@
--- Sends the change to Commerce: DELETE /V1/customerGroups/<id>.
-local outbound = require("outbound")
-local url = require("url")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local commerce = require("commerce")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "commerce", "DELETE", "/V1/customerGroups/" .. url.segment(params.data.id), transformed)
+  return commerce.deleteCustomerGroup(params, transformed)
 end
 
 return sender

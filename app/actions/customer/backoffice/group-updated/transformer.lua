@@ -1,5 +1,5 @@
--- The back-office group as a Commerce customer group update
--- (PUT /V1/customerGroups/<id>).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)

@@ -1,9 +1,13 @@
--- customer-backoffice/updated: a customer updated in the back office is updated in Commerce.
+-- customer-backoffice/updated: a customer updated in the back office is updated in Commerce (PUT V1/customers/<id>).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "customer-backoffice/updated",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Customer updated in Commerce",
-  echo = require("entities.customer").backoffice.saved,
+  post = require("post"),
+  message = "Customer updated successfully",
+  echo = require("entities.customer").backoffice.saved, -- the loop breaker, see lib/fingerprint.lua
 }

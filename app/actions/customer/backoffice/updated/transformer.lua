@@ -1,10 +1,10 @@
--- The back-office customer as a Commerce customer update (PUT
--- /V1/customers/<id>); the back office keeps Commerce's customer id.
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
   local data = params.data
-  return { customer = { id = data.id, email = data.email, firstname = data.name, lastname = data.lastname } }
+  return { customer = { id = data.id, firstname = data.name, lastname = data.lastname, email = data.email } }
 end
 
 return transformer

@@ -1,10 +1,11 @@
--- Sends the change to the back office: POST /customer.
-local outbound = require("outbound")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local backoffice = require("backoffice")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "backoffice", "POST", "/customer", transformed)
+  return backoffice.request(params, "POST", "/customer", transformed)
 end
 
 return sender

@@ -1,9 +1,13 @@
--- customer-commerce/group-deleted: a customer group deleted in Commerce is deleted in the back office.
+-- customer-commerce/group-deleted: a customer group deleted in Commerce is deleted in the back office (DELETE /customer-group/<id>).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "customer-commerce/group-deleted",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Customer group deleted in the back office",
-  echo = require("entities.customer").commerce.group_deleted,
+  post = require("post"),
+  message = "Customer group deleted successfully",
+  echo = require("entities.customer").commerce.group_deleted, -- the loop breaker, see lib/fingerprint.lua
 }

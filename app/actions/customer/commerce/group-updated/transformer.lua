@@ -1,15 +1,11 @@
--- The Commerce group in the back office's shape (PUT /customer-group/<id>).
--- Commerce's save event does not tell creation from update, so the back
--- office is expected to create the group when the id is new (an upsert).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  local data = params.data
-  return {
-    id = tonumber(data.customer_group_id) or data.customer_group_id,
-    name = data.customer_group_code,
-    taxClassId = tonumber(data.tax_class_id) or data.tax_class_id,
-  }
+  -- The entity as Commerce sent it (the starter kit's transformer passes it
+  -- through unchanged); map it to your back office's fields here.
+  return params.data
 end
 
 return transformer

@@ -1,11 +1,12 @@
--- Sends the change to the back office: PUT /customer/<id>.
-local outbound = require("outbound")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local backoffice = require("backoffice")
 local url = require("url")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "backoffice", "PUT", "/customer/" .. url.segment(params.data.id), transformed)
+  return backoffice.request(params, "PUT", "/customer/" .. url.segment(params.data.id), transformed)
 end
 
 return sender

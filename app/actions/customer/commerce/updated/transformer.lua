@@ -1,9 +1,11 @@
--- The Commerce customer in the back office's shape (PUT /customer/<id>).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  local data = params.data
-  return { id = tonumber(data.id) or data.id, name = data.firstname, lastname = data.lastname, email = data.email }
+  -- The entity as Commerce sent it (the starter kit's transformer passes it
+  -- through unchanged); map it to your back office's fields here.
+  return params.data
 end
 
 return transformer

@@ -1,11 +1,11 @@
--- Sends the change to Commerce: POST /V1/order/<orderId>/ship.
-local outbound = require("outbound")
-local url = require("url")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local commerce = require("commerce")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "commerce", "POST", "/V1/order/" .. url.segment(params.data.orderId) .. "/ship", transformed)
+  return commerce.createShipment(params, params.data.orderId, transformed)
 end
 
 return sender

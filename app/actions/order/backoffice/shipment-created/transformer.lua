@@ -1,4 +1,5 @@
--- The back-office shipment as a Commerce ship request (POST /V1/order/<id>/ship).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
@@ -13,10 +14,8 @@ function transformer.transformData(params)
   return {
     items = evkit.json.array(items),
     tracks = evkit.json.array(tracks),
-    notify = false,
-    appendComment = true,
     comment = { comment = data.comment.comment, is_visible_on_front = data.comment.visibleOnFront and 1 or 0 },
-    arguments = { extension_attributes = { source_code = data.stockSourceCode } },
+    extension_attributes = { source_code = data.stockSourceCode },
   }
 end
 

@@ -1,11 +1,11 @@
--- Sends the change to Commerce: POST /V1/orders/<id>/comments.
-local outbound = require("outbound")
-local url = require("url")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local commerce = require("commerce")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "commerce", "POST", "/V1/orders/" .. url.segment(params.data.id) .. "/comments", transformed)
+  return commerce.addOrderComment(params, params.data.id, transformed)
 end
 
 return sender

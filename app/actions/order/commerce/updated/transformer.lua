@@ -1,14 +1,11 @@
--- The Commerce order in the back office's shape (PUT /order/<id>).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  local data = params.data
-  return {
-    id = tonumber(data.id) or data.id,
-    incrementId = data.increment_id,
-    status = data.status,
-    updatedAt = data.updated_at,
-  }
+  -- The entity as Commerce sent it (the starter kit's transformer passes it
+  -- through unchanged); map it to your back office's fields here.
+  return params.data
 end
 
 return transformer

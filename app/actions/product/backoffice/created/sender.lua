@@ -1,10 +1,11 @@
--- Sends the change to Commerce: POST /V1/products.
-local outbound = require("outbound")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local commerce = require("commerce")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "commerce", "POST", "/V1/products", transformed)
+  return commerce.createProduct(params, transformed)
 end
 
 return sender

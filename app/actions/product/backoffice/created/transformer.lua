@@ -1,19 +1,16 @@
--- The back-office product as a Commerce product (POST /V1/products).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
   local data = params.data
+  -- attribute_set_id 4 is the Default attribute set of a fresh Commerce; change it to yours.
   return {
     product = {
       sku = data.sku,
       name = data.name,
-      price = data.price or 0, -- optional in the back office, required by Commerce
-      -- A new Commerce product needs an attribute set and a type: 4 is the
-      -- Default attribute set of a fresh installation.
+      price = data.price,
       attribute_set_id = 4,
-      type_id = "simple",
-      status = 1,     -- enabled
-      visibility = 4, -- catalog and search
       custom_attributes = evkit.json.array{ { attribute_code = "description", value = data.description } },
     },
   }

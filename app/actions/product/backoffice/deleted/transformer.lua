@@ -1,8 +1,10 @@
--- A deletion sends no body: the id travels in the URL (see sender.lua).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  return nil
+  -- The SKU: it travels in the URL, a deletion sends no body.
+  return params.data.sku
 end
 
 return transformer

@@ -1,9 +1,13 @@
--- product-backoffice/updated: a product updated in the back office is updated in Commerce.
+-- product-backoffice/updated: a product updated in the back office is updated in Commerce (PUT V1/products/<sku>).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "product-backoffice/updated",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Product updated in Commerce",
-  echo = require("entities.product").backoffice.saved,
+  post = require("post"),
+  message = "Product updated successfully",
+  echo = require("entities.product").backoffice.saved, -- the loop breaker, see lib/fingerprint.lua
 }

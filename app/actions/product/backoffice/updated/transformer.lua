@@ -1,4 +1,5 @@
--- The changed fields as a Commerce product update (PUT /V1/products/<sku>).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
@@ -8,6 +9,7 @@ function transformer.transformData(params)
       sku = data.sku,
       name = data.name,
       price = data.price,
+      attribute_set_id = 4,
       custom_attributes = evkit.json.array{ { attribute_code = "description", value = data.description } },
     },
   }

@@ -1,9 +1,13 @@
--- product-commerce/created: a product created in Commerce is created in the back office.
+-- product-commerce/created: a product created in Commerce is created in the back office (POST /product).
+-- The starter kit's handler pipeline; each step is a small module in this
+-- folder: validator.lua -> transformer.lua -> pre.lua -> sender.lua -> post.lua.
 main = require("handler").new{
   name = "product-commerce/created",
   validator = require("validator"),
   transformer = require("transformer"),
+  pre = require("pre"),
   sender = require("sender"),
-  message = "Product created in the back office",
-  echo = require("entities.product").commerce.saved,
+  post = require("post"),
+  message = "Product created successfully",
+  echo = require("entities.product").commerce.saved, -- the loop breaker, see lib/fingerprint.lua
 }

@@ -1,10 +1,11 @@
--- Sends the change to the back office: POST /product.
-local outbound = require("outbound")
+-- sendData(params, transformed, preProcessed) -> an outcome: {success = true, ...}
+-- or {success = false, statusCode = 400 (final) | 500 (retried), message}.
+local backoffice = require("backoffice")
 
 local sender = {}
 
 function sender.sendData(params, transformed, preProcessed)
-  return outbound.send(params, "backoffice", "POST", "/product", transformed)
+  return backoffice.request(params, "POST", "/product", transformed)
 end
 
 return sender

@@ -1,9 +1,11 @@
--- The Commerce product as a back-office product update (PUT /product/<sku>).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  local data = params.data
-  return { sku = data.sku, name = data.name, description = data.description, commerceId = data.id }
+  -- The entity as Commerce sent it (the starter kit's transformer passes it
+  -- through unchanged); map it to your back office's fields here.
+  return params.data
 end
 
 return transformer

@@ -1,5 +1,5 @@
--- The back-office stock list as Commerce source items (POST
--- /V1/inventory/source-items, Multi-Source Inventory).
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)

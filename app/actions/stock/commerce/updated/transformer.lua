@@ -1,16 +1,11 @@
--- The Commerce stock item in the back office's shape (PUT /stock/<product id>);
--- Commerce sends numbers and flags as strings ("0", "1").
+-- transformData(params) -> what sendData sends: params.data is the entity of
+-- the event (already validated).
 local transformer = {}
 
 function transformer.transformData(params)
-  local data = params.data
-  local in_stock = data.is_in_stock == true or tonumber(data.is_in_stock) == 1
-  return {
-    productId = tonumber(data.product_id) or data.product_id,
-    sku = data.sku,
-    quantity = tonumber(data.qty) or data.qty,
-    outOfStock = not in_stock,
-  }
+  -- The entity as Commerce sent it (the starter kit's transformer passes it
+  -- through unchanged); map it to your back office's fields here.
+  return params.data
 end
 
 return transformer
