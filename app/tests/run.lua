@@ -528,7 +528,7 @@ test("echo: a change we propagated comes back from the other side and is skipped
   eq(#w.http_calls, 1, "the echo sends nothing")
   eq(w:invoked("product-commerce/updated"), 0, "and invokes no handler")
   -- The kit's fingerprint is the SKU and the description, stored under ilk_<sku>.
-  eq(w.store["ilk_SKU-1"].value, sha.hex(sha.sha256('{"product":"SKU-1","description":"A bag"}')))
+  eq(w.store["ilk_SKU-1.commerce"].value, sha.hex(sha.sha256('{"product":"SKU-1","description":"A bag"}')))
   -- A real change of a compared field is propagated.
   echo.value.description = "A bigger bag"
   eq(w:deliver("product-commerce", event(save, echo)).body.response.message, "Product updated successfully")
@@ -576,10 +576,21 @@ test("echo: customers (by e-mail), groups, deletions and stock lists", function(
   local stock = "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after"
   eq(msg("stock-commerce", stock, { value = { product_id = "1", sku = "A", qty = "5.0000", is_in_stock = "1" } }), skipped)
   eq(msg("stock-commerce", stock, { value = { product_id = "1", sku = "A", qty = "4", is_in_stock = "1" } }), "Stock updated successfully")
-  -- A repeat of the back-office list is skipped only if every item matches.
-  eq(msg("stock-backoffice", "be-observer.catalog_stock_update", { items[2] }), skipped)
+  -- A list is an echo only if every item matches.
+  msg("stock-commerce", stock, { value = { product_id = "2", sku = "C", qty = "1", is_in_stock = "1" } })
+  eq(msg("stock-backoffice", "be-observer.catalog_stock_update", { { sku = "C", source = "default", quantity = 1, outOfStock = false } }), skipped)
   eq(msg("stock-backoffice", "be-observer.catalog_stock_update", { items[2], { sku = "C", source = "default", quantity = 1, outOfStock = false } }),
      "Stock updated successfully")
+end)
+
+test("echo: fingerprints are per direction: the same change again from the same side is propagated", function()
+  local w = world({ COMMERCE_BASE_URL = "https://shop.test", COMMERCE_ACCESS_TOKEN = "t" })
+  local function msg(code, data) return w:deliver("product-backoffice", event(code, data)).body.response.message end
+  eq(msg("be-observer.catalog_product_create", PRODUCT), "Product created successfully")
+  -- Same SKU and description, a new price: the kit's single ilk_<sku> would drop it.
+  eq(msg("be-observer.catalog_product_update", { sku = "SKU-1", name = "Bag", price = 12, description = "A bag" }),
+     "Product updated successfully")
+  eq(#w.http_calls, 2)
 end)
 
 -- ------------------------------------------------------------------ manifests

@@ -103,7 +103,7 @@ function consumer.new(spec)
       if not action then return responses.errorResponse(constants.HTTP_BAD_REQUEST, why) end
     end
 
-    if route.echo and fingerprint.is_echo(route.echo(payload)) then
+    if route.echo and fingerprint.is_echo(route.echo(payload), spec.provider) then
       log.info("Skipping ", params.type, " ", tostring(params.id), ": echo of a change this integration made")
       return responses.successResponse(params.type, { success = true, message = "event is an echo; skipped" })
     end

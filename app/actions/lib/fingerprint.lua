@@ -67,19 +67,28 @@ function fingerprint.record(key_prefix, id, fields)
   return { key = fingerprint.sanitize_key(key_prefix .. tostring(id)), fields = fields }
 end
 
+-- Fingerprints are kept per direction: a change sent to Commerce can only
+-- come back as a Commerce event, so it is stored as "<key>.commerce" and only
+-- the Commerce consumers compare with it. (The kit keeps one "ilk_<sku>" for
+-- both directions, so a second back-office update with the same description
+-- within 60 s, a price change say, would be dropped as an echo.)
+local function state_key(record, source) return record.key .. "." .. source end
+
 -- True when there is at least one record and each matches the fingerprint
--- stored by the last propagation of that entity.
-function fingerprint.is_echo(records)
+-- stored by the last propagation of that entity to source (the provider the
+-- event comes from).
+function fingerprint.is_echo(records, source)
   if not records or #records == 0 then return false end
   for _, record in ipairs(records) do
-    if evkit.state.get(record.key) ~= fingerprint.of(record.fields) then return false end
+    if evkit.state.get(state_key(record, source)) ~= fingerprint.of(record.fields) then return false end
   end
   return true
 end
 
-function fingerprint.remember(records)
+-- After a successful propagation to target ("commerce" or "backoffice").
+function fingerprint.remember(records, target)
   for _, record in ipairs(records or {}) do
-    evkit.state.put(record.key, fingerprint.of(record.fields), { ttl = fingerprint.TTL_SECONDS })
+    evkit.state.put(state_key(record, target), fingerprint.of(record.fields), { ttl = fingerprint.TTL_SECONDS })
   end
 end
 

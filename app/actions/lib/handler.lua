@@ -23,6 +23,9 @@ local fingerprint = require("fingerprint")
 local handler = {}
 
 function handler.new(spec)
+  -- The system this handler sends to: <entity>-backoffice handlers send
+  -- back-office changes to Commerce, <entity>-commerce handlers the reverse.
+  local target = spec.target or (string.find(spec.name, "-backoffice/", 1, true) and "commerce" or "backoffice")
   local function run(params)
     local log = logger.new(spec.name, params.LOG_LEVEL)
     log.info("Start processing request")
@@ -48,7 +51,7 @@ function handler.new(spec)
       return responses.actionSuccessResponse(outcome.message)
     end
 
-    if spec.echo then fingerprint.remember(spec.echo(params.data)) end
+    if spec.echo then fingerprint.remember(spec.echo(params.data), target) end
     if spec.post then spec.post.postProcess(params, transformed, preProcessed, outcome) end
     log.info(spec.message)
     return responses.actionSuccessResponse(spec.message)
