@@ -11,11 +11,8 @@
 #include "store/store.h"
 
 typedef struct delivery delivery_t;
-<<<<<<< HEAD
 typedef struct console_sessions console_sessions_t;
-=======
 typedef struct registry registry_t;
->>>>>>> 6b089db (Registrations at run time (REST API, CLI, persisted, picked up live) and webhook registrations (signed CloudEvents, batches, challenge, secret rotation))
 
 typedef struct engine {
     app_t *app;
@@ -30,11 +27,8 @@ typedef struct engine {
     int trace_keep;                  /* per registration and outcome kept beyond it
                                       * (default 100, EVKIT_TRACE_KEEP) */
     delivery_t *delivery;         /* NULL when not serving */
-<<<<<<< HEAD
     console_sessions_t *console_sessions; /* web console sign-ins; NULL when not serving */
-=======
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
->>>>>>> 6b089db (Registrations at run time (REST API, CLI, persisted, picked up live) and webhook registrations (signed CloudEvents, batches, challenge, secret rotation))
 } engine_t;
 
 /* Fills namespace, api tokens from the environment (app->env first). */
