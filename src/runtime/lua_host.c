@@ -1,5 +1,5 @@
 /* lua_host: the `evkit` module that Lua actions use to reach the rest of
- * evkit (json, log, publish, invoke, crypto, state, http), and the JSON <->
+ * evkit (json, log, publish, invoke, crypto, state, http, schema), and the JSON <->
  * Lua conversion the Lua backend applies to params and results.
  *
  * Every function here runs inside a protected call of an activation; the
@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "schema/schema.h"
 #include "store/store.h"
 
 /* Registry keys are addresses (lua_rawgetp): looking them up never
@@ -33,6 +34,8 @@ static char null_tag;          /* its address is evkit.json.null */
 static char array_mt_key;
 static char guard_mt_key;
 static char module_key;
+static char schema_cache_key;
+static char schema_mt_key;
 
 #define JSON_NULL_UD ((void *)&null_tag)
 #ifndef EVKIT_VERSION
@@ -1092,6 +1095,144 @@ static int l_http_request(lua_State *L)
     return 1;
 }
 
+/* ---- evkit.schema ---- */
+
+/* Compiled schemas per interpreter, keyed by the schema's JSON text; a full
+ * cache is dropped whole (handlers use a handful of schemas). */
+#define SCHEMA_CACHE_MAX 64
+
+/* A cache entry: a userdata owning one compiled schema. */
+static int schema_ud_gc(lua_State *L)
+{
+    schema_t **ud = lua_touserdata(L, 1);
+    if (ud && *ud) {
+        schema_free(*ud);
+        *ud = NULL;
+    }
+    return 0;
+}
+
+static void schema_errors_free_void(void *p)
+{
+    schema_errors_free(p);
+    free(p);
+}
+
+/* Pushes the guard that owns the compiled schema for the schema at idx
+ * (a table or a JSON string); raises when the schema is invalid. */
+static schema_t *schema_for(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    char msg[300];
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_pushvalue(L, idx); /* the key: the text as given */
+    } else if (lua_type(L, idx) == LUA_TTABLE || lua_type(L, idx) == LUA_TBOOLEAN) {
+        void **g = lua_host_guard(L, lua_host_json_free);
+        json_t *j;
+        if (lua_host_to_json(L, idx, &j, msg, sizeof msg) < 0)
+            luaL_error(L, "evkit.schema.validate: invalid schema: %s", msg);
+        *g = j;
+        void **gt = lua_host_guard(L, free);
+        *gt = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (!*gt) luaL_error(L, "evkit.schema.validate: invalid schema: cannot encode it");
+        lua_pushstring(L, *gt);
+        lua_replace(L, -3);
+        lua_pop(L, 1);       /* frees the text at the next collection */
+    } else {
+        luaL_error(L, "evkit.schema.validate: the schema must be a table or a JSON string");
+    }
+    /* key */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &schema_cache_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 8);
+        lua_pushinteger(L, 0);
+        lua_setfield(L, -2, "\x01n");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &schema_cache_key);
+    }
+    /* key cache */
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+        schema_t *s = *(schema_t **)lua_touserdata(L, -1);
+        lua_pop(L, 3);
+        return s;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "\x01n");
+    lua_Integer count = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (count >= SCHEMA_CACHE_MAX) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 8);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &schema_cache_key);
+        count = 0;
+    }
+    lua_pushinteger(L, count + 1);
+    lua_setfield(L, -2, "\x01n");
+    /* key cache: compile into a userdata kept as the cache entry */
+    schema_t **g = lua_newuserdatauv(L, sizeof *g, 0);
+    *g = NULL;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &schema_mt_key);
+    lua_setmetatable(L, -2);
+    err_t err = {{0}};
+    schema_t *s;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len;
+        const char *text = lua_tolstring(L, idx, &len);
+        s = schema_compile_text(text, len, &err);
+    } else {
+        json_t *j;
+        if (lua_host_to_json(L, idx, &j, msg, sizeof msg) < 0)
+            luaL_error(L, "evkit.schema.validate: invalid schema: %s", msg);
+        s = schema_compile(j, &err);
+        json_decref(j);
+    }
+    if (!s) luaL_error(L, "evkit.schema.validate: %s", err.msg);
+    *g = s;
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+    lua_pop(L, 3);
+    return s;
+}
+
+/* evkit.schema.validate(schema, value) -> ok, errors */
+static int l_schema_validate(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_settop(L, 2);
+    schema_t *s = schema_for(L, 1);
+    /* Stays valid: the cache table is only replaced by a later call. */
+    char msg[300];
+    void **gv = lua_host_guard(L, lua_host_json_free); /* 3 */
+    json_t *v;
+    if (lua_host_to_json(L, 2, &v, msg, sizeof msg) < 0)
+        return luaL_error(L, "evkit.schema.validate: the value cannot be validated: %s", msg);
+    *gv = v;
+    void **ge = lua_host_guard(L, schema_errors_free_void); /* 4 */
+    schema_errors_t *errs = xcalloc(1, sizeof *errs);
+    *ge = errs;
+    bool ok = schema_validate(s, v, errs);
+    lua_pushboolean(L, ok);
+    lua_createtable(L, (int)errs->count, 0);
+    for (size_t i = 0; i < errs->count; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, errs->items[i].path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, errs->items[i].keyword);
+        lua_setfield(L, -2, "keyword");
+        lua_pushstring(L, errs->items[i].message);
+        lua_setfield(L, -2, "message");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_setmetatable(L, -2);
+    lua_host_guard_release(L, 4);
+    lua_host_guard_release(L, 3);
+    return 2;
+}
+
 /* ---- the module ---- */
 
 static const luaL_Reg json_fns[] = {
@@ -1107,6 +1248,7 @@ static const luaL_Reg crypto_fns[] = {
 static const luaL_Reg state_fns[] = {
     {"get", l_state_get}, {"put", l_state_put}, {"delete", l_state_delete}, {NULL, NULL}};
 static const luaL_Reg http_fns[] = {{"request", l_http_request}, {NULL, NULL}};
+static const luaL_Reg schema_fns[] = {{"validate", l_schema_validate}, {NULL, NULL}};
 
 static void add_lib(lua_State *L, const char *name, const luaL_Reg *fns)
 {
@@ -1124,6 +1266,12 @@ void lua_host_open(lua_State *L)
     lua_pushliteral(L, "guard");
     lua_setfield(L, -2, "__metatable");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &guard_mt_key);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, schema_ud_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "schema");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &schema_mt_key);
 
     /* The array marker. __metatable hides it from getmetatable, so actions
      * cannot add a __gc to it (finalizers would run without time limits). */
@@ -1142,6 +1290,7 @@ void lua_host_open(lua_State *L)
     add_lib(L, "crypto", crypto_fns);
     add_lib(L, "state", state_fns);
     add_lib(L, "http", http_fns);
+    add_lib(L, "schema", schema_fns);
     lua_pushcfunction(L, l_publish);
     lua_setfield(L, -2, "publish");
     lua_pushcfunction(L, l_invoke);

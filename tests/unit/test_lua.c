@@ -738,6 +738,56 @@ static void test_json(void **state)
     done(&a);
 }
 
+static void test_schema(void **state)
+{
+    (void)state;
+    const action_t *act = def_action(
+        "host/schema", "host/schema.lua",
+        "local S = { type = 'object', required = evkit.json.array{ 'sku', 'name' },\n"
+        "  properties = { sku = { type = 'string', pattern = '^[A-Z]+$' },\n"
+        "    items = { type = 'array', items = { type = 'object', required = evkit.json.array{ 'qty' } } } } }\n"
+        "local function err(f, ...) local ok, e = pcall(f, ...) return not ok and e or 'no error' end\n"
+        "function main()\n"
+        "  local ok1, e1 = evkit.schema.validate(S, { sku = 'ABC', name = 'x' })\n"
+        "  local ok2, e2 = evkit.schema.validate(S, { sku = 'abc', items = { {}, { qty = 1 } } })\n"
+        "  local ok3, e3 = evkit.schema.validate('{\"type\":\"string\",\"minLength\":2}', 'a')\n"
+        "  local ok4 = evkit.schema.validate('{\"type\":\"string\",\"minLength\":2}', 'ab')\n"
+        "  local ok5, e5 = evkit.schema.validate({ type = 'null' }, nil)\n"
+        "  -- the same schema many times: compiled once per interpreter\n"
+        "  local n = 0\n"
+        "  for i = 1, 200 do if evkit.schema.validate(S, { sku = 'A', name = i }) then n = n + 1 end end\n"
+        "  return { ok1 = ok1, e1 = evkit.json.encode(e1), ok2 = ok2, e2 = e2, ok3 = ok3,\n"
+        "    e3 = e3[1].message, ok4 = ok4, ok5 = ok5, n = n,\n"
+        "    bad = err(evkit.schema.validate, { type = 'strin' }, 1),\n"
+        "    badjson = err(evkit.schema.validate, '{', 1),\n"
+        "    badarg = err(evkit.schema.validate, 42, 1),\n"
+        "    badvalue = err(evkit.schema.validate, S, { f = print }) }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(result_true(&a, "ok1"));
+    assert_string_equal(result_str(&a, "e1"), "[]");
+    assert_false(json_is_true(json_object_get(a.result, "ok2")));
+    char *e2 = json_dumps(json_object_get(a.result, "e2"), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(e2,
+                        "[{\"keyword\":\"required\",\"message\":\"is required\",\"path\":\"/name\"},"
+                        "{\"keyword\":\"pattern\",\"message\":\"must match pattern ^[A-Z]+$\","
+                        "\"path\":\"/sku\"},"
+                        "{\"keyword\":\"required\",\"message\":\"is required\",\"path\":\"/items/0/qty\"}]");
+    free(e2);
+    assert_false(json_is_true(json_object_get(a.result, "ok3")));
+    assert_string_equal(result_str(&a, "e3"), "must be at least 2 characters");
+    assert_true(result_true(&a, "ok4"));
+    assert_true(result_true(&a, "ok5"));
+    assert_int_equal(result_int(&a, "n"), 200);
+    assert_non_null(strstr(result_str(&a, "bad"), "invalid schema at #/type: type \"strin\""));
+    assert_non_null(strstr(result_str(&a, "badjson"), "invalid schema: not JSON"));
+    assert_non_null(strstr(result_str(&a, "badarg"), "must be a table or a JSON string"));
+    assert_non_null(strstr(result_str(&a, "badvalue"), "cannot be validated"));
+    done(&a);
+}
+
 static void test_logs(void **state)
 {
     (void)state;
@@ -1003,7 +1053,8 @@ int main(void)
         cmocka_unit_test(test_memory),        cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_warm_state),
         cmocka_unit_test(test_threads),       cmocka_unit_test(test_crypto),
-        cmocka_unit_test(test_json),          cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_json),          cmocka_unit_test(test_schema),
+                 cmocka_unit_test(test_logs),
         cmocka_unit_test(test_state),         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),
     };
