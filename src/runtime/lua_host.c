@@ -857,10 +857,144 @@ static int l_state_delete(lua_State *L)
 
 /* ---- evkit.http ---- */
 
+/* Connections (and DNS answers and TLS sessions) are kept per thread in a
+ * CURLSH, so an action calling one host again and again reuses its TCP/TLS
+ * connection, across activations too. One share per thread needs no locks;
+ * it is cleaned up when the thread ends. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_key_t http_share_key;
+static char http_err_mt_key;
+
+static void http_share_free(void *p)
+{
+    curl_share_cleanup(p);
+}
+
 static void curl_init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (pthread_key_create(&http_share_key, http_share_free) != 0) abort();
+}
+
+static CURLSH *http_share(void)
+{
+    CURLSH *sh = pthread_getspecific(http_share_key);
+    if (sh) return sh;
+    sh = curl_share_init();
+    if (!sh) return NULL;
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    pthread_setspecific(http_share_key, sh);
+    return sh;
+}
+
+/* Errors are {kind = "...", message = "kind: detail"}; tostring(err) and
+ * concatenation give the message, so code written for the earlier string
+ * errors keeps working. */
+static int http_err_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "message");
+    return 1;
+}
+
+static void http_err_piece(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        lua_getfield(L, idx, "message");
+        return;
+    }
+    luaL_tolstring(L, idx, NULL);
+}
+
+static int http_err_concat(lua_State *L)
+{
+    http_err_piece(L, 1);
+    http_err_piece(L, 2);
+    lua_concat(L, 2);
+    return 1;
+}
+
+/* Returns nil, {kind, message}. */
+static int http_fail(lua_State *L, const char *kind, const char *detail)
+{
+    lua_pushnil(L);
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushfstring(L, "%s: %s", kind, detail);
+    lua_setfield(L, -2, "message");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &http_err_mt_key);
+    lua_setmetatable(L, -2);
+    return 2;
+}
+
+static const char *http_error_kind(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "resolve";
+    case CURLE_COULDNT_CONNECT:
+        return "connect";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+        return "tls";
+    case CURLE_FILESIZE_EXCEEDED:
+        return "too_large";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return "url";
+    case CURLE_TOO_MANY_REDIRECTS:
+        return "redirect";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return "connection";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "protocol";
+    default:
+        return "other";
+    }
+}
+
+/* RFC 6761: names under .invalid never resolve. Answering them here keeps
+ * them from reaching the system resolver (and the network behind it). */
+static bool http_host_is_invalid(const char *url, char *host_out, size_t len)
+{
+    bool invalid = false;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        size_t n = strlen(host);
+        while (n && host[n - 1] == '.') n--;
+        invalid = (n == 7 && !strncasecmp(host, "invalid", 7)) ||
+                  (n > 8 && !strncasecmp(host + n - 8, ".invalid", 8));
+        snprintf(host_out, len, "%.*s", (int)n, host);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return invalid;
 }
 
 typedef struct http_req {
@@ -982,13 +1116,16 @@ static int l_http_request(lua_State *L)
             return luaL_error(L, "evkit.http.request: timeout must be milliseconds > 0");
         if (t < (lua_Number)timeout) timeout = (int64_t)t;
     }
-    if (timeout <= 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the activation's time limit has been reached");
-        return 2;
-    }
+    if (timeout <= 0) return http_fail(L, "timeout", "the activation's time limit has been reached");
 
     pthread_once(&curl_once, curl_init_once);
+    char host[256] = "";
+    if (http_host_is_invalid(url, host, sizeof host)) {
+        char detail[320];
+        snprintf(detail, sizeof detail, "cannot resolve host %s (.invalid names never resolve)",
+                 host);
+        return http_fail(L, "resolve", detail);
+    }
     void **g = lua_host_guard(L, http_req_free); /* 8 */
     http_req *r = xcalloc(1, sizeof *r);
     *g = r;
@@ -1025,13 +1162,17 @@ static int l_http_request(lua_State *L)
     }
 
     r->curl = curl_easy_init();
-    if (!r->curl) {
+    CURLSH *share = http_share();
+    if (!r->curl || !share) {
         lua_host_guard_release(L, 8);
-        lua_pushnil(L);
-        lua_pushliteral(L, "cannot create an HTTP client");
-        return 2;
+        return http_fail(L, "other", "cannot create an HTTP client");
     }
     CURL *c = r->curl;
+    curl_easy_setopt(c, CURLOPT_SHARE, share);
+    /* TLS is always verified; there is no option to turn it off. */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -1071,16 +1212,17 @@ static int l_http_request(lua_State *L)
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
-        if (r->too_big)
+        const char *kind = http_error_kind(rc);
+        if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+            kind = "too_large";
             snprintf(msg, sizeof msg, "the response exceeds %u MB", HTTP_MAX_BODY / (1024 * 1024));
-        else if (rc == CURLE_OPERATION_TIMEDOUT)
-            snprintf(msg, sizeof msg, "the request timed out after %lld ms", (long long)timeout);
-        else
+        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+            snprintf(msg, sizeof msg, "no complete answer within %lld ms", (long long)timeout);
+        } else {
             snprintf(msg, sizeof msg, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        }
         lua_host_guard_release(L, 8);
-        lua_pushnil(L);
-        lua_pushstring(L, msg);
-        return 2;
+        return http_fail(L, kind, msg);
     }
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -1272,6 +1414,14 @@ void lua_host_open(lua_State *L)
     lua_pushliteral(L, "schema");
     lua_setfield(L, -2, "__metatable");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &schema_mt_key);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, http_err_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, http_err_concat);
+    lua_setfield(L, -2, "__concat");
+    lua_pushliteral(L, "http error");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &http_err_mt_key);
 
     /* The array marker. __metatable hides it from getmetatable, so actions
      * cannot add a __gc to it (finalizers would run without time limits). */

@@ -10,9 +10,12 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "core/util.h"
@@ -1033,16 +1036,252 @@ static void test_http(void **state)
     assert_non_null(strcasestr(m.request, "content-type: application/json"));
     done(&a);
 
-    /* nothing listens: nil and a message */
+    /* nothing listens: nil and an error that says so */
     act = def_action("host/http2", "host/http2.lua",
                      "function main(p)\n"
                      "  local r, err = evkit.http.request{ url = p.url, timeout = 2000 }\n"
-                     "  return { none = r == nil, err = err }\n"
+                     "  return { none = r == nil, kind = err.kind, err = tostring(err) }\n"
                      "end\n");
     run(act, params, &a);
     assert_int_equal(a.status, ACT_SUCCESS);
     assert_true(result_true(&a, "none"));
-    assert_non_null(result_str(&a, "err"));
+    assert_string_equal(result_str(&a, "kind"), "connect");
+    assert_non_null(strstr(result_str(&a, "err"), "connect: "));
+    done(&a);
+}
+
+/* ---- outbound HTTP: connection reuse and each error kind, on loopback ---- */
+
+static int listen_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* A keep-alive server answering every GET with "ok"; counts the TCP
+ * connections it accepted. huge: answers a 20 MB Content-Length instead. */
+typedef struct ka_server {
+    int fd, port;
+    int accepts, requests;
+    bool huge;
+    volatile int stop;
+} ka_server;
+
+static void *ka_serve(void *arg)
+{
+    ka_server *k = arg;
+    struct pollfd p[9];
+    char bufs[8][2048];
+    size_t lens[8] = {0};
+    int nconn = 0;
+    p[0].fd = k->fd;
+    p[0].events = POLLIN;
+    while (!k->stop) {
+        for (int i = 0; i < nconn; i++) p[i + 1].events = POLLIN;
+        if (poll(p, (nfds_t)nconn + 1, 50) <= 0) continue;
+        if ((p[0].revents & POLLIN) && nconn < 8) {
+            int c = accept(k->fd, NULL, NULL);
+            if (c >= 0) {
+                __atomic_add_fetch(&k->accepts, 1, __ATOMIC_SEQ_CST);
+                p[nconn + 1].fd = c;
+                p[nconn + 1].revents = 0; /* polled from the next round */
+                lens[nconn++] = 0;
+            }
+        }
+        for (int i = 0; i < nconn; i++) {
+            if (!(p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t r = read(p[i + 1].fd, bufs[i] + lens[i], sizeof bufs[i] - 1 - lens[i]);
+            if (r <= 0) { /* closed: drop it */
+                close(p[i + 1].fd);
+                p[i + 1] = p[nconn];
+                memcpy(bufs[i], bufs[nconn - 1], lens[nconn - 1]);
+                lens[i] = lens[nconn - 1];
+                nconn--;
+                i--;
+                continue;
+            }
+            lens[i] += (size_t)r;
+            bufs[i][lens[i]] = '\0';
+            char *end;
+            while ((end = strstr(bufs[i], "\r\n\r\n"))) {
+                __atomic_add_fetch(&k->requests, 1, __ATOMIC_SEQ_CST);
+                const char *resp = k->huge
+                    ? "HTTP/1.1 200 OK\r\nContent-Length: 20000000\r\n\r\nxx"
+                    : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                if (write(p[i + 1].fd, resp, strlen(resp)) < 0) perror("write");
+                size_t used = (size_t)(end + 4 - bufs[i]);
+                memmove(bufs[i], end + 4, lens[i] - used + 1);
+                lens[i] -= used;
+            }
+        }
+    }
+    for (int i = 0; i < nconn; i++) close(p[i + 1].fd);
+    return NULL;
+}
+
+static void test_http_reuse(void **state)
+{
+    (void)state;
+    ka_server k = {0};
+    k.fd = listen_loopback(&k.port);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ka_serve, &k), 0);
+    const action_t *act = def_action(
+        "host/reuse", "host/reuse.lua",
+        "function main(p)\n"
+        "  local oks = 0\n"
+        "  for i = 1, 5 do\n"
+        "    local r, err = evkit.http.request{ url = p.url .. '/n' .. i, timeout = 3000 }\n"
+        "    if r and r.body == 'ok' then oks = oks + 1 end\n"
+        "  end\n"
+        "  return { oks = oks }\n"
+        "end\n");
+    char params[128];
+    snprintf(params, sizeof params, "{\"url\":\"http://127.0.0.1:%d\"}", k.port);
+    activation_t a;
+    /* Two activations on this thread, five requests each: one connection. */
+    for (int i = 0; i < 2; i++) {
+        run(act, params, &a);
+        assert_int_equal(a.status, ACT_SUCCESS);
+        assert_int_equal(result_int(&a, "oks"), 5);
+        done(&a);
+    }
+    k.stop = 1;
+    pthread_join(t, NULL);
+    close(k.fd);
+    assert_int_equal(k.requests, 10);
+    assert_int_equal(k.accepts, 1);
+}
+
+/* A TLS server with a fresh self-signed certificate (openssl s_server). */
+static pid_t start_tls_server(const char *dir, int *port)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout '%s/key.pem' -out '%s/cert.pem' -days 1 -subj /CN=127.0.0.1 "
+             ">/dev/null 2>&1", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    int fd = listen_loopback(port);
+    close(fd); /* s_server takes the port */
+    char accept_arg[64], cert[512], key[512];
+    snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%d", *port);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execlp("openssl", "openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key",
+               key, "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    /* Ready when it accepts connections. */
+    for (int i = 0; i < 100; i++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(c, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(c);
+        if (ok) return pid;
+        usleep(50000);
+    }
+    fail_msg("openssl s_server did not start");
+    return pid;
+}
+
+static void test_http_errors(void **state)
+{
+    (void)state;
+    /* connect: a port nobody listens on */
+    int closed_port;
+    close(listen_loopback(&closed_port));
+    /* timeout: a socket that listens but never accepts or answers */
+    int silent_port;
+    int silent = listen_loopback(&silent_port);
+    /* too large: a server announcing 20 MB */
+    ka_server k = {.huge = true};
+    k.fd = listen_loopback(&k.port);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ka_serve, &k), 0);
+    /* tls: a self-signed certificate */
+    char *dir = tu_tmpdir();
+    int tls_port;
+    pid_t tls = start_tls_server(dir, &tls_port);
+
+    const action_t *act = def_action(
+        "host/httperr", "host/httperr.lua",
+        "local function try(req)\n"
+        "  local r, err = evkit.http.request(req)\n"
+        "  if r then return { kind = 'none', message = 'status ' .. r.status } end\n"
+        "  return { kind = err.kind, message = err.message, str = tostring(err),\n"
+        "           cat = 'failed: ' .. err, cat2 = err .. '!' }\n"
+        "end\n"
+        "function main(p)\n"
+        "  local long = string.rep('a', 70) .. '.example'\n"
+        "  return {\n"
+        "    connect = try{ url = 'http://127.0.0.1:' .. p.closed .. '/', timeout = 2000 },\n"
+        "    timeout = try{ url = 'http://127.0.0.1:' .. p.silent .. '/', timeout = 300 },\n"
+        "    large = try{ url = 'http://127.0.0.1:' .. p.huge .. '/', timeout = 3000 },\n"
+        "    tls = try{ url = 'https://127.0.0.1:' .. p.tls .. '/', timeout = 3000 },\n"
+        "    invalid = try{ url = 'http://nonexistent.invalid/x', timeout = 2000 },\n"
+        "    resolve = try{ url = 'http://' .. long .. '/', timeout = 2000 },\n"
+        "    url = try{ url = 'file:///etc/passwd' },\n"
+        "  }\n"
+        "end\n");
+    char params[256];
+    snprintf(params, sizeof params,
+             "{\"closed\":%d,\"silent\":%d,\"huge\":%d,\"tls\":%d}", closed_port,
+             silent_port, k.port, tls_port);
+    activation_t a;
+    run(act, params, &a);
+    kill(tls, SIGTERM);
+    waitpid(tls, NULL, 0);
+    tu_rmrf(dir);
+    free(dir);
+    k.stop = 1;
+    pthread_join(t, NULL);
+    close(k.fd);
+    close(silent);
+    if (a.status != ACT_SUCCESS) print_error("%s\n", json_dumps(a.result, 0));
+    assert_int_equal(a.status, ACT_SUCCESS);
+    static const struct { const char *field, *kind, *fragment; } want[] = {
+        {"connect", "connect", "connect: "},
+        {"timeout", "timeout", "timeout: no complete answer within 300 ms"},
+        {"large", "too_large", "too_large: the response exceeds 10 MB"},
+        {"tls", "tls", "tls: "},
+        {"invalid", "resolve", "resolve: cannot resolve host nonexistent.invalid"},
+        {"resolve", "resolve", "resolve: "},
+        {"url", "url", "url: "},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_t *o = json_object_get(a.result, want[i].field);
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *msg = json_string_value(json_object_get(o, "message"));
+        if (!kind || strcmp(kind, want[i].kind) || !msg || !strstr(msg, want[i].fragment))
+            fail_msg("%s: got kind %s, message %s", want[i].field, kind ? kind : "(none)",
+                     msg ? msg : "(none)");
+        assert_string_equal(json_string_value(json_object_get(o, "str")), msg);
+        char cat[600];
+        snprintf(cat, sizeof cat, "failed: %s", msg);
+        assert_string_equal(json_string_value(json_object_get(o, "cat")), cat);
+        snprintf(cat, sizeof cat, "%s!", msg);
+        assert_string_equal(json_string_value(json_object_get(o, "cat2")), cat);
+    }
+    /* The certificate problem is named. */
+    assert_non_null(strcasestr(
+        json_string_value(json_object_get(json_object_get(a.result, "tls"), "message")),
+        "certificate"));
     done(&a);
 }
 
@@ -1058,7 +1297,8 @@ int main(void)
         cmocka_unit_test(test_json),          cmocka_unit_test(test_schema),
                  cmocka_unit_test(test_logs),
         cmocka_unit_test(test_state),         cmocka_unit_test(test_publish),
-        cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),
+        cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),          cmocka_unit_test(test_http_reuse),
+        cmocka_unit_test(test_http_errors),
     };
     return cmocka_run_group_tests_name("lua", tests, setup, teardown);
 }
