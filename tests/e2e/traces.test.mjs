@@ -165,7 +165,7 @@ test('a Lua error is 601 too; an error text quoting a secret is scrubbed in trac
   const cli = ek.cli(['deadletter', 'list']);
   assert.ok(cli.stdout.includes('login failed with <hidden>'), cli.stdout);
   assert.ok(!cli.stdout.includes(SECRET));
-  assert.ok(ek.stderr.includes('login failed with <hidden>'), 'the failure is logged');
+  await ek.waitFor(() => ek.stderr.includes('login failed with <hidden>'), { what: 'the failure logged' });
   assert.ok(!ek.stderr.includes(SECRET), 'the secret is not');
 });
 
@@ -287,7 +287,9 @@ test('retention keeps the newest successes and errors per registration beyond th
       return l.length === expect.length && l;
     }, { what: 'retention at start' });
     assert.deepEqual(kept, expect);
-    assert.ok(second.logs().some((l) => l.message === 'trace retention removed old traces' && l.deleted === 3));
+    // The log line follows the deletion: wait for it rather than race it.
+    await second.waitFor(() => second.logs().some((l) => l.message === 'trace retention removed old traces' && l.deleted === 3),
+      { what: 'the retention log line' });
   } finally { await second.stop(); }
 
   // Keep 0 with a long window: everything young stays.
@@ -330,7 +332,11 @@ test('events API: browse by provider, type and position; an event end to end wit
     }
 
     await eventTraces(e, 'tr-flow', a.id, 3);
-    const show = (await api(e, `/api/v1/events/${a.id}`)).json;
+    // A trace may commit a batch before its attempt's outcome.
+    const show = await e.waitFor(async () => {
+      const j = (await api(e, `/api/v1/events/${a.id}`)).json;
+      return j.deliveries[0]?.state === 'done' && j;
+    }, { what: 'the delivery done' });
     assert.equal(show.position, a.position);
     assert.equal(show.provider, 'backoffice');
     assert.equal(show.event.id, a.id);
