@@ -10,6 +10,8 @@ static const char *EVENT_USAGE =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
     "       evkit event show <id>\n"
     "       evkit event replay --registration R (--since POS | --seek DURATION)\n"
+    "       evkit event sample <code> | --list\n"
+    "       evkit event send-sample <code>\n"
     "\n"
     "  list     journaled events, oldest first, one {position, event} JSON per line\n"
     "           (--json: one JSON array); --since is exclusive; --limit default 100\n"
@@ -102,12 +104,13 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         {"limit", required_argument, NULL, 'n'},
         {"registration", required_argument, NULL, 'r'},
         {"seek", required_argument, NULL, 'k'},
+        {"list", no_argument, NULL, 'L'},
         {0, 0, 0, 0},
     };
     bool help = false;
     const char *provider = NULL, *reg = NULL, *seek = NULL;
     int64_t since = 0;
-    bool have_since = false;
+    bool have_since = false, list = false;
     int limit = 100;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -117,6 +120,7 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         case 'p': provider = optarg; break;
         case 'r': reg = optarg; break;
         case 'k': seek = optarg; break;
+        case 'L': list = true; break;
         case 's':
             since = strtoll(optarg, &end, 10);
             if (*end || since < 0) return cli_fail("--since '%s': a position (integer >= 0) is required", optarg);
@@ -135,6 +139,10 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
     }
     int nargs = argc - optind;
     if (nargs == 2 && !strcmp(argv[optind], "show")) return cli_event_show(ctx, argv[optind + 1]);
+    if (nargs == 2 && !strcmp(argv[optind], "sample")) return cli_event_sample(ctx, argv[optind + 1], false);
+    if (nargs == 1 && list && !strcmp(argv[optind], "sample")) return cli_event_sample(ctx, NULL, true);
+    if (nargs == 2 && !strcmp(argv[optind], "send-sample"))
+        return cli_event_send_sample(ctx, argv[optind + 1]);
     const char *sub = nargs == 1 ? argv[optind] : NULL;
     if (sub && !strcmp(sub, "list")) return event_list(ctx, provider, since, limit);
     if (sub && !strcmp(sub, "replay")) {

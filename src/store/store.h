@@ -29,6 +29,26 @@ void store_close(store_t *s);
 /* The stable UUID of provider key, created on first use and kept forever. */
 int store_provider_id(store_t *s, const char *key, char out[37], err_t *err);
 
+/* Looks key up without creating it: *found false (out "") when unknown. */
+int store_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err);
+
+/* ---- event metadata (onboarding) ---- */
+typedef struct store_event_meta {
+    const char *provider;     /* provider key */
+    const char *code;         /* event code */
+    const char *label;        /* NULL: the code */
+    const char *description;  /* NULL: "" */
+    const json_t *sample;     /* sample payload; NULL: none */
+} store_event_meta;
+typedef enum { STORE_CREATED, STORE_UPDATED, STORE_UNCHANGED } store_put_outcome;
+/* Creates or updates the metadata of (provider, code); *outcome (may be
+ * NULL) says which, or that it was already so. */
+int store_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
+                         err_t *err);
+/* Array of {provider, code, label, description, sample}, by provider and
+ * code; provider NULL = every provider. */
+int store_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err);
+
 /* ---- journal ---- */
 typedef struct store_delivery_spec {
     const char *registration;   /* registration name */

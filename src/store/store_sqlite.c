@@ -104,6 +104,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);"
     "CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ms);",
     STORE_REGDEFS_SCHEMA,
+    STORE_META_SCHEMA,
     NULL,
 };
 

@@ -230,6 +230,53 @@ static void test_provider_stable(void **state)
     assert_int_equal(store_provider_id(f->s, "", a2, &err), -1);
 }
 
+static void test_event_metadata(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    char id[37], id2[37];
+    bool found = true;
+    assert_int_equal(store_provider_find(f->s, "commerce", id, &found, &err), 0);
+    assert_false(found);
+    assert_string_equal(id, "");
+    assert_int_equal(store_provider_id(f->s, "commerce", id, &err), 0);
+    assert_int_equal(store_provider_find(f->s, "commerce", id2, &found, &err), 0);
+    assert_true(found);
+    assert_string_equal(id, id2);
+
+    json_t *sample = json_loads("{\"sku\":\"S-1\",\"price\":1.5}", 0, NULL);
+    store_event_meta m = {.provider = "backoffice", .code = "be.x", .label = "X",
+                          .description = "an x", .sample = sample};
+    store_put_outcome out;
+    assert_int_equal(store_event_meta_put(f->s, &m, &out, &err), 0);
+    assert_int_equal(out, STORE_CREATED);
+    assert_int_equal(store_event_meta_put(f->s, &m, &out, &err), 0);
+    assert_int_equal(out, STORE_UNCHANGED);
+    json_object_set_new(sample, "price", json_real(2.5));
+    assert_int_equal(store_event_meta_put(f->s, &m, &out, &err), 0);
+    assert_int_equal(out, STORE_UPDATED);
+    store_event_meta m2 = {.provider = "commerce", .code = "com.y"}; /* label: the code */
+    assert_int_equal(store_event_meta_put(f->s, &m2, &out, &err), 0);
+    assert_int_equal(out, STORE_CREATED);
+    store_event_meta bad = {.provider = "", .code = "c"};
+    assert_int_equal(store_event_meta_put(f->s, &bad, &out, &err), -1);
+    reopen(f);
+    json_t *list;
+    assert_int_equal(store_event_meta_list(f->s, NULL, &list, &err), 0);
+    char *text = json_dumps(list, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text,
+                        "[{\"code\":\"be.x\",\"description\":\"an x\",\"label\":\"X\","
+                        "\"provider\":\"backoffice\",\"sample\":{\"price\":2.5,\"sku\":\"S-1\"}},"
+                        "{\"code\":\"com.y\",\"description\":\"\",\"label\":\"com.y\","
+                        "\"provider\":\"commerce\",\"sample\":null}]");
+    free(text);
+    json_decref(list);
+    assert_int_equal(store_event_meta_list(f->s, "commerce", &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    json_decref(sample);
+}
+
 static void test_dedup(void **state)
 {
     fixture *f = *state;
@@ -959,6 +1006,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
     };

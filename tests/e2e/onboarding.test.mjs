@@ -1,0 +1,108 @@
+// Samples and onboarding from the CLI: `evkit event sample`, `evkit event
+// send-sample` (through the real entry points of a running daemon) and
+// `evkit onboard` (idempotent).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Evkit, copyApp, sampleApp } from './lib/evkit.mjs';
+
+const catalogue = JSON.parse(readFileSync(path.join(sampleApp, 'onboarding/config/events.json'), 'utf8'));
+const sampleOf = (entity, provider, code) => catalogue[entity][provider][code].sampleEventTemplate;
+const TOKEN = 'sample-test-token';
+
+test('event sample prints the sample payload; an unknown code names the near ones', () => {
+  const ek = new Evkit();
+  try {
+    const r = ek.cli(['event', 'sample', 'be-observer.catalog_product_create']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), sampleOf('product', 'backoffice', 'be-observer.catalog_product_create'));
+    assert.match(r.stdout, /\n {2}"sku"/); // pretty
+
+    const c = ek.cli(['event', 'sample', 'com.adobe.commerce.observer.sales_order_save_commit_after']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.deepEqual(JSON.parse(c.stdout), sampleOf('order', 'commerce', 'com.adobe.commerce.observer.sales_order_save_commit_after'));
+
+    const bad = ek.cli(['event', 'sample', 'be-observer.catalog_product_creat']);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /unknown event code 'be-observer.catalog_product_creat'/);
+    assert.match(bad.stderr, /did you mean:\n {2}be-observer\.catalog_product_create\n/);
+
+    const list = ek.cli(['event', 'sample', '--list']);
+    assert.equal(list.code, 0);
+    let codes = 0;
+    for (const entity of Object.values(catalogue)) for (const p of Object.values(entity)) codes += Object.keys(p).length;
+    assert.equal(list.stdout.trim().split('\n').length, codes);
+  } finally {
+    ek.cleanup();
+  }
+});
+
+test('event send-sample: back-office codes through the ingestion webhook, Commerce codes through the publishing API', async () => {
+  const ek = new Evkit({ env: { EVKIT_API_TOKENS: TOKEN } });
+  await ek.start();
+  try {
+    const bo = ek.cli(['event', 'send-sample', 'be-observer.customer_create']);
+    assert.equal(bo.code, 0, bo.stderr + bo.stdout);
+    assert.match(bo.stdout, /POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/web\/evkit\/ingestion\/webhook\n/);
+    assert.match(bo.stdout, /"event": "be-observer.customer_create"/);
+    assert.match(bo.stdout, /-> 200\n/);
+    assert.match(bo.stdout, /Event published successfully/);
+
+    const co = ek.cli(['event', 'send-sample', 'com.adobe.commerce.observer.catalog_product_save_commit_after', '--json']);
+    assert.equal(co.code, 0, co.stderr + co.stdout);
+    const report = JSON.parse(co.stdout);
+    assert.equal(report.request.url, `${ek.url}/api/v1/events`);
+    assert.equal(report.request.body.type, 'com.adobe.commerce.observer.catalog_product_save_commit_after');
+    assert.ok([200, 204].includes(report.response.status), JSON.stringify(report.response));
+
+    const events = ek.events();
+    const boEvent = events.find((e) => e.event.type === 'be-observer.customer_create');
+    assert.ok(boEvent, 'the back-office sample is journaled');
+    assert.deepEqual(boEvent.event.data, sampleOf('customer', 'backoffice', 'be-observer.customer_create'));
+    const coEvent = events.find((e) => e.event.type === 'com.adobe.commerce.observer.catalog_product_save_commit_after');
+    assert.ok(coEvent, 'the Commerce sample is journaled');
+    assert.deepEqual(coEvent.event.data, sampleOf('product', 'commerce', 'com.adobe.commerce.observer.catalog_product_save_commit_after'));
+    // Each went to its own provider.
+    const byProvider = (p) => ek.events(['--provider', p]).map((e) => e.event.type);
+    assert.ok(byProvider('backoffice').includes('be-observer.customer_create'));
+    assert.ok(byProvider('commerce').includes('com.adobe.commerce.observer.catalog_product_save_commit_after'));
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
+
+test('event send-sample signs and authenticates as the webhook\'s .env asks; clear errors without a daemon or token', async () => {
+  const app = copyApp();
+  const secret = `whsec_${Buffer.from('a test signing secret of 32 byte').toString('base64')}`;
+  writeFileSync(path.join(app, '.env'),
+    `${readFileSync(path.join(app, '.env.example'), 'utf8').replace(/^INGESTION_WEBHOOK_(SECRET|TOKEN)=.*$/mg, '')}\n` +
+    `INGESTION_WEBHOOK_SECRET=${secret}\nINGESTION_WEBHOOK_TOKEN=tok-123\n`);
+  const ek = new Evkit({ app, env: { EVKIT_LISTEN: '127.0.0.1:1' } }); // the fallback address when no daemon runs
+  try {
+    // No daemon: says so.
+    const down = ek.cli(['event', 'send-sample', 'be-observer.catalog_stock_update']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /cannot reach evkit at .*is `evkit serve` running\?/);
+
+    await ek.start();
+    // The webhook really checks: unsigned is refused.
+    const unsigned = await ek.post('ingestion/webhook', { data: { uid: 'u1', event: 'be-observer.catalog_stock_update', value: {} } });
+    assert.equal(unsigned.status, 401);
+
+    const r = ek.cli(['event', 'send-sample', 'be-observer.catalog_stock_update']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /-> 200\n/);
+    assert.ok(ek.events().some((e) => e.event.type === 'be-observer.catalog_stock_update'));
+
+    // Commerce codes need a publishing API token.
+    const notoken = ek.cli(['event', 'send-sample', 'com.adobe.commerce.observer.catalog_product_save_commit_after']);
+    assert.equal(notoken.code, 1);
+    assert.match(notoken.stderr, /needs a token: set EVKIT_API_TOKENS/);
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
