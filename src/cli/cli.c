@@ -18,6 +18,8 @@ static const char *TOP_USAGE =
     "  check          validate the app's manifests and onboarding config\n"
     "  action         list | get <pkg>/<name> [--url] | invoke <pkg>/<name> [-p K V]...\n"
     "  event          list [--provider P] [--since POS] [--limit N] | show <id> | replay ...\n"
+    "                 | sample <code> | sample --list | send-sample <code>\n"
+    "  onboard        create missing providers, event metadata and registrations\n"
     "  registration   list | enable <name>\n"
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
@@ -165,6 +167,7 @@ int cli_main(int argc, char **argv)
         {"action", cmd_action},         {"event", cmd_event},
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
+        {"onboard", cmd_onboard},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {

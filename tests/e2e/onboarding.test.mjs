@@ -106,3 +106,88 @@ test('event send-sample signs and authenticates as the webhook\'s .env asks; cle
     ek.cleanup();
   }
 });
+
+const countCodes = () => {
+  let n = 0;
+  for (const entity of Object.values(catalogue)) for (const p of Object.values(entity)) n += Object.keys(p).length;
+  return n;
+};
+
+test('onboard creates providers and event metadata once; the manifest registrations are reported; a second run says "already present"', () => {
+  const app = copyApp();
+  const ek = new Evkit({ app });
+  try {
+    const first = ek.cli(['onboard']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^provider +commerce +created \(id [0-9a-f-]{36}\)$/m);
+    assert.match(first.stdout, /^provider +backoffice +created \(id [0-9a-f-]{36}\)$/m);
+    assert.match(first.stdout, /^event metadata +backoffice be-observer\.catalog_product_create +created$/m);
+    assert.match(first.stdout, /^registration +product-backoffice +already present \(app\.config\.yaml\)$/m);
+    const codes = countCodes();
+    assert.match(first.stdout, new RegExp(`^event metadata: ${codes} created, 0 updated, 0 already present, 0 failed$`, 'm'));
+    assert.match(first.stdout, /^onboarding done: \d+ created, 0 updated, \d+ already present, 0 failed$/m);
+
+    const second = ek.cliJson(['onboard']);
+    assert.deepEqual(second.summary, { created: 0, updated: 0, 'already present': 2 + codes + 8, failed: 0 });
+    assert.ok(second.items.every((i) => i.outcome === 'already present'));
+    const again = ek.cli(['onboard']);
+    assert.doesNotMatch(again.stdout, / created$| created \(/m);
+    assert.match(again.stdout, /^onboarding done: 0 created, 0 updated, \d+ already present, 0 failed$/m);
+
+    // The providers onboarding created are the ones events are published under.
+    const ids = Object.fromEntries(second.items.filter((i) => i.kind === 'provider').map((i) => [i.name, i.detail.slice(3)]));
+    assert.match(ids.commerce, /^[0-9a-f-]{36}$/);
+
+    // A changed sample is updated, and only that one.
+    const file = path.join(app, 'onboarding/config/events.json');
+    const text = readFileSync(file, 'utf8');
+    const edited = text.replace(/("be-observer\.catalog_product_delete": \{\s*"sampleEventTemplate": \{\s*"sku": ")SKU-EXT-0001/, '$1SKU-CHANGED');
+    assert.notEqual(edited, text);
+    writeFileSync(file, edited);
+    const third = ek.cliJson(['onboard']);
+    assert.deepEqual(third.summary, { created: 0, updated: 1, 'already present': 2 + codes + 8 - 1, failed: 0 });
+    assert.deepEqual(third.items.find((i) => i.outcome === 'updated').name, 'backoffice be-observer.catalog_product_delete');
+  } finally {
+    ek.cleanup();
+  }
+});
+
+test('onboard creates the starter kit registrations the manifest lacks; the running daemon delivers to them at once', async () => {
+  const app = copyApp();
+  const cfg = path.join(app, 'app.config.yaml');
+  const yaml = readFileSync(cfg, 'utf8');
+  writeFileSync(cfg, yaml.slice(0, yaml.indexOf('  events:\n'))); // no manifest registrations
+  const ek = new Evkit({ app });
+  await ek.start();
+  try {
+    const first = ek.cli(['onboard']);
+    assert.equal(first.code, 0, first.stderr);
+    const kit = JSON.parse(readFileSync(path.join(app, 'onboarding/config/starter-kit-registrations.json'), 'utf8'));
+    let n = 0;
+    for (const [entity, providers] of Object.entries(kit)) {
+      for (const p of providers) {
+        n++;
+        assert.match(first.stdout, new RegExp(`^registration +${entity}-${p} +created$`, 'm'));
+      }
+    }
+    assert.match(first.stdout, new RegExp(`^registrations: ${n} created, 0 updated, 0 already present, 0 failed$`, 'm'));
+    const regs = ek.cliJson(['registration', 'list']);
+    const pb = regs.find((r) => r.name === 'product-backoffice');
+    assert.ok(pb, JSON.stringify(regs));
+    assert.equal(pb.origin, 'api');
+
+    const second = ek.cli(['onboard']);
+    assert.equal(second.code, 0);
+    assert.match(second.stdout, /^registration +product-backoffice +already present$/m);
+    assert.match(second.stdout, new RegExp(`^registrations: 0 created, 0 updated, ${n} already present, 0 failed$`, 'm'));
+
+    // Live: a sample sent now is delivered to the consumer onboarding registered.
+    const sent = ek.cli(['event', 'send-sample', 'be-observer.catalog_product_create']);
+    assert.equal(sent.code, 0, sent.stderr + sent.stdout);
+    await ek.waitFor(() => ek.cliJson(['activation', 'list', '--limit', '100'])
+      .some((a) => a.path === 'product-backoffice/consumer' && a.response.success), { what: 'the consumer activation' });
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
