@@ -48,5 +48,9 @@ void api_console(engine_t *e, const api_request *req, const char *url, web_respo
  * follows /api/v1/registrations): list, create, read, replace, delete,
  * enable, and rotate webhook secrets. Needs an API token. */
 void api_registrations(engine_t *e, const api_request *req, web_response *out);
+/* GET /api/v1/providers[/<key>[/eventmetadata]] (rest is what follows
+ * /api/v1/providers): providers with their ids, and the event metadata
+ * `evkit onboard` recorded. Needs an API token. */
+void api_providers(engine_t *e, const api_request *req, web_response *out);
 
 #endif

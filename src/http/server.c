@@ -257,9 +257,10 @@ static enum MHD_Result handle_console(http_server_t *srv, struct MHD_Connection 
     return ret;
 }
 
-static enum MHD_Result handle_registrations(http_server_t *srv, struct MHD_Connection *c,
-                                           const char *method, const char *rest,
-                                           request_state *st)
+/* A JSON API under /api/v1 whose handler takes the path after its prefix. */
+static enum MHD_Result handle_rest_api(http_server_t *srv, struct MHD_Connection *c,
+                                       const char *method, const char *rest, request_state *st,
+                                       void (*fn)(engine_t *, const api_request *, web_response *))
 {
     json_t *headers = json_object();
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
@@ -276,7 +277,7 @@ static enum MHD_Result handle_registrations(http_server_t *srv, struct MHD_Conne
     };
     web_response resp;
     web_response_init(&resp);
-    api_registrations(srv->engine, &req, &resp);
+    fn(srv->engine, &req, &resp);
     enum MHD_Result ret = send_response(c, &resp);
     web_response_free(&resp);
     json_decref(headers);
@@ -385,7 +386,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strncmp(url, "/api/v1/namespaces/", 19) == 0) return handle_api(srv, c, method, url, st);
     if (strcmp(url, "/api/v1/registrations") == 0 ||
         strncmp(url, "/api/v1/registrations/", 22) == 0)
-        return handle_registrations(srv, c, method, url + 21, st);
+        return handle_rest_api(srv, c, method, url + 21, st, api_registrations);
+    if (strcmp(url, "/api/v1/providers") == 0 || strncmp(url, "/api/v1/providers/", 18) == 0)
+        return handle_rest_api(srv, c, method, url + 17, st, api_providers);
     if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "POST") == 0)
         return handle_events(srv, c, method, NULL, st);
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)

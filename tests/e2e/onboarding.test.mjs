@@ -157,7 +157,7 @@ test('onboard creates the starter kit registrations the manifest lacks; the runn
   const cfg = path.join(app, 'app.config.yaml');
   const yaml = readFileSync(cfg, 'utf8');
   writeFileSync(cfg, yaml.slice(0, yaml.indexOf('  events:\n'))); // no manifest registrations
-  const ek = new Evkit({ app });
+  const ek = new Evkit({ app, env: { EVKIT_API_TOKENS: TOKEN } });
   await ek.start();
   try {
     const first = ek.cli(['onboard']);
@@ -180,6 +180,28 @@ test('onboard creates the starter kit registrations the manifest lacks; the runn
     assert.equal(second.code, 0);
     assert.match(second.stdout, /^registration +product-backoffice +already present$/m);
     assert.match(second.stdout, new RegExp(`^registrations: 0 created, 0 updated, ${n} already present, 0 failed$`, 'm'));
+
+    // The providers API shows the providers and the event metadata onboarding recorded.
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const get = async (p, headers = auth) => {
+      const r = await fetch(`${ek.url}${p}`, { headers });
+      return { status: r.status, json: await r.json() };
+    };
+    assert.equal((await get('/api/v1/providers', {})).status, 401);
+    const provs = await get('/api/v1/providers');
+    assert.equal(provs.status, 200);
+    const bo = provs.json.providers.find((p) => p.key === 'backoffice');
+    assert.match(bo.id, /^[0-9a-f-]{36}$/);
+    assert.equal(bo.label, 'Backoffice Provider');
+    const meta = await get('/api/v1/providers/backoffice/eventmetadata');
+    assert.equal(meta.status, 200);
+    const create = meta.json.eventmetadata.find((m) => m.event_code === 'be-observer.catalog_product_create');
+    assert.deepEqual(create.sample_event_template, sampleOf('product', 'backoffice', 'be-observer.catalog_product_create'));
+    assert.equal(create.description, 'product event from Backoffice Provider');
+    assert.ok(meta.json.eventmetadata.every((m) => !m.event_code.startsWith('com.adobe')));
+    assert.equal((await get('/api/v1/providers/nope/eventmetadata')).status, 404);
+    const one = await get('/api/v1/providers/commerce');
+    assert.equal(one.json.id, provs.json.providers.find((p) => p.key === 'commerce').id);
 
     // Live: a sample sent now is delivered to the consumer onboarding registered.
     const sent = ek.cli(['event', 'send-sample', 'be-observer.catalog_product_create']);
