@@ -131,6 +131,9 @@ SUITE_FILE(if_then_else, "if-then-else")
 SUITE(ref)
 SUITE(boolean_schema)
 SUITE(default)
+/* An optional file on a supported keyword: 1.0 is an integer. (optional/bignum
+ * is not run: jansson cannot read integers beyond 64 bits.) */
+SUITE_FILE(optional_zero_floats, "optional/zeroTerminatedFloats")
 
 /* ---- evkit's own cases ---- */
 
@@ -344,6 +347,7 @@ int main(void)
         cmocka_unit_test(suite_ref),
         cmocka_unit_test(suite_boolean_schema),
         cmocka_unit_test(suite_default),
+        cmocka_unit_test(suite_optional_zero_floats),
         cmocka_unit_test(test_messages_and_paths),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_invalid_schemas),
