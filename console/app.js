@@ -264,6 +264,9 @@ async function render({ refresh = false } = {}) {
   }
   state.lastLoad = Date.now();
   tickUpdated();
+  // Which route is on screen, for people's tools and the browser tests.
+  document.body.dataset.route = location.hash || '#/registrations';
+  document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
 }
 
 function navPage(page) {
@@ -305,7 +308,7 @@ function expandTable(pageKey, columns, rows, { rowKey, cells, detail, rowClass }
   for (const row of rows) {
     const key = String(rowKey(row));
     const tr = h('tr', { class: `row ${rowClass ? rowClass(row) : ''}`, tabindex: 0, 'data-key': `${pageKey}:${key}`, 'aria-expanded': 'false' },
-      cells(row).map((c, i) => h('td', { class: columns[i].cls || '' }, i === 0 ? [h('span', { class: 'chev', 'aria-hidden': 'true' }, '▸'), ' '] : null, c)));
+      cells(row).map((c, i) => h('td', { class: columns[i].cls || '' }, i === 0 ? [h('span', { class: 'chev', 'aria-hidden': 'true' }), ' '] : null, c)));
     const toggle = async () => {
       const next = tr.nextElementSibling;
       if (next && next.classList.contains('detail')) {
@@ -392,10 +395,11 @@ ROUTES.registrations = async () => {
           codes[0] ? h('span', { class: 'sub ellipsis narrow mono' }, codes[0].split(': ')[1]) : null),
         r.backlog > 0 ? h('span', { class: 'badge warn' }, count(r.backlog)) : count(r.backlog ?? 0),
         r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad', title: 'Open its dead letters' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
-        [h('span', { class: 'nowrap' }, `${count(att)} attempts`),
-          h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')],
         ok5 || bad5 ? [h('span', { class: 'nowrap' }, `${count(ok5)} delivered`), h('span', { class: `sub nowrap ${bad5 ? 'error-text' : ''}` }, `${count(bad5)} failed`)]
           : h('span', { class: 'muted' }, 'idle'),
+        att ? [h('span', { class: 'nowrap' }, `${count(att)} attempt${att === 1 ? '' : 's'}`),
+          h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')]
+          : h('span', { class: 'muted' }, 'no attempts'),
         [r.last_attempt ? when(r.last_attempt) : h('span', { class: 'muted' }, 'never'),
           r.last_error ? h('span', { class: 'sub ellipsis lasterr error-text', title: r.last_error }, r.last_error) : null],
       ];
@@ -438,7 +442,7 @@ function traceDetail(t) {
     h('dt', {}, 'Trace'), h('dd', { class: 'mono' }, String(t.id)),
     h('dt', {}, 'Registration'), h('dd', {}, h('a', { href: link('traces', [t.registration]) }, t.registration)),
     h('dt', {}, 'Event'), h('dd', {}, h('a', { href: link('events', [t.eventId]), class: 'mono' }, t.eventId), ' ', h('span', { class: 'muted' }, t.eventType)),
-    h('dt', {}, 'Attempt'), h('dd', {}, `#${t.attempt}`, t.retried ? h('span', { class: 'muted' }, ' (a retry)') : null),
+    h('dt', {}, 'Attempt'), h('dd', {}, `#${t.attempt}`, t.retried ? h('span', { class: 'muted' }, ' · a retry was scheduled after it') : null),
     h('dt', {}, 'Started'), h('dd', {}, when(t.start), h('span', { class: 'muted small' }, ` ${new Date(toMs(t.start)).toISOString()}`)),
     h('dt', {}, 'Duration'), h('dd', {}, duration(t.duration)),
     h('dt', {}, 'Outcome'), h('dd', {}, statusBadge(t.statusCode, t.outcome)),
@@ -488,7 +492,7 @@ ROUTES.traces = async ({ args, query }) => {
     h('div', { class: 'field' }, h('label', { for: 'trace-registration' }, 'Registration'), regSelect),
     segmented('Outcome', [['', 'All'], ['success', 'Success'], ['error', 'Error']], filters.outcome, (v) => set({ outcome: v })),
     h('div', { class: 'field' }, h('label', { for: 'trace-status' }, 'Status'), status),
-    segmented('Retried', [['', 'Any'], ['true', 'Retries'], ['false', 'First attempts']], filters.retried, (v) => set({ retried: v })),
+    segmented('Retried', [['', 'Any'], ['true', 'Retried'], ['false', 'Not retried']], filters.retried, (v) => set({ retried: v })),
     (filters.outcome || filters.status || filters.retried)
       ? h('button', { type: 'button', class: 'ghost', onclick: () => go('traces', reg ? [reg] : []) }, 'Clear filters') : null);
   const head = pageHead(reg ? `Debug tracing: ${reg}` : 'Debug tracing',
@@ -512,7 +516,7 @@ ROUTES.traces = async ({ args, query }) => {
       cells: (t) => [
         when(t.start),
         h('span', { class: 'mono' }, t.eventType),
-        h('span', { title: t.retried ? 'a retry' : 'the first attempt' }, `#${t.attempt}`),
+        h('span', { title: t.retried ? 'a retry was scheduled after this attempt' : '' }, `#${t.attempt}`, t.retried ? h('span', { class: 'retried', 'aria-label': 'retried' }, ' ↻') : null),
         statusBadge(t.statusCode, t.outcome),
         duration(t.duration),
         reg ? null : h('a', { href: link('traces', [t.registration]), class: 'nowrap' }, t.registration),
@@ -564,7 +568,7 @@ ROUTES.events = async ({ args }) => {
     items.push(h('li', { class: 'attempt' }, h('span', { class: `mark ${ok ? 'ok' : 'bad'}` }),
       h('div', { class: 'line1' },
         h('a', { href: link('traces', [t.registration]) }, h('strong', {}, t.registration)),
-        h('span', {}, `attempt #${t.attempt}`), statusBadge(t.statusCode, t.outcome), h('span', { class: 'muted' }, duration(t.duration)),
+        h('span', { class: 'attempt-no', 'data-attempt': t.attempt }, `attempt #${t.attempt}`), statusBadge(t.statusCode, t.outcome), h('span', { class: 'muted' }, duration(t.duration)),
         h('a', { href: link('trace', [t.id]) }, 'trace'),
         t.activationId ? h('a', { class: 'mono', href: link('activations', [t.activationId]) }, `activation ${short(t.activationId)}`) : null),
       h('div', { class: 'line2' }, when(t.start), ` · ${since(t.start)} after publishing`, t.error ? ` · ${t.error}` : '')));
@@ -742,6 +746,8 @@ async function watchReplay(dl, line, startedAt) {
     const t = traces[0];
     if (t && t.outcome === 'success') {
       say('ok', 'Delivered', ` on attempt #${t.attempt} (${t.statusCode ?? 'ok'}, ${duration(t.duration)}) `, h('a', { href: link('trace', [t.id]) }, 'trace'));
+      // The list (and its Replay all) catches up; this row stays, marked replayed.
+      if (parseHash().page === 'deadletters') setTimeout(() => render({ refresh: true }), 1200);
       return;
     }
     if (t) say('bad', `Failed again (${t.statusCode ?? 'error'})`, ` attempt #${t.attempt}; still retrying… `, h('a', { href: link('trace', [t.id]) }, 'trace'));
@@ -758,7 +764,7 @@ ROUTES.deadletters = async ({ query }) => {
     h('option', { value: '' }, 'All registrations'), names.map((n) => h('option', { value: n, selected: n === reg }, n)));
   select.addEventListener('change', () => go('deadletters', [], { registration: select.value }));
   const flash = h('div', { id: 'flash', 'aria-live': 'polite' });
-  const replayAll = reg && list.length ? h('button', { type: 'button', class: 'primary', id: 'replay-all' }, `Replay all ${list.length}`) : null;
+  const replayAll = reg && list.length ? h('button', { type: 'button', class: 'primary', id: 'replay-all' }, `Replay all (${list.length})`) : null;
   if (replayAll) {
     replayAll.addEventListener('click', async () => {
       replayAll.disabled = true;
@@ -775,6 +781,7 @@ ROUTES.deadletters = async ({ query }) => {
   }
   const out = [pageHead('Dead letters', 'Deliveries that ran out of retries or were rejected. Fix the cause, then replay them.', replayAll),
     h('div', { class: 'card filters', role: 'search' }, h('div', { class: 'field' }, h('label', { for: 'dl-registration' }, 'Registration'), select)), flash];
+  for (const [id, w] of watchers) if (Date.now() - w.at > 300000) watchers.delete(id);
   const watching = [...watchers.values()].filter((w) => !list.some((d) => d.id === w.dl.id) && (!reg || w.dl.registration === reg));
   if (!list.length && !watching.length) {
     out.push(empty('No dead letters.', reg ? `Every delivery to ${reg} either succeeded or is still being retried.` : 'Every delivery either succeeded or is still being retried.'));
@@ -792,7 +799,7 @@ ROUTES.deadletters = async ({ query }) => {
         const r = await api(`/api/v1/deadletters/${encodeURIComponent(d.id)}/replay`, { method: 'POST' });
         if (!r || !r.replayed) throw new Error('Nothing was replayed: it may have been replayed already.');
         button.textContent = 'Replayed';
-        watchers.set(d.id, { dl: d, line: status });
+        watchers.set(d.id, { dl: d, line: status, at: Date.now() });
         await watchReplay(d, status, startedAt);
       } catch (e) {
         status.replaceChildren(h('span', { class: 'error-text' }, e.message));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (cmocka) on the gcc build, the same under
-# valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, then unit and
+# valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, the web
+# console in headless Chromium (tests/e2e/browser, screenshots in tests/artifacts/), then unit and
 # end-to-end tests again on the ASan+UBSan build (build/asan). Ends with one
 # summary line "evkit: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
@@ -39,10 +40,11 @@ run_unit() { # build dir, label, [wrapper...]
   done
 }
 
-run_e2e() { # binary, label
-  local binpath=$1 label=$2 out="$log_dir/$2-e2e.log" p f rc
+run_e2e() { # binary, label, [test files, default ./*.test.mjs]
+  local binpath=$1 label=$2 files=${3:-./*.test.mjs} out="$log_dir/$2-e2e.log" p f rc
+  # shellcheck disable=SC2086 # $files is a glob, expanded in tests/e2e
   (cd tests/e2e && EVKIT_BIN="$binpath" node --test --test-concurrency=1 --test-reporter=spec \
-      --test-reporter-destination=stdout ./*.test.mjs) >"$out" 2>&1
+      --test-reporter-destination=stdout $files) >"$out" 2>&1
   rc=$?
   p=$(grep -Eo '^ℹ pass [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
   f=$(grep -Eo '^ℹ fail [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
@@ -88,6 +90,8 @@ echo "== unit tests (clang build) =="
 run_unit build/clang clang
 echo "== end-to-end tests (build/evkit) =="
 run_e2e build/evkit e2e
+echo "== browser tests: the web console in headless Chromium (build/evkit) =="
+run_e2e build/evkit browser 'browser/*.test.mjs'
 echo "== unit tests (ASan+UBSan) =="
 run_unit build/asan asan
 echo "== end-to-end tests (ASan+UBSan build/asan/evkit) =="
