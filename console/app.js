@@ -399,7 +399,7 @@ ROUTES.registrations = async () => {
           : h('span', { class: 'muted' }, 'idle'),
         att ? [h('span', { class: 'nowrap' }, `${count(att)} attempt${att === 1 ? '' : 's'}`),
           h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')]
-          : h('span', { class: 'muted' }, 'no attempts'),
+          : h('span', { class: 'muted nowrap' }, 'no attempts'),
         [r.last_attempt ? when(r.last_attempt) : h('span', { class: 'muted' }, 'never'),
           r.last_error ? h('span', { class: 'sub ellipsis lasterr error-text', title: r.last_error }, r.last_error) : null],
       ];
@@ -730,6 +730,7 @@ async function activationPage(id) {
 // ---------- Dead letters ----------
 
 const watchers = new Map(); // dead letter id -> its replay's status line, kept across refreshes
+let replayedAll = null;      // {registration, node, at}: the last Replay all's message, kept across refreshes
 
 // After a replay, follows the event's newest attempts for that registration
 // until one succeeds (or 30 s pass), showing each outcome as it comes.
@@ -764,14 +765,17 @@ ROUTES.deadletters = async ({ query }) => {
     h('option', { value: '' }, 'All registrations'), names.map((n) => h('option', { value: n, selected: n === reg }, n)));
   select.addEventListener('change', () => go('deadletters', [], { registration: select.value }));
   const flash = h('div', { id: 'flash', 'aria-live': 'polite' });
+  if (replayedAll && replayedAll.registration === reg && Date.now() - replayedAll.at < 60000) flash.append(replayedAll.node);
   const replayAll = reg && list.length ? h('button', { type: 'button', class: 'primary', id: 'replay-all' }, `Replay all (${list.length})`) : null;
   if (replayAll) {
     replayAll.addEventListener('click', async () => {
       replayAll.disabled = true;
       try {
         const r = await api(`/api/v1/deadletters/replay${qs({ registration: reg })}`, { method: 'POST' });
-        flash.replaceChildren(h('div', { class: 'flash' }, `Replayed ${r.replayed} dead letter${r.replayed === 1 ? '' : 's'} of ${reg}: they are being delivered again. `,
-          h('a', { href: link('traces', [reg]) }, 'Watch in debug tracing →')));
+        const node = h('div', { class: 'flash' }, `Replayed ${r.replayed} dead letter${r.replayed === 1 ? '' : 's'} of ${reg}: they are being delivered again. `,
+          h('a', { href: link('traces', [reg]) }, 'Watch in debug tracing →'));
+        replayedAll = { registration: reg, node, at: Date.now() };
+        flash.replaceChildren(node);
         setTimeout(() => render({ refresh: true }), 1500);
       } catch (e) {
         flash.replaceChildren(errorBox(e));

@@ -30,7 +30,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   ek = await new Evkit({ app: path.join(fixtures, 'console'), env: { EVKIT_API_TOKENS: TOKEN } }).start();
   ctl = new Ctl(ek);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, colorScheme: 'light' });
   page = await context.newPage();
   page.setDefaultTimeout(15000);
@@ -261,6 +261,9 @@ test('Replay all replays every dead letter of a registration', async () => {
 });
 
 test('no script error or CSP violation on any page; signing out', async () => {
+  await open('registrations');
+  await page.waitForSelector('tr.row');
+  await shot('registrations-after');
   await page.click('#signout');
   await page.waitForSelector('#login:not([hidden])');
   await page.goto(`${ek.url}/console/#/registrations`);
