@@ -170,6 +170,13 @@ test("an event's timeline shows its attempts in time order", async () => {
   assert.deepEqual(times, [...times].sort(), 'in time order');
   assert.match(lines[lines.length - 1], /success|200/);
   await shot('event-timeline');
+
+  // The successful attempt's trace on a page of its own.
+  await page.locator('.timeline li.attempt').last().locator('a', { hasText: 'trace' }).click();
+  await page.waitForFunction(() => /^#\/trace\/\d+$/.test(document.body.dataset.route));
+  assert.match(await page.locator('#main h1').textContent(), /^Trace \d+$/);
+  assert.match(await page.locator('.response-body').textContent(), /"id"/);
+  assert.match(await page.locator('section[aria-label="Response"] .badge').textContent(), /^200/);
 });
 
 test('the journal lists events by position; one opens into its CloudEvent', async () => {
