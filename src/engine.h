@@ -13,6 +13,7 @@
 typedef struct delivery delivery_t;
 typedef struct console_sessions console_sessions_t;
 typedef struct registry registry_t;
+typedef struct ratelimit ratelimit_t;
 
 typedef struct engine {
     app_t *app;
@@ -29,6 +30,7 @@ typedef struct engine {
     delivery_t *delivery;         /* NULL when not serving */
     console_sessions_t *console_sessions; /* web console sign-ins; NULL when not serving */
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
+    ratelimit_t *publish_limit;   /* per credential, EVKIT_PUBLISH_RATE (default 3000/5s); NULL = none */
 } engine_t;
 
 /* Fills namespace, api tokens from the environment (app->env first). */

@@ -1,4 +1,5 @@
-/* event list | show | replay. */
+/* event list | show | replay | publish. */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,114 @@ static const char *EVENT_USAGE =
     "       evkit event replay --registration R (--since POS | --seek DURATION)\n"
     "       evkit event sample <code> | --list\n"
     "       evkit event send-sample <code>\n"
+    "       evkit event publish --provider P --type T (--payload JSON | --payload-file F) [--id ID]\n"
     "\n"
     "  list     journaled events, oldest first, one {position, event} JSON per line\n"
     "           (--json: one JSON array); --since is exclusive; --limit default 100\n"
     "  show     the event with every delivery it caused and each attempt's trace\n"
     "  replay   delivers past events again to registration R: those after POS, or those\n"
-    "           of the last DURATION (ISO 8601, e.g. --seek -PT2H)\n";
+    "           of the last DURATION (ISO 8601, e.g. --seek -PT2H)\n"
+    "  publish  sends a CloudEvent to the running daemon's publishing API\n"
+    "           (POST /api/v1/events, the first token of EVKIT_API_TOKENS); --id is the\n"
+    "           idempotency key (default a fresh UUID)\n";
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+    buf_append(ud, p, size * n);
+    return size * n;
+}
+
+static int event_publish(cli_ctx *ctx, const char *provider, const char *type, const char *data_s,
+                         const char *data_file, const char *id)
+{
+    if (!provider || !type || (!data_s == !data_file))
+        return cli_fail("publish needs --provider, --type and one of --payload or --payload-file");
+    json_error_t je;
+    json_t *data = data_s ? json_loads(data_s, JSON_DECODE_ANY, &je)
+                          : json_load_file(data_file, JSON_DECODE_ANY, &je);
+    if (!data) return cli_fail("%s: not JSON: %s (line %d)", data_s ? "--payload" : data_file, je.text, je.line);
+    engine_t e;
+    if (!cli_open_engine(ctx, &e, NULL)) {
+        json_decref(data);
+        return EXIT_FAIL;
+    }
+    int rc = EXIT_OK;
+    char pid[37], evid[37];
+    err_t err;
+    if (!app_provider(e.app, provider)) {
+        rc = cli_fail("unknown provider '%s'", provider);
+    } else if (store_provider_id(e.store, provider, pid, &err) < 0) {
+        rc = cli_fail("%s", err.msg);
+    } else if (!*e.api_key) {
+        rc = cli_fail("set EVKIT_API_TOKENS: the publishing API needs a token");
+    }
+    if (rc != EXIT_OK) {
+        json_decref(data);
+        cli_close_engine(&e);
+        return rc;
+    }
+    if (!id) {
+        uuid_v4(evid);
+        id = evid;
+    }
+    char *source = xasprintf("urn:uuid:%s", pid);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
+                           "source", source, "type", type, "datacontenttype", "application/json",
+                           "data", data);
+    char *body = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    free(source);
+    char *base = cli_base_url(ctx);
+    char *url = xasprintf("%s/api/v1/events", base);
+    char *auth = xasprintf("Authorization: Bearer %s", e.api_key);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/cloudevents+json");
+    h = curl_slist_append(h, auth);
+    buf_t out;
+    buf_init(&out, 0);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *c = curl_easy_init();
+    long status = 0;
+    CURLcode cc = CURLE_FAILED_INIT;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+        cc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+    }
+    curl_slist_free_all(h);
+    free(auth);
+    free(body);
+    if (cc != CURLE_OK) {
+        rc = cli_fail("cannot reach %s (is 'evkit serve' running?): %s", url, curl_easy_strerror(cc));
+    } else if (status == 204) {
+        if (ctx->json) puts("{\"events\": [], \"taken\": false}");
+        else printf("published %s (no registration takes %s)\n", id, type);
+    } else if (status == 200) {
+        json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
+        json_t *first = json_array_get(json_object_get(j, "events"), 0);
+        if (ctx->json) cli_print_json(j);
+        else printf("published %s as event %s at position %lld%s\n", id,
+                    json_string_value(json_object_get(first, "id")),
+                    (long long)json_integer_value(json_object_get(first, "position")),
+                    json_is_true(json_object_get(first, "duplicate")) ? " (a duplicate: already journaled)" : "");
+        json_decref(j);
+    } else {
+        json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        rc = cli_fail("HTTP %ld: %s", status, msg ? msg : (out.data ? out.data : ""));
+        json_decref(j);
+    }
+    buf_free(&out);
+    free(url);
+    free(base);
+    cli_close_engine(&e);
+    return rc;
+}
 
 static int event_list(cli_ctx *ctx, const char *provider, int64_t since, int limit)
 {
@@ -105,10 +208,15 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         {"registration", required_argument, NULL, 'r'},
         {"seek", required_argument, NULL, 'k'},
         {"list", no_argument, NULL, 'L'},
+        {"type", required_argument, NULL, 't'},
+        {"payload", required_argument, NULL, 'd'},
+        {"payload-file", required_argument, NULL, 'f'},
+        {"id", required_argument, NULL, 'i'},
         {0, 0, 0, 0},
     };
     bool help = false;
     const char *provider = NULL, *reg = NULL, *seek = NULL;
+    const char *type = NULL, *data = NULL, *data_file = NULL, *id = NULL;
     int64_t since = 0;
     bool have_since = false, list = false;
     int limit = 100;
@@ -121,6 +229,10 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         case 'r': reg = optarg; break;
         case 'k': seek = optarg; break;
         case 'L': list = true; break;
+        case 't': type = optarg; break;
+        case 'd': data = optarg; break;
+        case 'f': data_file = optarg; break;
+        case 'i': id = optarg; break;
         case 's':
             since = strtoll(optarg, &end, 10);
             if (*end || since < 0) return cli_fail("--since '%s': a position (integer >= 0) is required", optarg);
@@ -145,6 +257,7 @@ int cmd_event(cli_ctx *ctx, int argc, char **argv)
         return cli_event_send_sample(ctx, argv[optind + 1]);
     const char *sub = nargs == 1 ? argv[optind] : NULL;
     if (sub && !strcmp(sub, "list")) return event_list(ctx, provider, since, limit);
+    if (sub && !strcmp(sub, "publish")) return event_publish(ctx, provider, type, data, data_file, id);
     if (sub && !strcmp(sub, "replay")) {
         if (!reg || have_since == (seek != NULL)) return cli_usage(EVENT_USAGE);
         return event_replay(ctx, reg, since, seek);

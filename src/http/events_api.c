@@ -10,6 +10,7 @@
 
 #include "core/util.h"
 #include "http/api.h"
+#include "http/ratelimit.h"
 
 #define BATCH_MAX 100
 
@@ -152,6 +153,20 @@ void api_publish(engine_t *e, const api_request *req, web_response *out)
     }
     if (!api_authorized(e, req->headers)) {
         web_error(out, 401, "The supplied authentication is invalid.");
+        return;
+    }
+    /* One bucket per credential: the authorization header, or the console's
+     * session cookie. */
+    const char *cred = hdr(req->headers, "authorization");
+    if (!cred) cred = hdr(req->headers, "cookie");
+    if (!cred) cred = "";
+    int64_t wait = ratelimit_take(e->publish_limit, ratelimit_key(cred, strlen(cred)), mono_ms());
+    if (wait > 0) {
+        char *ra = xasprintf("%lld", (long long)((wait + 999) / 1000));
+        web_error(out, 429, "Too many requests: the publishing rate limit is exceeded; retry after "
+                            "%s s.", ra);
+        json_object_set_new(out->headers, "retry-after", json_string(ra));
+        free(ra);
         return;
     }
     const char *ctype = hdr(req->headers, "content-type");

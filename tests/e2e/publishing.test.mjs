@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { Evkit } from './lib/evkit.mjs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Evkit, copyApp } from './lib/evkit.mjs';
 
 const token = 'publisher-token-1';
 let ek;
@@ -125,6 +127,67 @@ test('journal retention removes delivered events; a position below it is 410 Gon
     const fresh = await fetch(`${e2.url}/api/v1/journal/backoffice`, { headers: auth });
     assert.equal(fresh.status, 204);
   } finally { await e2.stop(); e2.cleanup(); }
+});
+
+test('binary mode percent-decodes ce-* headers; bodies over 1 MB get 413', async () => {
+  const r = await send({
+    headers: {
+      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'pct-1', 'ce-source': commerceSource,
+      'ce-type': 'com.adobe.commerce.observer.catalog_product_save_commit_after', 'ce-subject': 'Joust%20Duffle%20%E2%82%AC',
+    },
+    body: JSON.stringify({ value: { sku: 'PCT' } }),
+  });
+  assert.equal(r.status, 200, r.text);
+  const ev = ek.events(['--provider', 'commerce']).find((e) => e.event.publisherid === 'pct-1').event;
+  assert.equal(ev.subject, 'Joust Duffle €');
+  const big = await send(HTTP.structured(productSaved('big-1', 'x'.repeat(1100 * 1024))));
+  assert.equal(big.status, 413);
+});
+
+test('evkit event publish goes through the publishing API', async () => {
+  let c = ek.cli(['event', 'publish', '--provider', 'commerce', '--type', 'com.adobe.commerce.observer.catalog_product_save_commit_after',
+    '--payload', '{"value":{"sku":"CLI-PUB"}}', '--id', 'cli-pub-1']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /published cli-pub-1 as event [0-9a-f-]{36} at position \d+/);
+  const ev = ek.events(['--provider', 'commerce']).find((e) => e.event.publisherid === 'cli-pub-1').event;
+  assert.equal(ev.data.value.sku, 'CLI-PUB');
+  c = ek.cli(['event', 'publish', '--provider', 'commerce', '--type', 'com.adobe.commerce.observer.catalog_product_save_commit_after',
+    '--payload', '{"value":{"sku":"CLI-PUB"}}', '--id', 'cli-pub-1']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /a duplicate/);
+  c = ek.cli(['event', 'publish', '--provider', 'commerce', '--type', 'com.adobe.commerce.observer.nope', '--payload', '{}']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /HTTP 400: Unable to publish event com.adobe.commerce.observer.nope: Unknown event type for provider commerce/);
+});
+
+test('204 when no registration takes the event; over the per-key rate limit 429 with Retry-After', async () => {
+  // The sample app with one more commerce event code that no registration takes.
+  const app = copyApp();
+  const eventsFile = path.join(app, 'onboarding/config/events.json');
+  const events = JSON.parse(readFileSync(eventsFile, 'utf8'));
+  events.product.commerce['com.adobe.commerce.observer.untaken_test'] = { sampleEventTemplate: {} };
+  writeFileSync(eventsFile, JSON.stringify(events));
+  const e2 = await new Evkit({ app, env: { EVKIT_API_TOKENS: `${token},second-token`, EVKIT_PUBLISH_RATE: '4/2s' } }).start();
+  try {
+    const c = e2.cli(['event', 'publish', '--provider', 'commerce', '--type', 'com.adobe.commerce.observer.untaken_test', '--payload', '{}', '--id', 'untaken-1']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /published untaken-1 \(no registration takes/);
+    assert.equal(e2.events().filter((x) => x.event.publisherid === 'untaken-1').length, 1, 'journaled all the same');
+    const src = `urn:uuid:${e2.logs().find((l) => l.message === 'provider' && l.provider === 'commerce').id}`;
+    const post = (id, tok) => fetch(`${e2.url}/api/v1/events`, {
+      method: 'POST', headers: { 'content-type': 'application/cloudevents+json', authorization: `Bearer ${tok}` },
+      body: JSON.stringify({ specversion: '1.0', id, source: src, type: 'com.adobe.commerce.observer.catalog_product_save_commit_after', data: { value: { sku: id } } }),
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await post(`rl-${i}`, token)).status, 200);
+    const r = await post('rl-3', token);
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.match((await r.json()).error, /rate limit/);
+    assert.equal(e2.events().filter((x) => x.event.publisherid === 'rl-3').length, 0, 'a refused event is not journaled');
+    assert.equal((await post('rl-other', 'second-token')).status, 200);
+    await new Promise((res) => setTimeout(res, 700));
+    assert.equal((await post('rl-4', token)).status, 200, 'refilled');
+  } finally { await e2.stop(); e2.cleanup(); rmSync(app, { recursive: true, force: true }); }
 });
 
 function seedExampleData() {

@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "delivery/delivery.h"
 #include "delivery/webhook.h"
+#include "http/ratelimit.h"
 #include "manifest/manifest.h"
 #include "registry/registry.h"
 #include "store/store.h"
@@ -147,6 +148,46 @@ static void test_outcome(void **state)
     assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 40, 1000, 1000 + day - 60000, 0, &next),
                      DELIVERY_DEAD);
     free(reg.retry_schedule_ms);
+}
+
+/* ---- the publishing rate limit ---- */
+
+static void test_ratelimit(void **state)
+{
+    (void)state;
+    double per_s, burst;
+    assert_int_equal(ratelimit_parse("3000/5s", &per_s, &burst), 0);
+    assert_true(per_s > 599.9 && per_s < 600.1);
+    assert_true(burst > 2999.9 && burst < 3000.1);
+    assert_int_equal(ratelimit_parse("200", &per_s, &burst), 0);
+    assert_true(per_s > 199.9 && per_s < 200.1);
+    assert_int_equal(ratelimit_parse("off", &per_s, &burst), 0);
+    assert_true(per_s == 0);
+    assert_int_equal(ratelimit_parse("3/x", &per_s, &burst), -1);
+    assert_int_equal(ratelimit_parse("-1", &per_s, &burst), -1);
+    assert_int_equal(ratelimit_parse("5 per s", &per_s, &burst), -1);
+    assert_null(ratelimit_new(0, 0));
+    assert_int_equal(ratelimit_take(NULL, 1, 0), 0);
+
+    /* 3 per second: a burst of 3, then one every 333 ms; callers apart. */
+    ratelimit_t *r = ratelimit_new(3, 3);
+    uint64_t a = ratelimit_key("Bearer a", 8), b = ratelimit_key("Bearer b", 8);
+    assert_true(a != b);
+    int64_t t = 1000000;
+    assert_int_equal(ratelimit_take(r, a, t), 0);
+    assert_int_equal(ratelimit_take(r, a, t), 0);
+    assert_int_equal(ratelimit_take(r, a, t), 0);
+    int64_t wait = ratelimit_take(r, a, t);
+    assert_true(wait >= 333 && wait <= 334);
+    assert_int_equal(ratelimit_take(r, b, t), 0); /* another key has its own bucket */
+    assert_true(ratelimit_take(r, a, t + 200) > 0);  /* refused requests take nothing */
+    assert_int_equal(ratelimit_take(r, a, t + 334), 0);
+    assert_true(ratelimit_take(r, a, t + 334) > 0);
+    /* A long pause refills to the burst, not beyond. */
+    t += 100000;
+    for (int i = 0; i < 3; i++) assert_int_equal(ratelimit_take(r, a, t), 0);
+    assert_true(ratelimit_take(r, a, t) > 0);
+    ratelimit_free(r);
 }
 
 /* ---- registrations as JSON, and the registry ---- */
@@ -366,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_challenge_answer),
         cmocka_unit_test(test_status_classes),
         cmocka_unit_test(test_outcome),
+        cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_registration_from_json),
         cmocka_unit_test(test_registry),
     };

@@ -1,0 +1,103 @@
+/* ratelimit: token buckets in a small table keyed by credential hash. The
+ * table only holds callers that passed authentication, so it stays as
+ * small as the set of API keys. */
+#include "http/ratelimit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+typedef struct bucket {
+    uint64_t key;
+    double tokens;
+    int64_t last_ms;
+} bucket;
+
+struct ratelimit {
+    double per_ms, burst;
+    pthread_mutex_t mu;
+    bucket *b;
+    size_t n, cap;
+};
+
+int ratelimit_parse(const char *s, double *per_s, double *burst)
+{
+    *per_s = *burst = 0;
+    if (!s || !*s || !strcmp(s, "off") || !strcmp(s, "0")) return 0;
+    char *end;
+    double count = strtod(s, &end);
+    if (end == s || !(count > 0) || !isfinite(count)) return -1;
+    int64_t window = 1000;
+    if (*end == '/') {
+        if (dur_parse(end + 1, &window) < 0 || window <= 0) return -1;
+    } else if (*end) {
+        return -1;
+    }
+    *per_s = count * 1000.0 / (double)window;
+    *burst = count < 1 ? 1 : count;
+    return 0;
+}
+
+ratelimit_t *ratelimit_new(double per_s, double burst)
+{
+    if (!(per_s > 0)) return NULL;
+    ratelimit_t *r = xcalloc(1, sizeof *r);
+    r->per_ms = per_s / 1000.0;
+    r->burst = burst < 1 ? 1 : burst;
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+void ratelimit_free(ratelimit_t *r)
+{
+    if (!r) return;
+    pthread_mutex_destroy(&r->mu);
+    free(r->b);
+    free(r);
+}
+
+int64_t ratelimit_take(ratelimit_t *r, uint64_t key, int64_t now_ms)
+{
+    if (!r) return 0;
+    pthread_mutex_lock(&r->mu);
+    bucket *b = NULL;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->b[i].key == key) b = &r->b[i];
+    if (!b) {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 8;
+            r->b = xrealloc(r->b, r->cap * sizeof *r->b);
+        }
+        b = &r->b[r->n++];
+        b->key = key;
+        b->tokens = r->burst;
+        b->last_ms = now_ms;
+    }
+    if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * r->per_ms;
+        if (b->tokens > r->burst) b->tokens = r->burst;
+        b->last_ms = now_ms;
+    }
+    int64_t wait = 0;
+    if (b->tokens >= 1) {
+        b->tokens -= 1;
+    } else {
+        wait = (int64_t)ceil((1 - b->tokens) / r->per_ms);
+        if (wait < 1) wait = 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return wait;
+}
+
+uint64_t ratelimit_key(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}

@@ -1,0 +1,30 @@
+/* ratelimit: token buckets per caller, for the publishing API's per-key
+ * limit (the hosted service allows 3,000 requests per 5 s per API key and
+ * answers 429 with Retry-After beyond). Pure arithmetic on a clock the
+ * caller passes, so it is unit-tested without sleeping. */
+#ifndef EVKIT_HTTP_RATELIMIT_H
+#define EVKIT_HTTP_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ratelimit ratelimit_t;
+
+/* "3000/5s" (requests per duration), "200" (per second), "off" or "0"
+ * (no limit: *per_s = 0). The burst is the count: 3000/5s allows 3,000 at
+ * once, refilled at 600/s. -1 when s is malformed. */
+int ratelimit_parse(const char *s, double *per_s, double *burst);
+
+/* NULL when per_s <= 0 (no limit). Thread-safe. */
+ratelimit_t *ratelimit_new(double per_s, double burst);
+void ratelimit_free(ratelimit_t *r);
+
+/* Takes one request for caller key at now_ms: 0 when allowed, else the
+ * milliseconds until one would be (nothing taken). r NULL allows all. */
+int64_t ratelimit_take(ratelimit_t *r, uint64_t key, int64_t now_ms);
+
+/* A stable 64-bit key for a credential string (FNV-1a). */
+uint64_t ratelimit_key(const char *s, size_t n);
+
+#endif
