@@ -30,6 +30,7 @@ static const char *const outcome_names[] = {"created", "updated", "already prese
 
 typedef struct report {
     const cli_ctx *ctx;
+    int width;                   /* of the name column */
     json_t *items;               /* --json */
     int counts[3][O_COUNT];      /* per kind */
 } report_t;
@@ -46,7 +47,7 @@ static void note(report_t *r, int kind, const char *name, outcome_t o, const cha
                                                   "detail", detail));
         return;
     }
-    printf("%-14s %-62s %s%s%s%s\n", kind_names[kind], name, outcome_names[o],
+    printf("%-14s %-*s %s%s%s%s\n", kind_names[kind], r->width, name, outcome_names[o],
            detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     fflush(stdout);
 }
@@ -186,7 +187,13 @@ int cmd_onboard(cli_ctx *ctx, int argc, char **argv)
     if (optind != argc) return cli_usage(ONBOARD_USAGE);
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
-    report_t r = {.ctx = ctx, .items = json_array()};
+    report_t r = {.ctx = ctx, .items = json_array(), .width = 24};
+    /* One column for every name: "<provider> <code>" are the longest. */
+    for (size_t i = 0; i < e.app->nevents; i++) {
+        int w = (int)(strlen(e.app->events[i].provider) + 1 + strlen(e.app->events[i].code));
+        if (w > r.width) r.width = w;
+    }
+    if (r.width > 100) r.width = 100;
     onboard_providers(&r, &e);
     onboard_events(&r, &e);
     int rc = onboard_registrations(&r, &e) < 0 ? EXIT_FAIL : EXIT_OK;
