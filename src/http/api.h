@@ -34,8 +34,11 @@ bool api_authorized(engine_t *e, const json_t *headers);
  * event (a batch is all or nothing). */
 void api_publish(engine_t *e, const api_request *req, web_response *out);
 
-/* GET /api/v1/journal/<provider>: the journaling (pull) API: since=POS,
- * seek=-PT2H, latest=true, limit=N; 204 with retry-after at the end. */
+/* GET /api/v1/journal/<registration>: the journaling (pull) API over the
+ * events a registration subscribes to (or, for a provider key that is no
+ * registration's name, every event of that provider): since=POS,
+ * seek=-PT2H, latest=true, limit=N, pages of at most 1.5 MB; 204 with
+ * retry-after at the end, 410 below the retention floor. */
 void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out);
 
 /* The console's JSON APIs (console_api.c): GET /api/v1/traces[/<id>],

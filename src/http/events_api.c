@@ -11,6 +11,10 @@
 #include "core/util.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
+#include "registry/registry.h"
+
+/* A journal page holds at most this much event JSON (the hosted service's cap). */
+#define JOURNAL_PAGE_BYTES (1536u * 1024)
 
 #define BATCH_MAX 100
 
@@ -259,6 +263,9 @@ void api_publish(engine_t *e, const api_request *req, web_response *out)
     web_json(out, 200, json_pack("{s:o}", "events", results));
 }
 
+static void journal_page(engine_t *e, const api_request *req, const char *provider,
+                         const registration_t *reg, web_response *out);
+
 void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out)
 {
     if (json_array_size(e->api_tokens) == 0) {
@@ -269,10 +276,20 @@ void api_journal(engine_t *e, const api_request *req, const char *provider, web_
         web_error(out, 401, "The supplied authentication is invalid.");
         return;
     }
-    if (!app_provider(e->app, provider)) {
-        web_error(out, 404, "Unknown provider '%s'.", provider);
-        return;
-    }
+    /* A registration's journal: the events it subscribes to. A provider
+     * key is accepted too (every event of that provider) unless a
+     * registration has the same name. */
+    regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
+    const registration_t *reg = regset_find(regs, provider, NULL);
+    if (!reg && !app_provider(e->app, provider))
+        web_error(out, 404, "Unknown registration '%s' (nor a provider of that name).", provider);
+    else journal_page(e, req, provider, reg, out);
+    regset_release(regs);
+}
+
+static void journal_page(engine_t *e, const api_request *req, const char *provider,
+                         const registration_t *reg, web_response *out)
+{
     const char *since_s = hdr(req->query, "since");
     const char *seek_s = hdr(req->query, "seek");
     const char *limit_s = hdr(req->query, "limit");
@@ -324,7 +341,36 @@ void api_journal(engine_t *e, const api_request *req, const char *provider, web_
         limit = (int)l;
     }
     json_t *events = NULL;
-    if (store_read(e->store, provider, since, limit, &events, &err) < 0) {
+    int rc;
+    if (reg) {
+        size_t n = 0;
+        for (size_t i = 0; i < reg->ninterests; i++) n += reg->interests[i].ncodes;
+        const char **provs = xcalloc(n ? n : 1, sizeof *provs);
+        const char **types = xcalloc(n ? n : 1, sizeof *types);
+        size_t k = 0;
+        for (size_t i = 0; i < reg->ninterests; i++)
+            for (size_t j = 0; j < reg->interests[i].ncodes; j++) {
+                provs[k] = reg->interests[i].provider;
+                types[k++] = reg->interests[i].codes[j];
+            }
+        rc = store_read_matching(e->store, provs, types, n, since, limit, JOURNAL_PAGE_BYTES,
+                                 &events, &err);
+        free(provs);
+        free(types);
+    } else {
+        rc = store_read(e->store, provider, since, limit, &events, &err);
+        /* The same byte cap as a registration's page. */
+        size_t bytes = 0, keep = 0;
+        for (; rc == 0 && keep < json_array_size(events); keep++) {
+            char *t = json_dumps(json_object_get(json_array_get(events, keep), "event"), JSON_COMPACT);
+            size_t len = t ? strlen(t) : 0;
+            free(t);
+            if (keep && bytes + len > JOURNAL_PAGE_BYTES) break;
+            bytes += len;
+        }
+        while (rc == 0 && json_array_size(events) > keep) json_array_remove(events, keep);
+    }
+    if (rc < 0) {
         web_error(out, 500, "%s", err.msg);
         return;
     }

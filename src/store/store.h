@@ -85,6 +85,13 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
  * {"position": n, "event": {CloudEvent}}. */
 int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out,
                err_t *err);
+/* Events with position > since whose (provider, type) is one of the n
+ * pairs (a NULL provider matches any), oldest first, at most limit and at
+ * most max_bytes of event JSON (always at least one event when any
+ * matches). Same shape as store_read: a registration's journal. */
+int store_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                        size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                        err_t *err);
 /* The last position whose event time is before time_ms (0 when none), for seek. */
 int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
 /* Retention: deletes events older than cutoff_ms together with their

@@ -329,3 +329,72 @@ int store_claim_more(store_t *s, const char *registration, int max, int64_t leas
     free(a.bodies);
     return rc;
 }
+
+/* ---- a registration's journal ---- */
+
+int store_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                        size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                        err_t *err)
+{
+    *out = NULL;
+    if (limit <= 0) limit = 100;
+    if (since < 0) since = 0;
+    json_t *pairs = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(pairs, json_pack("[s?, s]", providers[i], types[i]));
+    char *ptext = json_dumps(pairs, JSON_COMPACT);
+    json_decref(pairs);
+    const char *what = "cannot read the journal";
+    conn_t *c = store_reader(s, err);
+    if (!c) {
+        free(ptext);
+        return -1;
+    }
+    sqlite3_stmt *st = NULL;
+    /* A provider of null matches any provider (registration_matches). */
+    int rc = sqlite3_prepare_v2(
+        c->db,
+        "SELECT position, body FROM events WHERE position > ?1 AND EXISTS (SELECT 1 FROM"
+        " json_each(?2) p WHERE json_extract(p.value, '$[1]') = events.type AND"
+        " (json_extract(p.value, '$[0]') IS NULL OR json_extract(p.value, '$[0]') = events.provider))"
+        " ORDER BY position LIMIT ?3",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        db_fail(err, c, what);
+        store_reader_put(s, c);
+        free(ptext);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, since);
+    bind_text(st, 2, ptext);
+    sqlite3_bind_int(st, 3, limit);
+    json_t *arr = json_array();
+    size_t bytes = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        /* A page holds at least one event, then only what fits. */
+        if (json_array_size(arr) && bytes + len > max_bytes) {
+            rc = SQLITE_DONE;
+            break;
+        }
+        int64_t pos = sqlite3_column_int64(st, 0);
+        json_t *ev = json_loadb((const char *)sqlite3_column_text(st, 1), len, 0, NULL);
+        if (!ev) {
+            err_set(err, "%s: the event at position %lld is not valid JSON", what, (long long)pos);
+            rc = -1;
+            break;
+        }
+        bytes += len;
+        json_array_append_new(arr, json_pack("{s:I, s:o}", "position", (json_int_t)pos, "event", ev));
+    }
+    if (rc != SQLITE_DONE && rc != -1) db_fail(err, c, what);
+    sqlite3_finalize(st);
+    store_reader_put(s, c);
+    free(ptext);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return -1;
+    }
+    *out = arr;
+    return 0;
+}

@@ -335,3 +335,58 @@ test('evkit registration create/update/delete from the CLI; the daemon picks the
   assert.equal(c.code, 0, c.stderr);
   await ek.waitFor(async () => (await api('GET', '/cli-hook')).status === 404, { what: 'deletion seen by the daemon' });
 });
+
+test('journaling API per registration: follow rel="next" from the start, every event once, then 204', async () => {
+  const r = await api('POST', '', { name: 'puller', events_of_interest: [{ provider_metadata: 'commerce', event_codes: [SAVE] }], runtime_action: 'product-commerce/consumer' });
+  assert.equal(r.status, 201, r.text);
+  const mine = [];
+  for (let i = 0; i < 23; i++) {
+    const id = `pull-${i}`;
+    mine.push(id);
+    await publish(SAVE, { value: { sku: id } }, id);
+    if (i % 5 === 0) await publish(DELETE, { value: { sku: `other-${i}` } }); // not the registration's
+  }
+  const seen = [];
+  let url = `${ek.url}/api/v1/journal/puller?limit=4`;
+  let pages = 0;
+  for (;;) {
+    const res = await fetch(url, { headers: auth });
+    if (res.status === 204) {
+      assert.equal(res.headers.get('retry-after'), '10');
+      break;
+    }
+    assert.equal(res.status, 200);
+    const page = await res.json();
+    assert.ok(page.events.length >= 1 && page.events.length <= 4);
+    assert.equal(page._page.count, page.events.length);
+    assert.equal(page._page.last, page.events.at(-1).position);
+    for (const e of page.events) {
+      assert.equal(e.event.type, SAVE);
+      seen.push(e.event.publisherid);
+    }
+    const link = res.headers.get('link');
+    const m = link.match(/^<([^>]+)>; rel="next"$/);
+    assert.ok(m, link);
+    url = m[1];
+    pages++;
+  }
+  assert.deepEqual(seen, mine, 'every event of the registration exactly once, in order');
+  assert.equal(pages, 6);
+  // latest=true: the end, nothing; seek: the last hours, everything again.
+  assert.equal((await fetch(`${ek.url}/api/v1/journal/puller?latest=true`, { headers: auth })).status, 204);
+  const sk = await (await fetch(`${ek.url}/api/v1/journal/puller?seek=-PT1H&limit=100`, { headers: auth })).json();
+  assert.deepEqual(sk.events.map((e) => e.event.publisherid), mine);
+  assert.equal((await fetch(`${ek.url}/api/v1/journal/no-such-reg`, { headers: auth })).status, 404);
+  assert.equal((await fetch(`${ek.url}/api/v1/journal/puller`)).status, 401);
+
+  // Pages stop at 1.5 MB: 700 KB events come two per page.
+  const big = 'x'.repeat(700 * 1024);
+  const since = sk._page.last;
+  for (let i = 0; i < 3; i++) await publish(SAVE, { value: { sku: `big-${i}`, blob: big } }, `big-${i}`);
+  const p1 = await fetch(`${ek.url}/api/v1/journal/puller?since=${since}&limit=10`, { headers: auth });
+  const body = await p1.text();
+  assert.equal(JSON.parse(body).events.length, 2);
+  assert.ok(body.length <= 1.5 * 1024 * 1024 + 4096);
+  const next = p1.headers.get('link').match(/^<([^>]+)>/)[1];
+  assert.equal((await (await fetch(next, { headers: auth })).json()).events.length, 1);
+});
