@@ -458,7 +458,7 @@ test("handlers: shipment and stock transforms keep lists as JSON arrays", functi
   eq({ req.method, req.url }, { "POST", "https://shop.test/V1/order/8/ship" })
   ok(req.body:find('"items":[{"order_item_id":8,"qty":1}]', 1, true), req.body)
   ok(req.body:find('"source_code":"default"', 1, true), req.body)
-  w:deliver("stock-backoffice", event("be-observer.catalog_stock_update", {}))
+  w:deliver("stock-backoffice", event("be-observer.catalog_stock_update", json.array({})))
   ok(w.http_calls[2].body == '{"sourceItems":[]}', "an empty list stays an array: " .. tostring(w.http_calls[2].body))
 end)
 
@@ -486,7 +486,7 @@ test("handlers: handler responses have the seed's shapes", function()
   eq(w:invoke("product-backoffice/deleted", { data = { sku = "S" } }),
      { statusCode = 200, body = { success = true, message = "dry run: DELETE V1/products/S (set COMMERCE_BASE_URL to send)" } })
   eq(w:invoke("product-backoffice/deleted", { data = { name = "S" } }),
-     { statusCode = 400, body = { success = false, error = "Data provided does not validate with the schema: 'data.sku' is required; 'data.name' is not allowed" } })
+     { statusCode = 400, body = { success = false, error = "Data provided does not validate with the schema: 'data.name' is not allowed (not a known property); 'data.sku' is required" } })
 end)
 
 test("handlers: validation names each missing or wrong-typed field", function()
@@ -500,18 +500,18 @@ test("handlers: validation names each missing or wrong-typed field", function()
   eq(problem("product-backoffice/updated", { sku = "S", name = "N", description = "d", price = "9.99" }),
      "'data.price' must be a number, got string")
   eq(problem("product-backoffice/created", { name = 5, description = "d" }),
-     "'data.sku' is required; 'data.name' must be a string, got integer")
+     "'data.name' must be a string, got integer; 'data.sku' is required")
   eq(problem("customer-backoffice/updated", { name = "J", lastname = "D", email = "e" }), "'data.id' is required")
   eq(problem("customer-backoffice/group-created", { name = "G", taxClassId = "3" }), "'data.taxClassId' must be a number, got string")
   eq(problem("order-backoffice/updated", { id = 1.5, status = "x" }), "'data.id' must be an integer, got number")
   eq(problem("order-backoffice/shipment-created", {
-       orderId = 8, items = { { orderItemId = 8 } }, tracks = {}, comment = { comment = "c", visibleOnFront = "yes" },
+       orderId = 8, items = { { orderItemId = 8 } }, tracks = json.array({}), comment = { comment = "c", visibleOnFront = "yes" },
        stockSourceCode = "default" }),
      "'data.comment.visibleOnFront' must be a boolean, got string; 'data.items[0].qty' is required")
   eq(problem("stock-backoffice/updated", { sku = "S" }), "'data' must be an array, got object")
   eq(problem("stock-backoffice/updated", { { sku = "S", source = "default", quantity = 1 } }), "'data[0].outOfStock' is required")
   eq(problem("customer-commerce/group-updated", { customer_group_id = true, customer_group_code = "VIP", tax_class_id = 3 }),
-     "'data.customer_group_id' must be a number or a string, got boolean")
+     "'data.customer_group_id' must be a number or string, got boolean")
   eq(problem("product-backoffice/deleted", json.null), "'data' must be an object, got null")
   eq(#w.http_calls, 0)
 end)

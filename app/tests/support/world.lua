@@ -9,6 +9,7 @@ local json = require("json")
 local yaml = require("yaml")
 local sha = require("sha256")
 local base64 = require("base64")
+local schema = require("schema")
 
 local World = {}
 World.__index = World
@@ -74,6 +75,7 @@ function World:make_evkit()
   local evkit = {
     json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
     log = { debug = logger("debug"), info = logger("info"), warn = logger("warn"), error = logger("error") },
+    schema = { validate = schema.validate },
     crypto = {
       sha256 = sha.sha256, hmac_sha256 = sha.hmac_sha256, hex = sha.hex,
       base64_encode = base64.encode, base64_decode = base64.decode,
