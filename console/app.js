@@ -602,28 +602,35 @@ ROUTES.journal = async ({ query }) => {
   const since = query.get('since') || '';
   const before = query.get('before') || '';
   const paging = since ? { since } : before ? { before } : { latest: 'true' };
-  const page = await api(`/api/v1/events${qs({ ...f, ...paging, limit: PAGE })}`);
+  const optional = (p) => api(p).catch((e) => { if (e.status === 401) throw e; return {}; });
+  const [page, { providers = [] }, { registrations = [] }] = await Promise.all([
+    api(`/api/v1/events${qs({ ...f, ...paging, limit: PAGE })}`), optional('/api/v1/providers'), optional('/api/v1/registrations'),
+  ]);
   const events = (page.events || []).slice().sort((a, b) => b.position - a.position);
   const set = (changes) => go('journal', [], { ...f, ...changes });
-  const provider = h('input', { id: 'journal-provider', class: 'short', placeholder: 'any', value: f.provider, 'aria-label': 'Provider', list: 'journal-providers' });
+  // Providers from the providers API; types from the registrations and the page.
+  const keys = [...new Set([...providers.map((p) => p.key), ...events.map((e) => e.provider), f.provider].filter(Boolean))];
+  const labelOf = (k) => { const p = providers.find((x) => x.key === k); return p && p.label && p.label !== k ? `${k} (${p.label})` : k; };
+  const provider = h('select', { id: 'journal-provider', 'aria-label': 'Provider' },
+    h('option', { value: '' }, 'Any provider'), keys.map((k) => h('option', { value: k, selected: k === f.provider }, labelOf(k))));
   const type = h('input', { id: 'journal-type', placeholder: 'any', value: f.type, 'aria-label': 'Event type', list: 'journal-types', size: 40 });
-  const apply = () => set({ provider: provider.value.trim(), type: type.value.trim() });
-  for (const i of [provider, type]) {
-    i.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
-    i.addEventListener('change', apply);
-  }
+  const apply = () => set({ provider: provider.value, type: type.value.trim() });
+  provider.addEventListener('change', apply);
+  type.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
+  type.addEventListener('change', apply);
   const from = h('input', { id: 'journal-position', type: 'number', min: 1, class: 'short', placeholder: 'newest', 'aria-label': 'From position', value: since ? Number(since) + 1 : '' });
   from.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') set(from.value ? { since: String(Math.max(0, Number(from.value) - 1)) } : {});
   });
-  const seenProviders = [...new Set(events.map((e) => e.provider))];
-  const seenTypes = [...new Set(events.map((e) => e.event && e.event.type).filter(Boolean))];
+  const knownTypes = [...new Set([
+    ...registrations.flatMap((r) => (r.events_of_interest || []).filter((x) => !f.provider || x.provider_metadata === f.provider).flatMap((x) => x.event_codes || [])),
+    ...events.map((e) => e.event && e.event.type).filter(Boolean),
+  ])].sort();
   const bar = h('div', { class: 'card filters', role: 'search' },
     h('div', { class: 'field' }, h('label', { for: 'journal-provider' }, 'Provider'), provider),
     h('div', { class: 'field' }, h('label', { for: 'journal-type' }, 'Type'), type),
     h('div', { class: 'field' }, h('label', { for: 'journal-position', title: 'Show events from this position on' }, 'From position'), from),
-    h('datalist', { id: 'journal-providers' }, seenProviders.map((p) => h('option', { value: p }))),
-    h('datalist', { id: 'journal-types' }, seenTypes.map((t) => h('option', { value: t }))),
+    h('datalist', { id: 'journal-types' }, knownTypes.map((t) => h('option', { value: t }))),
     (f.provider || f.type) ? h('button', { type: 'button', class: 'ghost', onclick: () => go('journal') }, 'Clear filters') : null);
   const out = [pageHead('Journal', 'Every published event by position, newest first. Open one for its CloudEvent; follow its id for the deliveries it caused.'), bar];
   if (!events.length) {

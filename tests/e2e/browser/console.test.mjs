@@ -193,6 +193,12 @@ test('the journal lists events by position; one opens into its CloudEvent', asyn
   assert.match(page.url(), /type=/);
   const types = await page.locator('tr.row td:nth-child(4)').allTextContents();
   assert.ok(types.length >= 1 && types.every((t) => t === FRAGILE), types.join(','));
+  // By provider: commerce has no such event, backoffice has them all.
+  await rendered(() => page.selectOption('#journal-provider', 'commerce'));
+  assert.match(await page.locator('#main .empty').textContent(), /No events here/);
+  await rendered(() => page.selectOption('#journal-provider', 'backoffice'));
+  const providers = await page.locator('tr.row td:nth-child(3)').allTextContents();
+  assert.ok(providers.length === types.length && providers.every((p) => p === 'backoffice'), providers.join(','));
   await shot('journal');
 
   // Auto-refresh (key a) brings in a new event without a reload.
