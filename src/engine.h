@@ -14,6 +14,7 @@ typedef struct delivery delivery_t;
 typedef struct console_sessions console_sessions_t;
 typedef struct registry registry_t;
 typedef struct ratelimit ratelimit_t;
+typedef struct invoker invoker_t;
 
 typedef struct engine {
     app_t *app;
@@ -30,6 +31,9 @@ typedef struct engine {
     delivery_t *delivery;         /* NULL when not serving */
     console_sessions_t *console_sessions; /* web console sign-ins; NULL when not serving */
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
+    invoker_t *invoker;           /* namespaces-API activations on their own threads; NULL
+                                   * when not serving */
+    int64_t blocking_wait_ms;     /* a blocking invoke answers 202 past it (EVKIT_BLOCKING_WAIT, 60s) */
     ratelimit_t *publish_limit;   /* per credential, EVKIT_PUBLISH_RATE (default 3000/5s); NULL = none */
 } engine_t;
 

@@ -1,6 +1,7 @@
-/* api: see api.h. A blocking invoke waits for the action's own time limit
- * (up to 10 minutes) rather than turning into a 202 after 60 s: the caller
- * asked to wait, and a silent switch to polling is a known pain point. */
+/* api: see api.h. Invocations run on threads of their own (http/invoker.c):
+ * a non-blocking invoke answers 202 at once; a blocking one waits up to
+ * EVKIT_BLOCKING_WAIT (60 s as OpenWhisk) and then answers 202 with the id
+ * while the activation runs on (and logs that it did). */
 #include "http/api.h"
 
 #include <openssl/crypto.h>
@@ -9,8 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "http/console.h"
+#include "http/invoker.h"
 #include "runtime/runtime.h"
 
 static bool token_ok(const json_t *tokens, const char *tok, size_t n)
@@ -81,47 +84,100 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
      * names itself (its __OW_ACTIVATION_ID) so the chain shows causedBy. */
     const char *cause = json_string_value(json_object_get(req->headers, "x-evkit-caused-by"));
     if (cause && (strlen(cause) != 32 || strspn(cause, "0123456789abcdef") != 32)) cause = NULL;
-    invoke_result res;
-    runtime_invoke(e, a, params, cause, &res);
-    json_decref(params);
-    json_object_set_new(out->headers, "x-openwhisk-activation-id", json_string(res.activation_id));
-    if (!query_true(req->query, "blocking")) {
-        /* Non-blocking invokes run to completion too (evkit has no queue in
-         * front of actions); the caller only gets the id, as OpenWhisk does. */
-        web_json(out, 202, json_pack("{s:s}", "activationId", res.activation_id));
-        json_decref(res.result);
-        return;
-    }
-    int status = res.status == ACT_SUCCESS ? 200 : 502;
-    if (query_true(req->query, "result")) {
-        web_json(out, status, res.result);
-        return;
-    }
-    store_flush(e->store);
-    json_t *rec = NULL;
-    if (store_activation_get(e->store, res.activation_id, &rec, &err) == 0 && rec) {
-        web_json(out, status, rec);
+    bool blocking = query_true(req->query, "blocking");
+    invoke_result own;
+    const invoke_result *res = &own;
+    invoke_job_t *job = NULL;
+    if (!e->invoker) {
+        /* Outside a server (no invoker): run here, to the end. */
+        runtime_invoke(e, a, params, cause, &own);
+        json_decref(params);
     } else {
-        web_json(out, status, json_pack("{s:s, s:{s:s, s:b, s:O}}", "activationId", res.activation_id,
-                                         "response", "status", act_status_name(res.status), "success",
-                                         res.status == ACT_SUCCESS, "result", res.result));
+        job = invoker_start(e->invoker, e, a, params, cause, !blocking);
+        if (!job) {
+            web_error(out, 429, "Too many non-blocking activations are running; retry later.");
+            json_object_set_new(out->headers, "retry-after", json_string("1"));
+            return;
+        }
     }
-    json_decref(res.result);
+    const char *id = job ? invoke_job_id(job) : own.activation_id;
+    json_object_set_new(out->headers, "x-openwhisk-activation-id", json_string(id));
+    /* Non-blocking: the id now, the activation runs on. Blocking: the
+     * outcome, or the id again once the wait limit passes (the
+     * activation still runs to its end; its record shows the outcome). */
+    if (job && blocking && !invoke_job_wait(job, e->blocking_wait_ms, &res)) {
+        log_info("a blocking invoke passed the wait limit; answered 202, the activation runs on",
+                 json_pack("{s:s, s:s, s:I}", "action", a->fqn, "activationId", id, "wait_ms",
+                           (json_int_t)e->blocking_wait_ms));
+        blocking = false;
+    }
+    if (job && !blocking) {
+        web_json(out, 202, json_pack("{s:s}", "activationId", id));
+        invoke_job_release(job);
+        return;
+    }
+    int status = res->status == ACT_SUCCESS         ? 200
+                 : res->status == ACT_INTERNAL_ERROR ? 500
+                                                     : 502;
+    if (query_true(req->query, "result")) {
+        web_json(out, status, json_incref(res->result));
+    } else {
+        store_flush(e->store);
+        json_t *rec = NULL;
+        if (store_activation_get(e->store, id, &rec, &err) == 0 && rec) {
+            web_json(out, status, rec);
+        } else {
+            web_json(out, status,
+                     json_pack("{s:s, s:{s:s, s:b, s:O}}", "activationId", id, "response", "status",
+                               act_status_name(res->status), "success", res->status == ACT_SUCCESS,
+                               "result", res->result));
+        }
+    }
+    if (job) invoke_job_release(job);
+    else json_decref(own.result);
 }
 
 static void activations(engine_t *e, const api_request *req, const char *rest, web_response *out)
 {
     err_t err;
     if (*rest == '\0') {
-        const char *lim = json_string_value(json_object_get(req->query, "limit"));
-        int limit = lim ? atoi(lim) : 30;
-        if (limit < 1 || limit > 200) limit = 30;
-        const char *name = json_string_value(json_object_get(req->query, "name"));
+        /* OpenWhisk's filters: name, limit (1-200, default 30), skip, since
+         * and upto (epoch ms of the start), docs (full records). */
+        const json_t *q = req->query;
+        int64_t num[4] = {30, 0, 0, 0};
+        static const char *const keys[] = {"limit", "skip", "since", "upto"};
+        for (int i = 0; i < 4; i++) {
+            const char *v = json_string_value(json_object_get(q, keys[i]));
+            if (!v) continue;
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (!*v || *end || x < 0 || (i == 0 && (x < 1 || x > 200))) {
+                web_error(out, 400, "%s must be %s.", keys[i],
+                          i == 0 ? "1 to 200" : "a non-negative integer (epoch milliseconds for since "
+                                                "and upto)");
+                return;
+            }
+            num[i] = x;
+        }
+        const char *name = json_string_value(json_object_get(q, "name"));
+        bool docs = query_true(q, "docs");
         json_t *list = NULL;
         store_flush(e->store);
-        if (store_activation_list(e->store, name, limit, &list, &err) < 0) {
+        if (store_activation_query(e->store, name, num[2], num[3], (int)num[1], (int)num[0], &list,
+                                   &err) < 0) {
             web_error(out, 500, "%s", err.msg);
             return;
+        }
+        if (!docs) {
+            /* Without docs, OpenWhisk lists summaries: no logs, no result. */
+            size_t i;
+            json_t *rec;
+            json_array_foreach(list, i, rec) {
+                json_t *resp = json_object_get(rec, "response");
+                json_object_set(rec, "statusCode", json_object_get(resp, "statusCode"));
+                json_object_del(rec, "logs");
+                json_object_del(rec, "response");
+            }
         }
         web_json(out, 200, list);
         return;

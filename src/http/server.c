@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "http/api.h"
+#include "http/invoker.h"
 #include "http/console.h"
 #include "http/web.h"
 #include "runtime/runtime.h"
@@ -422,6 +423,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_emit(LOG_DEBUG, "http", json_pack("{s:s}", "detail", msg));
 }
 
+static const char *server_env(const engine_t *e, const char *name)
+{
+    const char *v = getenv(name);
+    if (v) return v;
+    return e->app ? json_string_value(json_object_get(e->app->env, name)) : NULL;
+}
+
 int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
 {
     struct sockaddr_storage ss;
@@ -460,6 +468,17 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     http_server_t *s = xcalloc(1, sizeof *s);
     s->engine = e;
     e->console_sessions = console_sessions_new(CONSOLE_SESSION_TTL_MS);
+    /* Namespaces-API activations: OpenWhisk's 60 s blocking wait, and a
+     * bound on non-blocking ones in flight. */
+    e->blocking_wait_ms = 60000;
+    const char *bw = server_env(e, "EVKIT_BLOCKING_WAIT");
+    int64_t ms;
+    if (bw && dur_parse(bw, &ms) == 0 && ms > 0) e->blocking_wait_ms = ms;
+    else if (bw) log_warn("EVKIT_BLOCKING_WAIT is not a duration such as 60s; using 60s",
+                          json_pack("{s:s}", "value", bw));
+    const char *am = server_env(e, "EVKIT_ASYNC_MAX");
+    int max_async = am && atoi(am) > 0 ? atoi(am) : 100;
+    e->invoker = invoker_new(max_async);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
@@ -473,6 +492,8 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     if (!s->mhd) {
         console_sessions_free(e->console_sessions);
         e->console_sessions = NULL;
+        invoker_free(e->invoker);
+        e->invoker = NULL;
         free(s);
         return err_set(err, "cannot listen on %s (address in use or not available)", addr);
     }
@@ -488,6 +509,10 @@ void http_stop(http_server_t *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->mhd);
+    /* Activations still running (non-blocking, or past a blocking wait)
+     * end before the engine goes. */
+    invoker_free(s->engine->invoker);
+    s->engine->invoker = NULL;
     console_sessions_free(s->engine->console_sessions);
     s->engine->console_sessions = NULL;
     free(s);

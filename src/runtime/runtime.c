@@ -143,12 +143,19 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
                     invoke_result *out)
 {
+    runtime_invoke_as(e, action, params, cause, NULL, out);
+}
+
+void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                       const char *id, invoke_result *out)
+{
     activation_t a;
     memset(&a, 0, sizeof a);
     a.engine = e;
     a.action = action;
     a.params = params;
-    hex_id32(a.id);
+    if (id && strlen(id) == 32) memcpy(a.id, id, 33);
+    else hex_id32(a.id);
     if (!cause || !*cause) cause = current_activation_id;
     if (cause) snprintf(a.cause, sizeof a.cause, "%s", cause);
     a.start_ms = now_ms();

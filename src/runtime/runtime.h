@@ -88,6 +88,11 @@ typedef struct invoke_result {
  * become a developer or internal error result. */
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
                     invoke_result *out);
+/* runtime_invoke with the activation id chosen by the caller (32 lower-case
+ * hex; NULL or another length: a fresh one), for an id answered before the
+ * activation ends (non-blocking invokes). */
+void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                       const char *id, invoke_result *out);
 
 /* Params for an invocation: action inputs (already package < action)
  * overlaid by request (borrowed, may be NULL). With the final annotation a

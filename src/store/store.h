@@ -234,6 +234,11 @@ void store_activation_put(store_t *s, json_t *record);
 /* Newest first; name NULL = all (matches "pkg/action" or its last part). */
 int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
 int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
+/* The namespaces API's list: newest first, name as for store_activation_list
+ * (NULL = all), started within since_ms..upto_ms (upto_ms <= 0: no bound),
+ * the first skip left out, at most limit. */
+int store_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+                           int skip, int limit, json_t **out, err_t *err);
 /* Deletes activations that ended before cutoff_ms; *deleted gets how many. */
 int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
 /* Waits until queued activation and trace records are written (tests, CLI). */

@@ -398,3 +398,45 @@ int store_read_matching(store_t *s, const char *const *providers, const char *co
     *out = arr;
     return 0;
 }
+
+/* ---- activations for the namespaces API's list ---- */
+
+int store_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+                           int skip, int limit, json_t **out, err_t *err)
+{
+    *out = NULL;
+    if (limit <= 0) limit = 30;
+    if (skip < 0) skip = 0;
+    conn_t *c = store_reader(s, err);
+    if (!c) return -1;
+    const char *col = name && strchr(name, '/') ? "name" : "action";
+    char *sql = xasprintf("SELECT body FROM activations WHERE (?1 IS NULL OR %s = ?1)"
+                          " AND start_ms >= ?2 AND start_ms <= ?3"
+                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?4 OFFSET ?5",
+                          col);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    free(sql);
+    json_t *arr = json_array();
+    if (rc == SQLITE_OK) {
+        bind_text(st, 1, name && *name ? name : NULL);
+        sqlite3_bind_int64(st, 2, since_ms);
+        sqlite3_bind_int64(st, 3, upto_ms > 0 ? upto_ms : INT64_MAX);
+        sqlite3_bind_int(st, 4, limit);
+        sqlite3_bind_int(st, 5, skip);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *rec = json_loadb((const char *)sqlite3_column_text(st, 0),
+                                     (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+            if (rec) json_array_append_new(arr, rec);
+        }
+    }
+    if (rc != SQLITE_DONE) db_fail(err, c, "cannot list activations");
+    sqlite3_finalize(st);
+    store_reader_put(s, c);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return -1;
+    }
+    *out = arr;
+    return 0;
+}
