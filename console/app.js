@@ -684,8 +684,8 @@ function logsView(lines) {
 ROUTES.activations = async ({ args, query }) => {
   if (args[0]) return activationPage(args[0]);
   const name = query.get('name') || '';
-  const limit = Math.min(200, Number(query.get('limit')) || PAGE);
-  const list = await api(`/api/v1/namespaces/_/activations${qs({ name, limit, docs: 'true' })}`);
+  const skip = Math.max(0, Number(query.get('skip')) || 0);
+  const list = await api(`/api/v1/namespaces/_/activations${qs({ name, limit: PAGE, skip: skip || '', docs: 'true' })}`);
   const input = h('input', { id: 'activation-name', placeholder: 'any action', value: name, 'aria-label': 'Action name' });
   const apply = () => go('activations', [], { name: input.value.trim() });
   input.addEventListener('keydown', (e) => { if (e.key === 'Enter') apply(); });
@@ -694,6 +694,10 @@ ROUTES.activations = async ({ args, query }) => {
     h('div', { class: 'field' }, h('label', { for: 'activation-name' }, 'Action'), input),
     name ? h('button', { type: 'button', class: 'ghost', onclick: () => go('activations') }, 'Clear filter') : null);
   const out = [pageHead('Activations', 'Every run of an action, newest first, with its logs and result.'), bar];
+  if (!list.length && skip > 0) {
+    out.push(empty('No older activations.', h('a', { href: link('activations', [], { name }) }, 'Back to the newest')));
+    return out;
+  }
   if (!list.length) {
     out.push(empty(name ? `No activations of ${name}.` : 'No activations yet.', name ? 'Check the name (the action name or package/action), or clear the filter.' : 'Invoke an action or publish an event: each run shows up here.'));
     return out;
@@ -708,9 +712,12 @@ ROUTES.activations = async ({ args, query }) => {
     ],
     detail: async (a) => activationDetail(a.logs ? a : await api(`/api/v1/namespaces/_/activations/${a.activationId}`)),
   }));
-  if (list.length >= limit && limit < 200) {
-    out.push(h('div', { class: 'pager' }, h('button', { type: 'button', onclick: () => go('activations', [], { name, limit: Math.min(200, limit + PAGE) }) }, 'Show more')));
-  }
+  const page = (n) => go('activations', [], { name, skip: n > 0 ? String(n) : '' });
+  out.push(h('div', { class: 'pager' },
+    h('span', { class: 'muted' }, `${skip + 1}–${skip + list.length}`),
+    skip > 0 ? h('button', { type: 'button', onclick: () => page(0) }, '⇤ Newest') : null,
+    skip > 0 ? h('button', { type: 'button', onclick: () => page(skip - PAGE) }, '← Newer') : null,
+    list.length >= PAGE ? h('button', { type: 'button', id: 'older', onclick: () => page(skip + PAGE) }, 'Older →') : null));
   return out;
 };
 

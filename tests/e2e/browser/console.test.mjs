@@ -229,6 +229,18 @@ test('activations list; one opens with its logs and result', async () => {
   assert.match(await page.locator('section[aria-label="Logs"]').textContent(), /consumer info line/);
   assert.match(await page.locator('section[aria-label="Result"]').textContent(), /"statusCode": 200/);
   await shot('activation');
+
+  // Paging: more than a page of activations (each ping is one), older ones behind Older.
+  for (let i = 0; i < 55; i++) assert.equal(await ctl.ping(), 200);
+  await open('activations');
+  await page.waitForSelector('#older');
+  const first = await page.locator('tr.row td:last-child a').evaluateAll((as) => as.map((a) => a.title));
+  assert.equal(first.length, 50);
+  await rendered(() => page.click('#older'));
+  assert.match(page.url(), /skip=50/);
+  assert.match(await page.locator('.pager .muted').textContent(), /^51–/);
+  const second = await page.locator('tr.row td:last-child a').evaluateAll((as) => as.map((a) => a.title));
+  assert.ok(second.length >= 1 && second.every((id) => !first.includes(id)), 'the next page holds other activations');
 });
 
 test('a dead letter is replayed from the console and succeeds', async () => {
