@@ -182,7 +182,9 @@ test("webhook auth: Standard Webhooks signatures", function()
      err(401, "invalid webhook signature"), "tampered body")
   eq(w:web_post("ingestion/webhook", body, signed(body, "msg_1", now - 600)), err(401, "webhook timestamp too old"))
   eq(w:web_post("ingestion/webhook", body, signed(body, "msg_1", now + 600)), err(401, "webhook timestamp too new"))
-  eq(w:web_post("ingestion/webhook", body, signed(body, "msg_1", now - 240)), PUBLISHED(SEED.data.event), "within tolerance")
+  eq(w:web_post("ingestion/webhook", body, signed(body, "msg_3", now - 240)), PUBLISHED(SEED.data.event), "within tolerance")
+  eq(w:web_post("ingestion/webhook", body, signed(body, "msg_3", now - 240)), err(401, "replayed webhook-id"),
+     "the same webhook-id again")
   eq(w:web_post("ingestion/webhook", body),
      err(401, "missing webhook-id, webhook-timestamp or webhook-signature header"))
   eq(w:web_post("ingestion/webhook", body, signed(body, "msg_1", now, "another key 0123456789abcdef01")),

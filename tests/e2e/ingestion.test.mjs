@@ -194,6 +194,15 @@ test('authentication: a shared token header and Standard Webhooks signatures', a
     const old = new Date(Date.now() - 10 * 60 * 1000);
     r = await e2.post('ingestion/webhook', body, { ...headers, 'webhook-timestamp': String(Math.floor(old.getTime() / 1000)), 'webhook-signature': wh.sign(id, old, body) });
     assert.equal(r.status, 401, 'an old timestamp fails');
+    r = await e2.post('ingestion/webhook', body, headers);
+    assert.equal(r.status, 401, 'a replayed request (same webhook-id) fails');
+    assert.match(r.json.error, /replayed webhook-id/);
+    const ahead = new Date(Date.now() + 10 * 60 * 1000);
+    r = await e2.post('ingestion/webhook', body, { 'webhook-id': 'msg_2', 'webhook-timestamp': String(Math.floor(ahead.getTime() / 1000)), 'webhook-signature': wh.sign('msg_2', ahead, body) });
+    assert.equal(r.status, 401, 'a timestamp too far ahead fails');
+    const fresh = new Date();
+    r = await e2.post('ingestion/webhook', body, { 'webhook-id': 'msg_3', 'webhook-timestamp': String(Math.floor(fresh.getTime() / 1000)), 'webhook-signature': wh.sign('msg_3', fresh, body) });
+    assert.equal(r.status, 200, 'a new webhook-id passes');
     r = await e2.post('ingestion/webhook', body);
     assert.equal(r.status, 401, 'no signature fails');
     assert.ok(!e2.stderr.includes(secret));

@@ -3,7 +3,9 @@
 --   space-separated list of "v1,<base64 HMAC-SHA256>" over
 --   "<id>.<timestamp>.<raw body>", keyed with the base64-decoded secret
 --   ("whsec_<base64>"). The timestamp must be within 5 minutes of now, either
---   way, so that a captured request cannot be replayed later.
+--   way, so that a captured request cannot be replayed later; within that
+--   window a webhook-id is accepted once (receivers dedupe on webhook-id),
+--   remembered in the action state for twice the tolerance.
 -- The raw body is __ow_raw_body: evkit adds it to web actions annotated
 -- `signed-body: true`, because re-encoding the parsed JSON would not give
 -- back the exact bytes that were signed.
@@ -43,6 +45,10 @@ function standard_webhooks.verify(secret, headers, raw_body, now)
     if version == "v1" and evkit.crypto.equals(signature, expected) then matched = true end
   end
   if not matched then return false, "invalid webhook signature" end
+
+  local seen_key = "webhook-id." .. evkit.crypto.hex(evkit.crypto.sha256(id))
+  if evkit.state.get(seen_key) then return false, "replayed webhook-id" end
+  evkit.state.put(seen_key, true, { ttl = 2 * standard_webhooks.TOLERANCE_SECONDS })
   return true
 end
 
