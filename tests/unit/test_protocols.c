@@ -315,6 +315,74 @@ static void test_registration_from_json(void **state)
     free(dir);
 }
 
+static void test_manifest_webhook(void **state)
+{
+    (void)state;
+    char *dir = app_dir();
+    tu_write(dir, ".env", "HOOK_SECRET=whsec_dGVzdA==\nHOOK_URL=http://127.0.0.1:9/in\n");
+    tu_write(dir, "app.config.yaml",
+             "application:\n"
+             "  runtimeManifest:\n"
+             "    packages:\n"
+             "      p:\n"
+             "        actions:\n"
+             "          a:\n"
+             "            function: actions/a.lua\n"
+             "  events:\n"
+             "    registrations:\n"
+             "      hook:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: $HOOK_URL\n"
+             "        delivery_type: batch\n"
+             "        webhook_secret: $HOOK_SECRET\n");
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    diags_print(&d, stderr);
+    assert_non_null(app);
+    const registration_t *r = app_registration(app, "hook");
+    assert_string_equal(r->webhook_url, "http://127.0.0.1:9/in");
+    assert_true(r->batch);
+    assert_int_equal(r->nsecrets, 1);
+    assert_string_equal(r->secrets[0], "whsec_dGVzdA==");
+    app_free(app);
+    diags_free(&d);
+
+    /* Without a secret, or with both targets: errors naming the registration. */
+    tu_write(dir, "app.config.yaml",
+             "application:\n"
+             "  runtimeManifest:\n"
+             "    packages:\n"
+             "      p:\n"
+             "        actions:\n"
+             "          a:\n"
+             "            function: actions/a.lua\n"
+             "  events:\n"
+             "    registrations:\n"
+             "      nosecret:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: http://127.0.0.1:9/in\n"
+             "      both:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: http://127.0.0.1:9/in\n"
+             "        runtime_action: p/a\n");
+    diags_init(&d);
+    assert_null(app_load(dir, &d));
+    char *t = diag_text(&d);
+    assert_non_null(strstr(t, "webhook registration 'nosecret' needs webhook_secret"));
+    assert_non_null(strstr(t, "registration 'both' has both runtime_action and webhook_url"));
+    free(t);
+    diags_free(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void test_registry(void **state)
 {
     (void)state;
@@ -409,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_outcome),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_registration_from_json),
+        cmocka_unit_test(test_manifest_webhook),
         cmocka_unit_test(test_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
