@@ -4,6 +4,10 @@
  * like the manifest, persisted, seen by another process's registry). */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "core/util.h"
 #include "delivery/delivery.h"
 #include "delivery/webhook.h"
@@ -111,6 +115,48 @@ static void test_challenge_answer(void **state)
     assert_false(webhook_challenge_ok("ok", 2, c));
     assert_false(webhook_challenge_ok("{\"challenge\": \"x\"}", 18, c));
     assert_false(webhook_challenge_ok(c, strlen(c) - 1, c));
+}
+
+/* ---- the transport without an answer ---- */
+
+/* A loopback socket that listens but never answers (the kernel completes
+ * connections from its backlog); *port gets its port. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void test_no_answer_codes(void **state)
+{
+    (void)state;
+    int port;
+    int fd = silent_listener(&port);
+    char *url = xasprintf("http://127.0.0.1:%d/hook", port);
+    json_t *h = json_pack("{s:s}", "content-type", "application/cloudevents+json");
+    webhook_response r;
+    webhook_post(url, h, "{}", 2, 300, &r);
+    assert_int_equal(r.status, WEBHOOK_STATUS_TIMEOUT);
+    assert_non_null(strstr(r.error, "no answer within 300 ms"));
+    assert_int_equal(delivery_classify_status(r.status), VERDICT_RETRY);
+    webhook_response_free(&r);
+    err_t err;
+    assert_int_equal(webhook_challenge(url, 300, &err), -1);
+    assert_non_null(strstr(err.msg, "did not pass the challenge: no answer"));
+    close(fd);
+    /* Now nothing listens there: a connection failure. */
+    webhook_post(url, h, "{}", 2, 300, &r);
+    assert_int_equal(r.status, WEBHOOK_STATUS_CONNECT);
+    assert_non_null(strstr(r.error, "connection failed"));
+    webhook_response_free(&r);
+    json_decref(h);
+    free(url);
 }
 
 /* ---- delivery rules for webhooks ---- */
@@ -474,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_batch_take),
         cmocka_unit_test(test_challenge_answer),
         cmocka_unit_test(test_status_classes),
+        cmocka_unit_test(test_no_answer_codes),
         cmocka_unit_test(test_outcome),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_registration_from_json),
