@@ -319,4 +319,14 @@ typedef struct store_stats {
 /* Counters since store_open; commits < ops shows group commit at work. */
 void store_stats_get(store_t *s, store_stats *out);
 
+/* The journal's size for monitoring: events held, the last position ever
+ * given (0 when none), and the bytes the store occupies on disk (every
+ * table, as the backend keeps it). Cheap enough for every scrape. */
+typedef struct store_size {
+    int64_t events;
+    int64_t last_position;
+    int64_t bytes;
+} store_size;
+int store_size_get(store_t *s, store_size *out, err_t *err);
+
 #endif
