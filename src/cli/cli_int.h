@@ -23,6 +23,7 @@ typedef struct cli_ctx {
     {"app", required_argument, NULL, 'A'},                \
     {"data", required_argument, NULL, 'D'},               \
     {"json", no_argument, NULL, 'J'},                     \
+    {"log-format", required_argument, NULL, 'L'},         \
     {"help", no_argument, NULL, 'h'}
 
 /* Handles a common option; returns true when c was one (help sets *help). */
