@@ -185,6 +185,21 @@ int store_replay(store_t *s, const char *registration, int64_t since,
                  const char *const *providers, const char *const *types, size_t n,
                  const char *order_key_path, int *count, err_t *err);
 
+/* How far a long operation got: done of total items, called on the caller's
+ * thread after each committed chunk (and once with done 0 when total is known). */
+typedef void (*store_progress_fn)(void *ud, int64_t done, int64_t total);
+/* store_replay reporting progress (progress may be NULL). */
+int store_replay_progress(store_t *s, const char *registration, int64_t since,
+                          const char *const *providers, const char *const *types, size_t n,
+                          const char *order_key_path, store_progress_fn progress, void *ud,
+                          int *count, err_t *err);
+/* Every dead letter of registration (NULL: of every registration) pending
+ * again from attempt 1, in chunks each committed on its own, reporting
+ * progress (may be NULL). Only the dead letters present at the start: one
+ * that fails again meanwhile is not replayed twice. */
+int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                                void *ud, int *count, err_t *err);
+
 /* ---- registration health ---- */
 typedef enum { REG_ACTIVE, REG_UNSTABLE, REG_DISABLED } reg_state;
 const char *reg_state_name(reg_state st);
