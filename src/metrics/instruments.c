@@ -182,10 +182,12 @@ void metrics_http_request(const char *route, const char *method, int status, dou
     metric_observe(M.http_seconds, METRIC_LABELS(route), seconds);
 }
 
-int metrics_scrape(engine_t *e, char **out, size_t *len, err_t *err)
+/* One scrape at a time: the gauges are zeroed and refilled, and a second
+ * scraper must not render them in between. */
+static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int collect(engine_t *e, err_t *err)
 {
-    metrics_init();
-    *out = NULL;
     if (e && e->store) {
         store_size sz;
         if (store_size_get(e->store, &sz, err) < 0) return -1;
@@ -215,6 +217,16 @@ int metrics_scrape(engine_t *e, char **out, size_t *len, err_t *err)
         }
         regset_release(regs);
     }
-    *out = metrics_render(M.reg, len);
     return 0;
+}
+
+int metrics_scrape(engine_t *e, char **out, size_t *len, err_t *err)
+{
+    metrics_init();
+    *out = NULL;
+    pthread_mutex_lock(&scrape_mu);
+    int rc = collect(e, err);
+    if (rc == 0) *out = metrics_render(M.reg, len);
+    pthread_mutex_unlock(&scrape_mu);
+    return rc;
 }

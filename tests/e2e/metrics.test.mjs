@@ -430,3 +430,70 @@ test('EVKIT_METRICS_AUTH=none serves /metrics without a token', async () => {
     e.cleanup();
   }
 });
+
+// ---- docs/grafana-evkit.json ----
+
+const PROMQL_WORDS = new Set(['sum', 'rate', 'irate', 'increase', 'histogram_quantile', 'max', 'min', 'avg',
+  'count', 'time', 'by', 'without', 'and', 'or', 'unless', 'bool', 'label_values', 'topk', 'bottomk', 'offset']);
+
+// The metric names an expression reads: strings, label matchers, ranges and
+// grouping label lists removed, then every identifier that is not PromQL.
+export function promqlMetricNames(expr) {
+  let e = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/label_values\(\s*([a-zA-Z_:][\w:]*)\s*,\s*\w+\s*\)/g, ' $1 ');
+  const ids = e.match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? [];
+  return ids.filter((id) => !PROMQL_WORDS.has(id));
+}
+
+test('docs/grafana-evkit.json is an importable dashboard whose queries read only metrics evkit exports, and all of them', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { repo } = await import('./lib/evkit.mjs');
+  const dash = JSON.parse(readFileSync(path.join(repo, 'docs/grafana-evkit.json'), 'utf8'));
+  assert.ok(Number.isInteger(dash.schemaVersion) && dash.schemaVersion >= 30, 'schemaVersion');
+  assert.equal(dash.id, null, 'import creates a new dashboard');
+  assert.ok(dash.uid && dash.title);
+  const input = dash.__inputs.find((i) => i.name === 'DS_PROMETHEUS');
+  assert.deepEqual([input.type, input.pluginId], ['datasource', 'prometheus']);
+
+  // The names a live evkit exports, histogram series included.
+  const fams = await scrape();
+  const exported = new Set();
+  for (const [name, f] of fams) {
+    exported.add(name);
+    if (f.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(name + s);
+  }
+  const used = new Set();
+  const exprs = [];
+  const ids = new Set();
+  for (const p of dash.panels) {
+    assert.ok(!ids.has(p.id), `panel id ${p.id} is unique`);
+    ids.add(p.id);
+    assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24, `${p.title} fits the grid`);
+    if (p.type === 'row') continue;
+    assert.equal(p.datasource.uid, '${DS_PROMETHEUS}', p.title);
+    assert.ok(p.targets.length > 0, p.title);
+    assert.equal(new Set(p.targets.map((t) => t.refId)).size, p.targets.length, `${p.title}: refIds unique`);
+    for (const t of p.targets) exprs.push([p.title, t.expr]);
+  }
+  for (const v of dash.templating.list) {
+    assert.equal(v.datasource.uid, '${DS_PROMETHEUS}', v.name);
+    exprs.push([`variable ${v.name}`, v.query.query]);
+  }
+  for (const [title, expr] of exprs) {
+    let depth = 0;
+    for (const ch of expr) { depth += ch === '(' ? 1 : ch === ')' ? -1 : 0; assert.ok(depth >= 0, `${title}: ${expr}`); }
+    assert.equal(depth, 0, `${title}: balanced parentheses in ${expr}`);
+    const names = promqlMetricNames(expr);
+    assert.ok(names.length > 0, `${title} reads some metric: ${expr}`);
+    for (const n of names) {
+      assert.ok(exported.has(n), `${title}: '${n}' is not a metric evkit exports (${expr})`);
+      used.add(n.replace(/_(bucket|sum|count)$/, (m) => (fams.has(n) ? m : '')));
+    }
+  }
+  for (const name of fams.keys()) assert.ok(used.has(name), `the dashboard shows ${name}`);
+  // The extraction itself: a wrong name is caught.
+  assert.deepEqual(promqlMetricNames('sum by (le, action) (rate(evkit_x_bucket{a="b",c=~"$d"}[5m])) / time()'), ['evkit_x_bucket']);
+});
