@@ -153,6 +153,7 @@ const char *metrics_http_route(const char *method, const char *url)
         {"/api/v1/registrations", false, "registrations_api"},
         {"/api/v1/deadletters", false, "deadletters_api"},
         {"/api/v1/activations", false, "activations_api"},
+        {"/api/v1/providers", false, "providers_api"},
         {"/api/v1/", false, "api_other"},
         {"/console", false, "console"},
     };

@@ -147,6 +147,7 @@ static void test_http_routes(void **state)
     assert_string_equal(metrics_http_route("GET", "/api/v1/events/abc"), "events_api");
     assert_string_equal(metrics_http_route("GET", "/api/v1/journal/backoffice"), "journal");
     assert_string_equal(metrics_http_route("GET", "/api/v1/namespaces/_/activations"), "namespaces_api");
+    assert_string_equal(metrics_http_route("GET", "/api/v1/providers/backoffice"), "providers_api");
     assert_string_equal(metrics_http_route("GET", "/api/v1/nothing"), "api_other");
     assert_string_equal(metrics_http_route("GET", "/wp-admin/../../etc/passwd"), "other");
     assert_string_equal(metrics_http_method("GET"), "GET");
