@@ -40,7 +40,7 @@ bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
     case 'A': ctx->app_dir = optarg; return true;
     case 'D': ctx->data_dir = optarg; return true;
     case 'J': ctx->json = true; return true;
-    case 'L':
+    case CLI_OPT_LOG_FORMAT:
         if (log_setup_format(optarg) < 0) {
             cli_fail("--log-format '%s': json or text is required", optarg);
             exit(EXIT_USAGE);
