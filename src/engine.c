@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "http/ratelimit.h"
 #include "registry/registry.h"
+#include "metrics/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,7 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
     };
     if (matched) *matched = n;
     int rc = store_append(e->store, &ev, res, err);
+    if (rc == 0 && !res->duplicate) metrics_event_published(provider_key, type);
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     free(specs);

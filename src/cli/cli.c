@@ -29,6 +29,8 @@ static const char *TOP_USAGE =
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
     "  --data DIR     the journal folder (default $EVKIT_DATA or ./var)\n"
     "  --json         print JSON\n"
+    "  --log-format F json (default, $EVKIT_LOG_FORMAT) or text: readable lines, colored on\n"
+    "                 a terminal\n"
     "  --help         help for the command\n"
     "  --version      print the version\n";
 
@@ -38,6 +40,12 @@ bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
     case 'A': ctx->app_dir = optarg; return true;
     case 'D': ctx->data_dir = optarg; return true;
     case 'J': ctx->json = true; return true;
+    case CLI_OPT_LOG_FORMAT:
+        if (log_setup_format(optarg) < 0) {
+            cli_fail("--log-format '%s': json or text is required", optarg);
+            exit(EXIT_USAGE);
+        }
+        return true;
     case 'h': *help = true; return true;
     default: return false;
     }
@@ -147,6 +155,9 @@ int cli_main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     log_set_level(log_level_parse(getenv("EVKIT_LOG_LEVEL"), LOG_INFO));
+    const char *lf = getenv("EVKIT_LOG_FORMAT");
+    if (lf && *lf && log_setup_format(lf) < 0)
+        fprintf(stderr, "evkit: EVKIT_LOG_FORMAT '%s' is not json or text; logging JSON\n", lf);
     cli_ctx ctx = {
         .app_dir = getenv("EVKIT_APP") ? getenv("EVKIT_APP") : "app",
         .data_dir = getenv("EVKIT_DATA") ? getenv("EVKIT_DATA") : "var",

@@ -18,11 +18,16 @@ typedef struct cli_ctx {
     bool json;             /* --json: machine-readable output */
 } cli_ctx;
 
+/* Common options without a letter take values above any character, so a
+ * command's own letters never collide with them. */
+enum { CLI_OPT_LOG_FORMAT = 0x1000 };
+
 /* Long options every command accepts; append to a command's own table. */
 #define CLI_COMMON_OPTS                                   \
     {"app", required_argument, NULL, 'A'},                \
     {"data", required_argument, NULL, 'D'},               \
     {"json", no_argument, NULL, 'J'},                     \
+    {"log-format", required_argument, NULL, CLI_OPT_LOG_FORMAT}, \
     {"help", no_argument, NULL, 'h'}
 
 /* Handles a common option; returns true when c was one (help sets *help). */

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli_int.h"
+#include "cli/progress.h"
 #include "delivery/webhook.h"
 #include "registry/registry.h"
 
@@ -339,7 +340,15 @@ int cmd_deadletter(cli_ctx *ctx, int argc, char **argv)
         store_t *s = cli_open_store(ctx);
         if (!s) return EXIT_FAIL;
         int count = 0;
-        int rc = store_deadletter_replay(s, id, o.registration, &count, &err);
+        int rc;
+        if (id > 0) {
+            rc = store_deadletter_replay(s, id, o.registration, &count, &err);
+        } else {
+            /* In bulk: chunk by chunk, with a progress bar on a terminal. */
+            progress_t *p = progress_start("replaying dead letters", 0);
+            rc = store_deadletter_replay_all(s, o.registration, cli_progress_cb, p, &count, &err);
+            progress_finish(p);
+        }
         store_close(s);
         if (rc < 0) return cli_fail("%s", err.msg);
         if (count == 0 && id > 0) return cli_fail("dead letter %lld not found", (long long)id);

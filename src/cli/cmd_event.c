@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
+#include "cli/progress.h"
 #include "registry/registry.h"
 
 static const char *EVENT_USAGE =
@@ -186,8 +187,10 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
             types[k++] = reg->interests[i].codes[j];
         }
     int count = 0;
-    int rc = store_replay(e.store, reg->name, since, providers, types, n, reg->ordering_key, &count,
-                          &err);
+    progress_t *p = progress_start("replaying events", 0);
+    int rc = store_replay_progress(e.store, reg->name, since, providers, types, n,
+                                   reg->ordering_key, cli_progress_cb, p, &count, &err);
+    progress_finish(p);
     free(providers);
     free(types);
     regset_release(regs);

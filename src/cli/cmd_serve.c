@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "delivery/delivery.h"
 #include "http/http.h"
+#include "metrics/metrics.h"
 #include "runtime/runtime.h"
 
 static const char *SERVE_USAGE =
@@ -98,6 +99,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
         return EXIT_OK;
     }
     if (optind < argc || workers < 1 || workers > 256) return cli_usage(SERVE_USAGE);
+    metrics_init(); /* notes the start time */
 
     /* Every thread created from here on inherits the blocked set. */
     sigset_t set;

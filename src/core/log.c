@@ -11,6 +11,110 @@
 #include <unistd.h>
 
 static _Atomic int min_level = LOG_INFO;
+static _Atomic int out_format = LOG_FORMAT_JSON;
+static _Atomic bool out_color = false;
+
+void log_set_format(log_format f, bool color)
+{
+    atomic_store(&out_format, (int)f);
+    atomic_store(&out_color, color);
+}
+
+log_format log_get_format(void) { return (log_format)atomic_load(&out_format); }
+
+int log_format_parse(const char *s, log_format *out)
+{
+    if (!s) return -1;
+    if (!strcasecmp(s, "json")) *out = LOG_FORMAT_JSON;
+    else if (!strcasecmp(s, "text")) *out = LOG_FORMAT_TEXT;
+    else return -1;
+    return 0;
+}
+
+int log_setup_format(const char *name)
+{
+    log_format f;
+    if (log_format_parse(name, &f) < 0) return -1;
+    const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+    bool color = isatty(STDERR_FILENO) && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
+    log_set_format(f, color);
+    return 0;
+}
+
+/* ---- text format ---- */
+
+#define C_RESET "\033[0m"
+#define C_DIM "\033[2m"
+
+static const char *level_color(log_level l)
+{
+    switch (l) {
+    case LOG_DEBUG: return "\033[2m";
+    case LOG_INFO: return "\033[32m";
+    case LOG_WARN: return "\033[33m";
+    default: return "\033[1;31m";
+    }
+}
+
+/* s with every control character (and DEL) as an escape, so no byte from a
+ * message or value can move the cursor or recolor the terminal. */
+static void put_clean(buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\n') buf_append(b, "\\n", 2);
+        else if (ch == '\t') buf_append(b, "\\t", 2);
+        else if (ch == '\r') buf_append(b, "\\r", 2);
+        else if (ch < 0x20 || ch == 0x7f) buf_printf(b, "\\x%02x", ch);
+        else buf_append(b, s, 1);
+    }
+}
+
+static bool needs_quotes(const char *s)
+{
+    if (!*s) return true;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch <= ' ' || ch == '"' || ch == '=' || ch == '\\' || ch == 0x7f) return true;
+    }
+    return false;
+}
+
+static void put_value(buf_t *b, const json_t *v)
+{
+    if (json_is_string(v) && !needs_quotes(json_string_value(v))) {
+        buf_printf(b, "%s", json_string_value(v));
+        return;
+    }
+    /* JSON escaping quotes strings and escapes every control character. */
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    if (s) put_clean(b, s);
+    free(s);
+}
+
+char *log_text_line(const char *time, log_level lvl, const char *msg, const json_t *fields,
+                    bool color)
+{
+    static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+    buf_t b;
+    buf_init(&b, 0);
+    if (color) buf_printf(&b, C_DIM "%s" C_RESET " %s%-5s" C_RESET " ", time, level_color(lvl),
+                          names[(unsigned)lvl <= LOG_OFF ? lvl : LOG_INFO]);
+    else buf_printf(&b, "%s %-5s ", time, names[(unsigned)lvl <= LOG_OFF ? lvl : LOG_INFO]);
+    put_clean(&b, msg ? msg : "");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)fields, k, v) {
+        buf_append(&b, " ", 1);
+        if (color) buf_append(&b, C_DIM, strlen(C_DIM));
+        put_clean(&b, k);
+        buf_append(&b, "=", 1);
+        if (color) buf_append(&b, C_RESET, strlen(C_RESET));
+        put_value(&b, v);
+    }
+    if (!b.data) return xstrdup("");
+    return buf_steal(&b);
+}
 
 void log_set_level(log_level l) { atomic_store(&min_level, (int)l); }
 log_level log_get_level(void) { return (log_level)atomic_load(&min_level); }
@@ -40,6 +144,25 @@ void log_emit(log_level lvl, const char *msg, json_t *fields)
     }
     char ts[32];
     time_iso(now_ms(), ts, sizeof ts);
+    /* Redaction first, whatever the format: a secret-named field never
+     * reaches stderr. */
+    if (fields) {
+        json_t *clean = log_redact(fields);
+        json_decref(fields);
+        fields = clean;
+    }
+    if (atomic_load(&out_format) == LOG_FORMAT_TEXT) {
+        char *text = log_text_line(ts, lvl, msg, json_is_object(fields) ? fields : NULL,
+                                   atomic_load(&out_color));
+        json_decref(fields);
+        size_t tn = strlen(text);
+        text = xrealloc(text, tn + 2);
+        text[tn] = '\n';
+        ssize_t tw = write(STDERR_FILENO, text, tn + 1);
+        (void)tw;
+        free(text);
+        return;
+    }
     json_t *line = json_object();
     json_object_set_new(line, "time", json_string(ts));
     json_object_set_new(line, "level", json_string(log_level_name(lvl)));

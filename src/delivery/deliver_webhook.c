@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "delivery/delivery_int.h"
+#include "metrics/metrics.h"
 #include "trace/trace.h"
 
 /* The envelope the hosted service delivers: the CloudEvent plus eventid
@@ -63,6 +64,7 @@ static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl,
     if (store_finish(e->store, &at, &err) < 0)
         log_error("cannot record delivery",
                   json_pack("{s:s, s:I}", "error", err.msg, "delivery", (json_int_t)dl->id));
+    else metrics_delivery_attempt(reg->name, (int)at.outcome, dl->attempt);
     if (v != VERDICT_SUCCESS)
         log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
                  at.outcome == DELIVERY_RETRY ? "webhook delivery failed; will retry"

@@ -13,6 +13,7 @@
 #include "delivery/delivery_int.h"
 #include "registry/registry.h"
 #include "trace/trace.h"
+#include "metrics/metrics.h"
 
 /* ---- decisions ---- */
 
@@ -286,6 +287,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     if (store_finish(e->store, &at, &err) < 0)
         log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
                                                       (json_int_t)dl->id));
+    else metrics_delivery_attempt(reg->name, (int)at.outcome, dl->attempt);
     if (v != VERDICT_SUCCESS)
         log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
                  at.outcome == DELIVERY_RETRY ? "delivery failed; will retry"

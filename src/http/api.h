@@ -56,4 +56,8 @@ void api_registrations(engine_t *e, const api_request *req, web_response *out);
  * `evkit onboard` recorded. Needs an API token. */
 void api_providers(engine_t *e, const api_request *req, web_response *out);
 
+/* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c); needs a token
+ * from EVKIT_METRICS_TOKEN or EVKIT_API_TOKENS unless EVKIT_METRICS_AUTH=none. */
+void api_metrics(engine_t *e, const api_request *req, web_response *out);
+
 #endif

@@ -17,6 +17,7 @@
 #include "http/invoker.h"
 #include "http/console.h"
 #include "http/web.h"
+#include "metrics/metrics.h"
 #include "runtime/runtime.h"
 
 struct http_server {
@@ -28,6 +29,9 @@ struct http_server {
 typedef struct request_state {
     buf_t body;
     bool too_large;
+    const char *route;      /* bounded route name for metrics */
+    const char *method;     /* static: metrics folds it to a known name */
+    double started;         /* mono_s() at the first call */
 } request_state;
 
 static enum MHD_Result send_response(struct MHD_Connection *c, web_response *r)
@@ -286,7 +290,9 @@ static enum MHD_Result handle_rest_api(http_server_t *srv, struct MHD_Connection
     return ret;
 }
 
-/* Publishing (provider NULL) and journaling (provider key) APIs. */
+/* Publishing (provider NULL), journaling (provider key) and metrics
+ * (provider METRICS_ROUTE) APIs. */
+static const char METRICS_ROUTE[] = "/metrics";
 static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *c,
                                      const char *method, const char *provider, request_state *st)
 {
@@ -305,7 +311,8 @@ static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *
     };
     web_response resp;
     web_response_init(&resp);
-    if (provider) api_journal(srv->engine, &req, provider, &resp);
+    if (provider == METRICS_ROUTE) api_metrics(srv->engine, &req, &resp);
+    else if (provider) api_journal(srv->engine, &req, provider, &resp);
     else api_publish(srv->engine, &req, &resp);
     enum MHD_Result ret = send_response(c, &resp);
     web_response_free(&resp);
@@ -349,6 +356,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!st) {
         st = xcalloc(1, sizeof *st);
         buf_init(&st->body, WEB_MAX_BODY);
+        st->route = metrics_http_route(method, url);
+        st->method = metrics_http_method(method);
+        st->started = mono_s();
         *con_cls = st;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
@@ -397,6 +407,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (api_console_route(url)) return handle_console(srv, c, method, url, st);
     if (strcmp(url, "/console") == 0 || strncmp(url, "/console/", 9) == 0)
         return handle_web_console(srv, c, method, url + 8, st);
+    if (strcmp(url, METRICS_ROUTE) == 0) return handle_events(srv, c, method, METRICS_ROUTE, st);
     return send_error(c, 404, "The requested resource does not exist.");
 }
 
@@ -404,10 +415,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     (void)toe;
     request_state *st = *con_cls;
     if (!st) return;
+    /* The status actually sent, whichever handler sent it (0: none, the
+     * client went away first). */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    metrics_http_request(st->route, st->method, ci ? (int)ci->http_status : 0,
+                         mono_s() - st->started);
     buf_free(&st->body);
     free(st);
     *con_cls = NULL;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "metrics/metrics.h"
 
 static _Thread_local const char *current_activation_id;
 /* The deadline of the activation running on this thread: a nested
@@ -159,6 +160,7 @@ void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, cons
     if (!cause || !*cause) cause = current_activation_id;
     if (cause) snprintf(a.cause, sizeof a.cause, "%s", cause);
     a.start_ms = now_ms();
+    double started = mono_s();
     a.deadline_ms = a.start_ms + action->timeout_ms;
     if (current_activation_id && current_deadline_ms && current_deadline_ms < a.deadline_ms)
         a.deadline_ms = current_deadline_ms;
@@ -181,6 +183,7 @@ void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, cons
     if (!a.result) a.result = json_object();
     if (a.status == ACT_SUCCESS && json_object_get(a.result, "error")) a.status = ACT_APP_ERROR;
     int64_t end = now_ms();
+    metrics_activation(action->fqn, (int)a.status, mono_s() - started);
     if (e->store) store_activation_put(e->store, activation_record(e, &a, end, 0));
 
     memcpy(out->activation_id, a.id, sizeof a.id);

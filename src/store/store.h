@@ -185,6 +185,21 @@ int store_replay(store_t *s, const char *registration, int64_t since,
                  const char *const *providers, const char *const *types, size_t n,
                  const char *order_key_path, int *count, err_t *err);
 
+/* How far a long operation got: done of total items, called on the caller's
+ * thread after each committed chunk (and once with done 0 when total is known). */
+typedef void (*store_progress_fn)(void *ud, int64_t done, int64_t total);
+/* store_replay reporting progress (progress may be NULL). */
+int store_replay_progress(store_t *s, const char *registration, int64_t since,
+                          const char *const *providers, const char *const *types, size_t n,
+                          const char *order_key_path, store_progress_fn progress, void *ud,
+                          int *count, err_t *err);
+/* Every dead letter of registration (NULL: of every registration) pending
+ * again from attempt 1, in chunks each committed on its own, reporting
+ * progress (may be NULL). Only the dead letters present at the start: one
+ * that fails again meanwhile is not replayed twice. */
+int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                                void *ud, int *count, err_t *err);
+
 /* ---- registration health ---- */
 typedef enum { REG_ACTIVE, REG_UNSTABLE, REG_DISABLED } reg_state;
 const char *reg_state_name(reg_state st);
@@ -318,5 +333,15 @@ typedef struct store_stats {
 } store_stats;
 /* Counters since store_open; commits < ops shows group commit at work. */
 void store_stats_get(store_t *s, store_stats *out);
+
+/* The journal's size for monitoring: events held, the last position ever
+ * given (0 when none), and the bytes the store occupies on disk (every
+ * table, as the backend keeps it). Cheap enough for every scrape. */
+typedef struct store_size {
+    int64_t events;
+    int64_t last_position;
+    int64_t bytes;
+} store_size;
+int store_size_get(store_t *s, store_size *out, err_t *err);
 
 #endif

@@ -402,6 +402,15 @@ int store_replay(store_t *s, const char *registration, int64_t since,
                  const char *const *providers, const char *const *types, size_t n,
                  const char *order_key_path, int *count, err_t *err)
 {
+    return store_replay_progress(s, registration, since, providers, types, n, order_key_path,
+                                 NULL, NULL, count, err);
+}
+
+int store_replay_progress(store_t *s, const char *registration, int64_t since,
+                          const char *const *providers, const char *const *types, size_t n,
+                          const char *order_key_path, store_progress_fn progress, void *ud,
+                          int *count, err_t *err)
+{
     *count = 0;
     if (!registration || !*registration) return err_set(err, "registration is required");
     if (n == 0) return 0;
@@ -461,6 +470,7 @@ int store_replay(store_t *s, const char *registration, int64_t since,
     store_reader_put(s, c);
 
     int result = rc == SQLITE_DONE ? 0 : -1;
+    if (result == 0 && progress) progress(ud, 0, (int64_t)len);
     for (size_t off = 0; result == 0 && off < len; off += REPLAY_CHUNK) {
         replay_arg a = {.registration = registration,
                         .positions = positions + off,
@@ -469,6 +479,7 @@ int store_replay(store_t *s, const char *registration, int64_t since,
         wop_t op = {.run = run_replay_chunk, .arg = &a};
         if (store_submit(s, &op, err) < 0) result = -1;
         else *count += (int)a.n;
+        if (result == 0 && progress) progress(ud, *count, (int64_t)len);
     }
     for (size_t i = 0; i < len; i++) free(keys[i]);
     free(keys);

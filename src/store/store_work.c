@@ -428,6 +428,99 @@ int store_deadletter_replay(store_t *s, int64_t id, const char *registration, in
     return 0;
 }
 
+/* ---- dead letters in bulk, chunk by chunk ---- */
+
+#define DEAD_REPLAY_CHUNK 500
+
+typedef struct {
+    const char *registration;
+    int64_t after, upto;        /* id range still to do: (after, upto] */
+    int count;
+    bool more;
+} dead_chunk_arg;
+
+static int run_dead_replay_chunk(store_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    dead_chunk_arg *a = op->arg;
+    const char *what = "cannot replay dead letters";
+    sqlite3_stmt *st = NULL;
+    /* The chunk's last id first, so the UPDATE is a plain id range. */
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT max(id) FROM (SELECT id FROM deliveries"
+                           " WHERE state IN ('dead','failed') AND id > ?1 AND id <= ?2"
+                           " AND (?3 IS NULL OR registration = ?3) ORDER BY id LIMIT ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(&op->err, c, what);
+    sqlite3_bind_int64(st, 1, a->after);
+    sqlite3_bind_int64(st, 2, a->upto);
+    bind_text(st, 3, a->registration);
+    sqlite3_bind_int(st, 4, DEAD_REPLAY_CHUNK);
+    int rc = sqlite3_step(st);
+    bool none = rc != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL;
+    int64_t last = none ? 0 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return db_fail(&op->err, c, what);
+    a->count = 0;
+    a->more = false;
+    if (none) return 0;
+    if (sqlite3_prepare_v2(c->db,
+                           DEAD_REPLAY_SET " WHERE id > ?2 AND id <= ?3 AND state IN ('dead','failed')"
+                                           " AND (?4 IS NULL OR registration = ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(&op->err, c, what);
+    sqlite3_bind_int64(st, 1, now_ms());
+    sqlite3_bind_int64(st, 2, a->after);
+    sqlite3_bind_int64(st, 3, last);
+    bind_text(st, 4, a->registration);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_fail(&op->err, c, what);
+    a->count = sqlite3_changes(c->db);
+    a->after = last;
+    a->more = last < a->upto;
+    op->work = a->count > 0;
+    return 0;
+}
+
+int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                                void *ud, int *count, err_t *err)
+{
+    *count = 0;
+    conn_t *c = store_reader(s, err);
+    if (!c) return -1;
+    sqlite3_stmt *st = NULL;
+    int64_t total = 0, upto = 0;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT count(*), coalesce(max(id), 0) FROM deliveries"
+                                " WHERE state IN ('dead','failed') AND (?1 IS NULL OR registration = ?1)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        bind_text(st, 1, registration);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            total = sqlite3_column_int64(st, 0);
+            upto = sqlite3_column_int64(st, 1);
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        db_fail(err, c, "cannot count dead letters");
+        store_reader_put(s, c);
+        return -1;
+    }
+    store_reader_put(s, c);
+    if (progress) progress(ud, 0, total);
+    dead_chunk_arg a = {.registration = registration, .after = 0, .upto = upto, .more = total > 0};
+    while (a.more) {
+        wop_t op = {.run = run_dead_replay_chunk, .arg = &a};
+        if (store_submit(s, &op, err) < 0) return -1;
+        *count += a.count;
+        if (progress) progress(ud, *count, total);
+    }
+    return 0;
+}
+
 /* ---- registration health ---- */
 
 int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
