@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
+#include "cli/progress.h"
 #include "registry/registry.h"
 
 #define KIT_REGISTRATIONS_REL "onboarding/config/starter-kit-registrations.json"
@@ -31,6 +32,7 @@ static const char *const outcome_names[] = {"created", "updated", "already prese
 typedef struct report {
     const cli_ctx *ctx;
     int width;                   /* of the name column */
+    progress_t *progress;        /* drawn on a terminal's stderr only */
     json_t *items;               /* --json */
     int counts[3][O_COUNT];      /* per kind */
 } report_t;
@@ -41,12 +43,15 @@ static const char *const kind_names[] = {"provider", "event metadata", "registra
 static void note(report_t *r, int kind, const char *name, outcome_t o, const char *detail)
 {
     r->counts[kind][o]++;
+    progress_add(r->progress, 1);
     if (r->ctx->json) {
         json_array_append_new(r->items, json_pack("{s:s, s:s, s:s, s:s?}", "kind", kind_names[kind],
                                                   "name", name, "outcome", outcome_names[o],
                                                   "detail", detail));
         return;
     }
+    /* The bar shares the terminal line: clear it before an item line. */
+    if (progress_active(r->progress)) fputs("\r\033[K", stderr);
     printf("%-14s %-*s %s%s%s%s\n", kind_names[kind], r->width, name, outcome_names[o],
            detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     fflush(stdout);
@@ -194,9 +199,12 @@ int cmd_onboard(cli_ctx *ctx, int argc, char **argv)
         if (w > r.width) r.width = w;
     }
     if (r.width > 100) r.width = 100;
+    r.progress = progress_start("onboarding", (int64_t)(e.app->nproviders + e.app->nevents +
+                                                        e.app->nregistrations));
     onboard_providers(&r, &e);
     onboard_events(&r, &e);
     int rc = onboard_registrations(&r, &e) < 0 ? EXIT_FAIL : EXIT_OK;
+    progress_finish(r.progress);
     int failed = 0, total[O_COUNT] = {0};
     for (int k = 0; k < 3; k++)
         for (int o = 0; o < O_COUNT; o++) total[o] += r.counts[k][o];
