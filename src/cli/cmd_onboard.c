@@ -32,9 +32,9 @@ static const char *const outcome_names[] = {"created", "updated", "already prese
 typedef struct report {
     const cli_ctx *ctx;
     int width;                   /* of the name column */
-    progress_t *progress;        /* drawn on a terminal's stderr only */
     json_t *items;               /* --json */
     int counts[3][O_COUNT];      /* per kind */
+    progress_t *progress;        /* on a terminal: items done of all */
 } report_t;
 
 enum { K_PROVIDER, K_EVENT, K_REGISTRATION };
@@ -43,18 +43,17 @@ static const char *const kind_names[] = {"provider", "event metadata", "registra
 static void note(report_t *r, int kind, const char *name, outcome_t o, const char *detail)
 {
     r->counts[kind][o]++;
-    progress_add(r->progress, 1);
+    progress_clear(r->progress);
     if (r->ctx->json) {
         json_array_append_new(r->items, json_pack("{s:s, s:s, s:s, s:s?}", "kind", kind_names[kind],
                                                   "name", name, "outcome", outcome_names[o],
                                                   "detail", detail));
         return;
     }
-    /* The bar shares the terminal line: clear it before an item line. */
-    if (progress_active(r->progress)) fputs("\r\033[K", stderr);
     printf("%-14s %-*s %s%s%s%s\n", kind_names[kind], r->width, name, outcome_names[o],
            detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     fflush(stdout);
+    progress_add(r->progress, 1);
 }
 
 static void onboard_providers(report_t *r, engine_t *e)
@@ -137,6 +136,10 @@ static int onboard_registrations(report_t *r, engine_t *e)
     }
     const char *entity;
     json_t *providers;
+    int64_t kit_items = 0;
+    json_object_foreach(kit, entity, providers) kit_items += (int64_t)json_array_size(providers);
+    progress_set_total(r->progress, (int64_t)(e->app->nproviders + e->app->nevents +
+                                              e->app->nregistrations) + kit_items);
     json_object_foreach(kit, entity, providers) {
         if (!json_is_array(providers)) {
             rc = cli_fail("%s: \"%s\" must be an array of provider keys", KIT_REGISTRATIONS_REL, entity);
@@ -160,6 +163,7 @@ static int onboard_registrations(report_t *r, engine_t *e)
             if (present) {
                 /* A manifest one was reported above already. */
                 if (from_api) note(r, K_REGISTRATION, name, O_PRESENT, NULL);
+                else progress_add(r->progress, 1);
                 free(name);
                 continue;
             }
@@ -201,6 +205,7 @@ int cmd_onboard(cli_ctx *ctx, int argc, char **argv)
     if (r.width > 100) r.width = 100;
     r.progress = progress_start("onboarding", (int64_t)(e.app->nproviders + e.app->nevents +
                                                         e.app->nregistrations));
+    progress_set(r.progress, 0); /* an empty bar before any work */
     onboard_providers(&r, &e);
     onboard_events(&r, &e);
     int rc = onboard_registrations(&r, &e) < 0 ? EXIT_FAIL : EXIT_OK;

@@ -131,6 +131,14 @@ void cli_progress_cb(void *ud, int64_t done, int64_t total)
     progress_set(p, done);
 }
 
+void progress_clear(progress_t *p)
+{
+    if (!p || !p->active || !p->drawn) return;
+    fputs("\r\033[K", p->out);
+    fflush(p->out);
+    p->drawn = false;
+}
+
 void progress_finish(progress_t *p)
 {
     if (!p) return;

@@ -24,6 +24,9 @@ progress_t *progress_start_on(FILE *out, const char *label, int64_t total);
 void progress_set_total(progress_t *p, int64_t total);
 void progress_set(progress_t *p, int64_t done);
 void progress_add(progress_t *p, int64_t n);
+/* Erases the bar line (terminal only) so the caller can print a line of its
+ * own; the next update draws the bar again below it. */
+void progress_clear(progress_t *p);
 /* Draws the final state and a newline (terminal only), then frees p. */
 void progress_finish(progress_t *p);
 /* Whether p draws at all. */

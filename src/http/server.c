@@ -236,7 +236,7 @@ static enum MHD_Result handle_api(http_server_t *srv, struct MHD_Connection *c, 
 }
 
 /* Traces, event browsing and dead letters (http/console_api.c). */
-static enum MHD_Result handle_console(http_server_t *srv, struct MHD_Connection *c,
+static enum MHD_Result handle_console_api(http_server_t *srv, struct MHD_Connection *c,
                                       const char *method, const char *url, request_state *st)
 {
     json_t *headers = json_object();
@@ -404,7 +404,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return handle_events(srv, c, method, NULL, st);
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)
         return handle_events(srv, c, method, url + 16, st);
-    if (api_console_route(url)) return handle_console(srv, c, method, url, st);
+    if (api_console_route(url)) return handle_console_api(srv, c, method, url, st);
     if (strcmp(url, "/console") == 0 || strncmp(url, "/console/", 9) == 0)
         return handle_web_console(srv, c, method, url + 8, st);
     if (strcmp(url, METRICS_ROUTE) == 0) return handle_events(srv, c, method, METRICS_ROUTE, st);

@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Evkit, copyApp, sampleApp } from './lib/evkit.mjs';
+import { Evkit, bin, copyApp, sampleApp } from './lib/evkit.mjs';
 
 const catalogue = JSON.parse(readFileSync(path.join(sampleApp, 'onboarding/config/events.json'), 'utf8'));
 const sampleOf = (entity, provider, code) => catalogue[entity][provider][code].sampleEventTemplate;
@@ -210,6 +211,28 @@ test('onboard creates the starter kit registrations the manifest lacks; the runn
       .some((a) => a.path === 'product-backoffice/consumer' && a.response.success), { what: 'the consumer activation' });
   } finally {
     await ek.stop();
+    ek.cleanup();
+  }
+});
+
+test('onboard draws a progress bar on a terminal that reaches every item; nothing of it on a pipe', () => {
+  const app = copyApp();
+  const ek = new Evkit({ app });
+  try {
+    const quote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+    const r = spawnSync('script', ['-q', '-e', '-c', [bin, 'onboard'].map(quote).join(' '), '/dev/null'], {
+      env: { ...ek.env, EVKIT_APP: ek.app, EVKIT_DATA: ek.data, COLUMNS: '120' }, encoding: 'utf8', timeout: 60000,
+    });
+    assert.equal(r.status, 0, r.stdout);
+    const kit = JSON.parse(readFileSync(path.join(app, 'onboarding/config/starter-kit-registrations.json'), 'utf8'));
+    const total = 2 + countCodes() + 8 + Object.values(kit).reduce((n, p) => n + p.length, 0);
+    assert.match(r.stdout, new RegExp(`\\ronboarding \\[#+\\] ${total}/${total} 100%`));
+    // Item lines are printed over an erased bar, never glued to it.
+    assert.match(r.stdout, /\r\x1b\[Kprovider +commerce +created/);
+    const piped = ek.cli(['onboard']);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.doesNotMatch(piped.stderr, /onboarding \[|\x1b\[K/);
+  } finally {
     ek.cleanup();
   }
 });
