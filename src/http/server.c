@@ -235,33 +235,6 @@ static enum MHD_Result handle_api(http_server_t *srv, struct MHD_Connection *c, 
     return ret;
 }
 
-/* Traces, event browsing and dead letters (http/console_api.c). */
-static enum MHD_Result handle_console_api(http_server_t *srv, struct MHD_Connection *c,
-                                      const char *method, const char *url, request_state *st)
-{
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    api_request req = {
-        .method = method,
-        .ns = "",
-        .rest = "",
-        .query = query,
-        .headers = headers,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-    };
-    web_response resp;
-    web_response_init(&resp);
-    api_console(srv->engine, &req, url, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
-    web_response_free(&resp);
-    json_decref(headers);
-    json_decref(query);
-    return ret;
-}
-
 /* A JSON API under /api/v1 whose handler takes the path after its prefix. */
 static enum MHD_Result handle_rest_api(http_server_t *srv, struct MHD_Connection *c,
                                        const char *method, const char *rest, request_state *st,
@@ -290,35 +263,16 @@ static enum MHD_Result handle_rest_api(http_server_t *srv, struct MHD_Connection
     return ret;
 }
 
-/* Publishing (provider NULL), journaling (provider key) and metrics
- * (provider METRICS_ROUTE) APIs. */
-static const char METRICS_ROUTE[] = "/metrics";
-static enum MHD_Result handle_events(http_server_t *srv, struct MHD_Connection *c,
-                                     const char *method, const char *provider, request_state *st)
+/* The handlers that take their path part as an argument, adapted to
+ * handle_rest_api's shape (the part arrives as req->rest). */
+static void journal_api(engine_t *e, const api_request *req, web_response *out)
 {
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    api_request req = {
-        .method = method,
-        .ns = "",
-        .rest = "",
-        .query = query,
-        .headers = headers,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-    };
-    web_response resp;
-    web_response_init(&resp);
-    if (provider == METRICS_ROUTE) api_metrics(srv->engine, &req, &resp);
-    else if (provider) api_journal(srv->engine, &req, provider, &resp);
-    else api_publish(srv->engine, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
-    web_response_free(&resp);
-    json_decref(headers);
-    json_decref(query);
-    return ret;
+    api_journal(e, req, req->rest, out);
+}
+
+static void console_api(engine_t *e, const api_request *req, web_response *out)
+{
+    api_console(e, req, req->rest, out);
 }
 
 /* The web console: its files, sign-in and sign-out (console.c). */
@@ -401,13 +355,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/api/v1/providers") == 0 || strncmp(url, "/api/v1/providers/", 18) == 0)
         return handle_rest_api(srv, c, method, url + 17, st, api_providers);
     if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "POST") == 0)
-        return handle_events(srv, c, method, NULL, st);
+        return handle_rest_api(srv, c, method, "", st, api_publish);
     if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)
-        return handle_events(srv, c, method, url + 16, st);
-    if (api_console_route(url)) return handle_console_api(srv, c, method, url, st);
+        return handle_rest_api(srv, c, method, url + 16, st, journal_api);
+    if (api_console_route(url)) return handle_rest_api(srv, c, method, url, st, console_api);
     if (strcmp(url, "/console") == 0 || strncmp(url, "/console/", 9) == 0)
         return handle_web_console(srv, c, method, url + 8, st);
-    if (strcmp(url, METRICS_ROUTE) == 0) return handle_events(srv, c, method, METRICS_ROUTE, st);
+    if (strcmp(url, "/metrics") == 0) return handle_rest_api(srv, c, method, "", st, api_metrics);
     return send_error(c, 404, "The requested resource does not exist.");
 }
 
