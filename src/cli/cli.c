@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,4 +189,40 @@ int cli_main(int argc, char **argv)
     }
     fprintf(stderr, "evkit: unknown command '%s'\n\n", cmd);
     return cli_usage(TOP_USAGE);
+}
+
+/* ---- HTTP to a running daemon ---- */
+
+#define CLI_HTTP_MAX_RESPONSE (4u * 1024 * 1024)
+
+static size_t cli_http_on_body(char *p, size_t size, size_t n, void *ud)
+{
+    return buf_append(ud, p, size * n) < 0 ? 0 : size * n;
+}
+
+int cli_http_post(const char *url, void *headers, const char *body, long timeout_ms,
+                  cli_http_out *out)
+{
+    _Static_assert(sizeof out->error >= CURL_ERROR_SIZE, "room for curl's error text");
+    buf_init(&out->body, CLI_HTTP_MAX_RESPONSE);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(out->error, sizeof out->error, "cannot create an HTTP client");
+        return -1;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)headers);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_http_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, out->error);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    else if (!out->error[0]) snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? 0 : -1;
 }

@@ -45,6 +45,15 @@ void cli_close_engine(engine_t *e);
 /* The base URL of the running server: from <data>/serve.json when that
  * process is alive, else http://<listen>. Caller frees. */
 char *cli_base_url(const cli_ctx *ctx);
+/* POSTs body to url with headers (a curl_slist *) within timeout_ms: 0 with
+ * out->status and out->body (free with buf_free), or -1 with out->error. */
+typedef struct cli_http_out {
+    long status;
+    buf_t body;
+    char error[256];
+} cli_http_out;
+int cli_http_post(const char *url, void *headers, const char *body, long timeout_ms,
+                  cli_http_out *out);
 
 void cli_print_json(const json_t *j);
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* returns 1 */

@@ -25,12 +25,6 @@ static const char *EVENT_USAGE =
     "           (POST /api/v1/events, the first token of EVKIT_API_TOKENS); --id is the\n"
     "           idempotency key (default a fresh UUID)\n";
 
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    buf_append(ud, p, size * n);
-    return size * n;
-}
-
 static int event_publish(cli_ctx *ctx, const char *provider, const char *type, const char *data_s,
                          const char *data_file, const char *id)
 {
@@ -76,28 +70,16 @@ static int event_publish(cli_ctx *ctx, const char *provider, const char *type, c
     char *auth = xasprintf("Authorization: Bearer %s", e.api_key);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/cloudevents+json");
     h = curl_slist_append(h, auth);
-    buf_t out;
-    buf_init(&out, 0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *c = curl_easy_init();
-    long status = 0;
-    CURLcode cc = CURLE_FAILED_INIT;
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-        cc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-    }
+    cli_http_out res = {0};
+    int sent = cli_http_post(url, h, body, 60000L, &res);
+    long status = res.status;
+    buf_t out = res.body;
     curl_slist_free_all(h);
     free(auth);
     free(body);
-    if (cc != CURLE_OK) {
-        rc = cli_fail("cannot reach %s (is 'evkit serve' running?): %s", url, curl_easy_strerror(cc));
+    if (sent < 0) {
+        rc = cli_fail("cannot reach %s (is 'evkit serve' running?): %s", url, res.error);
     } else if (status == 204) {
         if (ctx->json) puts("{\"events\": [], \"taken\": false}");
         else printf("published %s (no registration takes %s)\n", id, type);

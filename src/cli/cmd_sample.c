@@ -5,19 +5,17 @@
  * provider's through the publishing API into its journal. */
 #include <curl/curl.h>
 #include <ctype.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cli/cli_int.h"
+#include "delivery/webhook.h"
 
 #define INGESTION_ACTION "ingestion/webhook"
 #define BACKOFFICE_PROVIDER "backoffice"
 #define SEND_TIMEOUT_MS 70000   /* above the webhook's own 60 s limit */
-#define SEND_MAX_RESPONSE (4u * 1024 * 1024)
 
 /* ---- finding the code ---- */
 
@@ -101,69 +99,6 @@ int cli_event_sample(cli_ctx *ctx, const char *code, bool list)
 }
 
 /* ---- sending ---- */
-
-typedef struct http_out {
-    long status;
-    buf_t body;
-    char error[CURL_ERROR_SIZE];
-} http_out;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    return buf_append(ud, p, size * n) < 0 ? 0 : size * n;
-}
-
-/* POSTs body; 0 with out->status and out->body, or -1 with out->error. */
-static int http_post(const char *url, struct curl_slist *headers, const char *body, http_out *out)
-{
-    buf_init(&out->body, SEND_MAX_RESPONSE);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(out->error, sizeof out->error, "cannot create an HTTP client");
-        return -1;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)SEND_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, out->error);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    else if (!out->error[0]) snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
-    curl_easy_cleanup(c);
-    return rc == CURLE_OK ? 0 : -1;
-}
-
-/* Standard Webhooks signature "v1,<base64 HMAC-SHA256 of id.timestamp.body>"
- * keyed with the base64 part of "whsec_<base64>". NULL when the secret is
- * not valid. Caller frees. */
-static char *webhook_signature(const char *secret, const char *id, const char *ts, const char *body)
-{
-    const char *b64 = strncmp(secret, "whsec_", 6) ? secret : secret + 6;
-    size_t blen = strlen(b64);
-    if (blen == 0 || blen % 4) return NULL;
-    unsigned char *key = xmalloc(blen);
-    int klen = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)blen);
-    if (klen < 0) {
-        free(key);
-        return NULL;
-    }
-    for (size_t i = blen; i > 0 && b64[i - 1] == '='; i--) klen--;
-    char *msg = xasprintf("%s.%s.%s", id, ts, body);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    HMAC(EVP_sha256(), key, klen, (const unsigned char *)msg, strlen(msg), mac, &mlen);
-    free(msg);
-    free(key);
-    char enc[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    EVP_EncodeBlock((unsigned char *)enc, mac, (int)mlen);
-    return xasprintf("v1,%s", enc);
-}
 
 static const char *input_str(const action_t *a, const char *key)
 {
@@ -253,8 +188,13 @@ int cli_event_send_sample(cli_ctx *ctx, const char *code)
         if (secret) {
             char id[37], ts[24];
             uuid_v4(id);
-            snprintf(ts, sizeof ts, "%lld", (long long)(now_ms() / 1000));
-            char *sig = webhook_signature(secret, id, ts, text);
+            int64_t now_s = now_ms() / 1000;
+            snprintf(ts, sizeof ts, "%lld", (long long)now_s);
+            /* The webhook's check takes the secret with or without whsec_. */
+            char *full = strncmp(secret, "whsec_", 6) ? xasprintf("whsec_%s", secret) : xstrdup(secret);
+            err_t serr;
+            char *sig = webhook_signature(&full, 1, id, now_s, text, strlen(text), &serr);
+            free(full);
             if (!sig) {
                 rc = cli_fail("INGESTION_WEBHOOK_SECRET is not a valid whsec_<base64> secret");
             } else {
@@ -271,8 +211,8 @@ int cli_event_send_sample(cli_ctx *ctx, const char *code)
         }
     }
     if (rc == EXIT_OK) {
-        http_out out = {0};
-        int sent = http_post(url, headers, text, &out);
+        cli_http_out out = {0};
+        int sent = cli_http_post(url, headers, text, SEND_TIMEOUT_MS, &out);
         json_t *answer = NULL;
         if (sent == 0 && out.body.len)
             answer = json_loadb(out.body.data, out.body.len, JSON_DECODE_ANY, NULL);

@@ -295,6 +295,23 @@ static const char *spec_name(const char *name, const json_t *spec)
     return json_string_value(json_object_get(spec, "name"));
 }
 
+/* The end of a change made under change_mu (already released): on failure
+ * drop the secret it may have generated; on success make the change visible
+ * at once, log it and hand the generated secret to the caller (or drop it). */
+static int change_done(registry_t *r, int status, int ok_status, const char *what,
+                       const char *name, char *generated, char **new_secret)
+{
+    if (status) {
+        secret_free(generated);
+        return status;
+    }
+    refresh_now(r);
+    log_info(what, json_pack("{s:s}", "registration", name));
+    if (new_secret) *new_secret = generated;
+    else secret_free(generated);
+    return ok_status;
+}
+
 int registry_create(registry_t *r, const char *name, const json_t *spec, char **new_secret,
                     err_t *err)
 {
@@ -336,15 +353,8 @@ int registry_create(registry_t *r, const char *name, const json_t *spec, char **
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(def);
-    if (status) {
-        secret_free(generated);
-        return status;
-    }
-    refresh_now(r);
-    log_info("registration created", json_pack("{s:s}", "registration", name));
-    if (new_secret) *new_secret = generated;
-    else secret_free(generated);
-    return 201;
+    return change_done(r, status, 201, "registration created", name, generated,
+                       new_secret);
 }
 
 int registry_update(registry_t *r, const char *name, const json_t *spec, char **new_secret,
@@ -385,15 +395,7 @@ int registry_update(registry_t *r, const char *name, const json_t *spec, char **
     pthread_mutex_unlock(&r->change_mu);
     json_decref(old);
     json_decref(def);
-    if (status) {
-        secret_free(generated);
-        return status;
-    }
-    refresh_now(r);
-    log_info("registration updated", json_pack("{s:s}", "registration", name));
-    if (new_secret) *new_secret = generated;
-    else secret_free(generated);
-    return 200;
+    return change_done(r, status, 200, "registration updated", name, generated, new_secret);
 }
 
 int registry_delete(registry_t *r, const char *name, err_t *err)
@@ -467,15 +469,7 @@ int registry_secret_add(registry_t *r, const char *name, const char *secret, cha
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(def);
-    if (status) {
-        secret_free(generated);
-        return status;
-    }
-    refresh_now(r);
-    log_info("webhook secret added", json_pack("{s:s}", "registration", name));
-    if (new_secret) *new_secret = generated;
-    else secret_free(generated);
-    return 201;
+    return change_done(r, status, 201, "webhook secret added", name, generated, new_secret);
 }
 
 int registry_secret_remove(registry_t *r, const char *name, const char *id, err_t *err)

@@ -7,37 +7,11 @@
 
 #include "core/util.h"
 #include "store/store.h"
+#include "tu_store.h"
 #include "trace/trace.h"
 
 #define DAY (24LL * 3600 * 1000)
 
-typedef struct {
-    char *dir;
-    store_t *s;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    err_t err;
-    if (store_open(f->dir, &f->s, &err) < 0) {
-        fprintf(stderr, "store_open: %s\n", err.msg);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    store_close(f->s);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
-}
 
 /* A store_trace with small request and response. */
 static void put(store_t *s, const char *reg, int64_t delivery, int attempt, int64_t start, bool ok,
