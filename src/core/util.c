@@ -1,5 +1,6 @@
 /* util: see util.h. */
 #include "core/util.h"
+#include "core/vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,8 +72,33 @@ int err_set(err_t *e, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        e->code = EVK_INTERNAL;
     }
     return -1;
+}
+
+int err_code(err_t *e, evk_status code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return -1;
+}
+
+const char *evk_status_name(evk_status code)
+{
+    static const char *const names[] = {
+        [EVK_OK] = "ok",           [EVK_INVALID] = "invalid",     [EVK_NOT_FOUND] = "not_found",
+        [EVK_CONFLICT] = "conflict", [EVK_FORBIDDEN] = "forbidden",
+        [EVK_UNAUTHORIZED] = "unauthorized", [EVK_UNAVAILABLE] = "unavailable",
+        [EVK_TOO_LARGE] = "too_large", [EVK_TOO_MANY] = "too_many", [EVK_TIMEOUT] = "timeout",
+        [EVK_INTERNAL] = "internal",
+    };
+    return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "internal";
 }
 
 int64_t now_ms(void)
@@ -352,4 +378,14 @@ char *buf_steal(buf_t *b)
     char *d = b->data ? b->data : xstrdup("");
     buf_init(b, b->max);
     return d;
+}
+
+void *vec_grow_(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return p;
+    size_t c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    p = xrealloc(p, c * elem);
+    *cap = c;
+    return p;
 }

@@ -16,13 +16,35 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The one error type: a message with its cause. Functions that can fail
- * return 0 on success and -1 on failure, filling the caller's err_t. */
+/* The one error type: a status from one enum beside a message with its
+ * cause. Functions that can fail return 0 on success and -1 on failure,
+ * filling the caller's err_t. Only src/http/ turns a status into an HTTP
+ * code (http_status_of); everything below speaks in these words. */
+typedef enum evk_status {
+    EVK_OK = 0,
+    EVK_INVALID,      /* the caller's input is wrong (bad request) */
+    EVK_NOT_FOUND,    /* no such thing */
+    EVK_CONFLICT,     /* exists already, or a concurrent change won */
+    EVK_FORBIDDEN,    /* exists, but this caller may not do that to it */
+    EVK_UNAUTHORIZED, /* no valid credential */
+    EVK_UNAVAILABLE,  /* a dependency is down or full; try again later */
+    EVK_TOO_LARGE,    /* over a size limit */
+    EVK_TOO_MANY,     /* over a rate or concurrency limit */
+    EVK_TIMEOUT,      /* ran out of time */
+    EVK_INTERNAL,     /* our fault */
+} evk_status;
+
 typedef struct err {
+    evk_status code;
     char msg[512];
 } err_t;
-/* Sets e->msg (when e is not NULL) and returns -1. */
+/* Sets e->msg and e->code = EVK_INTERNAL (when e is not NULL); returns -1. */
 int err_set(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with an explicit status. */
+int err_code(err_t *e, evk_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "invalid", "not_found", ... (stable words for logs and JSON). */
+const char *evk_status_name(evk_status code);
 
 /* Time. */
 int64_t now_ms(void);        /* wall clock, epoch milliseconds */

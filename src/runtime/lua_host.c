@@ -544,7 +544,7 @@ static int l_publish(lua_State *L)
     *g = data;
     store_append_result res;
     memset(&res, 0, sizeof res);
-    err_t err = {{0}};
+    err_t err = {0};
     int rc = engine_publish(a->engine, provider, type, data, key, &res, &err);
     lua_host_guard_release(L, 6);
     if (rc < 0) {
@@ -591,7 +591,7 @@ static int l_invoke(lua_State *L)
         req = json_object(); /* {} read as an empty array */
     }
     *greq = req;
-    err_t err = {{0}};
+    err_t err = {0};
     json_t *full = runtime_params(act, req, &err);
     lua_host_guard_release(L, 3);
     if (!full) {
@@ -798,7 +798,7 @@ static int l_state_get(lua_State *L)
     lua_settop(L, 1);
     void **g = lua_host_guard(L, lua_host_json_free);
     json_t *v = NULL;
-    err_t err = {{0}};
+    err_t err = {0};
     if (store_state_get(st, key, &v, &err) < 0)
         return luaL_error(L, "evkit.state.get: %s", err.msg);
     *g = v;
@@ -835,7 +835,7 @@ static int l_state_put(lua_State *L)
     if (lua_host_to_json(L, 2, &v, msg, sizeof msg) < 0)
         return luaL_error(L, "evkit.state.put: %s", msg);
     *g = v;
-    err_t err = {{0}};
+    err_t err = {0};
     int rc = store_state_put(st, key, v, ttl_ms, &err);
     lua_host_guard_release(L, 4);
     if (rc < 0) return luaL_error(L, "evkit.state.put: %s", err.msg);
@@ -848,7 +848,7 @@ static int l_state_delete(lua_State *L)
     store_t *st = state_store(L, "delete");
     const char *key = state_key(L, 1);
     bool existed = false;
-    err_t err = {{0}};
+    err_t err = {0};
     if (store_state_delete(st, key, &existed, &err) < 0)
         return luaL_error(L, "evkit.state.delete: %s", err.msg);
     lua_pushboolean(L, existed);
@@ -1317,7 +1317,7 @@ static schema_t *schema_for(lua_State *L, int idx)
     *g = NULL;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &schema_mt_key);
     lua_setmetatable(L, -2);
-    err_t err = {{0}};
+    err_t err = {0};
     schema_t *s;
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;

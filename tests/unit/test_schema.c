@@ -56,7 +56,7 @@ static void run_suite_file(const char *file)
             skipped_n += json_array_size(tests);
             continue;
         }
-        err_t err = {{0}};
+        err_t err = {0};
         schema_t *s = schema_compile(json_object_get(g, "schema"), &err);
         size_t ti;
         json_t *t;
@@ -139,7 +139,7 @@ SUITE_FILE(optional_zero_floats, "optional/zeroTerminatedFloats")
 
 static schema_t *compile_ok(const char *text)
 {
-    err_t err = {{0}};
+    err_t err = {0};
     schema_t *s = schema_compile_text(text, strlen(text), &err);
     if (!s) fail_msg("schema refused: %s", err.msg);
     return s;
@@ -272,7 +272,7 @@ static void test_refs(void **st)
 
 static void expect_refused(const char *text, const char *fragment)
 {
-    err_t err = {{0}};
+    err_t err = {0};
     schema_t *s = schema_compile_text(text, strlen(text), &err);
     if (s) fail_msg("schema %s was accepted", text);
     if (!strstr(err.msg, fragment)) fail_msg("error \"%s\" lacks \"%s\"", err.msg, fragment);
