@@ -58,11 +58,11 @@ const registration_t *regset_find(const regset_t *s, const char *name, bool *fro
 /* Creates name from spec (the JSON shape of app.config.yaml's
  * registrations; "name" may be inside spec instead). A webhook without
  * webhook_secret gets a generated one, handed back once in *new_secret
- * (may be NULL; caller frees). A webhook must pass the challenge first. */
+ * (may be NULL; caller frees). A webhook must pass the URL check first. */
 int registry_create(registry_t *r, const char *name, const json_t *spec, char **new_secret,
                     err_t *err);
 /* Replaces name's definition (PUT): a webhook keeps its secrets when spec
- * has none, and passes the challenge again when its URL changed. */
+ * has none, and passes the URL check again when its URL changed. */
 int registry_update(registry_t *r, const char *name, const json_t *spec, char **new_secret,
                     err_t *err);
 int registry_delete(registry_t *r, const char *name, err_t *err);
@@ -71,7 +71,7 @@ int registry_delete(registry_t *r, const char *name, err_t *err);
 int registry_secret_add(registry_t *r, const char *name, const char *secret, char **new_secret,
                         err_t *err);
 int registry_secret_remove(registry_t *r, const char *name, const char *id, err_t *err);
-/* Makes a registration ACTIVE again (a webhook passes the challenge
+/* Makes a registration ACTIVE again (a webhook passes the URL check
  * first); *resumed gets how many parked deliveries go again. */
 int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err);
 
