@@ -4,7 +4,6 @@
 
 #include "core/jsonpath.h"
 #include "core/log.h"
-#include "http/ratelimit.h"
 #include "registry/registry.h"
 #include "metrics/metrics.h"
 
@@ -63,22 +62,11 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
                       json_pack("{s:s}", "value", ret));
     }
     if (app && store) e->registry = registry_new(app, store);
-    /* The hosted service's limit: 3,000 requests per 5 s per API key. */
-    double per_s = 600, burst = 3000;
-    ret = env_get(app, "EVKIT_PUBLISH_RATE");
-    if (ret && ratelimit_parse(ret, &per_s, &burst) < 0) {
-        log_warn("EVKIT_PUBLISH_RATE is not like 3000/5s, 200 or off; using 3000/5s",
-                 json_pack("{s:s}", "value", ret));
-        per_s = 600;
-        burst = 3000;
-    }
-    e->publish_limit = ratelimit_new(per_s, burst);
 }
 
 void engine_fini(engine_t *e)
 {
     registry_free(e->registry);
-    ratelimit_free(e->publish_limit);
     free(e->namespace);
     free(e->api_host);
     free(e->api_key);

@@ -1,6 +1,8 @@
 /* engine: the running system as one value: the loaded app, the store and
- * the settings every subsystem reads. Created by the CLI, passed everywhere;
- * nothing in evkit keeps global state besides the log level. */
+ * the settings every subsystem reads. Created by the CLI, passed everywhere.
+ * Process-wide state is kept to the log level and the metrics registry
+ * (metrics/, counters every layer adds to); the HTTP server keeps its own
+ * state in its own context (http/). */
 #ifndef EVKIT_ENGINE_H
 #define EVKIT_ENGINE_H
 
@@ -11,10 +13,7 @@
 #include "store/store.h"
 
 typedef struct delivery delivery_t;
-typedef struct console_sessions console_sessions_t;
 typedef struct registry registry_t;
-typedef struct ratelimit ratelimit_t;
-typedef struct invoker invoker_t;
 
 typedef struct engine {
     app_t *app;
@@ -29,12 +28,7 @@ typedef struct engine {
     int trace_keep;                  /* per registration and outcome kept beyond it
                                       * (default 100, EVKIT_TRACE_KEEP) */
     delivery_t *delivery;         /* NULL when not serving */
-    console_sessions_t *console_sessions; /* web console sign-ins; NULL when not serving */
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
-    invoker_t *invoker;           /* namespaces-API activations on their own threads; NULL
-                                   * when not serving */
-    int64_t blocking_wait_ms;     /* a blocking invoke answers 202 past it (EVKIT_BLOCKING_WAIT, 60s) */
-    ratelimit_t *publish_limit;   /* per credential, EVKIT_PUBLISH_RATE (default 3000/5s); NULL = none */
 } engine_t;
 
 /* Fills namespace, api tokens from the environment (app->env first). */

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "delivery/webhook.h"
+#include "registry/registry.h"
 
 static const char *TOP_USAGE =
     "usage: evkit <command> [options]\n"
@@ -104,6 +106,17 @@ store_t *cli_open_store(const cli_ctx *ctx)
     return s;
 }
 
+static int challenge_url(const char *url, err_t *err)
+{
+    return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err);
+}
+
+void cli_engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
+{
+    engine_init(e, app, store, api_host);
+    if (e->registry) registry_set_url_check(e->registry, challenge_url);
+}
+
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
 {
     app_t *app = cli_load_app(ctx, false);
@@ -113,7 +126,7 @@ bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
         app_free(app);
         return false;
     }
-    engine_init(e, app, s, api_host);
+    cli_engine_init(e, app, s, api_host);
     return true;
 }
 

@@ -39,6 +39,9 @@ app_t *cli_load_app(const cli_ctx *ctx, bool print_warnings);
 /* Opens the store in ctx->data_dir, creating it. NULL (printed) on failure. */
 store_t *cli_open_store(const cli_ctx *ctx);
 /* Loads app and store and fills an engine; false on failure (printed). */
+/* engine_init, with delivery's webhook challenge installed as the
+ * registry's URL check (the registry sits below delivery). */
+void cli_engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host);
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host);
 void cli_close_engine(engine_t *e);
 

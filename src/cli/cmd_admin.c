@@ -8,7 +8,6 @@
 
 #include "cli/cli_int.h"
 #include "cli/progress.h"
-#include "delivery/webhook.h"
 #include "registry/registry.h"
 
 static const char *REG_USAGE =
@@ -213,7 +212,7 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
     err_t err = {0};
-    int status = 0, rc = EXIT_OK;
+    int status = 0, rc = EXIT_OK; /* status: the registry's 0 or -1 */
     char *secret = NULL;
     const char *name = args[0];
     if (!strcmp(verb, "get")) {
@@ -227,23 +226,23 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
         status = !strcmp(verb, "create") ? registry_create(e.registry, name, spec, &secret, &err)
                                          : registry_update(e.registry, name, spec, &secret, &err);
         json_decref(spec);
-        if (status < 400) rc = show_one(ctx, &e, name, secret);
+        if (status == 0) rc = show_one(ctx, &e, name, secret);
     } else if (!strcmp(verb, "delete")) {
         status = registry_delete(e.registry, name, &err);
-        if (status < 400) printf("registration %s deleted\n", name);
+        if (status == 0) printf("registration %s deleted\n", name);
     } else if (!strcmp(verb, "enable")) {
         int resumed = 0;
         status = registry_enable(e.registry, name, &resumed, &err);
-        if (status < 400)
+        if (status == 0)
             printf("registration %s is ACTIVE; %d parked deliver%s resumed\n", name, resumed,
                    resumed == 1 ? "y" : "ies");
     } else if (!strcmp(verb, "secret-add")) {
         status = registry_secret_add(e.registry, name, o->secret, &secret, &err);
-        if (status < 400) {
+        if (status == 0) {
             const char *s = secret ? secret : o->secret;
             char id[9], hint[32];
-            webhook_secret_id(s, id);
-            webhook_secret_hint(s, hint, sizeof hint);
+            registry_secret_id(s, id);
+            registry_secret_hint(s, hint, sizeof hint);
             if (ctx->json) {
                 json_t *j = json_pack("{s:s, s:s, s:s?}", "id", id, "hint", hint, "webhook_secret",
                                       secret);
@@ -257,10 +256,10 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
         }
     } else if (!strcmp(verb, "secret-remove")) {
         status = registry_secret_remove(e.registry, name, args[1], &err);
-        if (status < 400) printf("secret %s removed from %s\n", args[1], name);
+        if (status == 0) printf("secret %s removed from %s\n", args[1], name);
     }
     (void)nargs;
-    if (status >= 400) rc = cli_fail("%s", err.msg);
+    if (status < 0) rc = cli_fail("%s", err.msg);
     secret_free(secret);
     cli_close_engine(&e);
     return rc;

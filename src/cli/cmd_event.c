@@ -158,16 +158,8 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
             return cli_fail("%s", err.msg);
         }
     }
-    size_t n = 0;
-    for (size_t i = 0; i < reg->ninterests; i++) n += reg->interests[i].ncodes;
-    const char **providers = xcalloc(n ? n : 1, sizeof *providers);
-    const char **types = xcalloc(n ? n : 1, sizeof *types);
-    size_t k = 0;
-    for (size_t i = 0; i < reg->ninterests; i++)
-        for (size_t j = 0; j < reg->interests[i].ncodes; j++) {
-            providers[k] = reg->interests[i].provider;
-            types[k++] = reg->interests[i].codes[j];
-        }
+    const char **providers, **types;
+    size_t n = registry_interests(reg, &providers, &types);
     int count = 0;
     progress_t *p = progress_start("replaying events", 0);
     int rc = store_replay_progress(e.store, reg->name, since, providers, types, n,

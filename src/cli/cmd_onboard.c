@@ -171,7 +171,7 @@ static int onboard_registrations(report_t *r, engine_t *e)
             err_t err;
             int status = registry_create(e->registry, name, spec, NULL, &err);
             json_decref(spec);
-            if (status == 200 || status == 201 || status == 0)
+            if (status == 0)
                 note(r, K_REGISTRATION, name, O_CREATED, NULL);
             else
                 note(r, K_REGISTRATION, name, O_FAILED, err.msg);

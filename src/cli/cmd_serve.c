@@ -154,7 +154,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
         log_warn("deliveries claimed by a process that stopped are due again",
                  json_pack("{s:i}", "deliveries", released));
     engine_t e;
-    engine_init(&e, app, store, NULL);
+    cli_engine_init(&e, app, store, NULL);
     for (size_t i = 0; i < app->nproviders; i++) {
         char id[37];
         if (store_provider_id(store, app->providers[i].key, id, &err) < 0) {

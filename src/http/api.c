@@ -1,53 +1,26 @@
-/* api: see api.h. Invocations run on threads of their own (http/invoker.c):
- * a non-blocking invoke answers 202 at once; a blocking one waits up to
- * EVKIT_BLOCKING_WAIT (60 s as OpenWhisk) and then answers 202 with the id
- * while the activation runs on (and logs that it did). */
+/* api: the namespaces API (see api.h). Invocations run on threads of their
+ * own (http/invoker.c): a non-blocking invoke answers 202 at once; a
+ * blocking one waits up to EVKIT_BLOCKING_WAIT (60 s as OpenWhisk) and then
+ * answers 202 with the id while the activation runs on (and logs that it
+ * did). */
 #include "http/api.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/log.h"
 #include "core/util.h"
-#include "http/console.h"
 #include "http/invoker.h"
 #include "runtime/runtime.h"
 
-static bool token_ok(const json_t *tokens, const char *tok, size_t n)
+/* The namespace in the URL: "_" or the engine's; else nothing there. */
+static bool ns_ok(const http_ctx *h, const api_request *req, web_response *out)
 {
-    bool ok = false;
-    size_t i;
-    json_t *t;
-    json_array_foreach(tokens, i, t) {
-        const char *s = json_string_value(t);
-        if (s && n > 0 && strlen(s) == n && CRYPTO_memcmp(s, tok, n) == 0) ok = true;
-    }
-    return ok;
-}
-
-bool api_authorized(engine_t *e, const json_t *headers)
-{
-    if (web_bearer_ok(headers, e->api_tokens)) return true;
-    /* The web console: its session cookie with the session's CSRF token. */
-    if (console_session_ok(e->console_sessions, headers)) return true;
-    const char *auth = json_string_value(json_object_get(headers, "authorization"));
-    if (!auth || strncasecmp(auth, "Basic ", 6) != 0) return false;
-    const char *b64 = auth + 6;
-    size_t n = strlen(b64);
-    if (n == 0 || n > 4096) return false;
-    unsigned char *dec = xmalloc(n);
-    int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
-    bool ok = false;
-    if (len > 0) {
-        while (n > 0 && b64[n - 1] == '=' && len > 0) { len--; n--; }
-        ok = token_ok(e->api_tokens, (const char *)dec, (size_t)len);
-    }
-    OPENSSL_cleanse(dec, (size_t)(len > 0 ? len : 0));
-    free(dec);
-    return ok;
+    const char *ns = req->arg[0];
+    if (ns && (!strcmp(ns, "_") || !strcmp(ns, h->e->namespace))) return true;
+    web_error(out, 404, "The requested resource does not exist.");
+    return false;
 }
 
 static bool query_true(const json_t *q, const char *k)
@@ -56,9 +29,11 @@ static bool query_true(const json_t *q, const char *k)
     return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
-static void invoke(engine_t *e, const api_request *req, const char *fqn, web_response *out)
+void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out)
 {
-    const action_t *a = app_action(e->app, fqn);
+    if (!ns_ok(h, req, out)) return;
+    engine_t *e = h->e;
+    const action_t *a = app_action(e->app, req->arg[1]);
     if (!a) {
         web_error(out, 404, "The requested resource does not exist.");
         return;
@@ -77,6 +52,7 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
     json_t *params = runtime_params(a, request, &err);
     json_decref(request);
     if (!params) {
+        /* What runtime_params refuses is the request's params. */
         web_error(out, 400, "%s", err.msg);
         return;
     }
@@ -88,12 +64,12 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
     invoke_result own;
     const invoke_result *res = &own;
     invoke_job_t *job = NULL;
-    if (!e->invoker) {
+    if (!h->invoker) {
         /* Outside a server (no invoker): run here, to the end. */
         runtime_invoke(e, a, params, cause, &own);
         json_decref(params);
     } else {
-        job = invoker_start(e->invoker, e, a, params, cause, !blocking);
+        job = invoker_start(h->invoker, e, a, params, cause, !blocking);
         if (!job) {
             web_error(out, 429, "Too many non-blocking activations are running; retry later.");
             json_object_set_new(out->headers, "retry-after", json_string("1"));
@@ -105,10 +81,10 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
     /* Non-blocking: the id now, the activation runs on. Blocking: the
      * outcome, or the id again once the wait limit passes (the
      * activation still runs to its end; its record shows the outcome). */
-    if (job && blocking && !invoke_job_wait(job, e->blocking_wait_ms, &res)) {
+    if (job && blocking && !invoke_job_wait(job, h->blocking_wait_ms, &res)) {
         log_info("a blocking invoke passed the wait limit; answered 202, the activation runs on",
                  json_pack("{s:s, s:s, s:I}", "action", a->fqn, "activationId", id, "wait_ms",
-                           (json_int_t)e->blocking_wait_ms));
+                           (json_int_t)h->blocking_wait_ms));
         blocking = false;
     }
     if (job && !blocking) {
@@ -137,49 +113,58 @@ static void invoke(engine_t *e, const api_request *req, const char *fqn, web_res
     else json_decref(own.result);
 }
 
-static void activations(engine_t *e, const api_request *req, const char *rest, web_response *out)
+static void activations_list(engine_t *e, const api_request *req, web_response *out)
 {
-    err_t err;
-    if (*rest == '\0') {
-        /* OpenWhisk's filters: name, limit (1-200, default 30), skip, since
-         * and upto (epoch ms of the start), docs (full records). */
-        const json_t *q = req->query;
-        int64_t num[4] = {30, 0, 0, 0};
-        static const char *const keys[] = {"limit", "skip", "since", "upto"};
-        for (int i = 0; i < 4; i++) {
-            const char *v = json_string_value(json_object_get(q, keys[i]));
-            if (!v) continue;
-            char *end;
-            long long x = strtoll(v, &end, 10);
-            if (!*v || *end || x < 0 || (i == 0 && (x < 1 || x > 200))) {
-                web_error(out, 400, "%s must be %s.", keys[i],
-                          i == 0 ? "1 to 200" : "a non-negative integer (epoch milliseconds for since "
-                                                "and upto)");
-                return;
-            }
-            num[i] = x;
-        }
-        const char *name = json_string_value(json_object_get(q, "name"));
-        bool docs = query_true(q, "docs");
-        json_t *list = NULL;
-        store_flush(e->store);
-        if (store_activation_query(e->store, name, num[2], num[3], (int)num[1], (int)num[0], &list,
-                                   &err) < 0) {
-            web_error(out, 500, "%s", err.msg);
+    /* OpenWhisk's filters: name, limit (1-200, default 30), skip, since
+     * and upto (epoch ms of the start), docs (full records). */
+    const json_t *q = req->query;
+    int64_t num[4] = {30, 0, 0, 0};
+    static const char *const keys[] = {"limit", "skip", "since", "upto"};
+    for (int i = 0; i < 4; i++) {
+        const char *v = json_string_value(json_object_get(q, keys[i]));
+        if (!v) continue;
+        char *end;
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || x < 0 || (i == 0 && (x < 1 || x > 200))) {
+            web_error(out, 400, "%s must be %s.", keys[i],
+                      i == 0 ? "1 to 200" : "a non-negative integer (epoch milliseconds for since "
+                                            "and upto)");
             return;
         }
-        if (!docs) {
-            /* Without docs, OpenWhisk lists summaries: no logs, no result. */
-            size_t i;
-            json_t *rec;
-            json_array_foreach(list, i, rec) {
-                json_t *resp = json_object_get(rec, "response");
-                json_object_set(rec, "statusCode", json_object_get(resp, "statusCode"));
-                json_object_del(rec, "logs");
-                json_object_del(rec, "response");
-            }
+        num[i] = x;
+    }
+    const char *name = json_string_value(json_object_get(q, "name"));
+    json_t *list = NULL;
+    err_t err;
+    store_flush(e->store);
+    if (store_activation_query(e->store, name, num[2], num[3], (int)num[1], (int)num[0], &list,
+                               &err) < 0) {
+        web_fail(out, &err);
+        return;
+    }
+    if (!query_true(q, "docs")) {
+        /* Without docs, OpenWhisk lists summaries: no logs, no result. */
+        size_t i;
+        json_t *rec;
+        json_array_foreach(list, i, rec) {
+            json_t *resp = json_object_get(rec, "response");
+            json_object_set(rec, "statusCode", json_object_get(resp, "statusCode"));
+            json_object_del(rec, "logs");
+            json_object_del(rec, "response");
         }
-        web_json(out, 200, list);
+    }
+    web_json(out, 200, list);
+}
+
+/* arg[1]: "" (the list), "<id>", "<id>/logs" or "<id>/result". */
+void api_ns_activations(http_ctx *h, const api_request *req, web_response *out)
+{
+    if (!ns_ok(h, req, out)) return;
+    engine_t *e = h->e;
+    const char *rest = req->arg[1] ? req->arg[1] : "";
+    err_t err;
+    if (*rest == '\0') {
+        activations_list(e, req, out);
         return;
     }
     char *id = xstrdup(rest);
@@ -192,7 +177,7 @@ static void activations(engine_t *e, const api_request *req, const char *rest, w
     json_t *rec = NULL;
     store_flush(e->store);
     if (store_activation_get(e->store, id, &rec, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
     } else if (!rec) {
         web_error(out, 404, "The requested resource does not exist.");
     } else if (!*what) {
@@ -209,40 +194,26 @@ static void activations(engine_t *e, const api_request *req, const char *rest, w
     free(id);
 }
 
-void api_handle(engine_t *e, const api_request *req, web_response *out)
+static json_t *action_json(const engine_t *e, const action_t *a)
 {
-    if (json_array_size(e->api_tokens) == 0) {
-        web_error(out, 401, "The namespaces API is off: set EVKIT_API_TOKENS to enable it.");
-        return;
-    }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
-    if (strcmp(req->ns, "_") != 0 && strcmp(req->ns, e->namespace) != 0) {
-        web_error(out, 404, "The requested resource does not exist.");
-        return;
-    }
-    if (!strncmp(req->rest, "actions/", 8) && !strcasecmp(req->method, "POST")) {
-        invoke(e, req, req->rest + 8, out);
-    } else if (!strncmp(req->rest, "actions", 7) && !strcasecmp(req->method, "GET") &&
-               (req->rest[7] == '\0' || req->rest[7] == '/')) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < e->app->nactions; i++) {
-            const action_t *a = &e->app->actions[i];
-            if (req->rest[7] == '/' && strcmp(req->rest + 8, a->fqn) != 0) continue;
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "name", a->name,
-                                                  "namespace", e->namespace, "package", a->package,
-                                                  "limits", "timeout", a->timeout_ms, "memory", a->memory_mb));
-        }
-        if (req->rest[7] == '/' && json_array_size(list) == 0) web_error(out, 404, "The requested resource does not exist.");
-        else if (req->rest[7] == '/') web_json(out, 200, json_incref(json_array_get(list, 0)));
-        else web_json(out, 200, json_incref(list));
-        json_decref(list);
-    } else if (!strncmp(req->rest, "activations", 11) && !strcasecmp(req->method, "GET") &&
-               (req->rest[11] == '\0' || req->rest[11] == '/')) {
-        activations(e, req, req->rest[11] ? req->rest + 12 : "", out);
-    } else {
-        web_error(out, 404, "The requested resource does not exist.");
-    }
+    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "name", a->name, "namespace", e->namespace,
+                     "package", a->package, "limits", "timeout", a->timeout_ms, "memory",
+                     a->memory_mb);
+}
+
+void api_ns_actions(http_ctx *h, const api_request *req, web_response *out)
+{
+    if (!ns_ok(h, req, out)) return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < h->e->app->nactions; i++)
+        json_array_append_new(list, action_json(h->e, &h->e->app->actions[i]));
+    web_json(out, 200, list);
+}
+
+void api_ns_action(http_ctx *h, const api_request *req, web_response *out)
+{
+    if (!ns_ok(h, req, out)) return;
+    const action_t *a = app_action(h->e->app, req->arg[1]);
+    if (!a) web_error(out, 404, "The requested resource does not exist.");
+    else web_json(out, 200, action_json(h->e, a));
 }

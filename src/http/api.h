@@ -1,7 +1,7 @@
-/* api: the OpenWhisk namespaces API subset that clients such as the
- * `openwhisk` npm package use: invoking any action (blocking or not) and
- * reading activations. Requires a token from EVKIT_API_TOKENS (Bearer, or
- * Basic with the token as the whole user:password pair). */
+/* api: what the HTTP handlers share: the server's context, the request as
+ * a handler sees it, and the handlers the route table (routes.c) dispatches
+ * to. Authorization is the table's, never a handler's: a handler runs only
+ * for a caller its row admits. */
 #ifndef EVKIT_HTTP_API_H
 #define EVKIT_HTTP_API_H
 
@@ -11,53 +11,113 @@
 #include "engine.h"
 #include "http/web.h"
 
+typedef struct console_sessions console_sessions_t;
+typedef struct invoker invoker_t;
+typedef struct ratelimit ratelimit_t;
+struct http_route;
+
+/* The HTTP layer's state beside the engine, made by http_start (or
+ * http_ctx_init alone, for tests). */
+typedef struct http_ctx {
+    engine_t *e;
+    console_sessions_t *sessions; /* web console sign-ins, in memory */
+    invoker_t *invoker;           /* namespaces-API activations; NULL runs them in the caller */
+    ratelimit_t *publish_limit;   /* per credential, EVKIT_PUBLISH_RATE (default 3000/5s); NULL = none */
+    int64_t blocking_wait_ms;     /* a blocking invoke answers 202 past it (EVKIT_BLOCKING_WAIT, 60s) */
+    json_t *metrics_tokens;       /* EVKIT_METRICS_TOKEN, array of strings */
+    bool metrics_open;            /* EVKIT_METRICS_AUTH=none */
+} http_ctx;
+
+/* Reads the settings (process environment first, then the app's .env),
+ * warning about malformed ones as before; with_invoker false leaves
+ * invoker NULL. */
+void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker);
+/* Waits for the activations still running, then frees. */
+void http_ctx_fini(http_ctx *h);
+/* A setting: the process environment, else the app's .env; NULL when unset. */
+const char *http_setting(const http_ctx *h, const char *name);
+
+#define API_MAX_ARGS 4
+
 typedef struct api_request {
-    const char *method;     /* "GET", "POST" */
-    const char *ns;         /* namespace from the URL ("_" means the default) */
-    const char *rest;       /* after /api/v1/namespaces/<ns>/, e.g. "actions/pkg/name" */
-    json_t *query;          /* borrowed */
-    json_t *headers;        /* borrowed, lower-case names */
+    const char *method;       /* as received: "GET", "POST", ... */
+    const char *url;          /* the path as received, without the query */
+    const char *arg[API_MAX_ARGS]; /* what the route's '*' and "**" matched, in order */
+    const struct http_route *route;
+    json_t *query;            /* borrowed */
+    const char *query_raw;    /* "a=1&b=2", "" when none */
+    json_t *headers;          /* borrowed, lower-case names */
     const char *body;
     size_t body_len;
 } api_request;
 
-void api_handle(engine_t *e, const api_request *req, web_response *out);
+typedef void (*api_handler)(http_ctx *h, const api_request *req, web_response *out);
 
-/* True when headers carry a token from EVKIT_API_TOKENS (Bearer or Basic),
- * or a web console session cookie with its x-evkit-csrf header. */
-bool api_authorized(engine_t *e, const json_t *headers);
+/* GET /healthz, and web actions /api/v1/web/<ns>/<pkg>/<action>[/rest]
+ * (server.c). web_action_find resolves the action of what follows
+ * /api/v1/web/ (NULL when none or not a web action); *rest, when not
+ * NULL, gets the path after it ("" or "/...", caller frees). */
+void http_healthz(http_ctx *h, const api_request *req, web_response *out);
+void http_web_action(http_ctx *h, const api_request *req, web_response *out);
+const action_t *web_action_find(const http_ctx *h, const char *path, char **rest);
 
-/* POST /api/v1/events: the publishing API. CloudEvents 1.0 over HTTP in
- * structured, binary (ce-* headers) or batch mode; source is
+/* The OpenWhisk namespaces API subset that clients such as the `openwhisk`
+ * npm package use (api.c): arg[0] is the namespace ("_" = the default),
+ * arg[1] what follows actions/ or activations/. Invocations run on the
+ * invoker's threads: a non-blocking one answers 202 at once; a blocking one
+ * waits up to blocking_wait_ms and then answers 202 with the id. */
+void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out);
+void api_ns_actions(http_ctx *h, const api_request *req, web_response *out);
+void api_ns_action(http_ctx *h, const api_request *req, web_response *out);
+void api_ns_activations(http_ctx *h, const api_request *req, web_response *out);
+
+/* POST /api/v1/events: the publishing API (events_api.c). CloudEvents 1.0
+ * over HTTP in structured, binary (ce-* headers) or batch mode; source is
  * urn:uuid:<provider id>; the CloudEvent id is the idempotency key. 200 when
  * some registration takes an event, 204 when none does, 400 for an invalid
- * event (a batch is all or nothing). */
-void api_publish(engine_t *e, const api_request *req, web_response *out);
+ * event (a batch is all or nothing), 429 past the rate limit. */
+void api_publish(http_ctx *h, const api_request *req, web_response *out);
 
-/* GET /api/v1/journal/<registration>: the journaling (pull) API over the
- * events a registration subscribes to (or, for a provider key that is no
- * registration's name, every event of that provider): since=POS,
+/* GET /api/v1/journal/<registration> (arg[0]): the journaling (pull) API
+ * over the events a registration subscribes to (or, for a provider key that
+ * is no registration's name, every event of that provider): since=POS,
  * seek=-PT2H, latest=true, limit=N, pages of at most 1.5 MB; 204 with
  * retry-after at the end, 410 below the retention floor. */
-void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out);
+void api_journal(http_ctx *h, const api_request *req, web_response *out);
 
 /* The console's JSON APIs (console_api.c): GET /api/v1/traces[/<id>],
  * GET /api/v1/events[/<id>] (browsing; POST /api/v1/events stays the
  * publishing API), GET /api/v1/deadletters, POST /api/v1/deadletters/<id>/replay
  * and POST /api/v1/deadletters/replay?registration=R. */
-bool api_console_route(const char *url);
-void api_console(engine_t *e, const api_request *req, const char *url, web_response *out);
-/* /api/v1/registrations[/<name>[/enable|/secrets[/<id>]]] (rest is what
- * follows /api/v1/registrations): list, create, read, replace, delete,
- * enable, and rotate webhook secrets. Needs an API token. */
-void api_registrations(engine_t *e, const api_request *req, web_response *out);
-/* GET /api/v1/providers[/<key>[/eventmetadata]] (rest is what follows
- * /api/v1/providers): providers with their ids, and the event metadata
- * `evkit onboard` recorded. Needs an API token. */
-void api_providers(engine_t *e, const api_request *req, web_response *out);
+void api_traces(http_ctx *h, const api_request *req, web_response *out);
+void api_trace(http_ctx *h, const api_request *req, web_response *out);
+void api_events(http_ctx *h, const api_request *req, web_response *out);
+void api_event(http_ctx *h, const api_request *req, web_response *out);
+void api_deadletters(http_ctx *h, const api_request *req, web_response *out);
+void api_deadletters_replay(http_ctx *h, const api_request *req, web_response *out);
+void api_deadletter_replay(http_ctx *h, const api_request *req, web_response *out);
 
-/* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c); needs a token
- * from EVKIT_METRICS_TOKEN or EVKIT_API_TOKENS unless EVKIT_METRICS_AUTH=none. */
-void api_metrics(engine_t *e, const api_request *req, web_response *out);
+/* /api/v1/registrations[/<name>[/enable|/secrets[/<id>]]] (registrations_api.c;
+ * arg[0] the name, arg[1] the secret id): list, create, read, replace,
+ * delete, enable, and rotate webhook secrets. */
+void api_reg_list(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_create(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_get(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_update(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_delete(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_enable(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_secret_add(http_ctx *h, const api_request *req, web_response *out);
+void api_reg_secret_remove(http_ctx *h, const api_request *req, web_response *out);
+
+/* GET /api/v1/providers[/<key>[/eventmetadata]] (providers_api.c): providers
+ * with their ids, and the event metadata `evkit onboard` recorded;
+ * api_provider_other answers the other paths under a provider. */
+void api_providers(http_ctx *h, const api_request *req, web_response *out);
+void api_provider(http_ctx *h, const api_request *req, web_response *out);
+void api_provider_metadata(http_ctx *h, const api_request *req, web_response *out);
+void api_provider_other(http_ctx *h, const api_request *req, web_response *out);
+
+/* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c). */
+void api_metrics(http_ctx *h, const api_request *req, web_response *out);
 
 #endif

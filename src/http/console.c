@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "http/web.h"
 
 #define SESSIONS_MAX 64
 #define TOKEN_MAX 4096
@@ -170,7 +171,7 @@ void console_session_end(console_sessions_t *s, const json_t *headers)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void security_headers(web_response *out)
+void console_headers(web_response *out)
 {
     json_object_set_new(out->headers, "content-security-policy", json_string(CSP));
     json_object_set_new(out->headers, "x-content-type-options", json_string("nosniff"));
@@ -179,8 +180,9 @@ static void security_headers(web_response *out)
     json_object_set_new(out->headers, "cross-origin-opener-policy", json_string("same-origin"));
 }
 
-static void no_store(web_response *out)
+void console_private_headers(web_response *out)
 {
+    console_headers(out);
     json_object_set_new(out->headers, "cache-control", json_string("no-store"));
 }
 
@@ -193,27 +195,23 @@ static void set_cookie(web_response *out, const char *id, int64_t max_age_s)
     free(c);
 }
 
-static bool token_accepted(const engine_t *e, const char *tok, size_t n)
-{
-    bool ok = false;
-    size_t i;
-    json_t *t;
-    json_array_foreach(e->api_tokens, i, t) {
-        const char *s = json_string_value(t);
-        if (s && n > 0 && strlen(s) == n && CRYPTO_memcmp(s, tok, n) == 0) ok = true;
-    }
-    return ok;
-}
-
 static bool is_json_request(const api_request *req)
 {
     const char *ct = json_string_value(json_object_get(req->headers, "content-type"));
     return ct && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-static void login(engine_t *e, const api_request *req, web_response *out)
+void console_redirect(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (json_array_size(e->api_tokens) == 0) {
+    /* /console -> /console/ so the page's relative URLs resolve. */
+    out->status = 308;
+    json_object_set_new(out->headers, "location", json_string("/console/"));
+}
+
+void console_login(http_ctx *h, const api_request *req, web_response *out)
+{
+    const json_t *tokens = h->e->api_tokens;
+    if (json_array_size(tokens) == 0) {
         web_error(out, 403, "The console is off: set EVKIT_API_TOKENS to enable it.");
         return;
     }
@@ -227,7 +225,7 @@ static void login(engine_t *e, const api_request *req, web_response *out)
     size_t n = tok ? strlen(tok) : 0;
     if (!tok || n == 0 || n > TOKEN_MAX) {
         web_error(out, 400, "Enter an API token (one of EVKIT_API_TOKENS).");
-    } else if (!token_accepted(e, tok, n)) {
+    } else if (!web_token_ok(tokens, tok, n)) {
         /* A short pause makes guessing slow; the connection has its own thread. */
         struct timespec ts = {0, LOGIN_FAIL_DELAY_MS * 1000000L};
         nanosleep(&ts, NULL);
@@ -235,7 +233,7 @@ static void login(engine_t *e, const api_request *req, web_response *out)
         web_error(out, 401, "That token is not valid: use one of the tokens in EVKIT_API_TOKENS.");
     } else {
         char id[65], csrf[65];
-        console_session_create(e->console_sessions, id, csrf);
+        console_session_create(h->sessions, id, csrf);
         set_cookie(out, id, CONSOLE_SESSION_TTL_MS / 1000);
         web_json(out, 200, json_pack("{s:s}", "csrf", csrf));
         log_info("console sign-in", NULL);
@@ -245,8 +243,34 @@ static void login(engine_t *e, const api_request *req, web_response *out)
     json_decref(body);
 }
 
-static void serve_asset(const api_request *req, const console_asset *a, web_response *out)
+void console_logout(http_ctx *h, const api_request *req, web_response *out)
 {
+    console_session_end(h->sessions, req->headers);
+    set_cookie(out, "", 0);
+    web_json(out, 200, json_pack("{s:b}", "signedOut", 1));
+}
+
+void console_session(http_ctx *h, const api_request *req, web_response *out)
+{
+    char csrf[65];
+    if (json_array_size(h->e->api_tokens) == 0) {
+        web_error(out, 403, "The console is off: set EVKIT_API_TOKENS to enable it.");
+    } else if (console_session_find(h->sessions, req->headers, csrf)) {
+        web_json(out, 200, json_pack("{s:s, s:s}", "csrf", csrf, "namespace", h->e->namespace));
+        OPENSSL_cleanse(csrf, sizeof csrf);
+    } else {
+        web_error(out, 401, "Sign in with an API token.");
+    }
+}
+
+void console_file(http_ctx *h, const api_request *req, web_response *out)
+{
+    const char *path = req->arg[0] ? req->arg[0] : "";
+    const console_asset *a = console_asset_find(*path ? path : "index.html");
+    if (!a) {
+        web_error(out, 404, "The requested resource does not exist.");
+        return;
+    }
     json_object_set_new(out->headers, "etag", json_string(a->etag));
     /* Revalidate every time: a new binary's files show at once, and an
      * unchanged file costs a 304. */
@@ -262,62 +286,4 @@ static void serve_asset(const api_request *req, const console_asset *a, web_resp
     out->body = xmalloc(a->len ? a->len : 1);
     memcpy(out->body, a->data, a->len);
     out->body_len = a->len;
-}
-
-void console_handle(engine_t *e, const api_request *req, const char *path, web_response *out)
-{
-    security_headers(out);
-    bool get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
-    bool post = !strcmp(req->method, "POST");
-    if (*path == '\0') {
-        /* /console -> /console/ so the page's relative URLs resolve. */
-        out->status = 308;
-        json_object_set_new(out->headers, "location", json_string("/console/"));
-        return;
-    }
-    if (!strcmp(path, "/login")) {
-        no_store(out);
-        if (post) login(e, req, out);
-        else web_error(out, 405, "Use POST to sign in.");
-        return;
-    }
-    if (!strcmp(path, "/logout")) {
-        no_store(out);
-        if (!post) {
-            web_error(out, 405, "Use POST to sign out.");
-        } else if (!console_session_ok(e->console_sessions, req->headers)) {
-            web_error(out, 401, "Not signed in.");
-        } else {
-            console_session_end(e->console_sessions, req->headers);
-            set_cookie(out, "", 0);
-            web_json(out, 200, json_pack("{s:b}", "signedOut", 1));
-        }
-        return;
-    }
-    if (!strcmp(path, "/session")) {
-        no_store(out);
-        char csrf[65];
-        if (!get) {
-            web_error(out, 405, "Use GET.");
-        } else if (json_array_size(e->api_tokens) == 0) {
-            web_error(out, 403, "The console is off: set EVKIT_API_TOKENS to enable it.");
-        } else if (console_session_find(e->console_sessions, req->headers, csrf)) {
-            web_json(out, 200, json_pack("{s:s, s:s}", "csrf", csrf, "namespace", e->namespace));
-            OPENSSL_cleanse(csrf, sizeof csrf);
-        } else {
-            web_error(out, 401, "Sign in with an API token.");
-        }
-        return;
-    }
-    if (!get) {
-        json_object_set_new(out->headers, "allow", json_string("GET, HEAD"));
-        web_error(out, 405, "Method not allowed.");
-        return;
-    }
-    const console_asset *a = console_asset_find(!strcmp(path, "/") ? "index.html" : path + 1);
-    if (!a) {
-        web_error(out, 404, "The requested resource does not exist.");
-        return;
-    }
-    serve_asset(req, a, out);
 }

@@ -3,7 +3,8 @@
  * ETag and a strict Content-Security-Policy. Signing in exchanges an API
  * token for an HttpOnly, SameSite=Strict session cookie; the browser's API
  * calls then carry that cookie plus the session's CSRF token in the
- * x-evkit-csrf header, which api_authorized accepts like a token. */
+ * x-evkit-csrf header, which the route table (ROUTE_API) accepts like a
+ * token. */
 #ifndef EVKIT_HTTP_CONSOLE_H
 #define EVKIT_HTTP_CONSOLE_H
 
@@ -46,8 +47,18 @@ bool console_session_find(console_sessions_t *s, const json_t *headers, char csr
 bool console_session_ok(console_sessions_t *s, const json_t *headers);
 void console_session_end(console_sessions_t *s, const json_t *headers);
 
-/* Everything under /console: path is what follows "/console" ("", "/",
- * "/app.js", "/login", ...). */
-void console_handle(engine_t *e, const api_request *req, const char *path, web_response *out);
+/* The rows under /console (routes.c): the redirect of /console to
+ * /console/, sign-in (POST /console/login {"token"}), sign-out, the
+ * session's CSRF token (GET /console/session), and the files (arg[0]: the
+ * path after /console/, "" for index.html). */
+void console_redirect(http_ctx *h, const api_request *req, web_response *out);
+void console_login(http_ctx *h, const api_request *req, web_response *out);
+void console_logout(http_ctx *h, const api_request *req, web_response *out);
+void console_session(http_ctx *h, const api_request *req, web_response *out);
+void console_file(http_ctx *h, const api_request *req, web_response *out);
+/* Headers of every console answer (a strict CSP, no sniffing, no framing,
+ * no referrer), and those plus no-store for the session endpoints. */
+void console_headers(web_response *out);
+void console_private_headers(web_response *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* console_api: the JSON APIs behind debug tracing and the web console:
  * traces, browsing events with the deliveries and attempts they caused,
- * and dead letters with replay. Same token as the other /api/v1 APIs. */
+ * and dead letters with replay. The route table (routes.c) admits the same
+ * callers as for the other /api/v1 APIs. */
 #include "http/api.h"
 
 #include <errno.h>
@@ -69,8 +70,9 @@ static bool q_str(const api_request *req, const char *name, const char **out, we
 
 /* ---- traces ---- */
 
-static void traces_list(engine_t *e, const api_request *req, web_response *out)
+void api_traces(http_ctx *h, const api_request *req, web_response *out)
 {
+    engine_t *e = h->e;
     store_trace_filter f = {.outcome = -1, .retried = -1};
     int64_t limit = TRACE_LIMIT_DEFAULT, status = 0, before = 0;
     const char *outcome = qv(req, "outcome");
@@ -91,7 +93,7 @@ static void traces_list(engine_t *e, const api_request *req, web_response *out)
     bool more = false;
     err_t err;
     if (store_trace_list(e->store, &f, &list, &more, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     json_t *last = json_array_get(list, json_array_size(list) - 1);
@@ -108,13 +110,15 @@ static int64_t parse_id(const char *s)
     return (!*s || *end || errno || n <= 0) ? 0 : n;
 }
 
-static void trace_get(engine_t *e, const char *id_s, web_response *out)
+void api_trace(http_ctx *h, const api_request *req, web_response *out)
 {
+    const char *id_s = req->arg[0];
+    engine_t *e = h->e;
     int64_t id = parse_id(id_s);
     json_t *t = NULL;
     err_t err;
     if (id > 0 && store_trace_get(e->store, id, &t, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     if (!t) {
@@ -126,8 +130,9 @@ static void trace_get(engine_t *e, const char *id_s, web_response *out)
 
 /* ---- events ---- */
 
-static void events_list(engine_t *e, const api_request *req, web_response *out)
+void api_events(http_ctx *h, const api_request *req, web_response *out)
 {
+    engine_t *e = h->e;
     const char *provider = NULL, *type = NULL;
     int64_t since = 0, before = 0, limit = EVENT_LIMIT_DEFAULT;
     int latest = 0;
@@ -144,7 +149,7 @@ static void events_list(engine_t *e, const api_request *req, web_response *out)
     err_t err;
     if (store_event_page(e->store, provider, type, since, before, latest == 1, (int)limit, &list,
                          &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     size_t n = json_array_size(list);
@@ -165,12 +170,14 @@ static void events_list(engine_t *e, const api_request *req, web_response *out)
     web_json(out, 200, json_pack("{s:o, s:o, s:o}", "events", list, "next", next, "prev", prev));
 }
 
-static void event_get(engine_t *e, const char *id, web_response *out)
+void api_event(http_ctx *h, const api_request *req, web_response *out)
 {
+    const char *id = req->arg[0];
+    engine_t *e = h->e;
     json_t *ev = NULL;
     err_t err;
     if (trace_event_detail(e->store, id, &ev, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     if (!ev) {
@@ -182,8 +189,9 @@ static void event_get(engine_t *e, const char *id, web_response *out)
 
 /* ---- dead letters ---- */
 
-static void deadletters_list(engine_t *e, const api_request *req, web_response *out)
+void api_deadletters(http_ctx *h, const api_request *req, web_response *out)
 {
+    engine_t *e = h->e;
     const char *reg = NULL;
     int64_t limit = DEAD_LIMIT_DEFAULT;
     if (!q_str(req, "registration", &reg, out) ||
@@ -192,7 +200,7 @@ static void deadletters_list(engine_t *e, const api_request *req, web_response *
     json_t *raw = NULL;
     err_t err;
     if (store_deadletter_list(e->store, reg, (int)limit, &raw, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     json_t *list = json_array();
@@ -217,8 +225,8 @@ static void deadletters_list(engine_t *e, const api_request *req, web_response *
     web_json(out, 200, json_pack("{s:o}", "deadletters", list));
 }
 
-static void deadletters_replay(engine_t *e, const api_request *req, const char *id_s,
-                               web_response *out)
+/* One dead letter (id_s) or, id_s NULL, a registration's (?registration=). */
+static void replay(engine_t *e, const api_request *req, const char *id_s, web_response *out)
 {
     int64_t id = 0;
     const char *reg = NULL;
@@ -239,7 +247,7 @@ static void deadletters_replay(engine_t *e, const api_request *req, const char *
     int count = 0;
     err_t err;
     if (store_deadletter_replay(e->store, id, reg, &count, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     if (id > 0 && count == 0) {
@@ -249,68 +257,12 @@ static void deadletters_replay(engine_t *e, const api_request *req, const char *
     web_json(out, 200, json_pack("{s:i}", "replayed", count));
 }
 
-/* ---- routing ---- */
-
-bool api_console_route(const char *url)
+void api_deadletters_replay(http_ctx *h, const api_request *req, web_response *out)
 {
-    static const char *const prefixes[] = {"/api/v1/traces", "/api/v1/events", "/api/v1/deadletters"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (!strncmp(url, prefixes[i], n) && (url[n] == '\0' || url[n] == '/')) return true;
-    }
-    return false;
+    replay(h->e, req, NULL, out);
 }
 
-/* The segment after prefix in url ("" for the collection itself), or NULL
- * when url is not under prefix. */
-static const char *under(const char *url, const char *prefix)
+void api_deadletter_replay(http_ctx *h, const api_request *req, web_response *out)
 {
-    size_t n = strlen(prefix);
-    if (strncmp(url, prefix, n) != 0) return NULL;
-    if (url[n] == '\0') return "";
-    if (url[n] == '/') return url + n + 1;
-    return NULL;
-}
-
-void api_console(engine_t *e, const api_request *req, const char *url, web_response *out)
-{
-    if (json_array_size(e->api_tokens) == 0) {
-        web_error(out, 401, "The API is off: set EVKIT_API_TOKENS to enable it.");
-        return;
-    }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
-    bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
-    const char *rest;
-    if ((rest = under(url, "/api/v1/traces"))) {
-        if (!get) web_error(out, 405, "Method %s is not allowed here.", req->method);
-        else if (!*rest) traces_list(e, req, out);
-        else if (!strchr(rest, '/')) trace_get(e, rest, out);
-        else web_error(out, 404, "The requested resource does not exist.");
-    } else if ((rest = under(url, "/api/v1/events"))) {
-        if (!get) web_error(out, 405, "Method %s is not allowed here.", req->method);
-        else if (!*rest) events_list(e, req, out);
-        else if (!strchr(rest, '/')) event_get(e, rest, out);
-        else web_error(out, 404, "The requested resource does not exist.");
-    } else if ((rest = under(url, "/api/v1/deadletters"))) {
-        const char *slash = strchr(rest, '/');
-        if (!*rest) {
-            if (get) deadletters_list(e, req, out);
-            else web_error(out, 405, "Method %s is not allowed here.", req->method);
-        } else if (!strcmp(rest, "replay")) {
-            if (post) deadletters_replay(e, req, NULL, out);
-            else web_error(out, 405, "Method %s is not allowed here: POST to replay.", req->method);
-        } else if (slash && !strcmp(slash, "/replay")) {
-            char *id = xstrndup(rest, (size_t)(slash - rest));
-            if (post) deadletters_replay(e, req, id, out);
-            else web_error(out, 405, "Method %s is not allowed here: POST to replay.", req->method);
-            free(id);
-        } else {
-            web_error(out, 404, "The requested resource does not exist.");
-        }
-    } else {
-        web_error(out, 404, "The requested resource does not exist.");
-    }
+    replay(h->e, req, req->arg[0], out);
 }

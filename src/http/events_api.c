@@ -2,12 +2,12 @@
  * and journaling API (pull by position), on the same journal the webhook
  * and the delivery workers use. */
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/base64.h"
 #include "core/util.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
@@ -88,8 +88,7 @@ static json_t *from_binary(const api_request *req, char *why, size_t len)
                 json_object_set_new(ev, "data", text);
             } else {
                 json_decref(text);
-                char *b64 = xmalloc(4 * ((req->body_len + 2) / 3) + 1);
-                EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)req->body, (int)req->body_len);
+                char *b64 = base64_encode(req->body, req->body_len, NULL);
                 json_object_set_new(ev, "data_base64", json_string(b64));
                 free(b64);
             }
@@ -149,22 +148,15 @@ static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, check
     return true;
 }
 
-void api_publish(engine_t *e, const api_request *req, web_response *out)
+void api_publish(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (json_array_size(e->api_tokens) == 0) {
-        web_error(out, 401, "The publishing API is off: set EVKIT_API_TOKENS to enable it.");
-        return;
-    }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
+    engine_t *e = h->e;
     /* One bucket per credential: the authorization header, or the console's
      * session cookie. */
     const char *cred = hdr(req->headers, "authorization");
     if (!cred) cred = hdr(req->headers, "cookie");
     if (!cred) cred = "";
-    int64_t wait = ratelimit_take(e->publish_limit, ratelimit_key(cred, strlen(cred)), mono_ms());
+    int64_t wait = ratelimit_take(h->publish_limit, ratelimit_key(cred, strlen(cred)), mono_ms());
     if (wait > 0) {
         char *ra = xasprintf("%lld", (long long)((wait + 999) / 1000));
         web_error(out, 429, "Too many requests: the publishing rate limit is exceeded; retry after "
@@ -245,7 +237,8 @@ void api_publish(engine_t *e, const api_request *req, web_response *out)
             json_decref(results);
             free(ok);
             json_decref(events);
-            web_error(out, 500, "Unable to publish event %s: %s", type, err.msg);
+            web_error(out, http_status_of(err.code), "Unable to publish event %s: %s", type,
+                      err.msg);
             return;
         }
         taken += matched;
@@ -266,16 +259,10 @@ void api_publish(engine_t *e, const api_request *req, web_response *out)
 static void journal_page(engine_t *e, const api_request *req, const char *provider,
                          const registration_t *reg, web_response *out);
 
-void api_journal(engine_t *e, const api_request *req, const char *provider, web_response *out)
+void api_journal(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (json_array_size(e->api_tokens) == 0) {
-        web_error(out, 401, "The journaling API is off: set EVKIT_API_TOKENS to enable it.");
-        return;
-    }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
+    engine_t *e = h->e;
+    const char *provider = req->arg[0];
     /* A registration's journal: the events it subscribes to. A provider
      * key is accepted too (every event of that provider) unless a
      * registration has the same name. */
@@ -314,12 +301,12 @@ static void journal_page(engine_t *e, const api_request *req, const char *provid
             return;
         }
         if (store_position_before(e->store, now_ms() + ms, &since, &err) < 0) {
-            web_error(out, 500, "%s", err.msg);
+            web_fail(out, &err);
             return;
         }
     } else if (latest_s && !strcmp(latest_s, "true")) {
         if (store_position_before(e->store, now_ms() + 1000, &since, &err) < 0) {
-            web_error(out, 500, "%s", err.msg);
+            web_fail(out, &err);
             return;
         }
     }
@@ -343,16 +330,8 @@ static void journal_page(engine_t *e, const api_request *req, const char *provid
     json_t *events = NULL;
     int rc;
     if (reg) {
-        size_t n = 0;
-        for (size_t i = 0; i < reg->ninterests; i++) n += reg->interests[i].ncodes;
-        const char **provs = xcalloc(n ? n : 1, sizeof *provs);
-        const char **types = xcalloc(n ? n : 1, sizeof *types);
-        size_t k = 0;
-        for (size_t i = 0; i < reg->ninterests; i++)
-            for (size_t j = 0; j < reg->interests[i].ncodes; j++) {
-                provs[k] = reg->interests[i].provider;
-                types[k++] = reg->interests[i].codes[j];
-            }
+        const char **provs, **types;
+        size_t n = registry_interests(reg, &provs, &types);
         rc = store_read_matching(e->store, provs, types, n, since, limit, JOURNAL_PAGE_BYTES,
                                  &events, &err);
         free(provs);
@@ -371,7 +350,7 @@ static void journal_page(engine_t *e, const api_request *req, const char *provid
         while (rc == 0 && json_array_size(events) > keep) json_array_remove(events, keep);
     }
     if (rc < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     size_t n = json_array_size(events);

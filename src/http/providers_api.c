@@ -2,7 +2,7 @@
  * providers of the app with their ids (the urn:uuid: of their events'
  * source), and the event metadata `evkit onboard` recorded for each
  * (label, description, sample payload), as the hosted service lists a
- * provider's event metadata. Read-only; needs an API token. */
+ * provider's event metadata. Read-only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +26,7 @@ static void eventmetadata(engine_t *e, const provider_t *p, web_response *out)
     json_t *list;
     err_t err;
     if (store_event_meta_list(e->store, p->key, &list, &err) < 0) {
-        web_error(out, 500, "%s", err.msg);
+        web_fail(out, &err);
         return;
     }
     json_t *items = json_array();
@@ -44,50 +44,48 @@ static void eventmetadata(engine_t *e, const provider_t *p, web_response *out)
     web_json(out, 200, json_pack("{s:s, s:o}", "provider", p->key, "eventmetadata", items));
 }
 
-void api_providers(engine_t *e, const api_request *req, web_response *out)
+void api_providers(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (json_array_size(e->api_tokens) == 0) {
-        web_error(out, 401, "The API is off: set EVKIT_API_TOKENS to enable it.");
-        return;
-    }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
-    if (strcmp(req->method, "GET") != 0) {
-        web_error(out, 405, "Method %s is not allowed here: providers are read-only (evkit onboard "
-                            "creates them).", req->method);
-        return;
-    }
-    const char *rest = req->rest[0] == '/' ? req->rest + 1 : req->rest;
+    engine_t *e = h->e;
     err_t err;
-    if (!*rest) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < e->app->nproviders; i++) {
-            json_t *o = provider_json(e, &e->app->providers[i], &err);
-            if (!o) {
-                json_decref(arr);
-                web_error(out, 500, "%s", err.msg);
-                return;
-            }
-            json_array_append_new(arr, o);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < e->app->nproviders; i++) {
+        json_t *o = provider_json(e, &e->app->providers[i], &err);
+        if (!o) {
+            json_decref(arr);
+            web_fail(out, &err);
+            return;
         }
-        web_json(out, 200, json_pack("{s:o}", "providers", arr));
-        return;
+        json_array_append_new(arr, o);
     }
-    const char *slash = strchr(rest, '/');
-    char *key = slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
-    const provider_t *p = app_provider(e->app, key);
-    if (!p) {
-        web_error(out, 404, "provider '%s' not found (providers.json)", key);
-    } else if (!slash) {
-        json_t *o = provider_json(e, p, &err);
-        if (o) web_json(out, 200, o);
-        else web_error(out, 500, "%s", err.msg);
-    } else if (!strcmp(slash, "/eventmetadata")) {
-        eventmetadata(e, p, out);
-    } else {
-        web_error(out, 404, "The requested resource does not exist.");
-    }
-    free(key);
+    web_json(out, 200, json_pack("{s:o}", "providers", arr));
+}
+
+/* The provider named by arg[0], or a 404 naming it. */
+static const provider_t *provider_of(const http_ctx *h, const api_request *req, web_response *out)
+{
+    const provider_t *p = app_provider(h->e->app, req->arg[0]);
+    if (!p) web_error(out, 404, "provider '%s' not found (providers.json)", req->arg[0]);
+    return p;
+}
+
+void api_provider(http_ctx *h, const api_request *req, web_response *out)
+{
+    const provider_t *p = provider_of(h, req, out);
+    if (!p) return;
+    err_t err;
+    json_t *o = provider_json(h->e, p, &err);
+    if (o) web_json(out, 200, o);
+    else web_fail(out, &err);
+}
+
+void api_provider_metadata(http_ctx *h, const api_request *req, web_response *out)
+{
+    const provider_t *p = provider_of(h, req, out);
+    if (p) eventmetadata(h->e, p, out);
+}
+
+void api_provider_other(http_ctx *h, const api_request *req, web_response *out)
+{
+    if (provider_of(h, req, out)) web_error(out, 404, "The requested resource does not exist.");
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 typedef struct bucket {
     uint64_t key;
@@ -67,10 +68,7 @@ int64_t ratelimit_take(ratelimit_t *r, uint64_t key, int64_t now_ms)
     for (size_t i = 0; i < r->n; i++)
         if (r->b[i].key == key) b = &r->b[i];
     if (!b) {
-        if (r->n == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 8;
-            r->b = xrealloc(r->b, r->cap * sizeof *r->b);
-        }
+        VEC_GROW(r->b, r->cap, r->n + 1);
         b = &r->b[r->n++];
         b->key = key;
         b->tokens = r->burst;

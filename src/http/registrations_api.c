@@ -1,35 +1,37 @@
 /* registrations_api: GET/POST/PUT/DELETE /api/v1/registrations[/<name>],
- * enabling, and webhook secret rotation. Manifest registrations are shown
- * and may be enabled, but not changed here. Secrets are never returned,
- * except a secret evkit generated, once, in the answer that created it. */
+ * enabling, and webhook secret rotation, one handler per route row.
+ * Manifest registrations are shown and may be enabled, but not changed
+ * here. Secrets are never returned, except a secret evkit generated, once,
+ * in the answer that created it. */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "delivery/webhook.h"
 #include "http/api.h"
 #include "registry/registry.h"
 
-static void fail(web_response *out, int status, const err_t *err)
+/* The registry, or a 503 when there is none (no app or store). */
+static registry_t *need_registry(const http_ctx *h, web_response *out)
 {
-    web_error(out, status >= 400 ? status : 500, "%s", err->msg);
+    if (!h->e->registry) web_error(out, 503, "Registrations are not available.");
+    return h->e->registry;
 }
 
-static void describe_one(engine_t *e, const char *name, int status, const char *secret,
+static void describe_one(registry_t *r, const char *name, int status, const char *secret,
                          web_response *out)
 {
-    regset_t *regs = registry_get(e->registry);
+    regset_t *regs = registry_get(r);
     bool api = false;
     const registration_t *reg = regset_find(regs, name, &api);
     err_t err;
-    json_t *o = reg ? registry_describe(e->registry, reg, api, &err) : NULL;
+    json_t *o = reg ? registry_describe(r, reg, api, &err) : NULL;
     regset_release(regs);
     if (!reg) {
         web_error(out, 404, "registration '%s' not found", name);
         return;
     }
     if (!o) {
-        fail(out, 500, &err);
+        web_fail(out, &err);
         return;
     }
     if (secret) json_object_set_new(o, "webhook_secret", json_string(secret));
@@ -63,133 +65,111 @@ static void secret_drop(char *s)
     free(s);
 }
 
-void api_registrations(engine_t *e, const api_request *req, web_response *out)
+void api_reg_list(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!json_array_size(e->api_tokens)) {
-        web_error(out, 401, "The registrations API is off: set EVKIT_API_TOKENS to enable it.");
+    registry_t *r = need_registry(h, out);
+    if (!r) return;
+    regset_t *regs = registry_get(r);
+    json_t *arr = json_array();
+    err_t err;
+    bool ok = true;
+    for (size_t i = 0; i < regs->n && ok; i++) {
+        json_t *o = registry_describe(r, regs->regs[i], regs->from_api[i], &err);
+        if (!o) ok = false;
+        else json_array_append_new(arr, o);
+    }
+    regset_release(regs);
+    if (!ok) {
+        json_decref(arr);
+        web_fail(out, &err);
         return;
     }
-    if (!api_authorized(e, req->headers)) {
-        web_error(out, 401, "The supplied authentication is invalid.");
-        return;
-    }
-    if (!e->registry) {
-        web_error(out, 503, "Registrations are not available.");
-        return;
-    }
-    /* rest: "", "<name>", "<name>/enable", "<name>/secrets[/<id>]" */
-    const char *rest = req->rest;
-    while (*rest == '/') rest++;
-    char *path = xstrdup(rest);
-    size_t pl = strlen(path);
-    while (pl && path[pl - 1] == '/') path[--pl] = '\0';
-    char *name = path, *sub = strchr(path, '/'), *arg = NULL;
-    if (sub) {
-        *sub++ = '\0';
-        arg = strchr(sub, '/');
-        if (arg) *arg++ = '\0';
-    }
-    const char *m = req->method;
-    err_t err = {0};
+    web_json(out, 200, json_pack("{s:o}", "registrations", arr));
+}
+
+void api_reg_create(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    json_t *body = r ? body_json(req, true, out) : NULL;
+    if (!body) return;
+    const char *name = json_string_value(json_object_get(body, "name"));
     char *secret = NULL;
-    json_t *body = NULL;
-
-    if (!*name) {
-        if (!strcmp(m, "GET")) {
-            regset_t *regs = registry_get(e->registry);
-            json_t *arr = json_array();
-            int status = 200;
-            for (size_t i = 0; i < regs->n && status == 200; i++) {
-                json_t *o = registry_describe(e->registry, regs->regs[i], regs->from_api[i], &err);
-                if (!o) status = 500;
-                else json_array_append_new(arr, o);
-            }
-            regset_release(regs);
-            if (status != 200) {
-                json_decref(arr);
-                fail(out, status, &err);
-            } else {
-                web_json(out, 200, json_pack("{s:o}", "registrations", arr));
-            }
-        } else if (!strcmp(m, "POST")) {
-            if (!(body = body_json(req, true, out))) goto done;
-            const char *n = json_string_value(json_object_get(body, "name"));
-            int status = registry_create(e->registry, NULL, body, &secret, &err);
-            if (status >= 400) fail(out, status, &err);
-            else describe_one(e, n, 201, secret, out);
-        } else {
-            web_error(out, 405, "Use GET or POST on /api/v1/registrations.");
-        }
-        goto done;
-    }
-
-    if (!sub) {
-        int status = 0;
-        if (!strcmp(m, "GET")) {
-            describe_one(e, name, 200, NULL, out);
-        } else if (!strcmp(m, "PUT")) {
-            if (!(body = body_json(req, true, out))) goto done;
-            status = registry_update(e->registry, name, body, &secret, &err);
-            if (status >= 400) fail(out, status, &err);
-            else describe_one(e, name, 200, secret, out);
-        } else if (!strcmp(m, "DELETE")) {
-            status = registry_delete(e->registry, name, &err);
-            if (status >= 400) fail(out, status, &err);
-            else web_json(out, 200, json_pack("{s:s}", "deleted", name));
-        } else {
-            web_error(out, 405, "Use GET, PUT or DELETE on a registration.");
-        }
-        goto done;
-    }
-
-    if (!strcmp(sub, "enable") && !arg) {
-        if (strcmp(m, "POST")) {
-            web_error(out, 405, "Use POST to enable a registration.");
-            goto done;
-        }
-        int resumed = 0;
-        int status = registry_enable(e->registry, name, &resumed, &err);
-        if (status >= 400) fail(out, status, &err);
-        else web_json(out, 200, json_pack("{s:s, s:s, s:i}", "name", name, "state", "ACTIVE",
-                                          "resumed", resumed));
-        goto done;
-    }
-
-    if (!strcmp(sub, "secrets")) {
-        if (!arg && !strcmp(m, "POST")) {
-            if (!(body = body_json(req, false, out))) goto done;
-            json_t *given = json_object_get(body, "secret");
-            if (given && !json_is_string(given)) {
-                web_error(out, 400, "\"secret\" must be a string (whsec_<base64>).");
-                goto done;
-            }
-            int status = registry_secret_add(e->registry, name, json_string_value(given), &secret,
-                                             &err);
-            if (status >= 400) {
-                fail(out, status, &err);
-                goto done;
-            }
-            const char *s = secret ? secret : json_string_value(given);
-            char id[9], hint[32];
-            webhook_secret_id(s, id);
-            webhook_secret_hint(s, hint, sizeof hint);
-            json_t *o = json_pack("{s:s, s:s}", "id", id, "hint", hint);
-            if (secret) json_object_set_new(o, "webhook_secret", json_string(secret));
-            web_json(out, 201, o);
-        } else if (arg && *arg && !strcmp(m, "DELETE")) {
-            int status = registry_secret_remove(e->registry, name, arg, &err);
-            if (status >= 400) fail(out, status, &err);
-            else web_json(out, 200, json_pack("{s:s}", "removed", arg));
-        } else {
-            web_error(out, 405,
-                      "Use POST .../secrets to add a secret and DELETE .../secrets/<id> to remove "
-                      "one.");
-        }
-        goto done;
-    }
-    web_error(out, 404, "The requested resource does not exist.");
-done:
+    err_t err;
+    if (registry_create(r, NULL, body, &secret, &err) < 0) web_fail(out, &err);
+    else describe_one(r, name, 201, secret, out);
     secret_drop(secret);
     json_decref(body);
-    free(path);
+}
+
+void api_reg_get(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    if (r) describe_one(r, req->arg[0], 200, NULL, out);
+}
+
+void api_reg_update(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    json_t *body = r ? body_json(req, true, out) : NULL;
+    if (!body) return;
+    char *secret = NULL;
+    err_t err;
+    if (registry_update(r, req->arg[0], body, &secret, &err) < 0) web_fail(out, &err);
+    else describe_one(r, req->arg[0], 200, secret, out);
+    secret_drop(secret);
+    json_decref(body);
+}
+
+void api_reg_delete(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    if (!r) return;
+    err_t err;
+    if (registry_delete(r, req->arg[0], &err) < 0) web_fail(out, &err);
+    else web_json(out, 200, json_pack("{s:s}", "deleted", req->arg[0]));
+}
+
+void api_reg_enable(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    if (!r) return;
+    int resumed = 0;
+    err_t err;
+    if (registry_enable(r, req->arg[0], &resumed, &err) < 0) web_fail(out, &err);
+    else web_json(out, 200, json_pack("{s:s, s:s, s:i}", "name", req->arg[0], "state", "ACTIVE",
+                                      "resumed", resumed));
+}
+
+void api_reg_secret_add(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    json_t *body = r ? body_json(req, false, out) : NULL;
+    if (!body) return;
+    json_t *given = json_object_get(body, "secret");
+    char *secret = NULL;
+    err_t err;
+    if (given && !json_is_string(given)) {
+        web_error(out, 400, "\"secret\" must be a string (whsec_<base64>).");
+    } else if (registry_secret_add(r, req->arg[0], json_string_value(given), &secret, &err) < 0) {
+        web_fail(out, &err);
+    } else {
+        const char *s = secret ? secret : json_string_value(given);
+        char id[9], hint[32];
+        registry_secret_id(s, id);
+        registry_secret_hint(s, hint, sizeof hint);
+        json_t *o = json_pack("{s:s, s:s}", "id", id, "hint", hint);
+        if (secret) json_object_set_new(o, "webhook_secret", json_string(secret));
+        web_json(out, 201, o);
+    }
+    secret_drop(secret);
+    json_decref(body);
+}
+
+void api_reg_secret_remove(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    if (!r) return;
+    err_t err;
+    if (registry_secret_remove(r, req->arg[0], req->arg[1], &err) < 0) web_fail(out, &err);
+    else web_json(out, 200, json_pack("{s:s}", "removed", req->arg[1]));
 }

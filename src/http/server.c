@@ -1,7 +1,9 @@
-/* server: libmicrohttpd glue. One thread per connection, so a request that
- * waits for a durable publish holds only its own thread while concurrent
- * publishes share an fsync (group commit). Request bodies are capped at
- * WEB_MAX_BODY before any parsing. */
+/* server: libmicrohttpd glue, the HTTP context, /healthz and web actions.
+ * One thread per connection, so a request that waits for a durable publish
+ * holds only its own thread while concurrent publishes share an fsync
+ * (group commit). Request bodies are capped at WEB_MAX_BODY before any
+ * parsing; routing, authorization and the metrics route label are the
+ * route table's (routes.c). */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -12,24 +14,28 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "core/log.h"
 #include "http/api.h"
-#include "http/invoker.h"
 #include "http/console.h"
+#include "http/invoker.h"
+#include "http/ratelimit.h"
+#include "http/routes.h"
 #include "http/web.h"
 #include "metrics/metrics.h"
 #include "runtime/runtime.h"
 
 struct http_server {
     struct MHD_Daemon *mhd;
-    engine_t *engine;
+    http_ctx ctx;
     int port;
 };
 
 typedef struct request_state {
     buf_t body;
     bool too_large;
-    const char *route;      /* bounded route name for metrics */
+    route_match match;      /* found on arrival: its row's label counts even a 413 */
     const char *method;     /* static: metrics folds it to a known name */
     double started;         /* mono_s() at the first call */
 } request_state;
@@ -128,56 +134,51 @@ static void free_segs(char **seg, int n)
     for (int i = 0; i < n; i++) free(seg[i]);
 }
 
-static enum MHD_Result handle_web(http_server_t *srv, struct MHD_Connection *c, const char *method,
-                                  const char *url, request_state *st)
+const action_t *web_action_find(const http_ctx *h, const char *path, char **rest)
 {
-    engine_t *e = srv->engine;
-    /* url = /api/v1/web/<ns>/<pkg>/<action>[/rest] */
+    engine_t *e = h->e;
+    if (rest) *rest = NULL;
+    /* path = <ns>/<pkg>/<action>[/rest] */
     char *seg[4] = {0};
-    int n = split_path(url + strlen("/api/v1/web"), seg, 4);
-    enum MHD_Result ret;
-    if (n < 3 || strcmp(seg[0], e->namespace) != 0) {
-        free_segs(seg, n);
-        return send_error(c, 404, "The requested resource does not exist.");
+    int n = split_path(path ? path : "", seg, 4);
+    const action_t *action = NULL;
+    if (n >= 3 && strcmp(seg[0], e->namespace) == 0) {
+        /* The action part may carry an extension (.json, .http) as on OpenWhisk. */
+        char *dot = strchr(seg[2], '.');
+        if (dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".http") == 0)) *dot = '\0';
+        char *fqn = xasprintf("%s/%s", seg[1], seg[2]);
+        action = app_action(e->app, fqn);
+        free(fqn);
+        if (action && action->web == WEB_NO) action = NULL;
     }
-    /* The action part may carry an extension (.json, .http) as on OpenWhisk. */
-    char *dot = strchr(seg[2], '.');
-    if (dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".http") == 0)) *dot = '\0';
-    char *fqn = xasprintf("%s/%s", seg[1], seg[2]);
-    const action_t *action = app_action(e->app, fqn);
-    free(fqn);
-    if (!action || action->web == WEB_NO) {
-        free_segs(seg, n);
-        return send_error(c, 404, "The requested resource does not exist.");
-    }
-    char *rest = n == 4 ? xasprintf("/%s", seg[3]) : xstrdup("");
+    if (action && rest) *rest = n == 4 ? xasprintf("/%s", seg[3]) : xstrdup("");
     free_segs(seg, n);
+    return action;
+}
 
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    buf_t qraw;
-    buf_init(&qraw, 0);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_query_raw, &qraw);
-
-    web_response resp;
-    web_response_init(&resp);
-    if (action->require_auth && !web_bearer_ok(headers, e->api_tokens)) {
-        web_error(&resp, 401, "The request is not authorized: a valid 'Authorization: Bearer "
-                              "<token>' header is required.");
+void http_web_action(http_ctx *h, const api_request *req, web_response *out)
+{
+    char *rest = NULL;
+    const action_t *action = web_action_find(h, req->arg[0], &rest);
+    if (!action) {
+        web_error(out, 404, "The requested resource does not exist.");
+        return;
+    }
+    web_request wreq = {
+        .method = req->method,
+        .path = rest,
+        .headers = req->headers,
+        .query = req->query,
+        .query_raw = req->query_raw,
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    err_t err;
+    json_t *params = web_params(action, &wreq, &err);
+    if (!params) {
+        web_fail(out, &err);
     } else {
-        web_request req = {
-            .method = method,
-            .path = rest,
-            .headers = headers,
-            .query = query,
-            .query_raw = qraw.data ? qraw.data : "",
-            .body = st->body.data ? st->body.data : "",
-            .body_len = st->body.len,
-        };
-        json_t *params = web_params(action, &req, &resp);
-        if (params && log_get_level() <= LOG_DEBUG) {
+        if (log_get_level() <= LOG_DEBUG) {
             /* Params only ever reach the log through redaction. */
             json_t *shown = json_deep_copy(params);
             json_object_del(shown, "__ow_raw_body");
@@ -186,116 +187,54 @@ static enum MHD_Result handle_web(http_server_t *srv, struct MHD_Connection *c, 
                      json_pack("{s:s, s:o}", "action", action->fqn, "params", log_redact(shown)));
             json_decref(shown);
         }
-        if (params) {
-            invoke_result res;
-            runtime_invoke(e, action, params, NULL, &res);
-            web_render(&res, &resp);
-            json_decref(res.result);
-            json_decref(params);
-        }
+        invoke_result res;
+        runtime_invoke(h->e, action, params, NULL, &res);
+        web_render(&res, out);
+        json_decref(res.result);
+        json_decref(params);
     }
-    ret = send_response(c, &resp);
     log_emit(LOG_DEBUG, "web request",
-             json_pack("{s:s, s:s, s:i}", "method", method, "action", action->fqn, "status",
-                       resp.status));
+             json_pack("{s:s, s:s, s:i}", "method", req->method, "action", action->fqn, "status",
+                       out->status));
+    free(rest);
+}
+
+void http_healthz(http_ctx *h, const api_request *req, web_response *out)
+{
+    out->status = 200;
+    out->body = xstrdup("{\"status\":\"ok\"}");
+    out->body_len = strlen(out->body);
+    json_object_set_new(out->headers, "content-type", json_string("application/json"));
+}
+
+/* The request, complete: its row's answer. */
+static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, const char *method,
+                              const char *url, request_state *st)
+{
+    json_t *headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
+    json_t *query = json_object();
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
+    buf_t qraw;
+    buf_init(&qraw, 0);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_query_raw, &qraw);
+    api_request req = {
+        .method = method,
+        .url = url,
+        .query = query,
+        .query_raw = qraw.data ? qraw.data : "",
+        .headers = headers,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    web_response resp;
+    web_response_init(&resp);
+    route_dispatch(&srv->ctx, &st->match, &req, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
     web_response_free(&resp);
     buf_free(&qraw);
     json_decref(headers);
     json_decref(query);
-    free(rest);
-    return ret;
-}
-
-static enum MHD_Result handle_api(http_server_t *srv, struct MHD_Connection *c, const char *method,
-                                  const char *url, request_state *st)
-{
-    char *seg[2] = {0};
-    int n = split_path(url + strlen("/api/v1/namespaces"), seg, 2);
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    api_request req = {
-        .method = method,
-        .ns = n > 0 ? seg[0] : "",
-        .rest = n > 1 ? seg[1] : "",
-        .query = query,
-        .headers = headers,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-    };
-    web_response resp;
-    web_response_init(&resp);
-    api_handle(srv->engine, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
-    web_response_free(&resp);
-    json_decref(headers);
-    json_decref(query);
-    free_segs(seg, n);
-    return ret;
-}
-
-/* A JSON API under /api/v1 whose handler takes the path after its prefix. */
-static enum MHD_Result handle_rest_api(http_server_t *srv, struct MHD_Connection *c,
-                                       const char *method, const char *rest, request_state *st,
-                                       void (*fn)(engine_t *, const api_request *, web_response *))
-{
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    api_request req = {
-        .method = method,
-        .ns = "",
-        .rest = rest,
-        .query = query,
-        .headers = headers,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-    };
-    web_response resp;
-    web_response_init(&resp);
-    fn(srv->engine, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
-    web_response_free(&resp);
-    json_decref(headers);
-    json_decref(query);
-    return ret;
-}
-
-/* The handlers that take their path part as an argument, adapted to
- * handle_rest_api's shape (the part arrives as req->rest). */
-static void journal_api(engine_t *e, const api_request *req, web_response *out)
-{
-    api_journal(e, req, req->rest, out);
-}
-
-static void console_api(engine_t *e, const api_request *req, web_response *out)
-{
-    api_console(e, req, req->rest, out);
-}
-
-/* The web console: its files, sign-in and sign-out (console.c). */
-static enum MHD_Result handle_web_console(http_server_t *srv, struct MHD_Connection *c,
-                                      const char *method, const char *path, request_state *st)
-{
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    api_request req = {
-        .method = method,
-        .ns = "",
-        .rest = "",
-        .query = NULL,
-        .headers = headers,
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
-    };
-    web_response resp;
-    web_response_init(&resp);
-    console_handle(srv->engine, &req, path, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
-    web_response_free(&resp);
-    json_decref(headers);
     return ret;
 }
 
@@ -310,7 +249,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!st) {
         st = xcalloc(1, sizeof *st);
         buf_init(&st->body, WEB_MAX_BODY);
-        st->route = metrics_http_route(method, url);
+        route_find(method, url, &st->match);
         st->method = metrics_http_method(method);
         st->started = mono_s();
         *con_cls = st;
@@ -336,33 +275,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st->too_large)
         return send_error(c, 413, "The request body exceeds the limit of 1048576 bytes.");
-
-    if (strcmp(url, "/healthz") == 0) {
-        web_response r;
-        web_response_init(&r);
-        r.body = xstrdup("{\"status\":\"ok\"}");
-        r.body_len = strlen(r.body);
-        json_object_set_new(r.headers, "content-type", json_string("application/json"));
-        enum MHD_Result ret = send_response(c, &r);
-        web_response_free(&r);
-        return ret;
-    }
-    if (strncmp(url, "/api/v1/web/", 12) == 0) return handle_web(srv, c, method, url, st);
-    if (strncmp(url, "/api/v1/namespaces/", 19) == 0) return handle_api(srv, c, method, url, st);
-    if (strcmp(url, "/api/v1/registrations") == 0 ||
-        strncmp(url, "/api/v1/registrations/", 22) == 0)
-        return handle_rest_api(srv, c, method, url + 21, st, api_registrations);
-    if (strcmp(url, "/api/v1/providers") == 0 || strncmp(url, "/api/v1/providers/", 18) == 0)
-        return handle_rest_api(srv, c, method, url + 17, st, api_providers);
-    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "POST") == 0)
-        return handle_rest_api(srv, c, method, "", st, api_publish);
-    if (strncmp(url, "/api/v1/journal/", 16) == 0 && strcmp(method, "GET") == 0)
-        return handle_rest_api(srv, c, method, url + 16, st, journal_api);
-    if (api_console_route(url)) return handle_rest_api(srv, c, method, url, st, console_api);
-    if (strcmp(url, "/console") == 0 || strncmp(url, "/console/", 9) == 0)
-        return handle_web_console(srv, c, method, url + 8, st);
-    if (strcmp(url, "/metrics") == 0) return handle_rest_api(srv, c, method, "", st, api_metrics);
-    return send_error(c, 404, "The requested resource does not exist.");
+    return answer(srv, c, method, url, st);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -375,8 +288,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* The status actually sent, whichever handler sent it (0: none, the
      * client went away first). */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-    metrics_http_request(st->route, st->method, ci ? (int)ci->http_status : 0,
+    metrics_http_request(st->match.route->label, st->method, ci ? (int)ci->http_status : 0,
                          mono_s() - st->started);
+    route_match_free(&st->match);
     buf_free(&st->body);
     free(st);
     *con_cls = NULL;
@@ -392,11 +306,66 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_emit(LOG_DEBUG, "http", json_pack("{s:s}", "detail", msg));
 }
 
-static const char *server_env(const engine_t *e, const char *name)
+const char *http_setting(const http_ctx *h, const char *name)
 {
     const char *v = getenv(name);
     if (v) return v;
-    return e->app ? json_string_value(json_object_get(e->app->env, name)) : NULL;
+    const app_t *app = h->e->app;
+    return app && app->env ? json_string_value(json_object_get(app->env, name)) : NULL;
+}
+
+static json_t *token_list(const char *list)
+{
+    json_t *tokens = json_array();
+    if (!list) return tokens;
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
+        json_array_append_new(tokens, json_string(t));
+    OPENSSL_cleanse(copy, strlen(list));
+    free(copy);
+    return tokens;
+}
+
+void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
+{
+    memset(h, 0, sizeof *h);
+    h->e = e;
+    h->sessions = console_sessions_new(CONSOLE_SESSION_TTL_MS);
+    /* Namespaces-API activations: OpenWhisk's 60 s blocking wait, and a
+     * bound on non-blocking ones in flight. */
+    h->blocking_wait_ms = 60000;
+    const char *bw = http_setting(h, "EVKIT_BLOCKING_WAIT");
+    int64_t ms;
+    if (bw && dur_parse(bw, &ms) == 0 && ms > 0) h->blocking_wait_ms = ms;
+    else if (bw) log_warn("EVKIT_BLOCKING_WAIT is not a duration such as 60s; using 60s",
+                          json_pack("{s:s}", "value", bw));
+    const char *am = http_setting(h, "EVKIT_ASYNC_MAX");
+    int max_async = am && atoi(am) > 0 ? atoi(am) : 100;
+    if (with_invoker) h->invoker = invoker_new(max_async);
+    /* The hosted service's limit: 3,000 requests per 5 s per API key. */
+    double per_s = 600, burst = 3000;
+    const char *rate = http_setting(h, "EVKIT_PUBLISH_RATE");
+    if (rate && ratelimit_parse(rate, &per_s, &burst) < 0) {
+        log_warn("EVKIT_PUBLISH_RATE is not like 3000/5s, 200 or off; using 3000/5s",
+                 json_pack("{s:s}", "value", rate));
+        per_s = 600;
+        burst = 3000;
+    }
+    h->publish_limit = ratelimit_new(per_s, burst);
+    h->metrics_tokens = token_list(http_setting(h, "EVKIT_METRICS_TOKEN"));
+    const char *mode = http_setting(h, "EVKIT_METRICS_AUTH");
+    h->metrics_open = mode && strcasecmp(mode, "none") == 0;
+}
+
+void http_ctx_fini(http_ctx *h)
+{
+    /* Activations still running (non-blocking, or past a blocking wait)
+     * end before the engine goes. */
+    invoker_free(h->invoker);
+    console_sessions_free(h->sessions);
+    ratelimit_free(h->publish_limit);
+    json_decref(h->metrics_tokens);
+    memset(h, 0, sizeof *h);
 }
 
 int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
@@ -435,19 +404,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
             return err_set(err, "invalid IPv4 address '%s'", host);
     }
     http_server_t *s = xcalloc(1, sizeof *s);
-    s->engine = e;
-    e->console_sessions = console_sessions_new(CONSOLE_SESSION_TTL_MS);
-    /* Namespaces-API activations: OpenWhisk's 60 s blocking wait, and a
-     * bound on non-blocking ones in flight. */
-    e->blocking_wait_ms = 60000;
-    const char *bw = server_env(e, "EVKIT_BLOCKING_WAIT");
-    int64_t ms;
-    if (bw && dur_parse(bw, &ms) == 0 && ms > 0) e->blocking_wait_ms = ms;
-    else if (bw) log_warn("EVKIT_BLOCKING_WAIT is not a duration such as 60s; using 60s",
-                          json_pack("{s:s}", "value", bw));
-    const char *am = server_env(e, "EVKIT_ASYNC_MAX");
-    int max_async = am && atoi(am) > 0 ? atoi(am) : 100;
-    e->invoker = invoker_new(max_async);
+    http_ctx_init(&s->ctx, e, true);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
@@ -459,10 +416,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                               MHD_OPTION_END);
     if (!s->mhd) {
-        console_sessions_free(e->console_sessions);
-        e->console_sessions = NULL;
-        invoker_free(e->invoker);
-        e->invoker = NULL;
+        http_ctx_fini(&s->ctx);
         free(s);
         return err_set(err, "cannot listen on %s (address in use or not available)", addr);
     }
@@ -478,11 +432,6 @@ void http_stop(http_server_t *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->mhd);
-    /* Activations still running (non-blocking, or past a blocking wait)
-     * end before the engine goes. */
-    invoker_free(s->engine->invoker);
-    s->engine->invoker = NULL;
-    console_sessions_free(s->engine->console_sessions);
-    s->engine->console_sessions = NULL;
+    http_ctx_fini(&s->ctx);
     free(s);
 }

@@ -4,13 +4,13 @@
 
 #include <ctype.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/base64.h"
 #include "core/util.h"
 
 void web_response_init(web_response *r)
@@ -47,6 +47,29 @@ void web_error(web_response *r, int status, const char *fmt, ...)
     web_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
+int http_status_of(evk_status code)
+{
+    switch (code) {
+    case EVK_OK: return 200;
+    case EVK_INVALID: return 400;
+    case EVK_UNAUTHORIZED: return 401;
+    case EVK_FORBIDDEN: return 403;
+    case EVK_NOT_FOUND: return 404;
+    case EVK_CONFLICT: return 409;
+    case EVK_TOO_LARGE: return 413;
+    case EVK_TOO_MANY: return 429;
+    case EVK_INTERNAL: return 500;
+    case EVK_UNAVAILABLE: return 503;
+    case EVK_TIMEOUT: return 504;
+    }
+    return 500;
+}
+
+void web_fail(web_response *r, const err_t *err)
+{
+    web_error(r, http_status_of(err->code), "%s", err->msg);
+}
+
 static bool is_utf8_text(const char *s, size_t n)
 {
     json_t *j = json_stringn(s, n);
@@ -59,9 +82,9 @@ static json_t *body_string(const char *s, size_t n)
 {
     if (is_utf8_text(s, n)) return json_stringn(s, n);
     /* Binary bodies travel as base64, as on the hosted runtime. */
-    char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-    json_t *j = json_stringn(out, (size_t)len);
+    size_t len = 0;
+    char *out = base64_encode(s, n, &len);
+    json_t *j = json_stringn(out, len);
     free(out);
     return j;
 }
@@ -126,7 +149,7 @@ static const char *reserved_key(const json_t *obj)
     return NULL;
 }
 
-json_t *web_params(const action_t *action, const web_request *req, web_response *err)
+json_t *web_params(const action_t *action, const web_request *req, err_t *err)
 {
     json_t *request = json_object();
     const char *ctype = header(req->headers, "content-type");
@@ -141,8 +164,9 @@ json_t *web_params(const action_t *action, const web_request *req, web_response 
                 json_error_t je;
                 json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &je);
                 if (!body) {
-                    web_error(err, 400, "The request body is not valid JSON: %s (line %d, column %d).",
-                              je.text, je.line, je.column);
+                    err_code(err, EVK_INVALID,
+                             "The request body is not valid JSON: %s (line %d, column %d).",
+                             je.text, je.line, je.column);
                     json_decref(request);
                     return NULL;
                 }
@@ -157,25 +181,25 @@ json_t *web_params(const action_t *action, const web_request *req, web_response 
         json_object_del(probe, "__ow_body");
         const char *bad = reserved_key(probe);
         if (bad) {
-            web_error(err, 400, "Request defines parameters that are not allowed (e.g., reserved "
-                                "properties): '%s'.", bad);
+            err_code(err, EVK_INVALID, "Request defines parameters that are not allowed (e.g., "
+                                       "reserved properties): '%s'.", bad);
             json_decref(probe);
             json_decref(request);
             return NULL;
         }
         json_decref(probe);
     } else if (req->query && reserved_key(req->query)) {
-        web_error(err, 400, "Request defines parameters that are not allowed (e.g., reserved "
-                            "properties): '%s'.", reserved_key(req->query));
+        err_code(err, EVK_INVALID, "Request defines parameters that are not allowed (e.g., "
+                                   "reserved properties): '%s'.", reserved_key(req->query));
         json_decref(request);
         return NULL;
     }
 
-    err_t e;
-    json_t *params = runtime_params(action, request, &e);
+    json_t *params = runtime_params(action, request, err);
     json_decref(request);
     if (!params) {
-        web_error(err, 400, "%s", e.msg);
+        /* What runtime_params refuses is the request's params. */
+        err->code = EVK_INVALID;
         return NULL;
     }
     char *method = xstrdup(req->method ? req->method : "get");
@@ -251,15 +275,13 @@ static void render_http(const json_t *r, int dflt_status, web_response *out)
         const char *s = json_string_value(body);
         size_t n = json_string_length(body);
         if (is_binary_type(ctype)) {
-            unsigned char *bin = xmalloc(n / 4 * 3 + 4);
-            int len = EVP_DecodeBlock(bin, (const unsigned char *)s, (int)n);
-            if (len >= 0) {
-                while (n > 0 && s[n - 1] == '=' && len > 0) { len--; n--; }
+            size_t len = 0;
+            unsigned char *bin = base64_decode(s, n, &len, NULL);
+            if (bin) {
                 out->body = (char *)bin;
-                out->body_len = (size_t)len;
+                out->body_len = len;
                 return;
             }
-            free(bin);
         }
         out->body = xstrndup(s, n);
         out->body_len = n;
@@ -311,13 +333,17 @@ int web_bearer_ok(const json_t *headers, const json_t *tokens)
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
     const char *tok = auth + 7;
     while (*tok == ' ') tok++;
-    size_t n = strlen(tok);
-    int ok = 0;
+    return web_token_ok(tokens, tok, strlen(tok));
+}
+
+bool web_token_ok(const json_t *tokens, const char *tok, size_t n)
+{
+    bool ok = false;
     size_t i;
     json_t *t;
     json_array_foreach(tokens, i, t) {
         const char *s = json_string_value(t);
-        if (s && strlen(s) == n && n > 0 && CRYPTO_memcmp(s, tok, n) == 0) ok = 1;
+        if (s && n > 0 && strlen(s) == n && CRYPTO_memcmp(s, tok, n) == 0) ok = true;
     }
     return ok;
 }

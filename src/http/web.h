@@ -5,8 +5,10 @@
 #define EVKIT_HTTP_WEB_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "core/util.h"
 #include "manifest/manifest.h"
 #include "runtime/runtime.h"
 
@@ -36,13 +38,19 @@ void web_json(web_response *r, int status, json_t *body);
 /* A JSON {"error": message} response with status. */
 void web_error(web_response *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The HTTP status of an evk_status: the one mapping in evkit (EVK_INVALID
+ * 400, EVK_NOT_FOUND 404, EVK_CONFLICT 409, EVK_FORBIDDEN 403, ...; an
+ * unknown one 500). */
+int http_status_of(evk_status code);
+/* web_error with err's message and the status of its code. */
+void web_fail(web_response *r, const err_t *err);
 
 /* The params of a web invocation: package/action inputs < query < body,
  * plus __ow_method, __ow_headers, __ow_path (and __ow_query, __ow_body for
- * raw-http; __ow_raw_body with annotation signed-body). Returns NULL and a
- * 400 in *err for malformed JSON, reserved __ow_* keys, or overriding a
- * final input. */
-json_t *web_params(const action_t *action, const web_request *req, web_response *err);
+ * raw-http; __ow_raw_body with annotation signed-body). Returns NULL with
+ * err (EVK_INVALID) for malformed JSON, reserved __ow_* keys, or overriding
+ * a final input. */
+json_t *web_params(const action_t *action, const web_request *req, err_t *err);
 
 /* Renders an action result as the hosted runtime does: statusCode (default
  * 200, 204 without body), headers, body; a top-level error renders only its
@@ -52,5 +60,8 @@ void web_render(const invoke_result *res, web_response *out);
 /* True when the request carries "Authorization: Bearer <t>" with t one of
  * tokens (array of strings); compared in constant time. */
 int web_bearer_ok(const json_t *headers, const json_t *tokens);
+/* True when tok (n bytes, n > 0) is one of tokens; every token is compared,
+ * in constant time. */
+bool web_token_ok(const json_t *tokens, const char *tok, size_t n);
 
 #endif

@@ -130,40 +130,6 @@ void metrics_activation(const char *action, int status, double seconds)
     metric_observe(M.activation_seconds, METRIC_LABELS(action), seconds);
 }
 
-static bool has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
-
-const char *metrics_http_route(const char *method, const char *url)
-{
-    if (!url) return "other";
-    if (strcmp(url, "/api/v1/events") == 0 && method && strcmp(method, "POST") != 0)
-        return "events_api";
-    static const struct {
-        const char *prefix;
-        bool exact;
-        const char *route;
-    } routes[] = {
-        {"/healthz", true, "healthz"},
-        {"/metrics", true, "metrics"},
-        {"/api/v1/web/", false, "web_action"},
-        {"/api/v1/namespaces/", false, "namespaces_api"},
-        {"/api/v1/events", true, "publish"},   /* POST; GET is the console's browsing */
-        {"/api/v1/events/", false, "events_api"},
-        {"/api/v1/journal/", false, "journal"},
-        {"/api/v1/traces", false, "traces_api"},
-        {"/api/v1/registrations", false, "registrations_api"},
-        {"/api/v1/deadletters", false, "deadletters_api"},
-        {"/api/v1/activations", false, "activations_api"},
-        {"/api/v1/providers", false, "providers_api"},
-        {"/api/v1/", false, "api_other"},
-        {"/console", false, "console"},
-    };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (routes[i].exact ? strcmp(url, routes[i].prefix) == 0 : has_prefix(url, routes[i].prefix))
-            return routes[i].route;
-    }
-    return "other";
-}
-
 const char *metrics_http_method(const char *m)
 {
     static const char *known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};

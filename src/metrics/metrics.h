@@ -75,9 +75,6 @@ void metrics_delivery_attempt(const char *registration, int outcome, int attempt
 /* One activation of action (pkg/name) ended with status (act_status). */
 void metrics_activation(const char *action, int status, double seconds);
 
-/* The bounded route name of a request ("web_action", "publish", ...,
- * "not_found"): never the raw URL, so clients cannot grow the label set. */
-const char *metrics_http_route(const char *method, const char *url);
 /* "GET", "POST", ... as a static string; "other" for anything else. */
 const char *metrics_http_method(const char *method);
 void metrics_http_request(const char *route, const char *method, int status, double seconds);

@@ -4,13 +4,14 @@
 #include "registry/registry.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/log.h"
-#include "delivery/webhook.h"
-
 
 struct registry {
     const app_t *app;
@@ -18,6 +19,7 @@ struct registry {
     pthread_mutex_t mu;        /* current */
     regset_t *current;
     pthread_mutex_t change_mu; /* one change at a time: check, challenge, store */
+    registry_url_check url_check; /* NULL: webhook registrations refused */
 };
 
 /* Keys a definition may have, and keys of the API's own answers that a
@@ -194,7 +196,7 @@ static void refresh_now(registry_t *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* ---- changes ---- */
+/* ---- secrets ---- */
 
 static void secret_free(char *s)
 {
@@ -203,30 +205,57 @@ static void secret_free(char *s)
     free(s);
 }
 
-/* The stored definition of an API registration (new reference) or NULL. */
-static json_t *stored_def(registry_t *r, const char *name, err_t *err, int *status)
+char *registry_secret_new(void)
+{
+    unsigned char raw[32];
+    if (random_bytes(raw, sizeof raw) < 0) abort();
+    char *b = base64_encode(raw, sizeof raw, NULL);
+    OPENSSL_cleanse(raw, sizeof raw);
+    char *s = xasprintf("whsec_%s", b);
+    secret_free(b);
+    return s;
+}
+
+void registry_secret_id(const char *secret, char id[9])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 4; i++) snprintf(id + 2 * i, 3, "%02x", md[i]);
+}
+
+void registry_secret_hint(const char *secret, char *hint, size_t len)
+{
+    const char *p = strncmp(secret, "whsec_", 6) == 0 ? secret + 6 : secret;
+    snprintf(hint, len, "whsec_%.4s...", p);
+}
+
+/* ---- changes ---- */
+
+void registry_set_url_check(registry_t *r, registry_url_check check)
+{
+    r->url_check = check;
+}
+
+/* The stored definition of an API registration (new reference) or NULL
+ * with err. */
+static json_t *stored_def(registry_t *r, const char *name, err_t *err)
 {
     json_t *defs = NULL;
-    if (store_regdef_list(r->store, &defs, NULL, err) < 0) {
-        *status = 500;
-        return NULL;
-    }
+    if (store_regdef_list(r->store, &defs, NULL, err) < 0) return NULL;
     json_t *def = json_incref(json_object_get(defs, name));
     json_decref(defs);
-    if (!def) {
-        *status = 404;
-        err_set(err, "registration '%s' not found", name);
-    }
+    if (!def) err_code(err, EVK_NOT_FOUND, "registration '%s' not found", name);
     return def;
 }
 
 /* spec as a definition to store: only known keys (read-only ones dropped,
- * others refused), webhook_secret always a list. 0 or 400. */
+ * others refused), webhook_secret always a list. */
 static int clean_spec(const json_t *spec, json_t **out, err_t *err)
 {
     *out = NULL;
     if (!json_is_object(spec))
-        return err_set(err, "a registration must be a JSON object"), 400;
+        return err_code(err, EVK_INVALID, "a registration must be a JSON object");
     json_t *def = json_object();
     const char *k;
     json_t *v;
@@ -238,43 +267,46 @@ static int clean_spec(const json_t *spec, json_t **out, err_t *err)
                 json_object_set(def, k, v);
         } else if (!in_list(READ_ONLY_KEYS, k)) {
             json_decref(def);
-            err_set(err,
-                    "unknown key '%s' in the registration (known: description, events_of_interest, "
-                    "runtime_action, webhook_url, delivery_type, webhook_secret, retry, ordering)",
-                    k);
-            return 400;
+            return err_code(err, EVK_INVALID,
+                            "unknown key '%s' in the registration (known: description, "
+                            "events_of_interest, runtime_action, webhook_url, delivery_type, "
+                            "webhook_secret, retry, ordering)",
+                            k);
         }
     }
     *out = def;
     return 0;
 }
 
-/* Checks def as registration name; 0 or 400 with every problem. */
-static int check_def(registry_t *r, const char *name, const json_t *def, bool *is_webhook,
-                     err_t *err)
+/* Checks def as registration name, with every problem in err. */
+static int check_def(registry_t *r, const char *name, const json_t *def, err_t *err)
 {
     diags_t d;
     diags_init(&d);
     registration_t *reg = registration_from_json(r->app, name, def, &d);
-    int status = 0;
+    int rc = 0;
     if (!reg || d.warnings) {
         char *why = diags_join(&d, true);
-        err_set(err, "%s", why);
+        rc = err_code(err, EVK_INVALID, "%s", why);
         free(why);
-        status = 400;
-    } else if (is_webhook) {
-        *is_webhook = reg->webhook_url != NULL;
     }
     registration_free(reg);
     diags_free(&d);
-    return status;
+    return rc;
 }
 
-static int challenge(const json_t *def, err_t *err)
+/* The installed check on a webhook URL; a URL that fails it is the
+ * caller's input problem whatever the transport said. */
+static int check_url(registry_t *r, const char *url, err_t *err)
 {
-    const char *url = json_string_value(json_object_get(def, "webhook_url"));
     if (!url) return 0;
-    if (webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err) < 0) return 400;
+    if (!r->url_check)
+        return err_code(err, EVK_UNAVAILABLE, "webhook URLs cannot be checked here, so a webhook "
+                                              "registration cannot be made");
+    if (r->url_check(url, err) < 0) {
+        err->code = EVK_INVALID;
+        return -1;
+    }
     return 0;
 }
 
@@ -283,7 +315,7 @@ static void ensure_secret(json_t *def, char **new_secret)
 {
     if (!json_object_get(def, "webhook_url") || json_array_size(json_object_get(def, "webhook_secret")))
         return;
-    char *sec = webhook_secret_new();
+    char *sec = registry_secret_new();
     json_object_set_new(def, "webhook_secret", json_pack("[s]", sec));
     if (new_secret) *new_secret = sec;
     else secret_free(sec);
@@ -295,21 +327,49 @@ static const char *spec_name(const char *name, const json_t *spec)
     return json_string_value(json_object_get(spec, "name"));
 }
 
+/* Stores def as name's new definition; a definition deleted meanwhile is
+ * not found. */
+static int put_update(registry_t *r, const char *name, const json_t *def, err_t *err)
+{
+    bool existed = false;
+    if (store_regdef_put(r->store, name, def, REGDEF_UPDATE, &existed, err) < 0) return -1;
+    if (!existed) return err_code(err, EVK_NOT_FOUND, "registration '%s' not found", name);
+    return 0;
+}
+
 /* The end of a change made under change_mu (already released): on failure
  * drop the secret it may have generated; on success make the change visible
  * at once, log it and hand the generated secret to the caller (or drop it). */
-static int change_done(registry_t *r, int status, int ok_status, const char *what,
-                       const char *name, char *generated, char **new_secret)
+static int change_done(registry_t *r, int rc, const char *what, const char *name,
+                       char *generated, char **new_secret)
 {
-    if (status) {
+    if (rc < 0) {
         secret_free(generated);
-        return status;
+        return -1;
     }
     refresh_now(r);
     log_info(what, json_pack("{s:s}", "registration", name));
     if (new_secret) *new_secret = generated;
     else secret_free(generated);
-    return ok_status;
+    return 0;
+}
+
+/* The checks of a new registration's name. */
+static int check_new_name(registry_t *r, const char *name, const json_t *spec, err_t *err)
+{
+    if (!name) return err_code(err, EVK_INVALID, "the registration needs a \"name\"");
+    const char *inner = json_string_value(json_object_get(spec, "name"));
+    if (inner && strcmp(inner, name))
+        return err_code(err, EVK_INVALID, "the name in the body ('%s') differs from the URL's ('%s')",
+                        inner, name);
+    if (!registration_name_valid(name))
+        return err_code(err, EVK_INVALID,
+                        "registration name '%s' is invalid: 1 to 128 characters of letters, "
+                        "digits, _ . @ -, starting with a letter, digit or _",
+                        name);
+    if (app_registration(r->app, name))
+        return err_code(err, EVK_CONFLICT, "registration '%s' is declared in app.config.yaml", name);
+    return 0;
 }
 
 int registry_create(registry_t *r, const char *name, const json_t *spec, char **new_secret,
@@ -317,44 +377,29 @@ int registry_create(registry_t *r, const char *name, const json_t *spec, char **
 {
     if (new_secret) *new_secret = NULL;
     name = spec_name(name, spec);
-    if (!name) return err_set(err, "the registration needs a \"name\""), 400;
-    const char *inner = json_string_value(json_object_get(spec, "name"));
-    if (inner && strcmp(inner, name))
-        return err_set(err, "the name in the body ('%s') differs from the URL's ('%s')", inner,
-                       name), 400;
-    if (!registration_name_valid(name))
-        return err_set(err,
-                       "registration name '%s' is invalid: 1 to 128 characters of letters, "
-                       "digits, _ . @ -, starting with a letter, digit or _",
-                       name), 400;
-    if (app_registration(r->app, name))
-        return err_set(err, "registration '%s' is declared in app.config.yaml", name), 409;
     json_t *def = NULL;
-    int status = clean_spec(spec, &def, err);
-    if (status) return status;
+    if (check_new_name(r, name, spec, err) < 0 || clean_spec(spec, &def, err) < 0) return -1;
     char *generated = NULL;
     ensure_secret(def, &generated);
-    status = check_def(r, name, def, NULL, err);
+    int rc = check_def(r, name, def, err);
     pthread_mutex_lock(&r->change_mu);
-    if (!status) {
+    if (rc == 0) {
         /* Refuse a taken name before bothering the webhook. */
         regset_t *cur = registry_get(r);
-        if (regset_find(cur, name, NULL)) {
-            status = 409;
-            err_set(err, "registration '%s' already exists", name);
-        }
+        if (regset_find(cur, name, NULL))
+            rc = err_code(err, EVK_CONFLICT, "registration '%s' already exists", name);
         regset_release(cur);
     }
-    if (!status) status = challenge(def, err);
-    if (!status) {
+    if (rc == 0) rc = check_url(r, json_string_value(json_object_get(def, "webhook_url")), err);
+    if (rc == 0) {
         bool existed = false;
-        if (store_regdef_put(r->store, name, def, REGDEF_CREATE, &existed, err) < 0) status = 500;
-        else if (existed) status = 409, err_set(err, "registration '%s' already exists", name);
+        rc = store_regdef_put(r->store, name, def, REGDEF_CREATE, &existed, err);
+        if (rc == 0 && existed)
+            rc = err_code(err, EVK_CONFLICT, "registration '%s' already exists", name);
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(def);
-    return change_done(r, status, 201, "registration created", name, generated,
-                       new_secret);
+    return change_done(r, rc, "registration created", name, generated, new_secret);
 }
 
 int registry_update(registry_t *r, const char *name, const json_t *spec, char **new_secret,
@@ -362,20 +407,20 @@ int registry_update(registry_t *r, const char *name, const json_t *spec, char **
 {
     if (new_secret) *new_secret = NULL;
     if (app_registration(r->app, name))
-        return err_set(err,
-                       "registration '%s' is declared in app.config.yaml and is read-only "
-                       "here; change it in the manifest",
-                       name), 403;
+        return err_code(err, EVK_FORBIDDEN,
+                        "registration '%s' is declared in app.config.yaml and is read-only "
+                        "here; change it in the manifest",
+                        name);
     const char *inner = json_string_value(json_object_get(spec, "name"));
     if (inner && strcmp(inner, name))
-        return err_set(err, "the name in the body ('%s') differs from the URL's ('%s'); a "
-                       "registration cannot be renamed", inner, name), 400;
+        return err_code(err, EVK_INVALID, "the name in the body ('%s') differs from the URL's "
+                        "('%s'); a registration cannot be renamed", inner, name);
     json_t *def = NULL;
-    int status = clean_spec(spec, &def, err);
-    if (status) return status;
+    if (clean_spec(spec, &def, err) < 0) return -1;
     pthread_mutex_lock(&r->change_mu);
-    json_t *old = stored_def(r, name, err, &status);
+    json_t *old = stored_def(r, name, err);
     char *generated = NULL;
+    int rc = old ? 0 : -1;
     if (old) {
         /* Secrets are never shown, so a definition sent back without them
          * keeps the ones it had. */
@@ -383,53 +428,49 @@ int registry_update(registry_t *r, const char *name, const json_t *spec, char **
         if (!json_object_get(def, "webhook_secret") && json_object_get(def, "webhook_url") && olds)
             json_object_set(def, "webhook_secret", olds);
         ensure_secret(def, &generated);
-        status = check_def(r, name, def, NULL, err);
+        rc = check_def(r, name, def, err);
         const char *ou = json_string_value(json_object_get(old, "webhook_url"));
         const char *nu = json_string_value(json_object_get(def, "webhook_url"));
-        if (!status && nu && (!ou || strcmp(ou, nu))) status = challenge(def, err);
-        bool existed = false;
-        if (!status && store_regdef_put(r->store, name, def, REGDEF_UPDATE, &existed, err) < 0)
-            status = 500;
-        else if (!status && !existed) status = 404, err_set(err, "registration '%s' not found", name);
+        if (rc == 0 && nu && (!ou || strcmp(ou, nu))) rc = check_url(r, nu, err);
+        if (rc == 0) rc = put_update(r, name, def, err);
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(old);
     json_decref(def);
-    return change_done(r, status, 200, "registration updated", name, generated, new_secret);
+    return change_done(r, rc, "registration updated", name, generated, new_secret);
 }
 
 int registry_delete(registry_t *r, const char *name, err_t *err)
 {
     if (app_registration(r->app, name))
-        return err_set(err,
-                       "registration '%s' is declared in app.config.yaml and is read-only "
-                       "here; remove it from the manifest",
-                       name), 403;
+        return err_code(err, EVK_FORBIDDEN,
+                        "registration '%s' is declared in app.config.yaml and is read-only "
+                        "here; remove it from the manifest",
+                        name);
     bool existed = false;
     int dropped = 0;
-    if (store_regdef_delete(r->store, name, &existed, &dropped, err) < 0) return 500;
-    if (!existed) return err_set(err, "registration '%s' not found", name), 404;
+    if (store_regdef_delete(r->store, name, &existed, &dropped, err) < 0) return -1;
+    if (!existed) return err_code(err, EVK_NOT_FOUND, "registration '%s' not found", name);
     refresh_now(r);
     log_info("registration deleted",
              json_pack("{s:s, s:i}", "registration", name, "undelivered", dropped));
-    return 200;
+    return 0;
 }
 
 /* Loads an API webhook registration's definition for a secret change. */
-static json_t *webhook_def(registry_t *r, const char *name, err_t *err, int *status)
+static json_t *webhook_def(registry_t *r, const char *name, err_t *err)
 {
     if (app_registration(r->app, name)) {
-        *status = 403;
-        err_set(err,
-                "registration '%s' is declared in app.config.yaml; its secrets come from there "
-                "(webhook_secret)",
-                name);
+        err_code(err, EVK_FORBIDDEN,
+                 "registration '%s' is declared in app.config.yaml; its secrets come from there "
+                 "(webhook_secret)",
+                 name);
         return NULL;
     }
-    json_t *def = stored_def(r, name, err, status);
+    json_t *def = stored_def(r, name, err);
     if (def && !json_object_get(def, "webhook_url")) {
-        *status = 400;
-        err_set(err, "registration '%s' delivers to an action and has no secrets", name);
+        err_code(err, EVK_INVALID, "registration '%s' delivers to an action and has no secrets",
+                 name);
         json_decref(def);
         return NULL;
     }
@@ -441,11 +482,11 @@ int registry_secret_add(registry_t *r, const char *name, const char *secret, cha
 {
     if (new_secret) *new_secret = NULL;
     if (secret && !webhook_secret_valid(secret))
-        return err_set(err, "a webhook secret must be whsec_ followed by base64"), 400;
-    int status = 0;
+        return err_code(err, EVK_INVALID, "a webhook secret must be whsec_ followed by base64");
     pthread_mutex_lock(&r->change_mu);
-    json_t *def = webhook_def(r, name, err, &status);
+    json_t *def = webhook_def(r, name, err);
     char *generated = NULL;
+    int rc = def ? 0 : -1;
     if (def) {
         json_t *secs = json_object_get(def, "webhook_secret");
         if (!json_is_array(secs)) {
@@ -453,62 +494,54 @@ int registry_secret_add(registry_t *r, const char *name, const char *secret, cha
             json_object_set_new(def, "webhook_secret", secs);
         }
         if (json_array_size(secs) >= WEBHOOK_MAX_SECRETS) {
-            status = 409;
-            err_set(err,
-                    "registration '%s' already has %d secrets (a rotation is under way); remove "
-                    "the old one first",
-                    name, WEBHOOK_MAX_SECRETS);
+            rc = err_code(err, EVK_CONFLICT,
+                          "registration '%s' already has %d secrets (a rotation is under way); "
+                          "remove the old one first",
+                          name, WEBHOOK_MAX_SECRETS);
         } else {
-            if (!secret) secret = generated = webhook_secret_new();
+            if (!secret) secret = generated = registry_secret_new();
             json_array_append_new(secs, json_string(secret));
-            bool existed = false;
-            if (store_regdef_put(r->store, name, def, REGDEF_UPDATE, &existed, err) < 0)
-                status = 500;
-            else if (!existed) status = 404, err_set(err, "registration '%s' not found", name);
+            rc = put_update(r, name, def, err);
         }
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(def);
-    return change_done(r, status, 201, "webhook secret added", name, generated, new_secret);
+    return change_done(r, rc, "webhook secret added", name, generated, new_secret);
 }
 
 int registry_secret_remove(registry_t *r, const char *name, const char *id, err_t *err)
 {
-    int status = 0;
     pthread_mutex_lock(&r->change_mu);
-    json_t *def = webhook_def(r, name, err, &status);
+    json_t *def = webhook_def(r, name, err);
+    int rc = def ? 0 : -1;
     if (def) {
         json_t *secs = json_object_get(def, "webhook_secret");
         size_t at = (size_t)-1, i;
         json_t *v;
         json_array_foreach(secs, i, v) {
             char sid[9];
-            webhook_secret_id(json_string_value(v), sid);
+            registry_secret_id(json_string_value(v), sid);
             if (!strcmp(sid, id)) at = i;
         }
         if (at == (size_t)-1) {
-            status = 404;
-            err_set(err, "registration '%s' has no secret with id '%s'", name, id);
+            rc = err_code(err, EVK_NOT_FOUND, "registration '%s' has no secret with id '%s'", name,
+                          id);
         } else if (json_array_size(secs) < 2) {
-            status = 409;
-            err_set(err,
-                    "'%s' is the only secret of registration '%s'; add the new one first, then "
-                    "remove this one",
-                    id, name);
+            rc = err_code(err, EVK_CONFLICT,
+                          "'%s' is the only secret of registration '%s'; add the new one first, "
+                          "then remove this one",
+                          id, name);
         } else {
             json_array_remove(secs, at);
-            bool existed = false;
-            if (store_regdef_put(r->store, name, def, REGDEF_UPDATE, &existed, err) < 0)
-                status = 500;
-            else if (!existed) status = 404, err_set(err, "registration '%s' not found", name);
+            rc = put_update(r, name, def, err);
         }
     }
     pthread_mutex_unlock(&r->change_mu);
     json_decref(def);
-    if (status) return status;
+    if (rc < 0) return -1;
     refresh_now(r);
     log_info("webhook secret removed", json_pack("{s:s, s:s}", "registration", name, "id", id));
-    return 200;
+    return 0;
 }
 
 int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err)
@@ -519,12 +552,25 @@ int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err)
     char *url = reg && reg->webhook_url ? xstrdup(reg->webhook_url) : NULL;
     bool found = reg != NULL;
     regset_release(cur);
-    if (!found) return err_set(err, "registration '%s' not found", name), 404;
-    int status = 200;
-    if (url && webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err) < 0) status = 400;
+    if (!found) return err_code(err, EVK_NOT_FOUND, "registration '%s' not found", name);
+    int rc = check_url(r, url, err);
     free(url);
-    if (status == 200 && store_reg_enable(r->store, name, resumed, err) < 0) status = 500;
-    return status;
+    if (rc == 0) rc = store_reg_enable(r->store, name, resumed, err);
+    return rc < 0 ? -1 : 0;
+}
+
+size_t registry_interests(const registration_t *reg, const char ***providers, const char ***types)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < reg->ninterests; i++) n += reg->interests[i].ncodes;
+    *providers = xcalloc(n ? n : 1, sizeof **providers);
+    *types = xcalloc(n ? n : 1, sizeof **types);
+    for (size_t i = 0; i < reg->ninterests; i++)
+        for (size_t j = 0; j < reg->interests[i].ncodes; j++) {
+            (*providers)[k] = reg->interests[i].provider;
+            (*types)[k++] = reg->interests[i].codes[j];
+        }
+    return n;
 }
 
 /* ---- the API's view ---- */
@@ -552,8 +598,8 @@ json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_ap
         json_t *secs = json_array();
         for (size_t i = 0; i < reg->nsecrets; i++) {
             char id[9], hint[32];
-            webhook_secret_id(reg->secrets[i], id);
-            webhook_secret_hint(reg->secrets[i], hint, sizeof hint);
+            registry_secret_id(reg->secrets[i], id);
+            registry_secret_hint(reg->secrets[i], hint, sizeof hint);
             json_array_append_new(secs, json_pack("{s:s, s:s}", "id", id, "hint", hint));
         }
         json_object_set_new(o, "webhook_secrets", secs);

@@ -34,6 +34,13 @@ typedef struct regset {
 registry_t *registry_new(const app_t *app, store_t *store);
 void registry_free(registry_t *r);
 
+/* How a webhook URL is proven to be willing before a registration may
+ * deliver to it (delivery's challenge). The registry sits below delivery,
+ * so the layer that creates it installs the check; without one, webhook
+ * registrations are refused (EVK_UNAVAILABLE). Set before any change. */
+typedef int (*registry_url_check)(const char *url, err_t *err);
+void registry_set_url_check(registry_t *r, registry_url_check check);
+
 /* The current snapshot, re-read from the store when it changed (one cheap
  * read per call). Never NULL. Release with regset_release. */
 regset_t *registry_get(registry_t *r);
@@ -41,18 +48,21 @@ void regset_release(regset_t *s);
 /* NULL when absent; *from_api (may be NULL) tells its origin. */
 const registration_t *regset_find(const regset_t *s, const char *name, bool *from_api);
 
-/* Outcomes of the changes below, as HTTP statuses: 200/201 done, 400
- * invalid (err says exactly why, every problem joined by "; "), 403 a
- * manifest registration, 404 unknown, 409 conflict. */
+/* The changes below return 0, or -1 with err: EVK_INVALID (err says
+ * exactly why, every problem joined by "; "; also a webhook that fails its
+ * challenge), EVK_FORBIDDEN (a manifest registration), EVK_NOT_FOUND,
+ * EVK_CONFLICT (the name is taken, or a rotation is under way), or a
+ * store failure's status. registry_create and registry_secret_add create,
+ * the others change what exists. */
 
 /* Creates name from spec (the JSON shape of app.config.yaml's
  * registrations; "name" may be inside spec instead). A webhook without
  * webhook_secret gets a generated one, handed back once in *new_secret
- * (may be NULL; caller frees). A webhook must pass the challenge first. */
+ * (may be NULL; caller frees). A webhook must pass the URL check first. */
 int registry_create(registry_t *r, const char *name, const json_t *spec, char **new_secret,
                     err_t *err);
 /* Replaces name's definition (PUT): a webhook keeps its secrets when spec
- * has none, and passes the challenge again when its URL changed. */
+ * has none, and passes the URL check again when its URL changed. */
 int registry_update(registry_t *r, const char *name, const json_t *spec, char **new_secret,
                     err_t *err);
 int registry_delete(registry_t *r, const char *name, err_t *err);
@@ -61,7 +71,7 @@ int registry_delete(registry_t *r, const char *name, err_t *err);
 int registry_secret_add(registry_t *r, const char *name, const char *secret, char **new_secret,
                         err_t *err);
 int registry_secret_remove(registry_t *r, const char *name, const char *id, err_t *err);
-/* Makes a registration ACTIVE again (a webhook passes the challenge
+/* Makes a registration ACTIVE again (a webhook passes the URL check
  * first); *resumed gets how many parked deliveries go again. */
 int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err);
 
@@ -70,5 +80,19 @@ int registry_enable(registry_t *r, const char *name, int *resumed, err_t *err);
  * webhook_secrets as {id, hint}), origin, state and delivery figures.
  * Secrets never appear. New reference, NULL with err on a store failure. */
 json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_api, err_t *err);
+
+/* The (provider, event code) pairs a registration subscribes to, flattened
+ * for the store's matching reads: *providers[i] with *types[i], strings
+ * borrowed from reg. Returns the count; the caller frees both arrays
+ * (allocated even when the count is 0). */
+size_t registry_interests(const registration_t *reg, const char ***providers, const char ***types);
+
+/* Webhook secrets: a fresh one ("whsec_" + base64 of 32 random bytes;
+ * caller frees), and how one is shown without showing it: id is the first
+ * 8 hex digits of its SHA-256 (names it for removal), hint "whsec_abcd..."
+ * its first four characters. */
+char *registry_secret_new(void);
+void registry_secret_id(const char *secret, char id[9]);
+void registry_secret_hint(const char *secret, char *hint, size_t len);
 
 #endif

@@ -136,20 +136,9 @@ static void test_zero_all(void **state)
     metrics_registry_free(r);
 }
 
-static void test_http_routes(void **state)
+static void test_http_methods(void **state)
 {
     (void)state;
-    assert_string_equal(metrics_http_route("GET", "/healthz"), "healthz");
-    assert_string_equal(metrics_http_route("GET", "/metrics"), "metrics");
-    assert_string_equal(metrics_http_route("POST", "/api/v1/web/evkit/a/b/extra?x=1"), "web_action");
-    assert_string_equal(metrics_http_route("POST", "/api/v1/events"), "publish");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/events"), "events_api");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/events/abc"), "events_api");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/journal/backoffice"), "journal");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/namespaces/_/activations"), "namespaces_api");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/providers/backoffice"), "providers_api");
-    assert_string_equal(metrics_http_route("GET", "/api/v1/nothing"), "api_other");
-    assert_string_equal(metrics_http_route("GET", "/wp-admin/../../etc/passwd"), "other");
     assert_string_equal(metrics_http_method("GET"), "GET");
     assert_string_equal(metrics_http_method("BREW"), "other");
 }
@@ -227,7 +216,7 @@ int main(void)
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_cap_folds_into_other),
         cmocka_unit_test(test_zero_all),
-        cmocka_unit_test(test_http_routes),
+        cmocka_unit_test(test_http_methods),
         cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

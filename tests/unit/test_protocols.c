@@ -1,7 +1,7 @@
 /* test_protocols: the pure parts of webhook delivery (Standard Webhooks
  * signatures, secrets, batch sizing, the challenge answer, status classes
- * and outcomes) and the registry (registrations declared as JSON, checked
- * like the manifest, persisted, seen by another process's registry). */
+ * and outcomes) and registrations declared as JSON, checked like the
+ * manifest (the registry itself: test_registry.c). */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -429,89 +429,6 @@ static void test_manifest_webhook(void **state)
     free(dir);
 }
 
-static void test_registry(void **state)
-{
-    (void)state;
-    char *dir = app_dir();
-    char *data = tu_tmpdir();
-    diags_t d;
-    diags_init(&d);
-    app_t *app = app_load(dir, &d);
-    assert_non_null(app);
-    diags_free(&d);
-    store_t *s1, *s2;
-    err_t err;
-    assert_int_equal(store_open(data, &s1, &err), 0);
-    assert_int_equal(store_open(data, &s2, &err), 0);
-    registry_t *r1 = registry_new(app, s1), *r2 = registry_new(app, s2);
-
-    regset_t *set = registry_get(r1);
-    assert_int_equal(set->n, 1);
-    bool api = true;
-    assert_non_null(regset_find(set, "declared", &api));
-    assert_false(api);
-    regset_release(set);
-
-    json_t *spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", "
-                              "\"event_codes\": [\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
-                              " \"runtime_action\": \"p/a\"}", 0, NULL);
-    char *secret = NULL;
-    assert_int_equal(registry_create(r1, "made", spec, &secret, &err), 201);
-    assert_null(secret);
-    assert_int_equal(registry_create(r1, "made", spec, NULL, &err), 409);
-    assert_int_equal(registry_create(r1, "declared", spec, NULL, &err), 409);
-    assert_int_equal(registry_update(r1, "declared", spec, NULL, &err), 403);
-    assert_int_equal(registry_delete(r1, "declared", &err), 403);
-    assert_int_equal(registry_update(r1, "ghost", spec, NULL, &err), 404);
-    json_object_set_new(spec, "colour", json_string("red"));
-    assert_int_equal(registry_create(r1, "other", spec, NULL, &err), 400);
-    assert_non_null(strstr(err.msg, "unknown key 'colour'"));
-    json_object_del(spec, "colour");
-
-    /* The other process's registry sees the new one on its next get. */
-    set = registry_get(r2);
-    assert_int_equal(set->n, 2);
-    const registration_t *made = regset_find(set, "made", &api);
-    assert_non_null(made);
-    assert_true(api);
-    assert_string_equal(made->runtime_action, "p/a");
-    /* A snapshot stays valid while held, whatever changes. */
-    json_object_set_new(spec, "description", json_string("changed"));
-    assert_int_equal(registry_update(r1, "made", spec, NULL, &err), 200);
-    assert_null(made->description);
-    regset_release(set);
-    set = registry_get(r2);
-    assert_string_equal(regset_find(set, "made", NULL)->description, "changed");
-
-    json_t *view = registry_describe(r2, regset_find(set, "made", NULL), true, &err);
-    assert_string_equal(json_string_value(json_object_get(view, "origin")), "api");
-    assert_string_equal(json_string_value(json_object_get(view, "state")), "ACTIVE");
-    assert_string_equal(json_string_value(json_object_get(view, "delivery_type")), "list");
-    json_decref(view);
-    regset_release(set);
-
-    /* Secrets only for webhooks. */
-    assert_int_equal(registry_secret_add(r1, "made", NULL, NULL, &err), 400);
-    assert_int_equal(registry_secret_add(r1, "declared", NULL, NULL, &err), 403);
-
-    assert_int_equal(registry_delete(r1, "made", &err), 200);
-    assert_int_equal(registry_delete(r1, "made", &err), 404);
-    set = registry_get(r2);
-    assert_null(regset_find(set, "made", NULL));
-    regset_release(set);
-
-    json_decref(spec);
-    registry_free(r1);
-    registry_free(r2);
-    store_close(s1);
-    store_close(s2);
-    app_free(app);
-    tu_rmrf(dir);
-    tu_rmrf(data);
-    free(dir);
-    free(data);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,7 +442,6 @@ int main(void)
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_registration_from_json),
         cmocka_unit_test(test_manifest_webhook),
-        cmocka_unit_test(test_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@ static void free_action(action_t *a)
     json_decref(a->annotations);
 }
 
-static json_t *params_for(action_t *a, const char *body, json_t *query, web_response *err)
+static json_t *params_for(action_t *a, const char *body, json_t *query, err_t *err)
 {
     json_t *headers = json_pack("{s:s}", "content-type", "application/json");
     web_request req = {.method = "POST", .path = "", .headers = headers, .query = query,
@@ -42,8 +42,7 @@ static void test_precedence_inputs_query_body(void **state)
     (void)state;
     action_t a = make_action(false, WEB_YES);
     json_t *query = json_pack("{s:s, s:s}", "A", "query", "Q", "query");
-    web_response err;
-    web_response_init(&err);
+    err_t err;
     json_t *p = params_for(&a, "{\"A\":\"body\",\"B\":\"body\"}", query, &err);
     assert_non_null(p);
     assert_string_equal(json_string_value(json_object_get(p, "A")), "body");
@@ -61,7 +60,6 @@ static void test_precedence_inputs_query_body(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "B")), "input");
     json_decref(p);
     json_decref(query);
-    web_response_free(&err);
     free_action(&a);
 }
 
@@ -69,19 +67,15 @@ static void test_final_refuses_override(void **state)
 {
     (void)state;
     action_t a = make_action(true, WEB_YES);
-    web_response err;
-    web_response_init(&err);
+    err_t err;
     json_t *p = params_for(&a, "{\"LOG_LEVEL\":\"error\"}", NULL, &err);
     assert_null(p);
-    assert_int_equal(err.status, 400);
-    assert_non_null(strstr(err.body, "not allowed"));
-    web_response_free(&err);
-    web_response_init(&err);
+    assert_int_equal(err.code, EVK_INVALID);
+    assert_non_null(strstr(err.msg, "not allowed"));
     p = params_for(&a, "{\"data\":{\"uid\":\"1\"}}", NULL, &err);
     assert_non_null(p);
     assert_string_equal(json_string_value(json_object_get(p, "LOG_LEVEL")), "debug");
     json_decref(p);
-    web_response_free(&err);
     free_action(&a);
 }
 
@@ -89,27 +83,19 @@ static void test_reserved_and_malformed(void **state)
 {
     (void)state;
     action_t a = make_action(false, WEB_YES);
-    web_response err;
-    web_response_init(&err);
+    err_t err;
     assert_null(params_for(&a, "{\"__ow_method\":\"get\"}", NULL, &err));
-    assert_int_equal(err.status, 400);
-    assert_non_null(strstr(err.body, "__ow_method"));
-    web_response_free(&err);
+    assert_int_equal(err.code, EVK_INVALID);
+    assert_non_null(strstr(err.msg, "__ow_method"));
 
-    web_response_init(&err);
     json_t *q = json_pack("{s:s}", "__ow_headers", "x");
     assert_null(params_for(&a, NULL, q, &err));
-    assert_int_equal(err.status, 400);
+    assert_int_equal(err.code, EVK_INVALID);
     json_decref(q);
-    web_response_free(&err);
 
-    web_response_init(&err);
     assert_null(params_for(&a, "{\"data\": {", NULL, &err));
-    assert_int_equal(err.status, 400);
-    json_t *body = json_loads(err.body, 0, NULL);
-    assert_non_null(strstr(json_string_value(json_object_get(body, "error")), "not valid JSON"));
-    json_decref(body);
-    web_response_free(&err);
+    assert_int_equal(err.code, EVK_INVALID);
+    assert_non_null(strstr(err.msg, "not valid JSON"));
     free_action(&a);
 }
 
@@ -120,8 +106,7 @@ static void test_raw_http(void **state)
     json_t *headers = json_pack("{s:s}", "content-type", "text/plain");
     web_request req = {.method = "PUT", .path = "/x/y", .headers = headers, .query = NULL,
                        .query_raw = "a=1&b=2", .body = "hello", .body_len = 5};
-    web_response err;
-    web_response_init(&err);
+    err_t err;
     json_t *p = web_params(&a, &req, &err);
     assert_non_null(p);
     assert_string_equal(json_string_value(json_object_get(p, "__ow_body")), "hello");
@@ -136,7 +121,6 @@ static void test_raw_http(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "__ow_body")), "//4AAQ==");
     json_decref(p);
     json_decref(headers);
-    web_response_free(&err);
     free_action(&a);
 }
 
