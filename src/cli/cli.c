@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/progress.h"
 #include "core/log.h"
 
 static const char *TOP_USAGE =
@@ -25,6 +26,7 @@ static const char *TOP_USAGE =
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
+    "  config         the effective settings and where each comes from\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -104,6 +106,11 @@ store_t *cli_open_store(const cli_ctx *ctx)
     return s;
 }
 
+void cli_load_config(const cli_ctx *ctx, const app_t *app)
+{
+    config_load(ctx->config, app, CONFIG_APP | CONFIG_LENIENT, NULL);
+}
+
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
 {
     app_t *app = cli_load_app(ctx, false);
@@ -113,7 +120,8 @@ bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
         app_free(app);
         return false;
     }
-    engine_init(e, app, s, api_host);
+    cli_load_config(ctx, app);
+    engine_init(e, app, s, ctx->config, api_host);
     return true;
 }
 
@@ -152,18 +160,25 @@ static int cmd_version(void)
     return EXIT_OK;
 }
 
-int cli_main(int argc, char **argv)
+/* The process settings, once: a bad one stops serve and config (which
+ * report the settings) and is a warning for the other commands. */
+static bool load_settings(config_t *cfg, const char *cmd)
 {
-    signal(SIGPIPE, SIG_IGN);
-    log_set_level(log_level_parse(getenv("EVKIT_LOG_LEVEL"), LOG_INFO));
-    const char *lf = getenv("EVKIT_LOG_FORMAT");
-    if (lf && *lf && log_setup_format(lf) < 0)
-        fprintf(stderr, "evkit: EVKIT_LOG_FORMAT '%s' is not json or text; logging JSON\n", lf);
-    cli_ctx ctx = {
-        .app_dir = getenv("EVKIT_APP") ? getenv("EVKIT_APP") : "app",
-        .data_dir = getenv("EVKIT_DATA") ? getenv("EVKIT_DATA") : "var",
-        .listen = getenv("EVKIT_LISTEN") ? getenv("EVKIT_LISTEN") : "127.0.0.1:8080",
-    };
+    bool strict = cmd && (!strcmp(cmd, "serve") || !strcmp(cmd, "config"));
+    config_init(cfg);
+    err_t err;
+    if (config_load(cfg, NULL, CONFIG_PROCESS | (strict ? 0 : CONFIG_LENIENT), &err) < 0) {
+        cli_fail("%s", err.msg);
+        return false;
+    }
+    log_set_level((log_level)cfg->log_level);
+    if (cfg->log_format == LOG_FORMAT_TEXT) log_setup_format("text");
+    progress_allow(cfg->progress != CONFIG_PROGRESS_NEVER);
+    return true;
+}
+
+static int run_command(cli_ctx *ctx, int argc, char **argv)
+{
     if (argc < 2) return cli_usage(TOP_USAGE);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
@@ -179,16 +194,35 @@ int cli_main(int argc, char **argv)
         {"action", cmd_action},         {"event", cmd_event},
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
-        {"onboard", cmd_onboard},
+        {"onboard", cmd_onboard},       {"config", cmd_config},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             optind = 1;
-            return cmds[i].fn(&ctx, argc - 1, argv + 1);
+            return cmds[i].fn(ctx, argc - 1, argv + 1);
         }
     }
     fprintf(stderr, "evkit: unknown command '%s'\n\n", cmd);
     return cli_usage(TOP_USAGE);
+}
+
+int cli_main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    config_t cfg;
+    if (!load_settings(&cfg, argc > 1 ? argv[1] : NULL)) {
+        config_free(&cfg);
+        return EXIT_FAIL;
+    }
+    cli_ctx ctx = {
+        .app_dir = cfg.app_dir,
+        .data_dir = cfg.data_dir,
+        .listen = cfg.listen,
+        .config = &cfg,
+    };
+    int rc = run_command(&ctx, argc, argv);
+    config_free(&cfg);
+    return rc;
 }
 
 /* ---- HTTP to a running daemon ---- */

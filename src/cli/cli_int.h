@@ -16,6 +16,9 @@ typedef struct cli_ctx {
     const char *data_dir;  /* --data, $EVKIT_DATA, "var" */
     const char *listen;    /* --listen, $EVKIT_LISTEN, "127.0.0.1:8080" */
     bool json;             /* --json: machine-readable output */
+    /* The settings: the process ones read at start; the app's are read
+     * when a command loads the app (cli_load_config). */
+    config_t *config;
 } cli_ctx;
 
 /* Common options without a letter take values above any character, so a
@@ -38,6 +41,9 @@ bool cli_common_opt(cli_ctx *ctx, int c, bool *help);
 app_t *cli_load_app(const cli_ctx *ctx, bool print_warnings);
 /* Opens the store in ctx->data_dir, creating it. NULL (printed) on failure. */
 store_t *cli_open_store(const cli_ctx *ctx);
+/* Reads the app's settings into ctx->config (environment, then the app's
+ * .env); a bad value is a warning and keeps the default. */
+void cli_load_config(const cli_ctx *ctx, const app_t *app);
 /* Loads app and store and fills an engine; false on failure (printed). */
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host);
 void cli_close_engine(engine_t *e);
@@ -68,6 +74,7 @@ int cmd_registration(cli_ctx *ctx, int argc, char **argv);
 int cmd_activation(cli_ctx *ctx, int argc, char **argv);
 int cmd_trace(cli_ctx *ctx, int argc, char **argv);
 int cmd_onboard(cli_ctx *ctx, int argc, char **argv);
+int cmd_config(cli_ctx *ctx, int argc, char **argv);
 /* evkit event show <id>: the event with every delivery and attempt (cmd_trace.c). */
 int cli_event_show(cli_ctx *ctx, const char *id);
 /* evkit event sample <code> | --list, evkit event send-sample <code> (cmd_sample.c). */

@@ -51,7 +51,7 @@ void api_metrics(engine_t *e, const api_request *req, web_response *out)
     char *text = NULL;
     size_t len = 0;
     err_t err;
-    if (metrics_scrape(e, &text, &len, &err) < 0) {
+    if (metrics_scrape(&text, &len, &err) < 0) {
         web_error(out, 500, "cannot collect metrics: %s", err.msg);
         return;
     }
