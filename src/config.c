@@ -33,7 +33,7 @@ static const char *const LOG_FORMATS[] = {"json", "text", NULL};
 static const char *const PROGRESS_MODES[] = {"auto", "never", NULL};
 static const char *const METRICS_AUTHS[] = {"token", "none", NULL};
 
-#define DURATION_FORMS "a duration such as 7d, 36h, 90m, 500ms or P2D"
+#define DURATION_FORMS "duration such as 7d, 36h, 90m, 500ms or P2D"
 #define F(field) offsetof(config_t, field)
 /* name, type, default, forms, help, secret, from .env */
 #define INFO(name, type, dflt, forms, help, secret, app) {name, type, dflt, forms, help, secret, app}
@@ -82,7 +82,7 @@ static const setting TABLE[] = {
           "How long events are kept; an event whose delivery is pending, parked or a dead "
           "letter is kept until that is settled. Applied at start and hourly.", false, true),
      T_DURATION, F(journal_retention_ms), 1, 0, NULL},
-    {INFO("EVKIT_TRACE_RETENTION", "duration", "7d", DURATION_FORMS " (0: none)",
+    {INFO("EVKIT_TRACE_RETENTION", "duration", "7d", "a " DURATION_FORMS ", or 0",
           "How long delivery traces are all kept.", false, true),
      T_DURATION, F(trace_retention_ms), 0, 0, NULL},
     {INFO("EVKIT_TRACE_KEEP", "count", "100", "a whole number from 0 to 1000000",
