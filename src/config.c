@@ -160,7 +160,7 @@ static int parse_enum(const char *s, const char *const *choices, int *out)
 
 /* "3000/5s" (requests per duration), "200" (per second), "off" or "0". The
  * burst is the count: 3000/5s allows 3,000 at once, refilled at 600/s. */
-static int parse_rate(const char *s, config_rate *out)
+int config_parse_rate(const char *s, config_rate *out)
 {
     if (!strcasecmp(s, "off") || !strcmp(s, "0")) {
         out->per_s = out->burst = 0;
@@ -230,7 +230,7 @@ static int parse_into(const setting *st, config_t *c, const char *s)
         *(int64_t *)field = ms;
         return 0;
     case T_COUNT: return parse_count(s, st->min, st->max, field);
-    case T_RATE: return parse_rate(s, field);
+    case T_RATE: return config_parse_rate(s, field);
     case T_ENUM: return parse_enum(s, st->choices, field);
     }
     return -1;

@@ -90,7 +90,12 @@ void config_free(config_t *c);
  * NULL; *from (may be NULL) tells where it was found. app may be NULL. */
 const char *config_lookup(const app_t *app, const char *name, config_source *from);
 
-const char *config_source_name(config_source s);   /* "default", "env", ".env" */
+const char *config_source_name(config_source s);
+
+/* A rate as EVKIT_PUBLISH_RATE takes it: "3000/5s" (requests per duration,
+ * burst 3000 refilled at 600/s), "200" (per second) or "off"/"0" (per_s 0).
+ * -1 when malformed. */
+int config_parse_rate(const char *s, config_rate *out);   /* "default", "env", ".env" */
 
 /* The effective settings: [{name, value, source}] in table order, a secret
  * that is set shown as "<hidden>". Caller decrefs. */

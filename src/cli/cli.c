@@ -54,6 +54,20 @@ bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
     }
 }
 
+int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
+    bool help = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if (!cli_common_opt(ctx, c, &help)) return cli_usage(usage);
+    if (help) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    return optind < argc ? cli_usage(usage) : -1;
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;

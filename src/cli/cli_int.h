@@ -35,6 +35,9 @@ enum { CLI_OPT_LOG_FORMAT = 0x1000 };
 
 /* Handles a common option; returns true when c was one (help sets *help). */
 bool cli_common_opt(cli_ctx *ctx, int c, bool *help);
+/* For a command that takes the common options only, no arguments: -1 to go
+ * on, else the exit status (--help printed usage: EXIT_OK; EXIT_USAGE). */
+int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage);
 
 /* Loads the app printing diagnostics to stderr (warnings too when
  * print_warnings). NULL on errors. */

@@ -14,20 +14,12 @@ static const char *CONFIG_USAGE =
 
 int cmd_config(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(CONFIG_USAGE);
-    if (help) {
-        fputs(CONFIG_USAGE, stdout);
-        return EXIT_OK;
-    }
-    if (optind < argc) return cli_usage(CONFIG_USAGE);
+    int rc = cli_common_opts_only(ctx, argc, argv, CONFIG_USAGE);
+    if (rc >= 0) return rc;
     app_t *app = cli_load_app(ctx, false);
     if (!app) return EXIT_FAIL;
     err_t err;
-    int rc = config_load(ctx->config, app, CONFIG_APP, &err);
+    rc = config_load(ctx->config, app, CONFIG_APP, &err);
     app_free(app);
     if (rc < 0) return cli_fail("%s", err.msg);
     json_t *all = config_describe(ctx->config);

@@ -23,16 +23,8 @@ static const char *CHECK_USAGE =
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(CHECK_USAGE);
-    if (help) {
-        fputs(CHECK_USAGE, stdout);
-        return EXIT_OK;
-    }
-    if (optind < argc) return cli_usage(CHECK_USAGE);
+    int rc = cli_common_opts_only(ctx, argc, argv, CHECK_USAGE);
+    if (rc >= 0) return rc;
     diags_t d;
     diags_init(&d);
     app_t *app = app_load(ctx->app_dir, &d);
@@ -46,7 +38,7 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
     } else {
         printf("%s: %zu error(s), %zu warning(s)\n", ctx->app_dir, d.errors, d.warnings);
     }
-    int rc = d.errors ? EXIT_FAIL : EXIT_OK;
+    rc = d.errors ? EXIT_FAIL : EXIT_OK;
     diags_free(&d);
     return rc;
 }
