@@ -2,7 +2,8 @@
 # Runs every test: unit tests (cmocka) on the gcc build, the same under
 # valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, the web
 # console in headless Chromium (tests/e2e/browser, screenshots in tests/artifacts/), then unit and
-# end-to-end tests again on the ASan+UBSan build (build/asan). Ends with one
+# end-to-end tests again on the ASan+UBSan build (build/asan); the README settings table is checked
+# against src/config.c. Ends with one
 # summary line "evkit: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,17 @@ run_sample_app() {
   fi
 }
 
+# The README's settings table must match src/config.c (names, defaults, .env).
+run_readme_settings() {
+  local out="$log_dir/readme-settings.log"
+  if python3 scripts/check-readme-settings.py >"$out" 2>&1; then
+    passed=$((passed + 1)); printf '%-10s %-28s %s\n' readme "settings table current" ok
+  else
+    failed=$((failed + 1)); failures+=("README settings table")
+    printf '%-10s %-28s %s\n' readme "settings table current" "FAILED: see $out"
+  fi
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -86,6 +98,8 @@ run_unit build valgrind valgrind --quiet --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=no
 echo "== sample app: offline Lua harness and generated files =="
 run_sample_app
+echo "== README: the settings table =="
+run_readme_settings
 echo "== unit tests (clang build) =="
 run_unit build/clang clang
 echo "== end-to-end tests (build/evkit) =="

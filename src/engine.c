@@ -12,55 +12,22 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *env_get(const app_t *app, const char *name)
-{
-    const char *v = getenv(name);
-    if (v) return v;
-    json_t *j = app && app->env ? json_object_get(app->env, name) : NULL;
-    return json_string_value(j);
-}
-
-void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
+void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
+                 const char *api_host)
 {
     memset(e, 0, sizeof *e);
     e->app = app;
     e->store = store;
-    const char *ns = env_get(app, "AIO_runtime_namespace");
-    e->namespace = xstrdup(ns && *ns ? ns : "evkit");
-    e->api_host = xstrdup(api_host ? api_host : "http://127.0.0.1:8080");
-    e->api_tokens = json_array();
-    const char *toks = env_get(app, "EVKIT_API_TOKENS");
-    if (toks) {
-        char *copy = xstrdup(toks), *save = NULL;
-        for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
-            json_array_append_new(e->api_tokens, json_string(t));
-        free(copy);
+    if (!config) {
+        config_init(&e->own_config);
+        config = &e->own_config;
     }
+    e->config = config;
+    e->namespace = xstrdup(config->namespace);
+    e->api_host = xstrdup(api_host ? api_host : "http://127.0.0.1:8080");
+    e->api_tokens = json_incref(config->api_tokens);
     const char *first = json_string_value(json_array_get(e->api_tokens, 0));
     e->api_key = xstrdup(first ? first : "");
-    e->activation_retention_ms = 7LL * 24 * 3600 * 1000;
-    e->journal_retention_ms = 7LL * 24 * 3600 * 1000;
-    int64_t ms;
-    const char *ret = env_get(app, "EVKIT_ACTIVATION_RETENTION");
-    if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->activation_retention_ms = ms;
-    ret = env_get(app, "EVKIT_JOURNAL_RETENTION");
-    if (ret && dur_parse(ret, &ms) == 0 && ms > 0) e->journal_retention_ms = ms;
-    e->trace_retention_ms = 7LL * 24 * 3600 * 1000;
-    e->trace_keep = 100;
-    ret = env_get(app, "EVKIT_TRACE_RETENTION");
-    if (ret && *ret) {
-        if (dur_parse(ret, &ms) == 0 && ms >= 0) e->trace_retention_ms = ms;
-        else log_warn("EVKIT_TRACE_RETENTION is not a duration such as 7d or 36h; using 7d",
-                      json_pack("{s:s}", "value", ret));
-    }
-    ret = env_get(app, "EVKIT_TRACE_KEEP");
-    if (ret && *ret) {
-        char *end;
-        long k = strtol(ret, &end, 10);
-        if (!*end && k >= 0 && k <= 1000000) e->trace_keep = (int)k;
-        else log_warn("EVKIT_TRACE_KEEP is not a count from 0 to 1000000; using 100",
-                      json_pack("{s:s}", "value", ret));
-    }
     if (app && store) e->registry = registry_new(app, store);
 }
 
@@ -71,6 +38,7 @@ void engine_fini(engine_t *e)
     free(e->api_host);
     free(e->api_key);
     json_decref(e->api_tokens);
+    if (e->config == &e->own_config) config_free(&e->own_config);
     memset(e, 0, sizeof *e);
 }
 

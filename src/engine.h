@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "core/util.h"
 #include "manifest/manifest.h"
 #include "store/store.h"
@@ -18,21 +19,20 @@ typedef struct registry registry_t;
 typedef struct engine {
     app_t *app;
     store_t *store;
-    char *namespace;              /* AIO_runtime_namespace or "evkit" */
+    char *namespace;              /* config->namespace (AIO_runtime_namespace) */
     char *api_host;               /* "http://127.0.0.1:8080" for __OW_API_HOST */
     char *api_key;                /* for __OW_API_KEY; first EVKIT_API_TOKENS token or "" */
-    json_t *api_tokens;           /* array of accepted bearer tokens (EVKIT_API_TOKENS) */
-    int64_t activation_retention_ms; /* default 7 days, EVKIT_ACTIVATION_RETENTION */
-    int64_t journal_retention_ms;    /* default 7 days, EVKIT_JOURNAL_RETENTION */
-    int64_t trace_retention_ms;      /* default 7 days, EVKIT_TRACE_RETENTION */
-    int trace_keep;                  /* per registration and outcome kept beyond it
-                                      * (default 100, EVKIT_TRACE_KEEP) */
+    json_t *api_tokens;           /* config->api_tokens: accepted bearer tokens */
+    const config_t *config;       /* the settings, parsed at start (never NULL) */
+    config_t own_config;          /* the defaults, when engine_init got no settings */
     delivery_t *delivery;         /* NULL when not serving */
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
 } engine_t;
 
-/* Fills namespace, api tokens from the environment (app->env first). */
-void engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host);
+/* Fills the engine from parsed settings (borrowed, must outlive the engine;
+ * NULL: the defaults, for tests). */
+void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
+                 const char *api_host);
 void engine_fini(engine_t *e);
 
 /* Publishes an event of provider_key (must be in providers.json): one

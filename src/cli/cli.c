@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/progress.h"
 #include "core/log.h"
 #include "delivery/webhook.h"
 #include "registry/registry.h"
@@ -27,6 +28,7 @@ static const char *TOP_USAGE =
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
+    "  config         the effective settings and where each comes from\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -52,6 +54,20 @@ bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
     case 'h': *help = true; return true;
     default: return false;
     }
+}
+
+int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
+    bool help = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if (!cli_common_opt(ctx, c, &help)) return cli_usage(usage);
+    if (help) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    return optind < argc ? cli_usage(usage) : -1;
 }
 
 int cli_fail(const char *fmt, ...)
@@ -111,10 +127,16 @@ static int challenge_url(const char *url, err_t *err)
     return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err);
 }
 
-void cli_engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host)
+void cli_engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
+                     const char *api_host)
 {
-    engine_init(e, app, store, api_host);
+    engine_init(e, app, store, config, api_host);
     if (e->registry) registry_set_url_check(e->registry, challenge_url);
+}
+
+void cli_load_config(const cli_ctx *ctx, const app_t *app)
+{
+    config_load(ctx->config, app, CONFIG_APP | CONFIG_LENIENT, NULL);
 }
 
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
@@ -126,7 +148,8 @@ bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host)
         app_free(app);
         return false;
     }
-    cli_engine_init(e, app, s, api_host);
+    cli_load_config(ctx, app);
+    cli_engine_init(e, app, s, ctx->config, api_host);
     return true;
 }
 
@@ -165,18 +188,25 @@ static int cmd_version(void)
     return EXIT_OK;
 }
 
-int cli_main(int argc, char **argv)
+/* The process settings, once: a bad one stops serve and config (which
+ * report the settings) and is a warning for the other commands. */
+static bool load_settings(config_t *cfg, const char *cmd)
 {
-    signal(SIGPIPE, SIG_IGN);
-    log_set_level(log_level_parse(getenv("EVKIT_LOG_LEVEL"), LOG_INFO));
-    const char *lf = getenv("EVKIT_LOG_FORMAT");
-    if (lf && *lf && log_setup_format(lf) < 0)
-        fprintf(stderr, "evkit: EVKIT_LOG_FORMAT '%s' is not json or text; logging JSON\n", lf);
-    cli_ctx ctx = {
-        .app_dir = getenv("EVKIT_APP") ? getenv("EVKIT_APP") : "app",
-        .data_dir = getenv("EVKIT_DATA") ? getenv("EVKIT_DATA") : "var",
-        .listen = getenv("EVKIT_LISTEN") ? getenv("EVKIT_LISTEN") : "127.0.0.1:8080",
-    };
+    bool strict = cmd && (!strcmp(cmd, "serve") || !strcmp(cmd, "config"));
+    config_init(cfg);
+    err_t err;
+    if (config_load(cfg, NULL, CONFIG_PROCESS | (strict ? 0 : CONFIG_LENIENT), &err) < 0) {
+        cli_fail("%s", err.msg);
+        return false;
+    }
+    log_set_level((log_level)cfg->log_level);
+    if (cfg->log_format == LOG_FORMAT_TEXT) log_setup_format("text");
+    progress_allow(cfg->progress != CONFIG_PROGRESS_NEVER);
+    return true;
+}
+
+static int run_command(cli_ctx *ctx, int argc, char **argv)
+{
     if (argc < 2) return cli_usage(TOP_USAGE);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
@@ -192,16 +222,35 @@ int cli_main(int argc, char **argv)
         {"action", cmd_action},         {"event", cmd_event},
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
-        {"onboard", cmd_onboard},
+        {"onboard", cmd_onboard},       {"config", cmd_config},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             optind = 1;
-            return cmds[i].fn(&ctx, argc - 1, argv + 1);
+            return cmds[i].fn(ctx, argc - 1, argv + 1);
         }
     }
     fprintf(stderr, "evkit: unknown command '%s'\n\n", cmd);
     return cli_usage(TOP_USAGE);
+}
+
+int cli_main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    config_t cfg;
+    if (!load_settings(&cfg, argc > 1 ? argv[1] : NULL)) {
+        config_free(&cfg);
+        return EXIT_FAIL;
+    }
+    cli_ctx ctx = {
+        .app_dir = cfg.app_dir,
+        .data_dir = cfg.data_dir,
+        .listen = cfg.listen,
+        .config = &cfg,
+    };
+    int rc = run_command(&ctx, argc, argv);
+    config_free(&cfg);
+    return rc;
 }
 
 /* ---- HTTP to a running daemon ---- */

@@ -16,6 +16,9 @@ typedef struct cli_ctx {
     const char *data_dir;  /* --data, $EVKIT_DATA, "var" */
     const char *listen;    /* --listen, $EVKIT_LISTEN, "127.0.0.1:8080" */
     bool json;             /* --json: machine-readable output */
+    /* The settings: the process ones read at start; the app's are read
+     * when a command loads the app (cli_load_config). */
+    config_t *config;
 } cli_ctx;
 
 /* Common options without a letter take values above any character, so a
@@ -32,16 +35,23 @@ enum { CLI_OPT_LOG_FORMAT = 0x1000 };
 
 /* Handles a common option; returns true when c was one (help sets *help). */
 bool cli_common_opt(cli_ctx *ctx, int c, bool *help);
+/* For a command that takes the common options only, no arguments: -1 to go
+ * on, else the exit status (--help printed usage: EXIT_OK; EXIT_USAGE). */
+int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage);
 
 /* Loads the app printing diagnostics to stderr (warnings too when
  * print_warnings). NULL on errors. */
 app_t *cli_load_app(const cli_ctx *ctx, bool print_warnings);
 /* Opens the store in ctx->data_dir, creating it. NULL (printed) on failure. */
 store_t *cli_open_store(const cli_ctx *ctx);
+/* Reads the app's settings into ctx->config (environment, then the app's
+ * .env); a bad value is a warning and keeps the default. */
+void cli_load_config(const cli_ctx *ctx, const app_t *app);
 /* Loads app and store and fills an engine; false on failure (printed). */
 /* engine_init, with delivery's webhook challenge installed as the
  * registry's URL check (the registry sits below delivery). */
-void cli_engine_init(engine_t *e, app_t *app, store_t *store, const char *api_host);
+void cli_engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
+                     const char *api_host);
 bool cli_open_engine(const cli_ctx *ctx, engine_t *e, const char *api_host);
 void cli_close_engine(engine_t *e);
 
@@ -71,6 +81,7 @@ int cmd_registration(cli_ctx *ctx, int argc, char **argv);
 int cmd_activation(cli_ctx *ctx, int argc, char **argv);
 int cmd_trace(cli_ctx *ctx, int argc, char **argv);
 int cmd_onboard(cli_ctx *ctx, int argc, char **argv);
+int cmd_config(cli_ctx *ctx, int argc, char **argv);
 /* evkit event show <id>: the event with every delivery and attempt (cmd_trace.c). */
 int cli_event_show(cli_ctx *ctx, const char *id);
 /* evkit event sample <code> | --list, evkit event send-sample <code> (cmd_sample.c). */

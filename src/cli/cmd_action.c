@@ -34,18 +34,18 @@ static char *action_url(const cli_ctx *ctx, const char *ns, const action_t *a)
     return url;
 }
 
-static const char *namespace_of(const app_t *app)
+/* AIO_runtime_namespace from the settings (environment, then the app's .env). */
+static const char *namespace_of(const cli_ctx *ctx, const app_t *app)
 {
-    const char *ns = getenv("AIO_runtime_namespace");
-    if (!ns || !*ns) ns = json_string_value(json_object_get(app->env, "AIO_runtime_namespace"));
-    return ns && *ns ? ns : "evkit";
+    cli_load_config(ctx, app);
+    return ctx->config->namespace;
 }
 
 static int action_list(cli_ctx *ctx)
 {
     app_t *app = cli_load_app(ctx, false);
     if (!app) return EXIT_FAIL;
-    const char *ns = namespace_of(app);
+    const char *ns = namespace_of(ctx, app);
     json_t *arr = json_array();
     if (!ctx->json) printf("%-40s %-12s %-4s %s\n", "ACTION", "RUNTIME", "WEB", "URL");
     for (size_t i = 0; i < app->nactions; i++) {
@@ -72,14 +72,15 @@ static int action_get(cli_ctx *ctx, const char *name, bool url_only)
         app_free(app);
         return cli_fail("action '%s' not found (see 'evkit action list')", name);
     }
-    char *url = action_url(ctx, namespace_of(app), a);
+    const char *ns = namespace_of(ctx, app);
+    char *url = action_url(ctx, ns, a);
     if (url_only) {
         puts(url);
     } else {
         json_t *empty = json_object();
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:{s:i, s:i, s:i}, s:s}", "name",
                               a->fqn, "function", a->function, "runtime", a->runtime, "web",
-                              web_name(a->web), "namespace", namespace_of(app), "inputs",
+                              web_name(a->web), "namespace", ns, "inputs",
                               log_redact(a->inputs), "annotations", a->annotations ? a->annotations : empty,
                               "limits", "timeout", a->timeout_ms, "memory", a->memory_mb,
                               "concurrency", a->concurrency, "url", url);

@@ -69,6 +69,12 @@ char *progress_format(char *buf, size_t len, const char *label, int64_t done, in
     return buf;
 }
 
+/* EVKIT_PROGRESS, set once at start: like the log level, a property of the
+ * process's terminal output. */
+static bool allowed = true;
+
+void progress_allow(bool on) { allowed = on; }
+
 progress_t *progress_start_on(FILE *out, const char *label, int64_t total)
 {
     progress_t *p = xcalloc(1, sizeof *p);
@@ -76,8 +82,7 @@ progress_t *progress_start_on(FILE *out, const char *label, int64_t total)
     p->label = xstrdup(label ? label : "");
     p->total = total;
     p->started = mono_s();
-    const char *mode = getenv("EVKIT_PROGRESS");
-    p->active = isatty(fileno(out)) && !(mode && strcasecmp(mode, "never") == 0);
+    p->active = allowed && isatty(fileno(out));
     return p;
 }
 

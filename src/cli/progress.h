@@ -18,9 +18,11 @@ typedef struct progress progress_t;
 
 /* total <= 0: unknown (count and rate, no bar or ETA). label is copied. */
 progress_t *progress_start(const char *label, int64_t total);
-/* Draws to out when it is a terminal (tests pass their own stream); also
- * honours EVKIT_PROGRESS. */
+/* Draws to out when it is a terminal (tests pass their own stream) unless
+ * progress_allow(false) was called. */
 progress_t *progress_start_on(FILE *out, const char *label, int64_t total);
+/* EVKIT_PROGRESS=never: false, called once at start (cli_main). */
+void progress_allow(bool on);
 void progress_set_total(progress_t *p, int64_t total);
 void progress_set(progress_t *p, int64_t done);
 void progress_add(progress_t *p, int64_t n);

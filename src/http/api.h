@@ -35,7 +35,6 @@ void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker);
 /* Waits for the activations still running, then frees. */
 void http_ctx_fini(http_ctx *h);
 /* A setting: the process environment, else the app's .env; NULL when unset. */
-const char *http_setting(const http_ctx *h, const char *name);
 
 #define API_MAX_ARGS 4
 

@@ -16,7 +16,7 @@ void api_metrics(http_ctx *h, const api_request *req, web_response *out)
     char *text = NULL;
     size_t len = 0;
     err_t err;
-    if (metrics_scrape(h->e, &text, &len, &err) < 0) {
+    if (metrics_scrape(&text, &len, &err) < 0) {
         web_error(out, http_status_of(err.code), "cannot collect metrics: %s", err.msg);
         return;
     }

@@ -24,24 +24,6 @@ struct ratelimit {
     size_t n, cap;
 };
 
-int ratelimit_parse(const char *s, double *per_s, double *burst)
-{
-    *per_s = *burst = 0;
-    if (!s || !*s || !strcmp(s, "off") || !strcmp(s, "0")) return 0;
-    char *end;
-    double count = strtod(s, &end);
-    if (end == s || !(count > 0) || !isfinite(count)) return -1;
-    int64_t window = 1000;
-    if (*end == '/') {
-        if (dur_parse(end + 1, &window) < 0 || window <= 0) return -1;
-    } else if (*end) {
-        return -1;
-    }
-    *per_s = count * 1000.0 / (double)window;
-    *burst = count < 1 ? 1 : count;
-    return 0;
-}
-
 ratelimit_t *ratelimit_new(double per_s, double burst)
 {
     if (!(per_s > 0)) return NULL;

@@ -11,10 +11,7 @@
 
 typedef struct ratelimit ratelimit_t;
 
-/* "3000/5s" (requests per duration), "200" (per second), "off" or "0"
- * (no limit: *per_s = 0). The burst is the count: 3000/5s allows 3,000 at
- * once, refilled at 600/s. -1 when s is malformed. */
-int ratelimit_parse(const char *s, double *per_s, double *burst);
+/* Rates are parsed by config.c (config_parse_rate: "3000/5s", "200", "off"). */
 
 /* NULL when per_s <= 0 (no limit). Thread-safe. */
 ratelimit_t *ratelimit_new(double per_s, double burst);

@@ -20,6 +20,7 @@
 #include "http/api.h"
 #include "http/console.h"
 #include "http/invoker.h"
+#include "config.h"
 #include "http/ratelimit.h"
 #include "http/routes.h"
 #include "http/web.h"
@@ -306,55 +307,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_emit(LOG_DEBUG, "http", json_pack("{s:s}", "detail", msg));
 }
 
-const char *http_setting(const http_ctx *h, const char *name)
-{
-    const char *v = getenv(name);
-    if (v) return v;
-    const app_t *app = h->e->app;
-    return app && app->env ? json_string_value(json_object_get(app->env, name)) : NULL;
-}
-
-static json_t *token_list(const char *list)
-{
-    json_t *tokens = json_array();
-    if (!list) return tokens;
-    char *copy = xstrdup(list), *save = NULL;
-    for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
-        json_array_append_new(tokens, json_string(t));
-    OPENSSL_cleanse(copy, strlen(list));
-    free(copy);
-    return tokens;
-}
-
 void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
 {
     memset(h, 0, sizeof *h);
     h->e = e;
     h->sessions = console_sessions_new(CONSOLE_SESSION_TTL_MS);
-    /* Namespaces-API activations: OpenWhisk's 60 s blocking wait, and a
-     * bound on non-blocking ones in flight. */
-    h->blocking_wait_ms = 60000;
-    const char *bw = http_setting(h, "EVKIT_BLOCKING_WAIT");
-    int64_t ms;
-    if (bw && dur_parse(bw, &ms) == 0 && ms > 0) h->blocking_wait_ms = ms;
-    else if (bw) log_warn("EVKIT_BLOCKING_WAIT is not a duration such as 60s; using 60s",
-                          json_pack("{s:s}", "value", bw));
-    const char *am = http_setting(h, "EVKIT_ASYNC_MAX");
-    int max_async = am && atoi(am) > 0 ? atoi(am) : 100;
-    if (with_invoker) h->invoker = invoker_new(max_async);
-    /* The hosted service's limit: 3,000 requests per 5 s per API key. */
-    double per_s = 600, burst = 3000;
-    const char *rate = http_setting(h, "EVKIT_PUBLISH_RATE");
-    if (rate && ratelimit_parse(rate, &per_s, &burst) < 0) {
-        log_warn("EVKIT_PUBLISH_RATE is not like 3000/5s, 200 or off; using 3000/5s",
-                 json_pack("{s:s}", "value", rate));
-        per_s = 600;
-        burst = 3000;
-    }
-    h->publish_limit = ratelimit_new(per_s, burst);
-    h->metrics_tokens = token_list(http_setting(h, "EVKIT_METRICS_TOKEN"));
-    const char *mode = http_setting(h, "EVKIT_METRICS_AUTH");
-    h->metrics_open = mode && strcasecmp(mode, "none") == 0;
+    /* Settings were parsed once, at start (config.c). */
+    const config_t *c = e->config;
+    h->blocking_wait_ms = c->blocking_wait_ms;
+    if (with_invoker) h->invoker = invoker_new(c->async_max);
+    h->publish_limit = ratelimit_new(c->publish_rate.per_s, c->publish_rate.burst);
+    h->metrics_tokens = json_incref(c->metrics_tokens);
+    h->metrics_open = c->metrics_auth == CONFIG_METRICS_NONE;
 }
 
 void http_ctx_fini(http_ctx *h)

@@ -1,16 +1,14 @@
 /* instruments: evkit's metric families in one process-wide registry, the
- * one-line hooks the subsystems call, and the gauges computed at scrape time
- * from the store. Label values that come from outside are capped per family
- * (see metrics.h); registrations and actions come from the app's manifests. */
+ * one-line hooks the subsystems call, and the scrape: callbacks registered
+ * by the owners of the state set the scrape-time gauges, then everything is
+ * rendered. Label values that come from outside are capped per family (see
+ * metrics.h); registrations and actions come from the app's manifests. */
 #include "metrics/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "engine.h"
-#include "registry/registry.h"
-#include "runtime/runtime.h"
 #include "store/store.h"
 
 /* 1 ms .. 60 s: a Lua handler answers in a millisecond, a consumer that
@@ -123,9 +121,11 @@ void metrics_delivery_attempt(const char *registration, int outcome, int attempt
 void metrics_activation(const char *action, int status, double seconds)
 {
     metrics_init();
+    /* In act_status order (runtime.h). */
     static const char *names[] = {"success", "application_error", "developer_error",
                                   "internal_error"};
-    const char *st = status >= 0 && status <= ACT_INTERNAL_ERROR ? names[status] : "internal_error";
+    const int n = (int)(sizeof names / sizeof names[0]);
+    const char *st = status >= 0 && status < n ? names[status] : "internal_error";
     metric_add(M.activations, METRIC_LABELS(action, st), 1);
     metric_observe(M.activation_seconds, METRIC_LABELS(action), seconds);
 }
@@ -149,50 +149,79 @@ void metrics_http_request(const char *route, const char *method, int status, dou
     metric_observe(M.http_seconds, METRIC_LABELS(route), seconds);
 }
 
-/* One scrape at a time: the gauges are zeroed and refilled, and a second
- * scraper must not render them in between. */
-static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int collect(engine_t *e, err_t *err)
+void metrics_set_journal(int64_t events, int64_t last_position, int64_t bytes)
 {
-    if (e && e->store) {
-        store_size sz;
-        if (store_size_get(e->store, &sz, err) < 0) return -1;
-        metric_set(M.journal_events, NULL, (double)sz.events);
-        metric_set(M.journal_position, NULL, (double)sz.last_position);
-        metric_set(M.store_bytes, NULL, (double)sz.bytes);
-        /* Manifest and API registrations alike; one deleted since the last
-         * scrape reads 0 rather than keeping its last value. */
-        metric_zero_all(M.backlog);
-        metric_zero_all(M.parked);
-        metric_zero_all(M.dead);
-        metric_zero_all(M.reg_state);
-        regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
-        for (size_t i = 0; regs && i < regs->n; i++) {
-            const char *name = regs->regs[i]->name;
-            store_reg_info info;
-            if (store_reg_info_get(e->store, name, &info, err) < 0) {
-                regset_release(regs);
-                return -1;
-            }
-            metric_set(M.backlog, METRIC_LABELS(name), (double)info.backlog);
-            metric_set(M.parked, METRIC_LABELS(name), (double)info.parked);
-            metric_set(M.dead, METRIC_LABELS(name), (double)info.dead);
-            for (int st = REG_ACTIVE; st <= REG_DISABLED; st++)
-                metric_set(M.reg_state, METRIC_LABELS(name, reg_state_name((reg_state)st)),
-                           info.state == (reg_state)st ? 1 : 0);
-        }
-        regset_release(regs);
-    }
-    return 0;
+    metrics_init();
+    metric_set(M.journal_events, NULL, (double)events);
+    metric_set(M.journal_position, NULL, (double)last_position);
+    metric_set(M.store_bytes, NULL, (double)bytes);
 }
 
-int metrics_scrape(engine_t *e, char **out, size_t *len, err_t *err)
+void metrics_reset_registrations(void)
+{
+    metrics_init();
+    metric_zero_all(M.backlog);
+    metric_zero_all(M.parked);
+    metric_zero_all(M.dead);
+    metric_zero_all(M.reg_state);
+}
+
+void metrics_set_registration(const char *name, int64_t backlog, int64_t parked, int64_t dead,
+                              int state)
+{
+    metrics_init();
+    metric_set(M.backlog, METRIC_LABELS(name), (double)backlog);
+    metric_set(M.parked, METRIC_LABELS(name), (double)parked);
+    metric_set(M.dead, METRIC_LABELS(name), (double)dead);
+    for (int st = REG_ACTIVE; st <= REG_DISABLED; st++)
+        metric_set(M.reg_state, METRIC_LABELS(name, reg_state_name((reg_state)st)),
+                   state == st ? 1 : 0);
+}
+
+/* One scrape at a time: the gauges are zeroed and refilled, and a second
+ * scraper must not render them in between. The callbacks are few (one per
+ * owner of scrape-time state) and registered at start. */
+#define MAX_SCRAPE_FNS 8
+static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    metrics_scrape_fn fn;
+    void *ctx;
+} scrape_fns[MAX_SCRAPE_FNS];
+static size_t nscrape_fns;
+
+int metrics_on_scrape(metrics_scrape_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&scrape_mu);
+    int rc = -1;
+    if (nscrape_fns < MAX_SCRAPE_FNS) {
+        scrape_fns[nscrape_fns].fn = fn;
+        scrape_fns[nscrape_fns].ctx = ctx;
+        nscrape_fns++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&scrape_mu);
+    return rc;
+}
+
+void metrics_off_scrape(metrics_scrape_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&scrape_mu);
+    for (size_t i = 0; i < nscrape_fns; i++) {
+        if (scrape_fns[i].fn != fn || scrape_fns[i].ctx != ctx) continue;
+        memmove(&scrape_fns[i], &scrape_fns[i + 1], (nscrape_fns - i - 1) * sizeof scrape_fns[0]);
+        nscrape_fns--;
+        break;
+    }
+    pthread_mutex_unlock(&scrape_mu);
+}
+
+int metrics_scrape(char **out, size_t *len, err_t *err)
 {
     metrics_init();
     *out = NULL;
     pthread_mutex_lock(&scrape_mu);
-    int rc = collect(e, err);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nscrape_fns; i++) rc = scrape_fns[i].fn(scrape_fns[i].ctx, err);
     if (rc == 0) *out = metrics_render(M.reg, len);
     pthread_mutex_unlock(&scrape_mu);
     return rc;

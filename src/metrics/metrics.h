@@ -72,17 +72,32 @@ void metrics_event_published(const char *provider, const char *type);
 /* One delivery attempt finished: outcome is a store_outcome (DONE success,
  * RETRY error, FAILED/DEAD a dead letter); attempt is 1-based. */
 void metrics_delivery_attempt(const char *registration, int outcome, int attempt);
-/* One activation of action (pkg/name) ended with status (act_status). */
+/* One activation of action (pkg/name) ended with status, an act_status:
+ * 0 success, 1 application error, 2 developer error, 3 internal error. */
 void metrics_activation(const char *action, int status, double seconds);
 
 /* "GET", "POST", ... as a static string; "other" for anything else. */
 const char *metrics_http_method(const char *method);
 void metrics_http_request(const char *route, const char *method, int status, double seconds);
 
-typedef struct engine engine_t;
-/* Fills the scrape-time gauges (backlog, dead letters and state per
- * registration, journal size) from the store and renders everything.
- * Caller frees *out. */
-int metrics_scrape(engine_t *e, char **out, size_t *len, err_t *err);
+/* Scrape-time gauges, set by the scrape callbacks of the state's owners. */
+void metrics_set_journal(int64_t events, int64_t last_position, int64_t bytes);
+/* Zeroes the per-registration gauges, so that a registration deleted since
+ * the last scrape reads 0 rather than keeping its last value. */
+void metrics_reset_registrations(void);
+/* state: a reg_state (store.h). */
+void metrics_set_registration(const char *registration, int64_t backlog, int64_t parked,
+                              int64_t dead, int state);
+
+/* A callback that sets scrape-time gauges from state its owner holds; it
+ * runs under the scrape lock, one scrape at a time. -1 with err fails the
+ * scrape. metrics_on_scrape registers one (-1 when the few slots are
+ * taken); metrics_off_scrape removes it before ctx goes away. */
+typedef int (*metrics_scrape_fn)(void *ctx, err_t *err);
+int metrics_on_scrape(metrics_scrape_fn fn, void *ctx);
+void metrics_off_scrape(metrics_scrape_fn fn, void *ctx);
+
+/* Runs the scrape callbacks and renders everything. Caller frees *out. */
+int metrics_scrape(char **out, size_t *len, err_t *err);
 
 #endif

@@ -29,7 +29,7 @@ static int inv_setup(void **state)
     char *script = xasprintf("%s/wait.sh", f->dir);
     if (chmod(script, 0755) < 0) return -1;
     f->go = xasprintf("%s/go", f->dir);
-    engine_init(&f->e, NULL, NULL, NULL);
+    engine_init(&f->e, NULL, NULL, NULL, NULL);
     f->a.package = "t";
     f->a.name = "wait";
     f->a.fqn = "t/wait";

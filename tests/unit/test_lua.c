@@ -167,7 +167,7 @@ static int setup(void **state)
     providers[0].label = "Back office";
     app.providers = providers;
     app.nproviders = 1;
-    engine_init(&engine, &app, store, "http://127.0.0.1:1");
+    engine_init(&engine, &app, store, NULL, "http://127.0.0.1:1");
     return 0;
 }
 

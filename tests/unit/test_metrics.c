@@ -208,6 +208,64 @@ static void test_concurrency(void **state)
     metrics_registry_free(r);
 }
 
+/* The scrape: the owners' callbacks set the scrape-time gauges, a failing
+ * one fails the scrape, a removed one no longer runs. */
+static int calls;
+
+static int fill_gauges(void *ctx, err_t *err)
+{
+    (void)err;
+    calls++;
+    metrics_set_journal(12, 34, 4096);
+    metrics_reset_registrations();
+    if (ctx) metrics_set_registration(ctx, 5, 2, 1, 2 /* REG_DISABLED */);
+    return 0;
+}
+
+static int failing(void *ctx, err_t *err)
+{
+    (void)ctx;
+    return err_set(err, "store is gone");
+}
+
+static void test_scrape_callbacks(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    err_t err;
+    char reg[] = "orders";
+    assert_int_equal(metrics_on_scrape(fill_gauges, reg), 0);
+    assert_int_equal(metrics_scrape(&text, NULL, &err), 0);
+    assert_int_equal(calls, 1);
+    assert_non_null(strstr(text, "evkit_journal_events 12\n"));
+    assert_non_null(strstr(text, "evkit_journal_last_position 34\n"));
+    assert_non_null(strstr(text, "evkit_store_size_bytes 4096\n"));
+    assert_non_null(strstr(text, "evkit_delivery_backlog{registration=\"orders\"} 5\n"));
+    assert_non_null(strstr(text, "evkit_delivery_parked{registration=\"orders\"} 2\n"));
+    assert_non_null(strstr(text, "evkit_deadletters{registration=\"orders\"} 1\n"));
+    assert_non_null(strstr(text, "evkit_registration_state{registration=\"orders\",state=\"DISABLED\"} 1\n"));
+    assert_non_null(strstr(text, "evkit_registration_state{registration=\"orders\",state=\"ACTIVE\"} 0\n"));
+    free(text);
+
+    assert_int_equal(metrics_on_scrape(failing, NULL), 0);
+    assert_int_equal(metrics_scrape(&text, NULL, &err), -1);
+    assert_null(text);
+    assert_string_equal(err.msg, "store is gone");
+    metrics_off_scrape(failing, NULL);
+
+    /* The registration went away: its gauges read 0, not a stale value. */
+    metrics_off_scrape(fill_gauges, reg);
+    assert_int_equal(metrics_on_scrape(fill_gauges, NULL), 0);
+    assert_int_equal(metrics_scrape(&text, NULL, &err), 0);
+    assert_non_null(strstr(text, "evkit_delivery_backlog{registration=\"orders\"} 0\n"));
+    free(text);
+    metrics_off_scrape(fill_gauges, NULL);
+    int before = calls;
+    assert_int_equal(metrics_scrape(&text, NULL, &err), 0);
+    free(text);
+    assert_int_equal(calls, before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_zero_all),
         cmocka_unit_test(test_http_methods),
         cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_scrape_callbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

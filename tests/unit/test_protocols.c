@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "delivery/delivery.h"
 #include "delivery/webhook.h"
+#include "config.h"
 #include "http/ratelimit.h"
 #include "manifest/manifest.h"
 #include "registry/registry.h"
@@ -201,17 +202,17 @@ static void test_outcome(void **state)
 static void test_ratelimit(void **state)
 {
     (void)state;
-    double per_s, burst;
-    assert_int_equal(ratelimit_parse("3000/5s", &per_s, &burst), 0);
-    assert_true(per_s > 599.9 && per_s < 600.1);
-    assert_true(burst > 2999.9 && burst < 3000.1);
-    assert_int_equal(ratelimit_parse("200", &per_s, &burst), 0);
-    assert_true(per_s > 199.9 && per_s < 200.1);
-    assert_int_equal(ratelimit_parse("off", &per_s, &burst), 0);
-    assert_true(per_s == 0);
-    assert_int_equal(ratelimit_parse("3/x", &per_s, &burst), -1);
-    assert_int_equal(ratelimit_parse("-1", &per_s, &burst), -1);
-    assert_int_equal(ratelimit_parse("5 per s", &per_s, &burst), -1);
+    config_rate rate;
+    assert_int_equal(config_parse_rate("3000/5s", &rate), 0);
+    assert_true(rate.per_s > 599.9 && rate.per_s < 600.1);
+    assert_true(rate.burst > 2999.9 && rate.burst < 3000.1);
+    assert_int_equal(config_parse_rate("200", &rate), 0);
+    assert_true(rate.per_s > 199.9 && rate.per_s < 200.1);
+    assert_int_equal(config_parse_rate("off", &rate), 0);
+    assert_true(rate.per_s == 0);
+    assert_int_equal(config_parse_rate("3/x", &rate), -1);
+    assert_int_equal(config_parse_rate("-1", &rate), -1);
+    assert_int_equal(config_parse_rate("5 per s", &rate), -1);
     assert_null(ratelimit_new(0, 0));
     assert_int_equal(ratelimit_take(NULL, 1, 0), 0);
 

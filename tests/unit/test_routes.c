@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "core/base64.h"
 #include "engine.h"
 #include "http/console.h"
@@ -183,6 +184,7 @@ static void test_auth_classes_and_refusals(void **state)
 /* ---- dispatch on a context without a server ---- */
 
 typedef struct {
+    config_t c;
     engine_t e;
     http_ctx h;
 } ctx_fixture;
@@ -194,7 +196,9 @@ static int ctx_setup_with(void **state, const char *tokens)
     else unsetenv("EVKIT_API_TOKENS");
     setenv("EVKIT_METRICS_TOKEN", "scrape", 1);
     unsetenv("EVKIT_METRICS_AUTH");
-    engine_init(&f->e, NULL, NULL, NULL);
+    config_init(&f->c);
+    if (config_load(&f->c, NULL, CONFIG_PROCESS | CONFIG_APP, NULL) < 0) return -1;
+    engine_init(&f->e, NULL, NULL, &f->c, NULL);
     http_ctx_init(&f->h, &f->e, false);
     *state = f;
     return 0;
@@ -208,6 +212,7 @@ static int ctx_teardown(void **state)
     ctx_fixture *f = *state;
     http_ctx_fini(&f->h);
     engine_fini(&f->e);
+    config_free(&f->c);
     free(f);
     unsetenv("EVKIT_API_TOKENS");
     unsetenv("EVKIT_METRICS_TOKEN");
