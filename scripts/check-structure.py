@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The structure of src/, checked: folders depend downward only, no function
-is over 120 lines, and no HTTP status number appears below src/http/.
+is over 120 lines, no HTTP status number appears below src/http/, and the
+README's Layout section matches the tree.
 
-  scripts/check-structure.py [layers|functions|http-literals]...   (default: all)
+  scripts/check-structure.py [layers|functions|http-literals|readme-layout]...   (default: all)
 
 A unit is a folder under src/ (src/store/, src/http/, ...) or a file directly
 in src/ (engine.c with engine.h is the unit "engine"). Each unit has a rank;
@@ -150,8 +151,33 @@ def check_http_literals():
     return problems
 
 
+def check_readme_layout():
+    """The README's Layout block names every folder and top-level file of
+    src/ (main.c aside), and every src/ path it names exists."""
+    readme = os.path.join(SRC, "..", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"^## Layout\n+```\n(.*?)```", text, re.S | re.M)
+    if not m:
+        return ["README.md: no '## Layout' section with a code block"]
+    block = m.group(1)
+    problems = []
+    named = set(re.findall(r"\bsrc/([\w./-]+)", block))
+    for entry in sorted(os.listdir(SRC)):
+        full = os.path.join(SRC, entry)
+        if entry == "main.c" or entry.endswith(".h") and os.path.exists(full[:-2] + ".c"):
+            continue
+        key = entry + "/" if os.path.isdir(full) else entry
+        if not any(n == key or n.rstrip("/") == entry for n in named):
+            problems.append(f"README.md Layout: src/{key} is not described")
+    for n in sorted(named):
+        if not os.path.exists(os.path.join(SRC, n)):
+            problems.append(f"README.md Layout: src/{n} does not exist")
+    return problems
+
+
 CHECKS = {"layers": check_layers, "functions": check_functions,
-          "http-literals": check_http_literals}
+          "http-literals": check_http_literals, "readme-layout": check_readme_layout}
 
 
 def main(argv):
