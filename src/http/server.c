@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <errno.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
@@ -367,22 +370,37 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
         if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
             return err_set(err, "invalid IPv4 address '%s'", host);
     }
+    /* Our own socket, without SO_REUSEPORT: a second evkit on the same
+     * address must fail, not share the port (and split traffic between
+     * two journals). SO_REUSEADDR only lets a restart bind past TIME_WAIT. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_set(err, "cannot listen on %s: %s", addr, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    socklen_t sl = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
+        int e2 = errno;
+        close(fd);
+        if (e2 == EADDRINUSE) return err_code(err, EVK_CONFLICT, "%s is in use", addr);
+        return err_set(err, "cannot listen on %s: %s", addr, strerror(e2));
+    }
     http_server_t *s = xcalloc(1, sizeof *s);
     http_ctx_init(&s->ctx, e, true);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)660,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                               MHD_OPTION_END);
     if (!s->mhd) {
+        close(fd);
         http_ctx_fini(&s->ctx);
         free(s);
-        return err_set(err, "cannot listen on %s (address in use or not available)", addr);
+        return err_set(err, "cannot serve on %s", addr);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
