@@ -30,14 +30,20 @@ static int hexv(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* ce-* header values are percent-encoded (CloudEvents HTTP binding 3.1.3.2). */
+/* ce-* header values are percent-encoded (CloudEvents HTTP binding 3.1.3.2).
+ * NULL when one decodes to a NUL byte. */
 static char *pct_decode(const char *s)
 {
     size_t n = strlen(s), o = 0;
     char *out = xmalloc(n + 1);
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+            char ch = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+            if (!ch) { /* a NUL would cut the value short: a distinct id would look a duplicate */
+                free(out);
+                return NULL;
+            }
+            out[o++] = ch;
             i += 2;
         } else {
             out[o++] = s[i];
@@ -61,6 +67,11 @@ static json_t *from_binary(const api_request *req, char *why, size_t len)
     json_object_foreach(req->headers, k, v) {
         if (strncmp(k, "ce-", 3) != 0 || !json_is_string(v) || !k[3]) continue;
         char *val = pct_decode(json_string_value(v));
+        if (!val) {
+            snprintf(why, len, "header %s holds a NUL byte (%%00)", k);
+            json_decref(ev);
+            return NULL;
+        }
         json_t *jv = json_string(val);
         free(val);
         if (!jv) {

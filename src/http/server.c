@@ -117,6 +117,49 @@ static enum MHD_Result append_query_raw(void *cls, enum MHD_ValueKind kind, cons
     return MHD_YES;
 }
 
+/* Percent-decoding of the path and query with "%00" decoded as 0xFF, a byte
+ * no UTF-8 text holds: a NUL would silently cut the string short (so
+ * "webhook%00.lua" would reach "webhook"), while 0xFF is seen and refused. */
+static size_t unescape_keeping_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    for (char *p = strstr(s, "%00"); p; p = strstr(p + 3, "%00")) {
+        p[1] = 'F';
+        p[2] = 'F';
+    }
+    return MHD_http_unescape(s);
+}
+
+static bool has_marker(const char *s, size_t n)
+{
+    return memchr(s, 0xff, n) != NULL;
+}
+
+/* A header or argument that holds a NUL (or a decoded %00). */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+    const char **bad = cls;
+    bool nul = strlen(key) != key_size || (value && strlen(value) != value_size) ||
+               (kind == MHD_GET_ARGUMENT_KIND &&
+                (has_marker(key, key_size) || (value && has_marker(value, value_size))));
+    if (!nul) return MHD_YES;
+    *bad = kind == MHD_HEADER_KIND ? "a header" : "a query argument";
+    return MHD_NO;
+}
+
+/* Refuses NUL bytes in the path, the headers and the query: 400, never a
+ * shortened string. */
+static const char *nul_in_request(struct MHD_Connection *c, const char *url)
+{
+    if (has_marker(url, strlen(url))) return "the path";
+    const char *bad = NULL;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, find_nul, &bad);
+    if (!bad) MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, find_nul, &bad);
+    return bad;
+}
+
 /* Splits "/a/b/c/rest" into at most n segments; the last gets the rest. */
 static int split_path(const char *path, char **seg, int n)
 {
@@ -257,6 +300,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->method = metrics_http_method(method);
         st->started = mono_s();
         *con_cls = st;
+        const char *nul = nul_in_request(c, url);
+        if (nul) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "The request is malformed: %s holds a NUL byte (%%00).", nul);
+            return send_error(c, 400, msg);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
         if (len > WEB_MAX_BODY) {
@@ -395,6 +444,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)660,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                              MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
                               MHD_OPTION_END);
     if (!s->mhd) {
         close(fd);

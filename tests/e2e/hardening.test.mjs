@@ -26,3 +26,28 @@ test('a second evkit on a port in use exits with "ADDR is in use" instead of sha
     first.cleanup();
   }
 });
+
+test('NUL bytes: a %00 in the path, a query or a binary-mode ce-id is a 400', async () => {
+  const ek = await new Evkit({ env: { EVKIT_API_TOKENS: 'tok-nul' } }).start();
+  try {
+    const path00 = await fetch(`${ek.url}/api/v1/web/evkit/ingestion/webhook%00.lua`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(path00.status, 400);
+    assert.match(await path00.text(), /NUL byte/);
+    const query00 = await fetch(`${ek.url}/api/v1/web/evkit/ingestion/webhook?x=a%00b`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(query00.status, 400);
+    const ce = await fetch(`${ek.url}/api/v1/events`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer tok-nul', 'content-type': 'application/json', 'ce-specversion': '1.0',
+        'ce-id': 'a%00b', 'ce-source': 'backoffice', 'ce-type': 'be-observer.catalog_product_create',
+      },
+      body: '{"sku":"x"}',
+    });
+    assert.equal(ce.status, 400);
+    assert.match(await ce.text(), /NUL/);
+    assert.equal((await fetch(`${ek.url}/healthz`)).status, 200);
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
