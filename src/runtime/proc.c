@@ -126,6 +126,18 @@ static void child_exec(const child_plan *c)
     child_report(report, STAGE_EXEC);
 }
 
+bool proc_check_file(activation_t *a)
+{
+    const char *f = a->action->function;
+    if (access(f, X_OK) == 0) return true;
+    a->not_started = true;
+    if (errno == ENOENT)
+        activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.", f);
+    else
+        activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).", f);
+    return false;
+}
+
 void proc_clear(proc_t *p)
 {
     p->pid = 0;
