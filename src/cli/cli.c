@@ -25,6 +25,7 @@ static const char *TOP_USAGE =
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
+    "  test           run the app's Lua tests [FILE...] (fake HTTP, state, publish)\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -179,7 +180,7 @@ int cli_main(int argc, char **argv)
         {"action", cmd_action},         {"event", cmd_event},
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
-        {"onboard", cmd_onboard},
+        {"onboard", cmd_onboard},       {"test", cmd_test},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
