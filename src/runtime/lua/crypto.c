@@ -109,13 +109,9 @@ static int l_uuid(lua_State *L)
 
 void lua_open_crypto(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"sha256", l_sha256},
-                                   {"hmac_sha256", l_hmac_sha256},
-                                   {"hex", l_hex},
-                                   {"base64_encode", l_base64_encode},
-                                   {"base64_decode", l_base64_decode},
-                                   {"equals", l_equals},
-                                   {"uuid", l_uuid},
-                                   {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"sha256", l_sha256}, {"hmac_sha256", l_hmac_sha256}, {"hex", l_hex},
+        {"base64_encode", l_base64_encode}, {"base64_decode", l_base64_decode},
+        {"equals", l_equals}, {"uuid", l_uuid}, {NULL, NULL}};
     lua_host_add_lib(L, "crypto", fns);
 }

@@ -384,10 +384,8 @@ static int l_json_is_array(lua_State *L)
 
 void lua_open_json(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"encode", l_json_encode},
-                                   {"decode", l_json_decode},
-                                   {"array", l_json_array},
-                                   {"is_array", l_json_is_array},
+    static const luaL_Reg fns[] = {{"encode", l_json_encode}, {"decode", l_json_decode},
+                                   {"array", l_json_array}, {"is_array", l_json_is_array},
                                    {NULL, NULL}};
     /* The array marker. __metatable hides it from getmetatable, so actions
      * cannot add a __gc to it (finalizers would run without time limits). */

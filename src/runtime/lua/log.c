@@ -34,10 +34,8 @@ static int l_log_error(lua_State *L) { return log_at(L, LOG_ERROR, "[ERROR]"); }
 
 void lua_open_log(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"debug", l_log_debug},
-                                   {"info", l_log_info},
-                                   {"warn", l_log_warn},
-                                   {"error", l_log_error},
+    static const luaL_Reg fns[] = {{"debug", l_log_debug}, {"info", l_log_info},
+                                   {"warn", l_log_warn},   {"error", l_log_error},
                                    {NULL, NULL}};
     lua_host_add_lib(L, "log", fns);
 }
