@@ -84,8 +84,8 @@ json_t *runtime_params(const action_t *action, const json_t *request, err_t *err
     json_object_foreach((json_t *)request, k, v) {
         if (action->final && action->inputs && json_object_get(action->inputs, k)) {
             json_decref(p);
-            err_set(err, "Request defines parameters that are not allowed (e.g., reserved "
-                         "properties).");
+            err_code(err, EVK_INVALID,
+                     "Request defines parameters that are not allowed (e.g., reserved properties).");
             return NULL;
         }
         json_object_set(p, k, v);
