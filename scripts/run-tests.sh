@@ -59,22 +59,15 @@ run_e2e() { # binary, label, [test files, default ./*.test.mjs]
 
 run_sample_app() {
   local out="$log_dir/sample-app.log" p f rc
-  lua5.4 app/tests/run.lua >"$out" 2>&1
+  build/evkit test --app app >"$out" 2>&1
   rc=$?
   p=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1 | cut -d' ' -f1)
   f=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1 | cut -d' ' -f3)
   p=${p:-0}; f=${f:-0}
   passed=$((passed + p)); failed=$((failed + f))
-  if ((rc != 0 && f == 0)); then failed=$((failed + 1)); failures+=("app/tests/run.lua (exit $rc)"); fi
-  ((f > 0)) && failures+=("app/tests/run.lua ($f)")
-  printf '%-10s %-28s %s\n' app "run.lua: $p passed, $f failed" "$( ((rc == 0)) && echo ok || echo "FAILED: see $out")"
-  # The Lua tables generated from events.json and the schemas must be current.
-  if python3 app/scripts/gen-events-lua.py --check >>"$out" 2>&1; then
-    passed=$((passed + 1)); printf '%-10s %-28s %s\n' app "generated files current" ok
-  else
-    failed=$((failed + 1)); failures+=("app generated files out of date")
-    printf '%-10s %-28s %s\n' app "generated files current" "FAILED: run app/scripts/gen-events-lua.py"
-  fi
+  if ((rc != 0 && f == 0)); then failed=$((failed + 1)); failures+=("evkit test --app app (exit $rc)"); fi
+  ((f > 0)) && failures+=("evkit test --app app ($f)")
+  printf '%-10s %-28s %s\n' app "evkit test: $p passed, $f failed" "$( ((rc == 0)) && echo ok || echo "FAILED: see $out")"
 }
 
 # The README's settings table must match src/config.c (names, defaults, .env).
@@ -96,7 +89,7 @@ run_unit build unit
 echo "== unit tests under valgrind =="
 run_unit build valgrind valgrind --quiet --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=no
-echo "== sample app: offline Lua harness and generated files =="
+echo "== sample app: evkit test --app app =="
 run_sample_app
 echo "== README: the settings table =="
 run_readme_settings

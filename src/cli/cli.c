@@ -29,6 +29,7 @@ static const char *TOP_USAGE =
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
     "  config         the effective settings and where each comes from\n"
+    "  test           run the app's Lua tests [FILE...] (fake HTTP, state, publish)\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -223,6 +224,7 @@ static int run_command(cli_ctx *ctx, int argc, char **argv)
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
         {"onboard", cmd_onboard},       {"config", cmd_config},
+        {"test", cmd_test},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {

@@ -840,9 +840,14 @@ static void app_name_load(app_t *app, diags_t *d)
     }
 }
 
-/* The environment $VARs see: .env, then the process environment over it. */
-static void app_env_load(app_t *app, diags_t *d)
+/* The environment $VARs see: .env, then the process environment over it;
+ * or exactly env when given. */
+static void app_env_load(app_t *app, const json_t *env, diags_t *d)
 {
+    if (env) {
+        app->env = json_deep_copy(env);
+        return;
+    }
     app->env = json_object();
     char *path = path_join(app->dir, ".env");
     if (path_is_file(path)) {
@@ -929,6 +934,11 @@ registration_t *registration_from_json(const app_t *app, const char *name, const
 
 app_t *app_load(const char *dir, diags_t *d)
 {
+    return app_load_env(dir, NULL, d);
+}
+
+app_t *app_load_env(const char *dir, const json_t *env, diags_t *d)
+{
     size_t errors0 = d->errors;
     char *real = path_real(dir);
     if (!real || !path_is_dir(real)) {
@@ -939,7 +949,7 @@ app_t *app_load(const char *dir, diags_t *d)
     app_t *app = xcalloc(1, sizeof *app);
     app->dir = real;
     app_name_load(app, d);
-    app_env_load(app, d);
+    app_env_load(app, env, d);
     onboarding_load(app, d);
 
     lctx_t c = {.d = d, .app = app, .missing = json_object()};

@@ -127,6 +127,9 @@ void diags_free(diags_t *d);
  * still return the app. Missing $VARs are warnings naming each variable and
  * resolve to "". */
 app_t *app_load(const char *dir, diags_t *d);
+/* app_load with env (an object of strings, or NULL) as all that $VARs see,
+ * in place of .env and the process environment (evkit test). */
+app_t *app_load_env(const char *dir, const json_t *env, diags_t *d);
 void app_free(app_t *app);
 
 const action_t *app_action(const app_t *app, const char *fqn);

@@ -248,16 +248,7 @@ static bool loop_wait(loop_proc *lp, loop_io *io, int64_t deadline_ms)
 void actionloop_backend_run(activation_t *a)
 {
     const action_t *action = a->action;
-    if (access(action->function, X_OK) != 0) {
-        a->not_started = true;
-        if (errno == ENOENT)
-            activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.",
-                            action->function);
-        else
-            activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).",
-                            action->function);
-        return;
-    }
+    if (!proc_check_file(a)) return;
     pool_t *pl = pool_for(action);
     loop_proc *lp = pool_take(pl, a->deadline_ms);
     if (!lp) {

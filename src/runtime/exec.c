@@ -124,17 +124,7 @@ static void exec_finish(activation_t *a, exec_io *io, int status)
 
 void exec_backend_run(activation_t *a)
 {
-    const action_t *action = a->action;
-    if (access(action->function, X_OK) != 0) {
-        a->not_started = true;
-        if (errno == ENOENT)
-            activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.",
-                            action->function);
-        else
-            activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).",
-                            action->function);
-        return;
-    }
+    if (!proc_check_file(a)) return;
     char *input = a->params ? json_dumps(a->params, JSON_COMPACT) : NULL;
     if (!input) input = xstrdup("{}");
     size_t input_len = strlen(input);

@@ -126,6 +126,18 @@ static void child_exec(const child_plan *c)
     child_report(report, STAGE_EXEC);
 }
 
+bool proc_check_file(activation_t *a)
+{
+    const char *f = a->action->function;
+    if (access(f, X_OK) == 0) return true;
+    a->not_started = true;
+    if (errno == ENOENT)
+        activation_fail(a, ACT_DEV_ERROR, "The action file %s does not exist.", f);
+    else
+        activation_fail(a, ACT_DEV_ERROR, "The action file %s is not executable (chmod +x it).", f);
+    return false;
+}
+
 void proc_clear(proc_t *p)
 {
     p->pid = 0;
@@ -161,7 +173,7 @@ int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation
         if (pipe2(pp[i], O_CLOEXEC) < 0) {
             int e = errno;
             for (int j = 0; j < 5; j++) close_fd(&pp[j][0]), close_fd(&pp[j][1]);
-            return err_set(err, "pipe: %s", strerror(e));
+            return err_code(err, EVK_UNAVAILABLE, "pipe: %s", strerror(e));
         }
     }
     const char *path = a->action->function;
@@ -197,7 +209,7 @@ int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation
     for (int i = 1; i < 5; i++) close_fd(&pp[i][1]);
     if (pid < 0) {
         for (int i = 0; i < 5; i++) close_fd(&pp[i][0]), close_fd(&pp[i][1]);
-        return err_set(err, "fork: %s", strerror(fork_errno));
+        return err_code(err, EVK_UNAVAILABLE, "fork: %s", strerror(fork_errno));
     }
     setpgid(pid, pid); /* also here: whichever side runs first wins the race */
 
@@ -217,15 +229,16 @@ int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation
         for (int i = 0; i < 4; i++) close_fd(&pp[i][0]), close_fd(&pp[i][1]);
         p->exec_errno = msg[1] ? msg[1] : EINVAL;
         if (msg[0] == STAGE_CHDIR)
-            return err_set(err, "cannot enter the folder %s: %s", a->action->dir,
-                           strerror(p->exec_errno));
+            return err_code(err, EVK_INVALID, "cannot enter the folder %s: %s", a->action->dir,
+                            strerror(p->exec_errno));
         if (msg[0] == STAGE_SETUP) {
             p->exec_errno = 0; /* the daemon's trouble, not the action's */
             return err_set(err, "cannot set up the process: %s", strerror(msg[1]));
         }
-        return err_set(err, "cannot execute %s: %s%s", path, strerror(p->exec_errno),
-                       p->exec_errno == ENOENT || p->exec_errno == ENOEXEC
-                           ? " (check its #! line)" : "");
+        return err_code(err, EVK_INVALID, "cannot execute %s: %s%s", path,
+                        strerror(p->exec_errno),
+                        p->exec_errno == ENOENT || p->exec_errno == ENOEXEC ? " (check its #! line)"
+                                                                            : "");
     }
     p->pid = pid;
     p->pidfd = open_pidfd(pid);

@@ -27,6 +27,10 @@ typedef struct proc {
     int exec_errno; /* after a failed proc_spawn: why exec (or chdir) failed, else 0 */
 } proc_t;
 
+/* True when a->action's function file exists and is executable; else the
+ * activation fails (a developer error, not_started) saying which. */
+bool proc_check_file(activation_t *a);
+
 /* A proc_t that holds nothing (all fds -1). */
 void proc_clear(proc_t *p);
 

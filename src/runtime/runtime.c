@@ -84,8 +84,8 @@ json_t *runtime_params(const action_t *action, const json_t *request, err_t *err
     json_object_foreach((json_t *)request, k, v) {
         if (action->final && action->inputs && json_object_get(action->inputs, k)) {
             json_decref(p);
-            err_set(err, "Request defines parameters that are not allowed (e.g., reserved "
-                         "properties).");
+            err_code(err, EVK_INVALID,
+                     "Request defines parameters that are not allowed (e.g., reserved properties).");
             return NULL;
         }
         json_object_set(p, k, v);
@@ -141,14 +141,29 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
                      "cause", a->cause[0] ? a->cause : NULL);
 }
 
+static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                       const char *id, invoke_result *out, json_t **logs);
+
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
                     invoke_result *out)
 {
-    runtime_invoke_as(e, action, params, cause, NULL, out);
+    invoke_run(e, action, params, cause, NULL, out, NULL);
 }
 
 void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
                        const char *id, invoke_result *out)
+{
+    invoke_run(e, action, params, cause, id, out, NULL);
+}
+
+void runtime_invoke_logged(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                           invoke_result *out, json_t **logs)
+{
+    invoke_run(e, action, params, cause, NULL, out, logs);
+}
+
+static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                       const char *id, invoke_result *out, json_t **logs)
 {
     activation_t a;
     memset(&a, 0, sizeof a);
@@ -192,7 +207,8 @@ void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, cons
     out->duration_ms = end - a.start_ms;
     out->timed_out = a.timed_out;
     out->not_started = a.not_started;
-    json_decref(a.logs);
+    if (logs) *logs = a.logs ? a.logs : json_array();
+    else json_decref(a.logs);
     if (a.status >= ACT_DEV_ERROR)
         log_emit(LOG_WARN, "activation failed",
                  json_pack("{s:s, s:s, s:s, s:O}", "activationId", out->activation_id, "action",

@@ -94,6 +94,11 @@ void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const c
 void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
                        const char *id, invoke_result *out);
 
+/* runtime_invoke that also hands over the activation's log lines in *logs
+ * (an array the caller owns), as `evkit test` shows them to tests. */
+void runtime_invoke_logged(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                           invoke_result *out, json_t **logs);
+
 /* Params for an invocation: action inputs (already package < action)
  * overlaid by request (borrowed, may be NULL). With the final annotation a
  * request key that names a declared input is refused, as OpenWhisk does:

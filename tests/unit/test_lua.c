@@ -438,6 +438,87 @@ static void test_require(void **state)
     done(&a);
 }
 
+/* require of a .json file: decoded (null as evkit.json.null, arrays marked),
+ * .lua first in a folder, the app folder searched last, bad JSON named. */
+static void test_require_json(void **state)
+{
+    (void)state;
+    tu_write(appdir, "actions/jreq/schema.json",
+             "{\"type\": \"object\", \"required\": [], \"n\": null, \"list\": [1, 2]}");
+    tu_write(appdir, "actions/lib/both.lua", "return { from = 'lua' }\n");
+    tu_write(appdir, "actions/lib/both.json", "{\"from\": \"json\"}");
+    tu_write(appdir, "config/settings.json", "{\"level\": 3}");
+    tu_write(appdir, "actions/lib/badjson.json", "{\"a\": ");
+    const action_t *act = def_action(
+        "jreq/main", "jreq/main.lua",
+        "local function try(name)\n"
+        "  local ok, err = pcall(require, name)\n"
+        "  return ok and 'ok' or err\n"
+        "end\n"
+        "function main()\n"
+        "  local s = require('schema')\n"
+        "  return { type = s.type, null = s.n == evkit.json.null, list = #s.list,\n"
+        "    marked = evkit.json.is_array(s.required), same = require('schema') == s,\n"
+        "    both = require('both').from, level = require('config.settings').level,\n"
+        "    encoded = evkit.json.encode(s.required), bad = try('badjson') }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_string_equal(result_str(&a, "type"), "object");
+    assert_true(result_true(&a, "null"));
+    assert_int_equal(result_int(&a, "list"), 2);
+    assert_true(result_true(&a, "marked"));
+    assert_true(result_true(&a, "same"));
+    assert_string_equal(result_str(&a, "both"), "lua");
+    assert_int_equal(result_int(&a, "level"), 3);
+    assert_string_equal(result_str(&a, "encoded"), "[]");
+    assert_non_null(strstr(result_str(&a, "bad"), "cannot load module 'badjson': invalid JSON"));
+    done(&a);
+}
+
+/* evkit.schema.validate_file: a path relative to the action's folder,
+ * inside the app folder only. */
+static void test_schema_file(void **state)
+{
+    (void)state;
+    tu_write(appdir, "actions/sfile/schema.json",
+             "{\"type\": \"object\", \"required\": [\"sku\"]}");
+    tu_write(appdir, "schemas/shared.json", "{\"type\": \"string\"}");
+    tu_write(appdir, "actions/sfile/bad.json", "{\"type\": \"strin\"}");
+    tu_write(outside, "schema.json", "{}");
+    char link[1024], target[1024];
+    snprintf(link, sizeof link, "%s/actions/sfile/evil.json", appdir);
+    snprintf(target, sizeof target, "%s/schema.json", outside);
+    assert_int_equal(symlink(target, link), 0);
+    const action_t *act = def_action(
+        "sfile/main", "sfile/main.lua",
+        "local function err(f, ...) local ok, e = pcall(f, ...) return not ok and e or 'no error' end\n"
+        "function main()\n"
+        "  local ok1, e1 = evkit.schema.validate_file('schema.json', { sku = 'A' })\n"
+        "  local ok2, e2 = evkit.schema.validate_file('schema.json', {})\n"
+        "  local ok3 = evkit.schema.validate_file('../../schemas/shared.json', 'x')\n"
+        "  local ok4 = evkit.schema.validate_file('../../schemas/shared.json', 4)\n"
+        "  return { ok1 = ok1, n1 = #e1, ok2 = ok2, path2 = e2[1].path, ok3 = ok3, ok4 = ok4,\n"
+        "    missing = err(evkit.schema.validate_file, 'nope.json', 1),\n"
+        "    outside = err(evkit.schema.validate_file, 'evil.json', 1),\n"
+        "    bad = err(evkit.schema.validate_file, 'bad.json', 1) }\n"
+        "end\n");
+    activation_t a;
+    run(act, NULL, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    assert_true(result_true(&a, "ok1"));
+    assert_int_equal(result_int(&a, "n1"), 0);
+    assert_false(json_is_true(json_object_get(a.result, "ok2")));
+    assert_string_equal(result_str(&a, "path2"), "/sku");
+    assert_true(result_true(&a, "ok3"));
+    assert_false(json_is_true(json_object_get(a.result, "ok4")));
+    assert_non_null(strstr(result_str(&a, "missing"), "validate_file: nope.json not found"));
+    assert_non_null(strstr(result_str(&a, "outside"), "outside the app folder"));
+    assert_non_null(strstr(result_str(&a, "bad"), "bad.json: invalid schema at #/type"));
+    done(&a);
+}
+
 /* ---- limits ---- */
 
 static void test_timeout(void **state)
@@ -1293,7 +1374,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_result), cmocka_unit_test(test_params_conversion),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),
-        cmocka_unit_test(test_require),       cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_require),       cmocka_unit_test(test_require_json),
+        cmocka_unit_test(test_schema_file),   cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_memory),        cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_warm_state),
         cmocka_unit_test(test_threads),       cmocka_unit_test(test_crypto),

@@ -1,7 +1,6 @@
 -- A handler's validator: checks params.data against the handler's JSON
--- Schema (schema.json, the starter kit's; actions cannot read files, so
--- scripts/gen-events-lua.py turns it into schema.lua) with evkit's validator,
--- evkit.schema.validate, and says which fields fail, e.g.
+-- Schema (schema.json, the starter kit's, which require("schema") decodes)
+-- with evkit's validator, evkit.schema.validate, and says which fields fail, e.g.
 --   Data provided does not validate with the schema: 'data.name' is required;
 --   'data.price' must be a number, got string
 -- (the kit only says "does not validate"). The handler answers 400 with it.

@@ -2,7 +2,7 @@
 -- data.uid, data.event and data.value are required, and data.event must be
 -- one of the backoffice event codes of onboarding/config/events.json.
 local inputs = require("inputs")
-local events = require("events")
+local events = require("onboarding.config.events") -- the JSON file, decoded
 local constants = require("constants")
 
 local validator = {}
@@ -10,7 +10,7 @@ local validator = {}
 -- Every backoffice code of every entity, as a set.
 local accepted = {}
 for _, providers in pairs(events) do
-  for _, code in ipairs(providers[constants.BACKOFFICE_PROVIDER_KEY] or {}) do accepted[code] = true end
+  for code in pairs(providers[constants.BACKOFFICE_PROVIDER_KEY] or {}) do accepted[code] = true end
 end
 
 function validator.validateData(params)

@@ -1,5 +1,5 @@
--- validateData(params): params.data against schema.json (schema.lua is
--- generated from it by scripts/gen-events-lua.py), naming each failing field.
+-- validateData(params): params.data against schema.json next to this file
+-- (require("schema") decodes it), naming each failing field.
 -- Business rules go here too: wrap validateData and return
 -- {success = false, message = ...} to reject the event (HTTP 400, final).
 return require("validation").validator(require("schema"))

@@ -1,4 +1,4 @@
-/* lua: the Lua backend. Runs `main(params)` of an action file in an
+/* backend: the Lua backend. Runs `main(params)` of an action file in an
  * embedded Lua 5.4 interpreter and turns what it returns into the
  * activation's result.
  *
@@ -6,9 +6,7 @@
  *   lock), reloaded when the file changes; a warm activation skips loading.
  *   A nested activation of an action whose interpreter is busy further up
  *   this thread's stack (evkit.invoke recursion) gets a temporary one.
- * - Sandbox: base, string, table, math, utf8, coroutine and os.time/clock/
- *   date only; no way to load bytecode, reach files or finalizers; require
- *   resolves text modules inside the app folder only.
+ * - Sandbox: see sandbox.c; the `evkit` module: host.c.
  * - Limits: wall clock through a count hook, memory through the allocator.
  *   An interpreter that breached either is closed, never reused. */
 #include "runtime/runtime.h"
@@ -24,7 +22,7 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
-#include "runtime/lua_host.h"
+#include "runtime/lua/lua_int.h"
 
 #define LUA_HOOK_INSTRUCTIONS 1000 /* VM instructions between deadline checks */
 #define LUA_POOL_MAX 64            /* idle interpreters kept per thread */
@@ -142,221 +140,6 @@ static void slot_warn(void *ud, const char *msg, int tocont)
     s->warn_len = 0;
 }
 
-/* ---- sandbox ---- */
-
-static int sandbox_print(lua_State *L)
-{
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) luaL_addchar(&b, '\t');
-        if (lua_host_is_null(L, i)) lua_pushliteral(L, "null");
-        else luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
-    lua_slot *s = lua_host_slot(L);
-    if (s && s->a) lua_host_log(s->a, "stdout", text, len);
-    return 0;
-}
-
-/* Finalizers run with hooks off, so a __gc could loop forever out of reach
- * of the time limit: tables never get one. */
-static int sandbox_setmetatable(lua_State *L)
-{
-    int t = lua_type(L, 2);
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-    if (t == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
-        if (lua_rawget(L, 2) != LUA_TNIL)
-            return luaL_error(L, "__gc metamethods are not available in evkit actions");
-        lua_pop(L, 1);
-    }
-    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
-        return luaL_error(L, "cannot change a protected metatable");
-    lua_settop(L, 2);
-    lua_setmetatable(L, 1);
-    return 1;
-}
-
-static int sandbox_collectgarbage(lua_State *L)
-{
-    const char *opt = luaL_optstring(L, 1, "collect");
-    if (!strcmp(opt, "count")) {
-        int kb = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
-        lua_pushnumber(L, (lua_Number)kb + (lua_Number)b / 1024);
-        return 1;
-    }
-    if (!strcmp(opt, "collect")) {
-        lua_gc(L, LUA_GCCOLLECT);
-        lua_pushinteger(L, 0);
-        return 1;
-    }
-    if (!strcmp(opt, "step")) {
-        lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, 0));
-        return 1;
-    }
-    if (!strcmp(opt, "isrunning")) {
-        lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING));
-        return 1;
-    }
-    return luaL_error(L, "collectgarbage('%s') is not available in evkit actions", opt);
-}
-
-/* A module name is a dotted (or slashed) path of plain segments. */
-static bool module_name_valid(const char *name, size_t len)
-{
-    if (len == 0 || len > 200 || strlen(name) != len) return false;
-    if (name[0] == '/' || name[0] == '.' || strstr(name, "..") || strstr(name, "//")) return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == '/'))
-            return false;
-    }
-    return name[len - 1] != '.' && name[len - 1] != '/';
-}
-
-/* Finds module name for activation a: the action's own folder first, then
- * <app>/actions/lib. Fills path and chunk ("@<path in the app>"). Returns 1
- * when found, 0 when not, -1 when refused; msg says why. No allocation
- * survives the call, so the caller may raise afterwards. */
-static int module_find(const activation_t *a, const char *name, char *path, size_t pathlen,
-                       char *chunk, size_t chunklen, char *msg, size_t msglen)
-{
-    const char *appdir = a->engine && a->engine->app ? a->engine->app->dir : NULL;
-    char *root = path_real(appdir ? appdir : a->action->dir);
-    if (!root) {
-        snprintf(msg, msglen, "module '%s' not found: the app folder is not readable", name);
-        return -1;
-    }
-    char rel[256];
-    snprintf(rel, sizeof rel, "%s", name);
-    for (char *c = rel; *c; c++)
-        if (*c == '.') *c = '/';
-    char *lib = path_join(root, "actions/lib");
-    const char *dirs[2] = {a->action->dir, lib};
-    int found = 0;
-    for (int i = 0; i < 2 && !found; i++) {
-        char *cand = xasprintf("%s/%s.lua", dirs[i], rel);
-        char *real = path_real(cand);
-        free(cand);
-        if (!real) continue;
-        if (!path_within(root, real)) {
-            snprintf(msg, msglen, "module '%s' refused: it resolves outside the app folder", name);
-            found = -1;
-        } else if (path_is_file(real)) {
-            const char *inside = real + strlen(root);
-            while (*inside == '/') inside++;
-            snprintf(path, pathlen, "%s", real);
-            snprintf(chunk, chunklen, "@%s", inside);
-            found = 1;
-        }
-        free(real);
-    }
-    if (!found)
-        snprintf(msg, msglen, "module '%s' not found (looked for %s.lua in the action's folder "
-                              "and in actions/lib)", name, rel);
-    free(lib);
-    free(root);
-    return found;
-}
-
-static int sandbox_require(lua_State *L)
-{
-    size_t len;
-    const char *name = luaL_checklstring(L, 1, &len);
-    lua_settop(L, 1);
-    if (!strcmp(name, "evkit")) {
-        lua_host_push_module(L);
-        return 1;
-    }
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* 2 */
-    if (lua_getfield(L, 2, name) != LUA_TNIL && lua_toboolean(L, -1)) return 1;
-    lua_pop(L, 1);
-    if (!module_name_valid(name, len))
-        return luaL_error(L, "module '%s' refused: names are dotted paths inside the app folder",
-                          name);
-    activation_t *a = lua_host_activation(L);
-    char path[PATH_MAX], chunk[PATH_MAX + 2], msg[PATH_MAX + 300];
-    if (module_find(a, name, path, sizeof path, chunk, sizeof chunk, msg, sizeof msg) <= 0)
-        return luaL_error(L, "%s", msg);
-    err_t err;
-    size_t srclen;
-    char *src = file_read(path, &srclen, &err);
-    if (!src) return luaL_error(L, "cannot read module '%s': %s", name, err.msg);
-    /* Text only: Lua bytecode can be crafted to break out of the VM. */
-    int st = luaL_loadbufferx(L, src, srclen, chunk, "t");
-    free(src);
-    if (st != LUA_OK)
-        return luaL_error(L, "cannot load module '%s': %s", name, lua_tostring(L, -1));
-    lua_pushvalue(L, 1);
-    lua_pushstring(L, chunk + 1);
-    lua_call(L, 2, 1);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-    }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, 2, name);
-    return 1;
-}
-
-/* Opens the allowed libraries and removes what an action must not reach.
- * Runs protected: any step may fail for memory. */
-static int sandbox_open(lua_State *L)
-{
-    static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table},   {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8},   {LUA_COLIBNAME, luaopen_coroutine},
-        {LUA_OSLIBNAME, luaopen_os},       {NULL, NULL}};
-    for (const luaL_Reg *l = libs; l->name; l++) {
-        luaL_requiref(L, l->name, l->func, 1);
-        lua_pop(L, 1);
-    }
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* 1 */
-
-    /* os: only the clock and calendar */
-    lua_getglobal(L, "os");
-    lua_createtable(L, 0, 3);
-    static const char *const os_keep[] = {"time", "clock", "date"};
-    for (size_t i = 0; i < sizeof os_keep / sizeof *os_keep; i++) {
-        lua_getfield(L, -2, os_keep[i]);
-        lua_setfield(L, -2, os_keep[i]);
-    }
-    lua_pushvalue(L, -1);
-    lua_setglobal(L, "os");
-    lua_setfield(L, 1, "os");
-    lua_pop(L, 1);
-
-    static const char *const base_drop[] = {"load", "loadfile", "dofile", "loadstring"};
-    for (size_t i = 0; i < sizeof base_drop / sizeof *base_drop; i++) {
-        lua_pushnil(L);
-        lua_setglobal(L, base_drop[i]);
-    }
-    lua_getglobal(L, "string");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-
-    lua_register(L, "print", sandbox_print);
-    lua_register(L, "setmetatable", sandbox_setmetatable);
-    lua_register(L, "collectgarbage", sandbox_collectgarbage);
-    lua_register(L, "require", sandbox_require);
-    lua_createtable(L, 0, 1);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "loaded");
-    lua_setglobal(L, "package");
-
-    lua_host_open(L);
-    return 0;
-}
-
 /* ---- running ---- */
 
 /* The text of an error value. Pushes it and returns it. */
@@ -373,7 +156,7 @@ static const char *error_text(lua_State *L, int idx)
             lua_pop(L, 1);
             return luaL_tolstring(L, idx, NULL);
         }
-        if (lua_host_push_encoded(L, idx, JSON_COMPACT | JSON_SORT_KEYS))
+        if (lua_host_push_encoded(L, idx, JSON_COMPACT | JSON_SORT_KEYS, false))
             return lua_tostring(L, -1);
         break;
     case LUA_TNIL:
@@ -397,7 +180,8 @@ static int slot_msgh(lua_State *L)
     return 1;
 }
 
-/* Calls main(params) and converts its result into the slot. */
+/* Calls main(params) and converts its result into the slot (or says in
+ * result_err why it cannot be used). */
 static int run_main(lua_State *L)
 {
     lua_slot *s = lua_host_slot(L);
@@ -412,20 +196,19 @@ static int run_main(lua_State *L)
         return 0;
     }
     if (!lua_istable(L, -1)) {
-        snprintf(s->result_error, sizeof s->result_error, "action result must be a table");
+        err_code(&s->result_err, EVK_INVALID, "action result must be a table");
         return 0;
     }
     json_t *r;
-    char err[256];
-    if (lua_host_to_json(L, -1, &r, err, sizeof err) < 0) {
-        snprintf(s->result_error, sizeof s->result_error, "cannot encode the action result: %s",
-                 err);
+    err_t err;
+    if (lua_host_to_json(L, -1, &r, &err) < 0) {
+        err_code(&s->result_err, EVK_INVALID, "cannot encode the action result: %s", err.msg);
         return 0;
     }
     if (!json_is_object(r)) {
         json_decref(r);
         if (lua_rawlen(L, -1) > 0) {
-            snprintf(s->result_error, sizeof s->result_error,
+            err_code(&s->result_err, EVK_INVALID,
                      "action result must be a table with string keys, not an array");
             return 0;
         }
@@ -588,7 +371,7 @@ static bool slot_failed(lua_slot *s, activation_t *a, int status)
 static bool slot_load(lua_slot *s, activation_t *a)
 {
     lua_State *L = s->L;
-    lua_pushcfunction(L, sandbox_open);
+    lua_pushcfunction(L, lua_sandbox_open);
     int st = lua_pcall(L, 0, 0, 0);
     if (st != LUA_OK) {
         if (st == LUA_ERRMEM || slot_mem_breached(s)) {
@@ -669,7 +452,7 @@ void lua_backend_run(activation_t *a)
     s->mem_limit = a->memory_limit;
     s->gc_threshold = a->memory_limit / 4 * 3;
     s->refused_pending = false;
-    s->result_error[0] = '\0';
+    s->result_err = (err_t){0};
     bool keep = s->L != NULL;
     if (!s->L) {
         activation_fail(a, ACT_DEV_ERROR, "The action exceeded its memory limit of %zu MB.",
@@ -690,8 +473,8 @@ void lua_backend_run(activation_t *a)
         int rc = lua_pcall(L, 0, 0, 1);
         if (rc != LUA_OK || s->timed_out || slot_mem_breached(s)) {
             keep = slot_failed(s, a, rc);
-        } else if (s->result_error[0]) {
-            activation_fail(a, ACT_DEV_ERROR, "%s", s->result_error);
+        } else if (s->result_err.code != EVK_OK) {
+            activation_fail(a, ACT_DEV_ERROR, "%s", s->result_err.msg);
         } else {
             json_decref(a->result);
             a->result = s->result;

@@ -1,0 +1,398 @@
+/* json: the JSON <-> Lua conversion the Lua backend applies to params,
+ * results and every host function, and the evkit.json module
+ * (encode, decode, array, is_array, null). */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "runtime/lua/lua_int.h"
+
+/* Registry keys are addresses (lua_rawgetp): looking them up never
+ * allocates, so it cannot raise. */
+static char null_tag; /* its address is evkit.json.null */
+static char array_mt_key;
+
+#define JSON_NULL_UD ((void *)&null_tag)
+
+/* ---- JSON -> Lua ---- */
+
+static void push_json(lua_State *L, const json_t *v, int depth)
+{
+    if (!lua_checkstack(L, 4)) luaL_error(L, "JSON nesting too deep");
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (depth >= LUA_HOST_MAX_DEPTH)
+            luaL_error(L, "JSON nesting deeper than %d levels", LUA_HOST_MAX_DEPTH);
+        size_t n = json_object_size(v);
+        lua_createtable(L, 0, n > INT_MAX ? INT_MAX : (int)n);
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it)) {
+            lua_pushlstring(L, json_object_iter_key(it), json_object_iter_key_len(it));
+            push_json(L, json_object_iter_value(it), depth + 1);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        if (depth >= LUA_HOST_MAX_DEPTH)
+            luaL_error(L, "JSON nesting deeper than %d levels", LUA_HOST_MAX_DEPTH);
+        size_t n = json_array_size(v);
+        lua_createtable(L, n > INT_MAX ? INT_MAX : (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            push_json(L, json_array_get(v, i), depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_host_mark_array(L);
+        break;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, (lua_Number)json_real_value(v));
+        break;
+    case JSON_TRUE:
+        lua_pushboolean(L, 1);
+        break;
+    case JSON_FALSE:
+        lua_pushboolean(L, 0);
+        break;
+    default:
+        lua_pushlightuserdata(L, JSON_NULL_UD);
+        break;
+    }
+}
+
+void lua_host_push_json(lua_State *L, const json_t *v)
+{
+    if (!v) {
+        lua_pushlightuserdata(L, JSON_NULL_UD);
+        return;
+    }
+    push_json(L, v, 0);
+}
+
+bool lua_host_is_array(lua_State *L, int idx)
+{
+    if (!lua_checkstack(L, 2) || !lua_getmetatable(L, idx)) return false;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    bool is = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return is;
+}
+
+void lua_host_mark_array(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_setmetatable(L, -2);
+}
+
+bool lua_host_is_null(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == JSON_NULL_UD;
+}
+
+void lua_host_push_null(lua_State *L)
+{
+    lua_pushlightuserdata(L, JSON_NULL_UD);
+}
+
+/* ---- Lua -> JSON ----
+ * Uses only Lua API calls that do not allocate (lua_next, lua_rawgeti,
+ * lua_tolstring on strings, lua_checkstack), so it never raises and can run
+ * while the caller holds C memory. */
+
+typedef struct enc {
+    lua_State *L;
+    err_t *err;
+    char path[160];
+    size_t plen;
+} enc;
+
+static json_t *enc_fail(enc *e, const char *fmt, const char *what)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, fmt, what);
+    if (e->plen)
+        err_code(e->err, EVK_INVALID, "%s at '%s'", msg, e->path[0] == '.' ? e->path + 1 : e->path);
+    else
+        err_code(e->err, EVK_INVALID, "%s", msg);
+    return NULL;
+}
+
+/* Appends a path segment for error messages; returns the length to restore.
+ * The end moves past what snprintf wrote (it may have truncated). */
+static size_t enc_push(enc *e, const char *key, size_t klen, lua_Integer i)
+{
+    size_t saved = e->plen;
+    if (e->plen >= sizeof e->path - 1) return saved;
+    int n = key ? snprintf(e->path + e->plen, sizeof e->path - e->plen, ".%.*s",
+                           (int)(klen > 60 ? 60 : klen), key)
+                : snprintf(e->path + e->plen, sizeof e->path - e->plen, "[%lld]", (long long)i);
+    if (n > 0) e->plen += (size_t)n;
+    if (e->plen >= sizeof e->path) e->plen = sizeof e->path - 1;
+    return saved;
+}
+
+static void enc_pop(enc *e, size_t saved)
+{
+    e->plen = saved;
+    e->path[saved] = '\0';
+}
+
+static json_t *enc_value(enc *e, int idx, int depth);
+
+static json_t *enc_array(enc *e, int idx, lua_Integer n, int depth)
+{
+    lua_State *L = e->L;
+    json_t *arr = json_array();
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        size_t saved = enc_push(e, NULL, 0, i);
+        json_t *child = enc_value(e, -1, depth + 1);
+        enc_pop(e, saved);
+        lua_pop(L, 1);
+        if (!child) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, child);
+    }
+    return arr;
+}
+
+static json_t *enc_object(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    json_t *obj = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen); /* a string key: no conversion */
+        size_t saved = enc_push(e, k, klen, 0);
+        json_t *child = enc_value(e, -1, depth + 1);
+        lua_pop(L, 1);
+        if (!child) {
+            json_decref(obj);
+            lua_pop(L, 1);
+            return NULL;
+        }
+        if (json_object_setn_new(obj, k, klen, child) < 0) {
+            json_decref(obj);
+            lua_pop(L, 1);
+            enc_fail(e, "cannot encode a key that is %s", "not valid UTF-8");
+            enc_pop(e, saved);
+            return NULL;
+        }
+        enc_pop(e, saved);
+    }
+    return obj;
+}
+
+static json_t *enc_table(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    if (depth >= LUA_HOST_MAX_DEPTH) {
+        char lim[32];
+        snprintf(lim, sizeof lim, "%d", LUA_HOST_MAX_DEPTH);
+        return enc_fail(e, "cannot encode a table nested deeper than %s levels (is there a cycle?)",
+                        lim);
+    }
+    if (!lua_checkstack(L, 6)) return enc_fail(e, "cannot encode: %s", "Lua stack exhausted");
+    idx = lua_absindex(L, idx);
+    if (lua_host_is_array(L, idx)) return enc_array(e, idx, (lua_Integer)lua_rawlen(L, idx), depth);
+
+    /* An unmarked table is an array when its keys are exactly 1..n, an
+     * object when they are all strings; anything else has no JSON form. */
+    size_t nstr = 0, nint = 0;
+    lua_Integer maxk = 0;
+    const char *badkey = NULL;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        int kt = lua_type(L, -1);
+        if (kt == LUA_TSTRING) {
+            nstr++;
+        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            nint++;
+            if (lua_tointeger(L, -1) > maxk) maxk = lua_tointeger(L, -1);
+        } else if (!badkey) {
+            badkey = kt == LUA_TNUMBER ? "number" : lua_typename(L, kt);
+        }
+    }
+    if (badkey) return enc_fail(e, "cannot encode a table with a key of type %s", badkey);
+    if (nint && nstr)
+        return enc_fail(e, "cannot encode mixed table (%s)",
+                        "keys must be all strings, or exactly 1..n");
+    if (nint) {
+        if ((lua_Integer)nint != maxk)
+            return enc_fail(e, "cannot encode sparse array (%s)", "keys must be exactly 1..n");
+        return enc_array(e, idx, maxk, depth);
+    }
+    return enc_object(e, idx, depth);
+}
+
+static json_t *enc_value(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return json_null();
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER: {
+        if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
+        double d = (double)lua_tonumber(L, idx);
+        if (!isfinite(d)) return enc_fail(e, "cannot encode %s", "NaN or infinity");
+        /* 10/2 is 5.0 in Lua; JSON readers expect 5. */
+        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            return json_integer((json_int_t)d);
+        return json_real(d);
+    }
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        json_t *j = json_stringn(s, len);
+        if (!j) return enc_fail(e, "cannot encode a string that is %s", "not valid UTF-8");
+        return j;
+    }
+    case LUA_TTABLE:
+        return enc_table(e, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == JSON_NULL_UD) return json_null();
+        return enc_fail(e, "cannot encode a value of type %s", "userdata");
+    default:
+        return enc_fail(e, "cannot encode a value of type %s", lua_typename(L, lua_type(L, idx)));
+    }
+}
+
+int lua_host_to_json(lua_State *L, int idx, json_t **out, err_t *err)
+{
+    enc e = {.L = L, .err = err};
+    e.path[0] = '\0';
+    *out = enc_value(&e, lua_absindex(L, idx), 0);
+    return *out ? 0 : -1;
+}
+
+json_t *lua_host_check_json(lua_State *L, int idx, const char *what)
+{
+    json_t *j;
+    err_t err;
+    if (lua_host_to_json(L, idx, &j, &err) < 0) luaL_error(L, "%s: %s", what, err.msg);
+    return j;
+}
+
+bool lua_host_push_encoded(lua_State *L, int idx, size_t flags, bool redact)
+{
+    idx = lua_absindex(L, idx);
+    void **g = lua_host_guard(L, free);
+    json_t *j;
+    err_t err;
+    if (lua_host_to_json(L, idx, &j, &err) < 0) {
+        lua_pop(L, 1);
+        return false;
+    }
+    if (redact) {
+        json_t *r = log_redact(j);
+        json_decref(j);
+        j = r;
+    }
+    *g = json_dumps(j, flags | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!*g) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_pushstring(L, *g);
+    lua_host_guard_release(L, -2);
+    lua_remove(L, -2);
+    return true;
+}
+
+void lua_host_push_decoded(lua_State *L, const char *text, size_t len, const char *what)
+{
+    void **g = lua_host_guard(L, lua_host_json_free);
+    json_error_t je;
+    *g = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (!*g)
+        luaL_error(L, "%s: invalid JSON at line %d, column %d: %s", what, je.line, je.column,
+                   je.text);
+    lua_host_push_json(L, *g);
+    lua_host_guard_release(L, -2);
+    lua_remove(L, -2);
+}
+
+/* ---- evkit.json ---- */
+
+static int l_json_encode(lua_State *L)
+{
+    lua_settop(L, 2);
+    size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "pretty");
+        if (lua_toboolean(L, -1)) flags = JSON_INDENT(2) | JSON_SORT_KEYS;
+        lua_pop(L, 1);
+    }
+    void **g = lua_host_guard(L, free);
+    json_t *j = lua_host_check_json(L, 1, "evkit.json.encode");
+    *g = json_dumps(j, flags | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!*g) return luaL_error(L, "evkit.json.encode: cannot encode the value");
+    lua_pushstring(L, *g);
+    lua_host_guard_release(L, 3);
+    return 1;
+}
+
+static int l_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_settop(L, 1);
+    lua_host_push_decoded(L, s, len, "evkit.json.decode");
+    return 1;
+}
+
+static int l_json_array(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    if (lua_getmetatable(L, 1)) {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+        if (!lua_rawequal(L, -1, -2))
+            return luaL_error(L, "evkit.json.array: the table already has a metatable");
+        lua_pop(L, 2);
+    }
+    lua_host_mark_array(L);
+    return 1;
+}
+
+static int l_json_is_array(lua_State *L)
+{
+    lua_pushboolean(L, lua_istable(L, 1) && lua_host_is_array(L, 1));
+    return 1;
+}
+
+void lua_open_json(lua_State *L)
+{
+    static const luaL_Reg fns[] = {{"encode", l_json_encode}, {"decode", l_json_decode},
+                                   {"array", l_json_array}, {"is_array", l_json_is_array},
+                                   {NULL, NULL}};
+    /* The array marker. __metatable hides it from getmetatable, so actions
+     * cannot add a __gc to it (finalizers would run without time limits). */
+    lua_host_new_mt(L, &array_mt_key, "array", NULL);
+    lua_host_add_lib(L, "json", fns);
+    lua_getfield(L, -1, "json");
+    lua_pushlightuserdata(L, JSON_NULL_UD);
+    lua_setfield(L, -2, "null");
+    lua_pop(L, 1);
+}
