@@ -112,7 +112,7 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
     if (!sig) {
         /* Cannot sign: nothing is sent; the registration needs fixing. */
         v = VERDICT_RETRY;
-        status = WEBHOOK_STATUS_UNEXPECTED;
+        status = DELIVERY_STATUS_UNEXPECTED;
         snprintf(error, sizeof error, "%s", err.msg);
     } else {
         json_object_set_new(h, "content-type",

@@ -17,11 +17,20 @@
 
 /* ---- decisions ---- */
 
+/* The one reading of the statuses a target answers (status.h). A consumer
+ * that returns 601 or more itself has answered: that is final. */
 static delivery_verdict classify_code(int code)
 {
     if (code >= 200 && code < 300) return VERDICT_SUCCESS;
     if (code == 429 || (code >= 500 && code < 600 && code != 505)) return VERDICT_RETRY;
     return VERDICT_FINAL;
+}
+
+delivery_verdict delivery_classify_status(int code)
+{
+    /* No answer at all (601 and up) is retried like a 5xx. */
+    if (code >= 600) return VERDICT_RETRY;
+    return classify_code(code);
 }
 
 static int status_of(const json_t *obj, int dflt)
@@ -49,12 +58,13 @@ delivery_verdict delivery_classify(const invoke_result *res, int *status)
     json_t *err = json_object_get(res->result, "error");
     if (err) {
         /* An application error without a status is a failure worth retrying. */
-        code = json_is_object(err) ? status_of(err, 500) : 500;
+        code = json_is_object(err) ? status_of(err, DELIVERY_STATUS_APP_ERROR)
+                                    : DELIVERY_STATUS_APP_ERROR;
         *status = code;
         delivery_verdict v = classify_code(code);
         return v == VERDICT_SUCCESS ? VERDICT_RETRY : v;
     }
-    code = status_of(res->result, 200);
+    code = status_of(res->result, DELIVERY_STATUS_OK);
     *status = code;
     return classify_code(code);
 }
@@ -80,13 +90,6 @@ store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, in
     if (next > first_ms + reg->retry_max_age_ms) return DELIVERY_DEAD;
     *next_due = next;
     return DELIVERY_RETRY;
-}
-
-delivery_verdict delivery_classify_status(int code)
-{
-    /* No answer at all (601 and up) is retried like a 5xx. */
-    if (code >= 600) return VERDICT_RETRY;
-    return classify_code(code);
 }
 
 reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
@@ -223,7 +226,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     err_t err;
     if (!reg || (!reg->action && !reg->webhook_url)) {
         at.outcome = DELIVERY_FAILED;
-        at.status_code = 404;
+        at.status_code = DELIVERY_STATUS_NO_REGISTRATION;
         at.error = "the registration no longer exists";
         at.ended_ms = now_ms();
         tr.end_ms = at.ended_ms;

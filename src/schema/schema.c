@@ -208,7 +208,7 @@ static int cfail(cctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    err_set(c->err, "invalid schema at #%s: %s", c->loc, msg);
+    err_code(c->err, EVK_INVALID, "invalid schema at #%s: %s", c->loc, msg);
     return -1;
 }
 
@@ -671,7 +671,7 @@ void schema_free(schema_t *s)
 schema_t *schema_compile(json_t *doc, err_t *err)
 {
     if (!doc) {
-        err_set(err, "invalid schema: no schema given");
+        err_code(err, EVK_INVALID, "invalid schema: no schema given");
         return NULL;
     }
     schema_t *s = xcalloc(1, sizeof *s);
@@ -692,8 +692,8 @@ schema_t *schema_compile_text(const char *text, size_t len, err_t *err)
     json_error_t je;
     json_t *doc = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!doc) {
-        err_set(err, "invalid schema: not JSON: %s at line %d column %d", je.text, je.line,
-                je.column);
+        err_code(err, EVK_INVALID, "invalid schema: not JSON: %s at line %d column %d", je.text,
+                 je.line, je.column);
         return NULL;
     }
     schema_t *s = schema_compile(doc, err);
@@ -987,6 +987,9 @@ static bool check_string(const snode *n, const json_t *val, vctx *v)
     return ok;
 }
 
+/* Bytes of allowed values an enum error lists before it says "...". */
+#define ENUM_LIST_MAX 200
+
 static bool check_enum(const snode *n, const json_t *val, vctx *v)
 {
     size_t count = json_array_size(n->enum_vals);
@@ -996,7 +999,7 @@ static bool check_enum(const snode *n, const json_t *val, vctx *v)
     buf_t list;
     buf_init(&list, 0);
     for (size_t i = 0; i < count; i++) {
-        if (list.len > 200) {
+        if (list.len > ENUM_LIST_MAX) {
             buf_printf(&list, ", ... (%zu values)", count);
             break;
         }
