@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/vec.h"
 #include "delivery/delivery_int.h"
 #include "registry/registry.h"
 #include "trace/trace.h"
@@ -155,10 +156,7 @@ static reg_health *health_of(delivery_t *d, const char *name)
 {
     for (size_t i = 0; i < d->nhealth; i++)
         if (!strcmp(d->health[i].name, name)) return &d->health[i];
-    if (d->nhealth == d->caphealth) {
-        d->caphealth = d->caphealth ? d->caphealth * 2 : 16;
-        d->health = xrealloc(d->health, d->caphealth * sizeof *d->health);
-    }
+    VEC_GROW(d->health, d->caphealth, d->nhealth + 1);
     reg_health *h = &d->health[d->nhealth++];
     memset(h, 0, sizeof *h);
     h->name = xstrdup(name);
@@ -384,10 +382,7 @@ static void *dispatcher_main(void *arg)
             continue;
         }
         pthread_mutex_lock(&d->mu);
-        if (d->qlen + n > d->qcap) {
-            d->qcap = (d->qlen + n) * 2;
-            d->queue = xrealloc(d->queue, d->qcap * sizeof *d->queue);
-        }
+        VEC_GROW(d->queue, d->qcap, d->qlen + n);
         memcpy(d->queue + d->qlen, got, n * sizeof *got);
         d->qlen += n;
         d->busy += (int)n;

@@ -4,6 +4,7 @@
  * before its children are compiled, so recursive references close into a
  * cycle instead of recursing forever. Validation bounds its own depth. */
 #include "schema/schema.h"
+#include "core/vec.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -584,10 +585,7 @@ static snode *compile_node(cctx *c, const json_t *src)
     snode *n = xcalloc(1, sizeof *n);
     n->src = src;
     n->min_props = n->max_props = n->min_items = n->max_items = n->min_len = n->max_len = -1;
-    if (c->s->nnodes == c->s->cap) {
-        c->s->cap = c->s->cap ? c->s->cap * 2 : 16;
-        c->s->nodes = xrealloc(c->s->nodes, c->s->cap * sizeof *c->s->nodes);
-    }
+    VEC_GROW(c->s->nodes, c->s->cap, c->s->nnodes + 1);
     c->s->nodes[c->s->nnodes++] = n;
     if (json_is_boolean(src)) {
         n->boolean = json_is_true(src);
@@ -712,10 +710,7 @@ typedef struct vctx {
 static void errors_add(schema_errors_t *e, const char *path, size_t plen, const char *keyword,
                        char *message)
 {
-    if (e->count == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->items = xrealloc(e->items, e->cap * sizeof *e->items);
-    }
+    VEC_GROW(e->items, e->cap, e->count + 1);
     schema_error_t *x = &e->items[e->count++];
     x->path = xstrndup(path ? path : "", plen);
     x->keyword = xstrdup(keyword);
