@@ -93,6 +93,29 @@ store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, in
     return DELIVERY_RETRY;
 }
 
+void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
+                     const store_attempt *at, delivery_verdict v, const char *what)
+{
+    err_t err;
+    if (store_finish(delivery_engine(d)->store, at, &err) < 0)
+        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
+                                                      (json_int_t)dl->id));
+    else metrics_delivery_attempt(reg->name, (int)at->outcome, dl->attempt);
+    if (v == VERDICT_SUCCESS) return;
+    char msg[96];
+    if (at->outcome == DELIVERY_RETRY) snprintf(msg, sizeof msg, "%s failed; will retry", what);
+    else if (at->outcome == DELIVERY_DEAD)
+        snprintf(msg, sizeof msg, "%s failed; retries exhausted, dead letter", what);
+    else snprintf(msg, sizeof msg, "%s rejected with a final status; dead letter", what);
+    json_t *fields = json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
+                               json_string_value(json_object_get(dl->event, "id")), "attempt",
+                               dl->attempt, "status", at->status_code, "error",
+                               at->error ? at->error : "");
+    if (at->activation_id)
+        json_object_set_new(fields, "activationId", json_string(at->activation_id));
+    log_emit(at->outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN, msg, fields);
+}
+
 reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
 {
     if (attempts >= 10 && failures * 5 >= attempts * 4) return REG_DISABLED;
@@ -285,19 +308,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     /* Before the finish: the trace is then committed no later than it. */
     trace_record(e->store, d->secrets, &tr);
     json_decref(params);
-    if (store_finish(e->store, &at, &err) < 0)
-        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
-                                                      (json_int_t)dl->id));
-    else metrics_delivery_attempt(reg->name, (int)at.outcome, dl->attempt);
-    if (v != VERDICT_SUCCESS)
-        log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
-                 at.outcome == DELIVERY_RETRY ? "delivery failed; will retry"
-                 : at.outcome == DELIVERY_DEAD ? "delivery failed; retries exhausted, dead letter"
-                                               : "delivery rejected with a final status; dead letter",
-                 json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "registration", reg->name, "event",
-                           json_string_value(json_object_get(dl->event, "id")), "attempt",
-                           dl->attempt, "status", code, "error", errbuf, "activationId",
-                           res.activation_id));
+    delivery_record(d, reg, dl, &at, v, "delivery");
     json_decref(res.result);
     delivery_update_health(d, reg, v == VERDICT_SUCCESS);
     regset_release(regs);
