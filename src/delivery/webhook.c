@@ -172,6 +172,37 @@ void webhook_response_free(webhook_response *r)
 }
 
 /* One request; method GET when body is NULL. */
+/* What a transport failure is, by the hosted service's no-answer codes. */
+static const struct {
+    CURLcode rc;
+    int status;
+    const char *what;
+} NO_ANSWER[] = {
+    {CURLE_COULDNT_CONNECT, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_COULDNT_RESOLVE_HOST, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_COULDNT_RESOLVE_PROXY, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_SEND_ERROR, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_RECV_ERROR, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_GOT_NOTHING, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_SSL_CONNECT_ERROR, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_PEER_FAILED_VERIFICATION, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CERTPROBLEM, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CIPHER, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CACERT_BADFILE, DELIVERY_STATUS_TLS, "TLS failure"},
+};
+
+static const char *no_answer(CURLcode rc, int *status)
+{
+    for (size_t i = 0; i < sizeof NO_ANSWER / sizeof NO_ANSWER[0]; i++) {
+        if (NO_ANSWER[i].rc == rc) {
+            *status = NO_ANSWER[i].status;
+            return NO_ANSWER[i].what;
+        }
+    }
+    *status = DELIVERY_STATUS_UNEXPECTED;
+    return "request failed";
+}
+
 static void request(const char *url, const json_t *headers, const char *body, size_t len,
                     int timeout_ms, webhook_response *out)
 {
@@ -219,36 +250,13 @@ static void request(const char *url, const json_t *headers, const char *body, si
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         out->status = (int)code;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        out->status = DELIVERY_STATUS_TIMEOUT;
+        snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
     } else {
-        switch (rc) {
-        case CURLE_OPERATION_TIMEDOUT:
-            out->status = DELIVERY_STATUS_TIMEOUT;
-            snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
-            break;
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-            out->status = DELIVERY_STATUS_CONNECT;
-            snprintf(out->error, sizeof out->error, "connection failed: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-            break;
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_CACERT_BADFILE:
-            out->status = DELIVERY_STATUS_TLS;
-            snprintf(out->error, sizeof out->error, "TLS failure: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-            break;
-        default:
-            out->status = DELIVERY_STATUS_UNEXPECTED;
-            snprintf(out->error, sizeof out->error, "request failed: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        }
+        const char *what = no_answer(rc, &out->status);
+        snprintf(out->error, sizeof out->error, "%s: %s", what,
+                 errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     if (c) curl_easy_cleanup(c);
     curl_slist_free_all(hl);
