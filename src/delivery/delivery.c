@@ -1,6 +1,7 @@
 /* delivery: a dispatcher thread claims due deliveries from the store (one
  * claim for many, so claims share commits) and hands them to a pool of
- * workers that invoke the registration's consumer and record the outcome.
+ * workers that invoke the registration's consumer (or hand the delivery to
+ * deliver_webhook.c) and record the outcome.
  * A claim is a lease: if this process dies, the lease expires and any
  * evkit process delivers again (at least once). */
 #include "delivery/delivery.h"

@@ -1,6 +1,6 @@
 /* delivery: the workers that carry journaled events to registrations'
- * consumer actions, with the hosted service's retry, dead-letter and
- * health rules. The decisions are pure functions so they are unit-tested
+ * consumer actions or webhooks, with the hosted service's retry,
+ * dead-letter and health rules (what a status means: status.h). The decisions are pure functions so they are unit-tested
  * apart from the workers. */
 #ifndef EVKIT_DELIVERY_H
 #define EVKIT_DELIVERY_H

@@ -1,5 +1,6 @@
-/* delivery_int: what the delivery files share: the health bookkeeping and
- * outcome rules of delivery.c, used by the webhook transport too. */
+/* delivery_int: what the delivery files share: the health bookkeeping,
+ * outcome rules and outcome recording of delivery.c, used by the webhook
+ * transport too. */
 #ifndef EVKIT_DELIVERY_INT_H
 #define EVKIT_DELIVERY_INT_H
 

@@ -1,8 +1,7 @@
-/* webhook: delivery to an HTTP endpoint instead of an action, as the
- * hosted event service does it: structured CloudEvents JSON (or a JSON
- * array in batch mode), the event id in a header, a Standard Webhooks
- * signature, a 10 s timeout, and the challenge a URL must pass before a
- * registration may use it. The signing and batch arithmetic are pure
+/* webhook: the HTTP side of delivery to an endpoint instead of an action
+ * (deliver_webhook.c builds the requests), as the hosted event service
+ * does it: a Standard Webhooks signature, a 10 s timeout, batch sizing,
+ * and the challenge a URL must pass before a registration may use it. The signing and batch arithmetic are pure
  * functions, unit-tested apart from the transport. */
 #ifndef EVKIT_DELIVERY_WEBHOOK_H
 #define EVKIT_DELIVERY_WEBHOOK_H

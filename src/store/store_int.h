@@ -1,5 +1,6 @@
 /* store_int: what the SQLite store's files share and nothing else sees: the
- * store struct, connections with their cached prepared statements, and the
+ * store struct, connections with their cached prepared statements, the one
+ * way to run a statement (sql_run and its wrappers, with_reader), and the
  * operation queue of the writer thread (group commit).
  *
  * Every write goes through the one writer thread, which owns the write

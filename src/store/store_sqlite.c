@@ -2,8 +2,9 @@
  * synchronous=FULL, versioned schema), the writer thread that commits every
  * queued write of all threads in one transaction (group commit), the pool of
  * read connections, and the work signal the delivery dispatcher sleeps on.
- * The operations themselves live in store_journal.c, store_work.c and
- * store_kv.c. */
+ * Statements run through store_sql.c; the operations themselves live in
+ * store_journal.c, store_work.c, store_kv.c, store_trace.c, store_browse.c,
+ * store_meta.c, store_regdefs.c and store_size.c. */
 #include "store/store_int.h"
 
 #include <errno.h>
