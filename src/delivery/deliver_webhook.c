@@ -60,19 +60,7 @@ static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl,
     tr.retried = at.outcome == DELIVERY_RETRY;
     tr.error = at.error;
     trace_record(e->store, delivery_trace_secrets(d), &tr);
-    err_t err;
-    if (store_finish(e->store, &at, &err) < 0)
-        log_error("cannot record delivery",
-                  json_pack("{s:s, s:I}", "error", err.msg, "delivery", (json_int_t)dl->id));
-    else metrics_delivery_attempt(reg->name, (int)at.outcome, dl->attempt);
-    if (v != VERDICT_SUCCESS)
-        log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
-                 at.outcome == DELIVERY_RETRY ? "webhook delivery failed; will retry"
-                 : at.outcome == DELIVERY_DEAD ? "webhook delivery failed; retries exhausted, dead letter"
-                                               : "webhook delivery rejected with a final status; dead letter",
-                 json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
-                           json_string_value(json_object_get(dl->event, "id")), "attempt",
-                           dl->attempt, "status", status, "error", error ? error : ""));
+    delivery_record(d, reg, dl, &at, v, "webhook delivery");
 }
 
 /* One request carrying dls[0..n) (n == 1 outside batch mode). */
@@ -112,7 +100,7 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
     if (!sig) {
         /* Cannot sign: nothing is sent; the registration needs fixing. */
         v = VERDICT_RETRY;
-        status = WEBHOOK_STATUS_UNEXPECTED;
+        status = DELIVERY_STATUS_UNEXPECTED;
         snprintf(error, sizeof error, "%s", err.msg);
     } else {
         json_object_set_new(h, "content-type",

@@ -1,6 +1,7 @@
 /* delivery: a dispatcher thread claims due deliveries from the store (one
  * claim for many, so claims share commits) and hands them to a pool of
- * workers that invoke the registration's consumer and record the outcome.
+ * workers that invoke the registration's consumer (or hand the delivery to
+ * deliver_webhook.c) and record the outcome.
  * A claim is a lease: if this process dies, the lease expires and any
  * evkit process delivers again (at least once). */
 #include "delivery/delivery.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/vec.h"
 #include "delivery/delivery_int.h"
 #include "registry/registry.h"
 #include "trace/trace.h"
@@ -17,11 +19,20 @@
 
 /* ---- decisions ---- */
 
+/* The one reading of the statuses a target answers (status.h). A consumer
+ * that returns 601 or more itself has answered: that is final. */
 static delivery_verdict classify_code(int code)
 {
     if (code >= 200 && code < 300) return VERDICT_SUCCESS;
     if (code == 429 || (code >= 500 && code < 600 && code != 505)) return VERDICT_RETRY;
     return VERDICT_FINAL;
+}
+
+delivery_verdict delivery_classify_status(int code)
+{
+    /* No answer at all (601 and up) is retried like a 5xx. */
+    if (code >= 600) return VERDICT_RETRY;
+    return classify_code(code);
 }
 
 static int status_of(const json_t *obj, int dflt)
@@ -49,12 +60,13 @@ delivery_verdict delivery_classify(const invoke_result *res, int *status)
     json_t *err = json_object_get(res->result, "error");
     if (err) {
         /* An application error without a status is a failure worth retrying. */
-        code = json_is_object(err) ? status_of(err, 500) : 500;
+        code = json_is_object(err) ? status_of(err, DELIVERY_STATUS_APP_ERROR)
+                                    : DELIVERY_STATUS_APP_ERROR;
         *status = code;
         delivery_verdict v = classify_code(code);
         return v == VERDICT_SUCCESS ? VERDICT_RETRY : v;
     }
-    code = status_of(res->result, 200);
+    code = status_of(res->result, DELIVERY_STATUS_OK);
     *status = code;
     return classify_code(code);
 }
@@ -82,11 +94,27 @@ store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, in
     return DELIVERY_RETRY;
 }
 
-delivery_verdict delivery_classify_status(int code)
+void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
+                     const store_attempt *at, delivery_verdict v, const char *what)
 {
-    /* No answer at all (601 and up) is retried like a 5xx. */
-    if (code >= 600) return VERDICT_RETRY;
-    return classify_code(code);
+    err_t err;
+    if (store_finish(delivery_engine(d)->store, at, &err) < 0)
+        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
+                                                      (json_int_t)dl->id));
+    else metrics_delivery_attempt(reg->name, (int)at->outcome, dl->attempt);
+    if (v == VERDICT_SUCCESS) return;
+    char msg[96];
+    if (at->outcome == DELIVERY_RETRY) snprintf(msg, sizeof msg, "%s failed; will retry", what);
+    else if (at->outcome == DELIVERY_DEAD)
+        snprintf(msg, sizeof msg, "%s failed; retries exhausted, dead letter", what);
+    else snprintf(msg, sizeof msg, "%s rejected with a final status; dead letter", what);
+    json_t *fields = json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
+                               json_string_value(json_object_get(dl->event, "id")), "attempt",
+                               dl->attempt, "status", at->status_code, "error",
+                               at->error ? at->error : "");
+    if (at->activation_id)
+        json_object_set_new(fields, "activationId", json_string(at->activation_id));
+    log_emit(at->outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN, msg, fields);
 }
 
 reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
@@ -152,10 +180,7 @@ static reg_health *health_of(delivery_t *d, const char *name)
 {
     for (size_t i = 0; i < d->nhealth; i++)
         if (!strcmp(d->health[i].name, name)) return &d->health[i];
-    if (d->nhealth == d->caphealth) {
-        d->caphealth = d->caphealth ? d->caphealth * 2 : 16;
-        d->health = xrealloc(d->health, d->caphealth * sizeof *d->health);
-    }
+    VEC_GROW(d->health, d->caphealth, d->nhealth + 1);
     reg_health *h = &d->health[d->nhealth++];
     memset(h, 0, sizeof *h);
     h->name = xstrdup(name);
@@ -223,7 +248,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     err_t err;
     if (!reg || (!reg->action && !reg->webhook_url)) {
         at.outcome = DELIVERY_FAILED;
-        at.status_code = 404;
+        at.status_code = DELIVERY_STATUS_NO_REGISTRATION;
         at.error = "the registration no longer exists";
         at.ended_ms = now_ms();
         tr.end_ms = at.ended_ms;
@@ -284,19 +309,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     /* Before the finish: the trace is then committed no later than it. */
     trace_record(e->store, d->secrets, &tr);
     json_decref(params);
-    if (store_finish(e->store, &at, &err) < 0)
-        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
-                                                      (json_int_t)dl->id));
-    else metrics_delivery_attempt(reg->name, (int)at.outcome, dl->attempt);
-    if (v != VERDICT_SUCCESS)
-        log_emit(at.outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN,
-                 at.outcome == DELIVERY_RETRY ? "delivery failed; will retry"
-                 : at.outcome == DELIVERY_DEAD ? "delivery failed; retries exhausted, dead letter"
-                                               : "delivery rejected with a final status; dead letter",
-                 json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "registration", reg->name, "event",
-                           json_string_value(json_object_get(dl->event, "id")), "attempt",
-                           dl->attempt, "status", code, "error", errbuf, "activationId",
-                           res.activation_id));
+    delivery_record(d, reg, dl, &at, v, "delivery");
     json_decref(res.result);
     delivery_update_health(d, reg, v == VERDICT_SUCCESS);
     regset_release(regs);
@@ -381,10 +394,7 @@ static void *dispatcher_main(void *arg)
             continue;
         }
         pthread_mutex_lock(&d->mu);
-        if (d->qlen + n > d->qcap) {
-            d->qcap = (d->qlen + n) * 2;
-            d->queue = xrealloc(d->queue, d->qcap * sizeof *d->queue);
-        }
+        VEC_GROW(d->queue, d->qcap, d->qlen + n);
         memcpy(d->queue + d->qlen, got, n * sizeof *got);
         d->qlen += n;
         d->busy += (int)n;

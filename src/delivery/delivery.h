@@ -1,21 +1,15 @@
 /* delivery: the workers that carry journaled events to registrations'
- * consumer actions, with the hosted service's retry, dead-letter and
- * health rules. The decisions are pure functions so they are unit-tested
+ * consumer actions or webhooks, with the hosted service's retry,
+ * dead-letter and health rules (what a status means: status.h). The decisions are pure functions so they are unit-tested
  * apart from the workers. */
 #ifndef EVKIT_DELIVERY_H
 #define EVKIT_DELIVERY_H
 
 #include <stdint.h>
 
+#include "delivery/status.h"
 #include "engine.h"
 #include "runtime/runtime.h"
-
-typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
-
-/* The hosted service's status codes for an attempt that got no answer. */
-#define DELIVERY_STATUS_UNEXPECTED 601  /* the consumer crashed or failed unexpectedly */
-#define DELIVERY_STATUS_CONNECT    602  /* it could not be reached (its process could not start) */
-#define DELIVERY_STATUS_TIMEOUT    604  /* it did not answer within its time limit */
 
 /* Classifies a consumer activation: success is a result without error whose
  * statusCode is 2xx (absent counts as 200). Retried: 429, 5xx except 505,
@@ -23,11 +17,6 @@ typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
  * *status gets the HTTP-like code, or with no answer 604 (timeout), 602
  * (could not start) or 601 (crash, Lua error, internal error). */
 delivery_verdict delivery_classify(const invoke_result *res, int *status);
-
-/* Classifies an HTTP status of a webhook attempt: 2xx success; 429, 5xx
- * except 505 and no answer (601 and up: timeout, connection, TLS) retried;
- * everything else (other 4xx, 3xx, 505) final. */
-delivery_verdict delivery_classify_status(int code);
 
 /* What becomes of a delivery after an attempt with verdict v: done, a
  * final failure, a retry (due at *next_due by reg's schedule), or dead

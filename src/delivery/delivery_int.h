@@ -1,5 +1,6 @@
-/* delivery_int: what the delivery files share: the health bookkeeping and
- * outcome rules of delivery.c, used by the webhook transport too. */
+/* delivery_int: what the delivery files share: the health bookkeeping,
+ * outcome rules and outcome recording of delivery.c, used by the webhook
+ * transport too. */
 #ifndef EVKIT_DELIVERY_INT_H
 #define EVKIT_DELIVERY_INT_H
 
@@ -12,6 +13,11 @@ const struct trace_secrets *delivery_trace_secrets(delivery_t *d);
 /* Records one attempt's success or failure in reg's health (state changes
  * are logged and stored). */
 void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok);
+/* Stores the outcome of the attempt at on dl (its trace recorded before),
+ * counts it, and logs it when it failed as "<what> failed; will retry" and
+ * the like. */
+void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
+                     const store_attempt *at, delivery_verdict v, const char *what);
 /* A uniform random number in 0..1 for retry jitter. */
 double delivery_rnd01(void);
 /* The lease a claim takes: twice the longest consumer time limit and 30 s. */

@@ -1,6 +1,9 @@
-/* webhook: signing (Standard Webhooks), secrets, batch sizing, the
- * challenge and one POST with libcurl. */
+/* webhook: signing (Standard Webhooks), batch sizing, the challenge and
+ * one POST with libcurl. */
 #include "delivery/webhook.h"
+
+#include "core/base64.h"
+#include "manifest/manifest.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -12,112 +15,61 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- base64 ---- */
+/* ---- signatures ---- */
 
-static char *b64_encode(const unsigned char *p, size_t n)
+/* The HMAC key of one "whsec_<base64>" secret into *key (caller cleanses
+ * and frees); -1 with err when the secret is not of that form. */
+static int secret_key(const char *sec, unsigned char **key, size_t *klen, err_t *err)
 {
-    char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-    return out;
+    if (strncmp(sec, "whsec_", 6) != 0)
+        return err_code(err, EVK_INVALID, "a webhook secret must start with whsec_");
+    /* webhook_secret_valid is the strict form (padded, standard alphabet)
+     * every secret was checked against when it was configured. */
+    if (!webhook_secret_valid(sec) || !(*key = base64_decode(sec + 6, strlen(sec + 6), klen, NULL)))
+        return err_code(err, EVK_INVALID, "a webhook secret is not valid base64 after whsec_");
+    return 0;
 }
 
-/* Decodes standard base64 with padding; NULL when invalid. */
-static unsigned char *b64_decode(const char *s, size_t *outlen)
+/* Appends " v1,<base64 HMAC-SHA256 of msg keyed by sec>" (no space first). */
+static int sign_one(const char *sec, const buf_t *msg, buf_t *out, err_t *err)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n % 4) return NULL;
-    unsigned char *out = xmalloc(n / 4 * 3 + 1);
-    int got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (got < 0) {
-        free(out);
-        return NULL;
-    }
-    /* EVP_DecodeBlock counts padding as zero bytes. */
-    size_t len = (size_t)got;
-    if (s[n - 1] == '=') len--;
-    if (s[n - 2] == '=') len--;
-    *outlen = len;
-    return out;
+    unsigned char *key = NULL;
+    size_t klen = 0;
+    if (secret_key(sec, &key, &klen, err) < 0) return -1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    unsigned char *ok = HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg->data,
+                             msg->len, md, &mdlen);
+    OPENSSL_cleanse(key, klen);
+    free(key);
+    if (!ok) return err_set(err, "HMAC failed");
+    char *b = base64_encode(md, mdlen, NULL);
+    buf_printf(out, "%sv1,%s", out->len ? " " : "", b);
+    free(b);
+    return 0;
 }
-
-/* ---- signatures and secrets ---- */
 
 char *webhook_signature(char *const *secrets, size_t nsecrets, const char *msg_id,
                         int64_t timestamp, const char *body, size_t len, err_t *err)
 {
     if (!nsecrets) {
-        err_set(err, "the webhook registration has no signing secret");
+        err_code(err, EVK_INVALID, "the webhook registration has no signing secret");
         return NULL;
     }
-    char ts[24];
-    snprintf(ts, sizeof ts, "%lld", (long long)timestamp);
-    buf_t out;
+    /* The signed content is "id.timestamp.body", the same for every secret. */
+    buf_t msg, out;
+    buf_init(&msg, 0);
     buf_init(&out, 0);
-    for (size_t i = 0; i < nsecrets; i++) {
-        const char *sec = secrets[i];
-        if (strncmp(sec, "whsec_", 6) != 0) {
-            buf_free(&out);
-            err_set(err, "a webhook secret must start with whsec_");
-            return NULL;
-        }
-        size_t klen = 0;
-        unsigned char *key = b64_decode(sec + 6, &klen);
-        if (!key) {
-            buf_free(&out);
-            err_set(err, "a webhook secret is not valid base64 after whsec_");
-            return NULL;
-        }
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        /* The signed content is "id.timestamp.body". */
-        size_t idlen = strlen(msg_id), tslen = strlen(ts);
-        size_t mlen = idlen + 1 + tslen + 1 + len;
-        unsigned char *msg = xmalloc(mlen + 1);
-        memcpy(msg, msg_id, idlen);
-        msg[idlen] = '.';
-        memcpy(msg + idlen + 1, ts, tslen);
-        msg[idlen + 1 + tslen] = '.';
-        if (len) memcpy(msg + idlen + tslen + 2, body, len);
-        unsigned char *ok = HMAC(EVP_sha256(), key, (int)klen, msg, mlen, md, &mdlen);
-        OPENSSL_cleanse(key, klen);
-        free(key);
-        free(msg);
-        if (!ok) {
-            buf_free(&out);
-            err_set(err, "HMAC failed");
-            return NULL;
-        }
-        char *b = b64_encode(md, mdlen);
-        buf_printf(&out, "%sv1,%s", i ? " " : "", b);
-        free(b);
+    buf_printf(&msg, "%s.%lld.", msg_id, (long long)timestamp);
+    buf_append(&msg, body, len);
+    int rc = 0;
+    for (size_t i = 0; i < nsecrets && rc == 0; i++) rc = sign_one(secrets[i], &msg, &out, err);
+    buf_free(&msg);
+    if (rc < 0) {
+        buf_free(&out);
+        return NULL;
     }
     return buf_steal(&out);
-}
-
-char *webhook_secret_new(void)
-{
-    unsigned char raw[32];
-    if (random_bytes(raw, sizeof raw) < 0) abort();
-    char *b = b64_encode(raw, sizeof raw);
-    OPENSSL_cleanse(raw, sizeof raw);
-    char *s = xasprintf("whsec_%s", b);
-    OPENSSL_cleanse(b, strlen(b));
-    free(b);
-    return s;
-}
-
-void webhook_secret_id(const char *secret, char id[9])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
-    for (int i = 0; i < 4; i++) snprintf(id + 2 * i, 3, "%02x", md[i]);
-}
-
-void webhook_secret_hint(const char *secret, char *hint, size_t len)
-{
-    const char *p = strncmp(secret, "whsec_", 6) == 0 ? secret + 6 : secret;
-    snprintf(hint, len, "whsec_%.4s...", p);
 }
 
 /* ---- batches ---- */
@@ -220,6 +172,37 @@ void webhook_response_free(webhook_response *r)
 }
 
 /* One request; method GET when body is NULL. */
+/* What a transport failure is, by the hosted service's no-answer codes. */
+static const struct {
+    CURLcode rc;
+    int status;
+    const char *what;
+} NO_ANSWER[] = {
+    {CURLE_COULDNT_CONNECT, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_COULDNT_RESOLVE_HOST, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_COULDNT_RESOLVE_PROXY, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_SEND_ERROR, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_RECV_ERROR, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_GOT_NOTHING, DELIVERY_STATUS_CONNECT, "connection failed"},
+    {CURLE_SSL_CONNECT_ERROR, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_PEER_FAILED_VERIFICATION, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CERTPROBLEM, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CIPHER, DELIVERY_STATUS_TLS, "TLS failure"},
+    {CURLE_SSL_CACERT_BADFILE, DELIVERY_STATUS_TLS, "TLS failure"},
+};
+
+static const char *no_answer(CURLcode rc, int *status)
+{
+    for (size_t i = 0; i < sizeof NO_ANSWER / sizeof NO_ANSWER[0]; i++) {
+        if (NO_ANSWER[i].rc == rc) {
+            *status = NO_ANSWER[i].status;
+            return NO_ANSWER[i].what;
+        }
+    }
+    *status = DELIVERY_STATUS_UNEXPECTED;
+    return "request failed";
+}
+
 static void request(const char *url, const json_t *headers, const char *body, size_t len,
                     int timeout_ms, webhook_response *out)
 {
@@ -267,36 +250,13 @@ static void request(const char *url, const json_t *headers, const char *body, si
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         out->status = (int)code;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        out->status = DELIVERY_STATUS_TIMEOUT;
+        snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
     } else {
-        switch (rc) {
-        case CURLE_OPERATION_TIMEDOUT:
-            out->status = WEBHOOK_STATUS_TIMEOUT;
-            snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
-            break;
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-            out->status = WEBHOOK_STATUS_CONNECT;
-            snprintf(out->error, sizeof out->error, "connection failed: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-            break;
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_CACERT_BADFILE:
-            out->status = WEBHOOK_STATUS_TLS;
-            snprintf(out->error, sizeof out->error, "TLS failure: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-            break;
-        default:
-            out->status = WEBHOOK_STATUS_UNEXPECTED;
-            snprintf(out->error, sizeof out->error, "request failed: %s",
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        }
+        const char *what = no_answer(rc, &out->status);
+        snprintf(out->error, sizeof out->error, "%s: %s", what,
+                 errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     if (c) curl_easy_cleanup(c);
     curl_slist_free_all(hl);
@@ -325,15 +285,16 @@ int webhook_challenge(const char *url, int timeout_ms, err_t *err)
     free(u);
     int rc = 0;
     if (r.error[0])
-        rc = err_set(err, "the webhook %s did not pass the challenge: %s", url, r.error);
-    else if (r.status < 200 || r.status > 299)
-        rc = err_set(err, "the webhook %s did not pass the challenge: it answered HTTP %d", url,
-                     r.status);
+        rc = err_code(err, EVK_INVALID, "the webhook %s did not pass the challenge: %s", url, r.error);
+    else if (delivery_classify_status(r.status) != VERDICT_SUCCESS)
+        rc = err_code(err, EVK_INVALID,
+                      "the webhook %s did not pass the challenge: it answered HTTP %d", url,
+                      r.status);
     else if (!webhook_challenge_ok(r.body, r.body_len, challenge))
-        rc = err_set(err,
-                     "the webhook %s did not pass the challenge: the answer does not echo the "
-                     "challenge value (answer it as text/plain or as {\"challenge\": \"...\"})",
-                     url);
+        rc = err_code(err, EVK_INVALID,
+                      "the webhook %s did not pass the challenge: the answer does not echo the "
+                      "challenge value (answer it as text/plain or as {\"challenge\": \"...\"})",
+                      url);
     webhook_response_free(&r);
     return rc;
 }

@@ -1,9 +1,8 @@
-/* webhook: delivery to an HTTP endpoint instead of an action, as the
- * hosted event service does it: structured CloudEvents JSON (or a JSON
- * array in batch mode), the event id in a header, a Standard Webhooks
- * signature, a 10 s timeout, and the challenge a URL must pass before a
- * registration may use it. The signing, hinting and batch arithmetic are
- * pure functions, unit-tested apart from the transport. */
+/* webhook: the HTTP side of delivery to an endpoint instead of an action
+ * (deliver_webhook.c builds the requests), as the hosted event service
+ * does it: a Standard Webhooks signature, a 10 s timeout, batch sizing,
+ * and the challenge a URL must pass before a registration may use it. The signing and batch arithmetic are pure
+ * functions, unit-tested apart from the transport. */
 #ifndef EVKIT_DELIVERY_WEBHOOK_H
 #define EVKIT_DELIVERY_WEBHOOK_H
 
@@ -13,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/util.h"
+#include "delivery/status.h"
 
 #define WEBHOOK_TIMEOUT_MS 10000
 /* Response bodies kept for traces and error messages. */
@@ -23,15 +23,6 @@
  * after "whsec_"), space-separated. NULL with err for an invalid secret. */
 char *webhook_signature(char *const *secrets, size_t nsecrets, const char *msg_id,
                         int64_t timestamp, const char *body, size_t len, err_t *err);
-
-/* A fresh secret: "whsec_" + base64 of 32 random bytes. Caller frees. */
-char *webhook_secret_new(void);
-
-/* How a secret is shown without showing it: id is the first 8 hex digits
- * of its SHA-256 (names it for removal), hint "whsec_abcd..." its first
- * four characters. */
-void webhook_secret_id(const char *secret, char id[9]);
-void webhook_secret_hint(const char *secret, char *hint, size_t len);
 
 /* How many of the next serialized events (sizes in bytes, in order) go in
  * one batch: at most max_events, and the JSON array ("[" a "," b "]") at
@@ -48,14 +39,8 @@ bool webhook_challenge_ok(const char *body, size_t len, const char *challenge);
  * with a clear reason in err. */
 int webhook_challenge(const char *url, int timeout_ms, err_t *err);
 
-/* Statuses for attempts without an answer (the hosted service's codes). */
-#define WEBHOOK_STATUS_UNEXPECTED 601
-#define WEBHOOK_STATUS_CONNECT 602
-#define WEBHOOK_STATUS_TIMEOUT 604
-#define WEBHOOK_STATUS_TLS 611
-
 typedef struct webhook_response {
-    int status;          /* HTTP status, or 601/602/604/611 when none came */
+    int status;          /* HTTP status, or a DELIVERY_STATUS_* of no answer */
     char *body;          /* response body (cut at WEBHOOK_MAX_RESPONSE), NUL-terminated */
     size_t body_len;
     json_t *headers;     /* response headers, lower-case names */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 void diags_init(diags_t *d)
 {
@@ -18,10 +19,7 @@ void diags_init(diags_t *d)
 static void diags_vadd(diags_t *d, diag_severity sev, const char *file, int line, int column,
                        const char *fmt, va_list ap)
 {
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 16;
-        d->items = xrealloc(d->items, d->cap * sizeof *d->items);
-    }
+    VEC_GROW(d->items, d->cap, d->n + 1);
     diag_t *g = &d->items[d->n++];
     g->severity = sev;
     g->file = file ? xstrdup(file) : NULL;

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 #define CONFIG_FILE "app.config.yaml"
 
@@ -157,10 +158,7 @@ static json_t *input_json(lctx_t *c, const mnode_t *n)
 static action_t *action_push(lctx_t *c)
 {
     app_t *app = c->app;
-    if (app->nactions == c->capactions) {
-        c->capactions = c->capactions ? c->capactions * 2 : 8;
-        app->actions = xrealloc(app->actions, c->capactions * sizeof *app->actions);
-    }
+    VEC_GROW(app->actions, c->capactions, app->nactions + 1);
     action_t *a = &app->actions[app->nactions++];
     memset(a, 0, sizeof *a);
     return a;

@@ -64,11 +64,11 @@ typedef struct ytree {
     diags_t *d;
     char *appdir;
     mfile_t **files;
-    size_t nfiles;
+    size_t nfiles, capfiles;
     mnode_t **nodes;
     size_t nnodes, capnodes;
     char **stack;           /* canonical paths being loaded, for $include cycles */
-    size_t nstack;
+    size_t nstack, capstack;
     bool over_cap;
 } ytree_t;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 #define PROVIDERS_REL "onboarding/config/providers.json"
 #define EVENTS_REL "onboarding/config/events.json"
@@ -170,10 +171,7 @@ static void events_read(app_t *app, const jfile_t *jf, diags_t *d)
                         diags_add(d, DIAG_WARNING, jf->rel, cline, 0,
                                   "unknown key '%s' in event code '%s'", f, code);
                 }
-                if (app->nevents == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    app->events = xrealloc(app->events, cap * sizeof *app->events);
-                }
+                VEC_GROW(app->events, cap, app->nevents + 1);
                 event_code_t *e = &app->events[app->nevents++];
                 e->entity = xstrdup(entity);
                 e->provider = xstrdup(prov);

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 static mnode_t *ytree_load_from(ytree_t *t, const char *path, const mnode_t *from);
 
@@ -53,10 +54,7 @@ void ytree_free(ytree_t *t)
 
 static mnode_t *node_new(ytree_t *t, mn_kind kind, const mfile_t *f, int line, int col)
 {
-    if (t->nnodes == t->capnodes) {
-        t->capnodes = t->capnodes ? t->capnodes * 2 : 64;
-        t->nodes = xrealloc(t->nodes, t->capnodes * sizeof *t->nodes);
-    }
+    VEC_GROW(t->nodes, t->capnodes, t->nnodes + 1);
     mnode_t *n = xcalloc(1, sizeof *n);
     n->kind = kind;
     n->file = f;
@@ -183,11 +181,10 @@ static void pv_put(ytree_t *t, pairvec *v, mnode_t *k, mnode_t *val, bool base)
         v->base[i] = false;
         return;
     }
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 8;
-        v->p = xrealloc(v->p, v->cap * sizeof *v->p);
-        v->base = xrealloc(v->base, v->cap * sizeof *v->base);
-    }
+    /* Two arrays of one length: base grows to the capacity p grew to. */
+    size_t cap_base = v->cap;
+    VEC_GROW(v->p, v->cap, v->n + 1);
+    VEC_GROW(v->base, cap_base, v->cap);
     v->p[v->n].key = k;
     v->p[v->n].val = val;
     v->base[v->n] = base;
@@ -360,7 +357,7 @@ static const mfile_t *file_new(ytree_t *t, const char *real)
     f->abs = xstrdup(real);
     f->rel = mf_rel(t->appdir, real);
     f->dir = path_dirname(real);
-    t->files = xrealloc(t->files, (t->nfiles + 1) * sizeof *t->files);
+    VEC_GROW(t->files, t->capfiles, t->nfiles + 1);
     t->files[t->nfiles++] = f;
     return f;
 }
@@ -426,7 +423,7 @@ static mnode_t *ytree_load_from(ytree_t *t, const char *path, const mnode_t *fro
         yaml_report(t, f, &p);
     } else {
         yaml_node_t *yroot = yaml_document_get_root_node(&doc);
-        t->stack = xrealloc(t->stack, (t->nstack + 1) * sizeof *t->stack);
+        VEC_GROW(t->stack, t->capstack, t->nstack + 1);
         t->stack[t->nstack++] = real;
         real = NULL;
         root = yroot ? conv(t, &doc, yroot, f, 0) : null_node(t, f, 1, 1);

@@ -4,6 +4,7 @@
  * before its children are compiled, so recursive references close into a
  * cycle instead of recursing forever. Validation bounds its own depth. */
 #include "schema/schema.h"
+#include "core/vec.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -208,7 +209,7 @@ static int cfail(cctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    err_set(c->err, "invalid schema at #%s: %s", c->loc, msg);
+    err_code(c->err, EVK_INVALID, "invalid schema at #%s: %s", c->loc, msg);
     return -1;
 }
 
@@ -584,10 +585,7 @@ static snode *compile_node(cctx *c, const json_t *src)
     snode *n = xcalloc(1, sizeof *n);
     n->src = src;
     n->min_props = n->max_props = n->min_items = n->max_items = n->min_len = n->max_len = -1;
-    if (c->s->nnodes == c->s->cap) {
-        c->s->cap = c->s->cap ? c->s->cap * 2 : 16;
-        c->s->nodes = xrealloc(c->s->nodes, c->s->cap * sizeof *c->s->nodes);
-    }
+    VEC_GROW(c->s->nodes, c->s->cap, c->s->nnodes + 1);
     c->s->nodes[c->s->nnodes++] = n;
     if (json_is_boolean(src)) {
         n->boolean = json_is_true(src);
@@ -671,7 +669,7 @@ void schema_free(schema_t *s)
 schema_t *schema_compile(json_t *doc, err_t *err)
 {
     if (!doc) {
-        err_set(err, "invalid schema: no schema given");
+        err_code(err, EVK_INVALID, "invalid schema: no schema given");
         return NULL;
     }
     schema_t *s = xcalloc(1, sizeof *s);
@@ -692,8 +690,8 @@ schema_t *schema_compile_text(const char *text, size_t len, err_t *err)
     json_error_t je;
     json_t *doc = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!doc) {
-        err_set(err, "invalid schema: not JSON: %s at line %d column %d", je.text, je.line,
-                je.column);
+        err_code(err, EVK_INVALID, "invalid schema: not JSON: %s at line %d column %d", je.text,
+                 je.line, je.column);
         return NULL;
     }
     schema_t *s = schema_compile(doc, err);
@@ -712,10 +710,7 @@ typedef struct vctx {
 static void errors_add(schema_errors_t *e, const char *path, size_t plen, const char *keyword,
                        char *message)
 {
-    if (e->count == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->items = xrealloc(e->items, e->cap * sizeof *e->items);
-    }
+    VEC_GROW(e->items, e->cap, e->count + 1);
     schema_error_t *x = &e->items[e->count++];
     x->path = xstrndup(path ? path : "", plen);
     x->keyword = xstrdup(keyword);
@@ -987,6 +982,9 @@ static bool check_string(const snode *n, const json_t *val, vctx *v)
     return ok;
 }
 
+/* Bytes of allowed values an enum error lists before it says "...". */
+#define ENUM_LIST_MAX 200
+
 static bool check_enum(const snode *n, const json_t *val, vctx *v)
 {
     size_t count = json_array_size(n->enum_vals);
@@ -996,7 +994,7 @@ static bool check_enum(const snode *n, const json_t *val, vctx *v)
     buf_t list;
     buf_init(&list, 0);
     for (size_t i = 0; i < count; i++) {
-        if (list.len > 200) {
+        if (list.len > ENUM_LIST_MAX) {
             buf_printf(&list, ", ... (%zu values)", count);
             break;
         }

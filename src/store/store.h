@@ -235,7 +235,14 @@ typedef enum { REGDEF_CREATE, REGDEF_UPDATE, REGDEF_UPSERT } regdef_mode;
 int store_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
                      bool *existed, err_t *err);
 /* Deletes name's definition; its pending and parked deliveries become dead
- * letters (*dropped, may be NULL). *existed (may be NULL) tells whether it was there. */
+ * letters (*dropped, may be NULL) with the last status below and the error
+ * "the registration was deleted". *existed (may be NULL) tells whether it
+ * was there. */
+/* The delivery status recorded for work a deleted registration leaves
+ * behind: its target is gone for good, a final outcome by delivery's
+ * classification (delivery_classify_status), which the console and the
+ * dead-letter API show as it is. */
+#define STORE_STATUS_REGISTRATION_GONE 410
 int store_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err);
 /* Every definition: an object name -> def, each def with "created" and
  * "updated" (epoch ms) added, and the generation they belong to. */

@@ -19,6 +19,20 @@ static json_t *event_item(sqlite3_stmt *st)
                      ev ? ev : json_object());
 }
 
+typedef struct {
+    json_t *arr;
+    bool backwards;
+} page_rows;
+
+static int row_page(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    page_rows *p = ud;
+    if (p->backwards) json_array_insert_new(p->arr, 0, event_item(row));
+    else json_array_append_new(p->arr, event_item(row));
+    return 0;
+}
+
 int store_event_page(store_t *s, const char *provider, const char *type, int64_t since,
                      int64_t before, bool latest, int limit, json_t **out, err_t *err)
 {
@@ -34,102 +48,79 @@ int store_event_page(store_t *s, const char *provider, const char *type, int64_t
     if (type) buf_printf(&sql, " AND type = ?3");
     /* A page before a position is read backwards and turned around below. */
     buf_printf(&sql, " ORDER BY position %s LIMIT ?4", backwards ? "DESC" : "ASC");
-    conn_t *c = store_reader(s, err);
-    if (!c) {
-        buf_free(&sql);
-        return -1;
-    }
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL);
+    int64_t from = backwards ? (before > 0 && !latest ? before : INT64_MAX) : (since > 0 ? since : 0);
+    page_rows p = {.arr = json_array(), .backwards = backwards};
+    int rc = store_query(s, ST_ONCE, sql.data,
+                         ARGS(SQL_INT(from), SQL_TEXT(provider), SQL_TEXT(type), SQL_INT(limit)),
+                         row_page, &p, "cannot read events", err);
     buf_free(&sql);
-    if (rc != SQLITE_OK) {
-        db_fail(err, c, "cannot read events");
-        store_reader_put(s, c);
+    if (rc < 0) {
+        json_decref(p.arr);
         return -1;
     }
-    sqlite3_bind_int64(st, 1, backwards ? (before > 0 && !latest ? before : INT64_MAX)
-                                        : (since > 0 ? since : 0));
-    if (provider) bind_text(st, 2, provider);
-    if (type) bind_text(st, 3, type);
-    sqlite3_bind_int(st, 4, limit);
-    json_t *arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (backwards) json_array_insert_new(arr, 0, event_item(st));
-        else json_array_append_new(arr, event_item(st));
-    }
-    if (rc != SQLITE_DONE) db_fail(err, c, "cannot read events");
-    sqlite3_finalize(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
+    *out = p.arr;
     return 0;
+}
+
+static int row_event_item(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    json_t **res = ud;
+    *res = event_item(row);
+    json_object_set_new(*res, "deliveries", json_array());
+    return 1;
+}
+
+static int row_delivery(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    char due[32];
+    time_iso(sqlite3_column_int64(row, 4), due, sizeof due);
+    bool attempted = sqlite3_column_int64(row, 7) > 0;
+    const char *le = (const char *)sqlite3_column_text(row, 6);
+    json_t *d = json_pack("{s:I, s:s, s:s, s:i, s:s}", "id", (json_int_t)sqlite3_column_int64(row, 0),
+                          "registration", (const char *)sqlite3_column_text(row, 1), "state",
+                          (const char *)sqlite3_column_text(row, 2), "attempt",
+                          sqlite3_column_int(row, 3), "due", due);
+    json_object_set_new(d, "lastStatus",
+                        attempted ? json_integer(sqlite3_column_int(row, 5)) : json_null());
+    json_object_set_new(d, "lastError", attempted && le ? json_string(le) : json_null());
+    json_array_append_new(ud, d);
+    return 0;
+}
+
+typedef struct {
+    const char *id;
+    json_t *res;
+} detail_arg;
+
+static int read_detail(conn_t *c, void *ud, err_t *err)
+{
+    detail_arg *a = ud;
+    const char *what = "cannot read the event";
+    int found = sql_run(c, ST_ONCE, "SELECT position, provider, body FROM events WHERE id = ?1",
+                        ARGS(SQL_TEXT(a->id)), row_event_item, &a->res, what, err);
+    if (found <= 0) return found;
+    int64_t position = json_integer_value(json_object_get(a->res, "position"));
+    return sql_run(c, ST_ONCE,
+                   "SELECT id, registration, state, attempt, due_ms, last_status, last_error,"
+                   " last_attempt_ms FROM deliveries WHERE position = ?1 ORDER BY id",
+                   ARGS(SQL_INT(position)), row_delivery,
+                   json_object_get(a->res, "deliveries"), what, err) < 0
+               ? -1
+               : 0;
 }
 
 int store_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
 {
     *out = NULL;
     if (!id || !*id) return 0;
-    const char *what = "cannot read the event";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
+    detail_arg a = {.id = id};
     /* One read transaction: the event and its deliveries agree. */
-    sqlite3_stmt *st = NULL;
-    json_t *res = NULL;
-    int64_t position = 0;
-    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(c->db, "SELECT position, provider, body FROM events WHERE id = ?1",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK) goto fail;
-    bind_text(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
-        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-        store_reader_put(s, c);
-        return 0;
+    if (with_reader(s, true, read_detail, &a, err) < 0) {
+        json_decref(a.res);
+        return -1;
     }
-    if (rc != SQLITE_ROW) goto fail;
-    res = event_item(st);
-    position = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT id, registration, state, attempt, due_ms, last_status, last_error,"
-                           " last_attempt_ms FROM deliveries WHERE position = ?1 ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, position);
-    json_t *dels = json_array();
-    json_object_set_new(res, "deliveries", dels);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char due[32];
-        time_iso(sqlite3_column_int64(st, 4), due, sizeof due);
-        bool attempted = sqlite3_column_int64(st, 7) > 0;
-        const char *le = (const char *)sqlite3_column_text(st, 6);
-        json_t *d = json_pack("{s:I, s:s, s:s, s:i, s:s}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "registration",
-                              (const char *)sqlite3_column_text(st, 1), "state",
-                              (const char *)sqlite3_column_text(st, 2), "attempt",
-                              sqlite3_column_int(st, 3), "due", due);
-        json_object_set_new(d, "lastStatus",
-                            attempted ? json_integer(sqlite3_column_int(st, 5)) : json_null());
-        json_object_set_new(d, "lastError", attempted && le ? json_string(le) : json_null());
-        json_array_append_new(dels, d);
-    }
-    if (rc != SQLITE_DONE) goto fail;
-    sqlite3_finalize(st);
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    store_reader_put(s, c);
-    *out = res;
+    *out = a.res;
     return 0;
-fail:
-    db_fail(err, c, what);
-    sqlite3_finalize(st);
-    json_decref(res);
-    store_reader_put(s, c);
-    return -1;
 }

@@ -1,5 +1,6 @@
 /* store_int: what the SQLite store's files share and nothing else sees: the
- * store struct, connections with their cached prepared statements, and the
+ * store struct, connections with their cached prepared statements, the one
+ * way to run a statement (sql_run and its wrappers, with_reader), and the
  * operation queue of the writer thread (group commit).
  *
  * Every write goes through the one writer thread, which owns the write
@@ -26,7 +27,7 @@ typedef enum {
     ST_REG_STATE, ST_REG_CREATE, ST_DELIVERY_INSERT,
     ST_READ_ALL, ST_READ_PROVIDER, ST_EVENT_BY_ID, ST_POSITION_BEFORE,
     ST_REPLAY_SCAN_ALL, ST_REPLAY_SCAN_PROVIDER,
-    ST_CLAIM_EXPIRED, ST_CLAIM_PENDING, ST_CLAIM_MARK,
+    ST_CLAIM_EXPIRED, ST_CLAIM_PENDING, ST_CLAIM_REG, ST_CLAIM_MARK,
     ST_DELIVERY_REG, ST_ATTEMPT_INSERT, ST_DELIVERY_FINISH, ST_MINUTE_ADD, ST_REG_LAST,
     ST_NEXT_DUE_PENDING, ST_NEXT_DUE_LEASE,
     ST_DEAD_LIST_ALL, ST_DEAD_LIST_REG,
@@ -118,12 +119,19 @@ struct store {
     prov_cache *provs;
 };
 
-/* ---- store_sqlite.c ---- */
+/* ---- store_sql.c: running statements ---- */
+/* Not a cache slot: the statement is prepared for this one call (built at
+ * run time, or rare enough not to keep). */
+#define ST_ONCE ST_COUNT
+
 /* The prepared statement for slot on c (prepared on first use), or NULL. */
 sqlite3_stmt *conn_stmt(conn_t *c, stmt_slot slot, const char *sql);
 /* Resets st for the next use (bindings cleared). */
 void stmt_reset(sqlite3_stmt *st);
-/* Fills err with "what: <SQLite message>" and returns -1. */
+/* The status of a SQLite result code: a full disk or a busy database is
+ * EVK_UNAVAILABLE, a constraint EVK_CONFLICT, the rest EVK_INTERNAL. */
+evk_status db_status(int rc);
+/* Fills err with "what: <SQLite message>" and its status; returns -1. */
 int db_fail(err_t *err, conn_t *c, const char *what);
 /* Steps st to the end (an INSERT/UPDATE/DELETE), resets it; -1 with err. */
 int stmt_exec(conn_t *c, sqlite3_stmt *st, const char *what, err_t *err);
@@ -131,8 +139,64 @@ int stmt_exec(conn_t *c, sqlite3_stmt *st, const char *what, err_t *err);
 void bind_text(sqlite3_stmt *st, int i, const char *v);
 /* A copy of column i as text, NULL for SQL NULL. */
 char *col_strdup(sqlite3_stmt *st, int i);
+/* Column i parsed as JSON (jansson decode flags), NULL for SQL NULL or bad JSON. */
+json_t *col_json(sqlite3_stmt *st, int i, size_t flags);
 
-/* Read connections: take one, give it back. */
+/* The parameters ?1, ?2, ... of a statement, in order:
+ *     ARGS(SQL_TEXT(name), SQL_INT(now))    NO_ARGS for none.
+ * SQL_TEXT(NULL) binds NULL; text is bound without a copy. */
+typedef struct sql_arg {
+    bool text;
+    const char *t;
+    int64_t i;
+} sql_arg;
+typedef struct sql_args {
+    const sql_arg *v;
+    size_t n;
+} sql_args;
+#define SQL_TEXT(x) ((sql_arg){.text = true, .t = (x)})
+#define SQL_INT(x) ((sql_arg){.i = (int64_t)(x)})
+#define ARGS(...)                                                                              \
+    ((sql_args){(const sql_arg[]){__VA_ARGS__},                                                \
+                sizeof((const sql_arg[]){__VA_ARGS__}) / sizeof(sql_arg)})
+#define NO_ARGS ((sql_args){NULL, 0})
+
+/* Called for each row: 0 goes on, 1 stops there (success), -1 fails
+ * (having filled err). */
+typedef int (*row_fn)(void *ud, sqlite3_stmt *row, err_t *err);
+
+/* Runs sql on c: prepares it (kept in slot, or for this call with
+ * ST_ONCE), binds args, steps through the rows calling row (NULL: none
+ * expected, an INSERT/UPDATE/DELETE), then resets or finalizes it. Returns
+ * the rows seen, or -1 with "what: <SQLite message>" in err. */
+int sql_run(conn_t *c, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
+            const char *what, err_t *err);
+/* sql_run for a statement without rows: 0 or -1. */
+int sql_exec(conn_t *c, stmt_slot slot, const char *sql, sql_args args, const char *what,
+             err_t *err);
+/* The first column of the first row as an integer into *out: 1, or 0 when
+ * there is no row (*out untouched), or -1. */
+int sql_int(conn_t *c, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
+            const char *what, err_t *err);
+
+/* Runs fn on a read connection from the pool, inside one read transaction
+ * when txn (so that what it reads agrees), and gives the connection back;
+ * returns what fn returned. */
+typedef int (*reader_fn)(conn_t *c, void *ud, err_t *err);
+int with_reader(store_t *s, bool txn, reader_fn fn, void *ud, err_t *err);
+/* One statement on a read connection: with_reader around sql_run; 0 or
+ * -1. store_query_int sets *out to 0 when there is no row. */
+int store_query(store_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
+                const char *what, err_t *err);
+int store_query_int(store_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
+                    const char *what, err_t *err);
+/* A row_fn appending column 0, parsed as JSON, to the array ud (bad JSON skipped). */
+int rows_json_array(void *ud, sqlite3_stmt *row, err_t *err);
+/* A row_fn keeping a copy of column 0 of the first row in *(char **)ud. */
+int row_strdup(void *ud, sqlite3_stmt *row, err_t *err);
+
+/* ---- store_sqlite.c ---- */
+/* Read connections: take one, give it back (an open read transaction ends). */
 conn_t *store_reader(store_t *s, err_t *err);
 void store_reader_put(store_t *s, conn_t *c);
 

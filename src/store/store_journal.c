@@ -1,9 +1,12 @@
 /* store_journal: providers, appending events (with dedup and their
- * deliveries, in one transaction), reading the journal, and replay, which
- * creates deliveries for events already in the journal. */
+ * deliveries, in one transaction), reading the journal (from a position,
+ * or what a registration matches), replay, which creates deliveries for
+ * events already in the journal, and retention. */
 #include "core/jsonpath.h"
+#include "core/vec.h"
 #include "store/store_int.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,42 +19,27 @@
 int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *err)
 {
     (void)s;
-    const char *what = "cannot look up registration";
-    sqlite3_stmt *st = conn_stmt(c, ST_REG_STATE, "SELECT state FROM registrations WHERE name = ?1");
-    if (!st) return db_fail(err, c, what);
-    bind_text(st, 1, name);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 0);
-        *disabled = state && !strcmp(state, "DISABLED");
-        stmt_reset(st);
-        return 0;
-    }
-    stmt_reset(st);
-    if (rc != SQLITE_DONE) return db_fail(err, c, what);
-    *disabled = false;
-    st = conn_stmt(c, ST_REG_CREATE,
-                   "INSERT INTO registrations(name, state, enabled_at_ms) VALUES(?1, 'ACTIVE', ?2)");
-    if (!st) return db_fail(err, c, "cannot create registration");
-    bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, now_ms());
-    return stmt_exec(c, st, "cannot create registration", err);
+    int64_t is_disabled = 0;
+    int found = sql_int(c, ST_REG_STATE,
+                        "SELECT state = 'DISABLED' FROM registrations WHERE name = ?1",
+                        ARGS(SQL_TEXT(name)), &is_disabled, "cannot look up registration", err);
+    if (found < 0) return -1;
+    *disabled = is_disabled != 0;
+    if (found) return 0;
+    return sql_exec(c, ST_REG_CREATE,
+                    "INSERT INTO registrations(name, state, enabled_at_ms) VALUES(?1, 'ACTIVE', ?2)",
+                    ARGS(SQL_TEXT(name), SQL_INT(now_ms())), "cannot create registration", err);
 }
 
 static int delivery_insert(conn_t *c, int64_t position, const char *registration,
                            const char *order_key, bool parked, int64_t now, err_t *err)
 {
-    const char *what = "cannot create delivery";
-    sqlite3_stmt *st = conn_stmt(c, ST_DELIVERY_INSERT,
-                                 "INSERT INTO deliveries(position, registration, order_key, state, due_ms)"
-                                 " VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!st) return db_fail(err, c, what);
-    sqlite3_bind_int64(st, 1, position);
-    bind_text(st, 2, registration);
-    bind_text(st, 3, order_key);
-    bind_text(st, 4, parked ? "parked" : "pending");
-    sqlite3_bind_int64(st, 5, now);
-    return stmt_exec(c, st, what, err);
+    return sql_exec(c, ST_DELIVERY_INSERT,
+                    "INSERT INTO deliveries(position, registration, order_key, state, due_ms)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5)",
+                    ARGS(SQL_INT(position), SQL_TEXT(registration), SQL_TEXT(order_key),
+                         SQL_TEXT(parked ? "parked" : "pending"), SQL_INT(now)),
+                    "cannot create delivery", err);
 }
 
 /* ---- providers ---- */
@@ -61,32 +49,63 @@ typedef struct {
     char *uuid;   /* 37 bytes: proposed, then the stored one */
 } provider_arg;
 
+/* A row_fn copying column 0 (a UUID) into the 37 bytes at ud. */
+static int row_uuid(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    snprintf(ud, 37, "%s", (const char *)sqlite3_column_text(row, 0));
+    return 1;
+}
+
+/* The stored UUID of key into uuid: 1, or 0 when unknown. */
+static int provider_get(conn_t *c, const char *key, char *uuid, err_t *err)
+{
+    return sql_run(c, ST_PROVIDER_GET, "SELECT uuid FROM providers WHERE key = ?1",
+                   ARGS(SQL_TEXT(key)), row_uuid, uuid, "cannot read provider", err);
+}
+
 static int run_provider(store_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     provider_arg *a = op->arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_PROVIDER_INSERT,
-                                 "INSERT INTO providers(key, uuid, created_ms) VALUES(?1, ?2, ?3)"
-                                 " ON CONFLICT(key) DO NOTHING");
-    if (!st) return db_fail(&op->err, c, "cannot create provider");
-    bind_text(st, 1, a->key);
-    bind_text(st, 2, a->uuid);
-    sqlite3_bind_int64(st, 3, now_ms());
-    if (stmt_exec(c, st, "cannot create provider", &op->err) < 0) return -1;
+    if (sql_exec(c, ST_PROVIDER_INSERT,
+                 "INSERT INTO providers(key, uuid, created_ms) VALUES(?1, ?2, ?3)"
+                 " ON CONFLICT(key) DO NOTHING",
+                 ARGS(SQL_TEXT(a->key), SQL_TEXT(a->uuid), SQL_INT(now_ms())),
+                 "cannot create provider", &op->err) < 0)
+        return -1;
     /* Another process may have created it first: its uuid wins. */
-    st = conn_stmt(c, ST_PROVIDER_GET, "SELECT uuid FROM providers WHERE key = ?1");
-    if (!st) return db_fail(&op->err, c, "cannot read provider");
-    bind_text(st, 1, a->key);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(a->uuid, 37, "%s", (const char *)sqlite3_column_text(st, 0));
-    stmt_reset(st);
-    if (rc != SQLITE_ROW) return db_fail(&op->err, c, "cannot read provider");
+    int found = provider_get(c, a->key, a->uuid, &op->err);
+    if (found == 0) return err_set(&op->err, "cannot read provider: it vanished");
+    return found < 0 ? -1 : 0;
+}
+
+typedef struct {
+    const char *key;
+    char *uuid;
+    int found;
+} provider_find_arg;
+
+static int read_provider(conn_t *c, void *ud, err_t *err)
+{
+    provider_find_arg *a = ud;
+    a->found = provider_get(c, a->key, a->uuid, err);
+    return a->found < 0 ? -1 : 0;
+}
+
+int store_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err)
+{
+    *found = false;
+    out[0] = '\0';
+    provider_find_arg a = {.key = key, .uuid = out};
+    if (with_reader(s, false, read_provider, &a, err) < 0) return -1;
+    *found = a.found > 0;
     return 0;
 }
 
 int store_provider_id(store_t *s, const char *key, char out[37], err_t *err)
 {
-    if (!key || !*key) return err_set(err, "provider key is required");
+    if (!key || !*key) return err_code(err, EVK_INVALID, "provider key is required");
     pthread_mutex_lock(&s->prov_mu);
     for (prov_cache *p = s->provs; p; p = p->next) {
         if (!strcmp(p->key, key)) {
@@ -98,23 +117,9 @@ int store_provider_id(store_t *s, const char *key, char out[37], err_t *err)
     pthread_mutex_unlock(&s->prov_mu);
 
     char uuid[37] = "";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_PROVIDER_GET, "SELECT uuid FROM providers WHERE key = ?1");
-    if (!st) {
-        db_fail(err, c, "cannot read provider");
-        store_reader_put(s, c);
-        return -1;
-    }
-    bind_text(st, 1, key);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(uuid, sizeof uuid, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (rc != SQLITE_DONE) db_fail(err, c, "cannot read provider");
-    stmt_reset(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
-
-    if (rc == SQLITE_DONE) {
+    bool found;
+    if (store_provider_find(s, key, uuid, &found, err) < 0) return -1;
+    if (!found) {
         uuid_v4(uuid);
         provider_arg a = {.key = key, .uuid = uuid};
         wop_t op = {.run = run_provider, .arg = &a};
@@ -145,56 +150,49 @@ typedef struct {
     store_append_result *res;
 } append_arg;
 
+/* The event an idempotency key already stored. */
+static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    store_append_result *res = ud;
+    snprintf(res->id, sizeof res->id, "%s", (const char *)sqlite3_column_text(row, 0));
+    res->position = sqlite3_column_int64(row, 1);
+    res->duplicate = true;
+    return 1;
+}
+
 static int run_append(store_t *s, conn_t *c, wop_t *op)
 {
     append_arg *a = op->arg;
     const store_event_in *ev = a->ev;
     const char *what = "cannot append event";
     int64_t now = now_ms();
-    sqlite3_stmt *st;
     if (ev->idempotency_key) {
         /* Checked here, inside the transaction, so that two concurrent
          * publishes with one key store one event. */
-        st = conn_stmt(c, ST_DEDUP_GET,
-                       "SELECT event_id, position FROM dedup"
-                       " WHERE provider = ?1 AND key = ?2 AND created_ms > ?3");
-        if (!st) return db_fail(&op->err, c, "cannot check idempotency key");
-        bind_text(st, 1, ev->provider);
-        bind_text(st, 2, ev->idempotency_key);
-        sqlite3_bind_int64(st, 3, now - 24LL * 3600 * 1000);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(a->res->id, sizeof a->res->id, "%s", (const char *)sqlite3_column_text(st, 0));
-            a->res->position = sqlite3_column_int64(st, 1);
-            a->res->duplicate = true;
-            stmt_reset(st);
-            return 0;
-        }
-        stmt_reset(st);
-        if (rc != SQLITE_DONE) return db_fail(&op->err, c, "cannot check idempotency key");
+        int dup = sql_run(c, ST_DEDUP_GET,
+                          "SELECT event_id, position FROM dedup"
+                          " WHERE provider = ?1 AND key = ?2 AND created_ms > ?3",
+                          ARGS(SQL_TEXT(ev->provider), SQL_TEXT(ev->idempotency_key),
+                               SQL_INT(now - 24LL * 3600 * 1000)),
+                          row_duplicate, a->res, "cannot check idempotency key", &op->err);
+        if (dup != 0) return dup < 0 ? -1 : 0;
     }
-    st = conn_stmt(c, ST_EVENT_INSERT,
-                   "INSERT INTO events(id, provider, type, time_ms, body) VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->id);
-    bind_text(st, 2, ev->provider);
-    bind_text(st, 3, ev->type);
-    sqlite3_bind_int64(st, 4, a->time_ms);
-    bind_text(st, 5, a->body);
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    if (sql_exec(c, ST_EVENT_INSERT,
+                 "INSERT INTO events(id, provider, type, time_ms, body) VALUES(?1, ?2, ?3, ?4, ?5)",
+                 ARGS(SQL_TEXT(a->id), SQL_TEXT(ev->provider), SQL_TEXT(ev->type),
+                      SQL_INT(a->time_ms), SQL_TEXT(a->body)),
+                 what, &op->err) < 0)
+        return -1;
     int64_t position = sqlite3_last_insert_rowid(c->db);
-    if (ev->idempotency_key) {
-        st = conn_stmt(c, ST_DEDUP_PUT,
-                       "INSERT OR REPLACE INTO dedup(provider, key, event_id, position, created_ms)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5)");
-        if (!st) return db_fail(&op->err, c, "cannot record idempotency key");
-        bind_text(st, 1, ev->provider);
-        bind_text(st, 2, ev->idempotency_key);
-        bind_text(st, 3, a->id);
-        sqlite3_bind_int64(st, 4, position);
-        sqlite3_bind_int64(st, 5, now);
-        if (stmt_exec(c, st, "cannot record idempotency key", &op->err) < 0) return -1;
-    }
+    if (ev->idempotency_key &&
+        sql_exec(c, ST_DEDUP_PUT,
+                 "INSERT OR REPLACE INTO dedup(provider, key, event_id, position, created_ms)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5)",
+                 ARGS(SQL_TEXT(ev->provider), SQL_TEXT(ev->idempotency_key), SQL_TEXT(a->id),
+                      SQL_INT(position), SQL_INT(now)),
+                 "cannot record idempotency key", &op->err) < 0)
+        return -1;
     for (size_t i = 0; i < ev->ndeliveries; i++) {
         bool disabled;
         if (reg_ensure(s, c, ev->deliveries[i].registration, &disabled, &op->err) < 0) return -1;
@@ -213,11 +211,12 @@ static int run_append(store_t *s, conn_t *c, wop_t *op)
 int store_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err)
 {
     memset(res, 0, sizeof *res);
-    if (!ev || !ev->provider || !*ev->provider) return err_set(err, "event provider is required");
-    if (!ev->type || !*ev->type) return err_set(err, "event type is required");
+    if (!ev || !ev->provider || !*ev->provider)
+        return err_code(err, EVK_INVALID, "event provider is required");
+    if (!ev->type || !*ev->type) return err_code(err, EVK_INVALID, "event type is required");
     for (size_t i = 0; i < ev->ndeliveries; i++) {
         if (!ev->deliveries[i].registration || !*ev->deliveries[i].registration)
-            return err_set(err, "delivery %zu has no registration", i);
+            return err_code(err, EVK_INVALID, "delivery %zu has no registration", i);
     }
     char uuid[37];
     if (store_provider_id(s, ev->provider, uuid, err) < 0) return -1;
@@ -232,7 +231,7 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
     json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
                            "source", source, "type", ev->type, "time", iso, "datacontenttype",
                            "application/json");
-    if (!ce) return err_set(err, "cannot build the CloudEvent (type not valid UTF-8?)");
+    if (!ce) return err_code(err, EVK_INVALID, "cannot build the CloudEvent (type not valid UTF-8?)");
     const char *k;
     json_t *v;
     json_object_foreach(ev->attributes, k, v) {
@@ -244,7 +243,7 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
     if (ev->data) json_object_set(ce, "data", ev->data);
     char *body = json_dumps(ce, JSON_COMPACT);
     json_decref(ce);
-    if (!body) return err_set(err, "cannot serialize the event data");
+    if (!body) return err_code(err, EVK_INVALID, "cannot serialize the event data");
 
     append_arg a = {.ev = ev, .id = id, .time_ms = t, .body = body, .res = res};
     wop_t op = {.run = run_append, .arg = &a};
@@ -256,11 +255,38 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
 
 /* ---- reading ---- */
 
-static json_t *parse_body(sqlite3_stmt *st, int col)
+/* Rows of (position, body) into an array of {position, event}, a page of at
+ * most max_bytes of bodies (but at least one event); a body that is not
+ * JSON fails the read. */
+typedef struct {
+    json_t *arr;
+    size_t max_bytes, bytes;
+} page_arg;
+
+static int row_positioned(void *ud, sqlite3_stmt *row, err_t *err)
 {
-    const char *text = (const char *)sqlite3_column_text(st, col);
-    if (!text) return NULL;
-    return json_loadb(text, (size_t)sqlite3_column_bytes(st, col), 0, NULL);
+    page_arg *p = ud;
+    size_t len = (size_t)sqlite3_column_bytes(row, 1);
+    if (json_array_size(p->arr) && p->bytes + len > p->max_bytes) return 1;
+    int64_t pos = sqlite3_column_int64(row, 0);
+    json_t *ev = col_json(row, 1, 0);
+    if (!ev)
+        return err_set(err, "cannot read the journal: the event at position %lld is not valid JSON",
+                       (long long)pos);
+    p->bytes += len;
+    json_array_append_new(p->arr, json_pack("{s:I, s:o}", "position", (json_int_t)pos, "event", ev));
+    return 0;
+}
+
+/* *out gets p's array when rc is 0; else it goes. */
+static int page_done(int rc, page_arg *p, json_t **out)
+{
+    if (rc < 0) {
+        json_decref(p->arr);
+        return -1;
+    }
+    *out = p->arr;
+    return 0;
 }
 
 int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out,
@@ -270,98 +296,70 @@ int store_read(store_t *s, const char *provider, int64_t since, int limit, json_
     if (limit <= 0) limit = 100;
     if (since < 0) since = 0;
     const char *what = "cannot read the journal";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st;
-    if (provider) {
-        st = conn_stmt(c, ST_READ_PROVIDER,
-                       "SELECT position, body FROM events WHERE provider = ?1 AND position > ?2"
-                       " ORDER BY position LIMIT ?3");
-        if (st) {
-            bind_text(st, 1, provider);
-            sqlite3_bind_int64(st, 2, since);
-            sqlite3_bind_int(st, 3, limit);
-        }
-    } else {
-        st = conn_stmt(c, ST_READ_ALL,
-                       "SELECT position, body FROM events WHERE position > ?1 ORDER BY position"
-                       " LIMIT ?2");
-        if (st) {
-            sqlite3_bind_int64(st, 1, since);
-            sqlite3_bind_int(st, 2, limit);
-        }
-    }
-    if (!st) {
-        db_fail(err, c, what);
-        store_reader_put(s, c);
-        return -1;
-    }
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t pos = sqlite3_column_int64(st, 0);
-        json_t *ev = parse_body(st, 1);
-        if (!ev) {
-            err_set(err, "%s: the event at position %lld is not valid JSON", what, (long long)pos);
-            rc = -1;
-            break;
-        }
-        json_array_append_new(arr, json_pack("{s:I, s:o}", "position", (json_int_t)pos, "event", ev));
-    }
-    if (rc != SQLITE_DONE && rc != -1) db_fail(err, c, what);
-    stmt_reset(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    page_arg p = {.arr = json_array(), .max_bytes = SIZE_MAX};
+    int rc = provider ? store_query(s, ST_READ_PROVIDER,
+                                    "SELECT position, body FROM events WHERE provider = ?1"
+                                    " AND position > ?2 ORDER BY position LIMIT ?3",
+                                    ARGS(SQL_TEXT(provider), SQL_INT(since), SQL_INT(limit)),
+                                    row_positioned, &p, what, err)
+                      : store_query(s, ST_READ_ALL,
+                                    "SELECT position, body FROM events WHERE position > ?1"
+                                    " ORDER BY position LIMIT ?2",
+                                    ARGS(SQL_INT(since), SQL_INT(limit)), row_positioned, &p, what,
+                                    err);
+    return page_done(rc, &p, out);
+}
+
+int store_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                        size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                        err_t *err)
+{
+    *out = NULL;
+    if (limit <= 0) limit = 100;
+    if (since < 0) since = 0;
+    json_t *pairs = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(pairs, json_pack("[s?, s]", providers[i], types[i]));
+    char *ptext = json_dumps(pairs, JSON_COMPACT);
+    json_decref(pairs);
+    page_arg p = {.arr = json_array(), .max_bytes = max_bytes};
+    /* A provider of null matches any provider (registration_matches). */
+    int rc = store_query(
+        s, ST_ONCE,
+        "SELECT position, body FROM events WHERE position > ?1 AND EXISTS (SELECT 1 FROM"
+        " json_each(?2) p WHERE json_extract(p.value, '$[1]') = events.type AND"
+        " (json_extract(p.value, '$[0]') IS NULL OR json_extract(p.value, '$[0]') = events.provider))"
+        " ORDER BY position LIMIT ?3",
+        ARGS(SQL_INT(since), SQL_TEXT(ptext), SQL_INT(limit)), row_positioned, &p,
+        "cannot read the journal", err);
+    free(ptext);
+    return page_done(rc, &p, out);
 }
 
 int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err)
 {
-    *pos = 0;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_POSITION_BEFORE,
-                                 "SELECT position FROM events WHERE time_ms < ?1"
-                                 " ORDER BY time_ms DESC, position DESC LIMIT 1");
-    int rc = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_int64(st, 1, time_ms);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) *pos = sqlite3_column_int64(st, 0);
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) db_fail(err, c, "cannot seek in the journal");
-    stmt_reset(st);
-    store_reader_put(s, c);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return store_query_int(s, ST_POSITION_BEFORE,
+                           "SELECT position FROM events WHERE time_ms < ?1"
+                           " ORDER BY time_ms DESC, position DESC LIMIT 1",
+                           ARGS(SQL_INT(time_ms)), pos, "cannot seek in the journal", err);
+}
+
+static int row_event(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    json_t **out = ud;
+    *out = col_json(row, 0, 0);
+    if (!*out)
+        return err_set(err, "the stored event %s is not valid JSON",
+                       (const char *)sqlite3_column_text(row, 1));
+    return 1;
 }
 
 int store_event_get(store_t *s, const char *id, json_t **out, err_t *err)
 {
     *out = NULL;
     if (!id) return 0;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_EVENT_BY_ID, "SELECT body FROM events WHERE id = ?1");
-    int rc = SQLITE_ERROR;
-    if (st) {
-        bind_text(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            *out = parse_body(st, 0);
-            if (!*out) {
-                err_set(err, "the stored event %s is not valid JSON", id);
-                rc = -1;
-            }
-        }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != -1) db_fail(err, c, "cannot read event");
-    stmt_reset(st);
-    store_reader_put(s, c);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return store_query(s, ST_EVENT_BY_ID, "SELECT body, id FROM events WHERE id = ?1",
+                       ARGS(SQL_TEXT(id)), row_event, out, "cannot read event", err);
 }
 
 /* ---- replay ---- */
@@ -398,6 +396,36 @@ static bool pair_match(const char *provider, const char *type, const char *const
     return false;
 }
 
+/* The events a replay delivers, collected on a read connection. */
+typedef struct {
+    const char *const *providers, *const *types;
+    size_t n;
+    const char *order_key_path;   /* NULL: no order keys */
+    int64_t *positions;
+    char **keys;
+    size_t len, cap_positions, cap_keys;
+} replay_scan;
+
+static int row_replay(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    replay_scan *sc = ud;
+    const char *prov = (const char *)sqlite3_column_text(row, 1);
+    const char *type = (const char *)sqlite3_column_text(row, 2);
+    if (!prov || !type || !pair_match(prov, type, sc->providers, sc->types, sc->n)) return 0;
+    VEC_GROW(sc->positions, sc->cap_positions, sc->len + 1);
+    VEC_GROW(sc->keys, sc->cap_keys, sc->len + 1);
+    sc->positions[sc->len] = sqlite3_column_int64(row, 0);
+    sc->keys[sc->len] = NULL;
+    if (sc->order_key_path) {
+        json_t *ev = col_json(row, 3, 0);
+        if (ev) sc->keys[sc->len] = json_path_string(ev, sc->order_key_path);
+        json_decref(ev);
+    }
+    sc->len++;
+    return 0;
+}
+
 int store_replay(store_t *s, const char *registration, int64_t since,
                  const char *const *providers, const char *const *types, size_t n,
                  const char *order_key_path, int *count, err_t *err)
@@ -412,7 +440,8 @@ int store_replay_progress(store_t *s, const char *registration, int64_t since,
                           int *count, err_t *err)
 {
     *count = 0;
-    if (!registration || !*registration) return err_set(err, "registration is required");
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
     if (n == 0) return 0;
     if (since < 0) since = 0;
     const char *what = "cannot scan the journal for replay";
@@ -421,55 +450,22 @@ int store_replay_progress(store_t *s, const char *registration, int64_t since,
     bool one_provider = providers[0] != NULL;
     for (size_t i = 1; i < n && one_provider; i++)
         one_provider = providers[i] && !strcmp(providers[i], providers[0]);
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st;
-    if (one_provider) {
-        st = conn_stmt(c, ST_REPLAY_SCAN_PROVIDER,
-                       "SELECT position, provider, type, body FROM events"
-                       " WHERE provider = ?1 AND position > ?2 ORDER BY position");
-        if (st) {
-            bind_text(st, 1, providers[0]);
-            sqlite3_bind_int64(st, 2, since);
-        }
-    } else {
-        st = conn_stmt(c, ST_REPLAY_SCAN_ALL,
-                       "SELECT position, provider, type, body FROM events"
-                       " WHERE position > ?1 ORDER BY position");
-        if (st) sqlite3_bind_int64(st, 1, since);
-    }
-    if (!st) {
-        db_fail(err, c, what);
-        store_reader_put(s, c);
-        return -1;
-    }
-    size_t len = 0, cap = 0;
-    int64_t *positions = NULL;
-    char **keys = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *prov = (const char *)sqlite3_column_text(st, 1);
-        const char *type = (const char *)sqlite3_column_text(st, 2);
-        if (!prov || !type || !pair_match(prov, type, providers, types, n)) continue;
-        if (len == cap) {
-            cap = cap ? cap * 2 : 256;
-            positions = xrealloc(positions, cap * sizeof *positions);
-            keys = xrealloc(keys, cap * sizeof *keys);
-        }
-        positions[len] = sqlite3_column_int64(st, 0);
-        keys[len] = NULL;
-        if (order_key_path && *order_key_path) {
-            json_t *ev = parse_body(st, 3);
-            if (ev) keys[len] = json_path_string(ev, order_key_path);
-            json_decref(ev);
-        }
-        len++;
-    }
-    if (rc != SQLITE_DONE) db_fail(err, c, what);
-    stmt_reset(st);
-    store_reader_put(s, c);
-
-    int result = rc == SQLITE_DONE ? 0 : -1;
+    replay_scan sc = {.providers = providers, .types = types, .n = n,
+                      .order_key_path = order_key_path && *order_key_path ? order_key_path : NULL};
+    int rc = one_provider
+                 ? store_query(s, ST_REPLAY_SCAN_PROVIDER,
+                               "SELECT position, provider, type, body FROM events"
+                               " WHERE provider = ?1 AND position > ?2 ORDER BY position",
+                               ARGS(SQL_TEXT(providers[0]), SQL_INT(since)), row_replay, &sc,
+                               what, err)
+                 : store_query(s, ST_REPLAY_SCAN_ALL,
+                               "SELECT position, provider, type, body FROM events"
+                               " WHERE position > ?1 ORDER BY position",
+                               ARGS(SQL_INT(since)), row_replay, &sc, what, err);
+    size_t len = sc.len;
+    int64_t *positions = sc.positions;
+    char **keys = sc.keys;
+    int result = rc;
     if (result == 0 && progress) progress(ud, 0, (int64_t)len);
     for (size_t off = 0; result == 0 && off < len; off += REPLAY_CHUNK) {
         replay_arg a = {.registration = registration,
@@ -490,40 +486,13 @@ int store_replay_progress(store_t *s, const char *registration, int64_t since,
 /* ---- retention ---- */
 
 #define JOURNAL_PRUNE_CHUNK 2000
+#define FLOOR_SQL "SELECT value FROM meta WHERE key = 'journal_floor'"
 
 typedef struct prune_arg {
     int64_t cutoff;
     int64_t deleted;
     bool more;
 } prune_arg;
-
-static int exec_sql(conn_t *c, const char *sql, int64_t a, int64_t b, err_t *err, int *changes)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(err, c, "cannot apply journal retention");
-    sqlite3_bind_int64(st, 1, a);
-    sqlite3_bind_int64(st, 2, b);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_fail(err, c, "cannot apply journal retention");
-    if (changes) *changes = sqlite3_changes(c->db);
-    return 0;
-}
-
-static int query_int(conn_t *c, const char *sql, int64_t arg, int64_t *out, err_t *err)
-{
-    *out = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(err, c, "cannot apply journal retention");
-    sqlite3_bind_int64(st, 1, arg);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(err, c, "cannot apply journal retention");
-    return 0;
-}
 
 /* One chunk of positions above the floor, up to the last event older than
  * the cutoff. The floor then rises to the chunk's end: positions at or below
@@ -532,28 +501,29 @@ static int run_journal_prune(store_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     prune_arg *a = op->arg;
-    int64_t cutpos, floor;
-    if (query_int(c, "SELECT position FROM events WHERE time_ms < ?1 ORDER BY time_ms DESC LIMIT 1",
-                  a->cutoff, &cutpos, &op->err) < 0 ||
-        query_int(c, "SELECT value FROM meta WHERE key = 'journal_floor'", 0, &floor,
-                  &op->err) < 0)
+    const char *what = "cannot apply journal retention";
+    int64_t cutpos = 0, floor = 0;
+    if (sql_int(c, ST_ONCE,
+                "SELECT position FROM events WHERE time_ms < ?1 ORDER BY time_ms DESC LIMIT 1",
+                ARGS(SQL_INT(a->cutoff)), &cutpos, what, &op->err) < 0 ||
+        sql_int(c, ST_ONCE, FLOOR_SQL, NO_ARGS, &floor, what, &op->err) < 0)
         return -1;
     if (cutpos <= floor) return 0;
     int64_t lo = floor + 1;
     int64_t hi = floor + JOURNAL_PRUNE_CHUNK < cutpos ? floor + JOURNAL_PRUNE_CHUNK : cutpos;
-    if (exec_sql(c, "DELETE FROM deliveries WHERE position BETWEEN ?1 AND ?2 AND state = 'done'",
-                 lo, hi, &op->err, NULL) < 0)
-        return -1;
-    int gone = 0;
-    if (exec_sql(c,
+    if (sql_exec(c, ST_ONCE,
+                 "DELETE FROM deliveries WHERE position BETWEEN ?1 AND ?2 AND state = 'done'",
+                 ARGS(SQL_INT(lo), SQL_INT(hi)), what, &op->err) < 0 ||
+        sql_exec(c, ST_ONCE,
                  "DELETE FROM events WHERE position BETWEEN ?1 AND ?2 AND NOT EXISTS"
                  " (SELECT 1 FROM deliveries d WHERE d.position = events.position)",
-                 lo, hi, &op->err, &gone) < 0)
+                 ARGS(SQL_INT(lo), SQL_INT(hi)), what, &op->err) < 0)
         return -1;
-    if (exec_sql(c,
+    int gone = sqlite3_changes(c->db);
+    if (sql_exec(c, ST_ONCE,
                  "INSERT INTO meta(key, value) VALUES('journal_floor', ?1) ON CONFLICT(key)"
                  " DO UPDATE SET value = max(value, excluded.value)",
-                 hi, 0, &op->err, NULL) < 0)
+                 ARGS(SQL_INT(hi)), what, &op->err) < 0)
         return -1;
     a->deleted = gone;
     a->more = hi < cutpos;
@@ -575,18 +545,6 @@ int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *
 
 int store_journal_floor(store_t *s, int64_t *floor, err_t *err)
 {
-    *floor = 0;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'journal_floor'", -1, &st,
-                                NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) *floor = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(err, c, "cannot read the journal floor");
-    store_reader_put(s, c);
-    return out;
+    return store_query_int(s, ST_ONCE, FLOOR_SQL, NO_ARGS, floor, "cannot read the journal floor",
+                           err);
 }

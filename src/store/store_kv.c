@@ -24,19 +24,12 @@ void act_rec_free(act_rec *r)
 
 int act_write(conn_t *c, const act_rec *r, err_t *err)
 {
-    const char *what = "cannot store activation";
-    sqlite3_stmt *st = conn_stmt(c, ST_ACT_INSERT,
-                                 "INSERT OR REPLACE INTO activations(id, name, action, namespace,"
-                                 " start_ms, end_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st) return db_fail(err, c, what);
-    bind_text(st, 1, r->id);
-    bind_text(st, 2, r->name);
-    bind_text(st, 3, r->action);
-    bind_text(st, 4, r->ns);
-    sqlite3_bind_int64(st, 5, r->start);
-    sqlite3_bind_int64(st, 6, r->end);
-    bind_text(st, 7, r->body);
-    return stmt_exec(c, st, what, err);
+    return sql_exec(c, ST_ACT_INSERT,
+                    "INSERT OR REPLACE INTO activations(id, name, action, namespace,"
+                    " start_ms, end_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    ARGS(SQL_TEXT(r->id), SQL_TEXT(r->name), SQL_TEXT(r->action), SQL_TEXT(r->ns),
+                         SQL_INT(r->start), SQL_INT(r->end), SQL_TEXT(r->body)),
+                    "cannot store activation", err);
 }
 
 int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err)
@@ -44,43 +37,27 @@ int store_activation_list(store_t *s, const char *name, int limit, json_t **out,
     *out = NULL;
     if (limit <= 0) limit = 30;
     const char *what = "cannot list activations";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st;
+    json_t *arr = json_array();
+    int rc;
     if (!name || !*name) {
-        st = conn_stmt(c, ST_ACT_LIST_ALL,
-                       "SELECT body FROM activations ORDER BY start_ms DESC, rowid DESC LIMIT ?1");
-        if (st) sqlite3_bind_int(st, 1, limit);
+        rc = store_query(s, ST_ACT_LIST_ALL,
+                         "SELECT body FROM activations ORDER BY start_ms DESC, rowid DESC LIMIT ?1",
+                         ARGS(SQL_INT(limit)), rows_json_array, arr, what, err);
     } else {
         /* "pkg/action" matches the full name, a bare name the action part. */
         bool full = strchr(name, '/') != NULL;
-        st = full ? conn_stmt(c, ST_ACT_LIST_NAME,
-                              "SELECT body FROM activations WHERE name = ?1"
-                              " ORDER BY start_ms DESC LIMIT ?2")
-                  : conn_stmt(c, ST_ACT_LIST_ACTION,
-                              "SELECT body FROM activations WHERE action = ?1"
-                              " ORDER BY start_ms DESC LIMIT ?2");
-        if (st) {
-            bind_text(st, 1, name);
-            sqlite3_bind_int(st, 2, limit);
-        }
+        rc = full ? store_query(s, ST_ACT_LIST_NAME,
+                                "SELECT body FROM activations WHERE name = ?1"
+                                " ORDER BY start_ms DESC LIMIT ?2",
+                                ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
+                                err)
+                  : store_query(s, ST_ACT_LIST_ACTION,
+                                "SELECT body FROM activations WHERE action = ?1"
+                                " ORDER BY start_ms DESC LIMIT ?2",
+                                ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
+                                err);
     }
-    if (!st) {
-        db_fail(err, c, what);
-        store_reader_put(s, c);
-        return -1;
-    }
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *rec = json_loadb((const char *)sqlite3_column_text(st, 0),
-                                 (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
-        if (rec) json_array_append_new(arr, rec);
-    }
-    if (rc != SQLITE_DONE) db_fail(err, c, what);
-    stmt_reset(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_DONE) {
+    if (rc < 0) {
         json_decref(arr);
         return -1;
     }
@@ -88,25 +65,46 @@ int store_activation_list(store_t *s, const char *name, int limit, json_t **out,
     return 0;
 }
 
+/* A row_fn keeping column 0 parsed as JSON (any value) in *(json_t **)ud. */
+static int row_json(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    *(json_t **)ud = col_json(row, 0, JSON_DECODE_ANY);
+    return 1;
+}
+
 int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err)
 {
     *out = NULL;
     if (!id || !*id) return 0;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_ACT_GET, "SELECT body FROM activations WHERE id = ?1");
-    int rc = SQLITE_ERROR;
-    if (st) {
-        bind_text(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *out = json_loadb((const char *)sqlite3_column_text(st, 0),
-                              (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+    return store_query(s, ST_ACT_GET, "SELECT body FROM activations WHERE id = ?1",
+                       ARGS(SQL_TEXT(id)), row_json, out, "cannot read activation", err);
+}
+
+int store_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+                           int skip, int limit, json_t **out, err_t *err)
+{
+    *out = NULL;
+    if (limit <= 0) limit = 30;
+    if (skip < 0) skip = 0;
+    const char *col = name && strchr(name, '/') ? "name" : "action";
+    char *sql = xasprintf("SELECT body FROM activations WHERE (?1 IS NULL OR %s = ?1)"
+                          " AND start_ms >= ?2 AND start_ms <= ?3"
+                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?4 OFFSET ?5",
+                          col);
+    json_t *arr = json_array();
+    int rc = store_query(s, ST_ONCE, sql,
+                         ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(since_ms),
+                              SQL_INT(upto_ms > 0 ? upto_ms : INT64_MAX), SQL_INT(limit),
+                              SQL_INT(skip)),
+                         rows_json_array, arr, "cannot list activations", err);
+    free(sql);
+    if (rc < 0) {
+        json_decref(arr);
+        return -1;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) db_fail(err, c, "cannot read activation");
-    stmt_reset(st);
-    store_reader_put(s, c);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    *out = arr;
+    return 0;
 }
 
 typedef struct {
@@ -121,13 +119,11 @@ static int run_act_prune(store_t *s, conn_t *c, wop_t *op)
     const char *what = "cannot prune activations";
     /* end >= start, so every record that ended before the cutoff also
      * started before it: the start index finds them. */
-    sqlite3_stmt *st = conn_stmt(c, ST_ACT_PRUNE,
-                                 "DELETE FROM activations WHERE rowid IN (SELECT rowid FROM activations"
-                                 " WHERE start_ms < ?1 AND end_ms < ?1 LIMIT ?2)");
-    if (!st) return db_fail(&op->err, c, what);
-    sqlite3_bind_int64(st, 1, a->cutoff);
-    sqlite3_bind_int(st, 2, ACT_PRUNE_CHUNK);
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    if (sql_exec(c, ST_ACT_PRUNE,
+                 "DELETE FROM activations WHERE rowid IN (SELECT rowid FROM activations"
+                 " WHERE start_ms < ?1 AND end_ms < ?1 LIMIT ?2)",
+                 ARGS(SQL_INT(a->cutoff), SQL_INT(ACT_PRUNE_CHUNK)), what, &op->err) < 0)
+        return -1;
     a->deleted = sqlite3_changes(c->db);
     return 0;
 }
@@ -160,30 +156,22 @@ bool store_state_key_valid(const char *key)
     return n >= 1;
 }
 
+#define STATE_KEY_RULE "invalid state key (1..1024 characters of a-z A-Z 0-9 - _ .)"
+
+static int row_live_state(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    /* Expired rows linger until housekeeping removes them. */
+    int64_t exp = sqlite3_column_int64(row, 1);
+    if (exp <= 0 || exp > now_ms()) return row_json(ud, row, err);
+    return 1;
+}
+
 int store_state_get(store_t *s, const char *key, json_t **value, err_t *err)
 {
     *value = NULL;
-    if (!store_state_key_valid(key))
-        return err_set(err, "invalid state key (1..1024 characters of a-z A-Z 0-9 - _ .)");
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_STATE_GET, "SELECT value, expires_ms FROM state WHERE key = ?1");
-    int rc = SQLITE_ERROR;
-    if (st) {
-        bind_text(st, 1, key);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            int64_t exp = sqlite3_column_int64(st, 1);
-            /* Expired rows linger until housekeeping removes them. */
-            if (exp <= 0 || exp > now_ms())
-                *value = json_loadb((const char *)sqlite3_column_text(st, 0),
-                                    (size_t)sqlite3_column_bytes(st, 0), JSON_DECODE_ANY, NULL);
-        }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) db_fail(err, c, "cannot read state");
-    stmt_reset(st);
-    store_reader_put(s, c);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    if (!store_state_key_valid(key)) return err_code(err, EVK_INVALID, STATE_KEY_RULE);
+    return store_query(s, ST_STATE_GET, "SELECT value, expires_ms FROM state WHERE key = ?1",
+                       ARGS(SQL_TEXT(key)), row_live_state, value, "cannot read state", err);
 }
 
 typedef struct {
@@ -197,24 +185,21 @@ static int run_state_put(store_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     state_arg *a = op->arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_STATE_PUT,
-                                 "INSERT INTO state(key, value, expires_ms) VALUES(?1, ?2, ?3)"
-                                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
-                                 " expires_ms = excluded.expires_ms");
-    if (!st) return db_fail(&op->err, c, "cannot write state");
-    bind_text(st, 1, a->key);
-    bind_text(st, 2, a->value);
-    sqlite3_bind_int64(st, 3, a->expires_ms);
-    return stmt_exec(c, st, "cannot write state", &op->err);
+    return sql_exec(c, ST_STATE_PUT,
+                    "INSERT INTO state(key, value, expires_ms) VALUES(?1, ?2, ?3)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                    " expires_ms = excluded.expires_ms",
+                    ARGS(SQL_TEXT(a->key), SQL_TEXT(a->value), SQL_INT(a->expires_ms)),
+                    "cannot write state", &op->err);
 }
 
 int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
 {
     if (!store_state_key_valid(key))
-        return err_set(err, "invalid state key (1..1024 characters of a-z A-Z 0-9 - _ .)");
-    if (!value) return err_set(err, "state value is required");
+        return err_code(err, EVK_INVALID, STATE_KEY_RULE);
+    if (!value) return err_code(err, EVK_INVALID, "state value is required");
     char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text) return err_set(err, "cannot serialize the state value");
+    if (!text) return err_code(err, EVK_INVALID, "cannot serialize the state value");
     state_arg a = {.key = key, .value = text, .expires_ms = ttl_ms > 0 ? now_ms() + ttl_ms : 0};
     wop_t op = {.run = run_state_put, .arg = &a};
     int rc = store_submit(s, &op, err);
@@ -228,26 +213,21 @@ static int run_state_delete(store_t *s, conn_t *c, wop_t *op)
     state_arg *a = op->arg;
     const char *what = "cannot delete state";
     /* An expired key did not exist as far as callers could see. */
-    sqlite3_stmt *st = conn_stmt(c, ST_STATE_DEL_LIVE,
-                                 "DELETE FROM state WHERE key = ?1"
-                                 " AND (expires_ms <= 0 OR expires_ms > ?2)");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->key);
-    sqlite3_bind_int64(st, 2, now_ms());
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    if (sql_exec(c, ST_STATE_DEL_LIVE,
+                 "DELETE FROM state WHERE key = ?1 AND (expires_ms <= 0 OR expires_ms > ?2)",
+                 ARGS(SQL_TEXT(a->key), SQL_INT(now_ms())), what, &op->err) < 0)
+        return -1;
     a->existed = sqlite3_changes(c->db) > 0;
     if (a->existed) return 0;
-    st = conn_stmt(c, ST_STATE_DEL, "DELETE FROM state WHERE key = ?1");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->key);
-    return stmt_exec(c, st, what, &op->err);
+    return sql_exec(c, ST_STATE_DEL, "DELETE FROM state WHERE key = ?1", ARGS(SQL_TEXT(a->key)),
+                    what, &op->err);
 }
 
 int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err)
 {
     if (existed) *existed = false;
     if (!store_state_key_valid(key))
-        return err_set(err, "invalid state key (1..1024 characters of a-z A-Z 0-9 - _ .)");
+        return err_code(err, EVK_INVALID, STATE_KEY_RULE);
     state_arg a = {.key = key};
     wop_t op = {.run = run_state_delete, .arg = &a};
     if (store_submit(s, &op, err) < 0) return -1;

@@ -4,37 +4,26 @@
 
 #include <string.h>
 
-static int query_one(conn_t *c, const char *sql, int64_t *out, err_t *err)
+static int read_size(conn_t *c, void *ud, err_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(err, c, "cannot measure the journal");
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(err, c, "cannot measure the journal");
+    store_size *out = ud;
+    const char *what = "cannot measure the journal";
+    int64_t pages = 0, page_size = 0, free_pages = 0;
+    /* count(*) walks the smallest index of events, not their bodies. */
+    if (sql_int(c, ST_ONCE, "SELECT count(*) FROM events", NO_ARGS, &out->events, what, err) < 0 ||
+        sql_int(c, ST_ONCE, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", NO_ARGS,
+                &out->last_position, what, err) < 0 ||
+        sql_int(c, ST_ONCE, "PRAGMA page_count", NO_ARGS, &pages, what, err) < 0 ||
+        sql_int(c, ST_ONCE, "PRAGMA page_size", NO_ARGS, &page_size, what, err) < 0 ||
+        sql_int(c, ST_ONCE, "PRAGMA freelist_count", NO_ARGS, &free_pages, what, err) < 0)
+        return -1;
+    out->bytes = (pages - free_pages) * page_size;
     return 0;
 }
 
 int store_size_get(store_t *s, store_size *out, err_t *err)
 {
     memset(out, 0, sizeof *out);
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    int64_t pages = 0, page_size = 0, free_pages = 0;
-    /* One read transaction: the figures describe the same moment. count(*)
-     * walks the smallest index of events, not their bodies. */
-    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0
-             : db_fail(err, c, "cannot measure the journal");
-    if (rc == 0) rc = query_one(c, "SELECT count(*) FROM events", &out->events, err);
-    if (rc == 0)
-        rc = query_one(c, "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                       &out->last_position, err);
-    if (rc == 0) rc = query_one(c, "PRAGMA page_count", &pages, err);
-    if (rc == 0) rc = query_one(c, "PRAGMA page_size", &page_size, err);
-    if (rc == 0) rc = query_one(c, "PRAGMA freelist_count", &free_pages, err);
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    store_reader_put(s, c);
-    if (rc == 0) out->bytes = (pages - free_pages) * page_size;
-    return rc;
+    /* One read transaction: the figures describe the same moment. */
+    return with_reader(s, true, read_size, out, err);
 }

@@ -2,8 +2,9 @@
  * synchronous=FULL, versioned schema), the writer thread that commits every
  * queued write of all threads in one transaction (group commit), the pool of
  * read connections, and the work signal the delivery dispatcher sleeps on.
- * The operations themselves live in store_journal.c, store_work.c and
- * store_kv.c. */
+ * Statements run through store_sql.c; the operations themselves live in
+ * store_journal.c, store_work.c, store_kv.c, store_trace.c, store_browse.c,
+ * store_meta.c, store_regdefs.c and store_size.c. */
 #include "store/store_int.h"
 
 #include <errno.h>
@@ -108,54 +109,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     NULL,
 };
 
-/* ---- statements and connections ---- */
-
-sqlite3_stmt *conn_stmt(conn_t *c, stmt_slot slot, const char *sql)
-{
-    if (!c->st[slot] &&
-        sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[slot], NULL) !=
-            SQLITE_OK) {
-        c->st[slot] = NULL;
-    }
-    return c->st[slot];
-}
-
-void stmt_reset(sqlite3_stmt *st)
-{
-    if (!st) return;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-int db_fail(err_t *err, conn_t *c, const char *what)
-{
-    return err_set(err, "%s: %s", what, sqlite3_errmsg(c->db));
-}
-
-int stmt_exec(conn_t *c, sqlite3_stmt *st, const char *what, err_t *err)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        db_fail(err, c, what);
-        stmt_reset(st);
-        return -1;
-    }
-    stmt_reset(st);
-    return 0;
-}
-
-void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(st, i);
-}
-
-char *col_strdup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    if (!t) return NULL;
-    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
-}
+/* ---- connections ---- */
 
 static void conn_close(conn_t *c)
 {
@@ -172,8 +126,9 @@ static void conn_close(conn_t *c)
 static int conn_exec(conn_t *c, const char *sql, const char *what, err_t *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(err, "%s: %s", what, msg ? msg : sqlite3_errmsg(c->db));
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        err_code(err, db_status(rc), "%s: %s", what, msg ? msg : sqlite3_errmsg(c->db));
         sqlite3_free(msg);
         return -1;
     }
@@ -187,9 +142,10 @@ static int conn_open(conn_t *c, const char *path, bool writer, err_t *err)
     /* NOMUTEX: a connection is used by one thread at a time (the writer, or
      * a reader that took it from the pool), so SQLite's own locking is waste. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        err_set(err, "cannot open the store %s: %s", path,
-                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        err_code(err, db_status(rc), "cannot open the store %s: %s", path,
+                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
         if (c->db) sqlite3_close(c->db);
         c->db = NULL;
         return -1;
@@ -287,11 +243,8 @@ static void fail_ops(wop_t *from, wop_t *to, const char *what, conn_t *c)
 
 static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
 {
-    sqlite3_stmt *st = conn_stmt(c, slot, sql);
-    if (!st) return -1;
-    int rc = sqlite3_step(st);
-    stmt_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    err_t ignored; /* the caller reports the failure of its op */
+    return sql_exec(c, slot, sql, NO_ARGS, "savepoint", &ignored);
 }
 
 /* Runs one batch: every op in its own savepoint, the activation records,
@@ -389,13 +342,118 @@ static bool run_prune(store_t *s)
     return false;
 }
 
+/* What one batch takes from the queues. */
+typedef struct batch {
+    wop_t *ops;
+    act_rec *acts;
+    arec_t *arecs;
+    size_t nacts, narecs;
+} batch;
+
+/* Takes what is queued, within the batch bounds. Called with s->mu held. */
+static void batch_take(store_t *s, batch *b)
+{
+    b->ops = s->q_head;
+    wop_t *last = NULL;
+    size_t nops = 0;
+    for (wop_t *op = b->ops; op && nops < MAX_BATCH_OPS; op = op->next) {
+        last = op;
+        nops++;
+    }
+    if (last) {
+        s->q_head = last->next;
+        if (!s->q_head) s->q_tail = NULL;
+        last->next = NULL;
+    }
+    b->acts = s->act_head;
+    act_rec *alast = NULL;
+    b->nacts = 0;
+    for (act_rec *r = b->acts; r && b->nacts < MAX_BATCH_ACTS; r = r->next) {
+        alast = r;
+        b->nacts++;
+    }
+    if (alast) {
+        s->act_head = alast->next;
+        if (!s->act_head) s->act_tail = NULL;
+        alast->next = NULL;
+        s->act_queued -= b->nacts;
+    }
+    b->arecs = s->arec_head;
+    arec_t *rlast = NULL;
+    b->narecs = 0;
+    for (arec_t *r = b->arecs; r && b->narecs < MAX_BATCH_ARECS; r = r->next) {
+        rlast = r;
+        b->narecs++;
+        s->arec_bytes -= r->bytes;
+    }
+    if (rlast) {
+        s->arec_head = rlast->next;
+        if (!s->arec_head) s->arec_tail = NULL;
+        rlast->next = NULL;
+    }
+}
+
+/* Writes batch b and wakes its waiters. Called without s->mu. */
+static void batch_run(store_t *s, batch *b)
+{
+    size_t written = 0;
+    bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
+    if (!committed && b->nacts)
+        log_error("activation records lost: the write transaction failed",
+                  json_pack("{s:I}", "records", (json_int_t)b->nacts));
+    while (b->acts) {
+        act_rec *next = b->acts->next;
+        act_rec_free(b->acts);
+        b->acts = next;
+    }
+    if (!committed && b->narecs)
+        log_error("records lost: the write transaction failed",
+                  json_pack("{s:I}", "records", (json_int_t)b->narecs));
+    while (b->arecs) {
+        arec_t *next = b->arecs->next;
+        b->arecs->free(b->arecs);
+        b->arecs = next;
+    }
+
+    bool work = false;
+    pthread_mutex_lock(&s->mu);
+    if (committed) {
+        s->stats.commits++;
+        s->stats.activations += written;
+    }
+    for (wop_t *op = b->ops; op; op = op->next) {
+        if (op->rc == 0) {
+            s->stats.ops++;
+            s->stats.events += (uint64_t)op->events;
+            if (op->work) work = true;
+        }
+    }
+    if (b->nacts || b->narecs) {
+        s->act_seq_out += b->nacts + b->narecs;
+        pthread_cond_broadcast(&s->cv_done);
+        pthread_cond_broadcast(&s->cv_room);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (work) store_kick(s);
+    /* One semaphore per op: each waiter wakes alone, without a herd
+     * fighting for the queue mutex. */
+    for (wop_t *op = b->ops; op;) {
+        wop_t *next = op->next; /* op belongs to its waiter once posted */
+        op->done = true;
+        sem_post(&op->sem);
+        op = next;
+    }
+}
+
+static bool queued(const store_t *s) { return s->q_head || s->act_head || s->arec_head; }
+
 static void *writer_main(void *arg)
 {
     store_t *s = arg;
     pthread_setname_np(pthread_self(), "evkit-store");
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->q_head && !s->act_head && !s->arec_head && !s->stopping) {
+        while (!queued(s) && !s->stopping) {
             int64_t wait = s->next_prune_mono - mono_ms();
             if (wait <= 0) break;
             struct timespec ts;
@@ -405,10 +463,9 @@ static void *writer_main(void *arg)
             ts.tv_nsec = (long)(ns % 1000000000LL);
             if (pthread_cond_timedwait(&s->cv_queue, &s->mu, &ts) == ETIMEDOUT) break;
         }
-        if (!s->q_head && !s->act_head && !s->arec_head && s->stopping) break;
+        if (!queued(s) && s->stopping) break;
 
-        int64_t mono = mono_ms();
-        if (mono >= s->next_prune_mono) {
+        if (mono_ms() >= s->next_prune_mono) {
             pthread_mutex_unlock(&s->mu);
             /* Housekeeping goes in chunks between batches; a backlog of
              * expired rows is worked off every second, not every minute. */
@@ -416,99 +473,12 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&s->mu);
             s->next_prune_mono = mono_ms() + (more ? 1000 : PRUNE_EVERY_MS);
         }
-        if (!s->q_head && !s->act_head && !s->arec_head) continue;
+        if (!queued(s)) continue;
 
-        /* Take what is queued, within the batch bounds. */
-        wop_t *ops = s->q_head, *last = NULL;
-        size_t nops = 0;
-        for (wop_t *op = ops; op && nops < MAX_BATCH_OPS; op = op->next) {
-            last = op;
-            nops++;
-        }
-        if (last) {
-            s->q_head = last->next;
-            if (!s->q_head) s->q_tail = NULL;
-            last->next = NULL;
-        } else {
-            ops = NULL;
-        }
-        act_rec *acts = s->act_head, *alast = NULL;
-        size_t nacts = 0;
-        for (act_rec *r = acts; r && nacts < MAX_BATCH_ACTS; r = r->next) {
-            alast = r;
-            nacts++;
-        }
-        if (alast) {
-            s->act_head = alast->next;
-            if (!s->act_head) s->act_tail = NULL;
-            alast->next = NULL;
-            s->act_queued -= nacts;
-        } else {
-            acts = NULL;
-        }
-        arec_t *arecs = s->arec_head, *rlast = NULL;
-        size_t narecs = 0;
-        for (arec_t *r = arecs; r && narecs < MAX_BATCH_ARECS; r = r->next) {
-            rlast = r;
-            narecs++;
-            s->arec_bytes -= r->bytes;
-        }
-        if (rlast) {
-            s->arec_head = rlast->next;
-            if (!s->arec_head) s->arec_tail = NULL;
-            rlast->next = NULL;
-        } else {
-            arecs = NULL;
-        }
+        batch b;
+        batch_take(s, &b);
         pthread_mutex_unlock(&s->mu);
-
-        size_t written = 0;
-        bool committed = run_batch(s, ops, acts, arecs, &written);
-        if (!committed && nacts)
-            log_error("activation records lost: the write transaction failed",
-                      json_pack("{s:I}", "records", (json_int_t)nacts));
-        while (acts) {
-            act_rec *next = acts->next;
-            act_rec_free(acts);
-            acts = next;
-        }
-        if (!committed && narecs)
-            log_error("records lost: the write transaction failed",
-                      json_pack("{s:I}", "records", (json_int_t)narecs));
-        while (arecs) {
-            arec_t *next = arecs->next;
-            arecs->free(arecs);
-            arecs = next;
-        }
-
-        bool work = false;
-        pthread_mutex_lock(&s->mu);
-        if (committed) {
-            s->stats.commits++;
-            s->stats.activations += written;
-        }
-        for (wop_t *op = ops; op; op = op->next) {
-            if (op->rc == 0) {
-                s->stats.ops++;
-                s->stats.events += (uint64_t)op->events;
-                if (op->work) work = true;
-            }
-        }
-        if (nacts || narecs) {
-            s->act_seq_out += nacts + narecs;
-            pthread_cond_broadcast(&s->cv_done);
-            pthread_cond_broadcast(&s->cv_room);
-        }
-        pthread_mutex_unlock(&s->mu);
-        if (work) store_kick(s);
-        /* One semaphore per op: each waiter wakes alone, without a herd
-         * fighting for the queue mutex. */
-        for (wop_t *op = ops; op;) {
-            wop_t *next = op->next; /* op belongs to its waiter once posted */
-            op->done = true;
-            sem_post(&op->sem);
-            op = next;
-        }
+        batch_run(s, &b);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -528,7 +498,7 @@ int store_submit(store_t *s, wop_t *op, err_t *err)
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
         sem_destroy(&op->sem);
-        op->rc = err_set(err, "the store is closing");
+        op->rc = err_code(err, EVK_UNAVAILABLE, "the store is closing");
         return -1;
     }
     if (s->q_tail) s->q_tail->next = op;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/vec.h"
 
 #define TRACE_PRUNE_CHUNK 5000
 #define TRACE_MAX_LIMIT 1000
@@ -25,27 +26,16 @@ typedef struct trace_row {
 static int trace_write(conn_t *c, const arec_t *r, err_t *err)
 {
     const trace_row *t = (const trace_row *)r;
-    sqlite3_stmt *st = conn_stmt(
-        c, ST_TRACE_INSERT,
-        "INSERT INTO traces(registration, event_id, event_type, delivery_id, attempt, start_ms,"
-        " duration_ms, ok, status, retried, activation_id, error, request, response)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-    if (!st) return db_fail(err, c, "cannot store a trace");
-    bind_text(st, 1, t->registration);
-    bind_text(st, 2, t->event_id);
-    bind_text(st, 3, t->event_type);
-    sqlite3_bind_int64(st, 4, t->delivery_id);
-    sqlite3_bind_int(st, 5, t->attempt);
-    sqlite3_bind_int64(st, 6, t->start_ms);
-    sqlite3_bind_int64(st, 7, t->duration_ms);
-    sqlite3_bind_int(st, 8, t->ok);
-    sqlite3_bind_int(st, 9, t->status);
-    sqlite3_bind_int(st, 10, t->retried);
-    bind_text(st, 11, t->activation_id);
-    bind_text(st, 12, t->error);
-    bind_text(st, 13, t->request);
-    bind_text(st, 14, t->response);
-    return stmt_exec(c, st, "cannot store a trace", err);
+    return sql_exec(c, ST_TRACE_INSERT,
+                    "INSERT INTO traces(registration, event_id, event_type, delivery_id, attempt,"
+                    " start_ms, duration_ms, ok, status, retried, activation_id, error, request,"
+                    " response) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    ARGS(SQL_TEXT(t->registration), SQL_TEXT(t->event_id), SQL_TEXT(t->event_type),
+                         SQL_INT(t->delivery_id), SQL_INT(t->attempt), SQL_INT(t->start_ms),
+                         SQL_INT(t->duration_ms), SQL_INT(t->ok), SQL_INT(t->status),
+                         SQL_INT(t->retried), SQL_TEXT(t->activation_id), SQL_TEXT(t->error),
+                         SQL_TEXT(t->request), SQL_TEXT(t->response)),
+                    "cannot store a trace", err);
 }
 
 static void trace_row_free(arec_t *r)
@@ -125,6 +115,24 @@ static json_t *summary_of(sqlite3_stmt *st)
     return j;
 }
 
+typedef struct {
+    json_t *arr;
+    int limit, n;
+    bool more;
+} trace_page;
+
+static int row_trace_summary(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    trace_page *p = ud;
+    if (p->n++ == p->limit) {
+        p->more = true;
+        return 1;
+    }
+    json_array_append_new(p->arr, summary_of(row));
+    return 0;
+}
+
 int store_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more,
                      err_t *err)
 {
@@ -143,76 +151,41 @@ int store_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool
     if (f->delivery_id > 0) buf_printf(&sql, " AND delivery_id = ?5");
     if (f->before > 0) buf_printf(&sql, f->oldest_first ? " AND id > ?6" : " AND id < ?6");
     buf_printf(&sql, " ORDER BY id %s LIMIT ?7", f->oldest_first ? "ASC" : "DESC");
-    conn_t *c = store_reader(s, err);
-    if (!c) {
-        buf_free(&sql);
-        return -1;
-    }
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL);
-    buf_free(&sql);
-    if (rc != SQLITE_OK) {
-        db_fail(err, c, "cannot list traces");
-        store_reader_put(s, c);
-        return -1;
-    }
-    if (f->registration) bind_text(st, 1, f->registration);
-    if (f->outcome >= 0) sqlite3_bind_int(st, 2, f->outcome ? 1 : 0);
-    if (f->status > 0) sqlite3_bind_int(st, 3, f->status);
-    if (f->retried >= 0) sqlite3_bind_int(st, 4, f->retried ? 1 : 0);
-    if (f->delivery_id > 0) sqlite3_bind_int64(st, 5, f->delivery_id);
-    if (f->before > 0) sqlite3_bind_int64(st, 6, f->before);
+    trace_page p = {.arr = json_array(), .limit = limit};
     /* One more than asked tells whether there is a next page. */
-    sqlite3_bind_int(st, 7, limit + 1);
-    json_t *arr = json_array();
-    int n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n++ == limit) {
-            if (more) *more = true;
-            break;
-        }
-        json_array_append_new(arr, summary_of(st));
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_fail(err, c, "cannot list traces");
-        sqlite3_finalize(st);
-        store_reader_put(s, c);
-        json_decref(arr);
+    int rc = store_query(s, ST_ONCE, sql.data,
+                         ARGS(SQL_TEXT(f->registration), SQL_INT(f->outcome ? 1 : 0),
+                              SQL_INT(f->status), SQL_INT(f->retried ? 1 : 0),
+                              SQL_INT(f->delivery_id), SQL_INT(f->before), SQL_INT(limit + 1)),
+                         row_trace_summary, &p, "cannot list traces", err);
+    buf_free(&sql);
+    if (rc < 0) {
+        json_decref(p.arr);
         return -1;
     }
-    sqlite3_finalize(st);
-    store_reader_put(s, c);
-    *out = arr;
+    if (more) *more = p.more;
+    *out = p.arr;
     return 0;
+}
+
+static int row_trace(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    json_t *j = summary_of(row);
+    for (int i = 0; i < 2; i++) {
+        json_t *v = col_json(row, 13 + i, 0);
+        json_object_set_new(j, i ? "response" : "request", v ? v : json_object());
+    }
+    *(json_t **)ud = j;
+    return 1;
 }
 
 int store_trace_get(store_t *s, int64_t id, json_t **out, err_t *err)
 {
     *out = NULL;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT " SUMMARY_COLS ", request, response FROM traces WHERE id = ?1",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            json_t *j = summary_of(st);
-            for (int i = 0; i < 2; i++) {
-                const char *txt = (const char *)sqlite3_column_text(st, 13 + i);
-                json_t *v = txt ? json_loadb(txt, (size_t)sqlite3_column_bytes(st, 13 + i), 0, NULL)
-                                : NULL;
-                json_object_set_new(j, i ? "response" : "request", v ? v : json_object());
-            }
-            *out = j;
-        }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) db_fail(err, c, "cannot read trace");
-    sqlite3_finalize(st);
-    store_reader_put(s, c);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return store_query(s, ST_ONCE,
+                       "SELECT " SUMMARY_COLS ", request, response FROM traces WHERE id = ?1",
+                       ARGS(SQL_INT(id)), row_trace, out, "cannot read trace", err);
 }
 
 /* ---- retention ---- */
@@ -223,20 +196,37 @@ typedef struct {
     int deleted;
 } trace_prune_arg;
 
-static int exec_sql(conn_t *c, const char *sql, err_t *err)
+typedef VEC(char *) name_vec;
+
+static int row_name(void *ud, sqlite3_stmt *row, err_t *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(err, "cannot prune traces: %s", msg ? msg : sqlite3_errmsg(c->db));
-        sqlite3_free(msg);
-        return -1;
-    }
+    (void)err;
+    VEC_PUSH((name_vec *)ud, col_strdup(row, 0));
     return 0;
 }
 
-/* One chunk. Each (registration, outcome) gets a bound, the id just below
- * its keep-th newest row (none when it has fewer: it keeps everything);
- * then one pass over the rows older than the window (the start_ms index)
+/* The bound of (registration, outcome) into temp.trace_bounds: the id just
+ * below its keep-th newest row; none when it has fewer (or keep is 0: no
+ * bound, everything old goes). */
+static int trace_bound(conn_t *c, const char *registration, int outcome, int keep, err_t *err)
+{
+    const char *what = "cannot prune traces";
+    int64_t b = INT64_MAX;
+    if (keep > 0) {
+        int found = sql_int(c, ST_ONCE,
+                            "SELECT id FROM traces WHERE registration = ?1 AND ok = ?2"
+                            " ORDER BY id DESC LIMIT 1 OFFSET ?3",
+                            ARGS(SQL_TEXT(registration), SQL_INT(outcome), SQL_INT(keep - 1)), &b,
+                            what, err);
+        if (found <= 0) return found;
+        b--;
+    }
+    return sql_exec(c, ST_ONCE, "INSERT INTO temp.trace_bounds VALUES(?1, ?2, ?3)",
+                    ARGS(SQL_TEXT(registration), SQL_INT(outcome), SQL_INT(b)), what, err);
+}
+
+/* One chunk. Each (registration, outcome) gets a bound (trace_bound); then
+ * one pass over the rows older than the window (the start_ms index)
  * deletes those at or below their group's bound. Costs the old rows, not
  * the whole table. */
 static int run_trace_prune(store_t *s, conn_t *c, wop_t *op)
@@ -244,88 +234,37 @@ static int run_trace_prune(store_t *s, conn_t *c, wop_t *op)
     (void)s;
     trace_prune_arg *a = op->arg;
     const char *what = "cannot prune traces";
-    sqlite3_stmt *regs = NULL, *bound = NULL, *put = NULL, *del = NULL;
-    int rc = -1;
-    if (exec_sql(c,
+    if (sql_exec(c, ST_ONCE,
                  "CREATE TEMP TABLE IF NOT EXISTS trace_bounds(registration TEXT NOT NULL,"
-                 " ok INTEGER NOT NULL, bound INTEGER NOT NULL, PRIMARY KEY(registration, ok));"
-                 "DELETE FROM temp.trace_bounds;",
-                 &op->err) < 0)
+                 " ok INTEGER NOT NULL, bound INTEGER NOT NULL, PRIMARY KEY(registration, ok))",
+                 NO_ARGS, what, &op->err) < 0 ||
+        sql_exec(c, ST_ONCE, "DELETE FROM temp.trace_bounds", NO_ARGS, what, &op->err) < 0)
         return -1;
-    /* The registrations, one index seek each (a skip scan). */
-    if (sqlite3_prepare_v2(c->db,
-                           "WITH RECURSIVE r(name) AS (SELECT min(registration) FROM traces"
-                           " UNION ALL SELECT (SELECT min(registration) FROM traces"
-                           "   WHERE registration > r.name) FROM r WHERE r.name IS NOT NULL)"
-                           " SELECT name FROM r WHERE name IS NOT NULL",
-                           -1, &regs, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db,
-                           "SELECT id FROM traces WHERE registration = ?1 AND ok = ?2"
-                           " ORDER BY id DESC LIMIT 1 OFFSET ?3",
-                           -1, &bound, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, "INSERT INTO temp.trace_bounds VALUES(?1, ?2, ?3)", -1, &put,
-                           NULL) != SQLITE_OK) {
-        db_fail(&op->err, c, what);
-        goto out;
-    }
-    /* Collected first: writing while that SELECT steps would be undefined. */
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(regs)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = xrealloc(names, cap * sizeof *names);
-        }
-        names[n++] = col_strdup(regs, 0);
-    }
-    bool ok = step == SQLITE_DONE;
-    for (size_t i = 0; ok && i < n; i++) {
-        for (int outcome = 0; ok && outcome < 2; outcome++) {
-            int64_t b = INT64_MAX;
-            if (a->keep > 0) {
-                bind_text(bound, 1, names[i]);
-                sqlite3_bind_int(bound, 2, outcome);
-                sqlite3_bind_int(bound, 3, a->keep - 1);
-                int r = sqlite3_step(bound);
-                b = r == SQLITE_ROW ? sqlite3_column_int64(bound, 0) - 1 : -1;
-                ok = r == SQLITE_ROW || r == SQLITE_DONE;
-                stmt_reset(bound);
-                if (b < 0) continue;
-            }
-            bind_text(put, 1, names[i]);
-            sqlite3_bind_int(put, 2, outcome);
-            sqlite3_bind_int64(put, 3, b);
-            if (ok && stmt_exec(c, put, what, &op->err) < 0) ok = false;
-        }
-    }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    if (!ok) {
-        if (!op->err.msg[0]) db_fail(&op->err, c, what);
-        goto out;
-    }
+    /* The registrations, one index seek each (a skip scan), collected
+     * first: writing while that SELECT steps would be undefined. */
+    name_vec names = {0};
+    int rc = sql_run(c, ST_ONCE,
+                     "WITH RECURSIVE r(name) AS (SELECT min(registration) FROM traces"
+                     " UNION ALL SELECT (SELECT min(registration) FROM traces"
+                     "   WHERE registration > r.name) FROM r WHERE r.name IS NOT NULL)"
+                     " SELECT name FROM r WHERE name IS NOT NULL",
+                     NO_ARGS, row_name, &names, what, &op->err);
+    for (size_t i = 0; rc >= 0 && i < names.n; i++)
+        for (int outcome = 0; rc >= 0 && outcome < 2; outcome++)
+            rc = trace_bound(c, names.v[i], outcome, a->keep, &op->err);
+    for (size_t i = 0; i < names.n; i++) free(names.v[i]);
+    free(names.v);
+    if (rc < 0) return -1;
     /* The unary + keeps the planner on the start_ms index. */
-    if (sqlite3_prepare_v2(c->db,
-                           "DELETE FROM traces WHERE id IN (SELECT t.id FROM traces t"
-                           " JOIN temp.trace_bounds b ON b.registration = +t.registration"
-                           "   AND b.ok = +t.ok"
-                           " WHERE t.start_ms < ?1 AND +t.id <= b.bound LIMIT ?2)",
-                           -1, &del, NULL) != SQLITE_OK) {
-        db_fail(&op->err, c, what);
-        goto out;
-    }
-    sqlite3_bind_int64(del, 1, a->cutoff);
-    sqlite3_bind_int(del, 2, TRACE_PRUNE_CHUNK);
-    if (stmt_exec(c, del, what, &op->err) < 0) goto out;
+    if (sql_exec(c, ST_ONCE,
+                 "DELETE FROM traces WHERE id IN (SELECT t.id FROM traces t"
+                 " JOIN temp.trace_bounds b ON b.registration = +t.registration"
+                 "   AND b.ok = +t.ok"
+                 " WHERE t.start_ms < ?1 AND +t.id <= b.bound LIMIT ?2)",
+                 ARGS(SQL_INT(a->cutoff), SQL_INT(TRACE_PRUNE_CHUNK)), what, &op->err) < 0)
+        return -1;
     a->deleted = sqlite3_changes(c->db);
-    rc = 0;
-out:
-    sqlite3_finalize(regs);
-    sqlite3_finalize(bound);
-    sqlite3_finalize(put);
-    sqlite3_finalize(del);
-    return rc;
+    return 0;
 }
 
 int store_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err)

@@ -51,6 +51,7 @@ void store_delivery_free(store_delivery *d)
 /* ---- claim ---- */
 
 typedef struct {
+    const char *registration;   /* store_claim_more: only this one's */
     int max;
     int64_t lease_ms;
     store_delivery *out;   /* event still NULL: bodies parsed by the caller */
@@ -71,24 +72,40 @@ static void claim_arg_clear(claim_arg *a)
     a->n = 0;
 }
 
-static int claim_collect(conn_t *c, sqlite3_stmt *st, claim_arg *a, int64_t now, err_t *err)
+#define CLAIM_COLS                                                                             \
+    "SELECT d.id, d.position, d.registration, d.order_key, d.attempt, d.first_attempt_ms,"     \
+    " e.body FROM deliveries d CROSS JOIN events e ON e.position = d.position"
+
+static int row_claim(void *ud, sqlite3_stmt *row, err_t *err)
 {
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, a->max - (int)a->n);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_delivery *d = &a->out[a->n];
-        d->id = sqlite3_column_int64(st, 0);
-        d->position = sqlite3_column_int64(st, 1);
-        d->registration = col_strdup(st, 2);
-        d->order_key = col_strdup(st, 3);
-        d->attempt = sqlite3_column_int(st, 4) + 1;
-        d->first_attempt_ms = sqlite3_column_int64(st, 5);
-        a->bodies[a->n] = col_strdup(st, 6);
-        a->n++;
+    (void)err;
+    claim_arg *a = ud;
+    store_delivery *d = &a->out[a->n];
+    d->id = sqlite3_column_int64(row, 0);
+    d->position = sqlite3_column_int64(row, 1);
+    d->registration = col_strdup(row, 2);
+    d->order_key = col_strdup(row, 3);
+    d->attempt = sqlite3_column_int(row, 4) + 1;
+    d->first_attempt_ms = sqlite3_column_int64(row, 5);
+    a->bodies[a->n] = col_strdup(row, 6);
+    a->n++;
+    return 0;
+}
+
+/* Marks the claimed deliveries running under a lease. */
+static int claim_mark(conn_t *c, claim_arg *a, int64_t now, err_t *err)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (sql_exec(c, ST_CLAIM_MARK,
+                     "UPDATE deliveries SET state = 'running', lease_until_ms = ?2,"
+                     " attempt = attempt + 1,"
+                     " first_attempt_ms = CASE WHEN first_attempt_ms = 0 THEN ?3"
+                     "   ELSE first_attempt_ms END"
+                     " WHERE id = ?1",
+                     ARGS(SQL_INT(a->out[i].id), SQL_INT(now + a->lease_ms), SQL_INT(now)),
+                     "cannot claim deliveries", err) < 0)
+            return -1;
     }
-    stmt_reset(st);
-    if (rc != SQLITE_DONE) return db_fail(err, c, "cannot claim deliveries");
     return 0;
 }
 
@@ -100,56 +117,42 @@ static int run_claim(store_t *s, conn_t *c, wop_t *op)
     int64_t now = now_ms();
     a->out = xcalloc((size_t)a->max, sizeof *a->out);
     a->bodies = xcalloc((size_t)a->max, sizeof *a->bodies);
-    /* Running deliveries whose lease ran out belong to a process that died
-     * (or hung): they go again first. */
-    sqlite3_stmt *st = conn_stmt(
-        c, ST_CLAIM_EXPIRED,
-        "SELECT d.id, d.position, d.registration, d.order_key, d.attempt, d.first_attempt_ms,"
-        " e.body FROM deliveries d CROSS JOIN events e ON e.position = d.position"
-        " WHERE d.state = 'running' AND d.lease_until_ms <= ?1" CLAIMABLE
-        " ORDER BY d.lease_until_ms, d.id LIMIT ?2");
-    if (!st || claim_collect(c, st, a, now, &op->err) < 0) goto fail;
-    if ((int)a->n < a->max) {
-        st = conn_stmt(
-            c, ST_CLAIM_PENDING,
-            "SELECT d.id, d.position, d.registration, d.order_key, d.attempt, d.first_attempt_ms,"
-            " e.body FROM deliveries d CROSS JOIN events e ON e.position = d.position"
-            " WHERE d.state = 'pending' AND d.due_ms <= ?1" CLAIMABLE
-            " ORDER BY d.due_ms, d.id LIMIT ?2");
-        if (!st || claim_collect(c, st, a, now, &op->err) < 0) goto fail;
+    int rc;
+    if (a->registration) {
+        rc = sql_run(c, ST_CLAIM_REG,
+                     CLAIM_COLS " WHERE d.state = 'pending' AND d.due_ms <= ?1"
+                                " AND d.registration = ?3" CLAIMABLE
+                                " ORDER BY d.due_ms, d.id LIMIT ?2",
+                     ARGS(SQL_INT(now), SQL_INT(a->max), SQL_TEXT(a->registration)), row_claim, a,
+                     what, &op->err);
+    } else {
+        /* Running deliveries whose lease ran out belong to a process that
+         * died (or hung): they go again first. */
+        rc = sql_run(c, ST_CLAIM_EXPIRED,
+                     CLAIM_COLS " WHERE d.state = 'running' AND d.lease_until_ms <= ?1" CLAIMABLE
+                                " ORDER BY d.lease_until_ms, d.id LIMIT ?2",
+                     ARGS(SQL_INT(now), SQL_INT(a->max)), row_claim, a, what, &op->err);
+        if (rc >= 0 && (int)a->n < a->max)
+            rc = sql_run(c, ST_CLAIM_PENDING,
+                         CLAIM_COLS " WHERE d.state = 'pending' AND d.due_ms <= ?1" CLAIMABLE
+                                    " ORDER BY d.due_ms, d.id LIMIT ?2",
+                         ARGS(SQL_INT(now), SQL_INT(a->max - (int)a->n)), row_claim, a, what,
+                         &op->err);
     }
-    st = conn_stmt(c, ST_CLAIM_MARK,
-                   "UPDATE deliveries SET state = 'running', lease_until_ms = ?2,"
-                   " attempt = attempt + 1,"
-                   " first_attempt_ms = CASE WHEN first_attempt_ms = 0 THEN ?3"
-                   "   ELSE first_attempt_ms END"
-                   " WHERE id = ?1");
-    if (!st) goto fail;
-    for (size_t i = 0; i < a->n; i++) {
-        sqlite3_bind_int64(st, 1, a->out[i].id);
-        sqlite3_bind_int64(st, 2, now + a->lease_ms);
-        sqlite3_bind_int64(st, 3, now);
-        if (stmt_exec(c, st, what, &op->err) < 0) {
-            claim_arg_clear(a);
-            return -1;
-        }
+    if (rc < 0 || claim_mark(c, a, now, &op->err) < 0) {
+        claim_arg_clear(a);
+        return -1;
     }
     return 0;
-fail:
-    if (!op->err.msg[0]) db_fail(&op->err, c, what);
-    claim_arg_clear(a);
-    return -1;
 }
 
-int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
-                err_t *err)
+static int claim(store_t *s, const char *registration, int max, int64_t lease_ms,
+                 store_delivery **out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
-    store_note_claim(s);
     if (max <= 0) return 0;
-    if (lease_ms <= 0) lease_ms = 60000;
-    claim_arg a = {.max = max, .lease_ms = lease_ms};
+    claim_arg a = {.registration = registration, .max = max, .lease_ms = lease_ms};
     wop_t op = {.run = run_claim, .arg = &a};
     if (store_submit(s, &op, err) < 0) {
         claim_arg_clear(&a);
@@ -172,6 +175,21 @@ int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, siz
     return 0;
 }
 
+int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
+                err_t *err)
+{
+    store_note_claim(s);
+    return claim(s, NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+}
+
+int store_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+                     store_delivery **out, size_t *n, err_t *err)
+{
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    return claim(s, registration, max, lease_ms, out, n, err);
+}
+
 /* ---- finish ---- */
 
 static const char *outcome_state(store_outcome o)
@@ -189,18 +207,13 @@ static int run_finish(store_t *s, conn_t *c, wop_t *op)
     (void)s;
     const store_attempt *a = op->arg;
     const char *what = "cannot record delivery attempt";
-    sqlite3_stmt *st = conn_stmt(c, ST_DELIVERY_REG, "SELECT registration FROM deliveries WHERE id = ?1");
-    if (!st) return db_fail(&op->err, c, what);
-    sqlite3_bind_int64(st, 1, a->delivery_id);
-    int rc = sqlite3_step(st);
-    char *reg = rc == SQLITE_ROW ? col_strdup(st, 0) : NULL;
-    stmt_reset(st);
-    if (rc == SQLITE_DONE)
-        return err_set(&op->err, "%s: delivery %lld does not exist", what, (long long)a->delivery_id);
-    if (rc != SQLITE_ROW || !reg) {
-        free(reg);
-        return db_fail(&op->err, c, what);
-    }
+    char *reg = NULL;
+    int found = sql_run(c, ST_DELIVERY_REG, "SELECT registration FROM deliveries WHERE id = ?1",
+                        ARGS(SQL_INT(a->delivery_id)), row_strdup, &reg, what, &op->err);
+    if (found < 0) return -1;
+    if (!found || !reg)
+        return err_code(&op->err, EVK_NOT_FOUND, "%s: delivery %lld does not exist", what,
+                        (long long)a->delivery_id);
     int64_t now = now_ms();
     int64_t t = a->ended_ms > 0 ? a->ended_ms : now;
     bool ok = a->outcome == DELIVERY_DONE;
@@ -211,108 +224,104 @@ static int run_finish(store_t *s, conn_t *c, wop_t *op)
         error = fallback;
     }
     if (ok) error = NULL;
-    int result = -1;
-
-    st = conn_stmt(c, ST_ATTEMPT_INSERT,
-                   "INSERT INTO attempts(delivery_id, registration, time_ms, ok, status, error,"
-                   " activation_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st) goto out_fail;
-    sqlite3_bind_int64(st, 1, a->delivery_id);
-    bind_text(st, 2, reg);
-    sqlite3_bind_int64(st, 3, t);
-    sqlite3_bind_int(st, 4, ok);
-    sqlite3_bind_int(st, 5, a->status_code);
-    bind_text(st, 6, error);
-    bind_text(st, 7, a->activation_id && *a->activation_id ? a->activation_id : NULL);
-    if (stmt_exec(c, st, what, &op->err) < 0) goto out;
-
+    const char *activation = a->activation_id && *a->activation_id ? a->activation_id : NULL;
+    int rc = sql_exec(c, ST_ATTEMPT_INSERT,
+                      "INSERT INTO attempts(delivery_id, registration, time_ms, ok, status, error,"
+                      " activation_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      ARGS(SQL_INT(a->delivery_id), SQL_TEXT(reg), SQL_INT(t), SQL_INT(ok),
+                           SQL_INT(a->status_code), SQL_TEXT(error), SQL_TEXT(activation)),
+                      what, &op->err);
     /* A retry of a registration disabled meanwhile waits parked. */
-    st = conn_stmt(c, ST_DELIVERY_FINISH,
-                   "UPDATE deliveries SET"
-                   " state = CASE WHEN ?2 = 'pending' AND EXISTS (SELECT 1 FROM registrations r"
-                   "   WHERE r.name = deliveries.registration AND r.state = 'DISABLED')"
-                   "   THEN 'parked' ELSE ?2 END,"
-                   " due_ms = CASE WHEN ?2 = 'pending' THEN ?3 ELSE due_ms END,"
-                   " lease_until_ms = 0, last_attempt_ms = ?4, last_status = ?5, last_error = ?6"
-                   " WHERE id = ?1");
-    if (!st) goto out_fail;
-    sqlite3_bind_int64(st, 1, a->delivery_id);
-    bind_text(st, 2, outcome_state(a->outcome));
-    sqlite3_bind_int64(st, 3, a->next_due_ms > 0 ? a->next_due_ms : now);
-    sqlite3_bind_int64(st, 4, t);
-    sqlite3_bind_int(st, 5, a->status_code);
-    bind_text(st, 6, error);
-    if (stmt_exec(c, st, what, &op->err) < 0) goto out;
-
-    st = conn_stmt(c, ST_MINUTE_ADD,
-                   "INSERT INTO reg_minutes(registration, minute, attempts, failures)"
-                   " VALUES(?1, ?2, 1, ?3) ON CONFLICT(registration, minute) DO UPDATE SET"
-                   " attempts = attempts + 1, failures = failures + excluded.failures");
-    if (!st) goto out_fail;
-    bind_text(st, 1, reg);
-    sqlite3_bind_int64(st, 2, t / 60000);
-    sqlite3_bind_int(st, 3, !ok);
-    if (stmt_exec(c, st, what, &op->err) < 0) goto out;
-
-    st = conn_stmt(c, ST_REG_LAST,
-                   "INSERT INTO registrations(name, state, enabled_at_ms, last_attempt_ms, last_error)"
-                   " VALUES(?1, 'ACTIVE', ?2, ?2, coalesce(?3, '')) ON CONFLICT(name) DO UPDATE SET"
-                   " last_attempt_ms = excluded.last_attempt_ms,"
-                   " last_error = CASE WHEN ?3 IS NULL THEN last_error ELSE ?3 END");
-    if (!st) goto out_fail;
-    bind_text(st, 1, reg);
-    sqlite3_bind_int64(st, 2, t);
-    bind_text(st, 3, error);
-    if (stmt_exec(c, st, what, &op->err) < 0) goto out;
+    if (rc == 0)
+        rc = sql_exec(c, ST_DELIVERY_FINISH,
+                      "UPDATE deliveries SET"
+                      " state = CASE WHEN ?2 = 'pending' AND EXISTS (SELECT 1 FROM registrations r"
+                      "   WHERE r.name = deliveries.registration AND r.state = 'DISABLED')"
+                      "   THEN 'parked' ELSE ?2 END,"
+                      " due_ms = CASE WHEN ?2 = 'pending' THEN ?3 ELSE due_ms END,"
+                      " lease_until_ms = 0, last_attempt_ms = ?4, last_status = ?5, last_error = ?6"
+                      " WHERE id = ?1",
+                      ARGS(SQL_INT(a->delivery_id), SQL_TEXT(outcome_state(a->outcome)),
+                           SQL_INT(a->next_due_ms > 0 ? a->next_due_ms : now), SQL_INT(t),
+                           SQL_INT(a->status_code), SQL_TEXT(error)),
+                      what, &op->err);
+    if (rc == 0)
+        rc = sql_exec(c, ST_MINUTE_ADD,
+                      "INSERT INTO reg_minutes(registration, minute, attempts, failures)"
+                      " VALUES(?1, ?2, 1, ?3) ON CONFLICT(registration, minute) DO UPDATE SET"
+                      " attempts = attempts + 1, failures = failures + excluded.failures",
+                      ARGS(SQL_TEXT(reg), SQL_INT(t / 60000), SQL_INT(!ok)), what, &op->err);
+    if (rc == 0)
+        rc = sql_exec(c, ST_REG_LAST,
+                      "INSERT INTO registrations(name, state, enabled_at_ms, last_attempt_ms,"
+                      " last_error) VALUES(?1, 'ACTIVE', ?2, ?2, coalesce(?3, ''))"
+                      " ON CONFLICT(name) DO UPDATE SET"
+                      " last_attempt_ms = excluded.last_attempt_ms,"
+                      " last_error = CASE WHEN ?3 IS NULL THEN last_error ELSE ?3 END",
+                      ARGS(SQL_TEXT(reg), SQL_INT(t), SQL_TEXT(error)), what, &op->err);
+    free(reg);
     /* A finished delivery may unblock the next one of its order key, and a
      * retry changes the next due time: the dispatcher should look again. */
-    op->work = true;
-    result = 0;
-    goto out;
-out_fail:
-    db_fail(&op->err, c, what);
-out:
-    free(reg);
-    return result;
+    if (rc == 0) op->work = true;
+    return rc;
 }
 
 int store_finish(store_t *s, const store_attempt *a, err_t *err)
 {
-    if (!a) return err_set(err, "no attempt to record");
+    if (!a) return err_code(err, EVK_INVALID, "no attempt to record");
     wop_t op = {.run = run_finish, .arg = (void *)a};
     return store_submit(s, &op, err);
 }
 
 /* ---- next due ---- */
 
+static int read_next_due(conn_t *c, void *ud, err_t *err)
+{
+    int64_t *best = ud, lease = INT64_MAX;
+    /* The same predicate as the claim: a delivery blocked behind its order
+     * key is not work, or the dispatcher would spin on it. */
+    if (sql_int(c, ST_NEXT_DUE_PENDING,
+                "SELECT d.due_ms FROM deliveries d WHERE d.state = 'pending'" CLAIMABLE
+                " ORDER BY d.due_ms LIMIT 1",
+                NO_ARGS, best, "cannot find due work", err) < 0 ||
+        sql_int(c, ST_NEXT_DUE_LEASE,
+                "SELECT d.lease_until_ms FROM deliveries d WHERE d.state = 'running'" CLAIMABLE
+                " ORDER BY d.lease_until_ms LIMIT 1",
+                NO_ARGS, &lease, "cannot find due work", err) < 0)
+        return -1;
+    if (lease < *best) *best = lease;
+    return 0;
+}
+
 int64_t store_next_due(store_t *s)
 {
     err_t err;
-    conn_t *c = store_reader(s, &err);
-    if (!c) return INT64_MAX;
     int64_t best = INT64_MAX;
-    /* The same predicate as the claim: a delivery blocked behind its order
-     * key is not work, or the dispatcher would spin on it. */
-    sqlite3_stmt *st = conn_stmt(c, ST_NEXT_DUE_PENDING,
-                                 "SELECT d.due_ms FROM deliveries d WHERE d.state = 'pending'" CLAIMABLE
-                                 " ORDER BY d.due_ms LIMIT 1");
-    if (st) {
-        if (sqlite3_step(st) == SQLITE_ROW) best = sqlite3_column_int64(st, 0);
-        stmt_reset(st);
-    }
-    st = conn_stmt(c, ST_NEXT_DUE_LEASE,
-                   "SELECT d.lease_until_ms FROM deliveries d WHERE d.state = 'running'" CLAIMABLE
-                   " ORDER BY d.lease_until_ms LIMIT 1");
-    if (st) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) < best)
-            best = sqlite3_column_int64(st, 0);
-        stmt_reset(st);
-    }
-    store_reader_put(s, c);
+    /* A failed look is no work now: the dispatcher looks again on the next kick. */
+    with_reader(s, false, read_next_due, &best, &err);
     return best;
 }
 
 /* ---- dead letters ---- */
+
+static int row_dead(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    const char *state = (const char *)sqlite3_column_text(row, 5);
+    const char *last_error = (const char *)sqlite3_column_text(row, 7);
+    json_array_append_new(
+        ud, json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:I, s:I}", "id",
+                      (json_int_t)sqlite3_column_int64(row, 0), "registration",
+                      (const char *)sqlite3_column_text(row, 1), "event_id",
+                      (const char *)sqlite3_column_text(row, 2), "type",
+                      (const char *)sqlite3_column_text(row, 3), "attempts",
+                      sqlite3_column_int(row, 4), "reason",
+                      state && !strcmp(state, "failed") ? "rejected" : "expired", "last_status",
+                      sqlite3_column_int(row, 6), "last_error", last_error, "first_attempt",
+                      (json_int_t)sqlite3_column_int64(row, 8), "last_attempt",
+                      (json_int_t)sqlite3_column_int64(row, 9)));
+    return 0;
+}
 
 int store_deadletter_list(store_t *s, const char *registration, int limit, json_t **out,
                           err_t *err)
@@ -320,54 +329,23 @@ int store_deadletter_list(store_t *s, const char *registration, int limit, json_
     *out = NULL;
     if (limit <= 0) limit = 100;
     const char *what = "cannot list dead letters";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
 #define DEAD_COLS                                                                              \
     "SELECT d.id, d.registration, e.id, e.type, d.attempt, d.state, d.last_status,"           \
     " d.last_error, d.first_attempt_ms, d.last_attempt_ms"                                     \
     " FROM deliveries d JOIN events e ON e.position = d.position"
-    sqlite3_stmt *st;
-    if (registration) {
-        st = conn_stmt(c, ST_DEAD_LIST_REG,
-                       DEAD_COLS " WHERE d.registration = ?1 AND d.state IN ('dead','failed')"
-                                 " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?2");
-        if (st) {
-            bind_text(st, 1, registration);
-            sqlite3_bind_int(st, 2, limit);
-        }
-    } else {
-        st = conn_stmt(c, ST_DEAD_LIST_ALL,
-                       DEAD_COLS " WHERE d.state IN ('dead','failed')"
-                                 " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?1");
-        if (st) sqlite3_bind_int(st, 1, limit);
-    }
-#undef DEAD_COLS
-    if (!st) {
-        db_fail(err, c, what);
-        store_reader_put(s, c);
-        return -1;
-    }
     json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 5);
-        const char *last_error = (const char *)sqlite3_column_text(st, 7);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:I, s:I}", "id",
-                           (json_int_t)sqlite3_column_int64(st, 0), "registration",
-                           (const char *)sqlite3_column_text(st, 1), "event_id",
-                           (const char *)sqlite3_column_text(st, 2), "type",
-                           (const char *)sqlite3_column_text(st, 3), "attempts",
-                           sqlite3_column_int(st, 4), "reason",
-                           state && !strcmp(state, "failed") ? "rejected" : "expired",
-                           "last_status", sqlite3_column_int(st, 6), "last_error", last_error,
-                           "first_attempt", (json_int_t)sqlite3_column_int64(st, 8),
-                           "last_attempt", (json_int_t)sqlite3_column_int64(st, 9)));
-    }
-    if (rc != SQLITE_DONE) db_fail(err, c, what);
-    stmt_reset(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_DONE) {
+    int rc = registration
+                 ? store_query(s, ST_DEAD_LIST_REG,
+                               DEAD_COLS " WHERE d.registration = ?1 AND d.state IN ('dead','failed')"
+                                         " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?2",
+                               ARGS(SQL_TEXT(registration), SQL_INT(limit)), row_dead, arr, what,
+                               err)
+                 : store_query(s, ST_DEAD_LIST_ALL,
+                               DEAD_COLS " WHERE d.state IN ('dead','failed')"
+                                         " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?1",
+                               ARGS(SQL_INT(limit)), row_dead, arr, what, err);
+#undef DEAD_COLS
+    if (rc < 0) {
         json_decref(arr);
         return -1;
     }
@@ -393,25 +371,21 @@ static int run_dead_replay(store_t *s, conn_t *c, wop_t *op)
     (void)s;
     dead_replay_arg *a = op->arg;
     const char *what = "cannot replay dead letters";
-    sqlite3_stmt *st;
-    if (a->id > 0) {
-        st = conn_stmt(c, ST_DEAD_REPLAY_ONE,
-                       DEAD_REPLAY_SET " WHERE id = ?2 AND state IN ('dead','failed')"
-                                       " AND (?3 IS NULL OR registration = ?3)");
-        if (!st) return db_fail(&op->err, c, what);
-        sqlite3_bind_int64(st, 2, a->id);
-        bind_text(st, 3, a->registration);
-    } else if (a->registration) {
-        st = conn_stmt(c, ST_DEAD_REPLAY_REG,
-                       DEAD_REPLAY_SET " WHERE registration = ?2 AND state IN ('dead','failed')");
-        if (!st) return db_fail(&op->err, c, what);
-        bind_text(st, 2, a->registration);
-    } else {
-        st = conn_stmt(c, ST_DEAD_REPLAY_ALL, DEAD_REPLAY_SET " WHERE state IN ('dead','failed')");
-        if (!st) return db_fail(&op->err, c, what);
-    }
-    sqlite3_bind_int64(st, 1, now_ms());
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    sql_args args = ARGS(SQL_INT(now_ms()), SQL_INT(a->id), SQL_TEXT(a->registration));
+    int rc;
+    if (a->id > 0)
+        rc = sql_exec(c, ST_DEAD_REPLAY_ONE,
+                      DEAD_REPLAY_SET " WHERE id = ?2 AND state IN ('dead','failed')"
+                                      " AND (?3 IS NULL OR registration = ?3)",
+                      args, what, &op->err);
+    else if (a->registration)
+        rc = sql_exec(c, ST_DEAD_REPLAY_REG,
+                      DEAD_REPLAY_SET " WHERE registration = ?3 AND state IN ('dead','failed')",
+                      args, what, &op->err);
+    else
+        rc = sql_exec(c, ST_DEAD_REPLAY_ALL, DEAD_REPLAY_SET " WHERE state IN ('dead','failed')",
+                      args, what, &op->err);
+    if (rc < 0) return -1;
     a->count = sqlite3_changes(c->db);
     op->work = a->count > 0;
     return 0;
@@ -444,38 +418,26 @@ static int run_dead_replay_chunk(store_t *s, conn_t *c, wop_t *op)
     (void)s;
     dead_chunk_arg *a = op->arg;
     const char *what = "cannot replay dead letters";
-    sqlite3_stmt *st = NULL;
+    int64_t last = 0;
     /* The chunk's last id first, so the UPDATE is a plain id range. */
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT max(id) FROM (SELECT id FROM deliveries"
-                           " WHERE state IN ('dead','failed') AND id > ?1 AND id <= ?2"
-                           " AND (?3 IS NULL OR registration = ?3) ORDER BY id LIMIT ?4)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(&op->err, c, what);
-    sqlite3_bind_int64(st, 1, a->after);
-    sqlite3_bind_int64(st, 2, a->upto);
-    bind_text(st, 3, a->registration);
-    sqlite3_bind_int(st, 4, DEAD_REPLAY_CHUNK);
-    int rc = sqlite3_step(st);
-    bool none = rc != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL;
-    int64_t last = none ? 0 : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) return db_fail(&op->err, c, what);
+    if (sql_int(c, ST_ONCE,
+                "SELECT coalesce(max(id), 0) FROM (SELECT id FROM deliveries"
+                " WHERE state IN ('dead','failed') AND id > ?1 AND id <= ?2"
+                " AND (?3 IS NULL OR registration = ?3) ORDER BY id LIMIT ?4)",
+                ARGS(SQL_INT(a->after), SQL_INT(a->upto), SQL_TEXT(a->registration),
+                     SQL_INT(DEAD_REPLAY_CHUNK)),
+                &last, what, &op->err) < 0)
+        return -1;
     a->count = 0;
     a->more = false;
-    if (none) return 0;
-    if (sqlite3_prepare_v2(c->db,
-                           DEAD_REPLAY_SET " WHERE id > ?2 AND id <= ?3 AND state IN ('dead','failed')"
-                                           " AND (?4 IS NULL OR registration = ?4)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(&op->err, c, what);
-    sqlite3_bind_int64(st, 1, now_ms());
-    sqlite3_bind_int64(st, 2, a->after);
-    sqlite3_bind_int64(st, 3, last);
-    bind_text(st, 4, a->registration);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_fail(&op->err, c, what);
+    if (last == 0) return 0;
+    if (sql_exec(c, ST_ONCE,
+                 DEAD_REPLAY_SET " WHERE id > ?2 AND id <= ?3 AND state IN ('dead','failed')"
+                                 " AND (?4 IS NULL OR registration = ?4)",
+                 ARGS(SQL_INT(now_ms()), SQL_INT(a->after), SQL_INT(last),
+                      SQL_TEXT(a->registration)),
+                 what, &op->err) < 0)
+        return -1;
     a->count = sqlite3_changes(c->db);
     a->after = last;
     a->more = last < a->upto;
@@ -483,35 +445,29 @@ static int run_dead_replay_chunk(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
+static int row_dead_count(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    int64_t *v = ud;
+    v[0] = sqlite3_column_int64(row, 0);
+    v[1] = sqlite3_column_int64(row, 1);
+    return 1;
+}
+
 int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
                                 void *ud, int *count, err_t *err)
 {
     *count = 0;
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
-    sqlite3_stmt *st = NULL;
-    int64_t total = 0, upto = 0;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT count(*), coalesce(max(id), 0) FROM deliveries"
-                                " WHERE state IN ('dead','failed') AND (?1 IS NULL OR registration = ?1)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        bind_text(st, 1, registration);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            total = sqlite3_column_int64(st, 0);
-            upto = sqlite3_column_int64(st, 1);
-        }
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
-        db_fail(err, c, "cannot count dead letters");
-        store_reader_put(s, c);
+    int64_t v[2] = {0, 0}; /* how many, the last id */
+    if (store_query(s, ST_ONCE,
+                    "SELECT count(*), coalesce(max(id), 0) FROM deliveries"
+                    " WHERE state IN ('dead','failed') AND (?1 IS NULL OR registration = ?1)",
+                    ARGS(SQL_TEXT(registration)), row_dead_count, v, "cannot count dead letters",
+                    err) < 0)
         return -1;
-    }
-    store_reader_put(s, c);
+    int64_t total = v[0];
     if (progress) progress(ud, 0, total);
-    dead_chunk_arg a = {.registration = registration, .after = 0, .upto = upto, .more = total > 0};
+    dead_chunk_arg a = {.registration = registration, .after = 0, .upto = v[1], .more = total > 0};
     while (a.more) {
         wop_t op = {.run = run_dead_replay_chunk, .arg = &a};
         if (store_submit(s, &op, err) < 0) return -1;
@@ -523,95 +479,135 @@ int store_deadletter_replay_all(store_t *s, const char *registration, store_prog
 
 /* ---- registration health ---- */
 
+typedef struct {
+    const char *name;
+    store_reg_info *out;
+    int64_t enabled_at;
+} reg_read;
+
+static int row_reg(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    reg_read *r = ud;
+    store_reg_info *out = r->out;
+    r->enabled_at = sqlite3_column_int64(row, 1);
+    out->state = reg_state_parse((const char *)sqlite3_column_text(row, 0));
+    const char *le = (const char *)sqlite3_column_text(row, 2);
+    snprintf(out->last_error, sizeof out->last_error, "%s", le ? le : "");
+    out->last_attempt_ms = sqlite3_column_int64(row, 3);
+    return 1;
+}
+
+static int row_reg_counts(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    int64_t *v = ud;
+    v[0] = sqlite3_column_int64(row, 0);
+    v[1] = sqlite3_column_int64(row, 1);
+    return 1;
+}
+
+static int row_backlog(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    store_reg_info *out = ud;
+    int64_t k = sqlite3_column_int64(row, 1);
+    out->backlog += k;
+    const char *state = (const char *)sqlite3_column_text(row, 0);
+    if (state && !strcmp(state, "parked")) out->parked = k;
+    return 0;
+}
+/* Attempts and failures of registration in the minute buckets from the one
+ * of since_ms on. */
+static int reg_window(conn_t *c, const char *registration, int64_t since_ms, int64_t v[2],
+                      err_t *err)
+{
+    v[0] = v[1] = 0;
+    return sql_run(c, ST_REG_COUNTS,
+                   "SELECT coalesce(sum(attempts), 0), coalesce(sum(failures), 0)"
+                   " FROM reg_minutes WHERE registration = ?1 AND minute >= ?2",
+                   ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000)), row_reg_counts, v,
+                   "cannot read registration counts", err) < 0
+               ? -1
+               : 0;
+}
+
+static int read_reg_info(conn_t *c, void *ud, err_t *err)
+{
+    reg_read *r = ud;
+    store_reg_info *out = r->out;
+    const char *what = "cannot read registration health";
+    sql_args name = ARGS(SQL_TEXT(r->name));
+    if (sql_run(c, ST_REG_GET,
+                "SELECT state, enabled_at_ms, last_error, last_attempt_ms"
+                " FROM registrations WHERE name = ?1",
+                name, row_reg, r, what, err) < 0)
+        return -1;
+    /* Minute buckets: the window starts at the minute of max(now - 24 h,
+     * enabled_at); enabling also clears the buckets, so nothing from
+     * before it counts. */
+    int64_t now = now_ms();
+    int64_t from = now - DAY_MS > r->enabled_at ? now - DAY_MS : r->enabled_at;
+    int64_t v[2];
+    if (reg_window(c, r->name, from, v, err) < 0) return -1;
+    out->attempts_24h = v[0];
+    out->failures_24h = v[1];
+    if (sql_run(c, ST_REG_BACKLOG,
+                "SELECT state, count(*) FROM deliveries WHERE registration = ?1"
+                " AND state IN ('pending','running','parked') GROUP BY state",
+                name, row_backlog, out, what, err) < 0)
+        return -1;
+    return sql_int(c, ST_REG_DEAD,
+                   "SELECT count(*) FROM deliveries WHERE registration = ?1"
+                   " AND state IN ('dead','failed')",
+                   name, &out->dead, what, err) < 0
+               ? -1
+               : 0;
+}
+
 int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
 {
     memset(out, 0, sizeof *out);
     out->state = REG_ACTIVE;
-    if (!registration || !*registration) return err_set(err, "registration is required");
-    const char *what = "cannot read registration health";
-    conn_t *c = store_reader(s, err);
-    if (!c) return -1;
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    reg_read r = {.name = registration, .out = out};
     /* One read transaction: the numbers agree with each other. */
-    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto fail;
-    int64_t now = now_ms(), enabled_at = 0;
-    sqlite3_stmt *st = conn_stmt(c, ST_REG_GET,
-                                 "SELECT state, enabled_at_ms, last_error, last_attempt_ms"
-                                 " FROM registrations WHERE name = ?1");
-    if (!st) goto fail;
-    bind_text(st, 1, registration);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->state = reg_state_parse((const char *)sqlite3_column_text(st, 0));
-        enabled_at = sqlite3_column_int64(st, 1);
-        const char *le = (const char *)sqlite3_column_text(st, 2);
-        snprintf(out->last_error, sizeof out->last_error, "%s", le ? le : "");
-        out->last_attempt_ms = sqlite3_column_int64(st, 3);
-    }
-    stmt_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+    return with_reader(s, true, read_reg_info, &r, err);
+}
 
-    /* Minute buckets: the window starts at the minute of max(now - 24 h,
-     * enabled_at); enabling also clears the buckets, so nothing from
-     * before it counts. */
-    int64_t from = now - DAY_MS > enabled_at ? now - DAY_MS : enabled_at;
-    st = conn_stmt(c, ST_REG_COUNTS,
-                   "SELECT coalesce(sum(attempts), 0), coalesce(sum(failures), 0)"
-                   " FROM reg_minutes WHERE registration = ?1 AND minute >= ?2");
-    if (!st) goto fail;
-    bind_text(st, 1, registration);
-    sqlite3_bind_int64(st, 2, from / 60000);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->attempts_24h = sqlite3_column_int64(st, 0);
-        out->failures_24h = sqlite3_column_int64(st, 1);
-    }
-    stmt_reset(st);
-    if (rc != SQLITE_ROW) goto fail;
+typedef struct {
+    const char *name;
+    int64_t since_ms;
+    int64_t v[2];
+} window_arg;
 
-    st = conn_stmt(c, ST_REG_BACKLOG,
-                   "SELECT state, count(*) FROM deliveries WHERE registration = ?1"
-                   " AND state IN ('pending','running','parked') GROUP BY state");
-    if (!st) goto fail;
-    bind_text(st, 1, registration);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t k = sqlite3_column_int64(st, 1);
-        out->backlog += k;
-        const char *state = (const char *)sqlite3_column_text(st, 0);
-        if (state && !strcmp(state, "parked")) out->parked = k;
-    }
-    stmt_reset(st);
-    if (rc != SQLITE_DONE) goto fail;
+static int read_window(conn_t *c, void *ud, err_t *err)
+{
+    window_arg *a = ud;
+    return reg_window(c, a->name, a->since_ms, a->v, err);
+}
 
-    st = conn_stmt(c, ST_REG_DEAD,
-                   "SELECT count(*) FROM deliveries WHERE registration = ?1"
-                   " AND state IN ('dead','failed')");
-    if (!st) goto fail;
-    bind_text(st, 1, registration);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) out->dead = sqlite3_column_int64(st, 0);
-    stmt_reset(st);
-    if (rc != SQLITE_ROW) goto fail;
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    store_reader_put(s, c);
-    return 0;
-fail:
-    db_fail(err, c, what);
-    store_reader_put(s, c);
-    return -1;
+int store_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                     int64_t *failures, err_t *err)
+{
+    window_arg a = {.name = registration, .since_ms = since_ms};
+    int rc = with_reader(s, false, read_window, &a, err);
+    *attempts = a.v[0];
+    *failures = a.v[1];
+    return rc;
 }
 
 /* Parked deliveries of name become pending, due now; *n gets how many. */
 static int reg_unpark(conn_t *c, const char *name, int64_t now, int *n, err_t *err)
 {
     const char *what = "cannot resume parked deliveries";
-    sqlite3_stmt *st = conn_stmt(c, ST_REG_UNPARK,
-                                 "UPDATE deliveries SET state = 'pending', due_ms = ?2"
-                                 " WHERE registration = ?1 AND state IN ('pending','running','parked')"
-                                 " AND state = 'parked'");
-    if (!st) return db_fail(err, c, what);
-    bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, now);
-    if (stmt_exec(c, st, what, err) < 0) return -1;
+    if (sql_exec(c, ST_REG_UNPARK,
+                 "UPDATE deliveries SET state = 'pending', due_ms = ?2"
+                 " WHERE registration = ?1 AND state IN ('pending','running','parked')"
+                 " AND state = 'parked'",
+                 ARGS(SQL_TEXT(name), SQL_INT(now)), what, err) < 0)
+        return -1;
     *n = sqlite3_changes(c->db);
     return 0;
 }
@@ -628,25 +624,20 @@ static int run_reg_set_state(store_t *s, conn_t *c, wop_t *op)
     reg_arg *a = op->arg;
     const char *what = "cannot set registration state";
     int64_t now = now_ms();
-    sqlite3_stmt *st = conn_stmt(c, ST_REG_PUT_STATE,
-                                 "INSERT INTO registrations(name, state, enabled_at_ms)"
-                                 " VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET"
-                                 " state = excluded.state");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->name);
-    bind_text(st, 2, reg_state_name(a->state));
-    sqlite3_bind_int64(st, 3, now);
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    if (sql_exec(c, ST_REG_PUT_STATE,
+                 "INSERT INTO registrations(name, state, enabled_at_ms)"
+                 " VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET state = excluded.state",
+                 ARGS(SQL_TEXT(a->name), SQL_TEXT(reg_state_name(a->state)), SQL_INT(now)), what,
+                 &op->err) < 0)
+        return -1;
     if (a->state == REG_DISABLED) {
         /* Its waiting deliveries stay, parked, until it is enabled: claims
          * and next_due then never look at them. */
-        st = conn_stmt(c, ST_REG_PARK,
-                       "UPDATE deliveries SET state = 'parked'"
-                       " WHERE registration = ?1 AND state IN ('pending','running','parked')"
-                       " AND state = 'pending'");
-        if (!st) return db_fail(&op->err, c, what);
-        bind_text(st, 1, a->name);
-        return stmt_exec(c, st, what, &op->err);
+        return sql_exec(c, ST_REG_PARK,
+                        "UPDATE deliveries SET state = 'parked'"
+                        " WHERE registration = ?1 AND state IN ('pending','running','parked')"
+                        " AND state = 'pending'",
+                        ARGS(SQL_TEXT(a->name)), what, &op->err);
     }
     if (reg_unpark(c, a->name, now, &a->resumed, &op->err) < 0) return -1;
     op->work = a->resumed > 0;
@@ -655,7 +646,8 @@ static int run_reg_set_state(store_t *s, conn_t *c, wop_t *op)
 
 int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
 {
-    if (!registration || !*registration) return err_set(err, "registration is required");
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
     reg_arg a = {.name = registration, .state = st};
     wop_t op = {.run = run_reg_set_state, .arg = &a};
     return store_submit(s, &op, err);
@@ -667,19 +659,15 @@ static int run_reg_enable(store_t *s, conn_t *c, wop_t *op)
     reg_arg *a = op->arg;
     const char *what = "cannot enable registration";
     int64_t now = now_ms();
-    sqlite3_stmt *st = conn_stmt(c, ST_REG_ENABLE,
-                                 "INSERT INTO registrations(name, state, enabled_at_ms)"
-                                 " VALUES(?1, 'ACTIVE', ?2) ON CONFLICT(name) DO UPDATE SET"
-                                 " state = 'ACTIVE', enabled_at_ms = excluded.enabled_at_ms");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->name);
-    sqlite3_bind_int64(st, 2, now);
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
-    /* The health window restarts now. */
-    st = conn_stmt(c, ST_REG_RESET_MINUTES, "DELETE FROM reg_minutes WHERE registration = ?1");
-    if (!st) return db_fail(&op->err, c, what);
-    bind_text(st, 1, a->name);
-    if (stmt_exec(c, st, what, &op->err) < 0) return -1;
+    if (sql_exec(c, ST_REG_ENABLE,
+                 "INSERT INTO registrations(name, state, enabled_at_ms)"
+                 " VALUES(?1, 'ACTIVE', ?2) ON CONFLICT(name) DO UPDATE SET"
+                 " state = 'ACTIVE', enabled_at_ms = excluded.enabled_at_ms",
+                 ARGS(SQL_TEXT(a->name), SQL_INT(now)), what, &op->err) < 0 ||
+        /* The health window restarts now. */
+        sql_exec(c, ST_REG_RESET_MINUTES, "DELETE FROM reg_minutes WHERE registration = ?1",
+                 ARGS(SQL_TEXT(a->name)), what, &op->err) < 0)
+        return -1;
     if (reg_unpark(c, a->name, now, &a->resumed, &op->err) < 0) return -1;
     op->work = true;
     return 0;
@@ -688,7 +676,8 @@ static int run_reg_enable(store_t *s, conn_t *c, wop_t *op)
 int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
 {
     if (resumed) *resumed = 0;
-    if (!registration || !*registration) return err_set(err, "registration is required");
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
     reg_arg a = {.name = registration, .state = REG_ACTIVE};
     wop_t op = {.run = run_reg_enable, .arg = &a};
     if (store_submit(s, &op, err) < 0) return -1;
@@ -706,13 +695,9 @@ static int run_release(store_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     release_arg *a = op->arg;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "UPDATE deliveries SET lease_until_ms = 0 WHERE state = 'running'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(&op->err, c, "cannot release claims");
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_fail(&op->err, c, "cannot release claims");
+    if (sql_exec(c, ST_ONCE, "UPDATE deliveries SET lease_until_ms = 0 WHERE state = 'running'",
+                 NO_ARGS, "cannot release claims", &op->err) < 0)
+        return -1;
     a->released = sqlite3_changes(c->db);
     if (a->released > 0) op->work = true;
     return 0;
@@ -732,10 +717,7 @@ int store_release_claims(store_t *s, int *released, err_t *err)
 static int prune_one(conn_t *c, stmt_slot slot, const char *sql, int64_t bound, bool *more,
                      err_t *err)
 {
-    sqlite3_stmt *st = conn_stmt(c, slot, sql);
-    if (!st) return db_fail(err, c, "cannot prune the store");
-    sqlite3_bind_int64(st, 1, bound);
-    if (stmt_exec(c, st, "cannot prune the store", err) < 0) return -1;
+    if (sql_exec(c, slot, sql, ARGS(SQL_INT(bound)), "cannot prune the store", err) < 0) return -1;
     if (sqlite3_changes(c->db) >= PRUNE_CHUNK) *more = true;
     return 0;
 }

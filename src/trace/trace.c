@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "core/vec.h"
 
 struct trace_secrets {
     char **values;       /* longest first: a secret inside another is replaced after it */
@@ -20,10 +21,7 @@ void trace_secrets_add(trace_secrets *sec, const char *value)
     if (!sec || !value || strlen(value) < TRACE_SECRET_MIN) return;
     for (size_t i = 0; i < sec->n; i++)
         if (!strcmp(sec->values[i], value)) return;
-    if (sec->n == sec->cap) {
-        sec->cap = sec->cap ? sec->cap * 2 : 16;
-        sec->values = xrealloc(sec->values, sec->cap * sizeof *sec->values);
-    }
+    VEC_GROW(sec->values, sec->cap, sec->n + 1);
     size_t len = strlen(value), i = sec->n;
     while (i > 0 && strlen(sec->values[i - 1]) < len) {
         sec->values[i] = sec->values[i - 1];

@@ -5,12 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { Evkit, fixtures } from './lib/evkit.mjs';
+import { Evkit } from './lib/evkit.mjs';
+import { CONTROL } from './lib/fixture.mjs';
 
 const TOKEN = 'console-e2e-token-0123456789';
 let ek;
-before(async () => { ek = await new Evkit({ app: path.join(fixtures, 'delivery'), env: { EVKIT_API_TOKENS: `other-token,${TOKEN}` } }).start(); });
+before(async () => { ek = await new Evkit({ app: CONTROL, env: { EVKIT_API_TOKENS: `other-token,${TOKEN}` } }).start(); });
 after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } });
 
 async function login(token) {
@@ -117,7 +117,7 @@ test('signing in gives an HttpOnly SameSite=Strict cookie that the API takes onl
 });
 
 test('without EVKIT_API_TOKENS the console says it is off', async () => {
-  const off = await new Evkit({ app: path.join(fixtures, 'delivery'), env: { EVKIT_API_TOKENS: '' } }).start();
+  const off = await new Evkit({ app: CONTROL, env: { EVKIT_API_TOKENS: '' } }).start();
   try {
     const r = await fetch(`${off.url}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":"x"}' });
     assert.equal(r.status, 403);

@@ -1,4 +1,4 @@
-// Issue 3 end to end, on tests/e2e/fixtures/delivery: registrations deliver
+// Issue 3 end to end, on the control app (tests/e2e/fixtures/control): registrations deliver
 // journaled events to Lua, exec and actionloop consumers, which invoke their
 // handlers; retries on a millisecond schedule, dead letters, registration
 // health, per-key ordering, replay, kill -9, and the activations that show
@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Evkit, bin, fixtures } from './lib/evkit.mjs';
-import { Ctl, fixtureCopy, activations, annotation, registration, deadletters, sleep } from './lib/fixture.mjs';
+import { Evkit, bin } from './lib/evkit.mjs';
+import { Ctl, CONTROL, controlApp, activations, annotation, registration, deadletters, sleep } from './lib/fixture.mjs';
 
-const APP = path.join(fixtures, 'delivery');
+const APP = CONTROL;
 const ENV = { EVKIT_API_TOKENS: 'e2e-delivery-token' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -528,7 +528,7 @@ test('evkit event replay re-delivers past events to a registration: --since POS 
 });
 
 test('evkit check rejects unknown providers, event codes absent from events.json and missing actions in registrations', () => {
-  const copy = fixtureCopy('delivery');
+  const copy = controlApp();
   try {
     const cfgPath = path.join(copy.app, 'app.config.yaml');
     let r = spawnSync(bin, ['check', '--app', copy.app], { encoding: 'utf8' });

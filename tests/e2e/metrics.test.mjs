@@ -1,4 +1,4 @@
-// GET /metrics end to end, on the delivery fixture: the exposition is parsed
+// GET /metrics end to end, on the control app: the exposition is parsed
 // by a strict parser of the Prometheus text format 0.0.4 written here (every
 // family needs HELP and TYPE before its samples, histograms must be
 // cumulative and agree with _count, no duplicate series), and the counters
@@ -8,10 +8,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Evkit, fixtures } from './lib/evkit.mjs';
-import { Ctl, registration, deadletters, sleep } from './lib/fixture.mjs';
+import { Evkit } from './lib/evkit.mjs';
+import { Ctl, CONTROL, registration, deadletters, sleep } from './lib/fixture.mjs';
 
-const APP = path.join(fixtures, 'delivery');
+const APP = CONTROL;
 const API_TOKEN = 'e2e-metrics-api-token';
 const SCRAPE_TOKEN = 'e2e-scrape-only';
 const ENV = { EVKIT_API_TOKENS: API_TOKEN, EVKIT_METRICS_TOKEN: SCRAPE_TOKEN };

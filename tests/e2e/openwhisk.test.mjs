@@ -4,17 +4,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import openwhisk from 'openwhisk';
 import path from 'node:path';
-import { writeFileSync, appendFileSync, chmodSync, rmSync } from 'node:fs';
-import { Evkit, fixtures, copyApp } from './lib/evkit.mjs';
+import { writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { Evkit } from './lib/evkit.mjs';
+import { controlApp } from './lib/fixture.mjs';
 
 const key = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP';
+let fx;
 let ek;
 let ow;
 before(async () => {
-  ek = await new Evkit({ app: path.join(fixtures, 'runtime'), env: { EVKIT_API_TOKENS: `other-token,${key}` } }).start();
+  fx = controlApp('runtime');
+  ek = await new Evkit({ app: fx.app, env: { EVKIT_API_TOKENS: `other-token,${key}` } }).start();
   ow = openwhisk({ apihost: ek.url, api_key: key, namespace: 'evkit' });
 });
-after(async () => { await ek.stop(); ek.cleanup(); });
+after(async () => { await ek.stop(); ek.cleanup(); fx.cleanup(); });
 
 test('a blocking invoke with result=true returns the action result', async () => {
   const res = await ow.actions.invoke({ name: 'web/echo', blocking: true, result: true, params: { hello: 'world' } });
@@ -67,10 +70,11 @@ test('an invoke naming its caller with x-evkit-caused-by carries causedBy', asyn
   assert.equal(act2.cause, undefined);
 });
 
-// A copy of the runtime fixture with slow and calling-back exec actions,
+// A copy of the runtime scenario with slow and calling-back exec actions,
 // and a short blocking wait.
 async function withSlowApp(fn) {
-  const app = copyApp(path.join(fixtures, 'runtime'));
+  const copy = controlApp('runtime');
+  const { app } = copy;
   writeFileSync(path.join(app, 'actions/web/sleepy.py'), `#!/usr/bin/env python3
 import json, sys, time
 p = json.loads(sys.argv[1])
@@ -106,7 +110,7 @@ print(json.dumps({'echoed': json.loads(urllib.request.urlopen(req).read())}))
   const e = await new Evkit({ app, env: { EVKIT_API_TOKENS: key, EVKIT_BLOCKING_WAIT: '700ms' } }).start();
   try {
     await fn(e, openwhisk({ apihost: e.url, api_key: key, namespace: 'evkit' }));
-  } finally { await e.stop(); e.cleanup(); rmSync(app, { recursive: true, force: true }); }
+  } finally { await e.stop(); e.cleanup(); copy.cleanup(); }
 }
 
 test('non-blocking invokes answer 202 at once and run on; blocking ones past the wait limit answer 202', async () => {

@@ -1,4 +1,4 @@
-// Issue 2 runtime features end to end, on tests/e2e/fixtures/runtime: the
+// Issue 2 runtime features end to end, on the control app's runtime scenario: the
 // OpenWhisk web-action rules, bearer auth, application errors, the Lua
 // sandbox and its time and memory limits, the namespace, and the CLI
 // (action list/get/invoke, check, --help, --version, exit codes).
@@ -8,14 +8,14 @@ import { readFileSync, writeFileSync, symlinkSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Evkit, bin } from './lib/evkit.mjs';
-import { fixtureCopy } from './lib/fixture.mjs';
+import { controlApp } from './lib/fixture.mjs';
 
 const TOKENS = 'tok-alpha,tok-beta';
 let fx;
 let ek;
 
 before(async () => {
-  fx = fixtureCopy('runtime');
+  fx = controlApp('runtime');
   // Beside the app folder, out of the sandbox's reach.
   writeFileSync(path.join(fx.root, 'secret.lua'), "return 'LEAKED'\n");
   symlinkSync(path.join(fx.root, 'secret.lua'), path.join(fx.app, 'actions/lib/escape.lua'));
@@ -323,7 +323,7 @@ function lineOf(text, needle) {
 }
 
 test('evkit check: unknown keys and missing $VARs are warnings with file:line; a missing function file is an error', () => {
-  const copy = fixtureCopy('runtime');
+  const copy = controlApp('runtime');
   try {
     const cfgPath = path.join(copy.app, 'app.config.yaml');
     const env = { ...process.env };

@@ -1,16 +1,16 @@
 // For people at a terminal. The CLI's progress bar: drawn on a terminal (the
 // CLI runs under script(1), which gives it a pty), silent when stderr is a
 // pipe, off with EVKIT_PROGRESS=never; exercised by `evkit event replay` and
-// `evkit deadletter replay --registration R` on the delivery fixture. And
+// `evkit deadletter replay --registration R` on the control app. And
 // text logs (--log-format text, EVKIT_LOG_FORMAT).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Evkit, bin, fixtures } from './lib/evkit.mjs';
-import { Ctl, deadletters } from './lib/fixture.mjs';
+import { Evkit, bin } from './lib/evkit.mjs';
+import { Ctl, CONTROL, deadletters } from './lib/fixture.mjs';
 
-const APP = path.join(fixtures, 'delivery');
+const APP = CONTROL;
 const T = { replayable: 'be-observer.customer_group_update', expiring: 'be-observer.customer_group_create' };
 
 let ek;

@@ -1,4 +1,4 @@
-// Issue 5 (debug tracing) end to end, on tests/e2e/fixtures/traces: one trace
+// Issue 5 (debug tracing) end to end, on the control app's traces scenario: one trace
 // per delivery attempt with the right codes (the consumer's status, 601
 // crash, 602 could not start, 604 timeout), attempt numbers and retried
 // flags; secrets hidden; bodies cut at 64 KB; the traces API's filters and
@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Evkit, fixtures } from './lib/evkit.mjs';
-import { Ctl, activations, sleep } from './lib/fixture.mjs';
+import { Evkit } from './lib/evkit.mjs';
+import { Ctl, controlApp, activations, sleep } from './lib/fixture.mjs';
 
-const APP = path.join(fixtures, 'traces');
+const FX = controlApp('traces');
+const APP = FX.app;
 const TOKEN = 'e2e-traces-token';
 const ENV = { EVKIT_API_TOKENS: TOKEN };
-const SECRET = 'tr-s3cret-9f8e7d6c'; // TRACE_API_SECRET in the fixture's .env
+const SECRET = 'tr-s3cret-9f8e7d6c'; // TRACE_API_SECRET in the scenario's .env (traces.env)
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const T = {
@@ -29,7 +30,7 @@ before(async () => {
   ek = await new Evkit({ app: APP, env: ENV, workers: 4 }).start();
   ctl = new Ctl(ek);
 });
-after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } });
+after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } FX.cleanup(); });
 
 async function withEvkit(fn, opts = {}) {
   const e = await new Evkit({ app: APP, env: ENV, workers: 4, ...opts }).start();

@@ -1,7 +1,9 @@
-/* Delivery decisions: what is retried, the schedule, health, params. */
+/* test_delivery: delivery/delivery.c's decisions: what is retried (for
+ * actions and webhook statuses), outcomes, the schedule, health, params. */
 #include "testutil.h"
 
 #include "delivery/delivery.h"
+#include "store/store.h"
 
 static delivery_verdict classify(const char *result, act_status st, bool timed_out, int *code)
 {
@@ -104,10 +106,49 @@ static void test_params(void **state)
     json_decref(a.inputs);
 }
 
+static void test_status_classes(void **state)
+{
+    (void)state;
+    assert_int_equal(delivery_classify_status(200), VERDICT_SUCCESS);
+    assert_int_equal(delivery_classify_status(204), VERDICT_SUCCESS);
+    assert_int_equal(delivery_classify_status(429), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(500), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(503), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(505), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(400), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(404), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(408), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(301), VERDICT_FINAL);
+    assert_int_equal(delivery_classify_status(DELIVERY_STATUS_CONNECT), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(DELIVERY_STATUS_TIMEOUT), VERDICT_RETRY);
+    assert_int_equal(delivery_classify_status(DELIVERY_STATUS_TLS), VERDICT_RETRY);
+    /* What the store records for a deleted registration's work is final. */
+    assert_int_equal(delivery_classify_status(STORE_STATUS_REGISTRATION_GONE), VERDICT_FINAL);
+}
+
+static void test_outcome(void **state)
+{
+    (void)state;
+    registration_t reg = {0};
+    registration_default_retry(&reg);
+    int64_t next;
+    assert_int_equal(delivery_outcome(&reg, VERDICT_SUCCESS, 1, 1000, 2000, 0, &next), DELIVERY_DONE);
+    assert_int_equal(delivery_outcome(&reg, VERDICT_FINAL, 1, 1000, 2000, 0, &next), DELIVERY_FAILED);
+    assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 1, 1000, 2000, 0, &next), DELIVERY_RETRY);
+    assert_int_equal(next, 2000 + 60000);
+    /* A retry that would fall past max_age is a dead letter. */
+    int64_t day = 24LL * 3600 * 1000;
+    assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 40, 1000, 1000 + day - 60000, 0, &next),
+                     DELIVERY_DEAD);
+    free(reg.retry_schedule_ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_status_classes),
+        cmocka_unit_test(test_outcome),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_params),

@@ -1,7 +1,7 @@
 /* test_manifest: app folders written to a temporary directory and loaded with
  * app_load: $include, .env and $VARs, unknown keys and type errors with their
  * lines, limits, registrations and their validation against the onboarding
- * config. */
+ * config, webhook registrations and registrations given as JSON. */
 #include "testutil.h"
 
 #include "core/util.h"
@@ -1032,6 +1032,211 @@ static void test_bundled_onboarding_config(void **state)
     free(dir);
 }
 
+/* ---- webhook registrations, and registrations as JSON ---- */
+
+static void test_webhook_secret_valid(void **state)
+{
+    (void)state;
+    assert_true(webhook_secret_valid("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert_true(webhook_secret_valid("whsec_dGVzdA=="));
+    assert_false(webhook_secret_valid("whsec_"));
+    assert_false(webhook_secret_valid("whsec_abc"));
+    assert_false(webhook_secret_valid("whsec_ab=c"));
+    assert_false(webhook_secret_valid("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert_false(webhook_secret_valid(NULL));
+}
+
+static const char *HOOK_CONFIG =
+    "application:\n"
+    "  runtimeManifest:\n"
+    "    packages:\n"
+    "      p:\n"
+    "        license: Apache-2.0\n"
+    "        actions:\n"
+    "          a:\n"
+    "            function: actions/a.lua\n"
+    "            runtime: lua\n"
+    "  events:\n"
+    "    registrations:\n"
+    "      declared:\n"
+    "        events_of_interest:\n"
+    "          - provider_metadata: commerce\n"
+    "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+    "        runtime_action: p/a\n";
+
+static char *app_dir(void)
+{
+    char *dir = tu_tmpdir();
+    tu_write(dir, "onboarding/config/providers.json",
+             "[{\"key\": \"commerce\", \"label\": \"C\"}, {\"key\": \"backoffice\", \"label\": \"B\"}]\n");
+    tu_write(dir, "onboarding/config/events.json",
+             "{\"product\": {\"commerce\": {\"com.adobe.commerce.observer.catalog_product_save_commit_after\": {}},"
+             " \"backoffice\": {\"be-observer.catalog_product_create\": {}}}}\n");
+    tu_write(dir, "actions/a.lua", "function main(p) return p end\n");
+    tu_write(dir, "app.config.yaml", HOOK_CONFIG);
+    return dir;
+}
+
+static char *diag_text(const diags_t *d)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    for (size_t i = 0; i < d->n; i++) buf_printf(&b, "%s\n", d->items[i].message);
+    return buf_steal(&b);
+}
+
+static void test_registration_from_json(void **state)
+{
+    (void)state;
+    char *dir = app_dir();
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    assert_non_null(app);
+    diags_free(&d);
+
+    json_t *spec = json_loads(
+        "{\"events_of_interest\": [{\"provider_metadata\": \"backoffice\", \"event_codes\": "
+        "[\"be-observer.catalog_product_create\"]}], \"webhook_url\": \"http://127.0.0.1:9/h\","
+        " \"delivery_type\": \"batch\", \"webhook_secret\": [\"whsec_dGVzdA==\"],"
+        " \"retry\": {\"schedule\": [\"50ms\"], \"max_age\": \"1s\"}}", 0, NULL);
+    diags_init(&d);
+    registration_t *r = registration_from_json(app, "hook", spec, &d);
+    assert_non_null(r);
+    assert_string_equal(r->webhook_url, "http://127.0.0.1:9/h");
+    assert_true(r->batch);
+    assert_int_equal(r->nsecrets, 1);
+    assert_int_equal(r->retry_schedule_ms[0], 50);
+    assert_int_equal(r->retry_max_age_ms, 1000);
+    assert_null(r->action);
+    assert_true(registration_matches(r, "backoffice", "be-observer.catalog_product_create"));
+    registration_free(r);
+    diags_free(&d);
+    json_decref(spec);
+
+    /* Every problem, with the manifest's words. */
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"erp\", \"event_codes\": "
+                      "[\"x\"]}], \"webhook_url\": \"ftp://h\", \"runtime_action\": \"p/a\"}",
+                      0, NULL);
+    diags_init(&d);
+    assert_null(registration_from_json(app, "bad", spec, &d));
+    char *t = diag_text(&d);
+    assert_non_null(strstr(t, "unknown provider 'erp' in registration 'bad'"));
+    assert_non_null(strstr(t, "has both runtime_action and webhook_url"));
+    diags_free(&d);
+    free(t);
+    json_decref(spec);
+
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", \"event_codes\": "
+                      "[\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
+                      " \"webhook_url\": \"ftp://h\", \"webhook_secret\": \"nope\", \"delivery_type\": \"bulk\"}",
+                      0, NULL);
+    diags_init(&d);
+    assert_null(registration_from_json(app, "bad", spec, &d));
+    t = diag_text(&d);
+    assert_non_null(strstr(t, "must be an http:// or https:// URL"));
+    assert_non_null(strstr(t, "must be whsec_ followed by base64"));
+    assert_null(strstr(t, "nope")); /* a secret is never echoed */
+    assert_non_null(strstr(t, "must be 'list' (one event per request) or 'batch', not 'bulk'"));
+    diags_free(&d);
+    free(t);
+    json_decref(spec);
+
+    /* No $VAR expansion for what the API sends. */
+    setenv("EVKIT_TEST_SECRET_VAR", "whsec_dGVzdA==", 1);
+    spec = json_loads("{\"events_of_interest\": [{\"provider_metadata\": \"commerce\", \"event_codes\": "
+                      "[\"com.adobe.commerce.observer.catalog_product_save_commit_after\"]}],"
+                      " \"webhook_url\": \"http://h/$EVKIT_TEST_SECRET_VAR\", \"webhook_secret\": \"whsec_dGVzdA==\"}",
+                      0, NULL);
+    diags_init(&d);
+    r = registration_from_json(app, "lit", spec, &d);
+    assert_non_null(r);
+    assert_string_equal(r->webhook_url, "http://h/$EVKIT_TEST_SECRET_VAR");
+    registration_free(r);
+    diags_free(&d);
+    json_decref(spec);
+
+    diags_init(&d);
+    json_t *empty = json_object();
+    assert_null(registration_from_json(app, "bad name", empty, &d));
+    json_decref(empty);
+    diags_free(&d);
+    assert_false(registration_name_valid(""));
+    assert_true(registration_name_valid("a.b-c_d@e"));
+
+    app_free(app);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_manifest_webhook(void **state)
+{
+    (void)state;
+    char *dir = app_dir();
+    tu_write(dir, ".env", "HOOK_SECRET=whsec_dGVzdA==\nHOOK_URL=http://127.0.0.1:9/in\n");
+    tu_write(dir, "app.config.yaml",
+             "application:\n"
+             "  runtimeManifest:\n"
+             "    packages:\n"
+             "      p:\n"
+             "        actions:\n"
+             "          a:\n"
+             "            function: actions/a.lua\n"
+             "  events:\n"
+             "    registrations:\n"
+             "      hook:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: $HOOK_URL\n"
+             "        delivery_type: batch\n"
+             "        webhook_secret: $HOOK_SECRET\n");
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    diags_print(&d, stderr);
+    assert_non_null(app);
+    const registration_t *r = app_registration(app, "hook");
+    assert_string_equal(r->webhook_url, "http://127.0.0.1:9/in");
+    assert_true(r->batch);
+    assert_int_equal(r->nsecrets, 1);
+    assert_string_equal(r->secrets[0], "whsec_dGVzdA==");
+    app_free(app);
+    diags_free(&d);
+
+    /* Without a secret, or with both targets: errors naming the registration. */
+    tu_write(dir, "app.config.yaml",
+             "application:\n"
+             "  runtimeManifest:\n"
+             "    packages:\n"
+             "      p:\n"
+             "        actions:\n"
+             "          a:\n"
+             "            function: actions/a.lua\n"
+             "  events:\n"
+             "    registrations:\n"
+             "      nosecret:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: http://127.0.0.1:9/in\n"
+             "      both:\n"
+             "        events_of_interest:\n"
+             "          - provider_metadata: commerce\n"
+             "            event_codes: [com.adobe.commerce.observer.catalog_product_save_commit_after]\n"
+             "        webhook_url: http://127.0.0.1:9/in\n"
+             "        runtime_action: p/a\n");
+    diags_init(&d);
+    assert_null(app_load(dir, &d));
+    char *t = diag_text(&d);
+    assert_non_null(strstr(t, "webhook registration 'nosecret' needs webhook_secret"));
+    assert_non_null(strstr(t, "registration 'both' has both runtime_action and webhook_url"));
+    free(t);
+    diags_free(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1061,6 +1266,9 @@ int main(void)
         cmocka_unit_test(test_diags_print),
         cmocka_unit_test(test_default_retry),
         cmocka_unit_test(test_bundled_onboarding_config),
+        cmocka_unit_test(test_webhook_secret_valid),
+        cmocka_unit_test(test_registration_from_json),
+        cmocka_unit_test(test_manifest_webhook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 // The web console in headless Chromium (Debian's chromium driven through
-// playwright-core), against the real evkit on tests/e2e/fixtures/console: signing
+// playwright-core), against the real evkit on the control app's console scenario: signing
 // in (and a wrong token refused), registrations, debug tracing filtered to
 // errors with a response body read, an event's timeline, the journal,
 // activations with logs, and a dead letter replayed until it succeeds.
@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { Evkit, fixtures, repo } from '../lib/evkit.mjs';
-import { Ctl, deadletters } from '../lib/fixture.mjs';
+import { Evkit, repo } from '../lib/evkit.mjs';
+import { Ctl, controlApp, deadletters } from '../lib/fixture.mjs';
 
 const CHROMIUM = process.env.EVKIT_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(repo, 'tests/artifacts');
@@ -19,6 +19,7 @@ const FRAGILE = 'be-observer.customer_delete';     // registration fragile: 500 
 const EXPIRING = 'be-observer.customer_group_create'; // registration expiring: 503 while dl.broken, short max age
 const BULK = 'be-observer.customer_group_update';     // registration bulk: the same, for Replay all
 
+let fx;
 let ek;
 let ctl;
 let browser;
@@ -28,7 +29,8 @@ const problems = []; // script errors and CSP violations seen by the page
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh installs Debian's chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  ek = await new Evkit({ app: path.join(fixtures, 'console'), env: { EVKIT_API_TOKENS: TOKEN } }).start();
+  fx = controlApp('console');
+  ek = await new Evkit({ app: fx.app, env: { EVKIT_API_TOKENS: TOKEN } }).start();
   ctl = new Ctl(ek);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, colorScheme: 'light' });
@@ -43,6 +45,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (ek) { await ek.stop(); ek.cleanup(); }
+  if (fx) fx.cleanup();
 });
 
 const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `console-${name}.png`), fullPage: true });

@@ -1,7 +1,7 @@
-// Helpers shared by runtime.test.mjs and delivery.test.mjs: fixture copies
-// in temp folders, and the delivery fixture's two web actions (ingest/publish
+// Helpers the e2e tests share: the control app (tests/e2e/fixtures/control)
+// and its scenarios in temp folders, and its two web actions (ingest/publish
 // to publish events, ctl/state to read and steer what actions record).
-import { mkdtempSync, cpSync, chmodSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { mkdtempSync, cpSync, copyFileSync, chmodSync, existsSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fixtures } from './evkit.mjs';
@@ -17,17 +17,29 @@ function chmodScripts(dir) {
   }
 }
 
-// Copies tests/e2e/fixtures/<name> to <root>/app in a fresh temp folder, so
-// tests may edit it and put files beside it. Returns { root, app, cleanup }.
-export function fixtureCopy(name) {
-  const root = mkdtempSync(path.join(tmpdir(), `evkit-fx-${name.replace(/\W/g, '-')}-`));
+// The control app every e2e test runs on: tests/e2e/fixtures/control, whose
+// app.config.yaml is the delivery scenario (used in place).
+export const CONTROL = path.join(fixtures, 'control');
+
+// Copies the control app to <root>/app in a fresh temp folder, so tests may
+// edit it and put files beside it. With a scenario, scenarios/<scenario>.yaml
+// becomes its app.config.yaml and scenarios/<scenario>.env (when there is
+// one) its .env. Returns { root, app, cleanup }.
+export function controlApp(scenario) {
+  const root = mkdtempSync(path.join(tmpdir(), `evkit-fx-${scenario || 'control'}-`));
   const app = path.join(root, 'app');
-  cpSync(path.join(fixtures, name), app, { recursive: true });
+  cpSync(CONTROL, app, { recursive: true });
+  if (scenario) {
+    const scenarios = path.join(app, 'scenarios');
+    copyFileSync(path.join(scenarios, `${scenario}.yaml`), path.join(app, 'app.config.yaml'));
+    const env = path.join(scenarios, `${scenario}.env`);
+    if (existsSync(env)) copyFileSync(env, path.join(app, '.env'));
+  }
   chmodScripts(app);
   return { root, app, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-// The delivery fixture's control surface on a running Evkit.
+// The control app's control surface on a running Evkit.
 export class Ctl {
   constructor(ek) { this.ek = ek; }
 

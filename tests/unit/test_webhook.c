@@ -1,0 +1,139 @@
+/* test_webhook: delivery/webhook.c: Standard Webhooks signatures, batch
+ * sizing, the challenge answer, and the transport's codes when no answer
+ * comes. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/util.h"
+#include "delivery/webhook.h"
+#include "manifest/manifest.h"
+
+/* ---- signatures ---- */
+
+static void test_signature_vector(void **state)
+{
+    (void)state;
+    /* The Standard Webhooks reference vector; the second signature was made
+     * by the official `standardwebhooks` npm package. */
+    char *secrets[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_dGVzdC1zZWNyZXQtdHdv"};
+    const char *body = "{\"test\": 2432232314}";
+    err_t err;
+    char *sig = webhook_signature(secrets, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                                  strlen(body), &err);
+    assert_non_null(sig);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    free(sig);
+    /* During a rotation: both, space-separated, oldest first. */
+    sig = webhook_signature(secrets, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                            strlen(body), &err);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= "
+                             "v1,EjXI96lLP+nKHS3p+T2kAHzQIQCWz8I32OfNvW/eAkg=");
+    free(sig);
+    /* Any change to id, time or body changes it. */
+    sig = webhook_signature(secrets, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body,
+                            strlen(body), &err);
+    assert_string_not_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    free(sig);
+    char *bad[] = {"whsec_***"};
+    assert_null(webhook_signature(bad, 1, "m", 1, "", 0, &err));
+    assert_non_null(strstr(err.msg, "base64"));
+    assert_null(strstr(err.msg, "***")); /* never echoes the secret */
+    char *plain[] = {"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    assert_null(webhook_signature(plain, 1, "m", 1, "", 0, &err));
+    assert_null(webhook_signature(secrets, 0, "m", 1, "", 0, &err));
+}
+
+/* ---- batches and the challenge ---- */
+
+static void test_batch_take(void **state)
+{
+    (void)state;
+    size_t sizes[45];
+    for (size_t i = 0; i < 45; i++) sizes[i] = 100;
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 2 * 1024 * 1024), 20);
+    assert_int_equal(webhook_batch_take(sizes + 40, 5, 20, 2 * 1024 * 1024), 5);
+    assert_int_equal(webhook_batch_take(sizes, 0, 20, 1000), 0);
+    /* "[" + 100 + "," + 100 + "]" = 203 bytes */
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 203), 2);
+    assert_int_equal(webhook_batch_take(sizes, 45, 20, 202), 1);
+    /* One event over the limit still goes, alone. */
+    size_t big[] = {5000, 10};
+    assert_int_equal(webhook_batch_take(big, 2, 20, 1000), 1);
+    assert_int_equal(webhook_batch_take(big + 1, 1, 20, 1000), 1);
+    /* 2 MB: 700 KB events go two at a time (three would pass 2 MB). */
+    size_t mb[] = {700 * 1024, 700 * 1024, 700 * 1024, 700 * 1024};
+    assert_int_equal(webhook_batch_take(mb, 4, 20, WEBHOOK_BATCH_MAX_BYTES), 2);
+}
+
+static void test_challenge_answer(void **state)
+{
+    (void)state;
+    const char *c = "9f7c0e5e-2a0b-4c47-9d55-0c6b1d2b5d11";
+    assert_true(webhook_challenge_ok(c, strlen(c), c));
+    char *padded = xasprintf("  %s\n", c);
+    assert_true(webhook_challenge_ok(padded, strlen(padded), c));
+    free(padded);
+    char *j = xasprintf("{\"challenge\": \"%s\"}", c);
+    assert_true(webhook_challenge_ok(j, strlen(j), c));
+    free(j);
+    assert_false(webhook_challenge_ok("", 0, c));
+    assert_false(webhook_challenge_ok("ok", 2, c));
+    assert_false(webhook_challenge_ok("{\"challenge\": \"x\"}", 18, c));
+    assert_false(webhook_challenge_ok(c, strlen(c) - 1, c));
+}
+
+/* ---- the transport without an answer ---- */
+
+/* A loopback socket that listens but never answers (the kernel completes
+ * connections from its backlog); *port gets its port. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void test_no_answer_codes(void **state)
+{
+    (void)state;
+    int port;
+    int fd = silent_listener(&port);
+    char *url = xasprintf("http://127.0.0.1:%d/hook", port);
+    json_t *h = json_pack("{s:s}", "content-type", "application/cloudevents+json");
+    webhook_response r;
+    webhook_post(url, h, "{}", 2, 300, &r);
+    assert_int_equal(r.status, DELIVERY_STATUS_TIMEOUT);
+    assert_non_null(strstr(r.error, "no answer within 300 ms"));
+    assert_int_equal(delivery_classify_status(r.status), VERDICT_RETRY);
+    webhook_response_free(&r);
+    err_t err;
+    assert_int_equal(webhook_challenge(url, 300, &err), -1);
+    assert_non_null(strstr(err.msg, "did not pass the challenge: no answer"));
+    close(fd);
+    /* Now nothing listens there: a connection failure. */
+    webhook_post(url, h, "{}", 2, 300, &r);
+    assert_int_equal(r.status, DELIVERY_STATUS_CONNECT);
+    assert_non_null(strstr(r.error, "connection failed"));
+    webhook_response_free(&r);
+    json_decref(h);
+    free(url);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signature_vector),
+        cmocka_unit_test(test_batch_take),
+        cmocka_unit_test(test_challenge_answer),
+        cmocka_unit_test(test_no_answer_codes),
+    };
+    return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
+}
