@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "http/api.h"
 #include "http/console.h"
+#include "http/ims.h"
 #include "http/invoker.h"
 #include "config.h"
 #include "http/ratelimit.h"
@@ -319,6 +320,7 @@ void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
     h->publish_limit = ratelimit_new(c->publish_rate.per_s, c->publish_rate.burst);
     h->metrics_tokens = json_incref(c->metrics_tokens);
     h->metrics_open = c->metrics_auth == CONFIG_METRICS_NONE;
+    h->ims = ims_new(e);
 }
 
 void http_ctx_fini(http_ctx *h)
@@ -329,6 +331,7 @@ void http_ctx_fini(http_ctx *h)
     console_sessions_free(h->sessions);
     ratelimit_free(h->publish_limit);
     json_decref(h->metrics_tokens);
+    ims_free(h->ims);
     memset(h, 0, sizeof *h);
 }
 
