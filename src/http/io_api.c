@@ -231,9 +231,12 @@ static json_t *new_provider(const http_ctx *h, const api_request *req, const jso
     char source[64];
     snprintf(source, sizeof source, "urn:uuid:%s", id);
     const char *meta = str(body, "provider_metadata");
+    /* An app provider keeps the description of providers.json unless given one. */
+    const provider_t *app = app_provider(h->e->app, key);
+    const char *desc = str(body, "description");
+    if (!desc) desc = app && app->description ? app->description : "";
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:s, s:s, s:s, s:s}", "id",
-                     id, "key", key, "label", str(body, "label"), "description",
-                     str(body, "description") ? str(body, "description") : "", "source", source,
+                     id, "key", key, "label", str(body, "label"), "description", desc, "source", source,
                      "docs_url", str(body, "docs_url"), "provider_metadata",
                      meta ? meta : "3rd_party_custom_events", "instance_id",
                      str(body, "instance_id"), "publisher", h->e->namespace,
