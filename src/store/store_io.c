@@ -44,7 +44,7 @@ static int run_io_write(store_t *s, conn_t *c, wop_t *op)
     if (np >= 5) sqlite3_bind_int64(st, 5, a->i5);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) { /* extended codes may be on */
         a->constraint = true;
         return 0;
     }
