@@ -119,8 +119,10 @@ static bool runtime_provider(engine_t *e, const char *source, const char *type, 
         size_t i;
         json_t *m;
         if (store_event_meta_list(e->store, k, &meta, &err) == 0)
-            json_array_foreach(meta, i, m)
-                if (!strcmp(json_string_value(json_object_get(m, "code")), type)) *known_type = true;
+            json_array_foreach(meta, i, m) {
+                if (!strcmp(json_string_value(json_object_get(m, "code")), type))
+                    *known_type = true;
+            }
     }
     json_decref(meta);
     json_decref(rec);

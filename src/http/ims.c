@@ -365,7 +365,8 @@ json_t *ims_form_parse(const char *content_type, const char *body, size_t len, e
 /* An error answer in IMS's own words: {"error", "error_description"}. */
 static void ims_error(web_response *out, int status, const char *error, const char *description)
 {
-    web_json(out, status, json_pack("{s:s, s:s}", "error", error, "error_description", description));
+    web_json(out, status,
+             json_pack("{s:s, s:s}", "error", error, "error_description", description));
 }
 
 static bool secret_matches(const char *want, const char *given)

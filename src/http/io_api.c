@@ -124,11 +124,14 @@ static json_t *all_providers(const http_ctx *h, err_t *err)
             return NULL;
         }
         json_t *mine = NULL;
-        json_array_foreach(stored, i, rec) if (!strcmp(str(rec, "key"), p->key)) mine = rec;
+        json_array_foreach(stored, i, rec) {
+            if (!strcmp(str(rec, "key"), p->key)) mine = rec;
+        }
         json_array_append_new(out, mine ? json_incref(mine) : app_record(h, p, id));
     }
-    json_array_foreach(stored, i, rec) if (!app_provider(e->app, str(rec, "key")))
-        json_array_append(out, rec);
+    json_array_foreach(stored, i, rec) {
+        if (!app_provider(e->app, str(rec, "key"))) json_array_append(out, rec);
+    }
     json_decref(stored);
     return out;
 }
@@ -145,7 +148,9 @@ static json_t *provider_by_id(const http_ctx *h, const char *id, web_response *o
     }
     json_t *found = NULL, *rec;
     size_t i;
-    json_array_foreach(all, i, rec) if (id && !strcasecmp(str(rec, "id"), id)) found = rec;
+    json_array_foreach(all, i, rec) {
+        if (id && !strcasecmp(str(rec, "id"), id)) found = rec;
+    }
     json_incref(found);
     json_decref(all);
     if (!found) io_error(out, 404, "Not Found", "No provider with id '%s'.", id ? id : "");
@@ -217,8 +222,10 @@ static int label_taken(const http_ctx *h, const char *label, const char *key, bo
         return -1;
     }
     size_t i;
-    json_array_foreach(all, i, rec) if (!strcmp(str(rec, "label"), label) &&
-                                        (strcmp(str(rec, "key"), key) || own)) *taken = true;
+    json_array_foreach(all, i, rec) {
+        if (!strcmp(str(rec, "label"), label) && (strcmp(str(rec, "key"), key) || own))
+            *taken = true;
+    }
     json_decref(all);
     json_decref(own);
     return 0;
@@ -236,7 +243,8 @@ static json_t *new_provider(const http_ctx *h, const api_request *req, const jso
     const char *desc = str(body, "description");
     if (!desc) desc = app && app->description ? app->description : "";
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:s, s:s, s:s, s:s}", "id",
-                     id, "key", key, "label", str(body, "label"), "description", desc, "source", source,
+                     id, "key", key, "label", str(body, "label"), "description", desc, "source",
+                     source,
                      "docs_url", str(body, "docs_url"), "provider_metadata",
                      meta ? meta : "3rd_party_custom_events", "instance_id",
                      str(body, "instance_id"), "publisher", h->e->namespace,
@@ -326,7 +334,9 @@ static json_t *metadata_of(store_t *s, const char *key, const char *code)
     err_t err;
     size_t i;
     if (store_event_meta_list(s, key, &list, &err) < 0) return NULL;
-    json_array_foreach(list, i, m) if (!strcmp(str(m, "code"), code)) found = m;
+    json_array_foreach(list, i, m) {
+        if (!strcmp(str(m, "code"), code)) found = m;
+    }
     json_incref(found);
     json_decref(list);
     return found;
@@ -337,7 +347,8 @@ static json_t *sample_of(const json_t *v)
 {
     if (!json_is_string(v)) return json_is_null(v) ? NULL : json_incref((json_t *)v);
     size_t n = 0;
-    unsigned char *raw = base64_decode(json_string_value(v), strlen(json_string_value(v)), &n, NULL);
+    const char *s = json_string_value(v);
+    unsigned char *raw = base64_decode(s, strlen(s), &n, NULL);
     json_t *j = raw ? json_loadb((const char *)raw, n, JSON_DECODE_ANY, NULL) : NULL;
     free(raw);
     return j;
@@ -364,7 +375,8 @@ void io_metadata_create(http_ctx *h, const api_request *req, web_response *out)
     store_event_meta m = {.provider = key, .code = code, .label = str(body, "label"),
                           .description = str(body, "description"), .sample = sample};
     if (!code || !*code || strlen(code) > 255) {
-        io_error(out, 400, "Invalid data provided", "event_code is required (1 to 255 characters).");
+        io_error(out, 400, "Invalid data provided",
+                 "event_code is required (1 to 255 characters).");
     } else if (json_object_get(body, "sample_event_template") && !sample &&
                !json_is_null(json_object_get(body, "sample_event_template"))) {
         io_error(out, 400, "Invalid data provided",
@@ -399,7 +411,9 @@ void io_metadata_list(http_ctx *h, const api_request *req, web_response *out)
     char *base = base_url(h, req);
     json_t *items = json_array();
     size_t i;
-    json_array_foreach(list, i, m) json_array_append_new(items, metadata_view(base, str(prov, "id"), m));
+    json_array_foreach(list, i, m) {
+        json_array_append_new(items, metadata_view(base, str(prov, "id"), m));
+    }
     web_json(out, 200, json_pack("{s:{s:o}, s:{s:o}}", "_embedded", "eventmetadata", items,
                                  "_links", "self",
                                  href("%s/events/providers/%s/eventmetadata", base,
@@ -462,8 +476,10 @@ static int interests(const http_ctx *h, const json_t *eoi, json_t *spec_eoi, jso
         if (!prov) return -1;
         const char *key = str(prov, "key");
         json_t *codes = NULL;
-        json_array_foreach(spec_eoi, j, e) if (!strcmp(str(e, "provider_metadata"), key))
-            codes = json_object_get(e, "event_codes");
+        json_array_foreach(spec_eoi, j, e) {
+            if (!strcmp(str(e, "provider_metadata"), key))
+                codes = json_object_get(e, "event_codes");
+        }
         if (!codes) {
             codes = json_array();
             json_array_append_new(spec_eoi, json_pack("{s:s, s:o}", "provider_metadata", key,
@@ -496,7 +512,8 @@ static json_t *reg_spec(const http_ctx *h, const json_t *body, json_t **view, we
                              "events_of_interest");
     int rc = interests(h, json_object_get(body, "events_of_interest"),
                        json_object_get(spec, "events_of_interest"), *view, out);
-    if (rc == 0 && dt && strcmp(dt, "webhook") && strcmp(dt, "webhook_batch") && strcmp(dt, "journal")) {
+    if (rc == 0 && dt && strcmp(dt, "webhook") && strcmp(dt, "webhook_batch") &&
+        strcmp(dt, "journal")) {
         io_error(out, 400, "Invalid data provided",
                  "delivery_type must be webhook, webhook_batch or journal.");
         rc = -1;
@@ -515,7 +532,8 @@ static json_t *reg_spec(const http_ctx *h, const json_t *body, json_t **view, we
     }
     if (action) json_object_set_new(spec, "runtime_action", json_string(action));
     if (url) json_object_set_new(spec, "webhook_url", json_string(url));
-    if (dt && !strcmp(dt, "webhook_batch")) json_object_set_new(spec, "delivery_type", json_string("batch"));
+    if (dt && !strcmp(dt, "webhook_batch"))
+        json_object_set_new(spec, "delivery_type", json_string("batch"));
     return spec;
 }
 
@@ -543,7 +561,9 @@ static int reg_name_taken(store_t *s, const char *scope, const char *name, bool 
     size_t i;
     *taken = false;
     if (store_io_reg_list(s, scope, &list, err) < 0) return -1;
-    json_array_foreach(list, i, rec) if (!strcmp(str(rec, "name"), name)) *taken = true;
+    json_array_foreach(list, i, rec) {
+        if (!strcmp(str(rec, "name"), name)) *taken = true;
+    }
     json_decref(list);
     return 0;
 }
@@ -578,7 +598,9 @@ static int keep_record(const http_ctx *h, const char *scope, const json_t *rec,
     if (rc == 0 && !conflict) return 0;
     registry_delete(h->e->registry, internal, &ignored);
     if (rc < 0) web_fail(out, &err);
-    else io_error(out, 409, "Conflict", "A registration named '%s' already exists.", str(rec, "name"));
+    else
+        io_error(out, 409, "Conflict", "A registration named '%s' already exists.",
+                 str(rec, "name"));
     return -1;
 }
 
@@ -659,8 +681,9 @@ void io_reg_list(http_ctx *h, const api_request *req, web_response *out)
     regset_t *regs = h->e->registry ? registry_get(h->e->registry) : NULL;
     json_t *live = json_array();
     size_t i;
-    json_array_foreach(list, i, rec) if (regset_find(regs, str(rec, "evkit_registration"), NULL))
-        json_array_append(live, rec);
+    json_array_foreach(list, i, rec) {
+        if (regset_find(regs, str(rec, "evkit_registration"), NULL)) json_array_append(live, rec);
+    }
     regset_release(regs);
     json_decref(list);
     char *base = base_url(h, req);

@@ -325,13 +325,13 @@ void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
 
 void http_ctx_fini(http_ctx *h)
 {
+    ims_free(h->ims);
     /* Activations still running (non-blocking, or past a blocking wait)
      * end before the engine goes. */
     invoker_free(h->invoker);
     console_sessions_free(h->sessions);
     ratelimit_free(h->publish_limit);
     json_decref(h->metrics_tokens);
-    ims_free(h->ims);
     memset(h, 0, sizeof *h);
 }
 

@@ -19,32 +19,42 @@ static bool ns_ok(const http_ctx *h, const api_request *req, web_response *out)
     return false;
 }
 
-static const char *key_of(const api_request *req)
-{
-    return req->arg[1] && *req->arg[1] ? req->arg[1] : NULL;
-}
+/* What a request does on the collection (/state/). */
+enum { ON_ALL_COUNT, ON_ALL_CLEAR, ON_ALL_REFUSE };
 
-static bool key_ok(const char *key, web_response *out)
+/* The key of a request on one key (true); else false with the answer in
+ * out: a refusal, or the collection's (its count, or every key deleted). */
+static bool one_key(http_ctx *h, const api_request *req, int on_all, const char **key,
+                    web_response *out)
 {
-    if (store_state_key_valid(key)) return true;
-    web_error(out, 400, "Invalid state key: 1 to 1024 characters of a-z A-Z 0-9 - _ .");
+    if (!ns_ok(h, req, out)) return false;
+    *key = req->arg[1] && *req->arg[1] ? req->arg[1] : NULL;
+    if (*key && store_state_key_valid(*key)) return true;
+    if (*key) {
+        web_error(out, 400, "Invalid state key: 1 to 1024 characters of a-z A-Z 0-9 - _ .");
+        return false;
+    }
+    if (on_all == ON_ALL_REFUSE) {
+        web_error(out, 405, "%s takes a key: /state/<key>.", req->method);
+        return false;
+    }
+    int64_t n = 0;
+    err_t err;
+    bool clear = on_all == ON_ALL_CLEAR;
+    int rc = clear ? store_state_clear(h->e->store, &n, &err)
+                   : store_state_count(h->e->store, &n, &err);
+    if (rc < 0) web_fail(out, &err);
+    else web_json(out, 200, json_pack("{s:I}", clear ? "deleted" : "count", (json_int_t)n));
     return false;
 }
 
 void state_api_get(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
-    const char *key = key_of(req);
-    err_t err;
-    if (!key) {
-        int64_t n = 0;
-        if (store_state_count(h->e->store, &n, &err) < 0) web_fail(out, &err);
-        else web_json(out, 200, json_pack("{s:I}", "count", (json_int_t)n));
-        return;
-    }
-    if (!key_ok(key, out)) return;
+    const char *key;
+    if (!one_key(h, req, ON_ALL_COUNT, &key, out)) return;
     json_t *value = NULL;
     int64_t expires = 0;
+    err_t err;
     if (store_state_entry(h->e->store, key, &value, &expires, &err) < 0) {
         web_fail(out, &err);
         return;
@@ -61,13 +71,8 @@ void state_api_get(http_ctx *h, const api_request *req, web_response *out)
 
 void state_api_put(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
-    const char *key = key_of(req);
-    if (!key) {
-        web_error(out, 405, "PUT takes a key: /state/<key>.");
-        return;
-    }
-    if (!key_ok(key, out)) return;
+    const char *key;
+    if (!one_key(h, req, ON_ALL_REFUSE, &key, out)) return;
     json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
     json_t *value = json_object_get(body, "value"), *ttl = json_object_get(body, "ttl");
     err_t err;
@@ -89,17 +94,10 @@ void state_api_put(http_ctx *h, const api_request *req, web_response *out)
 
 void state_api_delete(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
-    const char *key = key_of(req);
-    err_t err;
-    if (!key) {
-        int64_t n = 0;
-        if (store_state_clear(h->e->store, &n, &err) < 0) web_fail(out, &err);
-        else web_json(out, 200, json_pack("{s:I}", "deleted", (json_int_t)n));
-        return;
-    }
-    if (!key_ok(key, out)) return;
+    const char *key;
+    if (!one_key(h, req, ON_ALL_CLEAR, &key, out)) return;
     bool existed = false;
+    err_t err;
     if (store_state_delete(h->e->store, key, &existed, &err) < 0) web_fail(out, &err);
     else if (!existed) web_error(out, 404, "No state for key '%s'.", key);
     else web_json(out, 200, json_pack("{s:s}", "key", key));
