@@ -317,7 +317,9 @@ static bool authorize(const http_ctx *h, const http_route *r, const api_request 
         return false;
     case ROUTE_ACTION: {
         const action_t *a = web_action_find(h, req->arg[0], NULL);
-        if (!a || !a->require_auth || web_bearer_ok(req->headers, h->e->api_tokens)) return true;
+        if (!a || !a->require_auth || web_bearer_ok(req->headers, h->e->api_tokens) ||
+            ims_bearer_ok(h->ims, req->headers))
+            return true;
         web_error(out, 401, "The request is not authorized: a valid 'Authorization: Bearer "
                             "<token>' header is required.");
         return false;
