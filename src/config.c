@@ -101,6 +101,14 @@ static const setting TABLE[] = {
           "How long a blocking namespaces-API invocation waits before it answers 202 with the "
           "activation id.", false, true),
      T_DURATION, F(blocking_wait_ms), 1, 0, NULL},
+    {INFO("OAUTH_CLIENT_ID", "string", "", "a client id",
+          "The client id of IMS client-credentials tokens (POST /ims/token/v2, v3), as the "
+          "Adobe libraries ask for them; with OAUTH_CLIENT_SECRET it turns IMS tokens on.",
+          false, true),
+     T_STRING, F(oauth_client_id), 0, 0, NULL},
+    {INFO("OAUTH_CLIENT_SECRET", "string", "", "a client secret",
+          "The secret that client must present for a token.", true, true),
+     T_STRING, F(oauth_client_secret), 0, 0, NULL},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 _Static_assert(NTABLE <= CONFIG_MAX_SETTINGS, "room for every setting in config_t");

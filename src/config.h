@@ -57,6 +57,8 @@ typedef struct config {
     config_rate publish_rate;        /* EVKIT_PUBLISH_RATE */
     int async_max;                   /* EVKIT_ASYNC_MAX */
     int64_t blocking_wait_ms;        /* EVKIT_BLOCKING_WAIT */
+    char *oauth_client_id;           /* OAUTH_CLIENT_ID ("" when unset) */
+    char *oauth_client_secret;       /* OAUTH_CLIENT_SECRET ("" when unset) */
     /* where each setting's value came from, and the text it was read from
      * (NULL for a default), by table index */
     config_source from[CONFIG_MAX_SETTINGS];

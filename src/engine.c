@@ -65,13 +65,25 @@ const provider_t *engine_provider_by_source(engine_t *e, const char *source)
     return NULL;
 }
 
+/* A provider made at run time (the I/O Management API), by key. */
+static bool runtime_provider(engine_t *e, const char *key)
+{
+    json_t *rec = NULL;
+    err_t err;
+    if (!e->store || store_io_provider_get(e->store, key, &rec, &err) < 0 || !rec) return false;
+    const char *k = json_string_value(json_object_get(rec, "key"));
+    bool ok = k && !strcmp(k, key);
+    json_decref(rec);
+    return ok;
+}
+
 int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
                       const char *idempotency_key, json_t *attributes, store_append_result *res,
                       size_t *matched, err_t *err)
 {
     if (!provider_key || !*provider_key) return err_set(err, "provider is required");
     if (!type || !*type) return err_set(err, "event type is required");
-    if (e->app && !app_provider(e->app, provider_key))
+    if (e->app && !app_provider(e->app, provider_key) && !runtime_provider(e, provider_key))
         return err_set(err, "unknown provider '%s'", provider_key);
 
     regset_t *regs = e->registry ? registry_get(e->registry) : NULL;

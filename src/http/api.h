@@ -14,6 +14,7 @@
 typedef struct console_sessions console_sessions_t;
 typedef struct invoker invoker_t;
 typedef struct ratelimit ratelimit_t;
+typedef struct ims ims_t;
 struct http_route;
 
 /* The HTTP layer's state beside the engine, made by http_start (or
@@ -26,6 +27,7 @@ typedef struct http_ctx {
     int64_t blocking_wait_ms;     /* a blocking invoke answers 202 past it (EVKIT_BLOCKING_WAIT, 60s) */
     json_t *metrics_tokens;       /* EVKIT_METRICS_TOKEN, array of strings */
     bool metrics_open;            /* EVKIT_METRICS_AUTH=none */
+    ims_t *ims;                   /* IMS tokens (OAUTH_CLIENT_ID/SECRET), never NULL */
 } http_ctx;
 
 /* Reads the settings (process environment first, then the app's .env),
@@ -76,6 +78,12 @@ void api_ns_activations(http_ctx *h, const api_request *req, web_response *out);
  * some registration takes an event, 204 when none does, 400 for an invalid
  * event (a batch is all or nothing), 429 past the rate limit. */
 void api_publish(http_ctx *h, const api_request *req, web_response *out);
+/* api_publish's work without its answer, for the events ingress too: the
+ * rate limit, the events checked and journaled. Returns how many
+ * registrations took them with *results the array api_publish answers, or
+ * -1 with the refusal in out. */
+long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
+                        web_response *out);
 
 /* GET /api/v1/journal/<registration> (arg[0]): the journaling (pull) API
  * over the events a registration subscribes to (or, for a provider key that

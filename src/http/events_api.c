@@ -109,9 +109,36 @@ static json_t *from_binary(const api_request *req, char *why, size_t len)
 }
 
 typedef struct checked {
-    const provider_t *provider;
+    char key[128];        /* the provider key: an app provider's or a run-time one's */
     json_t *event;        /* borrowed */
 } checked;
+
+/* A provider made at run time through the I/O Management API whose
+ * source this is: its key in key, and whether it has event code type. */
+static bool runtime_provider(engine_t *e, const char *source, const char *type, char *key,
+                             size_t len, bool *known_type)
+{
+    *known_type = false;
+    if (strncmp(source, "urn:uuid:", 9) != 0) return false;
+    json_t *rec = NULL, *meta = NULL;
+    err_t err;
+    if (store_io_provider_get(e->store, source + 9, &rec, &err) < 0 || !rec) return false;
+    const char *k = json_string_value(json_object_get(rec, "key"));
+    bool ok = k && !app_provider(e->app, k) && strlen(k) < len;
+    if (ok) {
+        snprintf(key, len, "%s", k);
+        size_t i;
+        json_t *m;
+        if (store_event_meta_list(e->store, k, &meta, &err) == 0)
+            json_array_foreach(meta, i, m) {
+                if (!strcmp(json_string_value(json_object_get(m, "code")), type))
+                    *known_type = true;
+            }
+    }
+    json_decref(meta);
+    json_decref(rec);
+    return ok;
+}
 
 /* Validates one CloudEvent; on failure writes why. */
 static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, checked *out, char *why,
@@ -137,128 +164,160 @@ static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, check
         return false;
     }
     const char *source = json_string_value(json_object_get(ev, "source"));
+    const char *type = json_string_value(json_object_get(ev, "type"));
     const provider_t *p = engine_provider_by_source(e, source);
-    if (!p) {
+    bool known_type = false;
+    if (p) {
+        snprintf(out->key, sizeof out->key, "%s", p->key);
+        known_type = app_event_code(e->app, p->key, type) != NULL;
+    } else if (!runtime_provider(e, source, type, out->key, sizeof out->key, &known_type)) {
         snprintf(why, len, "%sunknown source '%s': use urn:uuid:<provider id> of a provider in "
                            "providers.json (see the 'provider' lines evkit logs at start)",
                  where, source);
         return false;
     }
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    if (!app_event_code(e->app, p->key, type)) {
+    if (!known_type) {
         snprintf(why, len, "%sUnable to publish event %s: Unknown event type for provider %s",
-                 where, type, p->key);
+                 where, type, out->key);
         return false;
     }
     if (json_object_get(ev, "data") && json_object_get(ev, "data_base64")) {
         snprintf(why, len, "%sdata and data_base64 cannot both be present", where);
         return false;
     }
-    out->provider = p;
     out->event = ev;
     return true;
 }
 
-void api_publish(http_ctx *h, const api_request *req, web_response *out)
+/* One bucket per credential: the authorization header, or the console's
+ * session cookie. false with a 429 in out past the limit. */
+static bool rate_ok(http_ctx *h, const api_request *req, web_response *out)
 {
-    engine_t *e = h->e;
-    /* One bucket per credential: the authorization header, or the console's
-     * session cookie. */
     const char *cred = hdr(req->headers, "authorization");
     if (!cred) cred = hdr(req->headers, "cookie");
     if (!cred) cred = "";
     int64_t wait = ratelimit_take(h->publish_limit, ratelimit_key(cred, strlen(cred)), mono_ms());
-    if (wait > 0) {
-        char *ra = xasprintf("%lld", (long long)((wait + 999) / 1000));
-        web_error(out, 429, "Too many requests: the publishing rate limit is exceeded; retry after "
-                            "%s s.", ra);
-        json_object_set_new(out->headers, "retry-after", json_string(ra));
-        free(ra);
-        return;
-    }
+    if (wait <= 0) return true;
+    char *ra = xasprintf("%lld", (long long)((wait + 999) / 1000));
+    web_error(out, 429, "Too many requests: the publishing rate limit is exceeded; retry after "
+                        "%s s.", ra);
+    json_object_set_new(out->headers, "retry-after", json_string(ra));
+    free(ra);
+    return false;
+}
+
+/* The request's CloudEvents as an array (structured and binary mode: one),
+ * or NULL with the refusal in out. */
+static json_t *request_events(const api_request *req, bool *batch, web_response *out)
+{
     const char *ctype = hdr(req->headers, "content-type");
-    bool batch = ctype && strncasecmp(ctype, "application/cloudevents-batch+json", 34) == 0;
+    *batch = ctype && strncasecmp(ctype, "application/cloudevents-batch+json", 34) == 0;
     bool structured = ctype && strncasecmp(ctype, "application/cloudevents+json", 28) == 0;
     char why[512] = "";
-    json_t *events = NULL;
-    if (batch || structured) {
+    if (*batch || structured) {
         json_error_t je;
         json_t *body = json_loadb(req->body, req->body_len, 0, &je);
         if (!body) {
             web_error(out, 400, "The request body is not valid JSON: %s (line %d, column %d).",
                       je.text, je.line, je.column);
-            return;
+            return NULL;
         }
-        if (batch && !json_is_array(body)) {
+        if (*batch && !json_is_array(body)) {
             json_decref(body);
             web_error(out, 400, "A batch must be a JSON array of CloudEvents.");
-            return;
+            return NULL;
         }
-        events = batch ? body : json_pack("[o]", body);
-    } else {
-        if (!hdr(req->headers, "ce-specversion")) {
-            web_error(out, 400, "Not a CloudEvent: send Content-Type application/cloudevents+json "
-                                "(structured), application/cloudevents-batch+json (batch), or "
-                                "ce-* headers (binary).");
-            return;
-        }
-        json_t *ev = from_binary(req, why, sizeof why);
-        if (!ev) {
-            web_error(out, 400, "%s", why);
-            return;
-        }
-        events = json_pack("[o]", ev);
+        return *batch ? body : json_pack("[o]", body);
     }
+    if (!hdr(req->headers, "ce-specversion")) {
+        web_error(out, 400, "Not a CloudEvent: send Content-Type application/cloudevents+json "
+                            "(structured), application/cloudevents-batch+json (batch), or "
+                            "ce-* headers (binary).");
+        return NULL;
+    }
+    json_t *ev = from_binary(req, why, sizeof why);
+    if (!ev) {
+        web_error(out, 400, "%s", why);
+        return NULL;
+    }
+    return json_pack("[o]", ev);
+}
+
+/* Journals one checked event; its result in *result, or -1 with err. */
+static int publish_one(engine_t *e, const checked *c, size_t *matched, json_t **result,
+                       err_t *err)
+{
+    json_t *ev = c->event;
+    json_t *attrs = json_deep_copy(ev);
+    json_object_del(attrs, "data");
+    json_t *data = json_object_get(ev, "data");
+    json_t *b64 = json_object_get(ev, "data_base64");
+    if (b64) json_object_set(attrs, "data_base64", b64); /* kept verbatim below */
+    /* The publisher's id is the idempotency key: source + id is unique. */
+    json_object_set(attrs, "publisherid", json_object_get(ev, "id"));
+    store_append_result res;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *pid = json_string_value(json_object_get(ev, "id"));
+    int rc = engine_publish_ex(e, c->key, type, b64 ? NULL : data, pid, attrs, &res, matched, err);
+    json_decref(attrs);
+    if (rc == 0)
+        *result = json_pack("{s:s, s:s, s:I, s:b}", "id", res.id, "publisherid", pid, "position",
+                            (json_int_t)res.position, "duplicate", res.duplicate);
+    return rc;
+}
+
+long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
+                        web_response *out)
+{
+    engine_t *e = h->e;
+    *results = NULL;
+    bool batch = false;
+    json_t *events = rate_ok(h, req, out) ? request_events(req, &batch, out) : NULL;
+    if (!events) return -1;
     size_t n = json_array_size(events);
     if (n == 0 || n > BATCH_MAX) {
         json_decref(events);
         web_error(out, 400, "A batch holds 1 to %d CloudEvents.", BATCH_MAX);
-        return;
+        return -1;
     }
     /* Validate everything first: a batch is accepted whole or not at all. */
+    char why[512] = "";
     checked *ok = xcalloc(n, sizeof *ok);
     for (size_t i = 0; i < n; i++) {
         if (!check_event(e, json_array_get(events, i), i, batch, &ok[i], why, sizeof why)) {
             free(ok);
             json_decref(events);
             web_error(out, 400, "%s", why);
-            return;
+            return -1;
         }
     }
-    json_t *results = json_array();
-    size_t taken = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *ev = ok[i].event;
-        json_t *attrs = json_deep_copy(ev);
-        json_object_del(attrs, "data");
-        json_t *data = json_object_get(ev, "data");
-        json_t *b64 = json_object_get(ev, "data_base64");
-        if (b64) json_object_set(attrs, "data_base64", b64); /* kept verbatim below */
-        /* The publisher's id is the idempotency key: source + id is unique. */
-        json_object_set(attrs, "publisherid", json_object_get(ev, "id"));
-        store_append_result res;
+    json_t *list = json_array();
+    long taken = 0;
+    for (size_t i = 0; i < n && taken >= 0; i++) {
         size_t matched = 0;
+        json_t *one = NULL;
         err_t err;
-        const char *type = json_string_value(json_object_get(ev, "type"));
-        const char *pid = json_string_value(json_object_get(ev, "id"));
-        int rc = engine_publish_ex(e, ok[i].provider->key, type, b64 ? NULL : data, pid, attrs,
-                                   &res, &matched, &err);
-        json_decref(attrs);
-        if (rc < 0) {
-            json_decref(results);
-            free(ok);
-            json_decref(events);
-            web_error(out, http_status_of(err.code), "Unable to publish event %s: %s", type,
-                      err.msg);
-            return;
+        if (publish_one(e, &ok[i], &matched, &one, &err) < 0) {
+            web_error(out, http_status_of(err.code), "Unable to publish event %s: %s",
+                      json_string_value(json_object_get(ok[i].event, "type")), err.msg);
+            taken = -1;
+        } else {
+            taken += (long)matched;
+            json_array_append_new(list, one);
         }
-        taken += matched;
-        json_array_append_new(results, json_pack("{s:s, s:s, s:I, s:b}", "id", res.id, "publisherid",
-                                                 pid, "position", (json_int_t)res.position,
-                                                 "duplicate", res.duplicate));
     }
     free(ok);
     json_decref(events);
+    if (taken < 0) json_decref(list);
+    else *results = list;
+    return taken;
+}
+
+void api_publish(http_ctx *h, const api_request *req, web_response *out)
+{
+    json_t *results = NULL;
+    long taken = api_publish_events(h, req, &results, out);
+    if (taken < 0) return;
     if (taken == 0) {
         out->status = 204;
         json_decref(results);

@@ -8,14 +8,27 @@
 
 #include "core/base64.h"
 #include "core/util.h"
+#include "http/adobe.h"
 #include "http/console.h"
+#include "http/ims.h"
 
 #define API(name) .auth = ROUTE_API, .api = name
+#define ADOBE .auth = ROUTE_ADOBE
 
 /* Rows are tried in order: the first whose method and pattern fit wins. */
 static const http_route ROUTES[] = {
     {M_ANY, "/healthz", http_healthz, "healthz", .auth = ROUTE_OPEN},
     {M_ANY, "/api/v1/web/**", http_web_action, "web_action", .auth = ROUTE_ACTION},
+
+    /* @adobe/aio-lib-state through nodejs/preload.js: the collection, then keys. */
+    {M_GET, "/api/v1/namespaces/*/state/", state_api_get, "state_api", API("state API")},
+    {M_DELETE, "/api/v1/namespaces/*/state/", state_api_delete, "state_api", API("state API")},
+    {M_GET, "/api/v1/namespaces/*/state/*", state_api_get, "state_api", API("state API")},
+    {M_PUT, "/api/v1/namespaces/*/state/*", state_api_put, "state_api", API("state API")},
+    {M_DELETE, "/api/v1/namespaces/*/state/*", state_api_delete, "state_api", API("state API")},
+    {M_ANY, "/api/v1/namespaces/*/state/*", route_refuse_here, "state_api", API("state API"),
+     .note = ": use GET, PUT or DELETE on a key"},
+    {M_ANY, "/api/v1/namespaces/*/state**", route_not_found, "state_api", API("state API")},
 
     /* The namespaces API answers a wrong method 404, as OpenWhisk does. */
     {M_POST, "/api/v1/namespaces/*/actions/**", api_ns_invoke, "namespaces_api", API("namespaces API")},
@@ -116,6 +129,28 @@ static const http_route ROUTES[] = {
     {M_ANY, "/console/**", route_refuse_get_only, "console", .auth = ROUTE_OPEN, .note = "Method not allowed.",
      .headers = console_headers},
     {M_ANY, "/console**", route_not_found, "console", .auth = ROUTE_OPEN},
+
+    /* The Adobe hosts nodejs/preload.js reroutes here: IMS (ims-na1.adobelogin.com),
+     * the I/O Management API (api.adobe.io) and the events ingress. */
+    {M_POST, "/ims/token/v2", api_ims_token, "ims", .auth = ROUTE_OPEN},
+    {M_POST, "/ims/token/v3", api_ims_token, "ims", .auth = ROUTE_OPEN},
+    {M_ANY, "/ims/token/*", route_refuse_here, "ims", .auth = ROUTE_OPEN, .note = ": POST a form"},
+    {M_ANY, "/ims/**", route_not_found, "ims", .auth = ROUTE_OPEN},
+    {M_GET, "/events/providers/*", io_provider_get, "io_management", ADOBE},
+    {M_GET, "/events/providers/*/eventmetadata", io_metadata_list, "io_management", ADOBE},
+    {M_GET, "/events/*/providers", io_providers_list, "io_management", ADOBE},
+    {M_POST, "/events/*/*/*/providers", io_provider_create, "io_management", ADOBE},
+    {M_POST, "/events/*/*/*/providers/*/eventmetadata", io_metadata_create, "io_management", ADOBE},
+    {M_GET, "/events/*/*/*/registrations", io_reg_list, "io_management", ADOBE},
+    {M_POST, "/events/*/*/*/registrations", io_reg_create, "io_management", ADOBE},
+    {M_ANY, "/events/**", route_not_found, "io_management", ADOBE},
+    {M_POST, "/eventsingress", io_ingress, "events_ingress", ADOBE},
+    {M_POST, "/eventsingress/", io_ingress, "events_ingress", ADOBE},
+    {M_ANY, "/eventsingress", route_refuse_here, "events_ingress", .auth = ROUTE_OPEN,
+     .note = ": POST a CloudEvent"},
+    {M_ANY, "/eventsingress/", route_refuse_here, "events_ingress", .auth = ROUTE_OPEN,
+     .note = ": POST a CloudEvent"},
+    {M_ANY, "/eventsingress/**", route_not_found, "events_ingress", .auth = ROUTE_OPEN},
 
     {M_ANY, "/api/v1/**", route_not_found, "api_other", .auth = ROUTE_OPEN},
     {M_ANY, "**", route_not_found, "other", .auth = ROUTE_OPEN},
@@ -224,7 +259,30 @@ static bool api_authorized(const http_ctx *h, const json_t *headers)
 {
     const json_t *tokens = h->e->api_tokens;
     return web_bearer_ok(headers, tokens) || console_session_ok(h->sessions, headers) ||
-           basic_ok(headers, tokens);
+           basic_ok(headers, tokens) || ims_bearer_ok(h->ims, headers);
+}
+
+/* ROUTE_ADOBE, refused as Adobe's API gateway words it. */
+static bool adobe_authorized(const http_ctx *h, const api_request *req, web_response *out)
+{
+    if (!api_authorized(h, req->headers)) {
+        web_json(out, 401, json_pack("{s:s, s:s}", "error_code", "401013", "message",
+                                     "Oauth token is not valid"));
+        return false;
+    }
+    const char *key = json_string_value(json_object_get(req->headers, "x-api-key"));
+    if (!key || !*key) {
+        web_json(out, 403, json_pack("{s:s, s:s}", "error_code", "403000", "message",
+                                     "Api Key is required"));
+        return false;
+    }
+    const char *client = h->e->config->oauth_client_id;
+    if (ims_enabled(h->ims) && strcmp(key, client)) {
+        web_json(out, 403, json_pack("{s:s, s:s}", "error_code", "403003", "message",
+                                     "Api Key is invalid"));
+        return false;
+    }
+    return true;
 }
 
 /* true when the caller may go on; else *out holds the refusal. */
@@ -234,8 +292,10 @@ static bool authorize(const http_ctx *h, const http_route *r, const api_request 
     switch (r->auth) {
     case ROUTE_OPEN:
         return true;
+    case ROUTE_ADOBE:
+        return adobe_authorized(h, req, out);
     case ROUTE_API:
-        if (json_array_size(h->e->api_tokens) == 0) {
+        if (json_array_size(h->e->api_tokens) == 0 && !ims_enabled(h->ims)) {
             web_error(out, 401, "The %s is off: set EVKIT_API_TOKENS to enable it.", r->api);
             return false;
         }
@@ -257,7 +317,9 @@ static bool authorize(const http_ctx *h, const http_route *r, const api_request 
         return false;
     case ROUTE_ACTION: {
         const action_t *a = web_action_find(h, req->arg[0], NULL);
-        if (!a || !a->require_auth || web_bearer_ok(req->headers, h->e->api_tokens)) return true;
+        if (!a || !a->require_auth || web_bearer_ok(req->headers, h->e->api_tokens) ||
+            ims_bearer_ok(h->ims, req->headers))
+            return true;
         web_error(out, 401, "The request is not authorized: a valid 'Authorization: Bearer "
                             "<token>' header is required.");
         return false;

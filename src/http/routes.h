@@ -29,13 +29,17 @@ enum {
 typedef enum route_auth {
     ROUTE_OPEN,     /* anyone */
     ROUTE_API,      /* an EVKIT_API_TOKENS token (Bearer, or Basic with the token as the
-                     * whole user:password pair), or a console session cookie with its
-                     * x-evkit-csrf header */
+                     * whole user:password pair), an IMS token (http/ims.h), or a console
+                     * session cookie with its x-evkit-csrf header */
     ROUTE_METRICS,  /* a token from EVKIT_METRICS_TOKEN or what ROUTE_API takes, unless
                      * EVKIT_METRICS_AUTH=none */
     ROUTE_SESSION,  /* a console session cookie with its x-evkit-csrf header */
-    ROUTE_ACTION,   /* a web action: a Bearer API token when the action requires auth
-                     * (require-whisk-auth); an unknown action passes (and is not found) */
+    ROUTE_ACTION,   /* a web action: a Bearer API token or IMS token when the action
+                     * requires auth (require-whisk-auth); an unknown action passes (and
+                     * is not found) */
+    ROUTE_ADOBE,    /* the Adobe APIs (I/O Management, events ingress): an IMS token
+                     * or what ROUTE_API takes, plus an x-api-key header (with IMS on,
+                     * OAUTH_CLIENT_ID); refused in Adobe's gateway words */
 } route_auth;
 
 typedef struct http_route {

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "http/api.h"
 #include "http/console.h"
+#include "http/ims.h"
 #include "http/invoker.h"
 #include "config.h"
 #include "http/ratelimit.h"
@@ -371,10 +372,12 @@ void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
     h->publish_limit = ratelimit_new(c->publish_rate.per_s, c->publish_rate.burst);
     h->metrics_tokens = json_incref(c->metrics_tokens);
     h->metrics_open = c->metrics_auth == CONFIG_METRICS_NONE;
+    h->ims = ims_new(e);
 }
 
 void http_ctx_fini(http_ctx *h)
 {
+    ims_free(h->ims);
     /* Activations still running (non-blocking, or past a blocking wait)
      * end before the engine goes. */
     invoker_free(h->invoker);

@@ -331,6 +331,36 @@ int store_state_get(store_t *s, const char *key, json_t **value, err_t *err); /*
 int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
 int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err);
 
+/* ---- Adobe services evkit stands in for (store_io.c) ---- */
+/* Providers made through the I/O Management API: rec is the provider as
+ * that API answers it, with at least "id" (its UUID), "key" (the provider
+ * key its events are journaled under) and "label". A label another
+ * provider has is refused (*conflict, nothing stored); the same key again
+ * replaces its record (an app provider created again under a new label). */
+int store_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err);
+/* Every provider record, oldest first. */
+int store_io_provider_list(store_t *s, json_t **out, err_t *err);
+/* The record whose id or key is id_or_key; *rec NULL when none. */
+int store_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t *err);
+/* Registrations made through the I/O Management API: rec as the API
+ * answers it, with at least "name"; scope is "<consumer>/<project>/<workspace>".
+ * The same name in the same scope again is refused (*conflict); *id gets
+ * the record's number. */
+int store_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *conflict,
+                     int64_t *id, err_t *err);
+/* The records of scope (NULL = every scope), oldest first, each with its
+ * number as "id". */
+int store_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err);
+/* The secret key called name, len (1..256) random bytes made on first use
+ * and kept (every process sharing the store gets the same). */
+int store_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+/* Action state as @adobe/aio-lib-state sees it: a live value with its
+ * expiry (0 = none; *value NULL when absent or expired), how many live
+ * keys there are, and deleting every key (*n gets how many went). */
+int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
+int store_state_count(store_t *s, int64_t *n, err_t *err);
+int store_state_clear(store_t *s, int64_t *n, err_t *err);
+
 /* ---- statistics ---- */
 typedef struct store_stats {
     uint64_t commits;        /* write transactions committed by this process */

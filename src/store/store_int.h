@@ -226,6 +226,8 @@ int store_prune_expired(store_t *s, conn_t *c, int64_t now, err_t *err);
 extern const char STORE_REGDEFS_SCHEMA[];
 /* store_meta.c: event metadata (onboarding). */
 extern const char STORE_META_SCHEMA[];
+/* store_io.c: the Adobe services' records. */
+extern const char STORE_IO_SCHEMA[];
 
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */

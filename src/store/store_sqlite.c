@@ -106,6 +106,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     "CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ms);",
     STORE_REGDEFS_SCHEMA,
     STORE_META_SCHEMA,
+    STORE_IO_SCHEMA,
     NULL,
 };
 

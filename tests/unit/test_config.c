@@ -10,7 +10,7 @@ static const char *const TOUCHED[] = {
     "EVKIT_APP", "EVKIT_LISTEN", "EVKIT_WORKERS", "EVKIT_LOG_LEVEL", "EVKIT_LOG_FORMAT",
     "AIO_runtime_namespace", "EVKIT_API_TOKENS", "EVKIT_METRICS_TOKEN", "EVKIT_METRICS_AUTH",
     "EVKIT_ACTIVATION_RETENTION", "EVKIT_TRACE_RETENTION", "EVKIT_TRACE_KEEP",
-    "EVKIT_PUBLISH_RATE", "EVKIT_BLOCKING_WAIT", NULL,
+    "EVKIT_PUBLISH_RATE", "EVKIT_BLOCKING_WAIT", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", NULL,
 };
 
 static int clean_env(void **state)
@@ -235,7 +235,8 @@ static void test_secrets_hidden(void **state)
     setenv("EVKIT_API_TOKENS", "s3cr3t-api", 1);
     app_t app;
     memset(&app, 0, sizeof app);
-    app.env = json_pack("{s:s}", "EVKIT_METRICS_TOKEN", "s3cr3t-scrape");
+    app.env = json_pack("{s:s, s:s}", "EVKIT_METRICS_TOKEN", "s3cr3t-scrape",
+                        "OAUTH_CLIENT_SECRET", "s3cr3t-client");
     config_t c;
     err_t err;
     assert_int_equal(load(&c, &app, &err), 0);
@@ -245,6 +246,8 @@ static void test_secrets_hidden(void **state)
     assert_string_equal(field(all, "EVKIT_API_TOKENS", "value"), "<hidden>");
     assert_string_equal(field(all, "EVKIT_METRICS_TOKEN", "value"), "<hidden>");
     assert_string_equal(field(all, "EVKIT_METRICS_TOKEN", "source"), ".env");
+    assert_string_equal(field(all, "OAUTH_CLIENT_SECRET", "value"), "<hidden>");
+    assert_string_equal(c.oauth_client_secret, "s3cr3t-client");
     char *text = json_dumps(all, 0);
     assert_null(strstr(text, "s3cr3t"));
     free(text);
@@ -253,7 +256,8 @@ static void test_secrets_hidden(void **state)
     json_decref(app.env);
     for (size_t i = 0; i < config_count(); i++) {
         const config_info *in = config_at(i);
-        if (in->secret) assert_string_equal(in->type, "list");
+        /* Tokens are lists; a client secret is one string. */
+        if (in->secret) assert_true(!strcmp(in->type, "list") || !strcmp(in->type, "string"));
     }
     assert_null(config_at(config_count()));
 }

@@ -66,12 +66,24 @@ static void test_route_labels(void **state)
     assert_string_equal(label("GET", "/api/v1/eventsX"), "api_other");
     assert_string_equal(label("GET", "/wp-admin/../../etc/passwd"), "other");
     assert_string_equal(label("BREW", "/healthz"), "healthz");
+    assert_string_equal(label("POST", "/ims/token/v3"), "ims");
+    assert_string_equal(label("GET", "/ims/token/v2"), "ims");
+    assert_string_equal(label("GET", "/events/123/providers"), "io_management");
+    assert_string_equal(label("POST", "/events/1/2/3/registrations"), "io_management");
+    assert_string_equal(label("GET", "/events/providers/x/eventmetadata"), "io_management");
+    assert_string_equal(label("POST", "/eventsingress/"), "events_ingress");
+    assert_string_equal(label("GET", "/eventsingress"), "events_ingress");
+    assert_string_equal(label("PUT", "/api/v1/namespaces/_/state/k"), "state_api");
+    assert_string_equal(label("GET", "/api/v1/namespaces/_/state/"), "state_api");
+    assert_string_equal(label("GET", "/api/v1/namespaces/_/statex"), "state_api");
+    assert_string_equal(label("GET", "/api/v1/namespaces/_/actions"), "namespaces_api");
 
     /* Every row's label is one of a bounded, known set. */
     static const char *const known[] = {
         "healthz", "metrics", "web_action", "namespaces_api", "publish", "events_api",
         "journal", "traces_api", "registrations_api", "deadletters_api", "activations_api",
-        "providers_api", "api_other", "console", "other", NULL};
+        "providers_api", "api_other", "console", "other", "ims", "io_management",
+        "events_ingress", "state_api", NULL};
     size_t n;
     const http_route *t = route_table(&n);
     assert_true(n > 40);
