@@ -84,6 +84,14 @@ run_readme_settings() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+echo "== structure: layering, function length, HTTP statuses below src/http, README layout =="
+if python3 scripts/check-structure.py >"$log_dir/structure.log" 2>&1; then
+  passed=$((passed + 1)); printf '%-10s %-28s %s\n' structure "check-structure.py" ok
+else
+  failed=$((failed + 1)); failures+=("structure (see $log_dir/structure.log)")
+  printf '%-10s %-28s %s\n' structure "check-structure.py" "FAILED: see $log_dir/structure.log"
+  cat "$log_dir/structure.log"
+fi
 echo "== unit tests (build) =="
 run_unit build unit
 echo "== unit tests under valgrind =="
