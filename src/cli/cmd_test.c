@@ -89,7 +89,7 @@ int cmd_test(cli_ctx *ctx, int argc, char **argv)
         add_test_folders(&files, actions, 0);
         free(tests);
         free(actions);
-        qsort(files.v, files.n, sizeof *files.v, path_cmp);
+        if (files.n) qsort(files.v, files.n, sizeof *files.v, path_cmp);
     }
     app_free(app);
     if (files.n == 0) {

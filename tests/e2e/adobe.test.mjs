@@ -11,8 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Evkit, repo } from './lib/evkit.mjs';
-import { fixtureCopy } from './lib/fixture.mjs';
+import { Evkit, repo, copyApp, fixtures } from './lib/evkit.mjs';
 
 const CLIENT = 'evkit-kit-client';
 const SECRET = 'p8e-kit-secret-1234';
@@ -103,7 +102,9 @@ const api = (p, opts = {}) => fetch(`${ek.url}${p}`, {
 
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'evkit-adobe-'));
-  fx = fixtureCopy('adobe');
+  // The Adobe fixture is a kit-like app of its own (providers, events.json).
+  const app = copyApp(path.join(fixtures, 'adobe'));
+  fx = { app, cleanup: () => rmSync(app, { recursive: true, force: true }) };
   // The client credentials come from the app's .env, as the kit keeps them.
   writeFileSync(path.join(fx.app, '.env'),
     `OAUTH_CLIENT_ID=${CLIENT}\nOAUTH_CLIENT_SECRET=${SECRET}\nEVKIT_API_TOKENS=${TOKEN}\nAIO_runtime_namespace=${NS}\n`);
