@@ -34,7 +34,7 @@ static const char *const APP_KEYS[] = {"runtimeManifest", "events", NULL};
 static const char *const RM_KEYS[] = {"packages", NULL};
 static const char *const PKG_KEYS[] = {"license", "inputs", "actions", NULL};
 static const char *const ACTION_KEYS[] = {"function", "runtime",     "web",    "inputs",
-                                          "annotations", "limits", NULL};
+                                          "annotations", "limits", "main", NULL};
 static const char *const LIMIT_KEYS[] = {"timeout", "memory", "concurrency", NULL};
 static const char *const EVENTS_KEYS[] = {"registrations", NULL};
 static const char *const REG_KEYS[] = {"description", "events_of_interest", "runtime_action",
@@ -190,6 +190,22 @@ static void action_function(lctx_t *c, action_t *a, const mnode_t *key, const mn
     free(path);
 }
 
+/* nodejs, nodejs:default, nodejs:16 .. nodejs:24 (the hosted platform's
+ * kinds); *major 0 for the default. False for anything else. */
+static bool nodejs_kind(const char *r, int *major)
+{
+    static const char *const majors[] = {"16", "18", "20", "22", "24", NULL};
+    *major = 0;
+    if (!strcmp(r, "nodejs") || !strcmp(r, "nodejs:default")) return true;
+    if (strncmp(r, "nodejs:", 7) != 0) return false;
+    for (int i = 0; majors[i]; i++)
+        if (!strcmp(r + 7, majors[i])) {
+            *major = atoi(majors[i]);
+            return true;
+        }
+    return false;
+}
+
 static void action_runtime(lctx_t *c, action_t *a, const mnode_t *key, const mnode_t *spec)
 {
     const mnode_t *rt = mn_get(spec, "runtime");
@@ -201,8 +217,8 @@ static void action_runtime(lctx_t *c, action_t *a, const mnode_t *key, const mno
         } else if (mn_is_str(fn) || mn_is_null(fn)) {
             /* (A function of the wrong type is already an error of its own.) */
             mdiag(c->d, DIAG_ERROR, rt ? rt : key,
-                  "action '%s' has no 'runtime': set lua, exec or actionloop (only a .lua "
-                  "function implies lua)",
+                  "action '%s' has no 'runtime': set lua, exec, actionloop or nodejs:<version> "
+                  "(only a .lua function implies lua)",
                   a->fqn);
         }
         return;
@@ -215,9 +231,16 @@ static void action_runtime(lctx_t *c, action_t *a, const mnode_t *key, const mno
     if (!strcmp(r, "lua") || !strncmp(r, "lua:", 4)) a->kind = RUNTIME_LUA;
     else if (!strcmp(r, "exec")) a->kind = RUNTIME_EXEC;
     else if (!strcmp(r, "actionloop")) a->kind = RUNTIME_ACTIONLOOP;
+    else if (nodejs_kind(r, &a->node_major)) a->kind = RUNTIME_NODEJS;
+    else if (!strncmp(r, "nodejs:", 7))
+        mdiag(c->d, DIAG_ERROR, rt,
+              "runtime '%s' of action '%s' is not supported: Node.js actions declare nodejs:16, "
+              "nodejs:18, nodejs:20, nodejs:22, nodejs:24 or nodejs:default",
+              r, a->fqn);
     else
         mdiag(c->d, DIAG_ERROR, rt,
-              "runtime '%s' of action '%s' is not supported: evkit runs lua, exec and actionloop",
+              "runtime '%s' of action '%s' is not supported: evkit runs lua, exec, actionloop and "
+              "nodejs:<version>",
               r, a->fqn);
     /* exec and actionloop start the file itself: say so now rather than at
      * the first invocation. */
@@ -225,6 +248,31 @@ static void action_runtime(lctx_t *c, action_t *a, const mnode_t *key, const mno
         access(a->function, X_OK) != 0)
         mdiag(c->d, DIAG_WARNING, fn, "function of %s action '%s' is not executable (chmod +x %s)",
               r, a->fqn, a->function);
+}
+
+/* main: the function a nodejs action exports (OpenWhisk's "main" key). */
+static void action_main(lctx_t *c, action_t *a, const mnode_t *spec)
+{
+    const mnode_t *m = mn_get(spec, "main");
+    a->main_name = xstrdup("main");
+    if (!m) return;
+    char *what = xasprintf("'main' of action '%s'", a->fqn);
+    const char *name = want_str(c, m, what);
+    free(what);
+    if (!name) return;
+    bool ident = *name && !isdigit((unsigned char)*name);
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '$') ident = false;
+    if (!ident)
+        mdiag(c->d, DIAG_ERROR, m, "'main' of action '%s' must name an exported function, not '%s'",
+              a->fqn, name);
+    else if (a->kind != RUNTIME_NODEJS)
+        mdiag(c->d, DIAG_WARNING, m, "'main' of action '%s' is ignored: only nodejs actions use it",
+              a->fqn);
+    else {
+        free(a->main_name);
+        a->main_name = xstrdup(name);
+    }
 }
 
 static void action_web(lctx_t *c, action_t *a, const mnode_t *spec)
@@ -351,6 +399,7 @@ static void action_parse(lctx_t *c, const char *pkg, const json_t *pkg_inputs, c
 
     action_function(c, a, key, spec);
     action_runtime(c, a, key, spec);
+    action_main(c, a, spec);
     action_web(c, a, spec);
     action_annotations(c, a, spec);
     action_limits(c, a, spec);
@@ -983,6 +1032,7 @@ void app_free(app_t *app)
         free(a->function);
         free(a->dir);
         free(a->runtime);
+        free(a->main_name);
         json_decref(a->inputs);
         json_decref(a->annotations);
     }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { RUNTIME_LUA, RUNTIME_EXEC, RUNTIME_ACTIONLOOP } runtime_kind;
+typedef enum { RUNTIME_LUA, RUNTIME_EXEC, RUNTIME_ACTIONLOOP, RUNTIME_NODEJS } runtime_kind;
 typedef enum { WEB_NO, WEB_YES, WEB_RAW } web_mode;
 
 #define ACTION_DEFAULT_TIMEOUT_MS 60000
@@ -35,6 +35,8 @@ typedef struct action {
     char *dir;            /* absolute folder of the function file */
     char *runtime;        /* as written: "lua", "exec", "actionloop", "nodejs:16" */
     runtime_kind kind;
+    int node_major;       /* nodejs:N: the declared Node.js major version; 0 for nodejs:default */
+    char *main_name;      /* main: the exported function a nodejs action runs, default "main" */
     web_mode web;
     json_t *inputs;       /* package inputs overlaid by action inputs, $VARs resolved */
     bool final;           /* annotation final */

@@ -1,6 +1,7 @@
 /* onboarding: the starter kit's onboarding/config/providers.json (the event
  * providers) and events.json (entity -> provider -> event code ->
- * {sampleEventTemplate}). Registrations are checked against them.
+ * {sampleEventTemplate}, or entity -> provider -> [event codes] as the
+ * commerce starter kit writes it). Registrations are checked against them.
  *
  * jansson gives positions only for syntax errors; for the rest we look the
  * offending key up in the text, which is good enough to jump to it. */
@@ -126,17 +127,72 @@ static void providers_read(app_t *app, const jfile_t *jf, diags_t *d)
     }
 }
 
+static void event_add(app_t *app, size_t *cap, const char *entity, const char *prov,
+                      const char *code, json_t *sample)
+{
+    VEC_GROW(app->events, *cap, app->nevents + 1);
+    event_code_t *e = &app->events[app->nevents++];
+    e->entity = xstrdup(entity);
+    e->provider = xstrdup(prov);
+    e->code = xstrdup(code);
+    e->sample = sample ? json_incref(sample) : NULL;
+}
+
+/* The list form the commerce starter kit writes: provider -> [event codes],
+ * without sample templates. */
+static void event_list_read(app_t *app, size_t *cap, const jfile_t *jf, const char **cursor,
+                            const char *entity, const char *prov, int pline, const json_t *codes,
+                            diags_t *d)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(codes, i, v) {
+        const char *code = json_string_value(v);
+        if (!code || !*code) {
+            diags_add(d, DIAG_ERROR, jf->rel, pline, 0,
+                      "event code #%zu of '%s' in entity '%s' must be a non-empty string", i + 1,
+                      prov, entity);
+            continue;
+        }
+        line_of(jf, cursor, code);
+        event_add(app, cap, entity, prov, code, NULL);
+    }
+}
+
+static void event_map_read(app_t *app, size_t *cap, const jfile_t *jf, const char **cursor,
+                           const char *entity, const char *prov, json_t *bycode, diags_t *d)
+{
+    const char *code;
+    json_t *spec;
+    json_object_foreach(bycode, code, spec) {
+        int cline = line_of(jf, cursor, code);
+        if (!json_is_object(spec) && !json_is_null(spec)) {
+            diags_add(d, DIAG_ERROR, jf->rel, cline, 0,
+                      "event code '%s' must map to {\"sampleEventTemplate\": ...}", code);
+            continue;
+        }
+        const char *f;
+        json_t *v;
+        json_object_foreach(spec, f, v) {
+            if (strcmp(f, "sampleEventTemplate"))
+                diags_add(d, DIAG_WARNING, jf->rel, cline, 0,
+                          "unknown key '%s' in event code '%s'", f, code);
+        }
+        event_add(app, cap, entity, prov, code, json_object_get(spec, "sampleEventTemplate"));
+    }
+}
+
 static void events_read(app_t *app, const jfile_t *jf, diags_t *d)
 {
     if (!json_is_object(jf->root)) {
         diags_add(d, DIAG_ERROR, jf->rel, 1, 1,
                   "must be a JSON object: entity -> provider -> event code -> "
-                  "{sampleEventTemplate}");
+                  "{sampleEventTemplate} (or provider -> [event codes])");
         return;
     }
     size_t cap = 0;
-    const char *entity, *prov, *code;
-    json_t *byprov, *bycode, *spec;
+    const char *entity, *prov;
+    json_t *byprov, *bycode;
     const char *cursor = NULL;
     json_object_foreach(jf->root, entity, byprov) {
         int eline = line_of(jf, &cursor, entity);
@@ -147,9 +203,10 @@ static void events_read(app_t *app, const jfile_t *jf, diags_t *d)
         }
         json_object_foreach(byprov, prov, bycode) {
             int pline = line_of(jf, &cursor, prov);
-            if (!json_is_object(bycode)) {
+            if (!json_is_object(bycode) && !json_is_array(bycode)) {
                 diags_add(d, DIAG_ERROR, jf->rel, pline, 0,
-                          "'%s' of entity '%s' must map event codes to {sampleEventTemplate}",
+                          "'%s' of entity '%s' must map event codes to {sampleEventTemplate} or "
+                          "list event codes",
                           prov, entity);
                 continue;
             }
@@ -157,28 +214,10 @@ static void events_read(app_t *app, const jfile_t *jf, diags_t *d)
             if (app->nproviders && !app_provider(app, prov))
                 diags_add(d, DIAG_WARNING, jf->rel, pline, 0,
                           "provider '%s' of entity '%s' is not in providers.json", prov, entity);
-            json_object_foreach(bycode, code, spec) {
-                int cline = line_of(jf, &cursor, code);
-                if (!json_is_object(spec) && !json_is_null(spec)) {
-                    diags_add(d, DIAG_ERROR, jf->rel, cline, 0,
-                              "event code '%s' must map to {\"sampleEventTemplate\": ...}", code);
-                    continue;
-                }
-                const char *f;
-                json_t *v;
-                json_object_foreach(spec, f, v) {
-                    if (strcmp(f, "sampleEventTemplate"))
-                        diags_add(d, DIAG_WARNING, jf->rel, cline, 0,
-                                  "unknown key '%s' in event code '%s'", f, code);
-                }
-                VEC_GROW(app->events, cap, app->nevents + 1);
-                event_code_t *e = &app->events[app->nevents++];
-                e->entity = xstrdup(entity);
-                e->provider = xstrdup(prov);
-                e->code = xstrdup(code);
-                json_t *sample = json_object_get(spec, "sampleEventTemplate");
-                e->sample = sample ? json_incref(sample) : NULL;
-            }
+            if (json_is_array(bycode))
+                event_list_read(app, &cap, jf, &cursor, entity, prov, pline, bycode, d);
+            else
+                event_map_read(app, &cap, jf, &cursor, entity, prov, bycode, d);
         }
     }
 }

@@ -460,7 +460,7 @@ static void test_runtime_and_function(void **state)
                         "        actions:\n"                    /* 5 */
                         "          node:\n"                     /* 6 */
                         "            function: actions/a.lua\n" /* 7 */
-                        "            runtime: nodejs:16\n"      /* 8 */
+                        "            runtime: nodejs:14\n"      /* 8 */
                         "          gone:\n"                     /* 9 */
                         "            function: actions/nope.lua\n" /* 10 */
                         "          noruntime:\n"                /* 11 */
@@ -478,8 +478,8 @@ static void test_runtime_and_function(void **state)
     diags_init(&d);
     assert_null(app_load(dir, &d));
     ASSERT_DIAG(&d, DIAG_ERROR,
-                "runtime 'nodejs:16' of action 'p/node' is not supported: evkit runs lua, exec "
-                "and actionloop",
+                "runtime 'nodejs:14' of action 'p/node' is not supported: Node.js actions declare "
+                "nodejs:16, nodejs:18, nodejs:20, nodejs:22, nodejs:24 or nodejs:default",
                 "app.config.yaml", 8);
     ASSERT_DIAG(&d, DIAG_ERROR, "function 'actions/nope.lua' of action 'p/gone' not found",
                 "app.config.yaml", 10);
@@ -487,6 +487,142 @@ static void test_runtime_and_function(void **state)
     ASSERT_DIAG(&d, DIAG_WARNING, "not executable", "app.config.yaml", 14);
     ASSERT_DIAG(&d, DIAG_ERROR, "action 'p/nofn' has no 'function'", "app.config.yaml", 19);
     assert_int_equal(d.errors, 4);
+    diags_free(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_nodejs_runtimes(void **state)
+{
+    (void)state;
+    char *dir = app_new("application:\n"                         /* 1 */
+                        "  runtimeManifest:\n"                   /* 2 */
+                        "    packages:\n"                        /* 3 */
+                        "      p:\n"                             /* 4 */
+                        "        actions:\n"                     /* 5 */
+                        "          n16:\n"                       /* 6 */
+                        "            function: actions/a.js\n"   /* 7 */
+                        "            runtime: nodejs:16\n"       /* 8 */
+                        "          n24:\n"                       /* 9 */
+                        "            function: actions/a.js\n"   /* 10 */
+                        "            runtime: nodejs:24\n"       /* 11 */
+                        "            main: handler\n"            /* 12 */
+                        "          nd:\n"                        /* 13 */
+                        "            function: actions/a.js\n"   /* 14 */
+                        "            runtime: nodejs:default\n"  /* 15 */
+                        "          bare:\n"                      /* 16 */
+                        "            function: actions/a.js\n"   /* 17 */
+                        "            runtime: nodejs\n"          /* 18 */
+                        "          luamain:\n"                   /* 19 */
+                        "            function: actions/a.lua\n"  /* 20 */
+                        "            main: other\n");            /* 21 */
+    /* Not executable, and no warning for it: node runs the file. */
+    tu_write(dir, "actions/a.js", "exports.main = () => ({})\n");
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    if (!app) dump(&d);
+    assert_non_null(app);
+    const action_t *a = app_action(app, "p/n16");
+    assert_int_equal(a->kind, RUNTIME_NODEJS);
+    assert_int_equal(a->node_major, 16);
+    assert_string_equal(a->main_name, "main");
+    a = app_action(app, "p/n24");
+    assert_int_equal(a->node_major, 24);
+    assert_string_equal(a->main_name, "handler");
+    assert_string_equal(a->runtime, "nodejs:24");
+    a = app_action(app, "p/nd");
+    assert_int_equal(a->kind, RUNTIME_NODEJS);
+    assert_int_equal(a->node_major, 0);
+    a = app_action(app, "p/bare");
+    assert_int_equal(a->kind, RUNTIME_NODEJS);
+    assert_int_equal(a->node_major, 0);
+    ASSERT_DIAG(&d, DIAG_WARNING, "'main' of action 'p/luamain' is ignored", "app.config.yaml", 21);
+    assert_string_equal(app_action(app, "p/luamain")->main_name, "main");
+    assert_int_equal(d.warnings, 1);
+    app_free(app);
+    diags_free(&d);
+
+    tu_write(dir, "app.config.yaml",
+             "application:\n"
+             "  runtimeManifest:\n"
+             "    packages:\n"
+             "      p:\n"
+             "        actions:\n"
+             "          x:\n"
+             "            function: actions/a.js\n"
+             "            runtime: nodejs:19\n"
+             "          y:\n"
+             "            function: actions/a.js\n"
+             "            runtime: nodejs:20\n"
+             "            main: 'not a name'\n"
+             "          z:\n"
+             "            function: actions/a.js\n"
+             "            runtime: node\n");
+    diags_init(&d);
+    assert_null(app_load(dir, &d));
+    ASSERT_DIAG(&d, DIAG_ERROR, "runtime 'nodejs:19' of action 'p/x' is not supported: Node.js",
+                "app.config.yaml", 8);
+    ASSERT_DIAG(&d, DIAG_ERROR, "'main' of action 'p/y' must name an exported function",
+                "app.config.yaml", 12);
+    ASSERT_DIAG(&d, DIAG_ERROR, "runtime 'node' of action 'p/z' is not supported: evkit runs lua",
+                "app.config.yaml", 15);
+    assert_int_equal(d.errors, 3);
+    diags_free(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* events.json as the commerce starter kit writes it: provider -> [codes]. */
+static void test_events_list_form(void **state)
+{
+    (void)state;
+    char *dir = app_new(MINIMAL);
+    tu_write(dir, "onboarding/config/events.json",
+             "{\n"                                                     /* 1 */
+             "  \"product\": {\n"                                      /* 2 */
+             "    \"commerce\": [\n"                                   /* 3 */
+             "      \"com.adobe.commerce.observer.catalog_product_save_commit_after\"\n" /* 4 */
+             "    ],\n"                                                /* 5 */
+             "    \"backoffice\": {\"be-observer.catalog_product_create\": {}}\n" /* 6 */
+             "  },\n"                                                  /* 7 */
+             "  \"stock\": {\n"                                        /* 8 */
+             "    \"backoffice\": [\"be-observer.catalog_stock_update\", \"be-x\"]\n" /* 9 */
+             "  }\n"                                                   /* 10 */
+             "}\n");
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    if (!app) dump(&d);
+    assert_non_null(app);
+    assert_int_equal(app->nevents, 4);
+    const event_code_t *ev =
+        app_event_code(app, "commerce", "com.adobe.commerce.observer.catalog_product_save_commit_after");
+    assert_non_null(ev);
+    assert_string_equal(ev->entity, "product");
+    assert_null(ev->sample);
+    ev = app_event_code(app, "backoffice", "be-x");
+    assert_non_null(ev);
+    assert_string_equal(ev->entity, "stock");
+    assert_non_null(app_event_code(app, "backoffice", "be-observer.catalog_product_create"));
+    app_free(app);
+    diags_free(&d);
+
+    tu_write(dir, "onboarding/config/events.json",
+             "{\n"
+             "  \"product\": {\n"
+             "    \"commerce\": [\"ok.code\", 3, \"\"],\n"
+             "    \"backoffice\": \"be-observer.catalog_product_create\"\n"
+             "  }\n"
+             "}\n");
+    diags_init(&d);
+    assert_null(app_load(dir, &d));
+    ASSERT_DIAG(&d, DIAG_ERROR, "event code #2 of 'commerce' in entity 'product' must be a non-empty string",
+                "onboarding/config/events.json", 3);
+    ASSERT_DIAG(&d, DIAG_ERROR, "event code #3 of 'commerce'", "onboarding/config/events.json", 3);
+    ASSERT_DIAG(&d, DIAG_ERROR, "'backoffice' of entity 'product' must map event codes",
+                "onboarding/config/events.json", 4);
+    assert_int_equal(d.errors, 3);
     diags_free(&d);
     tu_rmrf(dir);
     free(dir);
@@ -1252,6 +1388,8 @@ int main(void)
         cmocka_unit_test(test_unknown_key_in_included_file),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_runtime_and_function),
+        cmocka_unit_test(test_nodejs_runtimes),
+        cmocka_unit_test(test_events_list_form),
         cmocka_unit_test(test_web_annotations_inputs),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_registrations),
