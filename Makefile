@@ -18,9 +18,12 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/console_assets.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/console_assets.o \
+            $(BUILD)/obj/gen/nodejs_files.o
 # The web console's files, embedded in the binary (scripts/embed-console.py).
 CONSOLE_FILES := $(shell find console -type f ! -name '.*' 2>/dev/null | sort)
+# The Node.js launcher and preload, embedded likewise (scripts/embed-nodejs.py).
+NODEJS_FILES := $(sort $(wildcard nodejs/*.js))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -44,6 +47,15 @@ $(BUILD)/gen/console_assets.c: scripts/embed-console.py $(CONSOLE_FILES)
 	$(Q)python3 scripts/embed-console.py console $@
 
 $(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c src/http/console.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/nodejs_files.c: scripts/embed-nodejs.py $(NODEJS_FILES)
+	@$(if $(Q),echo "  GEN   $@")
+	$(Q)python3 scripts/embed-nodejs.py nodejs $@
+
+$(BUILD)/obj/gen/nodejs_files.o: $(BUILD)/gen/nodejs_files.c src/runtime/nodejs.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@

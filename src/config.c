@@ -109,6 +109,9 @@ static const setting TABLE[] = {
     {INFO("OAUTH_CLIENT_SECRET", "string", "", "a client secret",
           "The secret that client must present for a token.", true, true),
      T_STRING, F(oauth_client_secret), 0, 0, NULL},
+    {INFO("EVKIT_NODE", "string", "", "a path to a node executable",
+          "The Node.js that runs nodejs actions; without it, node on PATH.", false, true),
+     T_STRING, F(node), 0, 0, NULL},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 _Static_assert(NTABLE <= CONFIG_MAX_SETTINGS, "room for every setting in config_t");

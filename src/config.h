@@ -59,6 +59,7 @@ typedef struct config {
     int64_t blocking_wait_ms;        /* EVKIT_BLOCKING_WAIT */
     char *oauth_client_id;           /* OAUTH_CLIENT_ID ("" when unset) */
     char *oauth_client_secret;       /* OAUTH_CLIENT_SECRET ("" when unset) */
+    char *node;                      /* EVKIT_NODE ("" when unset: node on PATH) */
     /* where each setting's value came from, and the text it was read from
      * (NULL for a default), by table index */
     config_source from[CONFIG_MAX_SETTINGS];

@@ -5,6 +5,7 @@
 
 #include "cli/cli_int.h"
 #include "daemon/daemon.h"
+#include "runtime/nodejs.h"
 
 static const char *SERVE_USAGE =
     "usage: evkit serve [--app DIR] [--data DIR] [--listen ADDR:PORT] [--workers N]\n"
@@ -18,7 +19,8 @@ static const char *SERVE_USAGE =
 static const char *CHECK_USAGE =
     "usage: evkit check [--app DIR]\n"
     "\n"
-    "Validates app.config.yaml (with $include), .env inputs, events.json and providers.json.\n"
+    "Validates app.config.yaml (with $include), .env inputs, events.json and providers.json,\n"
+    "and that the Node.js found (EVKIT_NODE, else node on PATH) runs the nodejs actions.\n"
     "Prints each problem as file:line:column; exits 1 when there are errors.\n";
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
@@ -28,7 +30,13 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
     diags_t d;
     diags_init(&d);
     app_t *app = app_load(ctx->app_dir, &d);
+    /* The Node.js that nodejs actions would run on (EVKIT_NODE, else PATH). */
+    if (app) nodejs_check(app, config_lookup(app, "EVKIT_NODE", NULL), &d);
     diags_print(&d, stderr);
+    if (app && d.errors) {
+        app_free(app);
+        app = NULL;
+    }
     if (app) {
         printf("%s: ok: %zu action(s), %zu registration(s), %zu provider(s), %zu event code(s); "
                "%zu warning(s)\n",

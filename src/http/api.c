@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "http/actkey.h"
 #include "http/invoker.h"
 #include "runtime/runtime.h"
 
@@ -60,6 +61,9 @@ void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out)
      * names itself (its __OW_ACTIVATION_ID) so the chain shows causedBy. */
     const char *cause = json_string_value(json_object_get(req->headers, "x-evkit-caused-by"));
     if (cause && (strlen(cause) != 32 || strspn(cause, "0123456789abcdef") != 32)) cause = NULL;
+    /* Called with an activation's own key (__OW_API_KEY): caused by it. */
+    char key_cause[33];
+    if (http_activation_key(req->headers, key_cause)) cause = key_cause;
     bool blocking = query_true(req->query, "blocking");
     invoke_result own;
     const invoke_result *res = &own;

@@ -8,6 +8,7 @@
 
 #include "core/base64.h"
 #include "core/util.h"
+#include "http/actkey.h"
 #include "http/adobe.h"
 #include "http/console.h"
 #include "http/ims.h"
@@ -295,6 +296,9 @@ static bool authorize(const http_ctx *h, const http_route *r, const api_request 
     case ROUTE_ADOBE:
         return adobe_authorized(h, req, out);
     case ROUTE_API:
+        /* An activation calling back with its own key: also when the API is
+         * otherwise off, since evkit made the key for it. */
+        if (http_activation_key(req->headers, NULL)) return true;
         if (json_array_size(h->e->api_tokens) == 0 && !ims_enabled(h->ims)) {
             web_error(out, 401, "The %s is off: set EVKIT_API_TOKENS to enable it.", r->api);
             return false;

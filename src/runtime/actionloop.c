@@ -1,13 +1,14 @@
 /* actionloop: a pool of long-lived processes per action, OpenWhisk's
  * ActionLoop protocol: one JSON line per activation on the process's stdin,
  * {"value": params, "activation_id", "action_name", "deadline", "api_key",
- * "namespace"}, and one JSON result line back on its file descriptor 3.
+ * "namespace", "api_host"}, and one JSON result line back on its file
+ * descriptor 3 (api_key is the activation's own, runtime_activation_key).
  * What it prints on stdout and stderr meanwhile becomes the activation's
  * logs. Each process serves one activation at a time. A process that dies,
  * overruns its time or breaks the protocol is killed (its whole process
  * group) and replaced on the next activation.
  *
- * Pools live in one registry keyed by action fqn and function path, for the
+ * Pools live in one registry keyed by kind, action fqn and function path, for the
  * life of the daemon (actionloop_backend_shutdown ends them). The registry
  * lock is held only to find a pool; each pool's lock only to take or give
  * back a process, never while talking to one. */
@@ -20,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "runtime/actionloop.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 
@@ -37,7 +41,7 @@ typedef struct loop_proc {
 } loop_proc;
 
 typedef struct pool {
-    char *key;            /* fqn + "\n" + function path */
+    char *key;            /* kind + "\n" + fqn + "\n" + function path */
     loop_proc *procs;
     int n;
     pthread_mutex_t mu;
@@ -48,9 +52,9 @@ typedef struct pool {
 static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
 static pool_t *pools;
 
-static pool_t *pool_for(const action_t *action)
+static pool_t *pool_for(const action_t *action, const char *kind)
 {
-    char *key = xasprintf("%s\n%s", action->fqn, action->function);
+    char *key = xasprintf("%s\n%s\n%s", kind, action->fqn, action->function);
     pthread_mutex_lock(&pools_mu);
     pool_t *pl = pools;
     while (pl && strcmp(pl->key, key) != 0) pl = pl->next;
@@ -174,12 +178,15 @@ static char *loop_message(const activation_t *a, size_t *len)
     const engine_t *e = a->engine;
     const char *ns = e && e->namespace ? e->namespace : "evkit";
     char *name = xasprintf("/%s/%s", ns, a->action->fqn);
-    char deadline[32];
+    char deadline[32], key[RUNTIME_KEY_SIZE];
     snprintf(deadline, sizeof deadline, "%lld", (long long)a->deadline_ms);
+    runtime_activation_key(a->id, a->deadline_ms, key);
     json_t *value = a->params ? json_incref(a->params) : json_object();
-    json_t *msg = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "value", value, "activation_id",
-                            a->id, "action_name", name, "deadline", deadline, "api_key",
-                            e && e->api_key ? e->api_key : "", "namespace", ns);
+    json_t *msg = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "value", value,
+                            "activation_id", a->id, "action_name", name, "deadline", deadline,
+                            "api_key", key, "namespace", ns, "api_host",
+                            e && e->api_host ? e->api_host : "");
+    OPENSSL_cleanse(key, sizeof key);
     free(name);
     char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
@@ -245,11 +252,23 @@ static bool loop_wait(loop_proc *lp, loop_io *io, int64_t deadline_ms)
     return true;
 }
 
+static int native_spawn(const activation_t *a, proc_t *p, err_t *err)
+{
+    return proc_spawn(a, NULL, false, true, p, err);
+}
+
+static const loop_kind native_kind = {.name = "actionloop", .spawn = native_spawn};
+
 void actionloop_backend_run(activation_t *a)
 {
-    const action_t *action = a->action;
     if (!proc_check_file(a)) return;
-    pool_t *pl = pool_for(action);
+    actionloop_run(a, &native_kind);
+}
+
+void actionloop_run(activation_t *a, const loop_kind *kind)
+{
+    const action_t *action = a->action;
+    pool_t *pl = pool_for(action, kind->name);
     loop_proc *lp = pool_take(pl, a->deadline_ms);
     if (!lp) {
         a->timed_out = true;
@@ -266,7 +285,7 @@ void actionloop_backend_run(activation_t *a)
     if (lp->p.pid <= 0) {
         int64_t t0 = mono_ms();
         err_t err;
-        if (proc_spawn(a, NULL, false, true, &lp->p, &err) < 0) {
+        if (kind->spawn(a, &lp->p, &err) < 0) {
             a->not_started = true;
             activation_fail(a, lp->p.exec_errno ? ACT_DEV_ERROR : ACT_INTERNAL_ERROR,
                             "The action could not be started: %s.", err.msg);
@@ -325,8 +344,10 @@ void actionloop_backend_run(activation_t *a)
                         "The action process closed file descriptor 3 without answering.");
     } else if (!io.result) {
         char how[128];
-        proc_describe_status(loop_retire(lp), how, sizeof how);
-        activation_fail(a, ACT_DEV_ERROR, "The action process exited unexpectedly (%s).", how);
+        int status = loop_retire(lp);
+        proc_describe_status(status, how, sizeof how);
+        if (!kind->explain_exit || !kind->explain_exit(a, status, how))
+            activation_fail(a, ACT_DEV_ERROR, "The action process exited unexpectedly (%s).", how);
     } else if (!json_is_object(result)) {
         /* Its next answer could not be trusted to belong to the next activation. */
         loop_retire(lp);

@@ -21,10 +21,12 @@
 /* What the child reports on the error pipe when it cannot get to the action. */
 enum { STAGE_CHDIR = 1, STAGE_EXEC = 2, STAGE_SETUP = 3 };
 
-static char **build_env(const activation_t *a, bool per_activation)
+static char **build_env(const activation_t *a, bool per_activation, char *const *extra)
 {
     static const char *keep[] = {"PATH", "HOME", "LANG", "TZ", NULL};
-    char **env = xcalloc(16, sizeof *env);
+    size_t nextra = 0;
+    while (extra && extra[nextra]) nextra++;
+    char **env = xcalloc(16 + nextra, sizeof *env);
     int n = 0;
     for (int i = 0; keep[i]; i++) {
         const char *v = getenv(keep[i]);
@@ -36,11 +38,17 @@ static char **build_env(const activation_t *a, bool per_activation)
     env[n++] = xasprintf("__OW_ACTION_NAME=/%s/%s", ns, a->action->fqn);
     env[n++] = xasprintf("__OW_NAMESPACE=%s", ns);
     env[n++] = xasprintf("__OW_API_HOST=%s", e && e->api_host ? e->api_host : "");
-    env[n++] = xasprintf("__OW_API_KEY=%s", e && e->api_key ? e->api_key : "");
     if (per_activation) {
+        /* Its own key: what it invokes with it is caused by it. */
+        char key[RUNTIME_KEY_SIZE];
+        runtime_activation_key(a->id, a->deadline_ms, key);
+        env[n++] = xasprintf("__OW_API_KEY=%s", key);
         env[n++] = xasprintf("__OW_ACTIVATION_ID=%s", a->id);
         env[n++] = xasprintf("__OW_DEADLINE=%lld", (long long)a->deadline_ms);
+    } else {
+        env[n++] = xasprintf("__OW_API_KEY=%s", e && e->api_key ? e->api_key : "");
     }
+    for (size_t i = 0; i < nextra; i++) env[n++] = xstrdup(extra[i]);
     env[n] = NULL;
     return env;
 }
@@ -71,6 +79,7 @@ typedef struct child_plan {
     int fds[4];           /* become 0..3 (fds[3] -1: no fd 3) */
     int report;           /* error pipe, close-on-exec */
     rlim_t mem;
+    int mem_resource;     /* RLIMIT_AS or RLIMIT_DATA */
     int max_fd;           /* for the close loop when close_range is missing */
     struct sigaction dfl;
     sigset_t none;
@@ -117,7 +126,7 @@ static void child_exec(const child_plan *c)
     child_close_from(moved[3] >= 0 ? 4 : 3, c->max_fd, report);
     if (c->mem) {
         struct rlimit rl = {c->mem, c->mem};
-        setrlimit(RLIMIT_AS, &rl);
+        setrlimit(c->mem_resource, &rl);
     }
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);
@@ -164,6 +173,14 @@ static int open_pidfd(pid_t pid)
 int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation, bool with_fd3,
                proc_t *p, err_t *err)
 {
+    char *argv[3] = {a->action->function, (char *)extra_arg, NULL};
+    proc_cmd cmd = {.path = a->action->function, .argv = argv, .mem_limit = a->memory_limit};
+    return proc_spawn_cmd(a, &cmd, per_activation, with_fd3, p, err);
+}
+
+int proc_spawn_cmd(const activation_t *a, const proc_cmd *cmd, bool per_activation, bool with_fd3,
+                   proc_t *p, err_t *err)
+{
     proc_clear(p);
     /* [0] in, [1] out, [2] err, [3] res, [4] report; [i][0] read end. */
     int pp[5][2];
@@ -176,16 +193,16 @@ int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation
             return err_code(err, EVK_UNAVAILABLE, "pipe: %s", strerror(e));
         }
     }
-    const char *path = a->action->function;
-    char *argv[3] = {(char *)path, (char *)extra_arg, NULL};
+    const char *path = cmd->path;
     child_plan c = {
         .path = path,
         .dir = a->action->dir,
-        .argv = argv,
-        .envp = build_env(a, per_activation),
+        .argv = (char **)cmd->argv,
+        .envp = build_env(a, per_activation, cmd->env),
         .fds = {pp[0][0], pp[1][1], pp[2][1], pp[3][1]},
         .report = pp[4][1],
-        .mem = (rlim_t)a->memory_limit,
+        .mem = (rlim_t)cmd->mem_limit,
+        .mem_resource = cmd->mem_data ? RLIMIT_DATA : RLIMIT_AS,
         .max_fd = 1024,
     };
     struct rlimit nofile;

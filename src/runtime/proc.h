@@ -38,7 +38,8 @@ void proc_clear(proc_t *p);
  * in the action's folder, in a new process group, RLIMIT_AS capped at
  * a->memory_limit and no core dumps, signals at their defaults, only
  * PATH/HOME/LANG/TZ inherited plus __OW_ACTION_NAME, __OW_NAMESPACE,
- * __OW_API_HOST, __OW_API_KEY (per_activation adds __OW_ACTIVATION_ID and
+ * __OW_API_HOST, __OW_API_KEY (the engine's; per_activation: the
+ * activation's own key, runtime_activation_key, and __OW_ACTIVATION_ID and
  * __OW_DEADLINE). with_fd3 gives it a result pipe on fd 3; every other fd
  * is closed. Our ends are non-blocking and close-on-exec.
  * Returns -1 with err when it could not start; p->exec_errno is then
@@ -46,6 +47,21 @@ void proc_clear(proc_t *p);
  * rather than the daemon lacking resources. */
 int proc_spawn(const activation_t *a, const char *extra_arg, bool per_activation, bool with_fd3,
                proc_t *p, err_t *err);
+/* What proc_spawn_cmd starts: a program other than the function file (an
+ * interpreter with the file among its arguments), extra environment and
+ * another way to cap memory. */
+typedef struct proc_cmd {
+    const char *path;       /* the program, executed as is (no PATH search) */
+    char *const *argv;      /* argv[0] first, NULL-terminated */
+    char *const *env;       /* extra "NAME=value" lines, NULL-terminated; may be NULL */
+    size_t mem_limit;       /* bytes, 0 for none */
+    bool mem_data;          /* cap RLIMIT_DATA instead of RLIMIT_AS (for runtimes that
+                             * reserve far more address space than they use) */
+} proc_cmd;
+/* proc_spawn with cmd; the same folder, process group, environment and
+ * fd rules. */
+int proc_spawn_cmd(const activation_t *a, const proc_cmd *cmd, bool per_activation, bool with_fd3,
+                   proc_t *p, err_t *err);
 /* True once the process has ended. It is NOT reaped, so its pid (the
  * group id) cannot be reused before proc_kill. */
 bool proc_exited(const proc_t *p);

@@ -63,9 +63,22 @@ void activation_fail(activation_t *a, act_status st, const char *fmt, ...)
 void lua_backend_run(activation_t *a);
 void exec_backend_run(activation_t *a);
 void actionloop_backend_run(activation_t *a);
+void nodejs_backend_run(activation_t *a);
 /* Stops pooled processes/interpreters (shutdown). */
 void actionloop_backend_shutdown(void);
 void lua_backend_thread_cleanup(void);
+
+/* Per-activation API keys (actkey.c): what an activation gets as
+ * __OW_API_KEY. The namespaces API takes one as Basic auth until
+ * RUNTIME_KEY_MARGIN_MS after its activation's deadline, and records what
+ * it invokes as caused by that activation. Keys hold no secret of the
+ * daemon's and die with it. */
+#define RUNTIME_KEY_SIZE 128
+#define RUNTIME_KEY_MARGIN_MS 30000
+void runtime_activation_key(const char *id, int64_t deadline_ms, char out[RUNTIME_KEY_SIZE]);
+/* True when key (n bytes) is one runtime_activation_key made in this
+ * process and still valid; cause (may be NULL) gets its activation id. */
+bool runtime_key_verify(const char *key, size_t n, char cause[33]);
 
 /* The activation id of the activation running on this thread ("" none),
  * so that nested invocations carry causedBy. */

@@ -114,7 +114,13 @@ static void test_exec_echo(void **state)
     char deadline[32];
     snprintf(deadline, sizeof deadline, "%lld", (long long)a.deadline_ms);
     assert_string_equal(json_string_value(json_object_get(env, "__OW_DEADLINE")), deadline);
-    assert_string_equal(json_string_value(json_object_get(env, "__OW_API_KEY")), "k1");
+    /* Its own key, not the daemon's token: what it invokes is caused by it. */
+    char key[RUNTIME_KEY_SIZE], cause[33];
+    runtime_activation_key(a.id, a.deadline_ms, key);
+    const char *got = json_string_value(json_object_get(env, "__OW_API_KEY"));
+    assert_string_equal(got, key);
+    assert_true(runtime_key_verify(got, strlen(got), cause));
+    assert_string_equal(cause, a.id);
     assert_string_equal(json_string_value(json_object_get(env, "__OW_NAMESPACE")), "evkit");
     /* Nothing else of the daemon's environment (secrets) reaches the
      * action. (Interpreters and wrappers such as pyenv's shims add variables
@@ -336,6 +342,43 @@ static void test_exec_not_executable(void **state)
     free(dir);
 }
 
+/* Activation keys: "<id>:<deadline>.<hmac>", only as made, only in time. */
+static void test_activation_keys(void **state)
+{
+    (void)state;
+    const char *id = "0123456789abcdef0123456789abcdef";
+    char key[RUNTIME_KEY_SIZE], cause[33] = "";
+    int64_t deadline = now_ms() + 60000;
+    runtime_activation_key(id, deadline, key);
+    assert_int_equal(strncmp(key, id, 32), 0);
+    assert_int_equal(key[32], ':');
+    assert_true(runtime_key_verify(key, strlen(key), cause));
+    assert_string_equal(cause, id);
+    assert_true(runtime_key_verify(key, strlen(key), NULL));
+    /* One character changed anywhere: refused. */
+    for (size_t i = 0; i < strlen(key); i++) {
+        char bad[RUNTIME_KEY_SIZE];
+        memcpy(bad, key, sizeof bad);
+        bad[i] = bad[i] == '1' ? '2' : '1';
+        if (bad[i] == key[i]) continue;
+        assert_false(runtime_key_verify(bad, strlen(bad), NULL));
+    }
+    /* Another activation's mac, a later deadline with the old mac, junk. */
+    char other[RUNTIME_KEY_SIZE];
+    runtime_activation_key("fedcba9876543210fedcba9876543210", deadline, other);
+    char swapped[RUNTIME_KEY_SIZE];
+    snprintf(swapped, sizeof swapped, "%.32s%s", id, other + 32);
+    assert_false(runtime_key_verify(swapped, strlen(swapped), NULL));
+    assert_false(runtime_key_verify(key, strlen(key) - 1, NULL));
+    assert_false(runtime_key_verify("k1", 2, NULL));
+    assert_false(runtime_key_verify("", 0, NULL));
+    /* Past its deadline plus the margin: refused; within the margin: taken. */
+    runtime_activation_key(id, now_ms() - RUNTIME_KEY_MARGIN_MS - 1000, key);
+    assert_false(runtime_key_verify(key, strlen(key), NULL));
+    runtime_activation_key(id, now_ms() - RUNTIME_KEY_MARGIN_MS + 5000, key);
+    assert_true(runtime_key_verify(key, strlen(key), NULL));
+}
+
 static void test_actionloop_warm_and_recover(void **state)
 {
     (void)state;
@@ -351,7 +394,10 @@ static void test_actionloop_warm_and_recover(void **state)
     assert_string_equal(json_string_value(json_object_get(msg, "activation_id")), a.id);
     assert_string_equal(json_string_value(json_object_get(msg, "action_name")), "/evkit/t/loop.py");
     assert_string_equal(json_string_value(json_object_get(msg, "namespace")), "evkit");
-    assert_string_equal(json_string_value(json_object_get(msg, "api_key")), "k1");
+    char key[RUNTIME_KEY_SIZE];
+    runtime_activation_key(a.id, a.deadline_ms, key);
+    assert_string_equal(json_string_value(json_object_get(msg, "api_key")), key);
+    assert_string_equal(json_string_value(json_object_get(msg, "api_host")), "http://127.0.0.1:1");
     char deadline[32];
     snprintf(deadline, sizeof deadline, "%lld", (long long)a.deadline_ms);
     assert_string_equal(json_string_value(json_object_get(msg, "deadline")), deadline);
@@ -555,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_exec_bad_interpreter),
         cmocka_unit_test(test_exec_memory_cap),
         cmocka_unit_test(test_exec_not_executable),
+        cmocka_unit_test(test_activation_keys),
         cmocka_unit_test_teardown(test_actionloop_warm_and_recover, teardown_pools),
         cmocka_unit_test_teardown(test_actionloop_concurrency, teardown_pools),
         cmocka_unit_test_teardown(test_actionloop_waits_for_a_free_process, teardown_pools),
