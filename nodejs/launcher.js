@@ -16,6 +16,7 @@ const readline = require('readline')
 const { pathToFileURL } = require('url')
 
 const RESULT_FD = 3
+const INIT_FAILED = 70 // the exit status when the function file does not load
 const file = path.resolve(process.argv[2] || '')
 const mainName = process.argv[3] || 'main'
 
@@ -106,12 +107,14 @@ async function run (main, msg) {
 
 async function serve () {
   let main
-  let initError
   try {
     main = await load()
   } catch (e) {
-    initError = `Initialization has failed due to: ${e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : e}`
-    console.error(initError)
+    // As OpenWhisk: a developer error. evkit reads this line in the logs of
+    // the activation that finds the process ended, and starts a fresh one
+    // for the next.
+    console.error(`Initialization has failed due to: ${e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : e}`)
+    process.exit(INIT_FAILED)
   }
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false })
   // One activation at a time: the host sends the next line only after an answer.
@@ -122,10 +125,6 @@ async function serve () {
       msg = JSON.parse(line)
     } catch (e) {
       answer({ error: 'evkit sent a line that is not JSON' })
-      continue
-    }
-    if (initError) {
-      answer({ error: initError })
       continue
     }
     answer(await run(main, msg))

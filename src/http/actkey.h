@@ -8,7 +8,8 @@
 #include <stdbool.h>
 
 /* True when headers carry "Authorization: Basic <an activation's live
- * key>"; cause (33 bytes, may be NULL) gets that activation's id. */
+ * key>" (or Bearer <key>); cause (33 bytes, may be NULL) gets that
+ * activation's id. */
 bool http_activation_key(const json_t *headers, char cause[33]);
 
 #endif

@@ -268,9 +268,27 @@ static bool logs_say_out_of_memory(const activation_t *a)
     return false;
 }
 
+/* The launcher's line when the function file did not load, without its
+ * "<time> stderr: " prefix; NULL when none. */
+static const char *init_failure(const activation_t *a)
+{
+    size_t i;
+    json_t *line;
+    json_array_foreach(a->logs, i, line) {
+        const char *s = json_string_value(line);
+        const char *hit = s ? strstr(s, "stderr: Initialization has failed") : NULL;
+        if (hit) return hit + 8;
+    }
+    return NULL;
+}
+
 static bool node_explain_exit(activation_t *a, int status, const char *how)
 {
-    (void)status;
+    const char *init = init_failure(a);
+    if (init && WIFEXITED(status) && WEXITSTATUS(status) == NODEJS_INIT_FAILED) {
+        activation_fail(a, ACT_DEV_ERROR, "%s", init);
+        return true;
+    }
     if (!logs_say_out_of_memory(a)) return false;
     activation_fail(a, ACT_DEV_ERROR,
                     "The action exceeded its memory limit of %d MB (limits.memory) and was "

@@ -20,6 +20,7 @@
 
 #define NODEJS_MIN_MEMORY_MB 128
 #define NODEJS_MIN_MAJOR 16      /* what nodejs:default accepts */
+#define NODEJS_INIT_FAILED 70    /* launcher.js's exit status when the function file does not load */
 
 /* The embedded files (build/gen/nodejs_files.c). */
 typedef struct nodejs_file {

@@ -123,6 +123,19 @@ test('a throw and a rejection are application errors; {error} too', async () => 
   assert.deepEqual(await result('js/fail', {}), { ok: true });
 });
 
+test('a function file that does not load, or lacks its main, is a developer error each time', async () => {
+  for (let i = 0; i < 2; i++) {
+    const { status, rec } = await invoke('js/broken', {});
+    assert.equal(status, 502);
+    assert.equal(rec.response.status, 'action developer error');
+    assert.match(rec.response.result.error, /^Initialization has failed due to: Error: broken at load/);
+    assert.ok(rec.logs.some((l) => l.includes('stderr: Initialization has failed')), JSON.stringify(rec.logs));
+  }
+  const { rec } = await invoke('js/nomain', {});
+  assert.equal(rec.response.status, 'action developer error');
+  assert.match(rec.response.result.error, /exports\.js exports no function 'absent'/);
+});
+
 test('console.* and direct process.stdout/stderr writes are the activation logs', async () => {
   const { rec } = await invoke('js/logs', { n: 9 });
   assert.equal(rec.response.success, true);
@@ -180,13 +193,18 @@ test('a consumer calls its handler through the openwhisk npm client with its own
   const [id, rest] = real.split(':');
   const moved = `${id}:${Number(rest.split('.')[0]) + 1}.${rest.split('.')[1]}`;
   for (const k of [forged, moved, 'nobody:nothing']) {
-    const r2 = await fetch(url, { method: 'POST', headers: basic(k) });
-    assert.equal(r2.status, 401, k);
+    for (const headers of [basic(k), { authorization: `Bearer ${k}` }]) {
+      const r2 = await fetch(url, { method: 'POST', headers });
+      assert.equal(r2.status, 401, `${k} ${headers.authorization}`);
+    }
   }
   // The real one, still within its deadline, is taken: caused by that activation.
   const ok = await fetch(url, { method: 'POST', headers: basic(real) });
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).cause, cjs.activationId);
+  const bearer = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${real}` } });
+  assert.equal(bearer.status, 200);
+  assert.equal((await bearer.json()).cause, cjs.activationId);
 });
 
 test('the launcher is written to a private folder (0700) removed when evkit stops', async () => {
