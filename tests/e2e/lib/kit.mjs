@@ -18,9 +18,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repo } from './evkit.mjs';
 
-export const KIT = process.env.EVKIT_STARTER_KIT
-  ? path.resolve(process.env.EVKIT_STARTER_KIT)
-  : path.resolve(repo, '../shared/starter-kit-2024');
+// ../shared/starter-kit-2024 beside the clone, or beside a folder above it (a
+// worktree of the clone); EVKIT_STARTER_KIT names another copy.
+function findKit() {
+  if (process.env.EVKIT_STARTER_KIT) return path.resolve(process.env.EVKIT_STARTER_KIT);
+  for (let dir = path.dirname(repo); ; dir = path.dirname(dir)) {
+    const kit = path.join(dir, 'shared/starter-kit-2024');
+    if (existsSync(path.join(kit, 'app.config.yaml'))) return kit;
+    if (path.dirname(dir) === dir) return path.resolve(repo, '../shared/starter-kit-2024');
+  }
+}
+export const KIT = findKit();
 export const KIT_DATA = path.resolve(KIT, '../starter-kit-data');
 
 function npmInstall() {
