@@ -30,6 +30,8 @@ static const char *TOP_USAGE =
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
     "  config         the effective settings and where each comes from\n"
     "  test           run the app's Lua tests [FILE...] (fake HTTP, state, publish)\n"
+    "  exec           -- COMMAND [ARG...]: run an app's own script (npm run onboard) against\n"
+    "                 evkit, with its .env and the preload that sends Adobe hosts to evkit\n"
     "\n"
     "options every command takes:\n"
     "  --app DIR      the app folder (default $EVKIT_APP or ./app)\n"
@@ -224,7 +226,7 @@ static int run_command(cli_ctx *ctx, int argc, char **argv)
         {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
         {"activation", cmd_activation}, {"trace", cmd_trace},
         {"onboard", cmd_onboard},       {"config", cmd_config},
-        {"test", cmd_test},
+        {"test", cmd_test},             {"exec", cmd_exec},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {

@@ -83,6 +83,7 @@ int cmd_trace(cli_ctx *ctx, int argc, char **argv);
 int cmd_onboard(cli_ctx *ctx, int argc, char **argv);
 int cmd_config(cli_ctx *ctx, int argc, char **argv);
 int cmd_test(cli_ctx *ctx, int argc, char **argv);
+int cmd_exec(cli_ctx *ctx, int argc, char **argv);
 /* evkit event show <id>: the event with every delivery and attempt (cmd_trace.c). */
 int cli_event_show(cli_ctx *ctx, const char *id);
 /* evkit event sample <code> | --list, evkit event send-sample <code> (cmd_sample.c). */

@@ -214,6 +214,15 @@ static const char *files_install(err_t *err)
     return files_dir;
 }
 
+int nodejs_preload_path(char *out, size_t len, err_t *err)
+{
+    const char *dir = files_install(err);
+    if (!dir) return -1;
+    if ((size_t)snprintf(out, len, "%s/preload.js", dir) >= len)
+        return err_code(err, EVK_INVALID, "the preload path under %s is too long", dir);
+    return 0;
+}
+
 /* ---- the backend ---- */
 
 static const char *node_setting(const activation_t *a)

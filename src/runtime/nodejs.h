@@ -37,6 +37,10 @@ extern const size_t nodejs_files_count;
  * there is none, EVK_INVALID when it does not run as node --version). */
 int nodejs_find(const char *setting, char *path, size_t len, int *major, err_t *err);
 
+/* The path of evkit's preload.js (written to the private folder at the
+ * first call, removed when evkit exits) in out; -1 with err. */
+int nodejs_preload_path(char *out, size_t len, err_t *err);
+
 /* `evkit check`: an error when the app has nodejs actions and no Node.js
  * is found, or one older than an action declares (nodejs:N needs major >=
  * N; nodejs:default needs NODEJS_MIN_MAJOR). */
