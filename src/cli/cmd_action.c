@@ -78,12 +78,18 @@ static int action_get(cli_ctx *ctx, const char *name, bool url_only)
         puts(url);
     } else {
         json_t *empty = json_object();
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:{s:i, s:i, s:i}, s:s}", "name",
+        json_t *j = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:o, s:O, s:{s:i, s:i, s:i}, s:s}", "name",
                               a->fqn, "function", a->function, "runtime", a->runtime, "web",
                               web_name(a->web), "namespace", ns, "inputs",
                               log_redact(a->inputs), "annotations", a->annotations ? a->annotations : empty,
                               "limits", "timeout", a->timeout_ms, "memory", a->memory_mb,
                               "concurrency", a->concurrency, "url", url);
+        if (a->kind == RUNTIME_SEQUENCE) {
+            json_t *steps = json_array();
+            for (size_t i = 0; i < a->nsteps; i++)
+                json_array_append_new(steps, json_string(a->steps[i]->fqn));
+            json_object_set_new(j, "steps", steps);
+        }
         cli_print_json(j);
         json_decref(j);
         json_decref(empty);

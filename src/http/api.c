@@ -200,9 +200,21 @@ void api_ns_activations(http_ctx *h, const api_request *req, web_response *out)
 
 static json_t *action_json(const engine_t *e, const action_t *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "name", a->name, "namespace", e->namespace,
-                     "package", a->package, "limits", "timeout", a->timeout_ms, "memory",
-                     a->memory_mb);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "name", a->name, "namespace",
+                          e->namespace, "package", a->package, "limits", "timeout", a->timeout_ms,
+                          "memory", a->memory_mb);
+    if (a->kind == RUNTIME_SEQUENCE) {
+        /* OpenWhisk's shape: exec.kind sequence with fully qualified components. */
+        json_t *comp = json_array();
+        for (size_t i = 0; i < a->nsteps; i++) {
+            char *fq = xasprintf("/%s/%s", e->namespace, a->steps[i]->fqn);
+            json_array_append_new(comp, json_string(fq));
+            free(fq);
+        }
+        json_object_set_new(j, "exec", json_pack("{s:s, s:o}", "kind", "sequence", "components",
+                                                 comp));
+    }
+    return j;
 }
 
 void api_ns_actions(http_ctx *h, const api_request *req, web_response *out)

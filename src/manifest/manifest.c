@@ -22,17 +22,10 @@
 
 #define CONFIG_FILE "app.config.yaml"
 
-typedef struct lctx {
-    diags_t *d;
-    app_t *app;
-    size_t capactions;
-    json_t *missing;    /* $VARs already reported missing */
-    bool literal;       /* from the API: no $VAR expansion (no peeking at the environment) */
-} lctx_t;
-
 static const char *const APP_KEYS[] = {"runtimeManifest", "events", NULL};
 static const char *const RM_KEYS[] = {"packages", NULL};
-static const char *const PKG_KEYS[] = {"license", "inputs", "actions", NULL};
+static const char *const PKG_KEYS[] = {"license", "inputs",   "actions", "sequences",
+                                       "triggers", "rules", NULL};
 static const char *const ACTION_KEYS[] = {"function", "runtime",     "web",    "inputs",
                                           "annotations", "limits", "main", NULL};
 static const char *const LIMIT_KEYS[] = {"timeout", "memory", "concurrency", NULL};
@@ -53,7 +46,7 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-static void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where)
+void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where)
 {
     for (size_t i = 0; i < map->npairs; i++)
         if (!in_list(known, map->pairs[i].key->str))
@@ -63,7 +56,7 @@ static void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known
 
 /* True for a mapping. Absent or empty values are false without a word (the
  * caller decides whether that is a problem); anything else is a type error. */
-static bool want_map(lctx_t *c, const mnode_t *n, const char *what)
+bool want_map(lctx_t *c, const mnode_t *n, const char *what)
 {
     if (mn_is_null(n)) return false;
     if (n->kind == MN_MAP) return true;
@@ -72,7 +65,7 @@ static bool want_map(lctx_t *c, const mnode_t *n, const char *what)
 }
 
 /* A string value, NULL when absent or empty (and an error when of another type). */
-static const char *want_str(lctx_t *c, const mnode_t *n, const char *what)
+const char *want_str(lctx_t *c, const mnode_t *n, const char *what)
 {
     if (mn_is_null(n)) return NULL;
     if (mn_is_str(n)) return n->str;
@@ -81,7 +74,7 @@ static const char *want_str(lctx_t *c, const mnode_t *n, const char *what)
 }
 
 /* Milliseconds from an integer or a duration string ("500ms", "1m", "PT1M"). */
-static bool want_ms(lctx_t *c, const mnode_t *n, const char *what, int64_t *out)
+bool want_ms(lctx_t *c, const mnode_t *n, const char *what, int64_t *out)
 {
     if (n->kind == MN_SCALAR && n->st == MS_INT) {
         *out = n->ival;
@@ -114,7 +107,7 @@ static bool want_int(lctx_t *c, const mnode_t *n, const char *what, int64_t lo, 
 }
 
 /* OpenWhisk entity names, minus spaces: they end up in URLs. */
-static bool valid_name(const char *s)
+bool valid_name(const char *s)
 {
     if (!*s || !(isalnum((unsigned char)*s) || *s == '_')) return false;
     for (; *s; s++)
@@ -130,7 +123,7 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* Inputs as JSON: typed scalars stay typed (quoted ones are strings), and
  * every string has its $VARs expanded. */
-static json_t *input_json(lctx_t *c, const mnode_t *n)
+json_t *input_json(lctx_t *c, const mnode_t *n)
 {
     switch (n->kind) {
     case MN_MAP: {
@@ -155,7 +148,7 @@ static json_t *input_json(lctx_t *c, const mnode_t *n)
 
 /* ---- actions ---- */
 
-static action_t *action_push(lctx_t *c)
+action_t *action_push(lctx_t *c)
 {
     app_t *app = c->app;
     VEC_GROW(app->actions, c->capactions, app->nactions + 1);
@@ -275,7 +268,7 @@ static void action_main(lctx_t *c, action_t *a, const mnode_t *spec)
     }
 }
 
-static void action_web(lctx_t *c, action_t *a, const mnode_t *spec)
+void action_web(lctx_t *c, action_t *a, const mnode_t *spec)
 {
     const mnode_t *w = mn_get(spec, "web");
     if (mn_is_null(w)) return;
@@ -296,7 +289,7 @@ static void action_web(lctx_t *c, action_t *a, const mnode_t *spec)
           mn_describe(w));
 }
 
-static void action_annotations(lctx_t *c, action_t *a, const mnode_t *spec)
+void action_annotations(lctx_t *c, action_t *a, const mnode_t *spec)
 {
     const mnode_t *an = mn_get(spec, "annotations");
     char *what = xasprintf("'annotations' of action '%s'", a->fqn);
@@ -449,6 +442,7 @@ static void package_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec)
         for (size_t i = 0; i < acts->npairs; i++)
             action_parse(c, pkg, inputs, acts->pairs[i].key, acts->pairs[i].val);
     free(what);
+    flows_package_parse(c, pkg, inputs, spec);
     json_decref(inputs);
 }
 
@@ -843,6 +837,9 @@ static void config_parse(lctx_t *c, const mnode_t *root)
         if (want_map(c, pk, "'packages'"))
             for (size_t i = 0; i < pk->npairs; i++)
                 package_parse(c, pk->pairs[i].key, pk->pairs[i].val);
+        /* Sequence steps and rule actions point into app->actions: only now
+         * is that array final. */
+        flows_resolve(c);
     }
 
     if (!c->app->nactions)
@@ -1035,8 +1032,12 @@ void app_free(app_t *app)
         free(a->main_name);
         json_decref(a->inputs);
         json_decref(a->annotations);
+        for (size_t k = 0; k < a->nsteps; k++) free(a->step_names[k]);
+        free(a->step_names);
+        free(a->steps);
     }
     free(app->actions);
+    flows_free(app);
     for (size_t i = 0; i < app->nregistrations; i++) registration_clear(&app->registrations[i]);
     free(app->registrations);
     for (size_t i = 0; i < app->nproviders; i++) {

@@ -14,7 +14,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { RUNTIME_LUA, RUNTIME_EXEC, RUNTIME_ACTIONLOOP, RUNTIME_NODEJS } runtime_kind;
+/* RUNTIME_SEQUENCE: a `sequences:` entry of a package, run by the runtime
+ * step by step (no function file). */
+typedef enum {
+    RUNTIME_LUA,
+    RUNTIME_EXEC,
+    RUNTIME_ACTIONLOOP,
+    RUNTIME_NODEJS,
+    RUNTIME_SEQUENCE
+} runtime_kind;
 typedef enum { WEB_NO, WEB_YES, WEB_RAW } web_mode;
 
 #define ACTION_DEFAULT_TIMEOUT_MS 60000
@@ -46,7 +54,35 @@ typedef struct action {
     int timeout_ms;       /* limits.timeout, default 60000 */
     int memory_mb;        /* limits.memory, default 256 */
     int concurrency;      /* limits.concurrency (actionloop pool size), default 2 */
+    /* RUNTIME_SEQUENCE: the actions run in order, each one's result the next
+     * one's params (function and dir are NULL). */
+    char **step_names;    /* as written in `actions:` */
+    const struct action **steps;
+    size_t nsteps;
 } action_t;
+
+/* Scheduled triggers: `triggers:` of a package with a feed of the OpenWhisk
+ * alarms package, and the `rules:` that bind them to actions. */
+typedef enum { FEED_NONE, FEED_ALARM, FEED_INTERVAL, FEED_ONCE } feed_kind;
+
+typedef struct trigger {
+    char *name;           /* triggers are namespace-wide: unique across packages */
+    char *package;        /* where it is declared */
+    feed_kind feed;
+    char *cron;           /* FEED_ALARM: the cron expression (5 or 6 fields, UTC) */
+    int64_t interval_ms;  /* FEED_INTERVAL: minutes */
+    int64_t date_ms;      /* FEED_ONCE: date */
+    int64_t start_ms;     /* startDate, 0 = none */
+    int64_t stop_ms;      /* stopDate, 0 = none */
+    json_t *params;       /* trigger_payload's keys, over the trigger's other inputs */
+} trigger_t;
+
+typedef struct rule {
+    char *name;
+    char *package;
+    const trigger_t *trigger;
+    const action_t *action;
+} rule_t;
 
 typedef struct interest {
     char *provider;       /* provider key, e.g. "backoffice" */
@@ -102,6 +138,10 @@ typedef struct app {
     event_code_t *events;
     size_t nevents;
     json_t *env;          /* merged environment seen by $VAR: process env over .env */
+    trigger_t *triggers;
+    size_t ntriggers;
+    rule_t *rules;
+    size_t nrules;
 } app_t;
 
 typedef enum { DIAG_ERROR, DIAG_WARNING } diag_severity;
@@ -135,6 +175,10 @@ app_t *app_load_env(const char *dir, const json_t *env, diags_t *d);
 void app_free(app_t *app);
 
 const action_t *app_action(const app_t *app, const char *fqn);
+/* An action as OpenWhisk manifests name it from package pkg: "action" (in
+ * pkg), "pkg/action", "/namespace/pkg/action" or "/_/pkg/action". */
+const action_t *app_action_ref(const app_t *app, const char *pkg, const char *ref);
+const trigger_t *app_trigger(const app_t *app, const char *name);
 const registration_t *app_registration(const app_t *app, const char *name);
 const provider_t *app_provider(const app_t *app, const char *key);
 const event_code_t *app_event_code(const app_t *app, const char *provider, const char *code);

@@ -111,6 +111,41 @@ char *env_expand(const char *s, const json_t *env, json_t *missing, diags_t *d, 
 /* Adds "(used in N more places)" to the warnings env_expand recorded. */
 void env_missing_finish(json_t *missing, diags_t *d);
 
+/* ---- what manifest.c shares with flows.c ---- */
+typedef struct lctx {
+    diags_t *d;
+    app_t *app;
+    size_t capactions;
+    json_t *missing;    /* $VARs already reported missing */
+    bool literal;       /* from the API: no $VAR expansion (no peeking at the environment) */
+    struct flows_pending *flows; /* sequences and rules to resolve (flows.c) */
+} lctx_t;
+
+void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where);
+/* True for a mapping; absent or empty is false without a word, another
+ * type an error. */
+bool want_map(lctx_t *c, const mnode_t *n, const char *what);
+/* A string value, NULL when absent or empty (and an error when of another type). */
+const char *want_str(lctx_t *c, const mnode_t *n, const char *what);
+/* Milliseconds from an integer or a duration string. */
+bool want_ms(lctx_t *c, const mnode_t *n, const char *what, int64_t *out);
+/* OpenWhisk entity names, minus spaces. */
+bool valid_name(const char *s);
+/* Inputs as JSON with $VARs expanded. */
+json_t *input_json(lctx_t *c, const mnode_t *n);
+/* A new zeroed action at the end of app->actions (which may move). */
+action_t *action_push(lctx_t *c);
+void action_web(lctx_t *c, action_t *a, const mnode_t *spec);
+void action_annotations(lctx_t *c, action_t *a, const mnode_t *spec);
+
+/* flows.c: `sequences:`, `triggers:` and `rules:` of package pkg (spec is
+ * the package's mapping, inputs its inputs). */
+void flows_package_parse(lctx_t *c, const char *pkg, const json_t *inputs, const mnode_t *spec);
+/* Once every package is read: sequence steps and rule targets resolved,
+ * sequence cycles refused, sequence limits derived from their steps. */
+void flows_resolve(lctx_t *c);
+void flows_free(app_t *app);
+
 /* Reads onboarding/config/providers.json and events.json into app
  * (app->dir must be set). Problems go to d. */
 void onboarding_load(app_t *app, diags_t *d);

@@ -105,6 +105,7 @@ static const char *kind_name(const action_t *action)
     case RUNTIME_LUA: return "lua:5.4";
     case RUNTIME_EXEC: return "blackbox";
     case RUNTIME_NODEJS: return action->runtime;
+    case RUNTIME_SEQUENCE: return "sequence";
     default: return "actionloop";
     }
 }
@@ -192,6 +193,7 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
     case RUNTIME_EXEC: exec_backend_run(&a); break;
     case RUNTIME_ACTIONLOOP: actionloop_backend_run(&a); break;
     case RUNTIME_NODEJS: nodejs_backend_run(&a); break;
+    case RUNTIME_SEQUENCE: sequence_backend_run(&a); break;
     default: activation_fail(&a, ACT_INTERNAL_ERROR, "unsupported runtime '%s'", action->runtime);
     }
     current_activation_id = saved;

@@ -64,6 +64,8 @@ void lua_backend_run(activation_t *a);
 void exec_backend_run(activation_t *a);
 void actionloop_backend_run(activation_t *a);
 void nodejs_backend_run(activation_t *a);
+/* A sequence: one nested activation per step (sequence.c). */
+void sequence_backend_run(activation_t *a);
 /* Stops pooled processes/interpreters (shutdown). */
 void actionloop_backend_shutdown(void);
 void lua_backend_thread_cleanup(void);

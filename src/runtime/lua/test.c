@@ -458,10 +458,10 @@ static const char *web_name(web_mode w)
 
 static json_t *action_json(const app_t *app, const action_t *a)
 {
-    const char *f = a->function;
+    const char *f = a->function; /* NULL for a sequence */
     size_t n = strlen(app->dir);
-    if (!strncmp(f, app->dir, n) && f[n] == '/') f += n + 1;
-    return json_pack("{s:s, s:s, s:s, s:O, s:O, s:{s:i, s:i, s:i}}", "path", f, "runtime",
+    if (f && !strncmp(f, app->dir, n) && f[n] == '/') f += n + 1;
+    return json_pack("{s:s?, s:s, s:s, s:O, s:O, s:{s:i, s:i, s:i}}", "path", f, "runtime",
                      a->runtime, "web", web_name(a->web), "inputs",
                      a->inputs ? a->inputs : json_object(), "annotations",
                      a->annotations ? a->annotations : json_object(), "limits", "timeout",
