@@ -1,11 +1,13 @@
 /* store: the durable journal and everything evkit keeps. A narrow interface
  * that speaks of appending events, reading from a position, dedup, claiming
- * delivery work, activations and action state, never of SQL, so that a NATS
- * JetStream backend can sit behind it later. The embedded backend is SQLite
- * (store_sqlite.c) in WAL mode with synchronous=FULL and group commit.
+ * delivery work, activations and action state, never of SQL or subjects.
+ * Every function dispatches through the backend the store was opened with
+ * (store/backend.h): SQLite in a data folder (store/sqlite/, WAL,
+ * synchronous=FULL, group commit), the default, or NATS JetStream
+ * (store/nats/, docs/jetstream.md) for several nodes on one journal.
  *
  * Threads: every function is safe to call from any thread. Several
- * processes may open the same folder (the CLI beside a running daemon).
+ * processes may open the same store (the CLI beside a running daemon).
  * Ownership: json_t values passed in are borrowed unless said otherwise;
  * json_t values returned are new references the caller decrefs. */
 #ifndef EVKIT_STORE_H
@@ -20,8 +22,29 @@
 
 typedef struct store store_t;
 
-/* Opens (creating) the store in folder dir. */
+/* Where the store lives and how to reach it. */
+typedef struct store_opts {
+    const char *dir;        /* the data folder: SQLite's evkit.db */
+    const char *url;        /* NULL or "": SQLite in dir; "nats://host:4222[,host2...]"
+                             * (or tls://): NATS JetStream */
+    const char *creds;      /* NATS credentials file (JWT + NKey), NULL: none */
+    const char *token;      /* NATS token, NULL: none (a secret: never logged) */
+    const char *tls_ca;     /* CA certificates file; setting it turns TLS on */
+    const char *tls_cert;   /* client certificate and key files for mutual TLS */
+    const char *tls_key;
+    int replicas;           /* JetStream replicas; 0: 3 when the cluster has 3
+                             * servers or more, else 1 */
+    int64_t timeout_ms;     /* connect and request timeout; <= 0: 5 s */
+} store_opts;
+
+/* Opens (creating what is missing) the store o describes. JetStream: fails
+ * with EVK_UNAVAILABLE when no server answers or JetStream is off, and with
+ * EVK_CONFLICT when a stream or bucket exists with a config evkit cannot use. */
+int store_open_with(const store_opts *o, store_t **out, err_t *err);
+/* Opens (creating) the SQLite store in folder dir. */
 int store_open(const char *dir, store_t **out, err_t *err);
+/* "sqlite" or "nats". */
+const char *store_backend_name(const store_t *s);
 /* Flushes pending asynchronous writes (activations, traces) and closes. */
 void store_close(store_t *s);
 

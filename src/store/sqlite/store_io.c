@@ -6,7 +6,7 @@
  * needs (a value with its expiry, count, clear).
  *
  * Rare operations: statements are prepared per call, not cached. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ typedef struct {
     int64_t changes, rowid;
 } io_write_arg;
 
-static int run_io_write(store_t *s, conn_t *c, wop_t *op)
+static int run_io_write(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     io_write_arg *a = op->arg;
@@ -54,7 +54,7 @@ static int run_io_write(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-static int io_write(store_t *s, io_write_arg *a, err_t *err)
+static int io_write(sq_t *s, io_write_arg *a, err_t *err)
 {
     wop_t op = {.run = run_io_write, .arg = a};
     return store_submit(s, &op, err);
@@ -64,7 +64,7 @@ static int io_write(store_t *s, io_write_arg *a, err_t *err)
 
 /* An array of the JSON objects in column 0; column 1, when the query has
  * it, is set in each as "id" (a number). */
-static int io_read(store_t *s, const char *sql, const char *t1, int64_t i2, const char *what,
+static int io_read(sq_t *s, const char *sql, const char *t1, int64_t i2, const char *what,
                    json_t **out, err_t *err)
 {
     *out = NULL;
@@ -102,8 +102,9 @@ static int io_read(store_t *s, const char *sql, const char *t1, int64_t i2, cons
 
 /* ---- providers ---- */
 
-int store_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err)
+int sq_io_provider_put(store_t *base, const json_t *rec, bool *conflict, err_t *err)
 {
+    sq_t *s = SQ(base);
     *conflict = false;
     const char *id = json_string_value(json_object_get(rec, "id"));
     const char *key = json_string_value(json_object_get(rec, "key"));
@@ -124,14 +125,16 @@ int store_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *
     return rc;
 }
 
-int store_io_provider_list(store_t *s, json_t **out, err_t *err)
+int sq_io_provider_list(store_t *base, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     return io_read(s, "SELECT rec FROM io_providers ORDER BY created_ms, id", NULL, 0,
                    "cannot read providers", out, err);
 }
 
-int store_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t *err)
+int sq_io_provider_get(store_t *base, const char *id_or_key, json_t **rec, err_t *err)
 {
+    sq_t *s = SQ(base);
     *rec = NULL;
     json_t *rows = NULL;
     if (io_read(s, "SELECT rec FROM io_providers WHERE id = ?1 OR key = ?1", id_or_key, 0,
@@ -144,9 +147,10 @@ int store_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t
 
 /* ---- registrations ---- */
 
-int store_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *conflict,
+int sq_io_reg_put(store_t *base, const char *scope, const json_t *rec, bool *conflict,
                      int64_t *id, err_t *err)
 {
+    sq_t *s = SQ(base);
     *conflict = false;
     *id = 0;
     const char *name = json_string_value(json_object_get(rec, "name"));
@@ -167,8 +171,9 @@ int store_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *con
     return rc;
 }
 
-int store_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err)
+int sq_io_reg_list(store_t *base, const char *scope, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     return io_read(s, "SELECT rec, id FROM io_registrations WHERE ?1 IS NULL OR scope = ?1"
                       " ORDER BY id",
                    scope, 0, "cannot read registrations", out, err);
@@ -183,8 +188,9 @@ static int hexval(int ch)
     return -1;
 }
 
-int store_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err)
+int sq_key_get(store_t *base, const char *name, unsigned char *out, size_t len, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (len == 0 || len > 256) return err_set(err, "a key is 1 to 256 bytes");
     unsigned char raw[256];
     char hex[513];
@@ -218,8 +224,9 @@ int store_key_get(store_t *s, const char *name, unsigned char *out, size_t len, 
 
 /* ---- action state as a collection ---- */
 
-int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
+int sq_state_entry(store_t *base, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
 {
+    sq_t *s = SQ(base);
     *value = NULL;
     *expires_ms = 0;
     if (!store_state_key_valid(key))
@@ -240,8 +247,9 @@ int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expi
     return 0;
 }
 
-int store_state_count(store_t *s, int64_t *n, err_t *err)
+int sq_state_count(store_t *base, int64_t *n, err_t *err)
 {
+    sq_t *s = SQ(base);
     *n = 0;
     json_t *rows = NULL;
     if (io_read(s, "SELECT count(*) FROM state WHERE expires_ms <= 0 OR expires_ms > ?2", NULL,
@@ -252,8 +260,9 @@ int store_state_count(store_t *s, int64_t *n, err_t *err)
     return 0;
 }
 
-int store_state_clear(store_t *s, int64_t *n, err_t *err)
+int sq_state_clear(store_t *base, int64_t *n, err_t *err)
 {
+    sq_t *s = SQ(base);
     *n = 0;
     io_write_arg a = {.sql = "DELETE FROM state", .what = "cannot delete state"};
     if (io_write(s, &a, err) < 0) return -1;

@@ -1,6 +1,6 @@
 /* store_size: how big the journal is, for /metrics. Statements are prepared
  * per call: a scrape is rare next to the hot paths the statement cache serves. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <string.h>
 
@@ -21,8 +21,9 @@ static int read_size(conn_t *c, void *ud, err_t *err)
     return 0;
 }
 
-int store_size_get(store_t *s, store_size *out, err_t *err)
+int sq_size_get(store_t *base, store_size *out, err_t *err)
 {
+    sq_t *s = SQ(base);
     memset(out, 0, sizeof *out);
     /* One read transaction: the figures describe the same moment. */
     return with_reader(s, true, read_size, out, err);

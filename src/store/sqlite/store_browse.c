@@ -1,7 +1,7 @@
 /* store_browse: reading the journal the way a person looks at it (the web
  * console, `evkit event show`): pages by provider, type and position, and
  * one event with every delivery it caused. Reads only. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +33,10 @@ static int row_page(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int store_event_page(store_t *s, const char *provider, const char *type, int64_t since,
+int sq_event_page(store_t *base, const char *provider, const char *type, int64_t since,
                      int64_t before, bool latest, int limit, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     bool backwards = latest || before > 0;
     if (limit <= 0) limit = 100;
@@ -111,8 +112,9 @@ static int read_detail(conn_t *c, void *ud, err_t *err)
                : 0;
 }
 
-int store_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
+int sq_event_detail(store_t *base, const char *id, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (!id || !*id) return 0;
     detail_arg a = {.id = id};

@@ -2,7 +2,7 @@
  * per connection, or for one call), bind, step through the rows, reset or
  * finalize, and SQLite's failures turned into an err_t with a status. Also
  * the read connection borrowed for one function (with_reader). */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 
@@ -125,7 +125,7 @@ int sql_int(conn_t *c, stmt_slot slot, const char *sql, sql_args args, int64_t *
     return sql_run(c, slot, sql, args, first_int, out, what, err);
 }
 
-int with_reader(store_t *s, bool txn, reader_fn fn, void *ud, err_t *err)
+int with_reader(sq_t *s, bool txn, reader_fn fn, void *ud, err_t *err)
 {
     conn_t *c = store_reader(s, err);
     if (!c) return -1;
@@ -154,14 +154,14 @@ static int run_one(conn_t *c, void *ud, err_t *err)
     return sql_run(c, q->slot, q->sql, q->args, q->row, q->ud, q->what, err) < 0 ? -1 : 0;
 }
 
-int store_query(store_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
+int store_query(sq_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
                 const char *what, err_t *err)
 {
     one_query q = {slot, sql, args, row, ud, what};
     return with_reader(s, false, run_one, &q, err);
 }
 
-int store_query_int(store_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
+int store_query_int(sq_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
                     const char *what, err_t *err)
 {
     *out = 0;

@@ -2,7 +2,7 @@
  * ordering and crash recovery through leases), recording attempts,
  * dead letters, registration health and state, and the housekeeping that
  * keeps the dedup, attempt and state tables bounded. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,31 +22,6 @@
     " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries b"                      \
     "   WHERE b.registration = d.registration AND b.order_key = d.order_key AND b.id < d.id"   \
     "   AND b.state IN ('pending','running','parked')))"
-
-const char *reg_state_name(reg_state st)
-{
-    switch (st) {
-    case REG_UNSTABLE: return "UNSTABLE";
-    case REG_DISABLED: return "DISABLED";
-    default: return "ACTIVE";
-    }
-}
-
-static reg_state reg_state_parse(const char *s)
-{
-    if (s && !strcmp(s, "DISABLED")) return REG_DISABLED;
-    if (s && !strcmp(s, "UNSTABLE")) return REG_UNSTABLE;
-    return REG_ACTIVE;
-}
-
-void store_delivery_free(store_delivery *d)
-{
-    if (!d) return;
-    free(d->registration);
-    free(d->order_key);
-    json_decref(d->event);
-    memset(d, 0, sizeof *d);
-}
 
 /* ---- claim ---- */
 
@@ -109,7 +84,7 @@ static int claim_mark(conn_t *c, claim_arg *a, int64_t now, err_t *err)
     return 0;
 }
 
-static int run_claim(store_t *s, conn_t *c, wop_t *op)
+static int run_claim(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     claim_arg *a = op->arg;
@@ -146,7 +121,7 @@ static int run_claim(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-static int claim(store_t *s, const char *registration, int max, int64_t lease_ms,
+static int claim(sq_t *s, const char *registration, int max, int64_t lease_ms,
                  store_delivery **out, size_t *n, err_t *err)
 {
     *out = NULL;
@@ -175,16 +150,18 @@ static int claim(store_t *s, const char *registration, int max, int64_t lease_ms
     return 0;
 }
 
-int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
+int sq_claim(store_t *base, int max, int64_t lease_ms, store_delivery **out, size_t *n,
                 err_t *err)
 {
+    sq_t *s = SQ(base);
     store_note_claim(s);
     return claim(s, NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
 }
 
-int store_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+int sq_claim_more(store_t *base, const char *registration, int max, int64_t lease_ms,
                      store_delivery **out, size_t *n, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
     return claim(s, registration, max, lease_ms, out, n, err);
@@ -202,7 +179,7 @@ static const char *outcome_state(store_outcome o)
     }
 }
 
-static int run_finish(store_t *s, conn_t *c, wop_t *op)
+static int run_finish(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     const store_attempt *a = op->arg;
@@ -266,8 +243,9 @@ static int run_finish(store_t *s, conn_t *c, wop_t *op)
     return rc;
 }
 
-int store_finish(store_t *s, const store_attempt *a, err_t *err)
+int sq_finish(store_t *base, const store_attempt *a, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!a) return err_code(err, EVK_INVALID, "no attempt to record");
     wop_t op = {.run = run_finish, .arg = (void *)a};
     return store_submit(s, &op, err);
@@ -293,8 +271,9 @@ static int read_next_due(conn_t *c, void *ud, err_t *err)
     return 0;
 }
 
-int64_t store_next_due(store_t *s)
+int64_t sq_next_due(store_t *base)
 {
+    sq_t *s = SQ(base);
     err_t err;
     int64_t best = INT64_MAX;
     /* A failed look is no work now: the dispatcher looks again on the next kick. */
@@ -323,9 +302,10 @@ static int row_dead(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int store_deadletter_list(store_t *s, const char *registration, int limit, json_t **out,
+int sq_deadletter_list(store_t *base, const char *registration, int limit, json_t **out,
                           err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (limit <= 0) limit = 100;
     const char *what = "cannot list dead letters";
@@ -366,7 +346,7 @@ typedef struct {
     "   THEN 'parked' ELSE 'pending' END,"                                                     \
     " attempt = 0, first_attempt_ms = 0, lease_until_ms = 0, due_ms = ?1"
 
-static int run_dead_replay(store_t *s, conn_t *c, wop_t *op)
+static int run_dead_replay(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     dead_replay_arg *a = op->arg;
@@ -391,9 +371,10 @@ static int run_dead_replay(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count,
+int sq_deadletter_replay(store_t *base, int64_t id, const char *registration, int *count,
                             err_t *err)
 {
+    sq_t *s = SQ(base);
     *count = 0;
     dead_replay_arg a = {.id = id, .registration = registration};
     wop_t op = {.run = run_dead_replay, .arg = &a};
@@ -413,7 +394,7 @@ typedef struct {
     bool more;
 } dead_chunk_arg;
 
-static int run_dead_replay_chunk(store_t *s, conn_t *c, wop_t *op)
+static int run_dead_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     dead_chunk_arg *a = op->arg;
@@ -454,9 +435,10 @@ static int row_dead_count(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+int sq_deadletter_replay_all(store_t *base, const char *registration, store_progress_fn progress,
                                 void *ud, int *count, err_t *err)
 {
+    sq_t *s = SQ(base);
     *count = 0;
     int64_t v[2] = {0, 0}; /* how many, the last id */
     if (store_query(s, ST_ONCE,
@@ -565,8 +547,9 @@ static int read_reg_info(conn_t *c, void *ud, err_t *err)
                : 0;
 }
 
-int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
+int sq_reg_info_get(store_t *base, const char *registration, store_reg_info *out, err_t *err)
 {
+    sq_t *s = SQ(base);
     memset(out, 0, sizeof *out);
     out->state = REG_ACTIVE;
     if (!registration || !*registration)
@@ -588,9 +571,10 @@ static int read_window(conn_t *c, void *ud, err_t *err)
     return reg_window(c, a->name, a->since_ms, a->v, err);
 }
 
-int store_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+int sq_reg_window(store_t *base, const char *registration, int64_t since_ms, int64_t *attempts,
                      int64_t *failures, err_t *err)
 {
+    sq_t *s = SQ(base);
     window_arg a = {.name = registration, .since_ms = since_ms};
     int rc = with_reader(s, false, read_window, &a, err);
     *attempts = a.v[0];
@@ -618,7 +602,7 @@ typedef struct {
     int resumed;
 } reg_arg;
 
-static int run_reg_set_state(store_t *s, conn_t *c, wop_t *op)
+static int run_reg_set_state(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     reg_arg *a = op->arg;
@@ -644,8 +628,9 @@ static int run_reg_set_state(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
+int sq_reg_set_state(store_t *base, const char *registration, reg_state st, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
     reg_arg a = {.name = registration, .state = st};
@@ -653,7 +638,7 @@ int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_
     return store_submit(s, &op, err);
 }
 
-static int run_reg_enable(store_t *s, conn_t *c, wop_t *op)
+static int run_reg_enable(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     reg_arg *a = op->arg;
@@ -673,8 +658,9 @@ static int run_reg_enable(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
+int sq_reg_enable(store_t *base, const char *registration, int *resumed, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (resumed) *resumed = 0;
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
@@ -691,7 +677,7 @@ typedef struct release_arg {
     int released;
 } release_arg;
 
-static int run_release(store_t *s, conn_t *c, wop_t *op)
+static int run_release(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     release_arg *a = op->arg;
@@ -703,8 +689,9 @@ static int run_release(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_release_claims(store_t *s, int *released, err_t *err)
+int sq_release_claims(store_t *base, int *released, err_t *err)
 {
+    sq_t *s = SQ(base);
     release_arg a = {0};
     wop_t op = {.run = run_release, .arg = &a};
     if (store_submit(s, &op, err) < 0) return -1;
@@ -722,7 +709,7 @@ static int prune_one(conn_t *c, stmt_slot slot, const char *sql, int64_t bound, 
     return 0;
 }
 
-int store_prune_expired(store_t *s, conn_t *c, int64_t now, err_t *err)
+int store_prune_expired(sq_t *s, conn_t *c, int64_t now, err_t *err)
 {
     (void)s;
     bool more = false;

@@ -6,7 +6,7 @@
  * what it created from what was there.
  *
  * Rare operations: statements are prepared per call, not cached. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,7 @@ typedef struct {
     store_put_outcome outcome;
 } meta_put_arg;
 
-static int run_meta_put(store_t *s, conn_t *c, wop_t *op)
+static int run_meta_put(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     meta_put_arg *a = op->arg;
@@ -48,9 +48,10 @@ static int run_meta_put(store_t *s, conn_t *c, wop_t *op)
                     args, what, &op->err);
 }
 
-int store_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
+int sq_event_meta_put(store_t *base, const store_event_meta *m, store_put_outcome *outcome,
                          err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!m->provider || !*m->provider || !m->code || !*m->code)
         return err_code(err, EVK_INVALID, "event metadata needs a provider and an event code");
     meta_put_arg a = {.provider = m->provider, .code = m->code,
@@ -80,8 +81,9 @@ static int row_meta(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int store_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err)
+int sq_event_meta_list(store_t *base, const char *provider, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     json_t *arr = json_array();
     if (store_query(s, ST_ONCE,

@@ -4,7 +4,7 @@
  * events already in the journal, and retention. */
 #include "core/jsonpath.h"
 #include "core/vec.h"
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 /* ---- registrations (used by every op that creates deliveries) ---- */
 
-int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *err)
+int reg_ensure(sq_t *s, conn_t *c, const char *name, bool *disabled, err_t *err)
 {
     (void)s;
     int64_t is_disabled = 0;
@@ -64,7 +64,7 @@ static int provider_get(conn_t *c, const char *key, char *uuid, err_t *err)
                    ARGS(SQL_TEXT(key)), row_uuid, uuid, "cannot read provider", err);
 }
 
-static int run_provider(store_t *s, conn_t *c, wop_t *op)
+static int run_provider(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     provider_arg *a = op->arg;
@@ -93,8 +93,9 @@ static int read_provider(conn_t *c, void *ud, err_t *err)
     return a->found < 0 ? -1 : 0;
 }
 
-int store_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err)
+int sq_provider_find(store_t *base, const char *key, char out[37], bool *found, err_t *err)
 {
+    sq_t *s = SQ(base);
     *found = false;
     out[0] = '\0';
     provider_find_arg a = {.key = key, .uuid = out};
@@ -103,8 +104,9 @@ int store_provider_find(store_t *s, const char *key, char out[37], bool *found, 
     return 0;
 }
 
-int store_provider_id(store_t *s, const char *key, char out[37], err_t *err)
+int sq_provider_id(store_t *base, const char *key, char out[37], err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!key || !*key) return err_code(err, EVK_INVALID, "provider key is required");
     pthread_mutex_lock(&s->prov_mu);
     for (prov_cache *p = s->provs; p; p = p->next) {
@@ -118,7 +120,7 @@ int store_provider_id(store_t *s, const char *key, char out[37], err_t *err)
 
     char uuid[37] = "";
     bool found;
-    if (store_provider_find(s, key, uuid, &found, err) < 0) return -1;
+    if (sq_provider_find(&s->base, key, uuid, &found, err) < 0) return -1;
     if (!found) {
         uuid_v4(uuid);
         provider_arg a = {.key = key, .uuid = uuid};
@@ -161,7 +163,7 @@ static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-static int run_append(store_t *s, conn_t *c, wop_t *op)
+static int run_append(sq_t *s, conn_t *c, wop_t *op)
 {
     append_arg *a = op->arg;
     const store_event_in *ev = a->ev;
@@ -208,8 +210,9 @@ static int run_append(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err)
+int sq_append(store_t *base, const store_event_in *ev, store_append_result *res, err_t *err)
 {
+    sq_t *s = SQ(base);
     memset(res, 0, sizeof *res);
     if (!ev || !ev->provider || !*ev->provider)
         return err_code(err, EVK_INVALID, "event provider is required");
@@ -219,7 +222,7 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
             return err_code(err, EVK_INVALID, "delivery %zu has no registration", i);
     }
     char uuid[37];
-    if (store_provider_id(s, ev->provider, uuid, err) < 0) return -1;
+    if (sq_provider_id(&s->base, ev->provider, uuid, err) < 0) return -1;
 
     /* The CloudEvent is built here, on the caller's thread: the writer only
      * binds text. Keys in the order CloudEvents documents them. */
@@ -289,9 +292,10 @@ static int page_done(int rc, page_arg *p, json_t **out)
     return 0;
 }
 
-int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out,
+int sq_read(store_t *base, const char *provider, int64_t since, int limit, json_t **out,
                err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (limit <= 0) limit = 100;
     if (since < 0) since = 0;
@@ -310,10 +314,11 @@ int store_read(store_t *s, const char *provider, int64_t since, int limit, json_
     return page_done(rc, &p, out);
 }
 
-int store_read_matching(store_t *s, const char *const *providers, const char *const *types,
+int sq_read_matching(store_t *base, const char *const *providers, const char *const *types,
                         size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
                         err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (limit <= 0) limit = 100;
     if (since < 0) since = 0;
@@ -336,8 +341,9 @@ int store_read_matching(store_t *s, const char *const *providers, const char *co
     return page_done(rc, &p, out);
 }
 
-int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err)
+int sq_position_before(store_t *base, int64_t time_ms, int64_t *pos, err_t *err)
 {
+    sq_t *s = SQ(base);
     return store_query_int(s, ST_POSITION_BEFORE,
                            "SELECT position FROM events WHERE time_ms < ?1"
                            " ORDER BY time_ms DESC, position DESC LIMIT 1",
@@ -354,8 +360,9 @@ static int row_event(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-int store_event_get(store_t *s, const char *id, json_t **out, err_t *err)
+int sq_event_get(store_t *base, const char *id, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (!id) return 0;
     return store_query(s, ST_EVENT_BY_ID, "SELECT body, id FROM events WHERE id = ?1",
@@ -371,7 +378,7 @@ typedef struct {
     size_t n;
 } replay_arg;
 
-static int run_replay_chunk(store_t *s, conn_t *c, wop_t *op)
+static int run_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
 {
     replay_arg *a = op->arg;
     bool disabled;
@@ -426,19 +433,21 @@ static int row_replay(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int store_replay(store_t *s, const char *registration, int64_t since,
+int sq_replay(store_t *base, const char *registration, int64_t since,
                  const char *const *providers, const char *const *types, size_t n,
                  const char *order_key_path, int *count, err_t *err)
 {
-    return store_replay_progress(s, registration, since, providers, types, n, order_key_path,
+    sq_t *s = SQ(base);
+    return sq_replay_progress(&s->base, registration, since, providers, types, n, order_key_path,
                                  NULL, NULL, count, err);
 }
 
-int store_replay_progress(store_t *s, const char *registration, int64_t since,
+int sq_replay_progress(store_t *base, const char *registration, int64_t since,
                           const char *const *providers, const char *const *types, size_t n,
                           const char *order_key_path, store_progress_fn progress, void *ud,
                           int *count, err_t *err)
 {
+    sq_t *s = SQ(base);
     *count = 0;
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
@@ -497,7 +506,7 @@ typedef struct prune_arg {
 /* One chunk of positions above the floor, up to the last event older than
  * the cutoff. The floor then rises to the chunk's end: positions at or below
  * it have been through retention. */
-static int run_journal_prune(store_t *s, conn_t *c, wop_t *op)
+static int run_journal_prune(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     prune_arg *a = op->arg;
@@ -530,8 +539,9 @@ static int run_journal_prune(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+int sq_journal_prune(store_t *base, int64_t cutoff_ms, int64_t *deleted, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (deleted) *deleted = 0;
     /* Chunk by chunk, each its own transaction, so publishes are not held up. */
     for (;;) {
@@ -543,8 +553,9 @@ int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *
     }
 }
 
-int store_journal_floor(store_t *s, int64_t *floor, err_t *err)
+int sq_journal_floor(store_t *base, int64_t *floor, err_t *err)
 {
+    sq_t *s = SQ(base);
     return store_query_int(s, ST_ONCE, FLOOR_SQL, NO_ARGS, floor, "cannot read the journal floor",
                            err);
 }

@@ -4,7 +4,7 @@
  * daemon, the CLI) notices another's change with one cheap read.
  *
  * These are rare operations: statements are prepared per call, not cached. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,7 @@ typedef struct {
     int64_t now;
 } regdef_put_arg;
 
-static int run_regdef_put(store_t *s, conn_t *c, wop_t *op)
+static int run_regdef_put(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     regdef_put_arg *a = op->arg;
@@ -61,9 +61,10 @@ static int run_regdef_put(store_t *s, conn_t *c, wop_t *op)
     return bump_generation(c, &op->err);
 }
 
-int store_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
+int sq_regdef_put(store_t *base, const char *name, const json_t *def, regdef_mode mode,
                      bool *existed, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!name || !*name || !json_is_object(def))
         return err_code(err, EVK_INVALID, "a registration needs a name");
     char *text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
@@ -84,7 +85,7 @@ typedef struct {
     int parked_off;
 } regdef_del_arg;
 
-static int run_regdef_delete(store_t *s, conn_t *c, wop_t *op)
+static int run_regdef_delete(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     regdef_del_arg *a = op->arg;
@@ -108,8 +109,9 @@ static int run_regdef_delete(store_t *s, conn_t *c, wop_t *op)
     return bump_generation(c, &op->err);
 }
 
-int store_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err)
+int sq_regdef_delete(store_t *base, const char *name, bool *existed, int *dropped, err_t *err)
 {
+    sq_t *s = SQ(base);
     regdef_del_arg a = {.name = name, .now = now_ms()};
     wop_t op = {.run = run_regdef_delete, .arg = &a};
     int rc = store_submit(s, &op, err);
@@ -152,8 +154,9 @@ static int read_regdefs(conn_t *c, void *ud, err_t *err)
                : 0;
 }
 
-int store_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
+int sq_regdef_list(store_t *base, json_t **out, int64_t *generation, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (generation) *generation = 0;
     regdef_list_arg a = {.obj = json_object(), .generation = generation};
@@ -166,8 +169,9 @@ int store_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
     return 0;
 }
 
-int store_regdef_generation(store_t *s, int64_t *generation, err_t *err)
+int sq_regdef_generation(store_t *base, int64_t *generation, err_t *err)
 {
+    sq_t *s = SQ(base);
     return store_query_int(s, ST_ONCE, GEN_SQL, NO_ARGS, generation, "cannot read registrations",
                            err);
 }

@@ -5,7 +5,7 @@
  * Statements run through store_sql.c; the operations themselves live in
  * store_journal.c, store_work.c, store_kv.c, store_trace.c, store_browse.c,
  * store_meta.c, store_regdefs.c and store_size.c. */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -165,7 +165,7 @@ static int conn_open(conn_t *c, const char *path, bool writer, err_t *err)
     return 0;
 }
 
-conn_t *store_reader(store_t *s, err_t *err)
+conn_t *store_reader(sq_t *s, err_t *err)
 {
     pthread_mutex_lock(&s->pool_mu);
     conn_t *c = s->pool_free;
@@ -185,7 +185,7 @@ conn_t *store_reader(store_t *s, err_t *err)
     return c;
 }
 
-void store_reader_put(store_t *s, conn_t *c)
+void store_reader_put(sq_t *s, conn_t *c)
 {
     if (!c) return;
     /* A read that failed half-way may leave a transaction open. */
@@ -250,7 +250,7 @@ static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
 
 /* Runs one batch: every op in its own savepoint, the activation records,
  * one COMMIT. Sets each op's rc; returns whether the batch committed. */
-static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t *acts_written)
+static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t *acts_written)
 {
     conn_t *c = &s->w;
     err_t err;
@@ -329,7 +329,7 @@ static bool run_batch(store_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size
 }
 
 /* Returns true when expired rows remain (a chunk was full). */
-static bool run_prune(store_t *s)
+static bool run_prune(sq_t *s)
 {
     conn_t *c = &s->w;
     err_t err;
@@ -352,7 +352,7 @@ typedef struct batch {
 } batch;
 
 /* Takes what is queued, within the batch bounds. Called with s->mu held. */
-static void batch_take(store_t *s, batch *b)
+static void batch_take(sq_t *s, batch *b)
 {
     b->ops = s->q_head;
     wop_t *last = NULL;
@@ -395,7 +395,7 @@ static void batch_take(store_t *s, batch *b)
 }
 
 /* Writes batch b and wakes its waiters. Called without s->mu. */
-static void batch_run(store_t *s, batch *b)
+static void batch_run(sq_t *s, batch *b)
 {
     size_t written = 0;
     bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
@@ -435,7 +435,7 @@ static void batch_run(store_t *s, batch *b)
         pthread_cond_broadcast(&s->cv_room);
     }
     pthread_mutex_unlock(&s->mu);
-    if (work) store_kick(s);
+    if (work) sq_kick(&s->base);
     /* One semaphore per op: each waiter wakes alone, without a herd
      * fighting for the queue mutex. */
     for (wop_t *op = b->ops; op;) {
@@ -446,11 +446,11 @@ static void batch_run(store_t *s, batch *b)
     }
 }
 
-static bool queued(const store_t *s) { return s->q_head || s->act_head || s->arec_head; }
+static bool queued(const sq_t *s) { return s->q_head || s->act_head || s->arec_head; }
 
 static void *writer_main(void *arg)
 {
-    store_t *s = arg;
+    sq_t *s = arg;
     pthread_setname_np(pthread_self(), "evkit-store");
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -486,7 +486,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int store_submit(store_t *s, wop_t *op, err_t *err)
+int store_submit(sq_t *s, wop_t *op, err_t *err)
 {
     op->done = false;
     op->rc = 0;
@@ -517,12 +517,16 @@ int store_submit(store_t *s, wop_t *op, err_t *err)
 
 /* ---- open, close ---- */
 
-int store_open(const char *dir, store_t **out, err_t *err)
+static const store_backend SQLITE_BACKEND;
+
+int sqlite_store_open(const store_opts *o, store_t **out, err_t *err)
 {
     *out = NULL;
+    const char *dir = o->dir;
     if (!sqlite3_threadsafe()) return err_set(err, "the SQLite library is not thread-safe");
     if (mkdir_p(dir, err) < 0) return -1;
-    store_t *s = xcalloc(1, sizeof *s);
+    sq_t *s = xcalloc(1, sizeof *s);
+    s->base.be = &SQLITE_BACKEND;
     s->path = path_join(dir, "evkit.db");
     if (conn_open(&s->w, s->path, true, err) < 0) {
         free(s->path);
@@ -547,12 +551,13 @@ int store_open(const char *dir, store_t **out, err_t *err)
     s->serial = ++serials;
     s->next_prune_mono = mono_ms(); /* a first housekeeping pass right away */
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) abort();
-    *out = s;
+    *out = &s->base;
     return 0;
 }
 
-void store_close(store_t *s)
+void sq_close(store_t *base)
 {
+    sq_t *s = SQ(base);
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
@@ -560,7 +565,7 @@ void store_close(store_t *s)
     pthread_mutex_unlock(&s->mu);
     /* The writer drains the queue and the activation records first. */
     pthread_join(s->writer, NULL);
-    store_kick(s);
+    sq_kick(&s->base);
     /* Records put while closing (after the writer's last batch) are lost;
      * a caller that needs them calls store_flush first. */
     for (act_rec *r = s->act_head; r;) {
@@ -606,8 +611,9 @@ static char *dup_str(json_t *rec, const char *key)
     return v ? xstrdup(v) : NULL;
 }
 
-void store_activation_put(store_t *s, json_t *record)
+void sq_activation_put(store_t *base, json_t *record)
 {
+    sq_t *s = SQ(base);
     if (!record) return;
     const char *id = json_string_value(json_object_get(record, "activationId"));
     if (!json_is_object(record) || !id || !*id) {
@@ -648,7 +654,7 @@ void store_activation_put(store_t *s, json_t *record)
     pthread_mutex_unlock(&s->mu);
 }
 
-void store_async_put(store_t *s, arec_t *r)
+void store_async_put(sq_t *s, arec_t *r)
 {
     r->next = NULL;
     pthread_mutex_lock(&s->mu);
@@ -662,16 +668,18 @@ void store_async_put(store_t *s, arec_t *r)
     pthread_mutex_unlock(&s->mu);
 }
 
-void store_flush(store_t *s)
+void sq_flush(store_t *base)
 {
+    sq_t *s = SQ(base);
     pthread_mutex_lock(&s->mu);
     uint64_t target = s->act_seq_in;
     while (s->act_seq_out < target) pthread_cond_wait(&s->cv_done, &s->mu);
     pthread_mutex_unlock(&s->mu);
 }
 
-void store_stats_get(store_t *s, store_stats *out)
+void sq_stats_get(store_t *base, store_stats *out)
 {
+    sq_t *s = SQ(base);
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
     pthread_mutex_unlock(&s->mu);
@@ -684,7 +692,7 @@ void store_stats_get(store_t *s, store_stats *out)
 static _Thread_local uint64_t claim_serial; /* 0: none (a store's address may be reused) */
 static _Thread_local uint64_t claim_gen;
 
-void store_note_claim(store_t *s)
+void store_note_claim(sq_t *s)
 {
     pthread_mutex_lock(&s->work_mu);
     claim_serial = s->serial;
@@ -692,24 +700,88 @@ void store_note_claim(store_t *s)
     pthread_mutex_unlock(&s->work_mu);
 }
 
-void store_kick(store_t *s)
+void sq_kick(store_t *base)
 {
+    sq_t *s = SQ(base);
     pthread_mutex_lock(&s->work_mu);
     s->work_gen++;
     pthread_cond_broadcast(&s->cv_work);
     pthread_mutex_unlock(&s->work_mu);
 }
 
-void store_wait_work(store_t *s, int64_t until_ms)
+void sq_wait_work(store_t *base, int64_t until_ms)
 {
+    sq_t *s = SQ(base);
     pthread_mutex_lock(&s->work_mu);
-    uint64_t base = claim_serial == s->serial ? claim_gen : s->work_gen;
+    uint64_t seen = claim_serial == s->serial ? claim_gen : s->work_gen;
     claim_serial = 0;
     int64_t cap = now_ms() + 24LL * 3600 * 1000;
     if (until_ms > cap) until_ms = cap;
     struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
-    while (s->work_gen == base && now_ms() < until_ms) {
+    while (s->work_gen == seen && now_ms() < until_ms) {
         if (pthread_cond_timedwait(&s->cv_work, &s->work_mu, &ts) == ETIMEDOUT) break;
     }
     pthread_mutex_unlock(&s->work_mu);
 }
+
+static const store_backend SQLITE_BACKEND = {
+    .name = "sqlite",
+    .close = sq_close,
+    .provider_id = sq_provider_id,
+    .provider_find = sq_provider_find,
+    .event_meta_put = sq_event_meta_put,
+    .event_meta_list = sq_event_meta_list,
+    .append = sq_append,
+    .read = sq_read,
+    .read_matching = sq_read_matching,
+    .position_before = sq_position_before,
+    .journal_prune = sq_journal_prune,
+    .journal_floor = sq_journal_floor,
+    .event_get = sq_event_get,
+    .claim = sq_claim,
+    .claim_more = sq_claim_more,
+    .finish = sq_finish,
+    .release_claims = sq_release_claims,
+    .next_due = sq_next_due,
+    .wait_work = sq_wait_work,
+    .kick = sq_kick,
+    .deadletter_list = sq_deadletter_list,
+    .deadletter_replay = sq_deadletter_replay,
+    .replay = sq_replay,
+    .replay_progress = sq_replay_progress,
+    .deadletter_replay_all = sq_deadletter_replay_all,
+    .reg_info_get = sq_reg_info_get,
+    .reg_set_state = sq_reg_set_state,
+    .reg_enable = sq_reg_enable,
+    .reg_window = sq_reg_window,
+    .regdef_put = sq_regdef_put,
+    .regdef_delete = sq_regdef_delete,
+    .regdef_list = sq_regdef_list,
+    .regdef_generation = sq_regdef_generation,
+    .activation_put = sq_activation_put,
+    .activation_list = sq_activation_list,
+    .activation_get = sq_activation_get,
+    .activation_query = sq_activation_query,
+    .activation_prune = sq_activation_prune,
+    .flush = sq_flush,
+    .trace_put = sq_trace_put,
+    .trace_list = sq_trace_list,
+    .trace_get = sq_trace_get,
+    .trace_prune = sq_trace_prune,
+    .event_page = sq_event_page,
+    .event_detail = sq_event_detail,
+    .state_get = sq_state_get,
+    .state_put = sq_state_put,
+    .state_delete = sq_state_delete,
+    .io_provider_put = sq_io_provider_put,
+    .io_provider_list = sq_io_provider_list,
+    .io_provider_get = sq_io_provider_get,
+    .io_reg_put = sq_io_reg_put,
+    .io_reg_list = sq_io_reg_list,
+    .key_get = sq_key_get,
+    .state_entry = sq_state_entry,
+    .state_count = sq_state_count,
+    .state_clear = sq_state_clear,
+    .stats_get = sq_stats_get,
+    .size_get = sq_size_get,
+};

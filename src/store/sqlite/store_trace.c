@@ -2,7 +2,7 @@
  * the delivery path; listing with filters and a `before` cursor; retention
  * that keeps, per registration, the newest successes and errors beyond the
  * time window. The table is in SCHEMA_ADDITIONS (store_sqlite.c). */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +53,9 @@ static void trace_row_free(arec_t *r)
 
 static char *dup_or_null(const char *s) { return s && *s ? xstrdup(s) : NULL; }
 
-void store_trace_put(store_t *s, const store_trace *t)
+void sq_trace_put(store_t *base, const store_trace *t)
 {
+    sq_t *s = SQ(base);
     trace_row *r = xcalloc(1, sizeof *r);
     r->base.write = trace_write;
     r->base.free = trace_row_free;
@@ -133,9 +134,10 @@ static int row_trace_summary(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int store_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more,
+int sq_trace_list(store_t *base, const store_trace_filter *f, json_t **out, bool *more,
                      err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (more) *more = false;
     int limit = f->limit <= 0 ? 50 : f->limit > TRACE_MAX_LIMIT ? TRACE_MAX_LIMIT : f->limit;
@@ -180,8 +182,9 @@ static int row_trace(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-int store_trace_get(store_t *s, int64_t id, json_t **out, err_t *err)
+int sq_trace_get(store_t *base, int64_t id, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     return store_query(s, ST_ONCE,
                        "SELECT " SUMMARY_COLS ", request, response FROM traces WHERE id = ?1",
@@ -229,7 +232,7 @@ static int trace_bound(conn_t *c, const char *registration, int outcome, int kee
  * one pass over the rows older than the window (the start_ms index)
  * deletes those at or below their group's bound. Costs the old rows, not
  * the whole table. */
-static int run_trace_prune(store_t *s, conn_t *c, wop_t *op)
+static int run_trace_prune(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     trace_prune_arg *a = op->arg;
@@ -267,8 +270,9 @@ static int run_trace_prune(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err)
+int sq_trace_prune(store_t *base, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (deleted) *deleted = 0;
     /* In chunks, each its own transaction, so deliveries are not held up. */
     for (;;) {

@@ -1,7 +1,7 @@
 /* store_kv: activation records (written in batches by the writer thread,
  * queried newest first) and action state, a key-value store with TTL that
  * actions use (the consumers' loop-breaking fingerprints). */
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,9 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
                     "cannot store activation", err);
 }
 
-int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err)
+int sq_activation_list(store_t *base, const char *name, int limit, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (limit <= 0) limit = 30;
     const char *what = "cannot list activations";
@@ -73,17 +74,19 @@ static int row_json(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err)
+int sq_activation_get(store_t *base, const char *id, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (!id || !*id) return 0;
     return store_query(s, ST_ACT_GET, "SELECT body FROM activations WHERE id = ?1",
                        ARGS(SQL_TEXT(id)), row_json, out, "cannot read activation", err);
 }
 
-int store_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64_t upto_ms,
                            int skip, int limit, json_t **out, err_t *err)
 {
+    sq_t *s = SQ(base);
     *out = NULL;
     if (limit <= 0) limit = 30;
     if (skip < 0) skip = 0;
@@ -112,7 +115,7 @@ typedef struct {
     int deleted;
 } act_prune_arg;
 
-static int run_act_prune(store_t *s, conn_t *c, wop_t *op)
+static int run_act_prune(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     act_prune_arg *a = op->arg;
@@ -128,8 +131,9 @@ static int run_act_prune(store_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+int sq_activation_prune(store_t *base, int64_t cutoff_ms, int64_t *deleted, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (deleted) *deleted = 0;
     /* In chunks, each its own transaction, so publishes are not held up. */
     for (;;) {
@@ -143,19 +147,6 @@ int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_
 
 /* ---- action state ---- */
 
-bool store_state_key_valid(const char *key)
-{
-    if (!key) return false;
-    size_t n = 0;
-    for (const char *p = key; *p; p++, n++) {
-        char ch = *p;
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '-' || ch == '_' || ch == '.';
-        if (!ok || n >= 1024) return false;
-    }
-    return n >= 1;
-}
-
 #define STATE_KEY_RULE "invalid state key (1..1024 characters of a-z A-Z 0-9 - _ .)"
 
 static int row_live_state(void *ud, sqlite3_stmt *row, err_t *err)
@@ -166,8 +157,9 @@ static int row_live_state(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-int store_state_get(store_t *s, const char *key, json_t **value, err_t *err)
+int sq_state_get(store_t *base, const char *key, json_t **value, err_t *err)
 {
+    sq_t *s = SQ(base);
     *value = NULL;
     if (!store_state_key_valid(key)) return err_code(err, EVK_INVALID, STATE_KEY_RULE);
     return store_query(s, ST_STATE_GET, "SELECT value, expires_ms FROM state WHERE key = ?1",
@@ -181,7 +173,7 @@ typedef struct {
     bool existed;
 } state_arg;
 
-static int run_state_put(store_t *s, conn_t *c, wop_t *op)
+static int run_state_put(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     state_arg *a = op->arg;
@@ -193,8 +185,9 @@ static int run_state_put(store_t *s, conn_t *c, wop_t *op)
                     "cannot write state", &op->err);
 }
 
-int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
+int sq_state_put(store_t *base, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (!store_state_key_valid(key))
         return err_code(err, EVK_INVALID, STATE_KEY_RULE);
     if (!value) return err_code(err, EVK_INVALID, "state value is required");
@@ -207,7 +200,7 @@ int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, 
     return rc;
 }
 
-static int run_state_delete(store_t *s, conn_t *c, wop_t *op)
+static int run_state_delete(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
     state_arg *a = op->arg;
@@ -223,8 +216,9 @@ static int run_state_delete(store_t *s, conn_t *c, wop_t *op)
                     what, &op->err);
 }
 
-int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err)
+int sq_state_delete(store_t *base, const char *key, bool *existed, err_t *err)
 {
+    sq_t *s = SQ(base);
     if (existed) *existed = false;
     if (!store_state_key_valid(key))
         return err_code(err, EVK_INVALID, STATE_KEY_RULE);

@@ -1,4 +1,4 @@
-/* store_int: what the SQLite store's files share and nothing else sees: the
+/* sqlite_int: what the SQLite backend's files share and nothing else sees: the
  * store struct, connections with their cached prepared statements, the one
  * way to run a statement (sql_run and its wrappers, with_reader), and the
  * operation queue of the writer thread (group commit).
@@ -8,15 +8,17 @@
  * writer runs everything queued in one transaction (a savepoint per
  * operation) and wakes the callers after COMMIT. Reads take a connection
  * from a pool and never wait for the writer (WAL). */
-#ifndef EVKIT_STORE_INT_H
-#define EVKIT_STORE_INT_H
+#ifndef EVKIT_STORE_SQLITE_INT_H
+#define EVKIT_STORE_SQLITE_INT_H
 
 #include <pthread.h>
 #include <semaphore.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/backend.h"
+
+typedef struct sq_store sq_t;
 
 /* Slots of the per-connection statement cache. The SQL text sits at the
  * call site; the slot only says where its prepared form is kept. */
@@ -53,7 +55,7 @@ typedef struct conn {
  * the batch transaction; returning -1 rolls back only this operation. */
 typedef struct wop wop_t;
 struct wop {
-    int (*run)(store_t *s, conn_t *c, wop_t *op);
+    int (*run)(sq_t *s, conn_t *c, wop_t *op);
     void *arg;
     int rc;
     bool done;
@@ -87,7 +89,8 @@ typedef struct prov_cache {
     struct prov_cache *next;
 } prov_cache;
 
-struct store {
+struct sq_store {
+    store_t base;               /* first: a store_t * is an sq_t * */
     char *path;                 /* <dir>/evkit.db */
     conn_t w;                   /* write connection, used by the writer thread only */
     pthread_t writer;
@@ -183,12 +186,12 @@ int sql_int(conn_t *c, stmt_slot slot, const char *sql, sql_args args, int64_t *
  * when txn (so that what it reads agrees), and gives the connection back;
  * returns what fn returned. */
 typedef int (*reader_fn)(conn_t *c, void *ud, err_t *err);
-int with_reader(store_t *s, bool txn, reader_fn fn, void *ud, err_t *err);
+int with_reader(sq_t *s, bool txn, reader_fn fn, void *ud, err_t *err);
 /* One statement on a read connection: with_reader around sql_run; 0 or
  * -1. store_query_int sets *out to 0 when there is no row. */
-int store_query(store_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
+int store_query(sq_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row, void *ud,
                 const char *what, err_t *err);
-int store_query_int(store_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
+int store_query_int(sq_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
                     const char *what, err_t *err);
 /* A row_fn appending column 0, parsed as JSON, to the array ud (bad JSON skipped). */
 int rows_json_array(void *ud, sqlite3_stmt *row, err_t *err);
@@ -197,30 +200,30 @@ int row_strdup(void *ud, sqlite3_stmt *row, err_t *err);
 
 /* ---- store_sqlite.c ---- */
 /* Read connections: take one, give it back (an open read transaction ends). */
-conn_t *store_reader(store_t *s, err_t *err);
-void store_reader_put(store_t *s, conn_t *c);
+conn_t *store_reader(sq_t *s, err_t *err);
+void store_reader_put(sq_t *s, conn_t *c);
 
 /* Queues op and waits for its commit; returns op->rc (err filled on -1). */
-int store_submit(store_t *s, wop_t *op, err_t *err);
+int store_submit(sq_t *s, wop_t *op, err_t *err);
 
 /* Queues r (stolen) for the writer's next batch, beside the activation
  * records; waits while too much memory is queued. store_flush waits for it. */
-void store_async_put(store_t *s, arec_t *r);
+void store_async_put(sq_t *s, arec_t *r);
 
 /* Records the work generation before a claim, so that store_wait_work on
  * the same thread wakes for anything that happened since. */
-void store_note_claim(store_t *s);
+void store_note_claim(sq_t *s);
 
 /* ---- store_journal.c ---- */
 /* The stored state of registration name ("ACTIVE"...), creating it ACTIVE
  * when absent. Writer thread only. *disabled tells whether it is DISABLED. */
-int reg_ensure(store_t *s, conn_t *c, const char *name, bool *disabled, err_t *err);
+int reg_ensure(sq_t *s, conn_t *c, const char *name, bool *disabled, err_t *err);
 
 /* ---- store_work.c ---- */
 /* Writer-thread housekeeping: drops expired dedup keys, old attempts and
  * health buckets, expired action state, a bounded chunk of each per call,
  * inside the caller's transaction. 1 when more remain, 0 when done, -1. */
-int store_prune_expired(store_t *s, conn_t *c, int64_t now, err_t *err);
+int store_prune_expired(sq_t *s, conn_t *c, int64_t now, err_t *err);
 
 /* ---- store_regdefs.c ---- */
 extern const char STORE_REGDEFS_SCHEMA[];
@@ -233,5 +236,82 @@ extern const char STORE_IO_SCHEMA[];
 /* Writer thread: writes one activation record. */
 int act_write(conn_t *c, const act_rec *r, err_t *err);
 void act_rec_free(act_rec *r);
+
+/* The SQLite store behind a store_t of this backend. */
+#define SQ(st) ((sq_t *)(st))
+
+/* ---- the operations of store.h (backend.h's table), by file ---- */
+void sq_close(store_t *s);
+int sq_provider_id(store_t *s, const char *key, char out[37], err_t *err);
+int sq_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err);
+int sq_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
+                      err_t *err);
+int sq_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err);
+int sq_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
+int sq_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err);
+int sq_read_matching(store_t *s, const char *const *providers, const char *const *types, size_t n,
+                     int64_t since, int limit, size_t max_bytes, json_t **out, err_t *err);
+int sq_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
+int sq_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
+int sq_journal_floor(store_t *s, int64_t *floor, err_t *err);
+int sq_event_get(store_t *s, const char *id, json_t **out, err_t *err);
+int sq_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n, err_t *err);
+int sq_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+                  store_delivery **out, size_t *n, err_t *err);
+int sq_finish(store_t *s, const store_attempt *a, err_t *err);
+int sq_release_claims(store_t *s, int *released, err_t *err);
+int64_t sq_next_due(store_t *s);
+void sq_wait_work(store_t *s, int64_t until_ms);
+void sq_kick(store_t *s);
+int sq_deadletter_list(store_t *s, const char *registration, int limit, json_t **out, err_t *err);
+int sq_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count, err_t *err);
+int sq_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
+              const char *const *types, size_t n, const char *order_key_path, int *count,
+              err_t *err);
+int sq_replay_progress(store_t *s, const char *registration, int64_t since,
+                       const char *const *providers, const char *const *types, size_t n,
+                       const char *order_key_path, store_progress_fn progress, void *ud, int *count,
+                       err_t *err);
+int sq_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                             void *ud, int *count, err_t *err);
+int sq_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err);
+int sq_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err);
+int sq_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err);
+int sq_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                  int64_t *failures, err_t *err);
+int sq_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode, bool *existed,
+                  err_t *err);
+int sq_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err);
+int sq_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err);
+int sq_regdef_generation(store_t *s, int64_t *generation, err_t *err);
+void sq_activation_put(store_t *s, json_t *record);
+int sq_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
+int sq_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
+int sq_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms, int skip,
+                        int limit, json_t **out, err_t *err);
+int sq_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
+void sq_flush(store_t *s);
+void sq_trace_put(store_t *s, const store_trace *t);
+int sq_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err);
+int sq_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
+int sq_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
+int sq_event_page(store_t *s, const char *provider, const char *type, int64_t since, int64_t before,
+                  bool latest, int limit, json_t **out, err_t *err);
+int sq_event_detail(store_t *s, const char *id, json_t **out, err_t *err);
+int sq_state_get(store_t *s, const char *key, json_t **value, err_t *err);
+int sq_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
+int sq_state_delete(store_t *s, const char *key, bool *existed, err_t *err);
+int sq_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err);
+int sq_io_provider_list(store_t *s, json_t **out, err_t *err);
+int sq_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t *err);
+int sq_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *conflict, int64_t *id,
+                  err_t *err);
+int sq_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err);
+int sq_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+int sq_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
+int sq_state_count(store_t *s, int64_t *n, err_t *err);
+int sq_state_clear(store_t *s, int64_t *n, err_t *err);
+void sq_stats_get(store_t *s, store_stats *out);
+int sq_size_get(store_t *s, store_size *out, err_t *err);
 
 #endif

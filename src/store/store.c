@@ -1,0 +1,429 @@
+/* store: opening a store by its options, and the public functions, each
+ * dispatching to the backend the store was opened with (backend.h). */
+#include "store/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int store_open_with(const store_opts *o, store_t **out, err_t *err)
+{
+    *out = NULL;
+    if (o->url && *o->url) {
+        return err_code(err, EVK_INVALID, "no store backend takes that URL");
+    }
+    return sqlite_store_open(o, out, err);
+}
+
+int store_open(const char *dir, store_t **out, err_t *err)
+{
+    store_opts o = {.dir = dir};
+    return store_open_with(&o, out, err);
+}
+
+const char *store_backend_name(const store_t *s) { return s->be->name; }
+
+static int unsupported(store_t *s, const char *what, err_t *err)
+{
+    return err_code(err, EVK_UNAVAILABLE, "%s is not available on the %s store yet", what,
+                    s->be->name);
+}
+
+/* ---- shared by every backend ---- */
+
+const char *reg_state_name(reg_state st)
+{
+    switch (st) {
+    case REG_UNSTABLE: return "UNSTABLE";
+    case REG_DISABLED: return "DISABLED";
+    default: return "ACTIVE";
+    }
+}
+
+void store_delivery_free(store_delivery *d)
+{
+    if (!d) return;
+    free(d->registration);
+    free(d->order_key);
+    json_decref(d->event);
+    memset(d, 0, sizeof *d);
+}
+
+bool store_state_key_valid(const char *key)
+{
+    if (!key) return false;
+    size_t n = 0;
+    for (const char *p = key; *p; p++, n++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '-' || ch == '_' || ch == '.';
+        if (!ok || n >= 1024) return false;
+    }
+    return n >= 1;
+}
+
+reg_state reg_state_parse(const char *s)
+{
+    if (s && !strcmp(s, "DISABLED")) return REG_DISABLED;
+    if (s && !strcmp(s, "UNSTABLE")) return REG_UNSTABLE;
+    return REG_ACTIVE;
+}
+
+/* ---- dispatch ---- */
+
+void store_close(store_t *s)
+{
+    s->be->close(s);
+}
+
+int store_provider_id(store_t *s, const char *key, char out[37], err_t *err)
+{
+    if (!s->be->provider_id) return unsupported(s, "store_provider_id", err);
+    return s->be->provider_id(s, key, out, err);
+}
+
+int store_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err)
+{
+    if (!s->be->provider_find) return unsupported(s, "store_provider_find", err);
+    return s->be->provider_find(s, key, out, found, err);
+}
+
+int store_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
+                         err_t *err)
+{
+    if (!s->be->event_meta_put) return unsupported(s, "store_event_meta_put", err);
+    return s->be->event_meta_put(s, m, outcome, err);
+}
+
+int store_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err)
+{
+    if (!s->be->event_meta_list) return unsupported(s, "store_event_meta_list", err);
+    return s->be->event_meta_list(s, provider, out, err);
+}
+
+int store_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err)
+{
+    if (!s->be->append) return unsupported(s, "store_append", err);
+    return s->be->append(s, ev, res, err);
+}
+
+int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err)
+{
+    if (!s->be->read) return unsupported(s, "store_read", err);
+    return s->be->read(s, provider, since, limit, out, err);
+}
+
+int store_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                        size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                        err_t *err)
+{
+    if (!s->be->read_matching) return unsupported(s, "store_read_matching", err);
+    return s->be->read_matching(s, providers, types, n, since, limit, max_bytes, out, err);
+}
+
+int store_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err)
+{
+    if (!s->be->position_before) return unsupported(s, "store_position_before", err);
+    return s->be->position_before(s, time_ms, pos, err);
+}
+
+int store_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+{
+    if (!s->be->journal_prune) return unsupported(s, "store_journal_prune", err);
+    return s->be->journal_prune(s, cutoff_ms, deleted, err);
+}
+
+int store_journal_floor(store_t *s, int64_t *floor, err_t *err)
+{
+    if (!s->be->journal_floor) return unsupported(s, "store_journal_floor", err);
+    return s->be->journal_floor(s, floor, err);
+}
+
+int store_event_get(store_t *s, const char *id, json_t **out, err_t *err)
+{
+    if (!s->be->event_get) return unsupported(s, "store_event_get", err);
+    return s->be->event_get(s, id, out, err);
+}
+
+int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n, err_t *err)
+{
+    if (!s->be->claim) return unsupported(s, "store_claim", err);
+    return s->be->claim(s, max, lease_ms, out, n, err);
+}
+
+int store_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+                     store_delivery **out, size_t *n, err_t *err)
+{
+    if (!s->be->claim_more) return unsupported(s, "store_claim_more", err);
+    return s->be->claim_more(s, registration, max, lease_ms, out, n, err);
+}
+
+int store_finish(store_t *s, const store_attempt *a, err_t *err)
+{
+    if (!s->be->finish) return unsupported(s, "store_finish", err);
+    return s->be->finish(s, a, err);
+}
+
+int store_release_claims(store_t *s, int *released, err_t *err)
+{
+    if (!s->be->release_claims) return unsupported(s, "store_release_claims", err);
+    return s->be->release_claims(s, released, err);
+}
+
+int64_t store_next_due(store_t *s)
+{
+    return s->be->next_due(s);
+}
+
+void store_wait_work(store_t *s, int64_t until_ms)
+{
+    s->be->wait_work(s, until_ms);
+}
+
+void store_kick(store_t *s)
+{
+    s->be->kick(s);
+}
+
+int store_deadletter_list(store_t *s, const char *registration, int limit, json_t **out, err_t *err)
+{
+    if (!s->be->deadletter_list) return unsupported(s, "store_deadletter_list", err);
+    return s->be->deadletter_list(s, registration, limit, out, err);
+}
+
+int store_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count,
+                            err_t *err)
+{
+    if (!s->be->deadletter_replay) return unsupported(s, "store_deadletter_replay", err);
+    return s->be->deadletter_replay(s, id, registration, count, err);
+}
+
+int store_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
+                 const char *const *types, size_t n, const char *order_key_path, int *count,
+                 err_t *err)
+{
+    if (!s->be->replay) return unsupported(s, "store_replay", err);
+    return s->be->replay(s, registration, since, providers, types, n, order_key_path, count, err);
+}
+
+int store_replay_progress(store_t *s, const char *registration, int64_t since,
+                          const char *const *providers, const char *const *types, size_t n,
+                          const char *order_key_path, store_progress_fn progress, void *ud,
+                          int *count, err_t *err)
+{
+    if (!s->be->replay_progress) return unsupported(s, "store_replay_progress", err);
+    return s->be->replay_progress(s, registration, since, providers, types, n, order_key_path,
+                                  progress, ud, count, err);
+}
+
+int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                                void *ud, int *count, err_t *err)
+{
+    if (!s->be->deadletter_replay_all) return unsupported(s, "store_deadletter_replay_all", err);
+    return s->be->deadletter_replay_all(s, registration, progress, ud, count, err);
+}
+
+int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
+{
+    if (!s->be->reg_info_get) return unsupported(s, "store_reg_info_get", err);
+    return s->be->reg_info_get(s, registration, out, err);
+}
+
+int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
+{
+    if (!s->be->reg_set_state) return unsupported(s, "store_reg_set_state", err);
+    return s->be->reg_set_state(s, registration, st, err);
+}
+
+int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
+{
+    if (!s->be->reg_enable) return unsupported(s, "store_reg_enable", err);
+    return s->be->reg_enable(s, registration, resumed, err);
+}
+
+int store_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                     int64_t *failures, err_t *err)
+{
+    if (!s->be->reg_window) return unsupported(s, "store_reg_window", err);
+    return s->be->reg_window(s, registration, since_ms, attempts, failures, err);
+}
+
+int store_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
+                     bool *existed, err_t *err)
+{
+    if (!s->be->regdef_put) return unsupported(s, "store_regdef_put", err);
+    return s->be->regdef_put(s, name, def, mode, existed, err);
+}
+
+int store_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err)
+{
+    if (!s->be->regdef_delete) return unsupported(s, "store_regdef_delete", err);
+    return s->be->regdef_delete(s, name, existed, dropped, err);
+}
+
+int store_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
+{
+    if (!s->be->regdef_list) return unsupported(s, "store_regdef_list", err);
+    return s->be->regdef_list(s, out, generation, err);
+}
+
+int store_regdef_generation(store_t *s, int64_t *generation, err_t *err)
+{
+    if (!s->be->regdef_generation) return unsupported(s, "store_regdef_generation", err);
+    return s->be->regdef_generation(s, generation, err);
+}
+
+void store_activation_put(store_t *s, json_t *record)
+{
+    s->be->activation_put(s, record);
+}
+
+int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err)
+{
+    if (!s->be->activation_list) return unsupported(s, "store_activation_list", err);
+    return s->be->activation_list(s, name, limit, out, err);
+}
+
+int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err)
+{
+    if (!s->be->activation_get) return unsupported(s, "store_activation_get", err);
+    return s->be->activation_get(s, id, out, err);
+}
+
+int store_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+                           int skip, int limit, json_t **out, err_t *err)
+{
+    if (!s->be->activation_query) return unsupported(s, "store_activation_query", err);
+    return s->be->activation_query(s, name, since_ms, upto_ms, skip, limit, out, err);
+}
+
+int store_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+{
+    if (!s->be->activation_prune) return unsupported(s, "store_activation_prune", err);
+    return s->be->activation_prune(s, cutoff_ms, deleted, err);
+}
+
+void store_flush(store_t *s)
+{
+    s->be->flush(s);
+}
+
+void store_trace_put(store_t *s, const store_trace *t)
+{
+    s->be->trace_put(s, t);
+}
+
+int store_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err)
+{
+    if (!s->be->trace_list) return unsupported(s, "store_trace_list", err);
+    return s->be->trace_list(s, f, out, more, err);
+}
+
+int store_trace_get(store_t *s, int64_t id, json_t **out, err_t *err)
+{
+    if (!s->be->trace_get) return unsupported(s, "store_trace_get", err);
+    return s->be->trace_get(s, id, out, err);
+}
+
+int store_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err)
+{
+    if (!s->be->trace_prune) return unsupported(s, "store_trace_prune", err);
+    return s->be->trace_prune(s, cutoff_ms, keep, deleted, err);
+}
+
+int store_event_page(store_t *s, const char *provider, const char *type, int64_t since,
+                     int64_t before, bool latest, int limit, json_t **out, err_t *err)
+{
+    if (!s->be->event_page) return unsupported(s, "store_event_page", err);
+    return s->be->event_page(s, provider, type, since, before, latest, limit, out, err);
+}
+
+int store_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
+{
+    if (!s->be->event_detail) return unsupported(s, "store_event_detail", err);
+    return s->be->event_detail(s, id, out, err);
+}
+
+int store_state_get(store_t *s, const char *key, json_t **value, err_t *err)
+{
+    if (!s->be->state_get) return unsupported(s, "store_state_get", err);
+    return s->be->state_get(s, key, value, err);
+}
+
+int store_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
+{
+    if (!s->be->state_put) return unsupported(s, "store_state_put", err);
+    return s->be->state_put(s, key, value, ttl_ms, err);
+}
+
+int store_state_delete(store_t *s, const char *key, bool *existed, err_t *err)
+{
+    if (!s->be->state_delete) return unsupported(s, "store_state_delete", err);
+    return s->be->state_delete(s, key, existed, err);
+}
+
+int store_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err)
+{
+    if (!s->be->io_provider_put) return unsupported(s, "store_io_provider_put", err);
+    return s->be->io_provider_put(s, rec, conflict, err);
+}
+
+int store_io_provider_list(store_t *s, json_t **out, err_t *err)
+{
+    if (!s->be->io_provider_list) return unsupported(s, "store_io_provider_list", err);
+    return s->be->io_provider_list(s, out, err);
+}
+
+int store_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t *err)
+{
+    if (!s->be->io_provider_get) return unsupported(s, "store_io_provider_get", err);
+    return s->be->io_provider_get(s, id_or_key, rec, err);
+}
+
+int store_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *conflict, int64_t *id,
+                     err_t *err)
+{
+    if (!s->be->io_reg_put) return unsupported(s, "store_io_reg_put", err);
+    return s->be->io_reg_put(s, scope, rec, conflict, id, err);
+}
+
+int store_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err)
+{
+    if (!s->be->io_reg_list) return unsupported(s, "store_io_reg_list", err);
+    return s->be->io_reg_list(s, scope, out, err);
+}
+
+int store_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err)
+{
+    if (!s->be->key_get) return unsupported(s, "store_key_get", err);
+    return s->be->key_get(s, name, out, len, err);
+}
+
+int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
+{
+    if (!s->be->state_entry) return unsupported(s, "store_state_entry", err);
+    return s->be->state_entry(s, key, value, expires_ms, err);
+}
+
+int store_state_count(store_t *s, int64_t *n, err_t *err)
+{
+    if (!s->be->state_count) return unsupported(s, "store_state_count", err);
+    return s->be->state_count(s, n, err);
+}
+
+int store_state_clear(store_t *s, int64_t *n, err_t *err)
+{
+    if (!s->be->state_clear) return unsupported(s, "store_state_clear", err);
+    return s->be->state_clear(s, n, err);
+}
+
+void store_stats_get(store_t *s, store_stats *out)
+{
+    s->be->stats_get(s, out);
+}
+
+int store_size_get(store_t *s, store_size *out, err_t *err)
+{
+    if (!s->be->size_get) return unsupported(s, "store_size_get", err);
+    return s->be->size_get(s, out, err);
+}
+
