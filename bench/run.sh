@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh (`make bench`): runs bench/ingest and bench/deliver on
+# bench/run.sh (`make bench`): runs bench/ingest, bench/deliver and bench/filter on
 # build/evkit and appends one dated section with every figure, the machine,
 # the commit and the command to BENCHMARKS.md. Nothing is appended when a
 # bench fails. Each bench stops its own processes and removes its temp dirs.
@@ -59,6 +59,7 @@ versions="evkit $(build/evkit --version 2>&1 | head -n1 | sed 's/^evkit //'); $(
 echo "bench: $started, commit $commit, $cores cores, load $load" >&2
 BENCH_REPORT=$tmp/ingest.md bench/ingest
 BENCH_REPORT=$tmp/deliver.md bench/deliver
+BENCH_REPORT=$tmp/filter.md bench/filter
 finished=$(date -u '+%H:%M UTC')
 
 if [[ ! -s $OUT ]]; then
@@ -127,5 +128,9 @@ fi
   echo "### Delivery (\`bench/deliver\`)"
   echo
   cat "$tmp/deliver.md"
+  echo
+  echo "### Filters (\`bench/filter\`)"
+  echo
+  cat "$tmp/filter.md"
 } >>"$OUT"
 echo "bench: appended to $OUT" >&2

@@ -2,6 +2,7 @@
  * one delivery per matching registration, appended in one durable step. */
 #include "engine.h"
 
+#include "core/filter.h"
 #include "core/jsonpath.h"
 #include "core/log.h"
 #include "registry/registry.h"
@@ -77,6 +78,27 @@ static bool runtime_provider(engine_t *e, const char *key)
     return ok;
 }
 
+/* The event as a filter sees it: the CloudEvent being published, minus
+ * the id and time the store gives it. */
+static json_t *filter_view(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                           json_t *attributes)
+{
+    json_t *ev = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(attributes, k, v) json_object_set(ev, k, v);
+    char id[37];
+    err_t err;
+    json_object_set_new(ev, "specversion", json_string("1.0"));
+    if (e->store && store_provider_id(e->store, provider_key, id, &err) == 0)
+        json_object_set_new(ev, "source", json_sprintf("urn:uuid:%s", id));
+    json_object_set_new(ev, "type", json_string(type));
+    json_object_set_new(ev, "datacontenttype", json_string("application/json"));
+    if (data) json_object_set(ev, "data", data);
+    else json_object_del(ev, "data");
+    return ev;
+}
+
 int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
                       const char *idempotency_key, json_t *attributes, store_append_result *res,
                       size_t *matched, err_t *err)
@@ -89,12 +111,20 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
     regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
     size_t nregs = regs ? regs->n : 0;
     store_delivery_spec *specs = xcalloc(nregs ? nregs : 1, sizeof *specs);
+    const char **filtered = xcalloc(nregs ? nregs : 1, sizeof *filtered);
     char **keys = xcalloc(nregs ? nregs : 1, sizeof *keys);
-    size_t n = 0;
-    json_t *probe = NULL;
+    size_t n = 0, nfiltered = 0;
+    json_t *probe = NULL, *view = NULL;
     for (size_t i = 0; i < nregs; i++) {
         const registration_t *r = regs->regs[i];
         if (!registration_matches(r, provider_key, type)) continue;
+        if (r->filter) {
+            if (!view) view = filter_view(e, provider_key, type, data, attributes);
+            if (!filter_match(r->filter, view)) {
+                filtered[nfiltered++] = r->name;
+                continue;
+            }
+        }
         if (r->ordering_key) {
             /* The key path is written against the CloudEvent ("data.sku"). */
             if (!probe) probe = json_pack("{s:s, s:O}", "type", type, "data", data);
@@ -105,6 +135,7 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
         n++;
     }
     json_decref(probe);
+    json_decref(view);
     store_event_in ev = {
         .provider = provider_key,
         .type = type,
@@ -113,13 +144,19 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
         .attributes = attributes,
         .deliveries = specs,
         .ndeliveries = n,
+        .filtered = filtered,
+        .nfiltered = nfiltered,
     };
     if (matched) *matched = n;
     int rc = store_append(e->store, &ev, res, err);
-    if (rc == 0 && !res->duplicate) metrics_event_published(provider_key, type);
+    if (rc == 0 && !res->duplicate) {
+        metrics_event_published(provider_key, type);
+        for (size_t i = 0; i < nfiltered; i++) metrics_event_filtered(filtered[i]);
+    }
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     free(specs);
+    free(filtered);
     regset_release(regs);
     return rc;
 }

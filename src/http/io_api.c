@@ -500,6 +500,31 @@ static int interests(const http_ctx *h, const json_t *eoi, json_t *spec_eoi, jso
     return 0;
 }
 
+/* subscriber_filters [{name, description, subscriber_filter}] (one filter,
+ * a JSON text or object) as the registry's filter; the registry checks the
+ * pattern itself. -1 with a 400 in out. */
+static int subscriber_filter(const json_t *list, json_t *spec, web_response *out)
+{
+    if (!list || json_is_null(list) || (json_is_array(list) && !json_array_size(list))) return 0;
+    if (!json_is_array(list) || json_array_size(list) > 1) {
+        io_error(out, 400, "Invalid data provided",
+                 "subscriber_filters must be a list of one {name, subscriber_filter}.");
+        return -1;
+    }
+    const json_t *f = json_object_get(json_array_get(list, 0), "subscriber_filter");
+    json_t *pattern = json_is_string(f) ? json_loads(json_string_value(f), 0, NULL)
+                                        : json_incref((json_t *)f);
+    if (!json_is_object(pattern)) {
+        io_error(out, 400, "Invalid data provided",
+                 "subscriber_filters[0].subscriber_filter must be a JSON object (an event "
+                 "pattern), as text or as it is.");
+        json_decref(pattern);
+        return -1;
+    }
+    json_object_set_new(spec, "filter", pattern);
+    return 0;
+}
+
 /* The registry spec of an I/O registration body, with the record's
  * events_of_interest in *view; NULL with a 400 in out. */
 static json_t *reg_spec(const http_ctx *h, const json_t *body, json_t **view, web_response *out)
@@ -534,6 +559,12 @@ static json_t *reg_spec(const http_ctx *h, const json_t *body, json_t **view, we
     if (url) json_object_set_new(spec, "webhook_url", json_string(url));
     if (dt && !strcmp(dt, "webhook_batch"))
         json_object_set_new(spec, "delivery_type", json_string("batch"));
+    if (subscriber_filter(json_object_get(body, "subscriber_filters"), spec, out) < 0) {
+        json_decref(spec);
+        json_decref(*view);
+        *view = NULL;
+        return NULL;
+    }
     return spec;
 }
 
@@ -575,16 +606,20 @@ static json_t *reg_record(const http_ctx *h, const api_request *req, const json_
     time_iso(now_ms(), now, sizeof now);
     const char *client = str(body, "client_id");
     const char *dt = str(body, "delivery_type");
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s, s:b, s:o, s:s,"
-                     " s:s, s:s, s:s, s:s, s:s}",
-                     "registration_id", reg_id, "name", str(body, "name"), "description",
-                     str(body, "description") ? str(body, "description") : "", "client_id", client,
-                     "parent_client_id", client, "webhook_url", str(body, "webhook_url"),
-                     "runtime_action", str(body, "runtime_action"), "status", "VERIFIED", "type",
-                     "APP", "integration_status", "ENABLED", "delivery_type", dt ? dt : "webhook",
-                     "enabled", 1, "events_of_interest", view, "created_date", now,
-                     "updated_date", now, "consumer_id", req->arg[0], "project_id", req->arg[1],
-                     "workspace_id", req->arg[2], "evkit_registration", internal);
+    json_t *rec = json_pack(
+        "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s, s:b, s:o, s:s,"
+        " s:s, s:s, s:s, s:s, s:s}",
+        "registration_id", reg_id, "name", str(body, "name"), "description",
+        str(body, "description") ? str(body, "description") : "", "client_id", client,
+        "parent_client_id", client, "webhook_url", str(body, "webhook_url"),
+        "runtime_action", str(body, "runtime_action"), "status", "VERIFIED", "type",
+        "APP", "integration_status", "ENABLED", "delivery_type", dt ? dt : "webhook",
+        "enabled", 1, "events_of_interest", view, "created_date", now,
+        "updated_date", now, "consumer_id", req->arg[0], "project_id", req->arg[1],
+        "workspace_id", req->arg[2], "evkit_registration", internal);
+    const json_t *filters = json_object_get(body, "subscriber_filters");
+    if (json_array_size(filters)) json_object_set(rec, "subscriber_filters", (json_t *)filters);
+    return rec;
 }
 
 /* Stores the record of a registration the registry now has; undoes that

@@ -32,7 +32,8 @@ static const char *const LIMIT_KEYS[] = {"timeout", "memory", "concurrency", NUL
 static const char *const EVENTS_KEYS[] = {"registrations", NULL};
 static const char *const REG_KEYS[] = {"description", "events_of_interest", "runtime_action",
                                        "webhook_url", "delivery_type",      "webhook_secret",
-                                       "retry",       "ordering",           NULL};
+                                       "retry",       "ordering",           "filter",
+                                       NULL};
 static const char *const EOI_KEYS[] = {"provider_metadata", "event_codes", NULL};
 static const char *const RETRY_KEYS[] = {"schedule", "max_age", "jitter", NULL};
 static const char *const ORDERING_KEYS[] = {"key", NULL};
@@ -615,6 +616,22 @@ static void ordering_parse(lctx_t *c, registration_t *r, const mnode_t *o)
     r->ordering_key = xstrdup(k->str);
 }
 
+/* A subscriber-defined filter: checked where it is written. */
+static void filter_parse(lctx_t *c, registration_t *r, const mnode_t *f)
+{
+    if (mn_is_null(f)) return;
+    json_t *pattern = mn_to_json(f);
+    err_t err;
+    filter_t *compiled = filter_compile(pattern, &err);
+    if (!compiled) {
+        mdiag(c->d, DIAG_ERROR, f, "filter of registration '%s': %s", r->name, err.msg);
+        json_decref(pattern);
+        return;
+    }
+    r->filter_spec = pattern;
+    r->filter = compiled;
+}
+
 bool webhook_secret_valid(const char *s)
 {
     if (!s || strncmp(s, "whsec_", 6) != 0) return false;
@@ -797,6 +814,7 @@ static void registration_parse(lctx_t *c, const mnode_t *key, const mnode_t *spe
     const mnode_t *retry = mn_get(spec, "retry");
     if (retry) retry_parse(c, r, retry);
     ordering_parse(c, r, mn_get(spec, "ordering"));
+    filter_parse(c, r, mn_get(spec, "filter"));
 }
 
 /* ---- the config file ---- */
@@ -933,6 +951,8 @@ static void registration_clear(registration_t *r)
     free(r->interests);
     free(r->retry_schedule_ms);
     free(r->ordering_key);
+    json_decref(r->filter_spec);
+    filter_free(r->filter);
 }
 
 void registration_free(registration_t *r)

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/filter.h"
+
 /* RUNTIME_SEQUENCE: a `sequences:` entry of a package, run by the runtime
  * step by step (no function file). */
 typedef enum {
@@ -111,6 +113,8 @@ typedef struct registration {
     int64_t retry_max_age_ms;   /* from the first attempt; then dead letter */
     int64_t retry_jitter_pct;   /* 0..100, default 10 */
     char *ordering_key;         /* JSON path into the CloudEvent, e.g. "data.sku"; NULL = unordered */
+    json_t *filter_spec;        /* the filter: an Event Ruler pattern as written; NULL = every event */
+    filter_t *filter;           /* filter_spec compiled */
 } registration_t;
 
 typedef struct provider {

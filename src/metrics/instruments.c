@@ -20,7 +20,7 @@ static const double DURATION_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 static struct {
     metrics_registry *reg;
     metric *build_info, *start_time;
-    metric *published, *deliveries, *retries, *dead_total;
+    metric *published, *filtered, *deliveries, *retries, *dead_total;
     metric *backlog, *parked, *dead, *reg_state;
     metric *activations, *activation_seconds;
     metric *http_requests, *http_seconds;
@@ -40,6 +40,9 @@ static void declare_all(void)
     M.published = metrics_counter(r, "evkit_events_published_total",
                                   "Events journaled, by provider and event type (duplicates not "
                                   "counted).", "provider,type", 2000);
+    M.filtered = metrics_counter(r, "evkit_events_filtered_total",
+                                 "Events a registration subscribes to that its filter turned "
+                                 "away (no delivery), by registration.", "registration", 500);
     M.deliveries = metrics_counter(r, "evkit_deliveries_total",
                                    "Delivery attempts by registration and outcome: success, error "
                                    "(retried later) or dead (kept as a dead letter).",
@@ -98,6 +101,12 @@ void metrics_event_published(const char *provider, const char *type)
 {
     metrics_init();
     metric_add(M.published, METRIC_LABELS(provider, type), 1);
+}
+
+void metrics_event_filtered(const char *registration)
+{
+    metrics_init();
+    metric_add(M.filtered, METRIC_LABELS(registration), 1);
 }
 
 void metrics_delivery_attempt(const char *registration, int outcome, int attempt)

@@ -69,6 +69,8 @@ metrics_registry *metrics_evkit(void);
 
 /* A journaled event (not a duplicate). */
 void metrics_event_published(const char *provider, const char *type);
+/* A journaled event that registration's filter turned away. */
+void metrics_event_filtered(const char *registration);
 /* One delivery attempt finished: outcome is a store_outcome (DONE success,
  * RETRY error, FAILED/DEAD a dead letter); attempt is 1-based. */
 void metrics_delivery_attempt(const char *registration, int outcome, int attempt);

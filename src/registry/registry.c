@@ -26,11 +26,12 @@ struct registry {
  * client may send back unchanged (GET, edit, PUT): those are ignored. */
 static const char *const SPEC_KEYS[] = {"description", "events_of_interest", "runtime_action",
                                         "webhook_url", "delivery_type",      "webhook_secret",
-                                        "retry",       "ordering",           NULL};
+                                        "retry",       "ordering",           "filter",
+                                        NULL};
 static const char *const READ_ONLY_KEYS[] = {
     "name",         "origin",       "state",       "backlog",   "parked",  "dead_letters",
     "attempts_24h", "failures_24h", "delivered_5m", "failed_5m", "last_attempt",
-    "last_error",   "webhook_secrets", "created",  "updated",   NULL};
+    "last_error",   "webhook_secrets", "created",  "updated",   "filtered", NULL};
 
 static bool in_list(const char *const *l, const char *s)
 {
@@ -270,7 +271,7 @@ static int clean_spec(const json_t *spec, json_t **out, err_t *err)
             return err_code(err, EVK_INVALID,
                             "unknown key '%s' in the registration (known: description, "
                             "events_of_interest, runtime_action, webhook_url, delivery_type, "
-                            "webhook_secret, retry, ordering)",
+                            "webhook_secret, retry, ordering, filter)",
                             k);
         }
     }
@@ -607,6 +608,8 @@ json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_ap
         json_object_set_new(o, "runtime_action", json_string(reg->runtime_action));
     }
     json_object_set_new(o, "delivery_type", json_string(reg->batch ? "batch" : "list"));
+    if (reg->filter_spec) json_object_set(o, "filter", reg->filter_spec);
+    json_object_set_new(o, "filtered", json_integer(info.filtered));
     json_object_set_new(o, "origin", json_string(from_api ? "api" : "manifest"));
     json_object_set_new(o, "state", json_string(reg_state_name(info.state)));
     json_object_set_new(o, "backlog", json_integer(info.backlog));

@@ -88,6 +88,8 @@ typedef struct store_event_in {
                                    * extensions); specversion, id, source, type are evkit's */
     const store_delivery_spec *deliveries; /* one delivery per matching registration */
     size_t ndeliveries;
+    const char *const *filtered;  /* registrations whose filter turned the event away: */
+    size_t nfiltered;             /* counted (store_reg_info.filtered), no delivery */
 } store_event_in;
 
 typedef struct store_append_result {
@@ -97,8 +99,8 @@ typedef struct store_append_result {
 } store_append_result;
 
 /* Appends one event as a CloudEvent 1.0 {specversion, id, source, type, time,
- * datacontenttype: application/json, data} and creates its deliveries in the
- * same transaction. Returns only once durable on disk; concurrent callers
+ * datacontenttype: application/json, data} and creates its deliveries (and
+ * counts the filtered registrations) in the same transaction. Returns only once durable on disk; concurrent callers
  * share one commit (group commit). Deliveries of a DISABLED registration are
  * created parked. On a duplicate idempotency key nothing is stored. */
 int store_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
@@ -233,6 +235,7 @@ typedef struct store_reg_info {
     int64_t backlog;                     /* pending + running + parked deliveries */
     int64_t parked;
     int64_t dead;                        /* dead letters */
+    int64_t filtered;                    /* events its filter turned away (store_event_in) */
     char last_error[256];                /* "" when none */
     int64_t last_attempt_ms;
 } store_reg_info;

@@ -203,6 +203,14 @@ static int run_append(sq_t *s, conn_t *c, wop_t *op)
             return -1;
         if (!disabled) op->work = true;
     }
+    for (size_t i = 0; i < ev->nfiltered; i++) {
+        if (sql_exec(c, ST_FILTERED_ADD,
+                     "INSERT INTO reg_counters(registration, filtered) VALUES(?1, 1)"
+                     " ON CONFLICT(registration) DO UPDATE SET filtered = filtered + 1",
+                     ARGS(SQL_TEXT(ev->filtered[i])), "cannot count a filtered event",
+                     &op->err) < 0)
+            return -1;
+    }
     snprintf(a->res->id, sizeof a->res->id, "%s", a->id);
     a->res->position = position;
     a->res->duplicate = false;

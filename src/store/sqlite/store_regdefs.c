@@ -54,6 +54,8 @@ static int run_regdef_put(sq_t *s, conn_t *c, wop_t *op)
         if (sql_exec(c, ST_ONCE, "DELETE FROM registrations WHERE name = ?1", name, what,
                      &op->err) < 0 ||
             sql_exec(c, ST_ONCE, "DELETE FROM reg_minutes WHERE registration = ?1", name, what,
+                     &op->err) < 0 ||
+            sql_exec(c, ST_ONCE, "DELETE FROM reg_counters WHERE registration = ?1", name, what,
                      &op->err) < 0)
             return -1;
     }

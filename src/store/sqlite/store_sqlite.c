@@ -104,6 +104,10 @@ static const char *const SCHEMA_ADDITIONS[] = {
     "CREATE INDEX IF NOT EXISTS traces_reg_ok ON traces(registration, ok, id);"
     "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);"
     "CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ms);",
+    /* Counters per registration kept beside its health: events its filter
+     * turned away. */
+    "CREATE TABLE IF NOT EXISTS reg_counters("
+    "  registration TEXT PRIMARY KEY, filtered INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
     STORE_REGDEFS_SCHEMA,
     STORE_META_SCHEMA,
     STORE_IO_SCHEMA,

@@ -539,10 +539,13 @@ static int read_reg_info(conn_t *c, void *ud, err_t *err)
                 " AND state IN ('pending','running','parked') GROUP BY state",
                 name, row_backlog, out, what, err) < 0)
         return -1;
-    return sql_int(c, ST_REG_DEAD,
-                   "SELECT count(*) FROM deliveries WHERE registration = ?1"
-                   " AND state IN ('dead','failed')",
-                   name, &out->dead, what, err) < 0
+    if (sql_int(c, ST_REG_DEAD,
+                "SELECT count(*) FROM deliveries WHERE registration = ?1"
+                " AND state IN ('dead','failed')",
+                name, &out->dead, what, err) < 0)
+        return -1;
+    return sql_int(c, ST_REG_FILTERED, "SELECT filtered FROM reg_counters WHERE registration = ?1",
+                   name, &out->filtered, what, err) < 0
                ? -1
                : 0;
 }
