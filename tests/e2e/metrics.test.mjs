@@ -26,6 +26,7 @@ export const FAMILIES = {
   evkit_build_info: 'gauge',
   evkit_process_start_time_seconds: 'gauge',
   evkit_events_published_total: 'counter',
+  evkit_events_filtered_total: 'counter',
   evkit_deliveries_total: 'counter',
   evkit_delivery_retries_total: 'counter',
   evkit_deadletters_total: 'counter',
