@@ -112,6 +112,22 @@ static const setting TABLE[] = {
     {INFO("EVKIT_NODE", "string", "", "a path to a node executable",
           "The Node.js that runs nodejs actions; without it, node on PATH.", false, true),
      T_STRING, F(node), 0, 0, NULL},
+    {INFO("EVKIT_HTTP_MAX_CONNECTIONS", "count", "1024", "a whole number from 16 to 65536",
+          "Open HTTP connections in all; a connection past it is closed at once.", false, true),
+     T_COUNT, F(http_max_conns), 16, 65536, NULL},
+    {INFO("EVKIT_HTTP_MAX_CONNECTIONS_PER_IP", "count", "256", "a whole number from 1 to 65536",
+          "Open HTTP connections of one client address (an IPv6 /64); past it a new one is "
+          "closed at once, so one client cannot take every connection.", false, true),
+     T_COUNT, F(http_max_per_ip), 1, 65536, NULL},
+    {INFO("EVKIT_HTTP_HEADER_TIMEOUT", "duration", "10s", "a positive " DURATION_FORMS,
+          "How long a request's line and headers may take to arrive (from the connection's "
+          "start, or from the request's first byte on a kept-alive connection); past it the "
+          "connection is closed.", false, true),
+     T_DURATION, F(http_header_timeout_ms), 1, 0, NULL},
+    {INFO("EVKIT_HTTP_IDLE_TIMEOUT", "duration", "30s", "a positive " DURATION_FORMS,
+          "How long a kept-alive connection may wait for its next request; a request body that "
+          "stalls this long plus EVKIT_HTTP_HEADER_TIMEOUT closes it too.", false, true),
+     T_DURATION, F(http_idle_timeout_ms), 1, 0, NULL},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 _Static_assert(NTABLE <= CONFIG_MAX_SETTINGS, "room for every setting in config_t");

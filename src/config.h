@@ -25,7 +25,7 @@ typedef enum { CONFIG_DEFAULT = 0, CONFIG_ENV, CONFIG_DOTENV } config_source;
  * warning instead of failing (the commands other than serve and config). */
 enum { CONFIG_PROCESS = 1u, CONFIG_APP = 2u, CONFIG_ALL = 3u, CONFIG_LENIENT = 4u };
 
-#define CONFIG_MAX_SETTINGS 32
+#define CONFIG_MAX_SETTINGS 64
 
 /* The values of the enum settings besides the log's (log_level, log_format). */
 enum { CONFIG_PROGRESS_AUTO = 0, CONFIG_PROGRESS_NEVER };
@@ -60,6 +60,10 @@ typedef struct config {
     char *oauth_client_id;           /* OAUTH_CLIENT_ID ("" when unset) */
     char *oauth_client_secret;       /* OAUTH_CLIENT_SECRET ("" when unset) */
     char *node;                      /* EVKIT_NODE ("" when unset: node on PATH) */
+    int http_max_conns;              /* EVKIT_HTTP_MAX_CONNECTIONS */
+    int http_max_per_ip;             /* EVKIT_HTTP_MAX_CONNECTIONS_PER_IP */
+    int64_t http_header_timeout_ms;  /* EVKIT_HTTP_HEADER_TIMEOUT */
+    int64_t http_idle_timeout_ms;    /* EVKIT_HTTP_IDLE_TIMEOUT */
     /* where each setting's value came from, and the text it was read from
      * (NULL for a default), by table index */
     config_source from[CONFIG_MAX_SETTINGS];

@@ -1,9 +1,11 @@
 /* server: libmicrohttpd glue, the HTTP context, /healthz and web actions.
- * One thread per connection, so a request that waits for a durable publish
- * holds only its own thread while concurrent publishes share an fsync
- * (group commit). Request bodies are capped at WEB_MAX_BODY before any
- * parsing; routing, authorization and the metrics route label are the
- * route table's (routes.c). */
+ * The door (door.c) accepts, caps connections and screens each request's
+ * raw head before libmicrohttpd takes the connection. Then one thread per
+ * connection, so a request that waits for a durable publish holds only its
+ * own thread while concurrent publishes share an fsync (group commit).
+ * Request bodies are capped at WEB_MAX_BODY before any parsing; routing,
+ * authorization and the metrics route label are the route table's
+ * (routes.c). */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include "core/log.h"
 #include "http/api.h"
 #include "http/console.h"
+#include "http/door.h"
 #include "http/ims.h"
 #include "http/invoker.h"
 #include "config.h"
@@ -33,19 +37,29 @@
 
 struct http_server {
     struct MHD_Daemon *mhd;
+    door_t *door;
     http_ctx ctx;
     int port;
 };
 
+/* One per connection (libmicrohttpd's socket context). */
+typedef struct conn_state {
+    uint64_t consumed;      /* bytes its finished requests took: heads and bodies */
+} conn_state;
+
 typedef struct request_state {
     buf_t body;
+    uint64_t body_seen;     /* every body byte received, kept or not */
+    size_t head_size;
+    bool keep_alive;        /* the client keeps the connection for another request */
+    bool closing;           /* answered before its body was read: the connection ends */
     bool too_large;
     route_match match;      /* found on arrival: its row's label counts even a 413 */
     const char *method;     /* static: metrics folds it to a known name */
     double started;         /* mono_s() at the first call */
 } request_state;
 
-static enum MHD_Result send_response(struct MHD_Connection *c, web_response *r)
+static enum MHD_Result send_response(struct MHD_Connection *c, web_response *r, bool closing)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->body_len, r->body ? r->body : (char *)"",
@@ -55,17 +69,21 @@ static enum MHD_Result send_response(struct MHD_Connection *c, web_response *r)
     json_object_foreach(r->headers, k, v) {
         if (json_is_string(v)) MHD_add_response_header(resp, k, json_string_value(v));
     }
+    if (closing) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
+/* An answer before the body is read: the connection ends with it. */
+static enum MHD_Result send_error(struct MHD_Connection *c, request_state *st, int status,
+                                  const char *msg)
 {
     web_response r;
     web_response_init(&r);
     web_error(&r, status, "%s", msg);
-    enum MHD_Result ret = send_response(c, &r);
+    st->closing = true;
+    enum MHD_Result ret = send_response(c, &r, true);
     web_response_free(&r);
     return ret;
 }
@@ -278,7 +296,7 @@ static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, cons
     web_response resp;
     web_response_init(&resp);
     route_dispatch(&srv->ctx, &st->match, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
+    enum MHD_Result ret = send_response(c, &resp, st->closing);
     web_response_free(&resp);
     buf_free(&qraw);
     json_decref(headers);
@@ -286,40 +304,61 @@ static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, cons
     return ret;
 }
 
+/* Whether the client means to send another request on this connection
+ * (HTTP/1.1 without "Connection: close"); a chunked body ends it, as its
+ * framing bytes cannot be counted (door_await needs the bytes consumed). */
+static bool wants_keep_alive(struct MHD_Connection *c, const char *version)
+{
+    if (!version || strcmp(version, MHD_HTTP_VERSION_1_1) != 0) return false;
+    const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+    if (conn && strcasestr(conn, "close")) return false;
+    return !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The first call of a request: its state, and the checks on its head. */
+static enum MHD_Result on_head(struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, void **con_cls)
+{
+    request_state *st = xcalloc(1, sizeof *st);
+    buf_init(&st->body, WEB_MAX_BODY);
+    route_find(method, url, &st->match);
+    st->method = metrics_http_method(method);
+    st->started = mono_s();
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    st->head_size = hs ? hs->header_size : 0;
+    st->keep_alive = wants_keep_alive(c, version);
+    st->closing = !st->keep_alive;
+    *con_cls = st;
+    const char *nul = nul_in_request(c, url);
+    if (nul) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The request is malformed: %s holds a NUL byte (%%00).", nul);
+        return send_error(c, st, 400, msg);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (len > WEB_MAX_BODY) {
+        st->too_large = true;
+        /* A modestly oversized body is read and dropped, so the client,
+         * still sending, gets the 413 instead of a broken pipe; a huge
+         * one is answered at once and the connection closed. */
+        if (len > 8ull * WEB_MAX_BODY)
+            return send_error(c, st, 413, "The request body exceeds the limit of 1048576 bytes.");
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     http_server_t *srv = cls;
     request_state *st = *con_cls;
-    if (!st) {
-        st = xcalloc(1, sizeof *st);
-        buf_init(&st->body, WEB_MAX_BODY);
-        route_find(method, url, &st->match);
-        st->method = metrics_http_method(method);
-        st->started = mono_s();
-        *con_cls = st;
-        const char *nul = nul_in_request(c, url);
-        if (nul) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "The request is malformed: %s holds a NUL byte (%%00).", nul);
-            return send_error(c, 400, msg);
-        }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
-        if (len > WEB_MAX_BODY) {
-            st->too_large = true;
-            /* A modestly oversized body is read and dropped, so the client,
-             * still sending, gets the 413 instead of a broken pipe; a huge
-             * one is answered at once and the connection closed. */
-            if (len > 8ull * WEB_MAX_BODY)
-                return send_error(c, 413, "The request body exceeds the limit of 1048576 bytes.");
-        }
-        return MHD_YES;
-    }
+    if (!st) return on_head(c, url, method, version, con_cls);
     if (*upload_data_size) {
+        st->body_seen += *upload_data_size;
         if (!st->too_large && buf_append(&st->body, upload_data, *upload_data_size) < 0) {
             st->too_large = true;
             buf_free(&st->body);
@@ -328,15 +367,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (st->too_large)
-        return send_error(c, 413, "The request body exceeds the limit of 1048576 bytes.");
+        return send_error(c, st, 413, "The request body exceeds the limit of 1048576 bytes.");
     return answer(srv, c, method, url, st);
+}
+
+static conn_state *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)toe;
+    http_server_t *srv = cls;
     request_state *st = *con_cls;
     if (!st) return;
     /* The status actually sent, whichever handler sent it (0: none, the
@@ -344,10 +389,36 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
     metrics_http_request(st->match.route->label, st->method, ci ? (int)ci->http_status : 0,
                          mono_s() - st->started);
+    conn_state *cs = conn_of(c);
+    bool again = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !st->closing && cs;
+    if (cs) cs->consumed += st->head_size + st->body_seen;
     route_match_free(&st->match);
     buf_free(&st->body);
     free(st);
     *con_cls = NULL;
+    /* The next request on this connection passes the door's screen too. */
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (again && fd) door_await(srv->door, fd->connect_fd, cs->consumed);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server_t *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = xcalloc(1, sizeof(conn_state));
+        return;
+    }
+    free(*socket_context);
+    *socket_context = NULL;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && srv->door) door_release(srv->door, ci->client_addr);
+}
+
+static bool admit(void *cls, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    http_server_t *srv = cls;
+    return MHD_add_connection(srv->mhd, fd, addr, len) == MHD_YES;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -387,7 +458,8 @@ void http_ctx_fini(http_ctx *h)
     memset(h, 0, sizeof *h);
 }
 
-int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
+/* The listening socket for addr, bound; -1 with err. */
+static int listen_on(const char *addr, err_t *err)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -431,32 +503,72 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     socklen_t sl = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
         int e2 = errno;
         close(fd);
         if (e2 == EADDRINUSE) return err_code(err, EVK_CONFLICT, "%s is in use", addr);
         return err_set(err, "cannot listen on %s: %s", addr, strerror(e2));
     }
+    return fd;
+}
+
+/* Every connection holds a descriptor: the soft limit is raised to what
+ * the connection cap needs (up to the hard limit), else a warning. */
+static void raise_fd_limit(int max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    rlim_t want = (rlim_t)max_conns + 512;
+    if (rl.rlim_cur >= want) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        log_warn("http: ulimit -n is below EVKIT_HTTP_MAX_CONNECTIONS + 512",
+                 json_pack("{s:I, s:I}", "limit", (json_int_t)rl.rlim_cur, "wanted",
+                           (json_int_t)want));
+}
+
+int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
+{
+    int fd = listen_on(addr, err);
+    if (fd < 0) return -1;
+    const config_t *cfg = e->config;
+    raise_fd_limit(cfg->http_max_conns);
     http_server_t *s = xcalloc(1, sizeof *s);
     http_ctx_init(&s->ctx, e, true);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    /* The door accepts; libmicrohttpd gets screened connections. Its own
+     * inactivity timeout is the door's two deadlines together, since the
+     * door's wait for a kept-alive connection's next request is idle time
+     * to it. */
+    unsigned timeout_s =
+        (unsigned)((cfg->http_idle_timeout_ms + cfg->http_header_timeout_ms + 999) / 1000) + 1;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)660,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_conns,
+                              MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                               MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL,
                               MHD_OPTION_END);
-    if (!s->mhd) {
+    door_limits lim = {cfg->http_max_conns, cfg->http_max_per_ip, cfg->http_header_timeout_ms,
+                       cfg->http_idle_timeout_ms};
+    if (s->mhd) s->door = door_start(fd, &lim, admit, s, err);
+    if (!s->door) {
+        if (s->mhd) MHD_stop_daemon(s->mhd);
+        if (!s->mhd) err_set(err, "cannot serve on %s", addr);
         close(fd);
         http_ctx_fini(&s->ctx);
         free(s);
-        return err_set(err, "cannot serve on %s", addr);
+        return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : port;
     *out = s;
     return 0;
 }
@@ -466,7 +578,10 @@ int http_port(const http_server_t *s) { return s->port; }
 void http_stop(http_server_t *s)
 {
     if (!s) return;
+    /* No new connection first; then libmicrohttpd ends the open ones. */
+    door_stop(s->door);
     MHD_stop_daemon(s->mhd);
+    door_free(s->door);
     http_ctx_fini(&s->ctx);
     free(s);
 }
