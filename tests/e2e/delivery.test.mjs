@@ -313,20 +313,20 @@ test('an exec consumer that crashes, then hangs, is retried while the daemon kee
     pings.push({ status: await ctl.ping(), ms: Date.now() - t0 });
     const l = activations(ek, 'xcrash/handler');
     return l.some((a) => a.response.success) && l;
-  }, { timeout: 20000, what: 'the third attempt' });
+  }, { timeout: 30000, what: 'the third attempt' });
   assert.equal(list.length, 3);
   const [crashed, hung, ok] = list;
   assert.equal(crashed.response.status, 'action developer error');
   assert.ok(logLines(ek, crashed.activationId).some((l) => l.endsWith('stdout: about to crash')));
   assert.equal(hung.response.status, 'action developer error');
   assert.equal(annotation(hung, 'timeout'), true);
-  assert.ok(hung.duration >= 490 && hung.duration < 3000, `killed at its 500 ms limit: ${hung.duration}`);
+  assert.ok(hung.duration >= 1990 && hung.duration < 5000, `killed at its 2 s limit: ${hung.duration}`);
   assert.ok(logLines(ek, hung.activationId).some((l) => l.endsWith('stdout: about to hang')));
   assert.deepEqual(resultOf(ok), { statusCode: 200, body: { ok: true, attempt: 3, id: pub.id } });
 
   assert.ok(pings.length >= 3, `pinged ${pings.length} times`);
   assert.ok(pings.every((p) => p.status === 200), JSON.stringify(pings));
-  assert.ok(Math.max(...pings.map((p) => p.ms)) < 1500, `web requests stayed fast: ${JSON.stringify(pings.map((p) => p.ms))}`);
+  assert.ok(Math.max(...pings.map((p) => p.ms)) < 2500, `web requests stayed fast: ${JSON.stringify(pings.map((p) => p.ms))}`);
 
   await ek.waitFor(() => !spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').some((l) => l.trim() === `sleep ${sleeper}`),
     { timeout: 3000, what: "the hung action's child to be killed" });

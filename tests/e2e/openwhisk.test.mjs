@@ -107,7 +107,7 @@ print(json.dumps({'echoed': json.loads(urllib.request.urlopen(req).read())}))
             runtime: exec
             web: 'no'
 `);
-  const e = await new Evkit({ app, env: { EVKIT_API_TOKENS: key, EVKIT_BLOCKING_WAIT: '700ms' } }).start();
+  const e = await new Evkit({ app, env: { EVKIT_API_TOKENS: key, EVKIT_BLOCKING_WAIT: '2500ms' } }).start();
   try {
     await fn(e, openwhisk({ apihost: e.url, api_key: key, namespace: 'evkit' }));
   } finally { await e.stop(); e.cleanup(); copy.cleanup(); }
@@ -116,16 +116,16 @@ print(json.dumps({'echoed': json.loads(urllib.request.urlopen(req).read())}))
 test('non-blocking invokes answer 202 at once and run on; blocking ones past the wait limit answer 202', async () => {
   await withSlowApp(async (e, c) => {
     let t0 = Date.now();
-    const nb = await c.actions.invoke({ name: 'ow/sleepy', params: { ms: 1200 } });
+    const nb = await c.actions.invoke({ name: 'ow/sleepy', params: { ms: 3000 } });
     assert.match(nb.activationId, /^[0-9a-f]{32}$/);
-    assert.ok(Date.now() - t0 < 800, `non-blocking answered after ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 2000, `non-blocking answered after ${Date.now() - t0} ms`);
     await assert.rejects(c.activations.get({ name: nb.activationId }), (err) => err.statusCode === 404, 'still running');
     const done = await e.waitFor(async () => c.activations.get({ name: nb.activationId }).catch(() => null), { what: 'the non-blocking activation' });
     assert.equal(done.response.success, true);
-    assert.deepEqual(done.response.result, { slept: 1200 });
+    assert.deepEqual(done.response.result, { slept: 3000 });
     const logs = await c.activations.logs({ name: nb.activationId });
     assert.ok(logs.logs.some((l) => l.endsWith('stdout: going to sleep')), JSON.stringify(logs));
-    assert.deepEqual((await c.activations.result({ name: nb.activationId })).result, { slept: 1200 });
+    assert.deepEqual((await c.activations.result({ name: nb.activationId })).result, { slept: 3000 });
 
     // Blocking within the wait: the result, with the id in a header.
     let r = await fetch(`${e.url}/api/v1/namespaces/_/actions/ow/sleepy?blocking=true&result=true`, {
@@ -138,13 +138,13 @@ test('non-blocking invokes answer 202 at once and run on; blocking ones past the
     // Blocking past the wait: 202 with the id; the activation finishes anyway.
     t0 = Date.now();
     // (The client asks for the record; a 202 body has only the id.)
-    const late = await c.actions.invoke({ name: 'ow/sleepy', blocking: true, params: { ms: 1500 } });
+    const late = await c.actions.invoke({ name: 'ow/sleepy', blocking: true, params: { ms: 4000 } });
     assert.equal(late.response, undefined);
     const waited = Date.now() - t0;
-    assert.ok(waited >= 600 && waited < 1400, `answered after ${waited} ms`);
+    assert.ok(waited >= 2400 && waited < 3900, `answered after ${waited} ms`);
     assert.match(late.activationId, /^[0-9a-f]{32}$/);
     const fin = await e.waitFor(async () => c.activations.get({ name: late.activationId }).catch(() => null), { what: 'the late activation' });
-    assert.deepEqual(fin.response.result, { slept: 1500 });
+    assert.deepEqual(fin.response.result, { slept: 4000 });
 
     // A developer error (the process exits without a result): 502.
     await assert.rejects(c.actions.invoke({ name: 'ow/sleepy', blocking: true, params: { crash: true } }), (err) => err.statusCode === 502);
