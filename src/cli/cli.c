@@ -3,6 +3,8 @@
 #include "cli/cli_int.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,35 +44,130 @@ static const char *TOP_USAGE =
     "  --help         help for the command\n"
     "  --version      print the version\n";
 
-bool cli_common_opt(cli_ctx *ctx, int c, bool *help)
+/* Long options without a letter take values above any character. */
+enum { OPT_VAL_BASE = 0x1000, OPT_VAL_LOG_FORMAT = 0x2000 };
+
+static const struct option all_opts[OPT_COUNT] = {
+    [OPT_LISTEN] = {"listen", required_argument, NULL, 0},
+    [OPT_WORKERS] = {"workers", required_argument, NULL, 0},
+    [OPT_URL] = {"url", no_argument, NULL, 0},
+    [OPT_PARAM_FILE] = {"param-file", required_argument, NULL, 0},
+    [OPT_PROVIDER] = {"provider", required_argument, NULL, 0},
+    [OPT_SINCE] = {"since", required_argument, NULL, 0},
+    [OPT_LIMIT] = {"limit", required_argument, NULL, 0},
+    [OPT_REGISTRATION] = {"registration", required_argument, NULL, 0},
+    [OPT_SEEK] = {"seek", required_argument, NULL, 0},
+    [OPT_LIST] = {"list", no_argument, NULL, 0},
+    [OPT_TYPE] = {"type", required_argument, NULL, 0},
+    [OPT_PAYLOAD] = {"payload", required_argument, NULL, 0},
+    [OPT_PAYLOAD_FILE] = {"payload-file", required_argument, NULL, 0},
+    [OPT_ID] = {"id", required_argument, NULL, 0},
+    [OPT_NAME] = {"name", required_argument, NULL, 0},
+    [OPT_FILE] = {"file", required_argument, NULL, 0},
+    [OPT_EVENTS] = {"events", required_argument, NULL, 0},
+    [OPT_ACTION] = {"action", required_argument, NULL, 0},
+    [OPT_WEBHOOK_URL] = {"webhook-url", required_argument, NULL, 0},
+    [OPT_DESCRIPTION] = {"description", required_argument, NULL, 0},
+    [OPT_SECRET] = {"secret", required_argument, NULL, 0},
+    [OPT_BATCH] = {"batch", no_argument, NULL, 0},
+    [OPT_OUTCOME] = {"outcome", required_argument, NULL, 0},
+    [OPT_STATUS] = {"status", required_argument, NULL, 0},
+    [OPT_RETRIED] = {"retried", required_argument, NULL, 0},
+    [OPT_BEFORE] = {"before", required_argument, NULL, 0},
+};
+
+/* -p KEY VALUE takes two words, which getopt cannot express: the pairs go
+ * to a->params and the other words stay in argv. -1 when a pair is cut. */
+static int take_params(int *argc, char **argv, cli_args *a)
 {
-    switch (c) {
-    case 'A': ctx->app_dir = optarg; return true;
-    case 'D': ctx->data_dir = optarg; return true;
-    case 'J': ctx->json = true; return true;
-    case CLI_OPT_LOG_FORMAT:
-        if (log_setup_format(optarg) < 0) {
-            cli_fail("--log-format '%s': json or text is required", optarg);
-            exit(EXIT_USAGE);
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (i > 0 && (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--param"))) {
+            if (i + 2 >= *argc) return -1;
+            json_t *v = json_loads(argv[i + 2], JSON_DECODE_ANY, NULL);
+            json_object_set_new(a->params, argv[i + 1], v ? v : json_string(argv[i + 2]));
+            i += 2;
+            continue;
         }
-        return true;
-    case 'h': *help = true; return true;
-    default: return false;
+        argv[n++] = argv[i];
     }
+    *argc = n;
+    return 0;
 }
 
-int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage)
+/* The common options, then the command's: a table of exactly those, so
+ * that abbreviations resolve among them alone. */
+static int parse_opts(cli_ctx *ctx, const cli_command *cmd, int argc, char **argv, cli_args *a,
+                      bool *help)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(usage);
-    if (help) {
-        fputs(usage, stdout);
-        return EXIT_OK;
+    struct option opts[OPT_COUNT + 6] = {
+        {"app", required_argument, NULL, 'A'},
+        {"data", required_argument, NULL, 'D'},
+        {"json", no_argument, NULL, 'J'},
+        {"log-format", required_argument, NULL, OPT_VAL_LOG_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+    };
+    size_t n = 5;
+    for (int o = 0; o < OPT_COUNT; o++) {
+        if (!(cmd->opts & OPT(o)) || !all_opts[o].name) continue;
+        opts[n] = all_opts[o];
+        opts[n++].val = OPT_VAL_BASE + o;
     }
-    return optind < argc ? cli_usage(usage) : -1;
+    int c;
+    while ((c = getopt_long(argc, argv, cmd->ordered ? "+h" : "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'A': ctx->app_dir = optarg; break;
+        case 'D': ctx->data_dir = optarg; break;
+        case 'J': ctx->json = true; break;
+        case 'h': *help = true; break;
+        case OPT_VAL_LOG_FORMAT:
+            if (log_setup_format(optarg) < 0) {
+                cli_fail("--log-format '%s': json or text is required", optarg);
+                return -2;
+            }
+            break;
+        default:
+            if (c < OPT_VAL_BASE || c >= OPT_VAL_BASE + OPT_COUNT) return -1;
+            a->opt[c - OPT_VAL_BASE] = optarg ? optarg : "";
+        }
+    }
+    return 0;
+}
+
+static int run_parsed(cli_ctx *ctx, const cli_command *cmd, int argc, char **argv)
+{
+    cli_args a = {.params = json_object()};
+    bool help = false;
+    optind = 1;
+    int rc = (cmd->opts & OPT(OPT_PARAM)) ? take_params(&argc, argv, &a) : 0;
+    if (rc == 0) rc = parse_opts(ctx, cmd, argc, argv, &a, &help);
+    if (rc == -2) {
+        rc = EXIT_USAGE; /* said why */
+    } else if (rc < 0) {
+        rc = cli_usage(cmd->usage);
+    } else if (help) {
+        fputs(cmd->usage, stdout);
+        rc = EXIT_OK;
+    } else {
+        a.n = argc - optind;
+        a.v = argv + optind;
+        rc = a.n && !cmd->operands ? cli_usage(cmd->usage) : cmd->run(ctx, &a);
+    }
+    json_decref(a.params);
+    return rc;
+}
+
+int cli_parse_ll(const char *what, const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi) {
+        cli_fail("%s '%s': an integer from %lld to %lld is required", what, v, lo, hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
 }
 
 int cli_fail(const char *fmt, ...)
@@ -217,23 +314,13 @@ static int run_command(cli_ctx *ctx, int argc, char **argv)
         return EXIT_OK;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) return cmd_version();
-    static const struct {
-        const char *name;
-        int (*fn)(cli_ctx *, int, char **);
-    } cmds[] = {
-        {"serve", cmd_serve},           {"check", cmd_check},
-        {"action", cmd_action},         {"event", cmd_event},
-        {"deadletter", cmd_deadletter}, {"registration", cmd_registration},
-        {"activation", cmd_activation}, {"trace", cmd_trace},
-        {"onboard", cmd_onboard},       {"config", cmd_config},
-        {"test", cmd_test},             {"exec", cmd_exec},
+    static const cli_command *const cmds[] = {
+        &cli_cmd_serve,        &cli_cmd_check,      &cli_cmd_action,     &cli_cmd_event,
+        &cli_cmd_deadletter,   &cli_cmd_registration, &cli_cmd_activation, &cli_cmd_trace,
+        &cli_cmd_onboard,      &cli_cmd_config,     &cli_cmd_test,       &cli_cmd_exec,
     };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        if (strcmp(cmd, cmds[i].name) == 0) {
-            optind = 1;
-            return cmds[i].fn(ctx, argc - 1, argv + 1);
-        }
-    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i]->name) == 0) return run_parsed(ctx, cmds[i], argc - 1, argv + 1);
     fprintf(stderr, "evkit: unknown command '%s'\n\n", cmd);
     return cli_usage(TOP_USAGE);
 }

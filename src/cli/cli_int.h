@@ -3,7 +3,6 @@
 #ifndef EVKIT_CLI_INT_H
 #define EVKIT_CLI_INT_H
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -21,23 +20,42 @@ typedef struct cli_ctx {
     config_t *config;
 } cli_ctx;
 
-/* Common options without a letter take values above any character, so a
- * command's own letters never collide with them. */
-enum { CLI_OPT_LOG_FORMAT = 0x1000 };
+/* Every option of the command line, once; a command names those it takes.
+ * (--log-format, --app, --data, --json and --help every command takes.) */
+typedef enum cli_opt {
+    OPT_LISTEN, OPT_WORKERS, OPT_URL, OPT_PARAM_FILE, OPT_PROVIDER, OPT_SINCE, OPT_LIMIT,
+    OPT_REGISTRATION, OPT_SEEK, OPT_LIST, OPT_TYPE, OPT_PAYLOAD, OPT_PAYLOAD_FILE, OPT_ID,
+    OPT_NAME, OPT_FILE, OPT_EVENTS, OPT_ACTION, OPT_WEBHOOK_URL, OPT_DESCRIPTION, OPT_SECRET,
+    OPT_BATCH, OPT_OUTCOME, OPT_STATUS, OPT_RETRIED, OPT_BEFORE,
+    OPT_PARAM, /* -p KEY VALUE, two words: taken out before getopt */
+    OPT_COUNT
+} cli_opt;
+#define OPT(o) (1ull << (o))
 
-/* Long options every command accepts; append to a command's own table. */
-#define CLI_COMMON_OPTS                                   \
-    {"app", required_argument, NULL, 'A'},                \
-    {"data", required_argument, NULL, 'D'},               \
-    {"json", no_argument, NULL, 'J'},                     \
-    {"log-format", required_argument, NULL, CLI_OPT_LOG_FORMAT}, \
-    {"help", no_argument, NULL, 'h'}
+/* A command's options and operands once parsed. */
+typedef struct cli_args {
+    const char *opt[OPT_COUNT]; /* the last value given; "" for a flag; NULL when absent */
+    json_t *params;             /* -p KEY VALUE pairs, VALUE as JSON when it parses */
+    int n;                      /* operands */
+    char **v;
+} cli_args;
 
-/* Handles a common option; returns true when c was one (help sets *help). */
-bool cli_common_opt(cli_ctx *ctx, int c, bool *help);
-/* For a command that takes the common options only, no arguments: -1 to go
- * on, else the exit status (--help printed usage: EXIT_OK; EXIT_USAGE). */
-int cli_common_opts_only(cli_ctx *ctx, int argc, char **argv, const char *usage);
+typedef struct cli_command {
+    const char *name;
+    const char *usage;
+    unsigned long long opts; /* OPT() bits besides the common options */
+    bool operands;           /* false: any operand is a usage error */
+    int (*run)(cli_ctx *ctx, const cli_args *a);
+    bool ordered; /* options end at the first operand (exec's COMMAND has its own) */
+} cli_command;
+
+extern const cli_command cli_cmd_serve, cli_cmd_check, cli_cmd_action, cli_cmd_event,
+    cli_cmd_deadletter, cli_cmd_registration, cli_cmd_activation, cli_cmd_trace,
+    cli_cmd_onboard, cli_cmd_config, cli_cmd_test, cli_cmd_exec;
+
+/* An integer option or operand within [lo, hi]; -1 (printed, naming what)
+ * otherwise. */
+int cli_parse_ll(const char *what, const char *v, long long lo, long long hi, long long *out);
 
 /* Loads the app printing diagnostics to stderr (warnings too when
  * print_warnings). NULL on errors. */
@@ -72,18 +90,6 @@ void cli_print_json(const json_t *j);
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* returns 1 */
 int cli_usage(const char *usage);                                           /* returns 2 */
 
-int cmd_serve(cli_ctx *ctx, int argc, char **argv);
-int cmd_check(cli_ctx *ctx, int argc, char **argv);
-int cmd_action(cli_ctx *ctx, int argc, char **argv);
-int cmd_event(cli_ctx *ctx, int argc, char **argv);
-int cmd_deadletter(cli_ctx *ctx, int argc, char **argv);
-int cmd_registration(cli_ctx *ctx, int argc, char **argv);
-int cmd_activation(cli_ctx *ctx, int argc, char **argv);
-int cmd_trace(cli_ctx *ctx, int argc, char **argv);
-int cmd_onboard(cli_ctx *ctx, int argc, char **argv);
-int cmd_config(cli_ctx *ctx, int argc, char **argv);
-int cmd_test(cli_ctx *ctx, int argc, char **argv);
-int cmd_exec(cli_ctx *ctx, int argc, char **argv);
 /* evkit event show <id>: the event with every delivery and attempt (cmd_trace.c). */
 int cli_event_show(cli_ctx *ctx, const char *id);
 /* evkit event sample <code> | --list, evkit event send-sample <code> (cmd_sample.c). */

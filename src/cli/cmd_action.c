@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "runtime/runtime.h"
 
-static const char *ACTION_USAGE =
+static const char ACTION_USAGE[] =
     "usage: evkit action list\n"
     "       evkit action get <pkg>/<name> [--url]\n"
     "       evkit action invoke <pkg>/<name> [-p KEY VALUE]... [--param-file FILE]\n"
@@ -130,74 +130,37 @@ static int action_invoke(cli_ctx *ctx, const char *name, json_t *request)
     return res.status == ACT_SUCCESS ? EXIT_OK : EXIT_FAIL;
 }
 
-int cmd_action(cli_ctx *ctx, int argc, char **argv)
+static int action_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS,
-        {"url", no_argument, NULL, 'u'},
-        {"param-file", required_argument, NULL, 'P'},
-        {"listen", required_argument, NULL, 'l'},
-        {0, 0, 0, 0},
-    };
-    bool help = false, url = false;
-    json_t *request = json_object();
-    int c, rc;
-    /* -p KEY VALUE takes two words, which getopt cannot express: take them out first. */
-    char **args = xcalloc((size_t)argc + 1, sizeof *args);
-    int nargv = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--param"))) {
-            if (i + 2 >= argc) {
-                free(args);
-                json_decref(request);
-                return cli_usage(ACTION_USAGE);
-            }
-            json_t *v = json_loads(argv[i + 2], JSON_DECODE_ANY, NULL);
-            json_object_set_new(request, argv[i + 1], v ? v : json_string(argv[i + 2]));
-            i += 2;
-            continue;
-        }
-        args[nargv++] = argv[i];
-    }
-    argc = nargv;
-    argv = args;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_common_opt(ctx, c, &help)) continue;
-        if (c == 'u') {
-            url = true;
-        } else if (c == 'l') {
-            ctx->listen = optarg;
-        } else if (c == 'P') {
-            json_error_t je;
-            json_t *f = json_load_file(optarg, 0, &je);
-            if (!json_is_object(f)) {
-                json_decref(f);
-                free(args);
-                json_decref(request);
-                return cli_fail("%s:%d:%d: %s", optarg, je.line, je.column,
-                                f ? "a JSON object is required" : je.text);
-            }
-            json_object_update(request, f);
+    if (a->opt[OPT_LISTEN]) ctx->listen = a->opt[OPT_LISTEN];
+    const char *file = a->opt[OPT_PARAM_FILE];
+    json_t *request = json_deep_copy(a->params);
+    if (file) {
+        json_error_t je;
+        json_t *f = json_load_file(file, 0, &je);
+        if (!json_is_object(f)) {
             json_decref(f);
-        } else {
-            free(args);
             json_decref(request);
-            return cli_usage(ACTION_USAGE);
+            return cli_fail("%s:%d:%d: %s", file, je.line, je.column,
+                            f ? "a JSON object is required" : je.text);
         }
+        json_object_update(request, f);
+        json_decref(f);
     }
-    if (help) {
-        free(args);
-        json_decref(request);
-        fputs(ACTION_USAGE, stdout);
-        return EXIT_OK;
-    }
-    int nargs = argc - optind;
-    const char *sub = nargs > 0 ? argv[optind] : NULL;
-    if (sub && !strcmp(sub, "list") && nargs == 1) rc = action_list(ctx);
-    else if (sub && !strcmp(sub, "get") && nargs == 2) rc = action_get(ctx, argv[optind + 1], url);
-    else if (sub && !strcmp(sub, "invoke") && nargs == 2) rc = action_invoke(ctx, argv[optind + 1], request);
+    const char *sub = a->n > 0 ? a->v[0] : NULL;
+    int rc;
+    if (sub && !strcmp(sub, "list") && a->n == 1) rc = action_list(ctx);
+    else if (sub && !strcmp(sub, "get") && a->n == 2) rc = action_get(ctx, a->v[1], a->opt[OPT_URL] != NULL);
+    else if (sub && !strcmp(sub, "invoke") && a->n == 2) rc = action_invoke(ctx, a->v[1], request);
     else rc = cli_usage(ACTION_USAGE);
-    free(args);
     json_decref(request);
     return rc;
 }
+
+const cli_command cli_cmd_action = {
+    .name = "action",
+    .usage = ACTION_USAGE,
+    .opts = OPT(OPT_URL) | OPT(OPT_PARAM_FILE) | OPT(OPT_LISTEN) | OPT(OPT_PARAM),
+    .operands = true,
+    .run = action_run,
+};

@@ -1,5 +1,6 @@
 /* registration, deadletter and activation commands: reading and steering
  * the journal, also while a daemon runs on it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "cli/progress.h"
 #include "registry/registry.h"
 
-static const char *REG_USAGE =
+static const char REG_USAGE[] =
     "usage: evkit registration list\n"
     "       evkit registration get <name>\n"
     "       evkit registration create <name> [--file SPEC.json] [OPTIONS]\n"
@@ -36,7 +37,7 @@ static const char *REG_USAGE =
     "A running daemon picks up changes within a second. Manifest registrations are\n"
     "read-only here.\n";
 
-static const char *DL_USAGE =
+static const char DL_USAGE[] =
     "usage: evkit deadletter list [--registration R] [--limit N]\n"
     "       evkit deadletter replay <id>\n"
     "       evkit deadletter replay --registration R\n"
@@ -44,60 +45,11 @@ static const char *DL_USAGE =
     "Dead letters are deliveries whose retries ran out (expired) or that got a final\n"
     "status (rejected). They are kept until replayed.\n";
 
-static const char *ACT_USAGE =
+static const char ACT_USAGE[] =
     "usage: evkit activation list [--name N] [--limit N]\n"
     "       evkit activation get <id>\n"
     "       evkit activation logs <id>\n"
     "       evkit activation result <id>\n";
-
-typedef struct sub_opts {
-    const char *registration;
-    const char *name;
-    int limit;
-    bool help;
-    const char *file, *provider, *events, *action, *webhook_url, *description, *secret;
-    bool batch;
-} sub_opts;
-
-/* Parses the options the admin commands share; returns optind or -1. */
-static int parse_sub(cli_ctx *ctx, int argc, char **argv, sub_opts *o)
-{
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS,
-        {"registration", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'N'},
-        {"limit", required_argument, NULL, 'n'},
-        {"file", required_argument, NULL, 'f'},
-        {"provider", required_argument, NULL, 'p'},
-        {"events", required_argument, NULL, 'e'},
-        {"action", required_argument, NULL, 'a'},
-        {"webhook-url", required_argument, NULL, 'u'},
-        {"description", required_argument, NULL, 'd'},
-        {"secret", required_argument, NULL, 's'},
-        {"batch", no_argument, NULL, 'b'},
-        {0, 0, 0, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_common_opt(ctx, c, &o->help)) continue;
-        if (c == 'r') o->registration = optarg;
-        else if (c == 'N') o->name = optarg;
-        else if (c == 'f') o->file = optarg;
-        else if (c == 'p') o->provider = optarg;
-        else if (c == 'e') o->events = optarg;
-        else if (c == 'a') o->action = optarg;
-        else if (c == 'u') o->webhook_url = optarg;
-        else if (c == 'd') o->description = optarg;
-        else if (c == 's') o->secret = optarg;
-        else if (c == 'b') o->batch = true;
-        else if (c == 'n') {
-            char *end;
-            o->limit = (int)strtol(optarg, &end, 10);
-            if (*end || o->limit < 1) return -1;
-        } else return -1;
-    }
-    return optind;
-}
 
 static int registration_list(cli_ctx *ctx)
 {
@@ -141,35 +93,36 @@ static int registration_list(cli_ctx *ctx)
 }
 
 /* The spec of create/update: --file, then the options over it. */
-static json_t *spec_from_opts(const sub_opts *o)
+static json_t *spec_from_opts(const cli_args *a)
 {
+    const char *const *o = a->opt;
     json_t *spec;
-    if (o->file) {
+    if (o[OPT_FILE]) {
         json_error_t je;
-        spec = !strcmp(o->file, "-") ? json_loadf(stdin, 0, &je) : json_load_file(o->file, 0, &je);
+        spec = !strcmp(o[OPT_FILE], "-") ? json_loadf(stdin, 0, &je) : json_load_file(o[OPT_FILE], 0, &je);
         if (!json_is_object(spec)) {
             json_decref(spec);
-            cli_fail("%s: not a JSON object: %s (line %d)", o->file, je.text, je.line);
+            cli_fail("%s: not a JSON object: %s (line %d)", o[OPT_FILE], je.text, je.line);
             return NULL;
         }
     } else {
         spec = json_object();
     }
-    if (o->description) json_object_set_new(spec, "description", json_string(o->description));
-    if (o->action) json_object_set_new(spec, "runtime_action", json_string(o->action));
-    if (o->webhook_url) json_object_set_new(spec, "webhook_url", json_string(o->webhook_url));
-    if (o->batch) json_object_set_new(spec, "delivery_type", json_string("batch"));
-    if (o->secret) json_object_set_new(spec, "webhook_secret", json_string(o->secret));
-    if (o->provider || o->events) {
+    if (o[OPT_DESCRIPTION]) json_object_set_new(spec, "description", json_string(o[OPT_DESCRIPTION]));
+    if (o[OPT_ACTION]) json_object_set_new(spec, "runtime_action", json_string(o[OPT_ACTION]));
+    if (o[OPT_WEBHOOK_URL]) json_object_set_new(spec, "webhook_url", json_string(o[OPT_WEBHOOK_URL]));
+    if (o[OPT_BATCH]) json_object_set_new(spec, "delivery_type", json_string("batch"));
+    if (o[OPT_SECRET]) json_object_set_new(spec, "webhook_secret", json_string(o[OPT_SECRET]));
+    if (o[OPT_PROVIDER] || o[OPT_EVENTS]) {
         json_t *codes = json_array();
-        if (o->events) {
-            char *copy = xstrdup(o->events), *save = NULL;
+        if (o[OPT_EVENTS]) {
+            char *copy = xstrdup(o[OPT_EVENTS]), *save = NULL;
             for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
                 json_array_append_new(codes, json_string(t));
             free(copy);
         }
         json_object_set_new(spec, "events_of_interest",
-                            json_pack("[{s:s?, s:o}]", "provider_metadata", o->provider,
+                            json_pack("[{s:s?, s:o}]", "provider_metadata", o[OPT_PROVIDER],
                                       "event_codes", codes));
     }
     return spec;
@@ -206,9 +159,9 @@ static void secret_free(char *s)
     free(s);
 }
 
-static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o, int nargs,
-                               char **args)
+static int registration_change(cli_ctx *ctx, const char *verb, const cli_args *a, char **args)
 {
+    const char *const *o = a->opt;
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
     err_t err = {0};
@@ -218,7 +171,7 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
     if (!strcmp(verb, "get")) {
         rc = show_one(ctx, &e, name, NULL);
     } else if (!strcmp(verb, "create") || !strcmp(verb, "update")) {
-        json_t *spec = spec_from_opts(o);
+        json_t *spec = spec_from_opts(a);
         if (!spec) {
             cli_close_engine(&e);
             return EXIT_FAIL;
@@ -237,9 +190,9 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
             printf("registration %s is ACTIVE; %d parked deliver%s resumed\n", name, resumed,
                    resumed == 1 ? "y" : "ies");
     } else if (!strcmp(verb, "secret-add")) {
-        status = registry_secret_add(e.registry, name, o->secret, &secret, &err);
+        status = registry_secret_add(e.registry, name, o[OPT_SECRET], &secret, &err);
         if (status == 0) {
-            const char *s = secret ? secret : o->secret;
+            const char *s = secret ? secret : o[OPT_SECRET];
             char id[9], hint[32];
             registry_secret_id(s, id);
             registry_secret_hint(s, hint, sizeof hint);
@@ -258,167 +211,191 @@ static int registration_change(cli_ctx *ctx, const char *verb, const sub_opts *o
         status = registry_secret_remove(e.registry, name, args[1], &err);
         if (status == 0) printf("secret %s removed from %s\n", args[1], name);
     }
-    (void)nargs;
     if (status < 0) rc = cli_fail("%s", err.msg);
     secret_free(secret);
     cli_close_engine(&e);
     return rc;
 }
 
-int cmd_registration(cli_ctx *ctx, int argc, char **argv)
+/* --limit: dflt when absent, 0 when not a whole number from 1. */
+static int limit_of(const cli_args *a, int dflt)
 {
-    sub_opts o = {0};
-    int i = parse_sub(ctx, argc, argv, &o);
-    if (i < 0) return cli_usage(REG_USAGE);
-    if (o.help) {
-        fputs(REG_USAGE, stdout);
-        return EXIT_OK;
-    }
-    int nargs = argc - i;
-    if (nargs == 1 && !strcmp(argv[i], "list")) return registration_list(ctx);
-    if (nargs == 2 && (!strcmp(argv[i], "get") || !strcmp(argv[i], "create") ||
-                       !strcmp(argv[i], "update") || !strcmp(argv[i], "delete") ||
-                       !strcmp(argv[i], "enable")))
-        return registration_change(ctx, argv[i], &o, 1, argv + i + 1);
-    if (nargs == 3 && !strcmp(argv[i], "secret") && !strcmp(argv[i + 1], "add"))
-        return registration_change(ctx, "secret-add", &o, 1, argv + i + 2);
-    if (nargs == 4 && !strcmp(argv[i], "secret") && !strcmp(argv[i + 1], "remove"))
-        return registration_change(ctx, "secret-remove", &o, 2, argv + i + 2);
+    const char *v = a->opt[OPT_LIMIT];
+    if (!v) return dflt;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return *v && !*end && n >= 1 && n <= INT_MAX ? (int)n : 0;
+}
+
+static int registration_run(cli_ctx *ctx, const cli_args *a)
+{
+    int n = a->n;
+    char **v = a->v;
+    if (!limit_of(a, 1)) return cli_usage(REG_USAGE);
+    if (n == 1 && !strcmp(v[0], "list")) return registration_list(ctx);
+    if (n == 2 && (!strcmp(v[0], "get") || !strcmp(v[0], "create") || !strcmp(v[0], "update") ||
+                   !strcmp(v[0], "delete") || !strcmp(v[0], "enable")))
+        return registration_change(ctx, v[0], a, v + 1);
+    if (n == 3 && !strcmp(v[0], "secret") && !strcmp(v[1], "add"))
+        return registration_change(ctx, "secret-add", a, v + 2);
+    if (n == 4 && !strcmp(v[0], "secret") && !strcmp(v[1], "remove"))
+        return registration_change(ctx, "secret-remove", a, v + 2);
     return cli_usage(REG_USAGE);
 }
 
-int cmd_deadletter(cli_ctx *ctx, int argc, char **argv)
+static void deadletter_rows(const json_t *list)
 {
-    sub_opts o = {.limit = 100};
-    int i = parse_sub(ctx, argc, argv, &o);
-    if (i < 0) return cli_usage(DL_USAGE);
-    if (o.help) {
-        fputs(DL_USAGE, stdout);
-        return EXIT_OK;
+    printf("%-8s %-24s %-40s %-8s %-9s %-6s %s\n", "ID", "REGISTRATION", "TYPE", "REASON",
+           "ATTEMPTS", "STATUS", "LAST ERROR");
+    size_t k;
+    json_t *d;
+    json_array_foreach(list, k, d) {
+        const char *le = json_string_value(json_object_get(d, "last_error"));
+        printf("%-8lld %-24s %-40s %-8s %-9lld %-6lld %s\n",
+               (long long)json_integer_value(json_object_get(d, "id")),
+               json_string_value(json_object_get(d, "registration")),
+               json_string_value(json_object_get(d, "type")),
+               json_string_value(json_object_get(d, "reason")),
+               (long long)json_integer_value(json_object_get(d, "attempts")),
+               (long long)json_integer_value(json_object_get(d, "last_status")), le ? le : "-");
     }
-    int nargs = argc - i;
+}
+
+static void activation_rows(const json_t *list)
+{
+    printf("%-24s %-32s %-40s %-8s %-22s %s\n", "START", "ACTIVATION ID", "NAME", "DURATION",
+           "STATUS", "CAUSED BY");
+    size_t k;
+    json_t *a;
+    json_array_foreach(list, k, a) {
+        char ts[32];
+        time_iso(json_integer_value(json_object_get(a, "start")), ts, sizeof ts);
+        const char *path = json_string_value(json_object_get(a, "path"));
+        const char *cause = json_string_value(json_object_get(a, "cause"));
+        printf("%-24s %-32s %-40s %-8lld %-22s %s\n", ts,
+               json_string_value(json_object_get(a, "activationId")),
+               path ? path : json_string_value(json_object_get(a, "name")),
+               (long long)json_integer_value(json_object_get(a, "duration")),
+               json_string_value(json_object_get(json_object_get(a, "response"), "status")),
+               cause ? cause : "-");
+    }
+}
+
+/* deadletter list and activation list: from the store, as JSON or a table. */
+static int store_list(cli_ctx *ctx, bool dead, const char *filter, int limit)
+{
+    store_t *s = cli_open_store(ctx);
+    if (!s) return EXIT_FAIL;
+    json_t *out = NULL;
     err_t err;
-    if (nargs == 1 && !strcmp(argv[i], "list")) {
-        store_t *s = cli_open_store(ctx);
-        if (!s) return EXIT_FAIL;
-        json_t *out = NULL;
-        int rc = store_deadletter_list(s, o.registration, o.limit, &out, &err);
-        store_close(s);
-        if (rc < 0) return cli_fail("%s", err.msg);
-        if (ctx->json) {
-            cli_print_json(out);
-        } else {
-            printf("%-8s %-24s %-40s %-8s %-9s %-6s %s\n", "ID", "REGISTRATION", "TYPE", "REASON",
-                   "ATTEMPTS", "STATUS", "LAST ERROR");
-            size_t k;
-            json_t *d;
-            json_array_foreach(out, k, d) {
-                printf("%-8lld %-24s %-40s %-8s %-9lld %-6lld %s\n",
-                       (long long)json_integer_value(json_object_get(d, "id")),
-                       json_string_value(json_object_get(d, "registration")),
-                       json_string_value(json_object_get(d, "type")),
-                       json_string_value(json_object_get(d, "reason")),
-                       (long long)json_integer_value(json_object_get(d, "attempts")),
-                       (long long)json_integer_value(json_object_get(d, "last_status")),
-                       json_string_value(json_object_get(d, "last_error"))
-                           ? json_string_value(json_object_get(d, "last_error"))
-                           : "-");
-            }
-        }
-        json_decref(out);
-        return EXIT_OK;
+    int rc = dead ? store_deadletter_list(s, filter, limit, &out, &err)
+                  : store_activation_list(s, filter, limit, &out, &err);
+    store_close(s);
+    if (rc < 0) return cli_fail("%s", err.msg);
+    if (ctx->json) cli_print_json(out);
+    else if (dead) deadletter_rows(out);
+    else activation_rows(out);
+    json_decref(out);
+    return EXIT_OK;
+}
+
+static int deadletter_replay(cli_ctx *ctx, const char *id_s, const char *reg)
+{
+    int64_t id = 0;
+    if (id_s) {
+        char *end;
+        id = strtoll(id_s, &end, 10);
+        if (*end || id <= 0) return cli_fail("'%s' is not a dead letter id", id_s);
     }
-    if (nargs >= 1 && !strcmp(argv[i], "replay") &&
-        ((nargs == 2 && !o.registration) || (nargs == 1 && o.registration))) {
-        int64_t id = 0;
-        if (nargs == 2) {
-            char *end;
-            id = strtoll(argv[i + 1], &end, 10);
-            if (*end || id <= 0) return cli_fail("'%s' is not a dead letter id", argv[i + 1]);
-        }
-        store_t *s = cli_open_store(ctx);
-        if (!s) return EXIT_FAIL;
-        int count = 0;
-        int rc;
-        if (id > 0) {
-            rc = store_deadletter_replay(s, id, o.registration, &count, &err);
-        } else {
-            /* In bulk: chunk by chunk, with a progress bar on a terminal. */
-            progress_t *p = progress_start("replaying dead letters", 0);
-            rc = store_deadletter_replay_all(s, o.registration, cli_progress_cb, p, &count, &err);
-            progress_finish(p);
-        }
-        store_close(s);
-        if (rc < 0) return cli_fail("%s", err.msg);
-        if (count == 0 && id > 0) return cli_fail("dead letter %lld not found", (long long)id);
-        printf("%d dead letter(s) queued for delivery again\n", count);
-        return EXIT_OK;
+    store_t *s = cli_open_store(ctx);
+    if (!s) return EXIT_FAIL;
+    int count = 0;
+    err_t err;
+    int rc;
+    if (id > 0) {
+        rc = store_deadletter_replay(s, id, reg, &count, &err);
+    } else {
+        /* In bulk: chunk by chunk, with a progress bar on a terminal. */
+        progress_t *p = progress_start("replaying dead letters", 0);
+        rc = store_deadletter_replay_all(s, reg, cli_progress_cb, p, &count, &err);
+        progress_finish(p);
     }
+    store_close(s);
+    if (rc < 0) return cli_fail("%s", err.msg);
+    if (count == 0 && id > 0) return cli_fail("dead letter %lld not found", (long long)id);
+    printf("%d dead letter(s) queued for delivery again\n", count);
+    return EXIT_OK;
+}
+
+static int deadletter_run(cli_ctx *ctx, const cli_args *a)
+{
+    int limit = limit_of(a, 100);
+    const char *reg = a->opt[OPT_REGISTRATION];
+    if (!limit) return cli_usage(DL_USAGE);
+    if (a->n == 1 && !strcmp(a->v[0], "list")) return store_list(ctx, true, reg, limit);
+    if (a->n >= 1 && !strcmp(a->v[0], "replay") && ((a->n == 2 && !reg) || (a->n == 1 && reg)))
+        return deadletter_replay(ctx, a->n == 2 ? a->v[1] : NULL, reg);
     return cli_usage(DL_USAGE);
 }
 
-int cmd_activation(cli_ctx *ctx, int argc, char **argv)
+static int activation_show(cli_ctx *ctx, const char *what, const char *id)
 {
-    sub_opts o = {.limit = 30};
-    int i = parse_sub(ctx, argc, argv, &o);
-    if (i < 0) return cli_usage(ACT_USAGE);
-    if (o.help) {
-        fputs(ACT_USAGE, stdout);
-        return EXIT_OK;
-    }
-    int nargs = argc - i;
+    store_t *s = cli_open_store(ctx);
+    if (!s) return EXIT_FAIL;
+    json_t *a = NULL;
     err_t err;
-    if (nargs == 1 && !strcmp(argv[i], "list")) {
-        store_t *s = cli_open_store(ctx);
-        if (!s) return EXIT_FAIL;
-        json_t *out = NULL;
-        int rc = store_activation_list(s, o.name, o.limit, &out, &err);
-        store_close(s);
-        if (rc < 0) return cli_fail("%s", err.msg);
-        if (ctx->json) {
-            cli_print_json(out);
-        } else {
-            printf("%-24s %-32s %-40s %-8s %-22s %s\n", "START", "ACTIVATION ID", "NAME", "DURATION",
-                   "STATUS", "CAUSED BY");
-            size_t k;
-            json_t *a;
-            json_array_foreach(out, k, a) {
-                char ts[32];
-                time_iso(json_integer_value(json_object_get(a, "start")), ts, sizeof ts);
-                json_t *resp = json_object_get(a, "response");
-                const char *cause = json_string_value(json_object_get(a, "cause"));
-                printf("%-24s %-32s %-40s %-8lld %-22s %s\n", ts,
-                       json_string_value(json_object_get(a, "activationId")),
-                       json_string_value(json_object_get(a, "path"))
-                           ? json_string_value(json_object_get(a, "path"))
-                           : json_string_value(json_object_get(a, "name")),
-                       (long long)json_integer_value(json_object_get(a, "duration")),
-                       json_string_value(json_object_get(resp, "status")), cause ? cause : "-");
-            }
-        }
-        json_decref(out);
-        return EXIT_OK;
+    int rc = store_activation_get(s, id, &a, &err);
+    store_close(s);
+    if (rc < 0) return cli_fail("%s", err.msg);
+    if (!a) return cli_fail("activation '%s' not found", id);
+    if (!strcmp(what, "get")) {
+        cli_print_json(a);
+    } else if (!strcmp(what, "result")) {
+        cli_print_json(json_object_get(json_object_get(a, "response"), "result"));
+    } else {
+        size_t k;
+        json_t *line;
+        json_array_foreach(json_object_get(a, "logs"), k, line) puts(json_string_value(line));
     }
-    if (nargs == 2 && (!strcmp(argv[i], "get") || !strcmp(argv[i], "logs") ||
-                       !strcmp(argv[i], "result"))) {
-        store_t *s = cli_open_store(ctx);
-        if (!s) return EXIT_FAIL;
-        json_t *a = NULL;
-        int rc = store_activation_get(s, argv[i + 1], &a, &err);
-        store_close(s);
-        if (rc < 0) return cli_fail("%s", err.msg);
-        if (!a) return cli_fail("activation '%s' not found", argv[i + 1]);
-        if (!strcmp(argv[i], "get")) {
-            cli_print_json(a);
-        } else if (!strcmp(argv[i], "result")) {
-            cli_print_json(json_object_get(json_object_get(a, "response"), "result"));
-        } else {
-            size_t k;
-            json_t *line;
-            json_array_foreach(json_object_get(a, "logs"), k, line) puts(json_string_value(line));
-        }
-        json_decref(a);
-        return EXIT_OK;
-    }
+    json_decref(a);
+    return EXIT_OK;
+}
+
+static int activation_run(cli_ctx *ctx, const cli_args *a)
+{
+    int limit = limit_of(a, 30);
+    if (!limit) return cli_usage(ACT_USAGE);
+    const char *sub = a->n ? a->v[0] : "";
+    if (a->n == 1 && !strcmp(sub, "list")) return store_list(ctx, false, a->opt[OPT_NAME], limit);
+    if (a->n == 2 && (!strcmp(sub, "get") || !strcmp(sub, "logs") || !strcmp(sub, "result")))
+        return activation_show(ctx, sub, a->v[1]);
     return cli_usage(ACT_USAGE);
 }
+
+/* The three commands share one set of options, as they always did. */
+#define ADMIN_OPTS                                                                                 \
+    (OPT(OPT_REGISTRATION) | OPT(OPT_NAME) | OPT(OPT_LIMIT) | OPT(OPT_FILE) | OPT(OPT_PROVIDER) |   \
+     OPT(OPT_EVENTS) | OPT(OPT_ACTION) | OPT(OPT_WEBHOOK_URL) | OPT(OPT_DESCRIPTION) |              \
+     OPT(OPT_SECRET) | OPT(OPT_BATCH))
+
+const cli_command cli_cmd_registration = {
+    .name = "registration",
+    .usage = REG_USAGE,
+    .opts = ADMIN_OPTS,
+    .operands = true,
+    .run = registration_run,
+};
+const cli_command cli_cmd_deadletter = {
+    .name = "deadletter",
+    .usage = DL_USAGE,
+    .opts = ADMIN_OPTS,
+    .operands = true,
+    .run = deadletter_run,
+};
+const cli_command cli_cmd_activation = {
+    .name = "activation",
+    .usage = ACT_USAGE,
+    .opts = ADMIN_OPTS,
+    .operands = true,
+    .run = activation_run,
+};

@@ -5,21 +5,20 @@
 
 #include "cli/cli_int.h"
 
-static const char *CONFIG_USAGE =
+static const char CONFIG_USAGE[] =
     "usage: evkit config [--app DIR] [--json]\n"
     "\n"
     "Prints every setting with its effective value and where it comes from: default,\n"
     "env (the process environment) or .env (the app's .env file). Secrets print as\n"
     "<hidden>. A value that does not parse is an error, as for evkit serve.\n";
 
-int cmd_config(cli_ctx *ctx, int argc, char **argv)
+static int config_run(cli_ctx *ctx, const cli_args *a)
 {
-    int rc = cli_common_opts_only(ctx, argc, argv, CONFIG_USAGE);
-    if (rc >= 0) return rc;
+    (void)a;
     app_t *app = cli_load_app(ctx, false);
     if (!app) return EXIT_FAIL;
     err_t err;
-    rc = config_load(ctx->config, app, CONFIG_APP, &err);
+    int rc = config_load(ctx->config, app, CONFIG_APP, &err);
     app_free(app);
     if (rc < 0) return cli_fail("%s", err.msg);
     json_t *all = config_describe(ctx->config);
@@ -38,3 +37,9 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv)
     json_decref(all);
     return EXIT_OK;
 }
+
+const cli_command cli_cmd_config = {
+    .name = "config",
+    .usage = CONFIG_USAGE,
+    .run = config_run,
+};

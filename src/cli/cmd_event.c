@@ -8,7 +8,7 @@
 #include "cli/progress.h"
 #include "registry/registry.h"
 
-static const char *EVENT_USAGE =
+static const char EVENT_USAGE[] =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
     "       evkit event show <id>\n"
     "       evkit event replay --registration R (--since POS | --seek DURATION)\n"
@@ -175,69 +175,37 @@ static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const
     return EXIT_OK;
 }
 
-int cmd_event(cli_ctx *ctx, int argc, char **argv)
+static int event_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS,
-        {"provider", required_argument, NULL, 'p'},
-        {"since", required_argument, NULL, 's'},
-        {"limit", required_argument, NULL, 'n'},
-        {"registration", required_argument, NULL, 'r'},
-        {"seek", required_argument, NULL, 'k'},
-        {"list", no_argument, NULL, 'L'},
-        {"type", required_argument, NULL, 't'},
-        {"payload", required_argument, NULL, 'd'},
-        {"payload-file", required_argument, NULL, 'f'},
-        {"id", required_argument, NULL, 'i'},
-        {0, 0, 0, 0},
-    };
-    bool help = false;
-    const char *provider = NULL, *reg = NULL, *seek = NULL;
-    const char *type = NULL, *data = NULL, *data_file = NULL, *id = NULL;
-    int64_t since = 0;
-    bool have_since = false, list = false;
-    int limit = 100;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_common_opt(ctx, c, &help)) continue;
-        char *end;
-        switch (c) {
-        case 'p': provider = optarg; break;
-        case 'r': reg = optarg; break;
-        case 'k': seek = optarg; break;
-        case 'L': list = true; break;
-        case 't': type = optarg; break;
-        case 'd': data = optarg; break;
-        case 'f': data_file = optarg; break;
-        case 'i': id = optarg; break;
-        case 's':
-            since = strtoll(optarg, &end, 10);
-            if (*end || since < 0) return cli_fail("--since '%s': a position (integer >= 0) is required", optarg);
-            have_since = true;
-            break;
-        case 'n':
-            limit = (int)strtol(optarg, &end, 10);
-            if (*end || limit < 1 || limit > 100000) return cli_fail("--limit '%s': 1..100000", optarg);
-            break;
-        default: return cli_usage(EVENT_USAGE);
-        }
-    }
-    if (help) {
-        fputs(EVENT_USAGE, stdout);
-        return EXIT_OK;
-    }
-    int nargs = argc - optind;
-    if (nargs == 2 && !strcmp(argv[optind], "show")) return cli_event_show(ctx, argv[optind + 1]);
-    if (nargs == 2 && !strcmp(argv[optind], "sample")) return cli_event_sample(ctx, argv[optind + 1], false);
-    if (nargs == 1 && list && !strcmp(argv[optind], "sample")) return cli_event_sample(ctx, NULL, true);
-    if (nargs == 2 && !strcmp(argv[optind], "send-sample"))
-        return cli_event_send_sample(ctx, argv[optind + 1]);
-    const char *sub = nargs == 1 ? argv[optind] : NULL;
-    if (sub && !strcmp(sub, "list")) return event_list(ctx, provider, since, limit);
-    if (sub && !strcmp(sub, "publish")) return event_publish(ctx, provider, type, data, data_file, id);
-    if (sub && !strcmp(sub, "replay")) {
-        if (!reg || have_since == (seek != NULL)) return cli_usage(EVENT_USAGE);
-        return event_replay(ctx, reg, since, seek);
+    const char *const *o = a->opt;
+    long long since = 0, limit = 100;
+    if (o[OPT_SINCE] && cli_parse_ll("--since", o[OPT_SINCE], 0, INT64_MAX, &since) < 0)
+        return EXIT_FAIL;
+    if (o[OPT_LIMIT] && cli_parse_ll("--limit", o[OPT_LIMIT], 1, 100000, &limit) < 0)
+        return EXIT_FAIL;
+    const char *sub = a->n > 0 ? a->v[0] : NULL;
+    if (a->n == 2 && !strcmp(sub, "show")) return cli_event_show(ctx, a->v[1]);
+    if (a->n == 2 && !strcmp(sub, "sample")) return cli_event_sample(ctx, a->v[1], false);
+    if (a->n == 1 && o[OPT_LIST] && !strcmp(sub, "sample")) return cli_event_sample(ctx, NULL, true);
+    if (a->n == 2 && !strcmp(sub, "send-sample")) return cli_event_send_sample(ctx, a->v[1]);
+    if (a->n != 1) return cli_usage(EVENT_USAGE);
+    if (!strcmp(sub, "list")) return event_list(ctx, o[OPT_PROVIDER], since, (int)limit);
+    if (!strcmp(sub, "publish"))
+        return event_publish(ctx, o[OPT_PROVIDER], o[OPT_TYPE], o[OPT_PAYLOAD], o[OPT_PAYLOAD_FILE],
+                             o[OPT_ID]);
+    if (!strcmp(sub, "replay")) {
+        if (!o[OPT_REGISTRATION] || !o[OPT_SINCE] == !o[OPT_SEEK]) return cli_usage(EVENT_USAGE);
+        return event_replay(ctx, o[OPT_REGISTRATION], since, o[OPT_SEEK]);
     }
     return cli_usage(EVENT_USAGE);
 }
+
+const cli_command cli_cmd_event = {
+    .name = "event",
+    .usage = EVENT_USAGE,
+    .opts = OPT(OPT_PROVIDER) | OPT(OPT_SINCE) | OPT(OPT_LIMIT) | OPT(OPT_REGISTRATION) |
+            OPT(OPT_SEEK) | OPT(OPT_LIST) | OPT(OPT_TYPE) | OPT(OPT_PAYLOAD) |
+            OPT(OPT_PAYLOAD_FILE) | OPT(OPT_ID),
+    .operands = true,
+    .run = event_run,
+};

@@ -17,7 +17,7 @@
 #include "cli/cli_int.h"
 #include "runtime/nodejs.h"
 
-static const char *EXEC_USAGE =
+static const char EXEC_USAGE[] =
     "usage: evkit exec [--app DIR] [--data DIR] -- COMMAND [ARG...]\n"
     "\n"
     "Runs COMMAND in the app folder against the running evkit (found as the other commands\n"
@@ -132,19 +132,9 @@ static int run_child(const char *dir, char **argv, char **env)
     return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAIL;
 }
 
-int cmd_exec(cli_ctx *ctx, int argc, char **argv)
+static int exec_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    /* '+': options end at COMMAND, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(EXEC_USAGE);
-    if (help) {
-        fputs(EXEC_USAGE, stdout);
-        return EXIT_OK;
-    }
-    if (optind >= argc) return cli_usage(EXEC_USAGE);
+    if (a->n == 0) return cli_usage(EXEC_USAGE);
     app_t *app = cli_load_app(ctx, false);
     if (!app) return EXIT_FAIL;
     cli_load_config(ctx, app);
@@ -157,11 +147,20 @@ int cmd_exec(cli_ctx *ctx, int argc, char **argv)
     char *url = cli_base_url(ctx);
     if (!daemon_up(url))
         fprintf(stderr, "evkit: warning: no evkit answers at %s (start `evkit serve` with this "
-                        "--data first); running '%s' all the same\n", url, argv[optind]);
+                        "--data first); running '%s' all the same\n", url, a->v[0]);
     char **env = env_build(ctx, app, url, preload);
-    int rc = run_child(app->dir, argv + optind, env);
+    int rc = run_child(app->dir, a->v, env);
     env_free(env);
     free(url);
     app_free(app);
     return rc;
 }
+
+/* Options end at COMMAND, whose own options are its own. */
+const cli_command cli_cmd_exec = {
+    .name = "exec",
+    .usage = EXEC_USAGE,
+    .operands = true,
+    .run = exec_run,
+    .ordered = true,
+};

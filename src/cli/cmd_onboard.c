@@ -17,7 +17,7 @@
 
 #define KIT_REGISTRATIONS_REL "onboarding/config/starter-kit-registrations.json"
 
-static const char *ONBOARD_USAGE =
+static const char ONBOARD_USAGE[] =
     "usage: evkit onboard [--app DIR] [--data DIR] [--json]\n"
     "\n"
     "  Creates what the app's onboarding config describes, and only what is missing:\n"
@@ -182,18 +182,9 @@ static int onboard_registrations(report_t *r, engine_t *e)
     return rc ? -1 : 0;
 }
 
-int cmd_onboard(cli_ctx *ctx, int argc, char **argv)
+static int onboard_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(ONBOARD_USAGE);
-    if (help) {
-        fputs(ONBOARD_USAGE, stdout);
-        return EXIT_OK;
-    }
-    if (optind != argc) return cli_usage(ONBOARD_USAGE);
+    (void)a;
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
     report_t r = {.ctx = ctx, .items = json_array(), .width = 24};
@@ -235,3 +226,9 @@ int cmd_onboard(cli_ctx *ctx, int argc, char **argv)
     cli_close_engine(&e);
     return failed ? EXIT_FAIL : rc;
 }
+
+const cli_command cli_cmd_onboard = {
+    .name = "onboard",
+    .usage = ONBOARD_USAGE,
+    .run = onboard_run,
+};

@@ -7,7 +7,7 @@
 #include "daemon/daemon.h"
 #include "runtime/nodejs.h"
 
-static const char *SERVE_USAGE =
+static const char SERVE_USAGE[] =
     "usage: evkit serve [--app DIR] [--data DIR] [--listen ADDR:PORT] [--workers N]\n"
     "\n"
     "Serves the app's web actions under /api/v1/web/<namespace>/<pkg>/<action>, journals\n"
@@ -16,17 +16,16 @@ static const char *SERVE_USAGE =
     "  --listen ADDR:PORT   default 127.0.0.1:8080 ($EVKIT_LISTEN); port 0 picks a free one\n"
     "  --workers N          delivery workers (default 4, $EVKIT_WORKERS)\n";
 
-static const char *CHECK_USAGE =
+static const char CHECK_USAGE[] =
     "usage: evkit check [--app DIR]\n"
     "\n"
     "Validates app.config.yaml (with $include), .env inputs, events.json and providers.json,\n"
     "and that the Node.js found (EVKIT_NODE, else node on PATH) runs the nodejs actions.\n"
     "Prints each problem as file:line:column; exits 1 when there are errors.\n";
 
-int cmd_check(cli_ctx *ctx, int argc, char **argv)
+static int check_run(cli_ctx *ctx, const cli_args *a)
 {
-    int rc = cli_common_opts_only(ctx, argc, argv, CHECK_USAGE);
-    if (rc >= 0) return rc;
+    (void)a;
     diags_t d;
     diags_init(&d);
     app_t *app = app_load(ctx->app_dir, &d);
@@ -46,33 +45,17 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
     } else {
         printf("%s: %zu error(s), %zu warning(s)\n", ctx->app_dir, d.errors, d.warnings);
     }
-    rc = d.errors ? EXIT_FAIL : EXIT_OK;
+    int rc = d.errors ? EXIT_FAIL : EXIT_OK;
     diags_free(&d);
     return rc;
 }
 
-int cmd_serve(cli_ctx *ctx, int argc, char **argv)
+static int serve_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS,
-        {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'},
-        {0, 0, 0, 0},
-    };
-    bool help = false;
     int workers = ctx->config->workers;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_common_opt(ctx, c, &help)) continue;
-        if (c == 'l') ctx->listen = optarg;
-        else if (c == 'w') workers = atoi(optarg);
-        else return cli_usage(SERVE_USAGE);
-    }
-    if (help) {
-        fputs(SERVE_USAGE, stdout);
-        return EXIT_OK;
-    }
-    if (optind < argc || workers < 1 || workers > 256) return cli_usage(SERVE_USAGE);
+    if (a->opt[OPT_LISTEN]) ctx->listen = a->opt[OPT_LISTEN];
+    if (a->opt[OPT_WORKERS]) workers = atoi(a->opt[OPT_WORKERS]);
+    if (workers < 1 || workers > 256) return cli_usage(SERVE_USAGE);
     daemon_opts o = {
         .app_dir = ctx->app_dir,
         .data_dir = ctx->data_dir,
@@ -85,3 +68,15 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv)
     if (err.msg[0]) cli_fail("%s", err.msg); /* else logged: the app's diagnostics */
     return EXIT_FAIL;
 }
+
+const cli_command cli_cmd_serve = {
+    .name = "serve",
+    .usage = SERVE_USAGE,
+    .opts = OPT(OPT_LISTEN) | OPT(OPT_WORKERS),
+    .run = serve_run,
+};
+const cli_command cli_cmd_check = {
+    .name = "check",
+    .usage = CHECK_USAGE,
+    .run = check_run,
+};

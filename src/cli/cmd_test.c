@@ -13,7 +13,7 @@
 #include "runtime/runtime.h"
 #include "runtime/testing.h"
 
-static const char *TEST_USAGE =
+static const char TEST_USAGE[] =
     "usage: evkit test [--app DIR] [FILE...]\n"
     "\n"
     "  Runs Lua test files with the real evkit module and a fake outside world:\n"
@@ -66,22 +66,13 @@ static void add_test_folders(paths_t *out, const char *dir, int depth)
     closedir(d);
 }
 
-int cmd_test(cli_ctx *ctx, int argc, char **argv)
+static int test_run(cli_ctx *ctx, const cli_args *a)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTS, {0, 0, 0, 0}};
-    bool help = false;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if (!cli_common_opt(ctx, c, &help)) return cli_usage(TEST_USAGE);
-    if (help) {
-        fputs(TEST_USAGE, stdout);
-        return EXIT_OK;
-    }
     app_t *app = cli_load_app(ctx, false);
     if (!app) return EXIT_FAIL;
     paths_t files = {0};
-    if (optind < argc) {
-        for (int i = optind; i < argc; i++) VEC_PUSH(&files, xstrdup(argv[i]));
+    if (a->n) {
+        for (int i = 0; i < a->n; i++) VEC_PUSH(&files, xstrdup(a->v[i]));
     } else {
         char *tests = path_join(app->dir, "tests");
         char *actions = path_join(app->dir, "actions");
@@ -108,3 +99,10 @@ int cmd_test(cli_ctx *ctx, int argc, char **argv)
     printf("%d passed, %d failed\n", sum.passed, sum.failed);
     return sum.failed == 0 ? EXIT_OK : EXIT_FAIL;
 }
+
+const cli_command cli_cmd_test = {
+    .name = "test",
+    .usage = TEST_USAGE,
+    .operands = true,
+    .run = test_run,
+};

@@ -1,6 +1,5 @@
 /* trace list | show, and event show: debug tracing on the command line,
  * read from the store directly like the other admin commands. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,7 @@
 #include "cli/cli_int.h"
 #include "trace/trace.h"
 
-static const char *TRACE_USAGE =
+static const char TRACE_USAGE[] =
     "usage: evkit trace list [--registration R] [--outcome success|error] [--status CODE]\n"
     "                        [--retried true|false] [--limit N] [--before ID]\n"
     "       evkit trace show <id>\n"
@@ -31,19 +30,6 @@ static const char *str(const json_t *o, const char *k)
 static long long num(const json_t *o, const char *k)
 {
     return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static int parse_ll(const char *flag, const char *v, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (!*v || *end || errno || n < lo || n > hi) {
-        cli_fail("%s '%s': an integer from %lld to %lld is required", flag, v, lo, hi);
-        return -1;
-    }
-    *out = n;
-    return 0;
 }
 
 /* The table of trace summaries, columns as wide as their widest cell. */
@@ -132,23 +118,31 @@ static void print_part(const char *label, const json_t *v)
     free(text);
 }
 
-static int trace_show(cli_ctx *ctx, const char *id_s)
+/* Reads a trace (by number) or an event (by id) and prints it with --json:
+ * an exit status when done, else -1 with *out to print as text. */
+static int read_one(cli_ctx *ctx, bool trace, const char *id, json_t **out)
 {
-    long long id;
-    if (parse_ll("trace id", id_s, 1, INT64_MAX, &id) < 0) return EXIT_FAIL;
+    long long n = 0;
+    *out = NULL;
+    if (trace && cli_parse_ll("trace id", id, 1, INT64_MAX, &n) < 0) return EXIT_FAIL;
     store_t *s = cli_open_store(ctx);
     if (!s) return EXIT_FAIL;
-    json_t *t = NULL;
     err_t err;
-    int rc = store_trace_get(s, id, &t, &err);
+    int rc = trace ? store_trace_get(s, n, out, &err) : trace_event_detail(s, id, out, &err);
     store_close(s);
     if (rc < 0) return cli_fail("%s", err.msg);
-    if (!t) return cli_fail("trace %s not found", id_s);
-    if (ctx->json) {
-        cli_print_json(t);
-        json_decref(t);
-        return EXIT_OK;
-    }
+    if (!*out) return trace ? cli_fail("trace %s not found", id) : cli_fail("event '%s' not found", id);
+    if (!ctx->json) return -1;
+    cli_print_json(*out);
+    json_decref(*out);
+    return EXIT_OK;
+}
+
+static int trace_show(cli_ctx *ctx, const char *id_s)
+{
+    json_t *t;
+    int rc = read_one(ctx, true, id_s, &t);
+    if (rc >= 0) return rc;
     const char *aid = json_string_value(json_object_get(t, "activationId"));
     const char *error = json_string_value(json_object_get(t, "error"));
     printf("Trace %s: %s, attempt %lld: %s %lld%s\n", str(t, "id"), str(t, "registration"),
@@ -172,79 +166,67 @@ static int trace_show(cli_ctx *ctx, const char *id_s)
     return EXIT_OK;
 }
 
-int cmd_trace(cli_ctx *ctx, int argc, char **argv)
+/* The options of trace list, checked; -1 printed. */
+static int trace_filter(const cli_args *a, store_trace_filter *f)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS,
-        {"registration", required_argument, NULL, 'r'},
-        {"outcome", required_argument, NULL, 'o'},
-        {"status", required_argument, NULL, 's'},
-        {"retried", required_argument, NULL, 't'},
-        {"limit", required_argument, NULL, 'n'},
-        {"before", required_argument, NULL, 'b'},
-        {0, 0, 0, 0},
-    };
-    store_trace_filter f = {.outcome = -1, .retried = -1, .limit = 50};
-    bool help = false;
+    const char *const *o = a->opt;
     long long v;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_common_opt(ctx, c, &help)) continue;
-        switch (c) {
-        case 'r': f.registration = optarg; break;
-        case 'o':
-            if (strcmp(optarg, "success") && strcmp(optarg, "error"))
-                return cli_fail("--outcome '%s': success or error is required", optarg);
-            f.outcome = !strcmp(optarg, "success");
-            break;
-        case 't':
-            if (strcmp(optarg, "true") && strcmp(optarg, "false"))
-                return cli_fail("--retried '%s': true or false is required", optarg);
-            f.retried = !strcmp(optarg, "true");
-            break;
-        case 's':
-            if (parse_ll("--status", optarg, 100, 999, &v) < 0) return EXIT_FAIL;
-            f.status = (int)v;
-            break;
-        case 'n':
-            if (parse_ll("--limit", optarg, 1, 500, &v) < 0) return EXIT_FAIL;
-            f.limit = (int)v;
-            break;
-        case 'b':
-            if (parse_ll("--before", optarg, 1, INT64_MAX, &v) < 0) return EXIT_FAIL;
-            f.before = v;
-            break;
-        default: return cli_usage(TRACE_USAGE);
+    f->registration = o[OPT_REGISTRATION];
+    if (o[OPT_OUTCOME]) {
+        if (strcmp(o[OPT_OUTCOME], "success") && strcmp(o[OPT_OUTCOME], "error")) {
+            cli_fail("--outcome '%s': success or error is required", o[OPT_OUTCOME]);
+            return -1;
         }
+        f->outcome = !strcmp(o[OPT_OUTCOME], "success");
     }
-    if (help) {
-        fputs(TRACE_USAGE, stdout);
-        return EXIT_OK;
+    if (o[OPT_RETRIED]) {
+        if (strcmp(o[OPT_RETRIED], "true") && strcmp(o[OPT_RETRIED], "false")) {
+            cli_fail("--retried '%s': true or false is required", o[OPT_RETRIED]);
+            return -1;
+        }
+        f->retried = !strcmp(o[OPT_RETRIED], "true");
     }
-    int nargs = argc - optind;
-    const char *sub = nargs >= 1 ? argv[optind] : NULL;
-    if (sub && !strcmp(sub, "list") && nargs == 1) return trace_list(ctx, &f);
-    if (sub && !strcmp(sub, "show") && nargs == 2) return trace_show(ctx, argv[optind + 1]);
+    if (o[OPT_STATUS]) {
+        if (cli_parse_ll("--status", o[OPT_STATUS], 100, 999, &v) < 0) return -1;
+        f->status = (int)v;
+    }
+    if (o[OPT_LIMIT]) {
+        if (cli_parse_ll("--limit", o[OPT_LIMIT], 1, 500, &v) < 0) return -1;
+        f->limit = (int)v;
+    }
+    if (o[OPT_BEFORE]) {
+        if (cli_parse_ll("--before", o[OPT_BEFORE], 1, INT64_MAX, &v) < 0) return -1;
+        f->before = v;
+    }
+    return 0;
+}
+
+static int trace_run(cli_ctx *ctx, const cli_args *a)
+{
+    store_trace_filter f = {.outcome = -1, .retried = -1, .limit = 50};
+    if (trace_filter(a, &f) < 0) return EXIT_FAIL;
+    const char *sub = a->n >= 1 ? a->v[0] : NULL;
+    if (sub && !strcmp(sub, "list") && a->n == 1) return trace_list(ctx, &f);
+    if (sub && !strcmp(sub, "show") && a->n == 2) return trace_show(ctx, a->v[1]);
     return cli_usage(TRACE_USAGE);
 }
+
+const cli_command cli_cmd_trace = {
+    .name = "trace",
+    .usage = TRACE_USAGE,
+    .opts = OPT(OPT_REGISTRATION) | OPT(OPT_OUTCOME) | OPT(OPT_STATUS) | OPT(OPT_RETRIED) |
+            OPT(OPT_LIMIT) | OPT(OPT_BEFORE),
+    .operands = true,
+    .run = trace_run,
+};
 
 /* ---- event show ---- */
 
 int cli_event_show(cli_ctx *ctx, const char *id)
 {
-    store_t *s = cli_open_store(ctx);
-    if (!s) return EXIT_FAIL;
-    json_t *ev = NULL;
-    err_t err;
-    int rc = trace_event_detail(s, id, &ev, &err);
-    store_close(s);
-    if (rc < 0) return cli_fail("%s", err.msg);
-    if (!ev) return cli_fail("event '%s' not found", id);
-    if (ctx->json) {
-        cli_print_json(ev);
-        json_decref(ev);
-        return EXIT_OK;
-    }
+    json_t *ev;
+    int rc = read_one(ctx, false, id, &ev);
+    if (rc >= 0) return rc;
     json_t *e = json_object_get(ev, "event");
     printf("Event %s\n", str(e, "id"));
     printf("  type:     %s\n", str(e, "type"));
