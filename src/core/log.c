@@ -136,6 +136,18 @@ const char *log_level_name(log_level l)
     return (unsigned)l <= LOG_OFF ? names[l] : "info";
 }
 
+/* One write per line, so lines of concurrent threads never interleave;
+ * takes and frees s. */
+static void write_line(char *s)
+{
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n';
+    ssize_t w = write(STDERR_FILENO, s, n + 1);
+    (void)w;
+    free(s);
+}
+
 void log_emit(log_level lvl, const char *msg, json_t *fields)
 {
     if ((int)lvl < atomic_load(&min_level) || lvl == LOG_OFF) {
@@ -155,12 +167,7 @@ void log_emit(log_level lvl, const char *msg, json_t *fields)
         char *text = log_text_line(ts, lvl, msg, json_is_object(fields) ? fields : NULL,
                                    atomic_load(&out_color));
         json_decref(fields);
-        size_t tn = strlen(text);
-        text = xrealloc(text, tn + 2);
-        text[tn] = '\n';
-        ssize_t tw = write(STDERR_FILENO, text, tn + 1);
-        (void)tw;
-        free(text);
+        write_line(text);
         return;
     }
     json_t *line = json_object();
@@ -171,13 +178,7 @@ void log_emit(log_level lvl, const char *msg, json_t *fields)
     json_decref(fields);
     char *s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
-    if (!s) return;
-    size_t n = strlen(s);
-    s = xrealloc(s, n + 2);
-    s[n] = '\n';
-    ssize_t w = write(STDERR_FILENO, s, n + 1);
-    (void)w;
-    free(s);
+    if (s) write_line(s);
 }
 
 static bool contains_ci(const char *hay, const char *needle)

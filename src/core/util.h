@@ -15,6 +15,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* The one error type: a status from one enum beside a message with its
  * cause. Functions that can fail return 0 on success and -1 on failure,
@@ -38,11 +39,11 @@ typedef struct err {
     evk_status code;
     char msg[512];
 } err_t;
-/* Sets e->msg and e->code = EVK_INTERNAL (when e is not NULL); returns -1. */
-int err_set(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The same with an explicit status. */
+/* Sets e->msg and e->code (when e is not NULL); returns -1. */
 int err_code(err_t *e, evk_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* err_code with EVK_INTERNAL. */
+#define err_set(e, ...) err_code((e), EVK_INTERNAL, __VA_ARGS__)
 /* "invalid", "not_found", ... (stable words for logs and JSON). */
 const char *evk_status_name(evk_status code);
 

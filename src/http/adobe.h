@@ -13,30 +13,25 @@
 #include "http/api.h"
 
 /* GET /events/<co>/providers; GET /events/providers/<id>. */
-void io_providers_list(http_ctx *h, const api_request *req, web_response *out);
-void io_provider_get(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn io_providers_list, io_provider_get;
 /* POST /events/<co>/<project>/<workspace>/providers. */
-void io_provider_create(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn io_provider_create;
 /* POST /events/<co>/<p>/<w>/providers/<id>/eventmetadata (arg[3] the id);
  * GET /events/providers/<id>/eventmetadata (arg[0]). */
-void io_metadata_create(http_ctx *h, const api_request *req, web_response *out);
-void io_metadata_list(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn io_metadata_create, io_metadata_list;
 /* POST|GET /events/<co>/<p>/<w>/registrations (?page=N&size=M). */
-void io_reg_create(http_ctx *h, const api_request *req, web_response *out);
-void io_reg_list(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn io_reg_create, io_reg_list;
 
 /* POST /eventsingress/ (ingress.c): a CloudEvent as @adobe/aio-lib-events
  * publishEvent sends it, journaled and delivered as the publishing API
  * does; 200 "OK" when a registration takes it, 204 when none does. */
-void io_ingress(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn io_ingress;
 
 /* /api/v1/namespaces/<ns>/state/<key> (state_api.c): the state store of
  * @adobe/aio-lib-state as nodejs/preload.js calls it. GET answers
  * {value, expiration} (ISO time or null; 404 when absent), PUT takes
  * {value, ttl} (seconds, default 86400, negative: no expiry), DELETE; on
  * the collection (arg[1] empty) GET answers {count} and DELETE clears. */
-void state_api_get(http_ctx *h, const api_request *req, web_response *out);
-void state_api_put(http_ctx *h, const api_request *req, web_response *out);
-void state_api_delete(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn state_api_get, state_api_put, state_api_delete;
 
 #endif

@@ -52,14 +52,15 @@ typedef struct api_request {
     size_t body_len;
 } api_request;
 
-typedef void (*api_handler)(http_ctx *h, const api_request *req, web_response *out);
+/* Every route's handler; the handlers are declared with this type. */
+typedef void api_handler_fn(http_ctx *h, const api_request *req, web_response *out);
+typedef api_handler_fn *api_handler;
 
 /* GET /healthz, and web actions /api/v1/web/<ns>/<pkg>/<action>[/rest]
  * (server.c). web_action_find resolves the action of what follows
  * /api/v1/web/ (NULL when none or not a web action); *rest, when not
  * NULL, gets the path after it ("" or "/...", caller frees). */
-void http_healthz(http_ctx *h, const api_request *req, web_response *out);
-void http_web_action(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn http_healthz, http_web_action;
 const action_t *web_action_find(const http_ctx *h, const char *path, char **rest);
 
 /* The OpenWhisk namespaces API subset that clients such as the `openwhisk`
@@ -67,17 +68,14 @@ const action_t *web_action_find(const http_ctx *h, const char *path, char **rest
  * arg[1] what follows actions/ or activations/. Invocations run on the
  * invoker's threads: a non-blocking one answers 202 at once; a blocking one
  * waits up to blocking_wait_ms and then answers 202 with the id. */
-void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out);
-void api_ns_actions(http_ctx *h, const api_request *req, web_response *out);
-void api_ns_action(http_ctx *h, const api_request *req, web_response *out);
-void api_ns_activations(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_ns_invoke, api_ns_actions, api_ns_action, api_ns_activations;
 
 /* POST /api/v1/events: the publishing API (events_api.c). CloudEvents 1.0
  * over HTTP in structured, binary (ce-* headers) or batch mode; source is
  * urn:uuid:<provider id>; the CloudEvent id is the idempotency key. 200 when
  * some registration takes an event, 204 when none does, 400 for an invalid
  * event (a batch is all or nothing), 429 past the rate limit. */
-void api_publish(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_publish;
 /* api_publish's work without its answer, for the events ingress too: the
  * rate limit, the events checked and journaled. Returns how many
  * registrations took them with *results the array api_publish answers, or
@@ -90,41 +88,27 @@ long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
  * is no registration's name, every event of that provider): since=POS,
  * seek=-PT2H, latest=true, limit=N, pages of at most 1.5 MB; 204 with
  * retry-after at the end, 410 below the retention floor. */
-void api_journal(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_journal;
 
 /* The console's JSON APIs (console_api.c): GET /api/v1/traces[/<id>],
  * GET /api/v1/events[/<id>] (browsing; POST /api/v1/events stays the
  * publishing API), GET /api/v1/deadletters, POST /api/v1/deadletters/<id>/replay
  * and POST /api/v1/deadletters/replay?registration=R. */
-void api_traces(http_ctx *h, const api_request *req, web_response *out);
-void api_trace(http_ctx *h, const api_request *req, web_response *out);
-void api_events(http_ctx *h, const api_request *req, web_response *out);
-void api_event(http_ctx *h, const api_request *req, web_response *out);
-void api_deadletters(http_ctx *h, const api_request *req, web_response *out);
-void api_deadletters_replay(http_ctx *h, const api_request *req, web_response *out);
-void api_deadletter_replay(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_traces, api_trace, api_events, api_event, api_deadletters,
+    api_deadletters_replay, api_deadletter_replay;
 
 /* /api/v1/registrations[/<name>[/enable|/secrets[/<id>]]] (registrations_api.c;
  * arg[0] the name, arg[1] the secret id): list, create, read, replace,
  * delete, enable, and rotate webhook secrets. */
-void api_reg_list(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_create(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_get(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_update(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_delete(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_enable(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_secret_add(http_ctx *h, const api_request *req, web_response *out);
-void api_reg_secret_remove(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_reg_list, api_reg_create, api_reg_get, api_reg_update, api_reg_delete,
+    api_reg_enable, api_reg_secret_add, api_reg_secret_remove;
 
 /* GET /api/v1/providers[/<key>[/eventmetadata]] (providers_api.c): providers
  * with their ids, and the event metadata `evkit onboard` recorded;
  * api_provider_other answers the other paths under a provider. */
-void api_providers(http_ctx *h, const api_request *req, web_response *out);
-void api_provider(http_ctx *h, const api_request *req, web_response *out);
-void api_provider_metadata(http_ctx *h, const api_request *req, web_response *out);
-void api_provider_other(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_providers, api_provider, api_provider_metadata, api_provider_other;
 
 /* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c). */
-void api_metrics(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn api_metrics;
 
 #endif

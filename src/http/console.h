@@ -51,11 +51,7 @@ void console_session_end(console_sessions_t *s, const json_t *headers);
  * /console/, sign-in (POST /console/login {"token"}), sign-out, the
  * session's CSRF token (GET /console/session), and the files (arg[0]: the
  * path after /console/, "" for index.html). */
-void console_redirect(http_ctx *h, const api_request *req, web_response *out);
-void console_login(http_ctx *h, const api_request *req, web_response *out);
-void console_logout(http_ctx *h, const api_request *req, web_response *out);
-void console_session(http_ctx *h, const api_request *req, web_response *out);
-void console_file(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn console_redirect, console_login, console_logout, console_session, console_file;
 /* Headers of every console answer (a strict CSP, no sniffing, no framing,
  * no referrer), and those plus no-store for the session endpoints. */
 void console_headers(web_response *out);

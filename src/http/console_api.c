@@ -117,15 +117,8 @@ void api_trace(http_ctx *h, const api_request *req, web_response *out)
     int64_t id = parse_id(id_s);
     json_t *t = NULL;
     err_t err;
-    if (id > 0 && store_trace_get(e->store, id, &t, &err) < 0) {
-        web_fail(out, &err);
-        return;
-    }
-    if (!t) {
-        web_error(out, 404, "Trace '%s' not found.", id_s);
-        return;
-    }
-    web_json(out, 200, t);
+    int rc = id > 0 ? store_trace_get(e->store, id, &t, &err) : 0;
+    web_found(out, rc, &err, t, "Trace", id_s);
 }
 
 /* ---- events ---- */
@@ -176,15 +169,8 @@ void api_event(http_ctx *h, const api_request *req, web_response *out)
     engine_t *e = h->e;
     json_t *ev = NULL;
     err_t err;
-    if (trace_event_detail(e->store, id, &ev, &err) < 0) {
-        web_fail(out, &err);
-        return;
-    }
-    if (!ev) {
-        web_error(out, 404, "Event '%s' not found.", id);
-        return;
-    }
-    web_json(out, 200, ev);
+    int rc = trace_event_detail(e->store, id, &ev, &err);
+    web_found(out, rc, &err, ev, "Event", id);
 }
 
 /* ---- dead letters ---- */

@@ -87,18 +87,27 @@ void api_reg_list(http_ctx *h, const api_request *req, web_response *out)
     web_json(out, 200, json_pack("{s:o}", "registrations", arr));
 }
 
-void api_reg_create(http_ctx *h, const api_request *req, web_response *out)
+/* POST (create, the name in the body) and PUT (update): 201 or 200 with
+ * the registration, and once the secret evkit generated. */
+static void put_definition(http_ctx *h, const api_request *req, web_response *out, bool create)
 {
     registry_t *r = need_registry(h, out);
     json_t *body = r ? body_json(req, true, out) : NULL;
     if (!body) return;
-    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *name = create ? json_string_value(json_object_get(body, "name")) : req->arg[0];
     char *secret = NULL;
     err_t err;
-    if (registry_create(r, NULL, body, &secret, &err) < 0) web_fail(out, &err);
-    else describe_one(r, name, 201, secret, out);
+    int rc = create ? registry_create(r, NULL, body, &secret, &err)
+                    : registry_update(r, name, body, &secret, &err);
+    if (rc < 0) web_fail(out, &err);
+    else describe_one(r, name, create ? 201 : 200, secret, out);
     secret_drop(secret);
     json_decref(body);
+}
+
+void api_reg_create(http_ctx *h, const api_request *req, web_response *out)
+{
+    put_definition(h, req, out, true);
 }
 
 void api_reg_get(http_ctx *h, const api_request *req, web_response *out)
@@ -109,24 +118,23 @@ void api_reg_get(http_ctx *h, const api_request *req, web_response *out)
 
 void api_reg_update(http_ctx *h, const api_request *req, web_response *out)
 {
-    registry_t *r = need_registry(h, out);
-    json_t *body = r ? body_json(req, true, out) : NULL;
-    if (!body) return;
-    char *secret = NULL;
-    err_t err;
-    if (registry_update(r, req->arg[0], body, &secret, &err) < 0) web_fail(out, &err);
-    else describe_one(r, req->arg[0], 200, secret, out);
-    secret_drop(secret);
-    json_decref(body);
+    put_definition(h, req, out, false);
+}
+
+/* The answer of a removal: err's status, or done (stolen) with 200. */
+static void removed(web_response *out, int rc, const err_t *err, json_t *done)
+{
+    if (rc < 0) web_fail(out, err);
+    else web_json(out, 200, json_incref(done));
+    json_decref(done);
 }
 
 void api_reg_delete(http_ctx *h, const api_request *req, web_response *out)
 {
     registry_t *r = need_registry(h, out);
-    if (!r) return;
     err_t err;
-    if (registry_delete(r, req->arg[0], &err) < 0) web_fail(out, &err);
-    else web_json(out, 200, json_pack("{s:s}", "deleted", req->arg[0]));
+    if (r) removed(out, registry_delete(r, req->arg[0], &err), &err,
+                   json_pack("{s:s}", "deleted", req->arg[0]));
 }
 
 void api_reg_enable(http_ctx *h, const api_request *req, web_response *out)
@@ -168,8 +176,7 @@ void api_reg_secret_add(http_ctx *h, const api_request *req, web_response *out)
 void api_reg_secret_remove(http_ctx *h, const api_request *req, web_response *out)
 {
     registry_t *r = need_registry(h, out);
-    if (!r) return;
     err_t err;
-    if (registry_secret_remove(r, req->arg[0], req->arg[1], &err) < 0) web_fail(out, &err);
-    else web_json(out, 200, json_pack("{s:s}", "removed", req->arg[1]));
+    if (r) removed(out, registry_secret_remove(r, req->arg[0], req->arg[1], &err), &err,
+                   json_pack("{s:s}", "removed", req->arg[1]));
 }

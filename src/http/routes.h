@@ -77,9 +77,6 @@ const http_route *route_table(size_t *n);
 /* Generic rows: 404 "The requested resource does not exist."; a 405 with the
  * row's note; a 405 "Method X is not allowed here<note>."; a 405 with the
  * row's note and "allow: GET, HEAD". */
-void route_not_found(http_ctx *h, const api_request *req, web_response *out);
-void route_refuse(http_ctx *h, const api_request *req, web_response *out);
-void route_refuse_here(http_ctx *h, const api_request *req, web_response *out);
-void route_refuse_get_only(http_ctx *h, const api_request *req, web_response *out);
+api_handler_fn route_not_found, route_refuse, route_refuse_here, route_refuse_get_only;
 
 #endif

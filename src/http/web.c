@@ -70,6 +70,14 @@ void web_fail(web_response *r, const err_t *err)
     web_error(r, http_status_of(err->code), "%s", err->msg);
 }
 
+void web_found(web_response *r, int rc, const err_t *err, json_t *found, const char *what,
+               const char *id)
+{
+    if (rc < 0) web_fail(r, err);
+    else if (!found) web_error(r, 404, "%s '%s' not found.", what, id);
+    else web_json(r, 200, found);
+}
+
 static bool is_utf8_text(const char *s, size_t n)
 {
     json_t *j = json_stringn(s, n);

@@ -44,6 +44,10 @@ void web_error(web_response *r, int status, const char *fmt, ...)
 int http_status_of(evk_status code);
 /* web_error with err's message and the status of its code. */
 void web_fail(web_response *r, const err_t *err);
+/* A lookup's answer: err's status when rc < 0, 404 "<what> '<id>' not
+ * found." when found is NULL, else found (stolen) with 200. */
+void web_found(web_response *r, int rc, const err_t *err, json_t *found, const char *what,
+               const char *id);
 
 /* The params of a web invocation: package/action inputs < query < body,
  * plus __ow_method, __ow_headers, __ow_path (and __ow_query, __ow_body for

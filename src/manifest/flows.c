@@ -125,29 +125,22 @@ static void sequence_parse(lctx_t *c, const char *pkg, const json_t *inputs, con
     a->concurrency = ACTION_DEFAULT_CONCURRENCY;
     a->main_name = xstrdup("main");
 
-    char *what = xasprintf("sequence '%s'", fqn);
-    bool ok = want_map(c, spec, what);
-    free(what);
-    if (!ok) {
+    if (!want_map(c, spec, "sequence '%s'", fqn)) {
         if (mn_is_null(spec))
             mdiag(c->d, DIAG_ERROR, key, "sequence '%s' is empty: it needs 'actions'", fqn);
         return;
     }
-    char *where = xasprintf("in sequence '%s'", fqn);
-    warn_unknown(c, spec, SEQ_KEYS, where);
-    free(where);
+    warn_unknown(c, spec, SEQ_KEYS, "in sequence '%s'", fqn);
     const mnode_t *steps = mn_get(spec, "actions");
     sequence_steps(c, a, key, steps);
     action_web(c, a, spec);
     action_annotations(c, a, spec);
     const mnode_t *in = mn_get(spec, "inputs");
-    what = xasprintf("'inputs' of sequence '%s'", fqn);
-    if (want_map(c, in, what)) {
+    if (want_map(c, in, "'inputs' of sequence '%s'", fqn)) {
         json_t *own = input_json(c, in);
         json_object_update(a->inputs, own);
         json_decref(own);
     }
-    free(what);
     struct flows_pending *p = pending(c);
     VEC_GROW(p->seqs, p->capseqs, p->nseqs + 1);
     p->seqs[p->nseqs++] = (pending_seq){(size_t)(a - c->app->actions), steps};
@@ -306,21 +299,14 @@ static void trigger_parse(lctx_t *c, const char *pkg, const mnode_t *key, const 
     t->name = xstrdup(key->str);
     t->package = xstrdup(pkg);
     t->params = json_object();
-    char *what = xasprintf("trigger '%s'", t->name);
-    bool ok = want_map(c, spec, what);
-    free(what);
-    if (!ok) {
+    if (!want_map(c, spec, "trigger '%s'", t->name)) {
         mdiag(c->d, DIAG_WARNING, key, "trigger '%s' has no feed: it fires only when fired through "
               "the namespaces API", t->name);
         return;
     }
-    char *where = xasprintf("in trigger '%s'", t->name);
-    warn_unknown(c, spec, TRIGGER_KEYS, where);
-    free(where);
+    warn_unknown(c, spec, TRIGGER_KEYS, "in trigger '%s'", t->name);
     const mnode_t *in = mn_get(spec, "inputs");
-    what = xasprintf("'inputs' of trigger '%s'", t->name);
-    if (!want_map(c, in, what)) in = NULL;
-    free(what);
+    if (!want_map(c, in, "'inputs' of trigger '%s'", t->name)) in = NULL;
     for (size_t i = 0; in && i < in->npairs; i++)
         if (!in_list(FEED_INPUTS, in->pairs[i].key->str))
             json_object_set_new(t->params, in->pairs[i].key->str, input_json(c, in->pairs[i].val));
@@ -356,16 +342,11 @@ static void rule_parse(lctx_t *c, const char *pkg, const mnode_t *key, const mno
     memset(r, 0, sizeof *r);
     r->name = xstrdup(key->str);
     r->package = xstrdup(pkg);
-    char *what = xasprintf("rule '%s'", r->name);
-    bool ok = want_map(c, spec, what);
-    free(what);
-    if (!ok) {
+    if (!want_map(c, spec, "rule '%s'", r->name)) {
         mdiag(c->d, DIAG_ERROR, key, "rule '%s' needs 'trigger' and 'action'", r->name);
         return;
     }
-    char *where = xasprintf("in rule '%s'", r->name);
-    warn_unknown(c, spec, RULE_KEYS, where);
-    free(where);
+    warn_unknown(c, spec, RULE_KEYS, "in rule '%s'", r->name);
     const mnode_t *tn = mn_get(spec, "trigger"), *an = mn_get(spec, "action");
     if (!mn_is_str(tn) || !mn_is_str(an)) {
         mdiag(c->d, DIAG_ERROR, key, "rule '%s' needs 'trigger' and 'action', each a name",
@@ -408,23 +389,17 @@ static void rules_resolve(lctx_t *c, struct flows_pending *p)
 void flows_package_parse(lctx_t *c, const char *pkg, const json_t *inputs, const mnode_t *spec)
 {
     const mnode_t *seqs = mn_get(spec, "sequences");
-    char *what = xasprintf("'sequences' of package '%s'", pkg);
-    if (want_map(c, seqs, what))
+    if (want_map(c, seqs, "'sequences' of package '%s'", pkg))
         for (size_t i = 0; i < seqs->npairs; i++)
             sequence_parse(c, pkg, inputs, seqs->pairs[i].key, seqs->pairs[i].val);
-    free(what);
     const mnode_t *trig = mn_get(spec, "triggers");
-    what = xasprintf("'triggers' of package '%s'", pkg);
-    if (want_map(c, trig, what))
+    if (want_map(c, trig, "'triggers' of package '%s'", pkg))
         for (size_t i = 0; i < trig->npairs; i++)
             trigger_parse(c, pkg, trig->pairs[i].key, trig->pairs[i].val);
-    free(what);
     const mnode_t *rules = mn_get(spec, "rules");
-    what = xasprintf("'rules' of package '%s'", pkg);
-    if (want_map(c, rules, what))
+    if (want_map(c, rules, "'rules' of package '%s'", pkg))
         for (size_t i = 0; i < rules->npairs; i++)
             rule_parse(c, pkg, rules->pairs[i].key, rules->pairs[i].val);
-    free(what);
 }
 
 void flows_resolve(lctx_t *c)

@@ -47,21 +47,33 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where)
+void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where,
+                  ...)
 {
-    for (size_t i = 0; i < map->npairs; i++)
-        if (!in_list(known, map->pairs[i].key->str))
-            mdiag(c->d, DIAG_WARNING, map->pairs[i].key, "unknown key '%s' %s; ignored",
-                  map->pairs[i].key->str, where);
+    for (size_t i = 0; i < map->npairs; i++) {
+        if (in_list(known, map->pairs[i].key->str)) continue;
+        va_list ap;
+        va_start(ap, where);
+        char *w = xvasprintf(where, ap);
+        va_end(ap);
+        mdiag(c->d, DIAG_WARNING, map->pairs[i].key, "unknown key '%s' %s; ignored",
+              map->pairs[i].key->str, w);
+        free(w);
+    }
 }
 
 /* True for a mapping. Absent or empty values are false without a word (the
  * caller decides whether that is a problem); anything else is a type error. */
-bool want_map(lctx_t *c, const mnode_t *n, const char *what)
+bool want_map(lctx_t *c, const mnode_t *n, const char *what, ...)
 {
     if (mn_is_null(n)) return false;
     if (n->kind == MN_MAP) return true;
-    mdiag(c->d, DIAG_ERROR, n, "%s must be a mapping, not %s", what, mn_describe(n));
+    va_list ap;
+    va_start(ap, what);
+    char *w = xvasprintf(what, ap);
+    va_end(ap);
+    mdiag(c->d, DIAG_ERROR, n, "%s must be a mapping, not %s", w, mn_describe(n));
+    free(w);
     return false;
 }
 
@@ -293,10 +305,7 @@ void action_web(lctx_t *c, action_t *a, const mnode_t *spec)
 void action_annotations(lctx_t *c, action_t *a, const mnode_t *spec)
 {
     const mnode_t *an = mn_get(spec, "annotations");
-    char *what = xasprintf("'annotations' of action '%s'", a->fqn);
-    bool ok = want_map(c, an, what);
-    free(what);
-    if (!ok) return;
+    if (!want_map(c, an, "'annotations' of action '%s'", a->fqn)) return;
     for (size_t i = 0; i < an->npairs; i++) {
         const char *k = an->pairs[i].key->str;
         const mnode_t *v = an->pairs[i].val;
@@ -324,13 +333,9 @@ void action_annotations(lctx_t *c, action_t *a, const mnode_t *spec)
 static void action_limits(lctx_t *c, action_t *a, const mnode_t *spec)
 {
     const mnode_t *lim = mn_get(spec, "limits");
-    char *what = xasprintf("'limits' of action '%s'", a->fqn);
-    bool ok = want_map(c, lim, what);
-    free(what);
-    if (!ok) return;
-    char *where = xasprintf("in the limits of action '%s'", a->fqn);
-    warn_unknown(c, lim, LIMIT_KEYS, where);
-    free(where);
+    if (!want_map(c, lim, "'limits' of action '%s'", a->fqn)) return;
+    warn_unknown(c, lim, LIMIT_KEYS, "in the limits of action '%s'", a->fqn);
+    char *what;
 
     const mnode_t *n;
     int64_t v;
@@ -381,15 +386,8 @@ static void action_parse(lctx_t *c, const char *pkg, const json_t *pkg_inputs, c
         mdiag(c->d, DIAG_ERROR, key, "action '%s' is empty: it needs at least 'function'", a->fqn);
         return;
     }
-    char *what = xasprintf("action '%s'", a->fqn);
-    bool ok = want_map(c, spec, what);
-    if (ok) {
-        char *where = xasprintf("in action '%s'", a->fqn);
-        warn_unknown(c, spec, ACTION_KEYS, where);
-        free(where);
-    }
-    free(what);
-    if (!ok) return;
+    if (!want_map(c, spec, "action '%s'", a->fqn)) return;
+    warn_unknown(c, spec, ACTION_KEYS, "in action '%s'", a->fqn);
 
     action_function(c, a, key, spec);
     action_runtime(c, a, key, spec);
@@ -399,14 +397,12 @@ static void action_parse(lctx_t *c, const char *pkg, const json_t *pkg_inputs, c
     action_limits(c, a, spec);
 
     const mnode_t *in = mn_get(spec, "inputs");
-    what = xasprintf("'inputs' of action '%s'", a->fqn);
-    if (want_map(c, in, what)) {
+    if (want_map(c, in, "'inputs' of action '%s'", a->fqn)) {
         /* Package inputs first, the action's own override them. */
         json_t *own = input_json(c, in);
         json_object_update(a->inputs, own);
         json_decref(own);
     }
-    free(what);
 }
 
 static void package_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec)
@@ -415,16 +411,12 @@ static void package_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec)
     if (!valid_name(pkg))
         mdiag(c->d, DIAG_ERROR, key, "invalid package name '%s' (letters, digits and _ @ . -)",
               pkg);
-    char *what = xasprintf("package '%s'", pkg);
-    bool ok = want_map(c, spec, what);
-    free(what);
-    if (!ok) {
+    if (!want_map(c, spec, "package '%s'", pkg)) {
         if (mn_is_null(spec)) mdiag(c->d, DIAG_WARNING, key, "package '%s' is empty", pkg);
         return;
     }
-    char *where = xasprintf("in package '%s'", pkg);
-    warn_unknown(c, spec, PKG_KEYS, where);
-    free(where);
+    warn_unknown(c, spec, PKG_KEYS, "in package '%s'", pkg);
+    char *what;
 
     what = xasprintf("'license' of package '%s'", pkg);
     want_str(c, mn_get(spec, "license"), what);
@@ -432,18 +424,13 @@ static void package_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec)
 
     json_t *inputs = NULL;
     const mnode_t *in = mn_get(spec, "inputs");
-    what = xasprintf("'inputs' of package '%s'", pkg);
     /* Expanded once here, not once per action. */
-    inputs = want_map(c, in, what) ? input_json(c, in) : json_object();
-    free(what);
+    inputs = want_map(c, in, "'inputs' of package '%s'", pkg) ? input_json(c, in) : json_object();
 
     const mnode_t *acts = mn_get(spec, "actions");
-    what = xasprintf("'actions' of package '%s'", pkg);
-    if (want_map(c, acts, what))
+    if (want_map(c, acts, "'actions' of package '%s'", pkg))
         for (size_t i = 0; i < acts->npairs; i++)
             action_parse(c, pkg, inputs, acts->pairs[i].key, acts->pairs[i].val);
-    free(what);
-    flows_package_parse(c, pkg, inputs, spec);
     json_decref(inputs);
 }
 
@@ -468,9 +455,7 @@ static void interest_parse(lctx_t *c, const registration_t *r, const mnode_t *it
               mn_describe(item));
     free(what);
     if (!ok) return;
-    char *where = xasprintf("in events_of_interest of registration '%s'", r->name);
-    warn_unknown(c, item, EOI_KEYS, where);
-    free(where);
+    warn_unknown(c, item, EOI_KEYS, "in events_of_interest of registration '%s'", r->name);
 
     const mnode_t *pm = mn_get(item, "provider_metadata");
     what = xasprintf("provider_metadata of registration '%s'", r->name);
@@ -534,13 +519,9 @@ static void interest_parse(lctx_t *c, const registration_t *r, const mnode_t *it
 
 static void retry_parse(lctx_t *c, registration_t *r, const mnode_t *retry)
 {
-    char *what = xasprintf("'retry' of registration '%s'", r->name);
-    bool ok = want_map(c, retry, what);
-    free(what);
-    if (!ok) return;
-    char *where = xasprintf("in the retry of registration '%s'", r->name);
-    warn_unknown(c, retry, RETRY_KEYS, where);
-    free(where);
+    if (!want_map(c, retry, "'retry' of registration '%s'", r->name)) return;
+    warn_unknown(c, retry, RETRY_KEYS, "in the retry of registration '%s'", r->name);
+    char *what;
 
     const mnode_t *s = mn_get(retry, "schedule");
     if (s && s->kind == MN_SEQ && s->nitems) {
@@ -594,9 +575,7 @@ static void ordering_parse(lctx_t *c, registration_t *r, const mnode_t *o)
     if (mn_is_null(o)) return;
     const mnode_t *k = o;
     if (o->kind == MN_MAP) {
-        char *where = xasprintf("in the ordering of registration '%s'", r->name);
-        warn_unknown(c, o, ORDERING_KEYS, where);
-        free(where);
+        warn_unknown(c, o, ORDERING_KEYS, "in the ordering of registration '%s'", r->name);
         k = mn_get(o, "key");
         if (mn_is_null(k)) {
             mdiag(c->d, DIAG_ERROR, k ? k : o,
@@ -736,13 +715,9 @@ static void registration_parse(lctx_t *c, const mnode_t *key, const mnode_t *spe
               r->name);
         return;
     }
-    char *what = xasprintf("registration '%s'", r->name);
-    bool ok = want_map(c, spec, what);
-    free(what);
-    if (!ok) return;
-    char *where = xasprintf("in registration '%s'", r->name);
-    warn_unknown(c, spec, REG_KEYS, where);
-    free(where);
+    if (!want_map(c, spec, "registration '%s'", r->name)) return;
+    warn_unknown(c, spec, REG_KEYS, "in registration '%s'", r->name);
+    char *what;
 
     what = xasprintf("description of registration '%s'", r->name);
     const char *desc = want_str(c, mn_get(spec, "description"), what);
@@ -953,6 +928,19 @@ static void registration_clear(registration_t *r)
     free(r->ordering_key);
     json_decref(r->filter_spec);
     filter_free(r->filter);
+}
+
+json_t *registration_interests_json(const registration_t *reg)
+{
+    json_t *eoi = json_array();
+    for (size_t i = 0; i < reg->ninterests; i++) {
+        json_t *codes = json_array();
+        for (size_t k = 0; k < reg->interests[i].ncodes; k++)
+            json_array_append_new(codes, json_string(reg->interests[i].codes[k]));
+        json_array_append_new(eoi, json_pack("{s:s?, s:o}", "provider_metadata",
+                                             reg->interests[i].provider, "event_codes", codes));
+    }
+    return eoi;
 }
 
 void registration_free(registration_t *r)

@@ -196,6 +196,9 @@ bool registration_matches(const registration_t *reg, const char *provider, const
  * there are errors. Free with registration_free. */
 registration_t *registration_from_json(const app_t *app, const char *name, const json_t *spec,
                                        diags_t *d);
+/* reg's events_of_interest as the JSON that declares them:
+ * [{provider_metadata, event_codes: [...]}, ...]. */
+json_t *registration_interests_json(const registration_t *reg);
 /* Frees what r holds and r itself (only for registration_from_json's). */
 void registration_free(registration_t *r);
 /* True for "whsec_" followed by non-empty valid base64. */

@@ -121,10 +121,14 @@ typedef struct lctx {
     struct flows_pending *flows; /* sequences and rules to resolve (flows.c) */
 } lctx_t;
 
-void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where);
+/* A warning for each key of map not in known; where (a printf format) says
+ * whose keys they are. */
+void warn_unknown(lctx_t *c, const mnode_t *map, const char *const *known, const char *where,
+                  ...) __attribute__((format(printf, 4, 5)));
 /* True for a mapping; absent or empty is false without a word, another
- * type an error. */
-bool want_map(lctx_t *c, const mnode_t *n, const char *what);
+ * type an error naming the value as what (a printf format) says. */
+bool want_map(lctx_t *c, const mnode_t *n, const char *what, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A string value, NULL when absent or empty (and an error when of another type). */
 const char *want_str(lctx_t *c, const mnode_t *n, const char *what);
 /* Milliseconds from an integer or a duration string. */

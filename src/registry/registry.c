@@ -585,15 +585,7 @@ json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_ap
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(reg->name));
     json_object_set_new(o, "description", json_string(reg->description ? reg->description : ""));
-    json_t *eoi = json_array();
-    for (size_t i = 0; i < reg->ninterests; i++) {
-        json_t *codes = json_array();
-        for (size_t k = 0; k < reg->interests[i].ncodes; k++)
-            json_array_append_new(codes, json_string(reg->interests[i].codes[k]));
-        json_array_append_new(eoi, json_pack("{s:s?, s:o}", "provider_metadata",
-                                             reg->interests[i].provider, "event_codes", codes));
-    }
-    json_object_set_new(o, "events_of_interest", eoi);
+    json_object_set_new(o, "events_of_interest", registration_interests_json(reg));
     if (reg->webhook_url) {
         json_object_set_new(o, "webhook_url", json_string(reg->webhook_url));
         json_t *secs = json_array();

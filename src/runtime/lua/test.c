@@ -470,16 +470,8 @@ static json_t *action_json(const app_t *app, const action_t *a)
 
 static json_t *registration_json(const registration_t *r)
 {
-    json_t *interests = json_array();
-    for (size_t i = 0; i < r->ninterests; i++) {
-        json_t *codes = json_array();
-        for (size_t k = 0; k < r->interests[i].ncodes; k++)
-            json_array_append_new(codes, json_string(r->interests[i].codes[k]));
-        json_array_append_new(interests, json_pack("{s:s, s:o}", "provider_metadata",
-                                                   r->interests[i].provider, "event_codes", codes));
-    }
     json_t *j = json_pack("{s:s, s:o}", "description", r->description ? r->description : "",
-                          "events_of_interest", interests);
+                          "events_of_interest", registration_interests_json(r));
     if (r->runtime_action) json_object_set_new(j, "runtime_action", json_string(r->runtime_action));
     if (r->webhook_url) json_object_set_new(j, "webhook_url", json_string(r->webhook_url));
     return j;
