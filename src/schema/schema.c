@@ -290,6 +290,13 @@ static int compile_count(cctx *c, const json_t *obj, const char *key, long long 
     return 0;
 }
 
+/* The min and max keywords of a size (items, properties, characters). */
+static int compile_bounds(cctx *c, const json_t *src, const char *kw_min, const char *kw_max,
+                          long long *min, long long *max)
+{
+    return compile_count(c, src, kw_min, min) < 0 || compile_count(c, src, kw_max, max) < 0 ? -1 : 0;
+}
+
 static int compile_number(cctx *c, const json_t *obj, const char *key, const json_t **out)
 {
     const json_t *v = json_object_get(obj, key);
@@ -362,68 +369,76 @@ static int compile_type(cctx *c, snode *n, const json_t *v)
     return 0;
 }
 
+/* One member (of count) of an object-valued keyword, compiled into n. */
+typedef int (*member_fn)(cctx *c, snode *n, const char *k, const json_t *v, size_t count);
+
+/* properties, patternProperties, dependencies: kw's value must be an object
+ * (want says of what); each member goes to one(), under kw and its name on
+ * the error path. */
+static int compile_members(cctx *c, snode *n, const json_t *src, const char *kw, const char *want,
+                           member_fn one)
+{
+    const json_t *v = json_object_get(src, kw);
+    if (!v) return 0;
+    size_t saved = cpush(c, kw);
+    if (!json_is_object(v)) return cfail(c, "%s must be %s", kw, want);
+    const char *k;
+    json_t *sub;
+    json_object_foreach((json_t *)v, k, sub) {
+        size_t s2 = cpush(c, k);
+        if (one(c, n, k, sub, json_object_size(v)) < 0) return -1;
+        cpop(c, s2);
+    }
+    cpop(c, saved);
+    return 0;
+}
+
+static int property(cctx *c, snode *n, const char *k, const json_t *v, size_t count)
+{
+    if (!n->props) n->props = xcalloc(count + 1, sizeof *n->props);
+    n->props[n->nprops].name = k;
+    return (n->props[n->nprops++].node = compile_node(c, v)) ? 0 : -1;
+}
+
+static int pattern_property(cctx *c, snode *n, const char *k, const json_t *v, size_t count)
+{
+    if (!n->pprops) n->pprops = xcalloc(count + 1, sizeof *n->pprops);
+    spattern *p = &n->pprops[n->npprops++];
+    p->src = k;
+    if (!(p->re = compile_regex(c, "patternProperties key", k, strlen(k)))) return -1;
+    return (p->node = compile_node(c, v)) ? 0 : -1;
+}
+
+static int dependency(cctx *c, snode *n, const char *k, const json_t *v, size_t count)
+{
+    if (!n->deps) n->deps = xcalloc(count + 1, sizeof *n->deps);
+    sdep *dep = &n->deps[n->ndeps++];
+    dep->name = k;
+    if (json_is_array(v))
+        return compile_strings(c, v, "a property dependency", &dep->required, &dep->nrequired);
+    return (dep->node = compile_node(c, v)) ? 0 : -1;
+}
+
+/* A definition is compiled into the schema's nodes; a $ref finds it there. */
+static int definition(cctx *c, snode *n, const char *k, const json_t *v, size_t count)
+{
+    (void)n, (void)k, (void)count;
+    return compile_node(c, v) ? 0 : -1;
+}
+
 static int compile_properties(cctx *c, snode *n, const json_t *src)
 {
-    const json_t *v = json_object_get(src, "properties");
-    if (v) {
-        size_t saved = cpush(c, "properties");
-        if (!json_is_object(v)) return cfail(c, "properties must be an object of schemas");
-        n->props = xcalloc(json_object_size(v) + 1, sizeof *n->props);
-        const char *k;
-        json_t *sub;
-        json_object_foreach((json_t *)v, k, sub) {
-            size_t s2 = cpush(c, k);
-            n->props[n->nprops].name = k;
-            if (!(n->props[n->nprops++].node = compile_node(c, sub))) return -1;
-            cpop(c, s2);
-        }
-        cpop(c, saved);
-    }
-    v = json_object_get(src, "patternProperties");
-    if (v) {
-        size_t saved = cpush(c, "patternProperties");
-        if (!json_is_object(v)) return cfail(c, "patternProperties must be an object of schemas");
-        n->pprops = xcalloc(json_object_size(v) + 1, sizeof *n->pprops);
-        const char *k;
-        json_t *sub;
-        json_object_foreach((json_t *)v, k, sub) {
-            size_t s2 = cpush(c, k);
-            spattern *p = &n->pprops[n->npprops++];
-            p->src = k;
-            if (!(p->re = compile_regex(c, "patternProperties key", k, strlen(k)))) return -1;
-            if (!(p->node = compile_node(c, sub))) return -1;
-            cpop(c, s2);
-        }
-        cpop(c, saved);
-    }
+    if (compile_members(c, n, src, "properties", "an object of schemas", property) < 0 ||
+        compile_members(c, n, src, "patternProperties", "an object of schemas",
+                        pattern_property) < 0)
+        return -1;
     if (compile_sub(c, src, "additionalProperties", &n->addl_props) < 0) return -1;
     if (compile_sub(c, src, "propertyNames", &n->prop_names) < 0) return -1;
-    v = json_object_get(src, "required");
+    const json_t *v = json_object_get(src, "required");
     if (v && compile_strings(c, v, "required", &n->required, &n->nrequired) < 0) return -1;
-    v = json_object_get(src, "dependencies");
-    if (v) {
-        size_t saved = cpush(c, "dependencies");
-        if (!json_is_object(v)) return cfail(c, "dependencies must be an object");
-        n->deps = xcalloc(json_object_size(v) + 1, sizeof *n->deps);
-        const char *k;
-        json_t *d;
-        json_object_foreach((json_t *)v, k, d) {
-            size_t s2 = cpush(c, k);
-            sdep *dep = &n->deps[n->ndeps++];
-            dep->name = k;
-            if (json_is_array(d)) {
-                if (compile_strings(c, d, "a property dependency", &dep->required,
-                                    &dep->nrequired) < 0)
-                    return -1;
-            } else if (!(dep->node = compile_node(c, d))) {
-                return -1;
-            }
-            cpop(c, s2);
-        }
-        cpop(c, saved);
-    }
-    if (compile_count(c, src, "minProperties", &n->min_props) < 0) return -1;
-    if (compile_count(c, src, "maxProperties", &n->max_props) < 0) return -1;
+    if (compile_members(c, n, src, "dependencies", "an object", dependency) < 0) return -1;
+    if (compile_bounds(c, src, "minProperties", "maxProperties", &n->min_props, &n->max_props) < 0)
+        return -1;
     return 0;
 }
 
@@ -446,8 +461,8 @@ static int compile_arrays(cctx *c, snode *n, const json_t *src)
     }
     if (compile_sub(c, src, "additionalItems", &n->addl_items) < 0) return -1;
     if (compile_sub(c, src, "contains", &n->contains) < 0) return -1;
-    if (compile_count(c, src, "minItems", &n->min_items) < 0) return -1;
-    if (compile_count(c, src, "maxItems", &n->max_items) < 0) return -1;
+    if (compile_bounds(c, src, "minItems", "maxItems", &n->min_items, &n->max_items) < 0)
+        return -1;
     v = json_object_get(src, "uniqueItems");
     if (v) {
         if (!json_is_boolean(v)) return cfail(c, "uniqueItems must be a boolean");
@@ -472,8 +487,7 @@ static int compile_scalars(cctx *c, snode *n, const json_t *src)
         return -1;
     if (n->multiple_of && !(json_number_value(n->multiple_of) > 0))
         return cfail(c, "multipleOf must be greater than 0");
-    if (compile_count(c, src, "minLength", &n->min_len) < 0) return -1;
-    if (compile_count(c, src, "maxLength", &n->max_len) < 0) return -1;
+    if (compile_bounds(c, src, "minLength", "maxLength", &n->min_len, &n->max_len) < 0) return -1;
     v = json_object_get(src, "pattern");
     if (v) {
         if (!json_is_string(v)) return cfail(c, "pattern must be a string");
@@ -595,22 +609,8 @@ static snode *compile_node(cctx *c, const json_t *src)
 
     /* Definitions are compiled even when nothing refers to them, so a
      * mistake in one is found now rather than at the first value. */
-    const json_t *defs = json_object_get(src, "definitions");
-    if (defs) {
-        size_t saved = cpush(c, "definitions");
-        if (!json_is_object(defs)) {
-            cfail(c, "definitions must be an object of schemas");
-            return NULL;
-        }
-        const char *k;
-        json_t *d;
-        json_object_foreach((json_t *)defs, k, d) {
-            size_t s2 = cpush(c, k);
-            if (!compile_node(c, d)) return NULL;
-            cpop(c, s2);
-        }
-        cpop(c, saved);
-    }
+    if (compile_members(c, n, src, "definitions", "an object of schemas", definition) < 0)
+        return NULL;
 
     const json_t *ref = json_object_get(src, "$ref");
     if (ref) {
@@ -771,6 +771,21 @@ static bool node_check(const snode *n, const json_t *val, vctx *v)
 
 #define KEEP_GOING(ok) do { if (!(ok) && !v->errs) return false; } while (0)
 
+/* A size against the bounds of a min and a max keyword (-1: absent), the
+ * error saying "must <verb> at least|most N <noun>". */
+static bool check_size(vctx *v, size_t size, long long min, long long max, const char *kw_min,
+                       const char *kw_max, const char *verb, const char *one, const char *many)
+{
+    bool ok = true;
+    if (min >= 0 && size < (size_t)min) {
+        ok = fail(v, kw_min, "must %s at least %lld %s", verb, min, min == 1 ? one : many);
+        KEEP_GOING(ok);
+    }
+    if (max >= 0 && size > (size_t)max)
+        ok = fail(v, kw_max, "must %s at most %lld %s", verb, max, max == 1 ? one : many);
+    return ok;
+}
+
 static bool check_type(const snode *n, const json_t *val, vctx *v)
 {
     unsigned t = type_of(val);
@@ -805,15 +820,10 @@ static bool check_object(const snode *n, const json_t *val, vctx *v)
         fail(v, "required", "is required");
         vpop(v, saved);
     }
-    size_t size = json_object_size(val);
-    if (n->min_props >= 0 && size < (size_t)n->min_props) {
-        ok = fail(v, "minProperties", "must have at least %lld properties", n->min_props);
-        KEEP_GOING(ok);
-    }
-    if (n->max_props >= 0 && size > (size_t)n->max_props) {
-        ok = fail(v, "maxProperties", "must have at most %lld properties", n->max_props);
-        KEEP_GOING(ok);
-    }
+    if (!check_size(v, json_object_size(val), n->min_props, n->max_props, "minProperties",
+                    "maxProperties", "have", "properties", "properties"))
+        ok = false;
+    KEEP_GOING(ok);
     for (size_t i = 0; i < n->ndeps; i++) {
         const sdep *d = &n->deps[i];
         if (!json_object_get(val, d->name)) continue;
@@ -871,16 +881,9 @@ static bool check_array(const snode *n, const json_t *val, vctx *v)
 {
     bool ok = true;
     size_t size = json_array_size(val);
-    if (n->min_items >= 0 && size < (size_t)n->min_items) {
-        ok = fail(v, "minItems", "must have at least %lld item%s", n->min_items,
-                  n->min_items == 1 ? "" : "s");
-        KEEP_GOING(ok);
-    }
-    if (n->max_items >= 0 && size > (size_t)n->max_items) {
-        ok = fail(v, "maxItems", "must have at most %lld item%s", n->max_items,
-                  n->max_items == 1 ? "" : "s");
-        KEEP_GOING(ok);
-    }
+    ok = check_size(v, size, n->min_items, n->max_items, "minItems", "maxItems", "have", "item",
+                    "items");
+    KEEP_GOING(ok);
     if (n->unique) {
         for (size_t i = 0; i < size && ok; i++)
             for (size_t j = i + 1; j < size; j++)
@@ -965,17 +968,9 @@ static bool check_string(const snode *n, const json_t *val, vctx *v)
     const char *s = json_string_value(val);
     size_t bytes = json_string_length(val);
     if (n->min_len >= 0 || n->max_len >= 0) {
-        size_t len = utf8_length(s, bytes);
-        if (n->min_len >= 0 && len < (size_t)n->min_len) {
-            ok = fail(v, "minLength", "must be at least %lld character%s", n->min_len,
-                      n->min_len == 1 ? "" : "s");
-            KEEP_GOING(ok);
-        }
-        if (n->max_len >= 0 && len > (size_t)n->max_len) {
-            ok = fail(v, "maxLength", "must be at most %lld character%s", n->max_len,
-                      n->max_len == 1 ? "" : "s");
-            KEEP_GOING(ok);
-        }
+        ok = check_size(v, utf8_length(s, bytes), n->min_len, n->max_len, "minLength", "maxLength",
+                        "be", "character", "characters");
+        KEEP_GOING(ok);
     }
     if (n->pattern && !regex_match(n->pattern, s, bytes))
         ok = fail(v, "pattern", "must match pattern %s", n->pattern_src);
