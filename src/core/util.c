@@ -195,7 +195,7 @@ static int dur_parse_iso(const char *s, int64_t *ms)
         case 'S': unit = in_time ? 1e3 : -1; break;
         default: return -1;
         }
-        if (unit < 0) return -1;
+        if (unit < 0 || !(v * unit <= DUR_MAX_MS - (double)total)) return -1;
         total += (int64_t)(v * unit);
         any = true;
         s++;
@@ -231,6 +231,9 @@ int dur_parse(const char *s, int64_t *ms)
         else if (strcmp(end, "h") == 0) unit = 3600e3;
         else if (strcmp(end, "d") == 0) unit = 86400e3;
         else return -1;
+        /* Also refuses nan and inf, which strtod reads: converting them (or
+         * anything past int64) to an integer is undefined. */
+        if (!(d * unit <= DUR_MAX_MS)) return -1;
         v = (int64_t)(d * unit);
     }
     *ms = neg ? -v : v;

@@ -61,7 +61,9 @@ int random_bytes(void *buf, size_t n);
 
 /* Durations. dur_parse accepts an integer (milliseconds), "250ms", "2s",
  * "1m", "1h", "1d", and ISO 8601 "PT2H30M"/"P1D"; a leading '-' negates.
- * Returns 0 and sets *ms, or -1 on a malformed value. */
+ * Returns 0 and sets *ms, or -1 on a malformed value or one longer than
+ * DUR_MAX_MS (about 31,000 years). */
+#define DUR_MAX_MS 1e15
 int dur_parse(const char *s, int64_t *ms);
 
 /* Files. Reads a whole file (NUL-terminated); NULL with err on failure. */

@@ -35,6 +35,18 @@ static void test_durations(void **state)
     assert_int_equal(dur_parse("abc", &ms), -1);
     assert_int_equal(dur_parse("5parsecs", &ms), -1);
     assert_int_equal(dur_parse("", &ms), -1);
+    /* Found by fuzzing (fuzz_registration): a retry schedule of "1e117s"
+     * was converted to int64 (undefined), as were nan and inf. */
+    assert_int_equal(dur_parse("1333333333333333333333333333333333333333s", &ms), -1);
+    assert_int_equal(dur_parse("1e300", &ms), -1);
+    assert_int_equal(dur_parse("nan", &ms), -1);
+    assert_int_equal(dur_parse("infs", &ms), -1);
+    assert_int_equal(dur_parse("-inf", &ms), -1);
+    assert_int_equal(dur_parse("P1e300D", &ms), -1);
+    assert_int_equal(dur_parse("PT9e14S", &ms), -1);
+    assert_int_equal(dur_parse("P10000000DT100000000H", &ms), -1);
+    assert_int_equal(dur_parse("3650d", &ms), 0);
+    assert_int_equal(ms, 3650LL * 86400000);
 }
 
 static void test_redaction(void **state)
