@@ -12,6 +12,12 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Isrc -DEVKIT_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
+# FUZZ=1 (with CC=clang): the library instrumented for libFuzzer, under ASan+UBSan.
+ifeq ($(FUZZ),1)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -26,8 +32,12 @@ CONSOLE_FILES := $(shell find console -type f ! -name '.*' 2>/dev/null | sort)
 NODEJS_FILES := $(sort $(wildcard nodejs/*.js))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# libFuzzer harnesses (tests/fuzz), built with FUZZ=1 into build/fuzz.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzzers/%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test unit e2e clean bench asan valgrind
+.PHONY: all deps run test unit e2e clean bench asan valgrind fuzz fuzz-bins
 all: $(BUILD)/evkit
 
 # V=1 shows the full commands.
@@ -75,6 +85,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libevkit.a tests/unit/testutil.h tests
 
 unit-bins: $(UNIT_BIN)
 
+$(BUILD)/fuzzers/%: tests/fuzz/%.c $(BUILD)/libevkit.a tests/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ  $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz $(LDFLAGS) -o $@ $< $(BUILD)/libevkit.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# Each harness for FUZZ_SECONDS (default 60) from its committed corpus
+# (tests/fuzz/corpus/<harness>); what it finds new goes to build/fuzz/corpus/.
+fuzz: deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz FUZZ=1 fuzz-bins
+	@scripts/fuzz.sh run $(FUZZ_SECONDS)
+
 deps:
 	@scripts/deps.sh
 
@@ -88,6 +111,7 @@ test: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all unit-bins
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit-bins
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz FUZZ=1 fuzz-bins
 	@scripts/run-tests.sh
 
 bench: deps

@@ -2,8 +2,8 @@
 # Runs every test: unit tests (cmocka) on the gcc build, the same under
 # valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, the web
 # console in headless Chromium (tests/e2e/browser, screenshots in tests/artifacts/), then unit and
-# end-to-end tests again on the ASan+UBSan build (build/asan); the README settings table is checked
-# against src/config.c. Ends with one
+# end-to-end tests again on the ASan+UBSan build (build/asan), and the libFuzzer harnesses briefly
+# on their corpus (build/fuzz); the README settings table is checked against src/config.c. Ends with one
 # summary line "evkit: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +81,19 @@ run_readme_settings() {
   fi
 }
 
+# The libFuzzer harnesses (tests/fuzz/): the committed corpus, then FUZZ_CHECK_SECONDS
+# (default 3) of fuzzing each; one step.
+run_fuzz() {
+  local out="$log_dir/fuzz.log"
+  if scripts/fuzz.sh check "${FUZZ_CHECK_SECONDS:-3}" >"$out" 2>&1; then
+    passed=$((passed + 1)); printf '%-10s %-28s %s\n' fuzz "$(ls tests/fuzz/fuzz_*.c | wc -l) harnesses" ok
+  else
+    failed=$((failed + 1)); failures+=("fuzz (see $out)")
+    printf '%-10s %-28s %s\n' fuzz "harnesses" "FAILED: see $out"
+    cat "$out"
+  fi
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -111,6 +124,8 @@ echo "== unit tests (ASan+UBSan) =="
 run_unit build/asan asan
 echo "== end-to-end tests (ASan+UBSan build/asan/evkit) =="
 run_e2e build/asan/evkit asan
+echo "== fuzzing: every harness on its corpus, then a few seconds each (ASan+UBSan, build/fuzz) =="
+run_fuzz
 
 if ((${#failures[@]})); then
   echo "failing: ${failures[*]}"

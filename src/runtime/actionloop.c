@@ -265,6 +265,23 @@ void actionloop_backend_run(activation_t *a)
     actionloop_run(a, &native_kind);
 }
 
+json_t *actionloop_result_parse(const char *line, size_t len, bool cut, const char **why)
+{
+    if (cut) {
+        *why = "the line on file descriptor 3 is too long";
+        return NULL;
+    }
+    json_error_t je;
+    json_t *result = json_loadb(line, len, 0, &je);
+    if (!json_is_object(result)) {
+        *why = result ? "the line on file descriptor 3 is JSON but not an object"
+                      : "the line on file descriptor 3 is not JSON";
+        json_decref(result);
+        return NULL;
+    }
+    return result;
+}
+
 void actionloop_run(activation_t *a, const loop_kind *kind)
 {
     const action_t *action = a->action;
@@ -328,11 +345,9 @@ void actionloop_run(activation_t *a, const loop_kind *kind)
     linebuf_flush(&lp->out, loop_on_out, &io);
     linebuf_flush(&lp->err, loop_on_err, &io);
 
-    json_t *result = NULL;
-    if (io.result && !io.result_cut) {
-        json_error_t je;
-        result = json_loadb(io.result, io.result_len, 0, &je);
-    }
+    const char *why = NULL;
+    json_t *result =
+        io.result ? actionloop_result_parse(io.result, io.result_len, io.result_cut, &why) : NULL;
     if (!in_time) {
         loop_retire(lp);
         a->timed_out = true;
@@ -348,14 +363,11 @@ void actionloop_run(activation_t *a, const loop_kind *kind)
         proc_describe_status(status, how, sizeof how);
         if (!kind->explain_exit || !kind->explain_exit(a, status, how))
             activation_fail(a, ACT_DEV_ERROR, "The action process exited unexpectedly (%s).", how);
-    } else if (!json_is_object(result)) {
+    } else if (!result) {
         /* Its next answer could not be trusted to belong to the next activation. */
         loop_retire(lp);
-        activation_fail(a, ACT_DEV_ERROR,
-                        "The action did not produce a valid JSON response: %s.",
-                        io.result_cut ? "the line on file descriptor 3 is too long"
-                        : result      ? "the line on file descriptor 3 is JSON but not an object"
-                                      : "the line on file descriptor 3 is not JSON");
+        activation_fail(a, ACT_DEV_ERROR, "The action did not produce a valid JSON response: %s.",
+                        why);
     } else {
         json_decref(a->result);
         a->result = json_incref(result);

@@ -7,7 +7,9 @@
 #ifndef EVKIT_RUNTIME_ACTIONLOOP_H
 #define EVKIT_RUNTIME_ACTIONLOOP_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
@@ -21,6 +23,11 @@ typedef struct loop_kind {
      * returns true when it knows better than "exited unexpectedly". */
     bool (*explain_exit)(activation_t *a, int status, const char *how);
 } loop_kind;
+
+/* The protocol's answer: the first line a process wrote on fd 3 (cut:
+ * longer than the line limit, only its start given). The result object
+ * (new reference), or NULL with *why saying what is wrong with the line. */
+json_t *actionloop_result_parse(const char *line, size_t len, bool cut, const char **why);
 
 /* Runs a on a process of its action's pool for kind (concurrency-bounded,
  * reused across activations, killed and replaced at the time limit). */
