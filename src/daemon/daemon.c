@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "daemon/scheduler.h"
 #include "delivery/delivery.h"
 #include "delivery/webhook.h"
 #include "engine.h"
@@ -38,6 +39,7 @@ typedef struct daemon {
     engine_t engine;
     bool engine_up, scraped, serving;
     http_server_t *http;
+    scheduler_t *scheduler;
 } daemon_t;
 
 /* In the daemon, manifest diagnostics are log lines like everything else. */
@@ -171,6 +173,8 @@ static int scrape_gauges(void *ctx, err_t *err)
 
 static void daemon_stop(daemon_t *d)
 {
+    scheduler_stop(d->scheduler);
+    d->scheduler = NULL;
     if (d->http) http_stop(d->http);
     d->http = NULL;
     if (d->engine.delivery) delivery_stop(d->engine.delivery);
@@ -211,6 +215,7 @@ static int daemon_start(daemon_t *d, err_t *err)
     set_api_host(d);
     if (delivery_start(&d->engine, o->workers, &d->engine.delivery, err) < 0) return -1;
     d->serving = true;
+    if (scheduler_start(&d->engine, &d->scheduler, err) < 0) return -1;
     d->scraped = metrics_on_scrape(scrape_gauges, &d->engine) == 0;
     if (write_serve_file(d) < 0) log_warn("cannot write serve.json", NULL);
     log_serving(d);

@@ -69,6 +69,9 @@ const action_t *web_action_find(const http_ctx *h, const char *path, char **rest
  * invoker's threads: a non-blocking one answers 202 at once; a blocking one
  * waits up to blocking_wait_ms and then answers 202 with the id. */
 api_handler_fn api_ns_invoke, api_ns_actions, api_ns_action, api_ns_activations;
+/* Triggers and rules (triggers_api.c): arg[1] the trigger's name (NULL:
+ * the list). */
+api_handler_fn api_ns_triggers, api_ns_rules, api_ns_fire;
 
 /* POST /api/v1/events: the publishing API (events_api.c). CloudEvents 1.0
  * over HTTP in structured, binary (ce-* headers) or batch mode; source is

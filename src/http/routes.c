@@ -37,6 +37,10 @@ static const http_route ROUTES[] = {
     {M_GET, "/api/v1/namespaces/*/actions/**", api_ns_action, "namespaces_api", API("namespaces API")},
     {M_GET, "/api/v1/namespaces/*/activations", api_ns_activations, "namespaces_api", API("namespaces API")},
     {M_GET, "/api/v1/namespaces/*/activations/**", api_ns_activations, "namespaces_api", API("namespaces API")},
+    {M_GET, "/api/v1/namespaces/*/triggers", api_ns_triggers, "namespaces_api", API("namespaces API")},
+    {M_GET, "/api/v1/namespaces/*/triggers/*", api_ns_triggers, "namespaces_api", API("namespaces API")},
+    {M_POST, "/api/v1/namespaces/*/triggers/*", api_ns_fire, "namespaces_api", API("namespaces API")},
+    {M_GET, "/api/v1/namespaces/*/rules", api_ns_rules, "namespaces_api", API("namespaces API")},
     {M_ANY, "/api/v1/namespaces/**", route_not_found, "namespaces_api", API("namespaces API")},
 
     {M_GET, "/api/v1/registrations", api_reg_list, "registrations_api", API("registrations API"), .lax = true},

@@ -121,4 +121,23 @@ void runtime_invoke_logged(engine_t *e, const action_t *action, json_t *params, 
  * new object. */
 json_t *runtime_params(const action_t *action, const json_t *request, err_t *err);
 
+/* ---- triggers (trigger.c) ---- */
+/* The first schedule slot of t's feed strictly after after_ms within its
+ * startDate and stopDate; since_ms is when the store first saw the trigger
+ * (an interval without startDate counts from there). INT64_MAX when none. */
+int64_t trigger_next_slot(const trigger_t *t, int64_t since_ms, int64_t after_ms);
+
+typedef struct trigger_fire {
+    const char *id;        /* the activation id to use (a claimed fire), or NULL */
+    int64_t scheduled_ms;  /* the schedule slot; 0 for a fire through the API */
+    int64_t missed;        /* slots passed over before this one (while stopped) */
+    bool recovered;        /* a fire the process died in, run again */
+} trigger_fire;
+/* Fires t with params (over t->params; may be NULL): the trigger's
+ * activation and each rule's action, one after the other on this thread.
+ * how may be NULL. Returns how many rules ran; out_id (may be NULL) gets the
+ * trigger's activation id. */
+int runtime_fire_trigger(engine_t *e, const trigger_t *t, const json_t *params,
+                         const trigger_fire *how, char out_id[33]);
+
 #endif

@@ -91,6 +91,11 @@ struct store_backend {
                       err_t *err);
     int (*io_reg_list)(store_t *s, const char *scope, json_t **out, err_t *err);
     int (*key_get)(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+    int (*trigger_get)(store_t *s, const char *name, int64_t now, store_trigger_rec *out,
+                       err_t *err);
+    int (*trigger_claim)(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                         bool *claimed, err_t *err);
+    int (*trigger_done)(store_t *s, const char *name, const char *activation_id, err_t *err);
     int (*state_entry)(store_t *s, const char *key, json_t **value, int64_t *expires_ms,
                        err_t *err);
     int (*state_count)(store_t *s, int64_t *n, err_t *err);

@@ -398,6 +398,27 @@ int store_key_get(store_t *s, const char *name, unsigned char *out, size_t len, 
     return s->be->key_get(s, name, out, len, err);
 }
 
+int store_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec *out,
+                      err_t *err)
+{
+    if (!s->be->trigger_get) return unsupported(s, "store_trigger_get", err);
+    return s->be->trigger_get(s, name, now, out, err);
+}
+
+int store_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                        bool *claimed, err_t *err)
+{
+    *claimed = false;
+    if (!s->be->trigger_claim) return unsupported(s, "store_trigger_claim", err);
+    return s->be->trigger_claim(s, name, slot_ms, activation_id, claimed, err);
+}
+
+int store_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err)
+{
+    if (!s->be->trigger_done) return unsupported(s, "store_trigger_done", err);
+    return s->be->trigger_done(s, name, activation_id, err);
+}
+
 int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
 {
     if (!s->be->state_entry) return unsupported(s, "store_state_entry", err);

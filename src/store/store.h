@@ -387,6 +387,24 @@ int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expi
 int store_state_count(store_t *s, int64_t *n, err_t *err);
 int store_state_clear(store_t *s, int64_t *n, err_t *err);
 
+/* ---- scheduled triggers (store_flows.c) ---- */
+typedef struct store_trigger_rec {
+    int64_t since_ms;      /* when the store first saw the trigger */
+    int64_t last_ms;       /* the schedule slot of the last fire claimed, 0 = none */
+    char last_id[33];      /* that fire's activation id ("" none) */
+    bool pending;          /* claimed and not finished: the process died while firing */
+} store_trigger_rec;
+/* The record of trigger name, created (since now) when the store does not
+ * know it yet. */
+int store_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec *out,
+                      err_t *err);
+/* Claims the fire of slot_ms with activation_id: *claimed only when no fire
+ * of that slot or a later one was claimed before (by any process). */
+int store_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                        bool *claimed, err_t *err);
+/* The fire claimed with activation_id has run. */
+int store_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err);
+
 /* ---- statistics ---- */
 typedef struct store_stats {
     uint64_t commits;        /* write transactions committed by this process */

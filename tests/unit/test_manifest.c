@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "manifest/manifest.h"
 #include "manifest/manifest_int.h"
+#include "runtime/runtime.h"
 
 static const char *PROVIDERS =
     "[\n"
@@ -1373,6 +1374,95 @@ static void test_manifest_webhook(void **state)
     free(dir);
 }
 
+/* Sequences and triggers as parsed: step resolution by every name form,
+ * limits from the steps, trigger feeds and their schedule slots. */
+static void test_flows(void **state)
+{
+    (void)state;
+    char *dir = app_new("application:\n"
+                        "  runtimeManifest:\n"
+                        "    packages:\n"
+                        "      p:\n"
+                        "        actions:\n"
+                        "          a: {function: actions/a.lua, limits: {timeout: 1000}}\n"
+                        "          b: {function: actions/a.lua, limits: {timeout: 2000}}\n"
+                        "        sequences:\n"
+                        "          s1: {actions: 'a, p/b, /_/p/a', web: 'yes'}\n"
+                        "        triggers:\n"
+                        "          cron: {feed: /whisk.system/alarms/alarm, inputs: {cron: '0 * * * *',\n"
+                        "                 startDate: '2026-12-06T10:30:00Z', stopDate: '2026-12-06T13:00:00Z',\n"
+                        "                 trigger_payload: {x: 1}, y: 2}}\n"
+                        "          every: {feed: alarms/interval, inputs: {minutes: 10}}\n"
+                        "          from: {feed: interval, inputs: {minutes: 10, startDate: '2026-12-06T10:00:00Z'}}\n"
+                        "          one: {feed: once, inputs: {date: '2026-12-06T12:00:00Z'}}\n"
+                        "        rules:\n"
+                        "          r: {trigger: cron, action: s2}\n"
+                        "      q:\n"
+                        "        sequences:\n"
+                        "          s2: {actions: [p/s1, p/b]}\n"
+                        "        rules:\n"
+                        "          r2: {trigger: /_/every, action: p/a}\n"
+                        "          r3: {trigger: from, action: p/a}\n"
+                        "          r4: {trigger: one, action: p/a}\n");
+    /* r's action s2 is in package q: as written from p, "s2" does not resolve. */
+    diags_t d;
+    diags_init(&d);
+    app_t *app = app_load(dir, &d);
+    assert_null(app);
+    assert_non_null(find_diag(&d, DIAG_ERROR, "rule 'r' names action 's2'", NULL, 0));
+    diags_free(&d);
+    char *cfg = path_join(dir, "app.config.yaml");
+    char *text = file_read(cfg, NULL, NULL);
+    char *at = strstr(text, "action: s2");
+    memmove(at + 13, at + 10, strlen(at + 10) + 1);
+    memcpy(at, "action: q/s2", 12);
+    tu_write(dir, "app.config.yaml", text);
+    diags_init(&d);
+    app = app_load(dir, &d);
+    if (!app) dump(&d);
+    assert_non_null(app);
+    const action_t *s1 = app_action(app, "p/s1"), *s2 = app_action(app, "q/s2");
+    assert_int_equal(s1->kind, RUNTIME_SEQUENCE);
+    assert_int_equal(s1->nsteps, 3);
+    assert_ptr_equal(s1->steps[0], app_action(app, "p/a"));
+    assert_ptr_equal(s1->steps[1], app_action(app, "p/b"));
+    assert_ptr_equal(s1->steps[2], app_action(app, "p/a"));
+    assert_int_equal(s1->web, WEB_YES);
+    assert_int_equal(s1->timeout_ms, 4000);
+    assert_int_equal(s2->timeout_ms, 6000);
+    assert_null(s1->function);
+    assert_int_equal(app->ntriggers, 4);
+    assert_int_equal(app->nrules, 4);
+    const trigger_t *t = app_trigger(app, "cron");
+    assert_int_equal(t->feed, FEED_ALARM);
+    assert_int_equal(json_integer_value(json_object_get(t->params, "x")), 1);
+    assert_int_equal(json_integer_value(json_object_get(t->params, "y")), 2);
+    assert_null(json_object_get(t->params, "cron"));
+    assert_ptr_equal(app->rules[0].action, s2);
+    assert_ptr_equal(app->rules[1].trigger, app_trigger(app, "every"));
+    int64_t h10 = 1796551200000LL; /* 2026-12-06T10:00:00Z */
+    /* startDate 10:30 skips 10:00 ... the 11:00 slot; stopDate ends after 13:00. */
+    assert_int_equal(trigger_next_slot(t, 0, h10 - 1), h10 + 3600000);
+    assert_int_equal(trigger_next_slot(t, 0, h10 + 3 * 3600000 - 1), h10 + 3 * 3600000);
+    assert_int_equal(trigger_next_slot(t, 0, h10 + 3 * 3600000), INT64_MAX);
+    /* An interval counts from when the store first saw it, or from startDate (which fires). */
+    const trigger_t *every = app_trigger(app, "every"), *from = app_trigger(app, "from");
+    assert_int_equal(trigger_next_slot(every, h10, h10), h10 + 600000);
+    assert_int_equal(trigger_next_slot(every, h10, h10 + 600000), h10 + 1200000);
+    assert_int_equal(trigger_next_slot(every, h10, h10 + 600001), h10 + 1200000);
+    assert_int_equal(trigger_next_slot(from, h10 + 5, h10 - 1), h10);
+    assert_int_equal(trigger_next_slot(from, h10 + 5, h10), h10 + 600000);
+    const trigger_t *one = app_trigger(app, "one");
+    assert_int_equal(trigger_next_slot(one, 0, h10), h10 + 7200000);
+    assert_int_equal(trigger_next_slot(one, 0, h10 + 7200000), INT64_MAX);
+    app_free(app);
+    diags_free(&d);
+    free(text);
+    free(cfg);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1407,6 +1497,7 @@ int main(void)
         cmocka_unit_test(test_webhook_secret_valid),
         cmocka_unit_test(test_registration_from_json),
         cmocka_unit_test(test_manifest_webhook),
+        cmocka_unit_test(test_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,6 +232,8 @@ extern const char STORE_REGDEFS_SCHEMA[];
 extern const char STORE_META_SCHEMA[];
 /* store_io.c: the Adobe services' records. */
 extern const char STORE_IO_SCHEMA[];
+/* store_flows.c: scheduled triggers and the per-minute delivery rollup. */
+extern const char STORE_FLOWS_SCHEMA[];
 
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */
@@ -309,6 +311,10 @@ int sq_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *confli
                   err_t *err);
 int sq_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err);
 int sq_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+int sq_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec *out, err_t *err);
+int sq_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                     bool *claimed, err_t *err);
+int sq_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err);
 int sq_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
 int sq_state_count(store_t *s, int64_t *n, err_t *err);
 int sq_state_clear(store_t *s, int64_t *n, err_t *err);

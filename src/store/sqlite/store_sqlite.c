@@ -111,6 +111,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     STORE_REGDEFS_SCHEMA,
     STORE_META_SCHEMA,
     STORE_IO_SCHEMA,
+    STORE_FLOWS_SCHEMA,
     NULL,
 };
 
@@ -783,6 +784,9 @@ static const store_backend SQLITE_BACKEND = {
     .io_reg_put = sq_io_reg_put,
     .io_reg_list = sq_io_reg_list,
     .key_get = sq_key_get,
+    .trigger_get = sq_trigger_get,
+    .trigger_claim = sq_trigger_claim,
+    .trigger_done = sq_trigger_done,
     .state_entry = sq_state_entry,
     .state_count = sq_state_count,
     .state_clear = sq_state_clear,
