@@ -431,6 +431,7 @@ static void package_parse(lctx_t *c, const mnode_t *key, const mnode_t *spec)
     if (want_map(c, acts, "'actions' of package '%s'", pkg))
         for (size_t i = 0; i < acts->npairs; i++)
             action_parse(c, pkg, inputs, acts->pairs[i].key, acts->pairs[i].val);
+    flows_package_parse(c, pkg, inputs, spec);
     json_decref(inputs);
 }
 
