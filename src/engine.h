@@ -15,6 +15,7 @@
 
 typedef struct delivery delivery_t;
 typedef struct registry registry_t;
+typedef struct sigkeys sigkeys_t;
 
 typedef struct engine {
     app_t *app;
@@ -27,6 +28,8 @@ typedef struct engine {
     config_t own_config;          /* the defaults, when engine_init got no settings */
     delivery_t *delivery;         /* NULL when not serving */
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
+    sigkeys_t *sigkeys;           /* RSA keys signing webhook deliveries (delivery/sigkeys.h);
+                                   * the daemon's, NULL elsewhere: deliveries go unsigned */
 } engine_t;
 
 /* Fills the engine from parsed settings (borrowed, must outlive the engine;

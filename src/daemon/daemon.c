@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "daemon/scheduler.h"
 #include "delivery/delivery.h"
+#include "delivery/sigkeys.h"
 #include "delivery/webhook.h"
 #include "engine.h"
 #include "http/http.h"
@@ -187,6 +188,8 @@ static void daemon_stop(daemon_t *d)
         free(path);
     }
     if (d->scraped) metrics_off_scrape(scrape_gauges, &d->engine);
+    sigkeys_free(d->engine.sigkeys);
+    d->engine.sigkeys = NULL;
     if (d->engine_up) engine_fini(&d->engine);
     if (d->store) store_close(d->store);
     if (d->app) app_free(d->app);
@@ -211,6 +214,7 @@ static int daemon_start(daemon_t *d, err_t *err)
     if (d->engine.registry) registry_set_url_check(d->engine.registry, challenge_url);
     d->engine_up = true;
     if (log_providers(d, err) < 0) return -1;
+    if (sigkeys_open(o->data_dir, &d->engine.sigkeys, err) < 0) return -1;
     if (http_start(&d->engine, o->listen, &d->http, err) < 0) return -1;
     set_api_host(d);
     if (delivery_start(&d->engine, o->workers, &d->engine.delivery, err) < 0) return -1;

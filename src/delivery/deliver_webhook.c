@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "delivery/delivery_int.h"
+#include "delivery/sigkeys.h"
 #include "metrics/metrics.h"
 #include "trace/trace.h"
 
@@ -25,9 +26,32 @@ static char *envelope(const registration_t *reg, const json_t *event)
     json_t *id = json_object_get(ev, "id");
     if (id && !json_object_get(ev, "eventid")) json_object_set(ev, "eventid", id);
     json_object_set_new(ev, "recipientclientid", json_string(reg->name));
+    /* What @adobe/aio-lib-events checks before a digital signature, which
+     * it verifies on one event: not in a batch, whose CloudEvents readers
+     * refuse the name (no underscore in an attribute). */
+    if (!reg->batch) json_object_set_new(ev, "recipient_client_id", json_string(reg->name));
     char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     return s ? s : xstrdup("{}");
+}
+
+/* The RSA signatures Adobe I/O Events adds beside the HMAC one: each
+ * current key signs the body; the headers say where its public key is. */
+static void digital_signature(engine_t *e, json_t *h, const char *body, size_t len)
+{
+    if (!e->sigkeys) return;
+    sigkeys_signature sig;
+    err_t err;
+    if (sigkeys_sign(e->sigkeys, body ? body : "", len, &sig, &err) < 0) {
+        log_error("cannot sign a webhook delivery; sent with the HMAC signature only",
+                  json_pack("{s:s}", "error", err.msg));
+        return;
+    }
+    json_object_set_new(h, "x-adobe-digital-signature-1", json_string(sig.sig[0]));
+    json_object_set_new(h, "x-adobe-digital-signature-2", json_string(sig.sig[1]));
+    json_object_set_new(h, "x-adobe-public-key1-path", json_string(sig.path[0]));
+    json_object_set_new(h, "x-adobe-public-key2-path", json_string(sig.path[1]));
+    sigkeys_signature_free(&sig);
 }
 
 /* Records one delivery's outcome, its trace first (base holds the
@@ -115,6 +139,7 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
             if (type) json_object_set_new(h, "x-adobe-event-code", json_string(type));
         }
         if (retries > 0) json_object_set_new(h, "x-adobe-retry-count", json_sprintf("%d", retries));
+        digital_signature(delivery_engine(d), h, body.data, body.len);
         webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS, &r);
         status = r.status;
         v = delivery_classify_status(status);

@@ -111,6 +111,10 @@ api_handler_fn api_reg_list, api_reg_create, api_reg_get, api_reg_update, api_re
  * api_provider_other answers the other paths under a provider. */
 api_handler_fn api_providers, api_provider, api_provider_metadata, api_provider_other;
 
+/* GET /prod/keys/<file> and /adobeioevents/prod/keys/<file> (keys_api.c):
+ * the PEM public keys of the webhook signatures (delivery/sigkeys.h). */
+void api_public_key(http_ctx *h, const api_request *req, web_response *out);
+
 /* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c). */
 api_handler_fn api_metrics;
 

@@ -113,6 +113,10 @@ static const http_route ROUTES[] = {
 
     {M_ANY, "/api/v1/activations**", route_not_found, "activations_api", .auth = ROUTE_OPEN},
 
+    /* Public keys of the webhook signatures: open, as Adobe's CDN serves them. */
+    {M_GET | M_HEAD, "/prod/keys/*", api_public_key, "signing_keys", .auth = ROUTE_OPEN},
+    {M_GET | M_HEAD, "/adobeioevents/prod/keys/*", api_public_key, "signing_keys", .auth = ROUTE_OPEN},
+
     /* A wrong method is refused before the token is asked for. */
     {M_GET | M_HEAD, "/metrics", api_metrics, "metrics", .auth = ROUTE_METRICS},
     {M_ANY, "/metrics", route_refuse_get_only, "metrics", .auth = ROUTE_OPEN,

@@ -73,6 +73,8 @@ static void test_route_labels(void **state)
     assert_string_equal(label("GET", "/events/providers/x/eventmetadata"), "io_management");
     assert_string_equal(label("POST", "/eventsingress/"), "events_ingress");
     assert_string_equal(label("GET", "/eventsingress"), "events_ingress");
+    assert_string_equal(label("GET", "/prod/keys/pub-key-x.pem"), "signing_keys");
+    assert_string_equal(label("GET", "/adobeioevents/prod/keys/pub-key-x.pem"), "signing_keys");
     assert_string_equal(label("PUT", "/api/v1/namespaces/_/state/k"), "state_api");
     assert_string_equal(label("GET", "/api/v1/namespaces/_/state/"), "state_api");
     assert_string_equal(label("GET", "/api/v1/namespaces/_/statex"), "state_api");
@@ -83,7 +85,7 @@ static void test_route_labels(void **state)
         "healthz", "metrics", "web_action", "namespaces_api", "publish", "events_api",
         "journal", "traces_api", "registrations_api", "deadletters_api", "activations_api",
         "providers_api", "api_other", "console", "other", "ims", "io_management",
-        "events_ingress", "state_api", NULL};
+        "events_ingress", "state_api", "signing_keys", NULL};
     size_t n;
     const http_route *t = route_table(&n);
     assert_true(n > 40);
