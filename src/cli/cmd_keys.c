@@ -8,7 +8,7 @@
 
 #include "delivery/sigkeys.h"
 
-static const char *KEYS_USAGE =
+static const char KEYS_USAGE[] =
     "usage: evkit keys [list] | rotate\n"
     "\n"
     "The two RSA keys that sign webhook deliveries (x-adobe-digital-signature-1 and -2),\n"
