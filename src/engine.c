@@ -2,7 +2,9 @@
  * one delivery per matching registration, appended in one durable step. */
 #include "engine.h"
 
+#include "core/cloudevent.h"
 #include "core/filter.h"
+#include "core/json_io.h"
 #include "core/jsonpath.h"
 #include "core/log.h"
 #include "registry/registry.h"
@@ -99,14 +101,58 @@ static json_t *filter_view(engine_t *e, const char *provider_key, const char *ty
     return ev;
 }
 
+/* Valid UTF-8 without control characters, non-empty. */
+static bool text_ok(const char *s)
+{
+    if (!s || !*s) return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return false;
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+static bool has_event_codes(const app_t *app, const char *provider_key)
+{
+    for (size_t i = 0; i < app->nevents; i++)
+        if (!strcmp(app->events[i].provider, provider_key)) return true;
+    return false;
+}
+
+int engine_check_event(const engine_t *e, const char *provider_key, const char *type,
+                       const json_t *data, const char *idempotency_key, const json_t *attributes,
+                       err_t *err)
+{
+    if (!text_ok(provider_key))
+        return err_code(err, EVK_INVALID, "the provider must be a non-empty string of text");
+    if (!text_ok(type))
+        return err_code(err, EVK_INVALID, "the event type must be a non-empty string of text");
+    if (idempotency_key && *idempotency_key && !text_ok(idempotency_key))
+        return err_code(err, EVK_INVALID, "the idempotency key (the CloudEvent id) must be a "
+                                          "non-empty string of text");
+    if (e->app && app_provider(e->app, provider_key) && has_event_codes(e->app, provider_key) &&
+        !app_event_code(e->app, provider_key, type))
+        return err_code(err, EVK_INVALID, "Unknown event type %s for provider %s (not in "
+                                          "events.json)", type, provider_key);
+    if (data && json_check_depth(data, "the event's data", err) < 0) return -1;
+    if (data) {
+        size_t size = json_dumpb(data, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (size > ENGINE_EVENT_MAX_BYTES)
+            return err_code(err, EVK_TOO_LARGE, "the event's data is %zu bytes of JSON; the "
+                                                "limit is %u bytes (1 MB)", size,
+                            ENGINE_EVENT_MAX_BYTES);
+    }
+    return attributes ? cloudevent_check(attributes, err) : 0;
+}
+
 int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
                       const char *idempotency_key, json_t *attributes, store_append_result *res,
                       size_t *matched, err_t *err)
 {
-    if (!provider_key || !*provider_key) return err_set(err, "provider is required");
-    if (!type || !*type) return err_set(err, "event type is required");
+    if (engine_check_event(e, provider_key, type, data, idempotency_key, attributes, err) < 0)
+        return -1;
     if (e->app && !app_provider(e->app, provider_key) && !runtime_provider(e, provider_key))
-        return err_set(err, "unknown provider '%s'", provider_key);
+        return err_code(err, EVK_INVALID, "unknown provider '%s'", provider_key);
 
     regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
     size_t nregs = regs ? regs->n : 0;

@@ -38,6 +38,22 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config
                  const char *api_host);
 void engine_fini(engine_t *e);
 
+/* The largest event data evkit journals, as JSON text (the hosted service's
+ * payload limit, and the web layer's body limit). */
+#define ENGINE_EVENT_MAX_BYTES (1024u * 1024)
+
+/* The checks every publisher's event passes, whichever door it came in by
+ * (the publishing API, the events ingress, evkit.publish): provider, type
+ * and idempotency key (may be NULL) are valid UTF-8 without control
+ * characters; type is one of the provider's event codes when events.json
+ * declares any; data (may be NULL) nests at most EVK_JSON_MAX_DEPTH levels
+ * and is at most ENGINE_EVENT_MAX_BYTES; attributes (may be NULL) are a
+ * valid CloudEvent (core/cloudevent.h). 0, or -1 with err (EVK_INVALID or
+ * EVK_TOO_LARGE) naming what is wrong. engine_publish_ex applies them. */
+int engine_check_event(const engine_t *e, const char *provider_key, const char *type,
+                       const json_t *data, const char *idempotency_key, const json_t *attributes,
+                       err_t *err);
+
 /* Publishes an event of provider_key (must be in providers.json): one
  * delivery per matching registration is created with the event, atomically.
  * Durable when it returns. */

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "delivery/webhook.h"
 #include "registry/registry.h"
+#include "core/json_io.h"
 
 static const char *TOP_USAGE =
     "usage: evkit <command> [options]\n"
@@ -190,7 +191,7 @@ int cli_usage(const char *usage)
 
 void cli_print_json(const json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    char *s = json_text(j, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     if (s) {
         puts(s);
         free(s);

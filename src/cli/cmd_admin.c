@@ -10,6 +10,7 @@
 #include "cli/cli_int.h"
 #include "cli/progress.h"
 #include "registry/registry.h"
+#include "core/json_io.h"
 
 static const char REG_USAGE[] =
     "usage: evkit registration list\n"
@@ -142,7 +143,7 @@ static int show_one(cli_ctx *ctx, engine_t *e, const char *name, const char *sec
     if (ctx->json) {
         cli_print_json(o);
     } else {
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = json_text(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(s);
         free(s);
         if (secret)

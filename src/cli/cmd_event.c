@@ -7,6 +7,7 @@
 #include "cli/cli_int.h"
 #include "cli/progress.h"
 #include "registry/registry.h"
+#include "core/json_io.h"
 
 static const char EVENT_USAGE[] =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
@@ -62,7 +63,7 @@ static int event_publish(cli_ctx *ctx, const char *provider, const char *type, c
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
                            "source", source, "type", type, "datacontenttype", "application/json",
                            "data", data);
-    char *body = json_dumps(ev, JSON_COMPACT);
+    char *body = json_text(ev, JSON_COMPACT);
     json_decref(ev);
     free(source);
     char *base = cli_base_url(ctx);
@@ -124,7 +125,7 @@ static int event_list(cli_ctx *ctx, const char *provider, int64_t since, int lim
         size_t i;
         json_t *ev;
         json_array_foreach(events, i, ev) {
-            char *line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            char *line = json_text(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
             puts(line);
             free(line);
         }

@@ -12,6 +12,7 @@
 
 #include "cli/cli_int.h"
 #include "delivery/webhook.h"
+#include "core/json_io.h"
 
 #define INGESTION_ACTION "ingestion/webhook"
 #define BACKOFFICE_PROVIDER "backoffice"
@@ -74,7 +75,7 @@ static const event_code_t *find_code(const app_t *app, const char *code)
 
 static void print_pretty(const json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *s = json_text(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     puts(s ? s : "null");
     free(s);
 }
@@ -182,7 +183,7 @@ int cli_event_send_sample(cli_ctx *ctx, const char *code)
                         : build_publish(ctx, &e, ev, &url, &body, &headers);
     char *text = NULL;
     if (rc == EXIT_OK) {
-        text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        text = json_text(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         const action_t *a = backoffice ? app_action(e.app, INGESTION_ACTION) : NULL;
         const char *secret = a ? input_str(a, "WEBHOOK_SECRET") : NULL;
         if (secret) {

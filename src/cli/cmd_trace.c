@@ -6,6 +6,7 @@
 
 #include "cli/cli_int.h"
 #include "trace/trace.h"
+#include "core/json_io.h"
 
 static const char TRACE_USAGE[] =
     "usage: evkit trace list [--registration R] [--outcome success|error] [--status CODE]\n"
@@ -102,7 +103,7 @@ static int trace_list(cli_ctx *ctx, const store_trace_filter *f)
 static void print_part(const char *label, const json_t *v)
 {
     if (!v) return;
-    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *text = json_text(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     printf("  %s:", label);
     if (!text) {
         printf(" ?\n");

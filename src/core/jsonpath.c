@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/json_io.h"
 
 char *json_path_string(const json_t *root, const char *path)
 {
@@ -22,5 +23,5 @@ char *json_path_string(const json_t *root, const char *path)
             return xasprintf("%lld", (long long)d);
         return xasprintf("%.17g", d);
     }
-    return json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return json_text(cur, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }

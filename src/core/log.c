@@ -2,6 +2,7 @@
  * never interleave within a line. */
 #include "core/log.h"
 #include "core/util.h"
+#include "core/json_io.h"
 
 #include <ctype.h>
 #include <stdatomic.h>
@@ -87,7 +88,7 @@ static void put_value(buf_t *b, const json_t *v)
         return;
     }
     /* JSON escaping quotes strings and escapes every control character. */
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    char *s = json_text(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     if (s) put_clean(b, s);
     free(s);
 }
@@ -176,7 +177,7 @@ void log_emit(log_level lvl, const char *msg, json_t *fields)
     json_object_set_new(line, "message", json_string(msg ? msg : ""));
     if (json_is_object(fields)) json_object_update_missing(line, fields);
     json_decref(fields);
-    char *s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_text(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
     if (s) write_line(s);
 }

@@ -13,6 +13,7 @@
 #include "delivery/sigkeys.h"
 #include "metrics/metrics.h"
 #include "trace/trace.h"
+#include "core/json_io.h"
 
 /* The envelope the hosted service delivers: the CloudEvent plus eventid
  * and recipientclientid. */
@@ -30,7 +31,7 @@ static char *envelope(const registration_t *reg, const json_t *event)
      * it verifies on one event: not in a batch, whose CloudEvents readers
      * refuse the name (no underscore in an attribute). */
     if (!reg->batch) json_object_set_new(ev, "recipient_client_id", json_string(reg->name));
-    char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_text(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
     return s ? s : xstrdup("{}");
 }

@@ -50,6 +50,10 @@ static int status_of(const json_t *obj, int dflt)
 delivery_verdict delivery_classify(const invoke_result *res, int *status)
 {
     int code;
+    if (res->bad_input) {
+        *status = DELIVERY_STATUS_UNDELIVERABLE;
+        return VERDICT_UNDELIVERABLE;
+    }
     /* No answer from the consumer: the hosted service's own codes. */
     if (res->status == ACT_DEV_ERROR || res->status == ACT_INTERNAL_ERROR) {
         *status = res->timed_out     ? DELIVERY_STATUS_TIMEOUT
@@ -88,6 +92,7 @@ store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, in
     *next_due = 0;
     if (v == VERDICT_SUCCESS) return DELIVERY_DONE;
     if (v == VERDICT_FINAL) return DELIVERY_FAILED;
+    if (v == VERDICT_UNDELIVERABLE) return DELIVERY_UNDELIVERABLE;
     int64_t next = ended_ms + delivery_retry_delay(reg, attempt, rnd);
     if (next > first_ms + reg->retry_max_age_ms) return DELIVERY_DEAD;
     *next_due = next;
@@ -107,6 +112,8 @@ void delivery_record(delivery_t *d, const registration_t *reg, const store_deliv
     if (at->outcome == DELIVERY_RETRY) snprintf(msg, sizeof msg, "%s failed; will retry", what);
     else if (at->outcome == DELIVERY_DEAD)
         snprintf(msg, sizeof msg, "%s failed; retries exhausted, dead letter", what);
+    else if (at->outcome == DELIVERY_UNDELIVERABLE)
+        snprintf(msg, sizeof msg, "%s impossible for this event; dead letter at once", what);
     else snprintf(msg, sizeof msg, "%s rejected with a final status; dead letter", what);
     json_t *fields = json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
                                json_string_value(json_object_get(dl->event, "id")), "attempt",
@@ -311,7 +318,7 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     json_decref(params);
     delivery_record(d, reg, dl, &at, v, "delivery");
     json_decref(res.result);
-    delivery_update_health(d, reg, v == VERDICT_SUCCESS);
+    if (v != VERDICT_UNDELIVERABLE) delivery_update_health(d, reg, v == VERDICT_SUCCESS);
     regset_release(regs);
 }
 

@@ -15,7 +15,9 @@
  * statusCode is 2xx (absent counts as 200). Retried: 429, 5xx except 505,
  * timeouts, crashes, developer and internal errors. Final: other 4xx, 505.
  * *status gets the HTTP-like code, or with no answer 604 (timeout), 602
- * (could not start) or 601 (crash, Lua error, internal error). */
+ * (could not start) or 601 (crash, Lua error, internal error). Params the
+ * runtime can never take (res->bad_input) are undeliverable: 422, a dead
+ * letter at once that does not count against the registration's health. */
 delivery_verdict delivery_classify(const invoke_result *res, int *status);
 
 /* What becomes of a delivery after an attempt with verdict v: done, a

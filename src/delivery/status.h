@@ -5,7 +5,14 @@
 #ifndef EVKIT_DELIVERY_STATUS_H
 #define EVKIT_DELIVERY_STATUS_H
 
-typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
+/* VERDICT_UNDELIVERABLE: the event itself can never reach the target (no
+ * retry can help, and the target is not to blame). */
+typedef enum {
+    VERDICT_SUCCESS,
+    VERDICT_RETRY,
+    VERDICT_FINAL,
+    VERDICT_UNDELIVERABLE
+} delivery_verdict;
 
 /* No answer (601 and up). */
 #define DELIVERY_STATUS_UNEXPECTED 601  /* the target crashed or failed unexpectedly */
@@ -17,6 +24,7 @@ typedef enum { VERDICT_SUCCESS, VERDICT_RETRY, VERDICT_FINAL } delivery_verdict;
 #define DELIVERY_STATUS_OK              200  /* a result without statusCode */
 #define DELIVERY_STATUS_APP_ERROR       500  /* an error without statusCode */
 #define DELIVERY_STATUS_NO_REGISTRATION 404  /* the registration went away before the attempt */
+#define DELIVERY_STATUS_UNDELIVERABLE   422  /* the event cannot be handed to the target at all */
 
 /* Classifies the status of an attempt: 2xx success; 429, 5xx except 505
  * and no answer (601 and up: timeout, connection, TLS) retried; everything

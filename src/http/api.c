@@ -3,6 +3,7 @@
  * blocking one waits up to EVKIT_BLOCKING_WAIT (60 s as OpenWhisk) and then
  * answers 202 with the id while the activation runs on (and logs that it
  * did). */
+#include "core/json_io.h"
 #include "http/api.h"
 
 #include <stdlib.h>
@@ -41,11 +42,13 @@ void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out)
     }
     json_t *request = NULL;
     if (req->body_len) {
-        json_error_t je;
-        request = json_loadb(req->body, req->body_len, 0, &je);
+        err_t perr;
+        request = json_parse(req->body, req->body_len, 0, EVK_JSON_MAX_DEPTH, "The request body",
+                             &perr);
         if (!json_is_object(request)) {
             json_decref(request);
-            web_error(out, 400, "The request body must be a JSON object: %s", je.text);
+            web_error(out, 400, "The request body must be a JSON object%s%s", request ? "" : ": ",
+                      request ? "" : perr.msg);
             return;
         }
     }

@@ -8,10 +8,12 @@
 #include <strings.h>
 
 #include "core/base64.h"
+#include "core/cloudevent.h"
 #include "core/util.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
 #include "registry/registry.h"
+#include "core/json_io.h"
 
 /* A journal page holds at most this much event JSON (the hosted service's cap). */
 #define JOURNAL_PAGE_BYTES (1536u * 1024)
@@ -85,10 +87,11 @@ static json_t *from_binary(const api_request *req, char *why, size_t len)
     if (ctype) json_object_set_new(ev, "datacontenttype", json_string(ctype));
     if (req->body_len) {
         if (is_json_type(ctype)) {
-            json_error_t je;
-            json_t *data = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &je);
+            err_t err;
+            json_t *data = json_parse(req->body, req->body_len, JSON_DECODE_ANY,
+                                      EVK_JSON_MAX_DEPTH, "the body", &err);
             if (!data) {
-                snprintf(why, len, "the body is not valid JSON: %s (line %d)", je.text, je.line);
+                snprintf(why, len, "%s", err.msg);
                 json_decref(ev);
                 return NULL;
             }
@@ -111,6 +114,7 @@ static json_t *from_binary(const api_request *req, char *why, size_t len)
 typedef struct checked {
     char key[128];        /* the provider key: an app provider's or a run-time one's */
     json_t *event;        /* borrowed */
+    evk_status status;    /* why it was refused: EVK_INVALID unless too large */
 } checked;
 
 /* A provider made at run time through the I/O Management API whose
@@ -185,6 +189,15 @@ static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, check
         snprintf(why, len, "%sdata and data_base64 cannot both be present", where);
         return false;
     }
+    /* The attributes as CloudEvents 1.0.2 has them; the data as every door. */
+    err_t err;
+    if (cloudevent_check(ev, &err) < 0 ||
+        engine_check_event(e, out->key, type, json_object_get(ev, "data"),
+                           json_string_value(json_object_get(ev, "id")), NULL, &err) < 0) {
+        snprintf(why, len, "%s%s", where, err.msg);
+        out->status = err.code;
+        return false;
+    }
     out->event = ev;
     return true;
 }
@@ -215,11 +228,12 @@ static json_t *request_events(const api_request *req, bool *batch, web_response 
     bool structured = ctype && strncasecmp(ctype, "application/cloudevents+json", 28) == 0;
     char why[512] = "";
     if (*batch || structured) {
-        json_error_t je;
-        json_t *body = json_loadb(req->body, req->body_len, 0, &je);
+        err_t err;
+        /* The limit is the data's: a batch and an event are two levels around it. */
+        json_t *body = json_parse(req->body, req->body_len, 0, EVK_JSON_MAX_DEPTH + 2,
+                                  "The request body", &err);
         if (!body) {
-            web_error(out, 400, "The request body is not valid JSON: %s (line %d, column %d).",
-                      je.text, je.line, je.column);
+            web_error(out, 400, "%s.", err.msg);
             return NULL;
         }
         if (*batch && !json_is_array(body)) {
@@ -285,9 +299,10 @@ long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
     checked *ok = xcalloc(n, sizeof *ok);
     for (size_t i = 0; i < n; i++) {
         if (!check_event(e, json_array_get(events, i), i, batch, &ok[i], why, sizeof why)) {
+            int status = ok[i].status == EVK_TOO_LARGE ? 413 : 400;
             free(ok);
             json_decref(events);
-            web_error(out, 400, "%s", why);
+            web_error(out, status, "%s", why);
             return -1;
         }
     }
@@ -411,7 +426,7 @@ static void journal_page(engine_t *e, const api_request *req, const char *provid
         /* The same byte cap as a registration's page. */
         size_t bytes = 0, keep = 0;
         for (; rc == 0 && keep < json_array_size(events); keep++) {
-            char *t = json_dumps(json_object_get(json_array_get(events, keep), "event"), JSON_COMPACT);
+            char *t = json_text(json_object_get(json_array_get(events, keep), "event"), JSON_COMPACT);
             size_t len = t ? strlen(t) : 0;
             free(t);
             if (keep && bytes + len > JOURNAL_PAGE_BYTES) break;

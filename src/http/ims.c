@@ -14,6 +14,7 @@
 #include "core/base64.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/json_io.h"
 
 /* The store's name of the signing key. */
 #define IMS_KEY_NAME "ims-hs256"
@@ -91,7 +92,7 @@ static void hs256(const unsigned char *key, size_t keylen, const char *data, siz
 char *ims_jwt_sign(const unsigned char *key, size_t keylen, const json_t *payload)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"evkit-ims\"}";
-    char *body = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *body = json_text(payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
     char *h64 = b64url(header, strlen(header));
     char *p64 = b64url(body, strlen(body));
     char *signing = xasprintf("%s.%s", h64, p64);

@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "http/adobe.h"
 #include "registry/registry.h"
+#include "core/json_io.h"
 
 #define IO_PAGE_MAX 100
 
@@ -313,7 +314,7 @@ static json_t *metadata_view(const char *base, const char *provider_id, const js
                           json_object_get(m, "description"));
     json_t *sample = json_object_get(m, "sample");
     if (sample && !json_is_null(sample)) {
-        char *text = json_dumps(sample, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *text = json_text(sample, JSON_COMPACT | JSON_ENCODE_ANY);
         char *b64 = base64_encode(text, strlen(text), NULL);
         json_object_set_new(o, "sample_event_template", json_string(b64));
         free(text);

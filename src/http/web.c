@@ -12,6 +12,7 @@
 
 #include "core/base64.h"
 #include "core/util.h"
+#include "core/json_io.h"
 
 void web_response_init(web_response *r)
 {
@@ -31,7 +32,7 @@ void web_json(web_response *r, int status, json_t *body)
 {
     free(r->body);
     r->status = status;
-    r->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    r->body = json_text(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     r->body_len = r->body ? strlen(r->body) : 0;
     json_object_set_new(r->headers, "content-type", json_string("application/json"));
     json_decref(body);
@@ -169,12 +170,9 @@ json_t *web_params(const action_t *action, const web_request *req, err_t *err)
             if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
                 parse_form(request, req->body, req->body_len);
             } else if (!ctype || strcasestr(ctype, "json")) {
-                json_error_t je;
-                json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &je);
+                json_t *body = json_parse(req->body, req->body_len, JSON_DECODE_ANY,
+                                          EVK_JSON_MAX_DEPTH, "The request body", err);
                 if (!body) {
-                    err_code(err, EVK_INVALID,
-                             "The request body is not valid JSON: %s (line %d, column %d).",
-                             je.text, je.line, je.column);
                     json_decref(request);
                     return NULL;
                 }
@@ -267,7 +265,7 @@ static void render_http(const json_t *r, int dflt_status, web_response *out)
         for (char *p = name; *p; p++) *p = (char)tolower((unsigned char)*p);
         if (json_is_string(v)) json_object_set(out->headers, name, v);
         else if (json_is_number(v) || json_is_boolean(v)) {
-            char *s = json_dumps(v, JSON_ENCODE_ANY);
+            char *s = json_text(v, JSON_ENCODE_ANY);
             json_object_set_new(out->headers, name, json_string(s));
             free(s);
         }
@@ -296,7 +294,7 @@ static void render_http(const json_t *r, int dflt_status, web_response *out)
         if (!ctype) json_object_set_new(out->headers, "content-type", json_string("text/html; charset=utf-8"));
         return;
     }
-    out->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    out->body = json_text(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     out->body_len = strlen(out->body);
     if (!ctype) json_object_set_new(out->headers, "content-type", json_string("application/json"));
 }

@@ -118,6 +118,7 @@ void metrics_delivery_attempt(const char *registration, int outcome, int attempt
     case DELIVERY_RETRY: o = "error"; break;
     case DELIVERY_FAILED:
     case DELIVERY_DEAD:
+    case DELIVERY_UNDELIVERABLE:
         o = "dead";
         metric_add(M.dead_total,
                    METRIC_LABELS(registration, outcome == DELIVERY_DEAD ? "expired" : "rejected"), 1);

@@ -26,6 +26,7 @@
 #include "runtime/actionloop.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
+#include "core/json_io.h"
 
 /* Poll interval when the kernel gives no pidfd to wait on. */
 #define LOOP_POLL_MS 20
@@ -188,7 +189,7 @@ static char *loop_message(const activation_t *a, size_t *len)
                             e && e->api_host ? e->api_host : "");
     OPENSSL_cleanse(key, sizeof key);
     free(name);
-    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *line = msg ? json_text(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
     if (!line) return NULL;
     /* One line: jansson's compact output never holds a raw newline. */

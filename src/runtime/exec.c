@@ -14,6 +14,7 @@
 
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
+#include "core/json_io.h"
 
 #define EXEC_ARGV_MAX (128u * 1024)
 /* How long pipes may stay open after the process ended: something it left
@@ -125,7 +126,7 @@ static void exec_finish(activation_t *a, exec_io *io, int status)
 void exec_backend_run(activation_t *a)
 {
     if (!proc_check_file(a)) return;
-    char *input = a->params ? json_dumps(a->params, JSON_COMPACT) : NULL;
+    char *input = a->params ? json_text(a->params, JSON_COMPACT) : NULL;
     if (!input) input = xstrdup("{}");
     size_t input_len = strlen(input);
     int64_t t0 = mono_ms();

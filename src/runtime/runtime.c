@@ -146,6 +146,68 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
 static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
                        const char *id, invoke_result *out, json_t **logs);
 
+/* Values shorter than this are not masked: they would hide innocent words. */
+#define SECRET_MIN_LEN 4
+
+/* s with every secret replaced by "<hidden>"; NULL when s has none. */
+static char *masked(const char *s, const char *const *secrets, size_t n)
+{
+    char *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *cur = out ? out : s;
+        if (!strstr(cur, secrets[i])) continue;
+        size_t slen = strlen(secrets[i]);
+        buf_t b;
+        buf_init(&b, 0);
+        for (const char *p = cur, *hit; *p; p = hit + slen) {
+            hit = strstr(p, secrets[i]);
+            if (!hit) {
+                buf_append(&b, p, strlen(p));
+                break;
+            }
+            buf_append(&b, p, (size_t)(hit - p));
+            buf_append(&b, "<hidden>", 8);
+        }
+        free(out);
+        out = buf_steal(&b);
+    }
+    return out;
+}
+
+/* Masks the secrets in every string inside v, in place. */
+static void mask_json(json_t *v, const char *const *secrets, size_t n)
+{
+    if (json_is_string(v)) {
+        char *m = masked(json_string_value(v), secrets, n);
+        if (m) json_string_set(v, m);
+        free(m);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) mask_json(json_array_get(v, i), secrets, n);
+    } else if (json_is_object(v)) {
+        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it))
+            mask_json(json_object_iter_value(it), secrets, n);
+    }
+}
+
+/* The values of the action's secret inputs (log_key_is_secret names) never
+ * leave in what it says: its logs always, its result when it failed (an
+ * error quoting its key ends in the log, the 502 body and the trace). */
+static void mask_secrets(activation_t *a)
+{
+    const char *secrets[32];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->action->inputs, k, v) {
+        if (n < 32 && json_is_string(v) && json_string_length(v) >= SECRET_MIN_LEN &&
+            log_key_is_secret(k))
+            secrets[n++] = json_string_value(v);
+    }
+    if (!n) return;
+    if (a->logs) mask_json(a->logs, secrets, n);
+    if (a->status != ACT_SUCCESS) mask_json(a->result, secrets, n);
+}
+
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
                     invoke_result *out)
 {
@@ -201,6 +263,7 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
 
     if (!a.result) a.result = json_object();
     if (a.status == ACT_SUCCESS && json_object_get(a.result, "error")) a.status = ACT_APP_ERROR;
+    mask_secrets(&a);
     int64_t end = now_ms();
     metrics_activation(action->fqn, (int)a.status, mono_s() - started);
     if (e->store) store_activation_put(e->store, activation_record(e, &a, end, 0));
@@ -211,6 +274,7 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
     out->duration_ms = end - a.start_ms;
     out->timed_out = a.timed_out;
     out->not_started = a.not_started;
+    out->bad_input = a.bad_input;
     if (logs) *logs = a.logs ? a.logs : json_array();
     else json_decref(a.logs);
     if (a.status >= ACT_DEV_ERROR)

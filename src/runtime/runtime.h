@@ -43,6 +43,8 @@ typedef struct activation {
     bool timed_out;              /* the deadline passed; status is ACT_DEV_ERROR */
     bool not_started;            /* the action's process could not be started (no file,
                                   * not executable, exec failed): status is an error */
+    bool bad_input;              /* the params can never be handed to this runtime (nested
+                                  * too deep): status is an error, no retry can help */
     bool cold;                   /* an interpreter/process was created for it */
     int64_t init_ms;             /* time to create it when cold */
     json_t *logs;                /* owned array of "<ISO time> stdout|stderr: line" */
@@ -93,6 +95,7 @@ typedef struct invoke_result {
     int64_t duration_ms;
     bool timed_out;
     bool not_started;    /* the process could not be started (see activation_t) */
+    bool bad_input;      /* the params can never be handed to it (see activation_t) */
 } invoke_result;
 
 /* Invokes action with params (borrowed; the action's inputs are NOT added

@@ -10,6 +10,7 @@
 
 #include "core/cron.h"
 #include "core/log.h"
+#include "core/json_io.h"
 
 int64_t trigger_next_slot(const trigger_t *t, int64_t since_ms, int64_t after_ms)
 {
@@ -62,7 +63,7 @@ static json_t *rule_run(engine_t *e, const rule_t *r, const json_t *params, cons
                          res.status == ACT_SUCCESS, "activationId", res.activation_id, "rule",
                          rule, "action", action);
     }
-    char *text = json_dumps(line, JSON_COMPACT);
+    char *text = json_text(line, JSON_COMPACT);
     json_decref(line);
     json_t *s = json_string(text ? text : "{}");
     free(text);

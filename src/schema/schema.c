@@ -5,6 +5,7 @@
  * cycle instead of recursing forever. Validation bounds its own depth. */
 #include "schema/schema.h"
 #include "core/vec.h"
+#include "core/json_io.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -177,7 +178,7 @@ static char *dump(const json_t *v)
         if (strtod(tmp, NULL) != d) snprintf(tmp, sizeof tmp, "%.17g", d);
         return xstrdup(tmp);
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = json_text(v, JSON_COMPACT | JSON_ENCODE_ANY);
     return s ? s : xstrdup("?");
 }
 

@@ -162,7 +162,9 @@ typedef enum {
     DELIVERY_DONE,       /* success */
     DELIVERY_RETRY,      /* failed, due again at next_due_ms */
     DELIVERY_FAILED,     /* failed with a final status: kept as dead letter (reason rejected) */
-    DELIVERY_DEAD        /* retries exhausted: kept as dead letter (reason expired) */
+    DELIVERY_DEAD,       /* retries exhausted: kept as dead letter (reason expired) */
+    DELIVERY_UNDELIVERABLE /* the event itself can never be delivered: a dead letter at once
+                            * (as DELIVERY_FAILED), not counted in the registration's health */
 } store_outcome;
 
 typedef struct store_attempt {

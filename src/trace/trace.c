@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/vec.h"
+#include "core/json_io.h"
 
 struct trace_secrets {
     char **values;       /* longest first: a secret inside another is replaced after it */
@@ -155,7 +156,7 @@ static json_t *cut_json(json_t *v, bool *truncated)
         json_decref(v);
         return s;
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t len = text ? strlen(text) : 0;
     if (!text || len <= TRACE_BODY_LIMIT) {
         free(text);
@@ -258,8 +259,8 @@ void trace_record(store_t *s, const trace_secrets *sec, const trace_attempt *t)
     if (!s || !t) return;
     json_t *req = trace_request_json(t, sec);
     json_t *resp = trace_response_json(t, sec);
-    char *req_s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char *resp_s = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *req_s = json_text(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *resp_s = json_text(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(req);
     json_decref(resp);
     /* An error text may quote what the consumer said. */

@@ -6,6 +6,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/jsonpath.h"
+#include "core/json_io.h"
+#include "core/cloudevent.h"
 #include "engine.h"
 
 static void test_durations(void **state)
@@ -122,6 +124,135 @@ static void test_json_path(void **state)
     json_decref(ev);
 }
 
+/* Numbers leave evkit as they came in: the shortest text that reads back
+ * as the same double, never jansson's 17 digits. */
+static void test_json_numbers_as_published(void **state)
+{
+    (void)state;
+    json_error_t je;
+    const char *in = "{\"a\":[99.99,0.1,1e-7,-0.0,5.0,100.0,0.000001,1.5e300,0.30000000000000004,"
+                     "1e20,-2.5e-300,5e-324,12,-7],\"s\":\"99.989999999999995 0.1\\\"1e-7\"}";
+    json_t *v = json_loads(in, 0, &je);
+    assert_non_null(v);
+    char *out = json_text(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(out, in);
+    free(out);
+    out = json_text(v, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    assert_non_null(strstr(out, "\n  99.99,\n"));
+    assert_non_null(strstr(out, "\n  -0.0,\n"));
+    free(out);
+    json_decref(v);
+    char buf[48];
+    assert_int_equal(json_real_text(1e17, buf, sizeof buf), 4);
+    assert_string_equal(buf, "1e17");
+    json_real_text(123456789.125, buf, sizeof buf);
+    assert_string_equal(buf, "123456789.125");
+}
+
+static json_t *nested(int levels)
+{
+    json_t *v = json_integer(1);
+    for (int i = 0; i < levels; i++) v = i % 2 ? json_pack("[o]", v) : json_pack("{s:o}", "k", v);
+    return v;
+}
+
+/* One nesting limit: 64 levels pass, 65 are refused with the limit named. */
+static void test_json_nesting_limit(void **state)
+{
+    (void)state;
+    err_t err;
+    json_t *ok = nested(EVK_JSON_MAX_DEPTH), *deep = nested(EVK_JSON_MAX_DEPTH + 1);
+    assert_int_equal(json_depth(ok, EVK_JSON_MAX_DEPTH), EVK_JSON_MAX_DEPTH);
+    assert_int_equal(json_check_depth(ok, "data", &err), 0);
+    assert_int_equal(json_check_depth(deep, "data", &err), -1);
+    assert_int_equal(err.code, EVK_INVALID);
+    assert_non_null(strstr(err.msg, "data nests deeper than 64 levels"));
+    char *text = json_text(deep, JSON_COMPACT);
+    assert_null(json_parse(text, strlen(text), 0, EVK_JSON_MAX_DEPTH, "the body", &err));
+    assert_non_null(strstr(err.msg, "the body nests deeper than 64"));
+    free(text);
+    text = json_text(ok, JSON_COMPACT);
+    json_t *back = json_parse(text, strlen(text), 0, EVK_JSON_MAX_DEPTH, "the body", &err);
+    assert_non_null(back);
+    json_decref(back);
+    free(text);
+    json_decref(ok);
+    json_decref(deep);
+    /* Past jansson's own limit (2,048) the message is the same. */
+    char big[6000];
+    memset(big, '[', 3000);
+    memset(big + 3000, ']', 3000);
+    assert_null(json_parse(big, sizeof big, 0, EVK_JSON_MAX_DEPTH, "the body", &err));
+    assert_non_null(strstr(err.msg, "nests deeper than 64"));
+    assert_null(json_parse("[1e400]", 7, 0, EVK_JSON_MAX_DEPTH, "the body", &err));
+    assert_non_null(strstr(err.msg, "beyond what evkit keeps exactly"));
+    assert_null(json_parse("[99999999999999999999]", 22, 0, EVK_JSON_MAX_DEPTH, "the body", &err));
+    assert_non_null(strstr(err.msg, "send larger ones as strings"));
+}
+
+static int ce_check(const char *extra, err_t *err)
+{
+    char *text = xasprintf("{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\"%s}",
+                           extra);
+    json_t *ev = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(ev);
+    int rc = cloudevent_check(ev, err);
+    json_decref(ev);
+    return rc;
+}
+
+/* CloudEvents 1.0.2: time, data_base64, media types, URIs, extension names. */
+static void test_cloudevent_attributes(void **state)
+{
+    (void)state;
+    err_t err;
+    static const char *good[] = {
+        "", ",\"time\":\"2026-12-06T23:31:26Z\"", ",\"time\":\"2024-02-29t00:00:00.123456-05:30\"",
+        ",\"time\":\"2026-06-30T23:59:60+00:00\"", ",\"data_base64\":\"aGVsbG8=\"",
+        ",\"datacontenttype\":\"application/cloudevents+json; charset=utf-8\"",
+        ",\"dataschema\":\"urn:x:y\"", ",\"subject\":\"sku-1\"", ",\"abcdefghij0123456789\":\"x\"",
+        ",\"n\":2147483647,\"b\":false", ",\"data\":{\"any\":[1]}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        if (ce_check(good[i], &err) < 0) print_error("%s: %s\n", good[i], err.msg);
+        assert_int_equal(ce_check(good[i], &err), 0);
+    }
+    static const char *bad[][2] = {
+        {",\"time\":\"yesterday\"", "'time' must be an RFC 3339"},
+        {",\"time\":\"2023-02-29T00:00:00Z\"", "'time'"},
+        {",\"time\":\"2026-12-06 23:31:26Z\"", "'time'"},
+        {",\"time\":\"2026-12-06T24:00:00Z\"", "'time'"},
+        {",\"time\":\"2026-12-06T23:31:26\"", "'time'"},
+        {",\"time\":\"2026-12-06T23:31:26.Z\"", "'time'"},
+        {",\"time\":\"2026-12-06T23:31:26+0100\"", "'time'"},
+        {",\"time\":5", "'time'"},
+        {",\"data_base64\":\"not base64!\"", "'data_base64' must be a base64 string"},
+        {",\"datacontenttype\":\"json\"", "'datacontenttype' must be a media type"},
+        {",\"datacontenttype\":\"a/b c\"", "'datacontenttype'"},
+        {",\"dataschema\":\"/relative\"", "'dataschema' must be an absolute URI"},
+        {",\"subject\":\"\"", "'subject' must be a non-empty string"},
+        {",\"MyExt\":\"x\"", "name 'MyExt' is invalid"},
+        {",\"my-ext\":\"x\"", "name 'my-ext' is invalid"},
+        {",\"my_ext\":\"x\"", "name 'my_ext' is invalid"},
+        {",\"abcdefghij0123456789x\":\"x\"", "is invalid: names are 1 to 20"},
+        {",\"ext\":[1]", "'ext' must be a string, a boolean or a 32-bit integer"},
+        {",\"ext\":2147483648", "'ext' must be"},
+        {",\"ext\":1.5", "'ext' must be"},
+        {",\"id\":\"\"", "'id' must be a non-empty string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(ce_check(bad[i][0], &err), -1);
+        if (!strstr(err.msg, bad[i][1])) print_error("%s: %s\n", bad[i][0], err.msg);
+        assert_non_null(strstr(err.msg, bad[i][1]));
+        assert_int_equal(err.code, EVK_INVALID);
+    }
+    json_t *noid = json_pack("{s:s, s:s, s:s}", "specversion", "1.0", "source", "s", "type", "t");
+    assert_int_equal(cloudevent_check(noid, &err), -1);
+    assert_non_null(strstr(err.msg, "'id' is required"));
+    json_decref(noid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +261,9 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_json_path),
+        cmocka_unit_test(test_json_numbers_as_published),
+        cmocka_unit_test(test_json_nesting_limit),
+        cmocka_unit_test(test_cloudevent_attributes),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

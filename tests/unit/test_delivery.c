@@ -43,6 +43,12 @@ static void test_classify(void **state)
     assert_int_equal(delivery_classify(&r, &code), VERDICT_RETRY);
     assert_int_equal(code, 602);
     json_decref(r.result);
+    /* Params the runtime can never take: the event's fault, not the target's. */
+    invoke_result poison = {.status = ACT_DEV_ERROR, .bad_input = true};
+    poison.result = json_pack("{s:s}", "error", "the params nest deeper than 72 levels");
+    assert_int_equal(delivery_classify(&poison, &code), VERDICT_UNDELIVERABLE);
+    assert_int_equal(code, DELIVERY_STATUS_UNDELIVERABLE);
+    json_decref(poison.result);
 }
 
 static void test_schedule(void **state)
@@ -134,6 +140,8 @@ static void test_outcome(void **state)
     int64_t next;
     assert_int_equal(delivery_outcome(&reg, VERDICT_SUCCESS, 1, 1000, 2000, 0, &next), DELIVERY_DONE);
     assert_int_equal(delivery_outcome(&reg, VERDICT_FINAL, 1, 1000, 2000, 0, &next), DELIVERY_FAILED);
+    assert_int_equal(delivery_outcome(&reg, VERDICT_UNDELIVERABLE, 1, 1000, 2000, 0, &next),
+                     DELIVERY_UNDELIVERABLE);
     assert_int_equal(delivery_outcome(&reg, VERDICT_RETRY, 1, 1000, 2000, 0, &next), DELIVERY_RETRY);
     assert_int_equal(next, 2000 + 60000);
     /* A retry that would fall past max_age is a dead letter. */

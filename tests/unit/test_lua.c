@@ -796,6 +796,7 @@ static void test_json(void **state)
         "    fn = err(j.encode, { f = print }), cycle = err(j.encode, cyc),\n"
         "    boolkey = err(j.encode, { [true] = 1 }), utf8 = err(j.encode, '\\xff'),\n"
         "    deep = err(j.decode, string.rep('[', 100) .. string.rep(']', 100)),\n"
+        "    numbers = j.encode(j.decode('[99.99,0.1,1e-7,-0.0,5.0,12]')), negzero = j.encode(-0.0),\n"
         "  }\n"
         "end\n");
     activation_t a;
@@ -815,10 +816,13 @@ static void test_json(void **state)
     assert_non_null(strstr(result_str(&a, "nan"), "NaN or infinity at 'x'"));
     assert_non_null(strstr(result_str(&a, "inf"), "NaN or infinity"));
     assert_non_null(strstr(result_str(&a, "fn"), "type function at 'f'"));
-    assert_non_null(strstr(result_str(&a, "cycle"), "nested deeper than 64"));
+    assert_non_null(strstr(result_str(&a, "cycle"), "nested deeper than 72"));
     assert_non_null(strstr(result_str(&a, "boolkey"), "key of type boolean"));
     assert_non_null(strstr(result_str(&a, "utf8"), "not valid UTF-8"));
-    assert_non_null(strstr(result_str(&a, "deep"), "deeper than 64"));
+    assert_non_null(strstr(result_str(&a, "deep"), "deeper than 72"));
+    /* Numbers as published, -0.0 included (5.0 is 5 in Lua's JSON). */
+    assert_string_equal(result_str(&a, "numbers"), "[99.99,0.1,1e-7,-0.0,5,12]");
+    assert_string_equal(result_str(&a, "negzero"), "-0.0");
     done(&a);
 }
 
@@ -931,9 +935,11 @@ static void test_state(void **state)
         "  local existed, again = s.delete('fp.sku-1'), s.delete('fp.sku-1')\n"
         "  local ok, err = pcall(s.get, 'bad key!')\n"
         "  local ok2, err2 = pcall(s.put, 'k', nil)\n"
+        "  local deep = 1 for i = 1, 65 do deep = { deep } end\n"
+        "  local ok3, err3 = pcall(s.put, 'deep', deep)\n"
         "  return { before = before == nil, put = put, hash = got.hash,\n"
         "    list = evkit.json.is_array(got.list), plain = s.get('plain'),\n"
-        "    existed = existed, again = again, bad = err, nilval = err2, after = s.get('fp.sku-1') == nil }\n"
+        "    existed = existed, again = again, bad = err, nilval = err2, deep = err3, after = s.get('fp.sku-1') == nil }\n"
         "end\n");
     activation_t a;
     run(act, NULL, &a);
@@ -950,6 +956,7 @@ static void test_state(void **state)
                            "invalid state key 'bad key!': keys are 1-1024 characters of "
                            "[a-zA-Z0-9-_.]"));
     assert_non_null(strstr(result_str(&a, "nilval"), "must not be nil"));
+    assert_non_null(strstr(result_str(&a, "deep"), "the state value nests deeper than 64 levels"));
     done(&a);
 }
 
@@ -964,9 +971,16 @@ static void test_publish(void **state)
         "                           { idempotency_key = 'k-' .. params.sku })\n"
         "  local r2 = evkit.publish('backoffice', 'be-observer.catalog_product_create',\n"
         "                           { sku = params.sku }, { idempotency_key = 'k-' .. params.sku })\n"
-        "  local none, err = evkit.publish('nowhere', 'x', {})\n"
+        "  local function err(...) local ok, e = pcall(evkit.publish, ...) return not ok and e or 'no error' end\n"
+        "  local deep = 1 for i = 1, 65 do deep = { deep } end\n"
+        "  local ok64 = 1 for i = 1, 64 do ok64 = { ok64 } end\n"
+        "  local r3 = evkit.publish('backoffice', 'x', ok64)\n"
         "  return { id = r1.id, dup1 = r1.duplicate, dup2 = r2.duplicate, same = r1.id == r2.id,\n"
-        "           pos = r1.position, none = none == nil, err = err }\n"
+        "           pos = r1.position, r3 = r3 ~= nil, err = err('nowhere', 'x', {}),\n"
+        "           deep = err('backoffice', 'x', deep),\n"
+        "           big = err('backoffice', 'x', { s = string.rep('x', 1100000) }),\n"
+        "           badtype = err('backoffice', 'a\\nb', {}), bintype = err('backoffice', '\\xff', {}),\n"
+        "           key = err('backoffice', 'x', {}, { idempotency_key = {} }) }\n"
         "end\n");
     activation_t a;
     run(act, "{\"sku\":\"p-1\"}", &a);
@@ -976,8 +990,15 @@ static void test_publish(void **state)
     assert_true(result_true(&a, "dup2"));
     assert_true(result_true(&a, "same"));
     assert_true(result_int(&a, "pos") >= 1);
-    assert_true(result_true(&a, "none"));
-    assert_non_null(strstr(result_str(&a, "err"), "nowhere"));
+    /* The publishing API's checks, as Lua errors (issue 15, defect 8). */
+    assert_true(result_true(&a, "r3"));
+    assert_non_null(strstr(result_str(&a, "err"), "evkit.publish: unknown provider 'nowhere'"));
+    assert_non_null(strstr(result_str(&a, "deep"),
+                           "evkit.publish: the event's data nests deeper than 64 levels"));
+    assert_non_null(strstr(result_str(&a, "big"), "the limit is 1048576 bytes"));
+    assert_non_null(strstr(result_str(&a, "badtype"), "the event type must be a non-empty string"));
+    assert_non_null(strstr(result_str(&a, "bintype"), "the event type must be a non-empty string"));
+    assert_non_null(strstr(result_str(&a, "key"), "opts.idempotency_key must be a string"));
     done(&a);
 }
 

@@ -705,6 +705,31 @@ static void test_deadletters(void **state)
     json_decref(list);
 }
 
+/* An event that can never be delivered: a dead letter at once, kept out of
+ * the registration's health counts. */
+static void test_undeliverable(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_append_result r = append(f->s, "commerce", "t1", "S", 1, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    assert_int_equal(claim(f->s, 10, 60000, &d), 1);
+    int64_t id = d[0].id;
+    free_claims(d, 1);
+    finish(f->s, id, DELIVERY_UNDELIVERABLE, 0, 422, "the params nest too deep");
+    json_t *list = NULL;
+    assert_int_equal(store_deadletter_list(f->s, "reg-a", 0, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "event_id")), r.id);
+    json_decref(list);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.dead, 1);
+    assert_int_equal(info.failures_24h, 0);
+    assert_int_equal(info.attempts_24h, 0);
+    assert_int_equal(info.backlog, 0);
+}
+
 static void test_replay(void **state)
 {
     fixture *f = *state;
@@ -976,6 +1001,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_window_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undeliverable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadletters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),

@@ -411,6 +411,15 @@ void lua_backend_run(activation_t *a)
                         LUA_MAX_NESTING);
         return;
     }
+    /* Params no Lua run could take: the input's fault, whatever the action
+     * (delivery makes such an event a dead letter at once). */
+    if (a->params && json_depth(a->params, LUA_HOST_MAX_DEPTH) > LUA_HOST_MAX_DEPTH) {
+        activation_fail(a, ACT_DEV_ERROR,
+                        "the params nest deeper than %d levels, more than the Lua runtime "
+                        "takes; the action was not run", LUA_HOST_MAX_DEPTH);
+        a->bad_input = true;
+        return;
+    }
     struct stat st;
     if (stat(a->action->function, &st) < 0) {
         activation_fail(a, ACT_DEV_ERROR, "cannot read the action file %s: %s",

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "runtime/lua/lua_int.h"
+#include "core/json_io.h"
 
 #ifndef EVKIT_VERSION
 #define EVKIT_VERSION "dev"
@@ -310,7 +311,7 @@ static void http_add_headers(lua_State *L, http_req *r)
     }
     if (lua_type(L, ARG_BODY) == LUA_TTABLE) {
         json_t *j = lua_host_check_json(L, ARG_BODY, "evkit.http.request: body");
-        r->json_body = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        r->json_body = json_text(j, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(j);
         if (!has_ctype)
             r->headers = curl_slist_append(r->headers, "Content-Type: application/json");

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "runtime/lua/lua_int.h"
+#include "core/json_io.h"
 
 /* Registry keys are addresses (lua_rawgetp): looking them up never
  * allocates, so it cannot raise. */
@@ -250,8 +251,9 @@ static json_t *enc_value(enc *e, int idx, int depth)
         if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
         double d = (double)lua_tonumber(L, idx);
         if (!isfinite(d)) return enc_fail(e, "cannot encode %s", "NaN or infinity");
-        /* 10/2 is 5.0 in Lua; JSON readers expect 5. */
-        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+        /* 10/2 is 5.0 in Lua; JSON readers expect 5. -0.0 stays itself. */
+        if (d == floor(d) && !(d == 0 && signbit(d)) && d >= -9223372036854775808.0 &&
+            d < 9223372036854775808.0)
             return json_integer((json_int_t)d);
         return json_real(d);
     }
@@ -303,7 +305,7 @@ bool lua_host_push_encoded(lua_State *L, int idx, size_t flags, bool redact)
         json_decref(j);
         j = r;
     }
-    *g = json_dumps(j, flags | JSON_ENCODE_ANY);
+    *g = json_text(j, flags | JSON_ENCODE_ANY);
     json_decref(j);
     if (!*g) {
         lua_pop(L, 1);
@@ -341,7 +343,7 @@ static int l_json_encode(lua_State *L)
     }
     void **g = lua_host_guard(L, free);
     json_t *j = lua_host_check_json(L, 1, "evkit.json.encode");
-    *g = json_dumps(j, flags | JSON_ENCODE_ANY);
+    *g = json_text(j, flags | JSON_ENCODE_ANY);
     json_decref(j);
     if (!*g) return luaL_error(L, "evkit.json.encode: cannot encode the value");
     lua_pushstring(L, *g);

@@ -18,12 +18,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/json_io.h"
 #include "core/util.h"
 #include "runtime/runtime.h"
 
 /* JSON nesting limit in both directions; deeper is refused (it also stops
- * cycles when encoding). */
-#define LUA_HOST_MAX_DEPTH 64
+ * cycles when encoding). The doors let values in up to EVK_JSON_MAX_DEPTH;
+ * the margin is for what evkit wraps around them (params around an event's
+ * data, a handler's params around its consumer's), so that nothing a door
+ * accepted fails here. */
+#define LUA_HOST_MAX_DEPTH (EVK_JSON_MAX_DEPTH + 8)
 
 /* One interpreter: cached per thread and action, or temporary for a nested
  * invocation of an action whose cached interpreter is busy. Reached from a

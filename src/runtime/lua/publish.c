@@ -1,6 +1,8 @@
 /* publish: evkit.publish(provider, type, data [, {idempotency_key}]) ->
- * {id, duplicate, position} | nil, message. Under `evkit test` the test's
- * world records the event instead of the journal. */
+ * {id, duplicate, position} | nil, message, status. The event passes the
+ * publishing API's checks (engine_check_event); one that fails them raises
+ * an error. Under `evkit test` the test's world records the event instead
+ * of the journal. */
 #include <string.h>
 
 #include "runtime/lua/lua_int.h"
@@ -24,7 +26,17 @@ static int l_publish(lua_State *L)
     } else {
         lua_pushnil(L);
     }
+    void **g = lua_host_guard(L, lua_host_json_free); /* 6 */
+    json_t *data = lua_host_check_json(L, 3, "evkit.publish: data");
+    *g = data;
+    err_t err = {0};
+    /* The same checks under `evkit test` as when serving. */
+    if (a->engine && engine_check_event(a->engine, provider, type, data, key, NULL, &err) < 0) {
+        lua_host_guard_release(L, 6);
+        return luaL_error(L, "evkit.publish: %s", err.msg);
+    }
     if (lua_test_active()) {
+        lua_host_guard_release(L, 6);
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);
         lua_pushvalue(L, 3);
@@ -32,22 +44,25 @@ static int l_publish(lua_State *L)
         return lua_test_call(L, "_publish", 4, 2);
     }
     if (!a->engine || !a->engine->store) {
+        lua_host_guard_release(L, 6);
         lua_pushnil(L);
         lua_pushliteral(L, "publishing is not available here");
         return 2;
     }
-    void **g = lua_host_guard(L, lua_host_json_free); /* 6 */
-    json_t *data = lua_host_check_json(L, 3, "evkit.publish: data");
-    *g = data;
     store_append_result res;
     memset(&res, 0, sizeof res);
-    err_t err = {0};
     int rc = engine_publish(a->engine, provider, type, data, key, &res, &err);
     lua_host_guard_release(L, 6);
+    /* A wrong event is the action's mistake: an error, as from any misuse
+     * of a host function. A failing journal is a moment's trouble: nil,
+     * message and the status word ("unavailable" when the disk is full). */
+    if (rc < 0 && (err.code == EVK_INVALID || err.code == EVK_TOO_LARGE))
+        return luaL_error(L, "evkit.publish: %s", err.msg);
     if (rc < 0) {
         lua_pushnil(L);
         lua_pushstring(L, err.msg[0] ? err.msg : "publish failed");
-        return 2;
+        lua_pushstring(L, evk_status_name(err.code));
+        return 3;
     }
     lua_createtable(L, 0, 3);
     lua_pushstring(L, res.id);

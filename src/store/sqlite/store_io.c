@@ -7,6 +7,7 @@
  *
  * Rare operations: statements are prepared per call, not cached. */
 #include "store/sqlite/sqlite_int.h"
+#include "core/json_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +111,7 @@ int sq_io_provider_put(store_t *base, const json_t *rec, bool *conflict, err_t *
     const char *key = json_string_value(json_object_get(rec, "key"));
     const char *label = json_string_value(json_object_get(rec, "label"));
     if (!id || !key || !label) return err_set(err, "a provider record needs id, key and label");
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     io_write_arg a = {
         .sql = "INSERT INTO io_providers(id, key, label, rec, created_ms)"
                " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET"
@@ -155,7 +156,7 @@ int sq_io_reg_put(store_t *base, const char *scope, const json_t *rec, bool *con
     *id = 0;
     const char *name = json_string_value(json_object_get(rec, "name"));
     if (!scope || !name) return err_set(err, "a registration record needs a scope and a name");
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     io_write_arg a = {
         .sql = "INSERT INTO io_registrations(scope, name, rec, created_ms) VALUES(?1, ?2, ?3, ?5)",
         .what = "cannot store the registration",

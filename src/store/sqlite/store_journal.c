@@ -5,6 +5,7 @@
 #include "core/jsonpath.h"
 #include "core/vec.h"
 #include "store/sqlite/sqlite_int.h"
+#include "core/json_io.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -252,7 +253,7 @@ int sq_append(store_t *base, const store_event_in *ev, store_append_result *res,
         json_object_set(ce, k, v);
     }
     if (ev->data) json_object_set(ce, "data", ev->data);
-    char *body = json_dumps(ce, JSON_COMPACT);
+    char *body = json_text(ce, JSON_COMPACT);
     json_decref(ce);
     if (!body) return err_code(err, EVK_INVALID, "cannot serialize the event data");
 
@@ -333,7 +334,7 @@ int sq_read_matching(store_t *base, const char *const *providers, const char *co
     json_t *pairs = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(pairs, json_pack("[s?, s]", providers[i], types[i]));
-    char *ptext = json_dumps(pairs, JSON_COMPACT);
+    char *ptext = json_text(pairs, JSON_COMPACT);
     json_decref(pairs);
     page_arg p = {.arr = json_array(), .max_bytes = max_bytes};
     /* A provider of null matches any provider (registration_matches). */

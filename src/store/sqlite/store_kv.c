@@ -2,6 +2,7 @@
  * queried newest first) and action state, a key-value store with TTL that
  * actions use (the consumers' loop-breaking fingerprints). */
 #include "store/sqlite/sqlite_int.h"
+#include "core/json_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,9 @@ int sq_state_put(store_t *base, const char *key, json_t *value, int64_t ttl_ms, 
     if (!store_state_key_valid(key))
         return err_code(err, EVK_INVALID, STATE_KEY_RULE);
     if (!value) return err_code(err, EVK_INVALID, "state value is required");
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* A value too deep for the runtime would fail every later get. */
+    if (json_check_depth(value, "the state value", err) < 0) return -1;
+    char *text = json_text(value, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text) return err_code(err, EVK_INVALID, "cannot serialize the state value");
     state_arg a = {.key = key, .value = text, .expires_ms = ttl_ms > 0 ? now_ms() + ttl_ms : 0};
     wop_t op = {.run = run_state_put, .arg = &a};

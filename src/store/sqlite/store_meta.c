@@ -7,6 +7,7 @@
  *
  * Rare operations: statements are prepared per call, not cached. */
 #include "store/sqlite/sqlite_int.h"
+#include "core/json_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ int sq_event_meta_put(store_t *base, const store_event_meta *m, store_put_outcom
     meta_put_arg a = {.provider = m->provider, .code = m->code,
                       .label = m->label ? m->label : m->code,
                       .description = m->description ? m->description : "",
-                      .sample = m->sample ? json_dumps(m->sample, JSON_COMPACT | JSON_ENCODE_ANY |
+                      .sample = m->sample ? json_text(m->sample, JSON_COMPACT | JSON_ENCODE_ANY |
                                                                       JSON_PRESERVE_ORDER)
                                           : NULL,
                       .now = now_ms()};

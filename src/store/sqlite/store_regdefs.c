@@ -5,6 +5,7 @@
  *
  * These are rare operations: statements are prepared per call, not cached. */
 #include "store/sqlite/sqlite_int.h"
+#include "core/json_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ int sq_regdef_put(store_t *base, const char *name, const json_t *def, regdef_mod
     sq_t *s = SQ(base);
     if (!name || !*name || !json_is_object(def))
         return err_code(err, EVK_INVALID, "a registration needs a name");
-    char *text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = json_text(def, JSON_COMPACT | JSON_SORT_KEYS);
     regdef_put_arg a = {.name = name, .def = text, .mode = mode, .now = now_ms()};
     wop_t op = {.run = run_regdef_put, .arg = &a};
     int rc = store_submit(s, &op, err);

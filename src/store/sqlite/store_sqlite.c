@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/json_io.h"
 
 #define SCHEMA_VERSION 1
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
@@ -641,7 +642,7 @@ void sq_activation_put(store_t *base, json_t *record)
     r->ns = dup_str(record, "namespace");
     r->start = json_integer_value(json_object_get(record, "start"));
     r->end = json_integer_value(json_object_get(record, "end"));
-    r->body = json_dumps(record, JSON_COMPACT);
+    r->body = json_text(record, JSON_COMPACT);
     json_decref(record);
     if (!r->body) {
         act_rec_free(r);

@@ -174,7 +174,8 @@ static const char *outcome_state(store_outcome o)
     switch (o) {
     case DELIVERY_DONE: return "done";
     case DELIVERY_RETRY: return "pending";
-    case DELIVERY_FAILED: return "failed";
+    case DELIVERY_FAILED:
+    case DELIVERY_UNDELIVERABLE: return "failed";
     default: return "dead";
     }
 }
@@ -222,7 +223,9 @@ static int run_finish(sq_t *s, conn_t *c, wop_t *op)
                            SQL_INT(a->next_due_ms > 0 ? a->next_due_ms : now), SQL_INT(t),
                            SQL_INT(a->status_code), SQL_TEXT(error)),
                       what, &op->err);
-    if (rc == 0)
+    /* The health counts what the target did; an undeliverable event says
+     * nothing about it. */
+    if (rc == 0 && a->outcome != DELIVERY_UNDELIVERABLE)
         rc = sql_exec(c, ST_MINUTE_ADD,
                       "INSERT INTO reg_minutes(registration, minute, attempts, failures)"
                       " VALUES(?1, ?2, 1, ?3) ON CONFLICT(registration, minute) DO UPDATE SET"

@@ -17,6 +17,12 @@ function validator.validateData(params)
   local missing = inputs.checkMissingRequestInputs(params, { "data.uid", "data.event", "data.value" })
   if missing then return { success = false, message = missing } end
 
+  -- The uid becomes the idempotency key: text, never "table: 0x...".
+  local uid = params.data.uid
+  if type(uid) ~= "string" and type(uid) ~= "number" then
+    return { success = false, message = "data.uid must be a string (or a number), not a " .. type(uid) }
+  end
+
   local code = params.data.event
   if not accepted[code] then
     return { success = false, message = "Unable to publish event " .. tostring(code) .. ": Unknown event type" }
