@@ -37,6 +37,19 @@ test("webhook: missing parameters are named exactly", function()
   eq(#w.published, 0, "nothing published")
 end)
 
+test("webhook: a uid that is no string or number is a 400, never the key \"table: 0x...\"", function()
+  local w = world()
+  for _, uid in ipairs({ { a = 1 }, json.array{ 1 }, true }) do
+    local body = { data = { uid = uid, event = SEED.data.event, value = SEED.data.value } }
+    eq(w:web_post("ingestion/webhook", body),
+       err(400, "data.uid must be a string (or a number), not a " .. (uid == true and "boolean" or "table")))
+  end
+  eq(#w.published, 0, "nothing published")
+  eq(w:web_post("ingestion/webhook", { data = { uid = 42, event = SEED.data.event, value = SEED.data.value } }),
+     PUBLISHED(SEED.data.event))
+  eq(w.published[1].idempotency_key, "42")
+end)
+
 test("webhook: unknown codes, and commerce codes, are unknown event types", function()
   local w = world()
   eq(w:web_post("ingestion/webhook", { data = { uid = "x", event = "be-observer.nope", value = {} } }),

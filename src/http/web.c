@@ -30,6 +30,10 @@ void web_response_free(web_response *r)
 
 void web_json(web_response *r, int status, json_t *body)
 {
+    /* Unavailable (a full disk, a busy journal) is a moment's state: say when
+     * to try again, on every API. */
+    if (status == 503 && !json_object_get(r->headers, "retry-after"))
+        json_object_set_new(r->headers, "retry-after", json_string(WEB_RETRY_AFTER_S));
     free(r->body);
     r->status = status;
     r->body = json_text(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);

@@ -13,6 +13,7 @@
 #include "runtime/runtime.h"
 
 #define WEB_MAX_BODY (1024u * 1024)  /* payload limit: 1 MB, as the hosted runtime */
+#define WEB_RETRY_AFTER_S "5"         /* Retry-After of every 503 evkit answers itself */
 
 typedef struct web_request {
     const char *method;        /* as received, e.g. "POST" */

@@ -5,6 +5,7 @@ return {
   HTTP_UNAUTHORIZED = 401,
   HTTP_NOT_FOUND = 404,
   HTTP_INTERNAL_ERROR = 500,
+  HTTP_SERVICE_UNAVAILABLE = 503,
 
   -- Provider keys of onboarding/config/providers.json.
   COMMERCE_PROVIDER_KEY = "commerce",

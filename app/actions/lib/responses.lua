@@ -15,6 +15,14 @@ function responses.errorResponse(statusCode, message)
   return { error = { statusCode = statusCode, body = { error = message } } }
 end
 
+-- The journal cannot take the event now (a full disk): 503 with Retry-After,
+-- so the sender tries again instead of giving up.
+function responses.unavailableResponse(message, retryAfter)
+  return { error = { statusCode = constants.HTTP_SERVICE_UNAVAILABLE,
+                     headers = { ["Retry-After"] = tostring(retryAfter or 5) },
+                     body = { error = message } } }
+end
+
 -- Event handler success: the consumer reads body.success and body.message.
 function responses.actionSuccessResponse(message)
   return { statusCode = constants.HTTP_OK, body = { success = true, message = message } }

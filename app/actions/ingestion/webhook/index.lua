@@ -28,11 +28,12 @@ local function run(params)
   end
 
   local data = params.data
-  local published, err = evkit.publish(constants.BACKOFFICE_PROVIDER_KEY, data.event, data.value,
-                                       { idempotency_key = tostring(data.uid) })
+  local published, err, status = evkit.publish(constants.BACKOFFICE_PROVIDER_KEY, data.event,
+                                               data.value, { idempotency_key = tostring(data.uid) })
   if not published then
     local message = "Unable to publish event " .. data.event .. ": " .. tostring(err)
     log.error(message)
+    if status == "unavailable" then return responses.unavailableResponse(message) end
     return responses.errorResponse(constants.HTTP_INTERNAL_ERROR, message)
   end
   log.info("Event ", data.event, " published as ", tostring(published.id),
