@@ -3,7 +3,7 @@
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := libmicrohttpd jansson yaml-0.1 sqlite3 lua5.4 libcurl openssl libpcre2-8
+PKGS    := libmicrohttpd jansson yaml-0.1 sqlite3 lua5.4 libcurl openssl libpcre2-8 libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION := 0.1.0
@@ -78,7 +78,7 @@ $(BUILD)/evkit: $(BUILD)/obj/src/main.o $(BUILD)/libevkit.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libevkit.a tests/unit/testutil.h tests/unit/tu_store.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libevkit.a tests/unit/testutil.h tests/unit/tu_store.h tests/unit/tu_nats.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST  $@")
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libevkit.a $(LDLIBS) -lcmocka

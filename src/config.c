@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 
-typedef enum { T_STRING, T_LIST, T_DURATION, T_COUNT, T_RATE, T_ENUM, T_ADDRESS } kind;
+typedef enum { T_STRING, T_LIST, T_DURATION, T_COUNT, T_RATE, T_ENUM, T_ADDRESS, T_STORE_URL } kind;
 
 typedef struct setting {
     config_info info;
@@ -33,6 +33,9 @@ static const char *const LOG_FORMATS[] = {"json", "text", NULL};
 static const char *const PROGRESS_MODES[] = {"auto", "never", NULL};
 static const char *const METRICS_AUTHS[] = {"token", "none", NULL};
 
+#define STORE_URL_FORMS                                                                    \
+    "nats://HOST:PORT or tls://HOST:PORT, comma-separated for several servers, without "   \
+    "user or password (those go in EVKIT_STORE_TOKEN or EVKIT_STORE_CREDS)"
 #define DURATION_FORMS "duration such as 7d, 36h, 90m, 500ms or P2D"
 #define F(field) offsetof(config_t, field)
 /* name, type, default, forms, help, secret, from .env */
@@ -62,6 +65,31 @@ static const setting TABLE[] = {
     {INFO("EVKIT_PROGRESS", "enum", "auto", "auto or never",
           "never turns the progress line of long commands off on a terminal too.", false, false),
      T_ENUM, F(progress), 0, 0, PROGRESS_MODES},
+    {INFO("EVKIT_STORE", "string", "", STORE_URL_FORMS,
+          "Where the journal lives: unset, SQLite in EVKIT_DATA; a NATS JetStream cluster for "
+          "several evkit nodes on one journal (docs/jetstream.md).", false, false),
+     T_STORE_URL, F(store_url), 0, 0, NULL},
+    {INFO("EVKIT_STORE_CREDS", "string", "", "a NATS credentials file (JWT and NKey seed)",
+          "How evkit authenticates to NATS with a user JWT.", false, false),
+     T_STRING, F(store_creds), 0, 0, NULL},
+    {INFO("EVKIT_STORE_TOKEN", "string", "", "a NATS token",
+          "How evkit authenticates to NATS with a token.", true, false),
+     T_STRING, F(store_token), 0, 0, NULL},
+    {INFO("EVKIT_STORE_TLS_CA", "string", "", "a PEM file of CA certificates",
+          "The CAs that sign the NATS servers' certificates; setting it turns TLS on.", false,
+          false),
+     T_STRING, F(store_tls_ca), 0, 0, NULL},
+    {INFO("EVKIT_STORE_TLS_CERT", "string", "", "a PEM certificate file",
+          "evkit's client certificate for NATS servers that verify clients (with the key).",
+          false, false),
+     T_STRING, F(store_tls_cert), 0, 0, NULL},
+    {INFO("EVKIT_STORE_TLS_KEY", "string", "", "a PEM private key file",
+          "The key of EVKIT_STORE_TLS_CERT.", false, false),
+     T_STRING, F(store_tls_key), 0, 0, NULL},
+    {INFO("EVKIT_STORE_REPLICAS", "count", "0", "a whole number from 0 to 5",
+          "Replicas of evkit's JetStream streams and buckets when it creates them; 0: 3 when "
+          "the cluster has 3 servers or more, else 1.", false, false),
+     T_COUNT, F(store_replicas), 0, 5, NULL},
     {INFO("AIO_runtime_namespace", "string", "evkit", "a namespace name",
           "The namespace in URLs (/api/v1/web/<namespace>/...) and __OW_NAMESPACE.", false, true),
      T_STRING, F(namespace), 0, 0, NULL},
@@ -224,6 +252,24 @@ static int parse_address(const char *s)
     return atoi(port) <= 65535 ? 0 : -1;
 }
 
+/* Each comma-separated server a nats:// or tls:// URL with a host; no
+ * credentials in it, since evkit config shows the value. */
+static int parse_store_url(const char *s)
+{
+    char *copy = xstrdup(s), *save = NULL;
+    int rc = 0, n = 0;
+    for (char *t = strtok_r(copy, ", \t", &save); t && rc == 0;
+         t = strtok_r(NULL, ", \t", &save)) {
+        const char *host = !strncmp(t, "nats://", 7)  ? t + 7
+                           : !strncmp(t, "tls://", 6) ? t + 6
+                                                      : NULL;
+        if (!host || !*host || *host == ':' || strchr(host, '@') || strchr(host, '/')) rc = -1;
+        n++;
+    }
+    free(copy);
+    return rc; /* "" (the default): SQLite */
+}
+
 static json_t *parse_list(const char *s)
 {
     json_t *a = json_array();
@@ -245,6 +291,11 @@ static int parse_into(const setting *st, config_t *c, const char *s)
         return 0;
     case T_ADDRESS:
         if (parse_address(s) < 0) return -1;
+        free(*(char **)field);
+        *(char **)field = xstrdup(s);
+        return 0;
+    case T_STORE_URL:
+        if (parse_store_url(s) < 0) return -1;
         free(*(char **)field);
         *(char **)field = xstrdup(s);
         return 0;
@@ -277,8 +328,10 @@ void config_init(config_t *c)
 /* "EVKIT_X 'v' is not <forms>", with where a value from .env was set. */
 static int bad_value(const setting *st, const char *v, config_source from, err_t *err)
 {
+    /* A store URL with user and password in it is refused, unseen. */
+    bool hide = st->info.secret || (st->kind == T_STORE_URL && strchr(v, '@'));
     return err_code(err, EVK_INVALID, "%s '%.80s' is not %s%s", st->info.name,
-                    st->info.secret ? "<hidden>" : v, st->info.forms,
+                    hide ? "<hidden>" : v, st->info.forms,
                     from == CONFIG_DOTENV ? " (set in the app's .env)" : "");
 }
 
@@ -319,7 +372,8 @@ void config_free(config_t *c)
     for (size_t i = 0; i < NTABLE; i++) {
         const setting *st = &TABLE[i];
         void *field = (char *)c + st->off;
-        if (st->kind == T_STRING || st->kind == T_ADDRESS) free(*(char **)field);
+        if (st->kind == T_STRING || st->kind == T_ADDRESS || st->kind == T_STORE_URL)
+            free(*(char **)field);
         else if (st->kind == T_LIST) json_decref(*(json_t **)field);
         free(c->raw[i]);
     }
@@ -337,4 +391,20 @@ json_t *config_describe(const config_t *c)
                                              "source", config_source_name(c->from[i])));
     }
     return out;
+}
+
+static const char *or_null(const char *s) { return s && *s ? s : NULL; }
+
+void config_store_opts(const config_t *c, const char *dir, store_opts *o)
+{
+    *o = (store_opts){
+        .dir = dir,
+        .url = or_null(c->store_url),
+        .creds = or_null(c->store_creds),
+        .token = or_null(c->store_token),
+        .tls_ca = or_null(c->store_tls_ca),
+        .tls_cert = or_null(c->store_tls_cert),
+        .tls_key = or_null(c->store_tls_key),
+        .replicas = c->store_replicas,
+    };
 }

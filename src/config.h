@@ -16,6 +16,7 @@
 
 #include "core/util.h"
 #include "manifest/manifest.h"
+#include "store/store.h"
 
 typedef enum { CONFIG_DEFAULT = 0, CONFIG_ENV, CONFIG_DOTENV } config_source;
 
@@ -45,6 +46,13 @@ typedef struct config {
     int log_level;                   /* EVKIT_LOG_LEVEL, a log_level */
     int log_format;                  /* EVKIT_LOG_FORMAT, a log_format */
     int progress;                    /* EVKIT_PROGRESS: CONFIG_PROGRESS_* */
+    char *store_url;                 /* EVKIT_STORE ("" when unset: SQLite) */
+    char *store_creds;               /* EVKIT_STORE_CREDS ("" when unset) */
+    char *store_token;               /* EVKIT_STORE_TOKEN ("" when unset) */
+    char *store_tls_ca;              /* EVKIT_STORE_TLS_CA ("" when unset) */
+    char *store_tls_cert;            /* EVKIT_STORE_TLS_CERT ("" when unset) */
+    char *store_tls_key;             /* EVKIT_STORE_TLS_KEY ("" when unset) */
+    int store_replicas;              /* EVKIT_STORE_REPLICAS, 0: by the cluster's size */
     /* app settings */
     char *namespace;                 /* AIO_runtime_namespace */
     json_t *api_tokens;              /* EVKIT_API_TOKENS: array of strings */
@@ -103,6 +111,10 @@ const char *config_source_name(config_source s);
  * burst 3000 refilled at 600/s), "200" (per second) or "off"/"0" (per_s 0).
  * -1 when malformed. */
 int config_parse_rate(const char *s, config_rate *out);   /* "default", "env", ".env" */
+
+/* The store options the settings give, the journal folder dir beside
+ * (strings borrowed from c; "" settings become NULL). */
+void config_store_opts(const config_t *c, const char *dir, store_opts *o);
 
 /* The effective settings: [{name, value, source}] in table order, a secret
  * that is set shown as "<hidden>". Caller decrefs. */

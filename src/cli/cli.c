@@ -217,8 +217,11 @@ store_t *cli_open_store(const cli_ctx *ctx)
         return NULL;
     }
     store_t *s = NULL;
-    if (store_open(ctx->data_dir, &s, &err) < 0) {
-        cli_fail("cannot open the journal in '%s': %s", ctx->data_dir, err.msg);
+    store_opts o;
+    config_store_opts(ctx->config, ctx->data_dir, &o);
+    if (store_open_with(&o, &s, &err) < 0) {
+        if (o.url) cli_fail("cannot open the journal on JetStream at %s: %s", o.url, err.msg);
+        else cli_fail("cannot open the journal in '%s': %s", ctx->data_dir, err.msg);
         return NULL;
     }
     return s;

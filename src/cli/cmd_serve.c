@@ -21,7 +21,21 @@ static const char CHECK_USAGE[] =
     "\n"
     "Validates app.config.yaml (with $include), .env inputs, events.json and providers.json,\n"
     "and that the Node.js found (EVKIT_NODE, else node on PATH) runs the nodejs actions.\n"
+    "With EVKIT_STORE set, also that the JetStream cluster answers and that evkit's streams\n"
+    "and buckets are usable (creating the missing ones).\n"
     "Prints each problem as file:line:column; exits 1 when there are errors.\n";
+
+/* With EVKIT_STORE: the cluster answers, JetStream is on, evkit's streams
+ * exist with a config it can use (created when missing). */
+static bool check_store(cli_ctx *ctx)
+{
+    if (!ctx->config->store_url || !*ctx->config->store_url) return true;
+    store_t *s = cli_open_store(ctx);
+    if (!s) return false;
+    printf("store: JetStream at %s: ok\n", ctx->config->store_url);
+    store_close(s);
+    return true;
+}
 
 static int check_run(cli_ctx *ctx, const cli_args *a)
 {
@@ -45,7 +59,8 @@ static int check_run(cli_ctx *ctx, const cli_args *a)
     } else {
         printf("%s: %zu error(s), %zu warning(s)\n", ctx->app_dir, d.errors, d.warnings);
     }
-    int rc = d.errors ? EXIT_FAIL : EXIT_OK;
+    bool store_ok = check_store(ctx);
+    int rc = d.errors || !store_ok ? EXIT_FAIL : EXIT_OK;
     diags_free(&d);
     return rc;
 }

@@ -79,8 +79,13 @@ static int lock_journal(daemon_t *d, err_t *err)
 
 static int open_store(daemon_t *d, err_t *err)
 {
-    if (store_open(d->o->data_dir, &d->store, err) < 0) {
+    store_opts o;
+    config_store_opts(d->o->config, d->o->data_dir, &o);
+    if (store_open_with(&o, &d->store, err) < 0) {
         err_t cause = *err;
+        if (o.url)
+            return err_code(err, cause.code, "cannot open the journal on JetStream at %s: %s",
+                            o.url, cause.msg);
         return err_code(err, cause.code, "cannot open the journal in '%s': %s", d->o->data_dir,
                         cause.msg);
     }

@@ -106,6 +106,20 @@ struct store_backend {
 
 /* The backends' constructors (the options say which one store_open_with takes). */
 int sqlite_store_open(const store_opts *o, store_t **out, err_t *err);
+int nats_store_open(const store_opts *o, store_t **out, err_t *err);
+
+/* ---- shared by the backends (store.c) ---- */
+/* EVK_INVALID unless ev has a provider, a type and a registration for each delivery. */
+int store_event_in_check(const store_event_in *ev, err_t *err);
+/* The CloudEvent of ev as stored: {specversion, id (a new UUID, copied to
+ * id), source urn:uuid:<provider_uuid>, type, time (time_ms), datacontenttype,
+ * the extra attributes, data}, compact JSON; NULL with err. Caller frees. */
+char *store_cloudevent_text(const store_event_in *ev, const char *provider_uuid, char id[37],
+                            int64_t time_ms, err_t *err);
+/* Whether (provider, type) is one of the n pairs (a NULL provider or type
+ * in a pair matches nothing). */
+bool store_pair_match(const char *provider, const char *type, const char *const *providers,
+                      const char *const *types, size_t n);
 
 /* "ACTIVE", "UNSTABLE", "DISABLED" back to reg_state (ACTIVE for anything else). */
 reg_state reg_state_parse(const char *s);

@@ -2,6 +2,10 @@
  * dispatching to the backend the store was opened with (backend.h). */
 #include "store/backend.h"
 
+#include "core/json_io.h"
+#include "core/log.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +13,10 @@ int store_open_with(const store_opts *o, store_t **out, err_t *err)
 {
     *out = NULL;
     if (o->url && *o->url) {
-        return err_code(err, EVK_INVALID, "no store backend takes that URL");
+        if (!strncmp(o->url, "nats://", 7) || !strncmp(o->url, "tls://", 6))
+            return nats_store_open(o, out, err);
+        return err_code(err, EVK_INVALID,
+                        "the store URL must start with nats:// or tls:// (or be unset for SQLite)");
     }
     return sqlite_store_open(o, out, err);
 }
@@ -66,6 +73,58 @@ reg_state reg_state_parse(const char *s)
     if (s && !strcmp(s, "DISABLED")) return REG_DISABLED;
     if (s && !strcmp(s, "UNSTABLE")) return REG_UNSTABLE;
     return REG_ACTIVE;
+}
+
+int store_event_in_check(const store_event_in *ev, err_t *err)
+{
+    if (!ev || !ev->provider || !*ev->provider)
+        return err_code(err, EVK_INVALID, "event provider is required");
+    if (!ev->type || !*ev->type) return err_code(err, EVK_INVALID, "event type is required");
+    for (size_t i = 0; i < ev->ndeliveries; i++) {
+        if (!ev->deliveries[i].registration || !*ev->deliveries[i].registration)
+            return err_code(err, EVK_INVALID, "delivery %zu has no registration", i);
+    }
+    return 0;
+}
+
+char *store_cloudevent_text(const store_event_in *ev, const char *provider_uuid, char id[37],
+                            int64_t time_ms, err_t *err)
+{
+    /* Keys in the order CloudEvents documents them. */
+    char iso[32], source[48];
+    uuid_v4(id);
+    time_iso(time_ms, iso, sizeof iso);
+    snprintf(source, sizeof source, "urn:uuid:%s", provider_uuid);
+    json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
+                           "source", source, "type", ev->type, "time", iso, "datacontenttype",
+                           "application/json");
+    if (!ce) {
+        err_code(err, EVK_INVALID, "cannot build the CloudEvent (type not valid UTF-8?)");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(ev->attributes, k, v) {
+        if (!strcmp(k, "specversion") || !strcmp(k, "id") || !strcmp(k, "source") ||
+            !strcmp(k, "type") || !strcmp(k, "data"))
+            continue;
+        json_object_set(ce, k, v);
+    }
+    if (ev->data) json_object_set(ce, "data", ev->data);
+    char *body = json_text(ce, JSON_COMPACT);
+    json_decref(ce);
+    if (!body) err_code(err, EVK_INVALID, "cannot serialize the event data");
+    return body;
+}
+
+bool store_pair_match(const char *provider, const char *type, const char *const *providers,
+                      const char *const *types, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (providers[i] && types[i] && !strcmp(providers[i], provider) && !strcmp(types[i], type))
+            return true;
+    }
+    return false;
 }
 
 /* ---- dispatch ---- */
@@ -272,8 +331,24 @@ int store_regdef_generation(store_t *s, int64_t *generation, err_t *err)
     return s->be->regdef_generation(s, generation, err);
 }
 
+/* A record a backend cannot keep yet is dropped with one warning, not a crash. */
+static void unkept(store_t *s, const char *what)
+{
+    static _Atomic bool warned;
+    if (!warned) {
+        warned = true;
+        log_warn("records are not kept on this store yet",
+                 json_pack("{s:s, s:s}", "records", what, "store", s->be->name));
+    }
+}
+
 void store_activation_put(store_t *s, json_t *record)
 {
+    if (!s->be->activation_put) {
+        json_decref(record);
+        unkept(s, "activations");
+        return;
+    }
     s->be->activation_put(s, record);
 }
 
@@ -309,6 +384,10 @@ void store_flush(store_t *s)
 
 void store_trace_put(store_t *s, const store_trace *t)
 {
+    if (!s->be->trace_put) {
+        unkept(s, "delivery traces");
+        return;
+    }
     s->be->trace_put(s, t);
 }
 

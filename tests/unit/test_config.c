@@ -10,7 +10,8 @@ static const char *const TOUCHED[] = {
     "EVKIT_APP", "EVKIT_LISTEN", "EVKIT_WORKERS", "EVKIT_LOG_LEVEL", "EVKIT_LOG_FORMAT",
     "AIO_runtime_namespace", "EVKIT_API_TOKENS", "EVKIT_METRICS_TOKEN", "EVKIT_METRICS_AUTH",
     "EVKIT_ACTIVATION_RETENTION", "EVKIT_TRACE_RETENTION", "EVKIT_TRACE_KEEP",
-    "EVKIT_PUBLISH_RATE", "EVKIT_BLOCKING_WAIT", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", NULL,
+    "EVKIT_PUBLISH_RATE", "EVKIT_BLOCKING_WAIT", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET",
+    "EVKIT_STORE", "EVKIT_STORE_TOKEN", "EVKIT_STORE_REPLICAS", NULL,
 };
 
 static int clean_env(void **state)
@@ -88,9 +89,16 @@ static void test_every_type(void **state)
     setenv("EVKIT_BLOCKING_WAIT", "700ms", 1);
     setenv("EVKIT_PUBLISH_RATE", "4/2s", 1);                 /* rate */
     setenv("EVKIT_METRICS_AUTH", "none", 1);
+    setenv("EVKIT_STORE", "nats://10.0.0.1:4222, tls://nats-2:4222", 1); /* store URL */
     config_t c;
     err_t err;
     assert_int_equal(load(&c, NULL, &err), 0);
+    assert_string_equal(c.store_url, "nats://10.0.0.1:4222, tls://nats-2:4222");
+    store_opts so;
+    config_store_opts(&c, "/var/evkit", &so);
+    assert_string_equal(so.url, c.store_url);
+    assert_string_equal(so.dir, "/var/evkit");
+    assert_null(so.token);
     assert_string_equal(c.app_dir, "/srv/app");
     assert_string_equal(c.listen, "[::1]:0");
     assert_int_equal(c.workers, 256);
@@ -137,6 +145,10 @@ static void test_bad_values_named(void **state)
         {"EVKIT_LISTEN", "8080", "HOST:PORT"},
         {"EVKIT_LISTEN", "127.0.0.1:65536", "HOST:PORT"},
         {"EVKIT_LISTEN", "[::1]8080", "HOST:PORT"},
+        {"EVKIT_STORE", "http://127.0.0.1:4222", "nats://HOST:PORT or tls://HOST:PORT"},
+        {"EVKIT_STORE", "nats://", "nats://HOST:PORT"},
+        {"EVKIT_STORE", "nats://a:4222,b:4222", "nats://HOST:PORT"},
+        {"EVKIT_STORE_REPLICAS", "6", "a whole number from 0 to 5"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         clean_env(NULL);
@@ -254,6 +266,20 @@ static void test_secrets_hidden(void **state)
     json_decref(all);
     config_free(&c);
     json_decref(app.env);
+
+    /* A password in the store URL is refused without being shown. */
+    setenv("EVKIT_STORE", "nats://evkit:s3cr3t-pw@127.0.0.1:4222", 1);
+    setenv("EVKIT_STORE_TOKEN", "s3cr3t-token", 1);
+    assert_int_equal(load(&c, NULL, &err), -1);
+    assert_null(strstr(err.msg, "s3cr3t"));
+    assert_non_null(strstr(err.msg, "EVKIT_STORE '<hidden>' is not"));
+    config_free(&c);
+    unsetenv("EVKIT_STORE");
+    assert_int_equal(load(&c, NULL, &err), 0);
+    all = config_describe(&c);
+    assert_string_equal(field(all, "EVKIT_STORE_TOKEN", "value"), "<hidden>");
+    json_decref(all);
+    config_free(&c);
     for (size_t i = 0; i < config_count(); i++) {
         const config_info *in = config_at(i);
         /* Tokens are lists; a client secret is one string. */

@@ -223,39 +223,16 @@ int sq_append(store_t *base, const store_event_in *ev, store_append_result *res,
 {
     sq_t *s = SQ(base);
     memset(res, 0, sizeof *res);
-    if (!ev || !ev->provider || !*ev->provider)
-        return err_code(err, EVK_INVALID, "event provider is required");
-    if (!ev->type || !*ev->type) return err_code(err, EVK_INVALID, "event type is required");
-    for (size_t i = 0; i < ev->ndeliveries; i++) {
-        if (!ev->deliveries[i].registration || !*ev->deliveries[i].registration)
-            return err_code(err, EVK_INVALID, "delivery %zu has no registration", i);
-    }
+    if (store_event_in_check(ev, err) < 0) return -1;
     char uuid[37];
     if (sq_provider_id(&s->base, ev->provider, uuid, err) < 0) return -1;
 
     /* The CloudEvent is built here, on the caller's thread: the writer only
-     * binds text. Keys in the order CloudEvents documents them. */
-    char id[37], iso[32], source[48];
-    uuid_v4(id);
+     * binds text. */
+    char id[37];
     int64_t t = now_ms();
-    time_iso(t, iso, sizeof iso);
-    snprintf(source, sizeof source, "urn:uuid:%s", uuid);
-    json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
-                           "source", source, "type", ev->type, "time", iso, "datacontenttype",
-                           "application/json");
-    if (!ce) return err_code(err, EVK_INVALID, "cannot build the CloudEvent (type not valid UTF-8?)");
-    const char *k;
-    json_t *v;
-    json_object_foreach(ev->attributes, k, v) {
-        if (!strcmp(k, "specversion") || !strcmp(k, "id") || !strcmp(k, "source") ||
-            !strcmp(k, "type") || !strcmp(k, "data"))
-            continue;
-        json_object_set(ce, k, v);
-    }
-    if (ev->data) json_object_set(ce, "data", ev->data);
-    char *body = json_text(ce, JSON_COMPACT);
-    json_decref(ce);
-    if (!body) return err_code(err, EVK_INVALID, "cannot serialize the event data");
+    char *body = store_cloudevent_text(ev, uuid, id, t, err);
+    if (!body) return -1;
 
     append_arg a = {.ev = ev, .id = id, .time_ms = t, .body = body, .res = res};
     wop_t op = {.run = run_append, .arg = &a};
@@ -402,16 +379,6 @@ static int run_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-static bool pair_match(const char *provider, const char *type, const char *const *providers,
-                       const char *const *types, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (providers[i] && types[i] && !strcmp(providers[i], provider) && !strcmp(types[i], type))
-            return true;
-    }
-    return false;
-}
-
 /* The events a replay delivers, collected on a read connection. */
 typedef struct {
     const char *const *providers, *const *types;
@@ -428,7 +395,7 @@ static int row_replay(void *ud, sqlite3_stmt *row, err_t *err)
     replay_scan *sc = ud;
     const char *prov = (const char *)sqlite3_column_text(row, 1);
     const char *type = (const char *)sqlite3_column_text(row, 2);
-    if (!prov || !type || !pair_match(prov, type, sc->providers, sc->types, sc->n)) return 0;
+    if (!prov || !type || !store_pair_match(prov, type, sc->providers, sc->types, sc->n)) return 0;
     VEC_GROW(sc->positions, sc->cap_positions, sc->len + 1);
     VEC_GROW(sc->keys, sc->cap_keys, sc->len + 1);
     sc->positions[sc->len] = sqlite3_column_int64(row, 0);

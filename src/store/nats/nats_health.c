@@ -1,0 +1,273 @@
+/* nats_health: registration health shared by every node: the state record
+ * in KV evkit_regs ({state, enabled_at, last_error, last_attempt}) and
+ * attempt and failure counters per minute in KV evkit_health
+ * ("<registration>.<minute>" = {a, f}, expired by the bucket's TTL), both
+ * updated by compare-and-set so that nodes never overwrite each other. */
+#include "store/nats/nats_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAS_TRIES 16
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* Applies change to the record of registration (created ACTIVE when
+ * absent), compare-and-set; *out (may be NULL) gets the record as stored. */
+typedef void (*reg_change)(json_t *rec, void *ud);
+
+static int reg_update(js_t *j, const char *registration, reg_change change, void *ud,
+                      json_t **out, err_t *err)
+{
+    char *key = js_token(registration);
+    int rc = -1;
+    for (int tries = 0; tries < CAS_TRIES; tries++) {
+        json_t *rec = NULL;
+        uint64_t rev = 0;
+        if (js_kv_get_json(j, j->regs, key, &rec, &rev, err) < 0) break;
+        bool create = !rec;
+        if (!rec)
+            rec = json_pack("{s:s, s:I, s:s, s:I}", "state", "ACTIVE", "enabled_at",
+                            (json_int_t)now_ms(), "last_error", "", "last_attempt", (json_int_t)0);
+        if (change) change(rec, ud);
+        bool lost = false;
+        /* Nothing to change on a present record: no write. */
+        if (!change && !create) {
+            rc = 0;
+        } else if (js_kv_put_json(j, j->regs, key, rec, create ? 0 : rev, create, &lost, err) < 0) {
+            json_decref(rec);
+            break;
+        }
+        if (!lost) {
+            rc = 0;
+            if (out) *out = rec;
+            else json_decref(rec);
+            break;
+        }
+        json_decref(rec);
+    }
+    if (rc < 0 && err->msg[0] == '\0')
+        err_code(err, EVK_UNAVAILABLE, "registration %s: its record keeps changing", registration);
+    free(key);
+    return rc;
+}
+
+int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *err)
+{
+    json_t *rec = NULL;
+    err->msg[0] = '\0';
+    if (reg_update(j, registration, NULL, NULL, &rec, err) < 0) return -1;
+    *disabled = reg_state_parse(json_string_value(json_object_get(rec, "state"))) == REG_DISABLED;
+    json_decref(rec);
+    return 0;
+}
+
+/* ---- per attempt ---- */
+
+typedef struct {
+    const char *error;
+    int64_t at_ms;
+} last_arg;
+
+static void set_last(json_t *rec, void *ud)
+{
+    last_arg *a = ud;
+    json_object_set_new(rec, "last_attempt", json_integer(a->at_ms));
+    if (a->error) json_object_set_new(rec, "last_error", json_string(a->error));
+}
+
+static int minute_add(js_t *j, const char *registration, int64_t minute, bool failed, err_t *err)
+{
+    char *tok = js_token(registration);
+    char *key = xasprintf("%s.%lld", tok, (long long)minute);
+    free(tok);
+    int rc = -1;
+    for (int tries = 0; tries < CAS_TRIES; tries++) {
+        json_t *v = NULL;
+        uint64_t rev = 0;
+        if (js_kv_get_json(j, j->health, key, &v, &rev, err) < 0) break;
+        json_int_t a = json_integer_value(json_object_get(v, "a")) + 1;
+        json_int_t f = json_integer_value(json_object_get(v, "f")) + (failed ? 1 : 0);
+        json_decref(v);
+        json_t *nv = json_pack("{s:I, s:I}", "a", a, "f", f);
+        bool lost = false;
+        int put = js_kv_put_json(j, j->health, key, nv, rev, rev == 0, &lost, err);
+        json_decref(nv);
+        if (put < 0) break;
+        if (!lost) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc < 0 && err->msg[0] == '\0')
+        err_code(err, EVK_UNAVAILABLE, "registration %s: its health keeps changing", registration);
+    free(key);
+    return rc;
+}
+
+int js_health_record(js_t *j, const char *registration, bool failed, const char *error,
+                     int64_t at_ms, err_t *err)
+{
+    err->msg[0] = '\0';
+    if (minute_add(j, registration, at_ms / 60000, failed, err) < 0) return -1;
+    last_arg a = {.error = error, .at_ms = at_ms};
+    return reg_update(j, registration, set_last, &a, NULL, err);
+}
+
+/* ---- windows ---- */
+
+int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                  int64_t *failures, err_t *err)
+{
+    js_t *j = JS(s);
+    *attempts = *failures = 0;
+    char *tok = js_token(registration);
+    char *filter = xasprintf("%s.*", tok);
+    free(tok);
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    o.IgnoreDeletes = true;
+    kvWatcher *w = NULL;
+    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    free(filter);
+    if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
+    int64_t since_minute = since_ms / 60000;
+    /* The current values come first, then a NULL entry. */
+    for (;;) {
+        kvEntry *e = NULL;
+        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        if (st != NATS_OK || !e) break;
+        const char *dot = strrchr(kvEntry_Key(e), '.');
+        int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
+        if (minute >= since_minute) {
+            json_error_t je;
+            json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+            *attempts += json_integer_value(json_object_get(v, "a"));
+            *failures += json_integer_value(json_object_get(v, "f"));
+            json_decref(v);
+        }
+        kvEntry_Destroy(e);
+    }
+    kvWatcher_Destroy(w);
+    if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
+    return 0;
+}
+
+/* ---- info and state ---- */
+
+/* Deliveries waiting in registration's consumer (pending and held). */
+static int backlog_of(js_t *j, const char *registration, int64_t *backlog, err_t *err)
+{
+    *backlog = 0;
+    char *tok = js_token(registration);
+    char *name = xasprintf("r_%s", tok);
+    free(tok);
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, j->js, JS_DELIVERIES, name, NULL, &jerr);
+    free(name);
+    if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) return 0;
+    if (s != NATS_OK) return js_fail(err, s, "cannot read the registration's backlog");
+    *backlog = (int64_t)ci->NumPending + ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
+    return 0;
+}
+
+static int dead_count(js_t *j, const char *registration, int64_t *dead, err_t *err)
+{
+    *dead = 0;
+    char *tok = js_token(registration);
+    char *subject = xasprintf("evkit.dead.%s", tok);
+    free(tok);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = subject;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, j->js, JS_DEAD, &o, &jerr);
+    if (s == NATS_OK && si->State.Subjects) {
+        for (int i = 0; i < si->State.Subjects->Count; i++)
+            if (!strcmp(si->State.Subjects->List[i].Subject, subject))
+                *dead = (int64_t)si->State.Subjects->List[i].Msgs;
+    }
+    jsStreamInfo_Destroy(si);
+    free(subject);
+    if (s != NATS_OK) return js_fail(err, s, JS_DEAD);
+    return 0;
+}
+
+int js_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
+{
+    js_t *j = JS(s);
+    memset(out, 0, sizeof *out);
+    out->state = REG_ACTIVE;
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    json_t *rec = NULL;
+    err->msg[0] = '\0';
+    if (reg_update(j, registration, NULL, NULL, &rec, err) < 0) return -1;
+    out->state = reg_state_parse(json_string_value(json_object_get(rec, "state")));
+    snprintf(out->last_error, sizeof out->last_error, "%s",
+             json_string_value(json_object_get(rec, "last_error")) ?: "");
+    out->last_attempt_ms = json_integer_value(json_object_get(rec, "last_attempt"));
+    int64_t enabled = json_integer_value(json_object_get(rec, "enabled_at"));
+    json_decref(rec);
+    int64_t since = now_ms() - DAY_MS;
+    if (enabled > since) since = enabled;
+    if (js_reg_window(s, registration, since, &out->attempts_24h, &out->failures_24h, err) < 0 ||
+        backlog_of(j, registration, &out->backlog, err) < 0 ||
+        dead_count(j, registration, &out->dead, err) < 0)
+        return -1;
+    if (out->state == REG_DISABLED) out->parked = out->backlog;
+    return 0;
+}
+
+typedef struct {
+    reg_state st;
+    bool enable;
+} state_arg;
+
+static void set_state(json_t *rec, void *ud)
+{
+    state_arg *a = ud;
+    json_object_set_new(rec, "state", json_string(reg_state_name(a->st)));
+    if (a->enable) {
+        json_object_set_new(rec, "enabled_at", json_integer(now_ms()));
+        json_object_set_new(rec, "last_error", json_string(""));
+    }
+}
+
+int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
+{
+    js_t *j = JS(s);
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    state_arg a = {.st = st};
+    err->msg[0] = '\0';
+    if (reg_update(j, registration, set_state, &a, NULL, err) < 0) return -1;
+    js_work_state_changed(j, registration);
+    js_kick_all(j);
+    return 0;
+}
+
+int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
+{
+    js_t *j = JS(s);
+    if (resumed) *resumed = 0;
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    int64_t backlog = 0;
+    if (backlog_of(j, registration, &backlog, err) < 0) return -1;
+    json_t *before = NULL;
+    err->msg[0] = '\0';
+    if (reg_update(j, registration, NULL, NULL, &before, err) < 0) return -1;
+    bool was_disabled =
+        reg_state_parse(json_string_value(json_object_get(before, "state"))) == REG_DISABLED;
+    json_decref(before);
+    state_arg a = {.st = REG_ACTIVE, .enable = true};
+    if (reg_update(j, registration, set_state, &a, NULL, err) < 0) return -1;
+    if (resumed && was_disabled) *resumed = (int)backlog;
+    js_work_state_changed(j, registration);
+    js_kick_all(j);
+    return 0;
+}

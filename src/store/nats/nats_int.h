@@ -1,0 +1,179 @@
+/* nats_int: what the JetStream backend's files share and nothing else sees:
+ * its store struct, the names of its streams and buckets, and the small
+ * helpers every file uses (subject tokens, error mapping, KV as JSON).
+ * The mapping and its reasons: docs/jetstream.md. */
+#ifndef EVKIT_STORE_NATS_INT_H
+#define EVKIT_STORE_NATS_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+
+#include "store/backend.h"
+
+#define JS_EVENTS "EVKIT_EVENTS"
+#define JS_DELIVERIES "EVKIT_DELIVERIES"
+#define JS_DEAD "EVKIT_DEAD"
+#define KV_EVENTIDS "evkit_eventids"
+#define KV_DEDUP "evkit_dedup"
+#define KV_ATTEMPTS "evkit_attempts"
+#define KV_REGS "evkit_regs"
+#define KV_HEALTH "evkit_health"
+#define KV_STATE "evkit_state"
+#define KV_META "evkit_meta"
+#define JS_KICK_SUBJECT "evkit.kick"
+
+typedef struct js_store js_t;
+
+/* A delivery message this node pulled and has not settled yet (its ack,
+ * NAK or dead letter is store_finish's). */
+typedef struct js_held {
+    int64_t id;                 /* its sequence in EVKIT_DELIVERIES */
+    natsMsg *msg;
+    char *registration;
+    char *order_key;
+    int attempt;
+    int64_t first_attempt_ms;
+    struct js_held *next;
+} js_held;
+
+/* This node's pull subscription on one registration's durable consumer. */
+typedef struct js_sub {
+    char *registration;
+    natsSubscription *sub;
+    _Atomic int64_t ack_wait_ms;
+    _Atomic bool disabled;      /* the registration's state, as last read */
+    _Atomic int64_t checked_ms; /* when (0: read it again) */
+    struct js_sub *next;
+} js_sub;
+
+struct js_store {
+    store_t base;               /* first: a store_t * is a js_t * */
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *eventids, *dedup, *attempts, *regs, *health, *state, *meta;
+    natsSubscription *kick_sub;
+    int replicas;
+    int64_t timeout_ms;
+
+    pthread_mutex_t mu;         /* claims, subs, statistics */
+    js_held *claims;
+    js_sub *subs;
+    store_stats stats;
+
+    pthread_mutex_t work_mu;    /* store_wait_work */
+    pthread_cond_t cv_work;
+    uint64_t work_gen;
+};
+
+#define JS(st) ((js_t *)(st))
+
+/* ---- nats_store.c ---- */
+/* Fills err from a libnats status (and its last error text), with what in
+ * front; a server that cannot be reached or a timeout is EVK_UNAVAILABLE.
+ * Returns -1. */
+int js_fail(err_t *err, natsStatus s, const char *what);
+/* Wakes this node's store_wait_work and, through evkit.kick, every node's. */
+void js_kick_all(js_t *j);
+
+/* ---- nats_names.c ---- */
+/* s as one subject token or KV key part, which both take: bytes outside
+ * A-Z a-z 0-9 - _ as =XX, "" as "=". Caller frees. */
+char *js_token(const char *s);
+/* The subject of a delivery of registration with order_key (NULL: unordered). */
+char *js_delivery_subject(const char *registration, const char *order_key);
+/* The hex SHA-256 of a and b joined by a NUL (65 bytes with the NUL). */
+void js_hash2(const char *a, const char *b, char out[65]);
+
+/* KV values as JSON: *out NULL (and 0) when absent or deleted; *rev the
+ * revision (0 when absent), for a compare-and-set. */
+int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t *rev,
+                   err_t *err);
+/* Puts v; with rev > 0 only if the key is still at that revision, with rev
+ * == 0 and create only if absent (*lost true when another writer won). */
+int js_kv_put_json(js_t *j, kvStore *kv, const char *key, const json_t *v, uint64_t rev,
+                   bool create, bool *lost, err_t *err);
+
+/* ---- nats_journal.c ---- */
+/* The CloudEvent at position seq of the events stream (NULL when gone). */
+int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err);
+
+/* ---- nats_work.c ---- */
+/* Publishes one delivery message of event (the CloudEvent) at position to
+ * registration; msg_id dedups (NULL: none). */
+int js_publish_delivery(js_t *j, const char *registration, const char *order_key,
+                        const json_t *event, int64_t position, const char *msg_id, err_t *err);
+/* Drops this node's claims and subscriptions (close). */
+void js_work_free(js_t *j);
+/* registration's waiting deliveries become dead letters (status
+ * STORE_STATUS_REGISTRATION_GONE), its consumer goes; *dropped (may be
+ * NULL) gets how many. Deliveries another node holds settle there. */
+int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *err);
+/* Makes this node read registration's state again at its next claim. */
+void js_work_state_changed(js_t *j, const char *registration);
+
+/* ---- the operations of store.h (backend.h's table), by file ---- */
+/* nats_store.c */
+void js_close(store_t *s);
+void js_stats_get(store_t *s, store_stats *out);
+void js_kick(store_t *s);
+void js_wait_work(store_t *s, int64_t until_ms);
+int64_t js_next_due(store_t *s);
+void js_flush(store_t *s);
+int js_size_get(store_t *s, store_size *out, err_t *err);
+/* nats_journal.c */
+int js_provider_id(store_t *s, const char *key, char out[37], err_t *err);
+int js_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err);
+int js_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
+int js_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err);
+int js_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                     size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                     err_t *err);
+int js_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
+int js_journal_floor(store_t *s, int64_t *floor, err_t *err);
+int js_event_get(store_t *s, const char *id, json_t **out, err_t *err);
+int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
+              const char *const *types, size_t n, const char *order_key_path, int *count,
+              err_t *err);
+int js_replay_progress(store_t *s, const char *registration, int64_t since,
+                       const char *const *providers, const char *const *types, size_t n,
+                       const char *order_key_path, store_progress_fn progress, void *ud,
+                       int *count, err_t *err);
+/* nats_work.c */
+int js_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
+             err_t *err);
+int js_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
+                  store_delivery **out, size_t *n, err_t *err);
+int js_finish(store_t *s, const store_attempt *a, err_t *err);
+int js_release_claims(store_t *s, int *released, err_t *err);
+/* nats_dead.c */
+int js_deadletter_list(store_t *s, const char *registration, int limit, json_t **out,
+                       err_t *err);
+int js_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count,
+                         err_t *err);
+int js_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
+                             void *ud, int *count, err_t *err);
+/* nats_health.c */
+int js_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err);
+int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err);
+int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err);
+int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
+                  int64_t *failures, err_t *err);
+/* Counts one finished attempt of registration in its health record and
+ * minute bucket (failed: not a success). */
+int js_health_record(js_t *j, const char *registration, bool failed, const char *error,
+                     int64_t at_ms, err_t *err);
+/* Whether registration is DISABLED (creating its record ACTIVE when absent). */
+int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *err);
+/* nats_kv.c */
+int js_state_get(store_t *s, const char *key, json_t **value, err_t *err);
+int js_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
+int js_state_delete(store_t *s, const char *key, bool *existed, err_t *err);
+int js_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
+int js_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
+                  bool *existed, err_t *err);
+int js_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err);
+int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err);
+int js_regdef_generation(store_t *s, int64_t *generation, err_t *err);
+int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+
+#endif

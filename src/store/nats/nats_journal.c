@@ -1,0 +1,457 @@
+/* nats_journal: the journal on JetStream: provider ids, appending an event
+ * with its deliveries (the 200 after JetStream's acks), idempotency keys,
+ * reading by position, events by id, replay. docs/jetstream.md says why. */
+#include "store/nats/nats_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonpath.h"
+
+#define DEFAULT_LIMIT 100
+#define REPLAY_PAGE 256
+
+/* ---- providers ---- */
+
+int js_provider_find(store_t *s, const char *key, char out[37], bool *found, err_t *err)
+{
+    js_t *j = JS(s);
+    out[0] = '\0';
+    *found = false;
+    if (!key || !*key) return err_code(err, EVK_INVALID, "provider key is required");
+    char *tok = js_token(key);
+    char *k = xasprintf("provider.%s", tok);
+    free(tok);
+    json_t *v = NULL;
+    int rc = js_kv_get_json(j, j->meta, k, &v, NULL, err);
+    free(k);
+    const char *id = json_string_value(json_object_get(v, "id"));
+    if (rc == 0 && id && strlen(id) == 36) {
+        memcpy(out, id, 37);
+        *found = true;
+    }
+    json_decref(v);
+    return rc;
+}
+
+int js_provider_id(store_t *s, const char *key, char out[37], err_t *err)
+{
+    js_t *j = JS(s);
+    bool found;
+    for (int tries = 0; tries < 3; tries++) {
+        if (js_provider_find(s, key, out, &found, err) < 0) return -1;
+        if (found) return 0;
+        /* Create-if-absent: of two nodes creating it at once, one wins and
+         * the other reads the winner's id on its next turn. */
+        char uuid[37];
+        uuid_v4(uuid);
+        char *tok = js_token(key);
+        char *k = xasprintf("provider.%s", tok);
+        free(tok);
+        json_t *v = json_pack("{s:s, s:s}", "id", uuid, "key", key);
+        bool lost = false;
+        int rc = js_kv_put_json(j, j->meta, k, v, 0, true, &lost, err);
+        json_decref(v);
+        free(k);
+        if (rc < 0) return -1;
+        if (!lost) {
+            memcpy(out, uuid, 37);
+            return 0;
+        }
+    }
+    return err_code(err, EVK_UNAVAILABLE, "provider '%s': its id keeps changing", key);
+}
+
+/* ---- reading one event ---- */
+
+static json_t *msg_json(natsMsg *m)
+{
+    json_error_t je;
+    return json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+}
+
+int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err)
+{
+    *out = NULL;
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetMsg(&m, j->js, JS_EVENTS, seq, NULL, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
+    if (s != NATS_OK) return js_fail(err, s, "cannot read the journal");
+    *out = msg_json(m);
+    natsMsg_Destroy(m);
+    return 0;
+}
+
+/* The next event message with a sequence >= from on subject (a filter with
+ * wildcards), NULL in *m at the end. */
+static int next_event(js_t *j, uint64_t from, const char *subject, natsMsg **m, err_t *err)
+{
+    *m = NULL;
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = from;
+    o.NextBySubject = subject;
+    natsStatus s = js_DirectGetMsg(m, j->js, JS_EVENTS, NULL, &o);
+    if (s == NATS_NOT_FOUND) return 0;
+    if (s != NATS_OK) return js_fail(err, s, "cannot read the journal");
+    return 0;
+}
+
+/* ---- append ---- */
+
+static char *event_subject(const char *provider, const char *type)
+{
+    char *p = js_token(provider), *t = js_token(type);
+    char *subject = xasprintf("evkit.event.%s.%s", p, t);
+    free(p);
+    free(t);
+    return subject;
+}
+
+/* Publishes body to subject with msg_id and headers, synchronously: 0
+ * once JetStream acked it (*seq, *dup), -1 with err. */
+static int publish(js_t *j, const char *subject, const char *body, const char *msg_id,
+                   const char *const *headers, uint64_t *seq, bool *dup, err_t *err)
+{
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, body, (int)strlen(body));
+    for (int i = 0; s == NATS_OK && headers && headers[i]; i += 2)
+        if (headers[i + 1]) s = natsMsgHeader_Set(m, headers[i], headers[i + 1]);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    if (s == NATS_OK) s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) return js_fail(err, s, "JetStream did not take the message");
+    if (seq) *seq = ack->Sequence;
+    if (dup) *dup = ack->Duplicate;
+    jsPubAck_Destroy(ack);
+    return 0;
+}
+
+/* The deliveries of the event at position, each deduplicated by
+ * "<position>.<registration>" (a retried append publishes them again). */
+static int publish_deliveries(js_t *j, const store_event_in *ev, const json_t *ce,
+                              int64_t position, err_t *err)
+{
+    for (size_t i = 0; i < ev->ndeliveries; i++) {
+        const store_delivery_spec *d = &ev->deliveries[i];
+        char *msg_id = xasprintf("%lld.%s", (long long)position, d->registration);
+        int rc = js_publish_delivery(j, d->registration, d->order_key, ce, position, msg_id, err);
+        free(msg_id);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+/* What a key stored before, from the bucket (the 24 h promise). */
+static int dedup_lookup(js_t *j, const char *hash, store_append_result *res, err_t *err)
+{
+    json_t *v = NULL;
+    if (js_kv_get_json(j, j->dedup, hash, &v, NULL, err) < 0) return -1;
+    const char *id = json_string_value(json_object_get(v, "id"));
+    if (id) {
+        snprintf(res->id, sizeof res->id, "%s", id);
+        res->position = json_integer_value(json_object_get(v, "position"));
+        res->duplicate = true;
+    }
+    json_decref(v);
+    return 0;
+}
+
+/* After the publish: the deliveries, the id index, the key (in that order:
+ * a key in the bucket means everything before it is stored). */
+static int append_rest(js_t *j, const store_event_in *ev, const char *hash,
+                       store_append_result *res, const json_t *ce, err_t *err)
+{
+    if (publish_deliveries(j, ev, ce, res->position, err) < 0) return -1;
+    char pos[24];
+    snprintf(pos, sizeof pos, "%lld", (long long)res->position);
+    natsStatus s = kvStore_PutString(NULL, j->eventids, res->id, pos);
+    if (s != NATS_OK) return js_fail(err, s, "cannot index the event id");
+    if (hash) {
+        json_t *v = json_pack("{s:s, s:I}", "id", res->id, "position", (json_int_t)res->position);
+        int rc = js_kv_put_json(j, j->dedup, hash, v, 0, false, NULL, err);
+        json_decref(v);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+int js_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err)
+{
+    js_t *j = JS(s);
+    memset(res, 0, sizeof *res);
+    if (store_event_in_check(ev, err) < 0) return -1;
+    char uuid[37], id[37], hash[65];
+    if (js_provider_id(s, ev->provider, uuid, err) < 0) return -1;
+    if (ev->idempotency_key) {
+        js_hash2(ev->provider, ev->idempotency_key, hash);
+        if (dedup_lookup(j, hash, res, err) < 0) return -1;
+        if (res->duplicate) return 0;
+    }
+    char *body = store_cloudevent_text(ev, uuid, id, now_ms(), err);
+    if (!body) return -1;
+    char *subject = event_subject(ev->provider, ev->type);
+    const char *headers[] = {"Evkit-Provider", ev->provider, NULL};
+    uint64_t seq = 0;
+    bool dup = false;
+    int rc = publish(j, subject, body, ev->idempotency_key ? hash : id, headers, &seq, &dup, err);
+    free(subject);
+    json_t *ce = NULL;
+    if (rc == 0 && dup) {
+        /* The stream's window caught the key: the original event, whose
+         * deliveries are published again in case its node died before. */
+        rc = js_event_at(j, seq, &ce, err);
+        if (rc == 0 && !ce) rc = err_code(err, EVK_INTERNAL, "a duplicate of a pruned event");
+        if (rc == 0) snprintf(id, sizeof id, "%s", json_string_value(json_object_get(ce, "id")));
+    } else if (rc == 0) {
+        json_error_t je;
+        ce = json_loads(body, 0, &je);
+    }
+    free(body);
+    if (rc == 0) {
+        snprintf(res->id, sizeof res->id, "%s", id);
+        res->position = (int64_t)seq;
+        res->duplicate = dup;
+        rc = append_rest(j, ev, ev->idempotency_key ? hash : NULL, res, ce, err);
+    }
+    json_decref(ce);
+    if (rc < 0) {
+        memset(res, 0, sizeof *res);
+        return -1;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->stats.ops++;
+    j->stats.commits++;
+    if (!dup) j->stats.events++;
+    pthread_mutex_unlock(&j->mu);
+    if (ev->ndeliveries) js_kick_all(j);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+    const char *const *providers, *const *types;
+    size_t n;                    /* 0: every event */
+    int limit;
+    size_t max_bytes;            /* 0: no bound */
+} read_filter;
+
+/* The provider of an event message (its header), and whether f takes it. */
+static bool filter_takes(const read_filter *f, natsMsg *m, const json_t *ev)
+{
+    if (f->n == 0) return true;
+    const char *provider = NULL;
+    if (natsMsgHeader_Get(m, "Evkit-Provider", &provider) != NATS_OK) return false;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    return type && store_pair_match(provider, type, f->providers, f->types, f->n);
+}
+
+static int read_page(js_t *j, const char *subject, int64_t since, const read_filter *f,
+                     json_t **out, err_t *err)
+{
+    json_t *arr = json_array();
+    size_t bytes = 0;
+    uint64_t from = (uint64_t)(since < 0 ? 0 : since) + 1;
+    while ((int)json_array_size(arr) < f->limit) {
+        natsMsg *m = NULL;
+        if (next_event(j, from, subject, &m, err) < 0) {
+            json_decref(arr);
+            return -1;
+        }
+        if (!m) break;
+        uint64_t seq = natsMsg_GetSequence(m);
+        json_t *ev = msg_json(m);
+        int len = natsMsg_GetDataLength(m);
+        bool take = ev && filter_takes(f, m, ev);
+        natsMsg_Destroy(m);
+        if (seq < from) { /* a server that ignored the sequence: stop, never loop */
+            json_decref(ev);
+            break;
+        }
+        from = seq + 1;
+        if (!take) {
+            json_decref(ev);
+            continue;
+        }
+        if (f->max_bytes && json_array_size(arr) > 0 && bytes + (size_t)len > f->max_bytes) {
+            json_decref(ev);
+            break;
+        }
+        bytes += (size_t)len;
+        json_array_append_new(arr,
+                              json_pack("{s:I, s:o}", "position", (json_int_t)seq, "event", ev));
+    }
+    *out = arr;
+    return 0;
+}
+
+int js_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err)
+{
+    *out = NULL;
+    char *subject;
+    if (provider) {
+        char *p = js_token(provider);
+        subject = xasprintf("evkit.event.%s.*", p);
+        free(p);
+    } else {
+        subject = xstrdup("evkit.event.>");
+    }
+    read_filter f = {.limit = limit > 0 ? limit : DEFAULT_LIMIT};
+    int rc = read_page(JS(s), subject, since, &f, out, err);
+    free(subject);
+    return rc;
+}
+
+int js_read_matching(store_t *s, const char *const *providers, const char *const *types,
+                     size_t n, int64_t since, int limit, size_t max_bytes, json_t **out,
+                     err_t *err)
+{
+    *out = NULL;
+    if (n == 0) {
+        *out = json_array();
+        return 0;
+    }
+    /* One pair reads one subject; one provider its subjects; else all. */
+    bool one_provider = providers[0] != NULL;
+    for (size_t i = 1; i < n && one_provider; i++)
+        one_provider = providers[i] && !strcmp(providers[i], providers[0]);
+    char *subject;
+    if (n == 1 && providers[0] && types[0]) subject = event_subject(providers[0], types[0]);
+    else if (one_provider) {
+        char *p = js_token(providers[0]);
+        subject = xasprintf("evkit.event.%s.*", p);
+        free(p);
+    } else {
+        subject = xstrdup("evkit.event.>");
+    }
+    read_filter f = {.providers = providers, .types = types, .n = n,
+                     .limit = limit > 0 ? limit : DEFAULT_LIMIT, .max_bytes = max_bytes};
+    int rc = read_page(JS(s), subject, since, &f, out, err);
+    free(subject);
+    return rc;
+}
+
+static int stream_state(js_t *j, const char *stream, jsStreamState *st, err_t *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, j->js, stream, NULL, &jerr);
+    if (s != NATS_OK) return js_fail(err, s, stream);
+    st->FirstSeq = si->State.FirstSeq;
+    st->LastSeq = si->State.LastSeq;
+    st->Msgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+int js_journal_floor(store_t *s, int64_t *floor, err_t *err)
+{
+    jsStreamState st = {0};
+    if (stream_state(JS(s), JS_EVENTS, &st, err) < 0) return -1;
+    /* An empty stream reports first = last + 1. */
+    *floor = st.FirstSeq > 0 ? (int64_t)st.FirstSeq - 1 : 0;
+    return 0;
+}
+
+int js_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err)
+{
+    js_t *j = JS(s);
+    *pos = 0;
+    jsStreamState st = {0};
+    if (stream_state(j, JS_EVENTS, &st, err) < 0) return -1;
+    /* Binary search over sequences by the stored time (monotonic enough:
+     * the server stamps messages as it stores them). */
+    uint64_t lo = st.FirstSeq, hi = st.LastSeq;
+    int64_t found = 0;
+    while (lo <= hi && lo > 0) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        natsMsg *m = NULL;
+        if (next_event(j, mid, "evkit.event.>", &m, err) < 0) return -1;
+        if (!m) {
+            if (mid == 0) break;
+            hi = mid - 1;
+            continue;
+        }
+        uint64_t seq = natsMsg_GetSequence(m);
+        int64_t t = natsMsg_GetTime(m) / 1000000;
+        natsMsg_Destroy(m);
+        if (t < time_ms) {
+            found = (int64_t)seq;
+            lo = seq + 1;
+        } else {
+            if (mid == 0) break;
+            hi = mid - 1;
+        }
+    }
+    *pos = found;
+    return 0;
+}
+
+int js_event_get(store_t *s, const char *id, json_t **out, err_t *err)
+{
+    js_t *j = JS(s);
+    *out = NULL;
+    if (!id || !*id) return 0;
+    kvEntry *e = NULL;
+    natsStatus st = kvStore_Get(&e, j->eventids, id);
+    if (st == NATS_NOT_FOUND) return 0;
+    if (st != NATS_OK) return js_fail(err, st, "cannot look the event up");
+    uint64_t seq = strtoull(kvEntry_ValueString(e), NULL, 10);
+    kvEntry_Destroy(e);
+    return js_event_at(j, seq, out, err);
+}
+
+/* ---- replay ---- */
+
+int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
+              const char *const *types, size_t n, const char *order_key_path, int *count,
+              err_t *err)
+{
+    return js_replay_progress(s, registration, since, providers, types, n, order_key_path, NULL,
+                              NULL, count, err);
+}
+
+int js_replay_progress(store_t *s, const char *registration, int64_t since,
+                       const char *const *providers, const char *const *types, size_t n,
+                       const char *order_key_path, store_progress_fn progress, void *ud,
+                       int *count, err_t *err)
+{
+    js_t *j = JS(s);
+    *count = 0;
+    if (!registration || !*registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    if (n == 0) return 0;
+    const char *path = order_key_path && *order_key_path ? order_key_path : NULL;
+    if (progress) progress(ud, 0, -1);
+    for (int64_t at = since < 0 ? 0 : since;;) {
+        json_t *page = NULL;
+        if (js_read_matching(s, providers, types, n, at, REPLAY_PAGE, 0, &page, err) < 0) return -1;
+        size_t i;
+        json_t *row;
+        json_array_foreach(page, i, row) {
+            json_t *ev = json_object_get(row, "event");
+            at = json_integer_value(json_object_get(row, "position"));
+            char *key = path ? json_path_string(ev, path) : NULL;
+            int rc = js_publish_delivery(j, registration, key, ev, at, NULL, err);
+            free(key);
+            if (rc < 0) {
+                json_decref(page);
+                return -1;
+            }
+            (*count)++;
+        }
+        size_t got = json_array_size(page);
+        json_decref(page);
+        if (progress) progress(ud, *count, -1);
+        if (got < REPLAY_PAGE) break;
+    }
+    if (*count) js_kick_all(j);
+    return 0;
+}

@@ -1,0 +1,245 @@
+/* nats_kv: what JetStream keeps in KV buckets besides health: action state
+ * (evkit_state: {v, exp}, an expired value reads as absent and is deleted
+ * when met, since KV 2.9 has no per-key TTL), run-time registration
+ * definitions and named keys (evkit_meta). */
+#include "store/nats/nats_int.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_KEY_RULE "state keys are 1 to 1024 characters of a-z, A-Z, 0-9, -, _ and ."
+
+/* ---- action state ---- */
+
+static char *state_key(const char *key)
+{
+    return js_token(key);
+}
+
+int js_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
+{
+    js_t *j = JS(s);
+    *value = NULL;
+    *expires_ms = 0;
+    if (!store_state_key_valid(key)) return err_code(err, EVK_INVALID, STATE_KEY_RULE);
+    char *k = state_key(key);
+    json_t *rec = NULL;
+    int rc = js_kv_get_json(j, j->state, k, &rec, NULL, err);
+    if (rc == 0 && rec) {
+        int64_t exp = json_integer_value(json_object_get(rec, "exp"));
+        if (exp > 0 && exp <= now_ms()) {
+            kvStore_Delete(j->state, k);
+        } else {
+            *value = json_incref(json_object_get(rec, "v"));
+            *expires_ms = exp;
+        }
+    }
+    json_decref(rec);
+    free(k);
+    return rc;
+}
+
+int js_state_get(store_t *s, const char *key, json_t **value, err_t *err)
+{
+    int64_t exp;
+    return js_state_entry(s, key, value, &exp, err);
+}
+
+int js_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
+{
+    js_t *j = JS(s);
+    if (!store_state_key_valid(key)) return err_code(err, EVK_INVALID, STATE_KEY_RULE);
+    if (!value) return err_code(err, EVK_INVALID, "a state value is required");
+    char *k = state_key(key);
+    json_t *rec = json_pack("{s:O, s:I}", "v", value,
+                            "exp", (json_int_t)(ttl_ms > 0 ? now_ms() + ttl_ms : 0));
+    int rc = js_kv_put_json(j, j->state, k, rec, 0, false, NULL, err);
+    json_decref(rec);
+    free(k);
+    return rc;
+}
+
+int js_state_delete(store_t *s, const char *key, bool *existed, err_t *err)
+{
+    js_t *j = JS(s);
+    if (existed) *existed = false;
+    json_t *v = NULL;
+    int64_t exp;
+    if (js_state_entry(s, key, &v, &exp, err) < 0) return -1;
+    if (existed) *existed = v != NULL;
+    json_decref(v);
+    char *k = state_key(key);
+    natsStatus st = kvStore_Delete(j->state, k);
+    free(k);
+    if (st != NATS_OK && st != NATS_NOT_FOUND) return js_fail(err, st, "cannot delete the value");
+    return 0;
+}
+
+/* ---- registration definitions ---- */
+
+#define REGDEF_GEN_KEY "regdefgen"
+
+static char *regdef_key(const char *name)
+{
+    char *tok = js_token(name);
+    char *k = xasprintf("regdef.%s", tok);
+    free(tok);
+    return k;
+}
+
+/* A change: the generation key's new revision is the new generation. */
+static int bump_generation(js_t *j, err_t *err)
+{
+    natsStatus s = kvStore_PutString(NULL, j->meta, REGDEF_GEN_KEY, "{}");
+    if (s != NATS_OK) return js_fail(err, s, "cannot record the registrations' change");
+    return 0;
+}
+
+int js_regdef_generation(store_t *s, int64_t *generation, err_t *err)
+{
+    js_t *j = JS(s);
+    *generation = 0;
+    json_t *v = NULL;
+    uint64_t rev = 0;
+    if (js_kv_get_json(j, j->meta, REGDEF_GEN_KEY, &v, &rev, err) < 0) return -1;
+    json_decref(v);
+    *generation = (int64_t)rev;
+    return 0;
+}
+
+int js_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode mode,
+                  bool *existed, err_t *err)
+{
+    js_t *j = JS(s);
+    if (existed) *existed = false;
+    if (!name || !*name || !json_is_object(def))
+        return err_code(err, EVK_INVALID, "a registration needs a name and a definition");
+    char *k = regdef_key(name);
+    json_t *old = NULL;
+    uint64_t rev = 0;
+    int rc = js_kv_get_json(j, j->meta, k, &old, &rev, err);
+    bool there = old != NULL;
+    if (existed) *existed = there;
+    bool skip = (mode == REGDEF_CREATE && there) || (mode == REGDEF_UPDATE && !there);
+    if (rc == 0 && !skip) {
+        int64_t now = now_ms();
+        int64_t created = there ? json_integer_value(json_object_get(old, "created")) : now;
+        json_t *rec = json_pack("{s:s, s:O, s:I, s:I}", "name", name, "def", def, "created",
+                                (json_int_t)created, "updated", (json_int_t)now);
+        bool lost = false;
+        rc = js_kv_put_json(j, j->meta, k, rec, rev, !there, &lost, err);
+        json_decref(rec);
+        if (rc == 0 && lost)
+            rc = err_code(err, EVK_CONFLICT, "registration %s changed meanwhile; try again", name);
+        if (rc == 0 && !there) {
+            /* A new name starts with a clean health record. */
+            char *tok = js_token(name);
+            kvStore_Delete(j->regs, tok);
+            free(tok);
+        }
+        if (rc == 0) rc = bump_generation(j, err);
+    }
+    json_decref(old);
+    free(k);
+    return rc;
+}
+
+int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
+{
+    js_t *j = JS(s);
+    *out = NULL;
+    /* The generation first: a change after it shows up next time. */
+    if (js_regdef_generation(s, generation, err) < 0) return -1;
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    o.IgnoreDeletes = true;
+    kvWatcher *w = NULL;
+    natsStatus st = kvStore_Watch(&w, j->meta, "regdef.*", &o);
+    if (st != NATS_OK) return js_fail(err, st, "cannot read the registrations");
+    json_t *all = json_object();
+    for (;;) {
+        kvEntry *e = NULL;
+        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        if (st != NATS_OK || !e) break;
+        json_error_t je;
+        json_t *rec = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        json_t *def = json_object_get(rec, "def");
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        if (json_is_object(def) && name) {
+            json_t *copy = json_deep_copy(def);
+            json_object_set(copy, "created", json_object_get(rec, "created"));
+            json_object_set(copy, "updated", json_object_get(rec, "updated"));
+            json_object_set_new(all, name, copy);
+        }
+        json_decref(rec);
+        kvEntry_Destroy(e);
+    }
+    kvWatcher_Destroy(w);
+    if (st != NATS_OK) {
+        json_decref(all);
+        return js_fail(err, st, "cannot read the registrations");
+    }
+    *out = all;
+    return 0;
+}
+
+int js_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, err_t *err)
+{
+    js_t *j = JS(s);
+    if (existed) *existed = false;
+    if (dropped) *dropped = 0;
+    char *k = regdef_key(name);
+    json_t *old = NULL;
+    int rc = js_kv_get_json(j, j->meta, k, &old, NULL, err);
+    if (rc == 0 && old) {
+        if (existed) *existed = true;
+        natsStatus st = kvStore_Delete(j->meta, k);
+        rc = st == NATS_OK ? bump_generation(j, err) : js_fail(err, st, "cannot delete");
+        if (rc == 0) rc = js_drop_deliveries(j, name, dropped, err);
+    }
+    json_decref(old);
+    free(k);
+    return rc;
+}
+
+/* ---- named keys ---- */
+
+int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err)
+{
+    js_t *j = JS(s);
+    if (len == 0 || len > 256) return err_code(err, EVK_INVALID, "a key is 1 to 256 bytes");
+    char *tok = js_token(name);
+    char *k = xasprintf("key.%s", tok);
+    free(tok);
+    unsigned char raw[256];
+    char hex[513];
+    int rc = random_bytes(raw, len) < 0 ? err_code(err, EVK_INTERNAL, "cannot make a random key")
+                                        : 0;
+    for (size_t i = 0; rc == 0 && i < len; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    /* Two nodes may race for the first key: the first one kept wins. */
+    if (rc == 0) {
+        natsStatus st = kvStore_CreateString(NULL, j->meta, k, hex);
+        if (st != NATS_OK && st != NATS_ERR) rc = js_fail(err, st, "cannot store the key");
+    }
+    OPENSSL_cleanse(hex, sizeof hex);
+    kvEntry *e = NULL;
+    if (rc == 0) {
+        natsStatus st = kvStore_Get(&e, j->meta, k);
+        if (st != NATS_OK) rc = js_fail(err, st, "cannot read the key");
+    }
+    free(k);
+    const char *v = e ? kvEntry_ValueString(e) : NULL;
+    if (rc == 0 && (!v || strlen(v) != 2 * len))
+        rc = err_code(err, EVK_INTERNAL, "the stored key '%s' is malformed", name);
+    for (size_t i = 0; rc == 0 && i < len; i++) {
+        unsigned int b;
+        if (sscanf(v + 2 * i, "%2x", &b) != 1)
+            rc = err_code(err, EVK_INTERNAL, "the stored key '%s' is malformed", name);
+        else out[i] = (unsigned char)b;
+    }
+    kvEntry_Destroy(e);
+    return rc;
+}

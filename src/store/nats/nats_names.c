@@ -1,0 +1,105 @@
+/* nats_names: names as JetStream takes them (subject tokens, KV keys) and
+ * KV values as JSON with compare-and-set. */
+#include "store/nats/nats_int.h"
+
+#include "core/json_io.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *js_token(const char *s)
+{
+    if (!*s) return xstrdup("=");
+    size_t n = strlen(s);
+    char *out = xmalloc(3 * n + 1), *w = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
+        if (plain) {
+            *w++ = (char)*p;
+        } else {
+            snprintf(w, 4, "=%02X", *p);
+            w += 3;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+void js_hash2(const char *a, const char *b, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, a, strlen(a) + 1);
+    EVP_DigestUpdate(ctx, b, strlen(b));
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+char *js_delivery_subject(const char *registration, const char *order_key)
+{
+    char *reg = js_token(registration);
+    char *subject;
+    if (order_key) {
+        char h[65];
+        js_hash2(registration, order_key, h);
+        h[32] = '\0'; /* 16 bytes: only equality matters */
+        subject = xasprintf("evkit.dlv.%s.k%s", reg, h);
+    } else {
+        subject = xasprintf("evkit.dlv.%s.u", reg);
+    }
+    free(reg);
+    return subject;
+}
+
+int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t *rev,
+                   err_t *err)
+{
+    *out = NULL;
+    if (rev) *rev = 0;
+    kvEntry *e = NULL;
+    natsStatus s = kvStore_Get(&e, kv, key);
+    if (s == NATS_NOT_FOUND) return 0;
+    if (s != NATS_OK) return js_fail(err, s, kvStore_Bucket(kv));
+    if (kvEntry_Operation(e) == kvOp_Put) {
+        json_error_t je;
+        *out = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
+        if (!*out) {
+            kvEntry_Destroy(e);
+            return err_code(err, EVK_INTERNAL, "%s: the value of a key is not JSON",
+                            kvStore_Bucket(kv));
+        }
+    }
+    if (rev) *rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    return 0;
+}
+
+int js_kv_put_json(js_t *j, kvStore *kv, const char *key, const json_t *v, uint64_t rev,
+                   bool create, bool *lost, err_t *err)
+{
+    if (lost) *lost = false;
+    char *text = json_text(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) return err_code(err, EVK_INTERNAL, "cannot encode a value");
+    int len = (int)strlen(text);
+    uint64_t newrev = 0;
+    natsStatus s;
+    jsErrCode jerr = 0;
+    if (rev > 0) s = kvStore_Update(&newrev, kv, key, text, len, rev);
+    else if (create) s = kvStore_Create(&newrev, kv, key, text, len);
+    else s = kvStore_Put(&newrev, kv, key, text, len);
+    free(text);
+    (void)jerr;
+    if (s == NATS_OK) return 0;
+    /* A compare-and-set another writer won: the caller reads and tries again. */
+    if ((rev > 0 || create) && lost && s == NATS_ERR) {
+        *lost = true;
+        return 0;
+    }
+    return js_fail(err, s, kvStore_Bucket(kv));
+}

@@ -1,0 +1,371 @@
+/* nats_store: the JetStream backend's connection: connecting with the
+ * options libnats takes, checking that JetStream answers, creating evkit's
+ * streams and buckets when missing (and refusing ones whose config evkit
+ * cannot use), the work signal shared by every node, and closing. */
+#include "store/nats/nats_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+
+#define NS_PER_MS 1000000LL
+#define DEDUP_TTL_MS (24LL * 3600 * 1000)
+#define HEALTH_TTL_MS (25LL * 3600 * 1000)
+
+static const store_backend NATS_BACKEND;
+
+int js_fail(err_t *err, natsStatus s, const char *what)
+{
+    natsStatus last = NATS_OK;
+    const char *detail = nats_GetLastError(&last);
+    evk_status code = EVK_INTERNAL;
+    if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED ||
+        s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR ||
+        s == NATS_STALE_CONNECTION)
+        code = EVK_UNAVAILABLE;
+    else if (s == NATS_NOT_FOUND)
+        code = EVK_NOT_FOUND;
+    if (detail && *detail && strcmp(detail, natsStatus_GetText(s)) != 0)
+        return err_code(err, code, "%s: %s (%s)", what, natsStatus_GetText(s), detail);
+    return err_code(err, code, "%s: %s", what, natsStatus_GetText(s));
+}
+
+/* ---- connecting ---- */
+
+static void on_kick(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    js_t *j = closure;
+    natsMsg_Destroy(msg);
+    pthread_mutex_lock(&j->work_mu);
+    j->work_gen++;
+    pthread_cond_broadcast(&j->cv_work);
+    pthread_mutex_unlock(&j->work_mu);
+}
+
+/* The servers of o->url as libnats takes them (a comma list, spaces dropped). */
+static char *server_list(const char *url)
+{
+    char *out = xstrdup(url);
+    char *w = out;
+    for (const char *r = url; *r; r++)
+        if (*r != ' ' && *r != '\t') *w++ = *r;
+    *w = '\0';
+    return out;
+}
+
+static int set_options(natsOptions *no, const store_opts *o, int64_t timeout, err_t *err)
+{
+    char *servers = server_list(o->url);
+    natsStatus s = natsOptions_SetURL(no, servers);
+    free(servers);
+    if (s == NATS_OK) s = natsOptions_SetName(no, "evkit");
+    if (s == NATS_OK) s = natsOptions_SetTimeout(no, timeout);
+    /* Once connected, keep reconnecting: a server restart is not an outage. */
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(no, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(no, 250);
+    if (s == NATS_OK && o->token) s = natsOptions_SetToken(no, o->token);
+    if (s == NATS_OK && o->creds) s = natsOptions_SetUserCredentialsFromFiles(no, o->creds, NULL);
+    bool tls = o->tls_ca || o->tls_cert || !strncmp(o->url, "tls://", 6);
+    if (s == NATS_OK && tls) s = natsOptions_SetSecure(no, true);
+    if (s == NATS_OK && o->tls_ca) s = natsOptions_LoadCATrustedCertificates(no, o->tls_ca);
+    if (s == NATS_OK && (o->tls_cert || o->tls_key)) {
+        if (!o->tls_cert || !o->tls_key)
+            return err_code(err, EVK_INVALID,
+                            "EVKIT_STORE_TLS_CERT and EVKIT_STORE_TLS_KEY go together");
+        s = natsOptions_LoadCertificatesChain(no, o->tls_cert, o->tls_key);
+    }
+    if (s != NATS_OK) return js_fail(err, s, "NATS options (credentials or TLS files)");
+    return 0;
+}
+
+static int js_connect(js_t *j, const store_opts *o, err_t *err)
+{
+    natsOptions *no = NULL;
+    natsStatus s = natsOptions_Create(&no);
+    if (s != NATS_OK) return js_fail(err, s, "NATS options");
+    int rc = set_options(no, o, j->timeout_ms, err);
+    if (rc == 0) {
+        s = natsConnection_Connect(&j->nc, no);
+        if (s == NATS_NO_SERVER || s == NATS_TIMEOUT)
+            rc = err_code(err, EVK_UNAVAILABLE, "no NATS server answers (%s)",
+                          natsStatus_GetText(s));
+        else if (s != NATS_OK)
+            rc = js_fail(err, s, "cannot connect to NATS");
+    }
+    natsOptions_Destroy(no);
+    if (rc < 0) return -1;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = j->timeout_ms;
+    s = natsConnection_JetStream(&j->js, j->nc, &jo);
+    if (s != NATS_OK) return js_fail(err, s, "JetStream context");
+    jsAccountInfo *ai = NULL;
+    jsErrCode jerr = 0;
+    s = js_GetAccountInfo(&ai, j->js, NULL, &jerr);
+    if (s != NATS_OK) {
+        if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || jerr == JSNotEnabledErr ||
+            jerr == JSNotEnabledForAccountErr)
+            return err_code(err, EVK_UNAVAILABLE,
+                            "JetStream is not enabled on the NATS server (start it with -js "
+                            "or a jetstream block in its config)");
+        return js_fail(err, s, "JetStream account info");
+    }
+    jsAccountInfo_Destroy(ai);
+    return 0;
+}
+
+/* 3 replicas when the client knows of 3 servers or more (given and
+ * discovered), else 1, unless EVKIT_STORE_REPLICAS says. */
+static int replicas_of(js_t *j, int asked)
+{
+    if (asked > 0) return asked;
+    char **servers = NULL;
+    int n = 0;
+    if (natsConnection_GetServers(j->nc, &servers, &n) != NATS_OK) return 1;
+    for (int i = 0; i < n; i++) free(servers[i]);
+    free(servers);
+    return n >= 3 ? 3 : 1;
+}
+
+/* ---- streams and buckets ---- */
+
+static const char *retention_name(jsRetentionPolicy r)
+{
+    return r == js_WorkQueuePolicy ? "work queue" : r == js_InterestPolicy ? "interest" : "limits";
+}
+
+/* The existing stream's config against what evkit needs: the same
+ * retention, storage and subjects. */
+static int stream_compatible(const jsStreamConfig *have, const jsStreamConfig *want, err_t *err)
+{
+    if (have->Retention != want->Retention)
+        return err_code(err, EVK_CONFLICT,
+                        "stream %s exists with %s retention; evkit needs %s (delete the stream "
+                        "or give evkit its own account)",
+                        want->Name, retention_name(have->Retention),
+                        retention_name(want->Retention));
+    if (have->Storage != want->Storage)
+        return err_code(err, EVK_CONFLICT, "stream %s exists with memory storage; evkit needs file",
+                        want->Name);
+    if (have->SubjectsLen != 1 || strcmp(have->Subjects[0], want->Subjects[0]) != 0)
+        return err_code(err, EVK_CONFLICT, "stream %s exists with other subjects; evkit needs '%s'",
+                        want->Name, want->Subjects[0]);
+    return 0;
+}
+
+static int ensure_stream(js_t *j, const char *name, const char *subject, jsRetentionPolicy ret,
+                         err_t *err)
+{
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[] = {subject};
+    cfg.Name = name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = ret;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = j->replicas;
+    cfg.AllowDirect = true;
+    for (int tries = 0; tries < 3; tries++) {
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetStreamInfo(&si, j->js, name, NULL, &jerr);
+        if (s == NATS_OK) {
+            int rc = stream_compatible(si->Config, &cfg, err);
+            jsStreamInfo_Destroy(si);
+            return rc;
+        }
+        if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+            return js_fail(err, s, name);
+        s = js_AddStream(&si, j->js, &cfg, NULL, &jerr);
+        if (s == NATS_OK) {
+            jsStreamInfo_Destroy(si);
+            return 0;
+        }
+        /* Another node created it meanwhile: look again. */
+        if (jerr != JSStreamNameExistErr) return js_fail(err, s, name);
+    }
+    return err_code(err, EVK_UNAVAILABLE, "stream %s: created and gone again", name);
+}
+
+static int ensure_bucket(js_t *j, kvStore **out, const char *bucket, int64_t ttl_ms, err_t *err)
+{
+    natsStatus s = js_KeyValue(out, j->js, bucket);
+    if (s == NATS_OK) return 0;
+    if (s != NATS_NOT_FOUND) return js_fail(err, s, bucket);
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket;
+    cfg.History = 1;
+    cfg.TTL = ttl_ms * NS_PER_MS;
+    cfg.StorageType = js_FileStorage;
+    cfg.Replicas = j->replicas;
+    s = js_CreateKeyValue(out, j->js, &cfg);
+    if (s != NATS_OK) s = js_KeyValue(out, j->js, bucket); /* another node's */
+    if (s != NATS_OK) return js_fail(err, s, bucket);
+    return 0;
+}
+
+static int ensure_all(js_t *j, err_t *err)
+{
+    if (ensure_stream(j, JS_EVENTS, "evkit.event.>", js_LimitsPolicy, err) < 0 ||
+        ensure_stream(j, JS_DELIVERIES, "evkit.dlv.>", js_WorkQueuePolicy, err) < 0 ||
+        ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, err) < 0)
+        return -1;
+    if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
+        ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||
+        ensure_bucket(j, &j->attempts, KV_ATTEMPTS, 0, err) < 0 ||
+        ensure_bucket(j, &j->regs, KV_REGS, 0, err) < 0 ||
+        ensure_bucket(j, &j->health, KV_HEALTH, HEALTH_TTL_MS, err) < 0 ||
+        ensure_bucket(j, &j->state, KV_STATE, 0, err) < 0 ||
+        ensure_bucket(j, &j->meta, KV_META, 0, err) < 0)
+        return -1;
+    natsStatus s = natsConnection_Subscribe(&j->kick_sub, j->nc, JS_KICK_SUBJECT, on_kick, j);
+    if (s != NATS_OK) return js_fail(err, s, "subscribing to " JS_KICK_SUBJECT);
+    return 0;
+}
+
+int nats_store_open(const store_opts *o, store_t **out, err_t *err)
+{
+    *out = NULL;
+    js_t *j = xcalloc(1, sizeof *j);
+    j->base.be = &NATS_BACKEND;
+    j->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->work_mu, NULL);
+    pthread_cond_init(&j->cv_work, NULL);
+    if (js_connect(j, o, err) < 0) {
+        js_close(&j->base);
+        return -1;
+    }
+    j->replicas = replicas_of(j, o->replicas);
+    if (ensure_all(j, err) < 0) {
+        js_close(&j->base);
+        return -1;
+    }
+    *out = &j->base;
+    return 0;
+}
+
+void js_close(store_t *s)
+{
+    js_t *j = JS(s);
+    if (!j) return;
+    if (j->kick_sub) {
+        natsSubscription_Unsubscribe(j->kick_sub);
+        natsSubscription_Destroy(j->kick_sub);
+    }
+    js_work_free(j);
+    kvStore *kvs[] = {j->eventids, j->dedup, j->attempts, j->regs, j->health, j->state, j->meta};
+    for (size_t i = 0; i < sizeof kvs / sizeof kvs[0]; i++) kvStore_Destroy(kvs[i]);
+    jsCtx_Destroy(j->js);
+    if (j->nc) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
+    pthread_mutex_destroy(&j->mu);
+    pthread_mutex_destroy(&j->work_mu);
+    pthread_cond_destroy(&j->cv_work);
+    free(j);
+}
+
+/* ---- the work signal ---- */
+
+void js_kick(store_t *s)
+{
+    js_t *j = JS(s);
+    pthread_mutex_lock(&j->work_mu);
+    j->work_gen++;
+    pthread_cond_broadcast(&j->cv_work);
+    pthread_mutex_unlock(&j->work_mu);
+}
+
+void js_kick_all(js_t *j)
+{
+    /* Core NATS, no reply: every node's on_kick (this one's too) wakes. */
+    if (natsConnection_Publish(j->nc, JS_KICK_SUBJECT, NULL, 0) != NATS_OK) js_kick(&j->base);
+}
+
+void js_wait_work(store_t *s, int64_t until_ms)
+{
+    js_t *j = JS(s);
+    pthread_mutex_lock(&j->work_mu);
+    uint64_t seen = j->work_gen;
+    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    while (j->work_gen == seen && now_ms() < until_ms) {
+        if (pthread_cond_timedwait(&j->cv_work, &j->work_mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&j->work_mu);
+}
+
+/* Retries come back through NAK delays JetStream keeps: poll soon. */
+int64_t js_next_due(store_t *s) { return now_ms() + 250; }
+
+/* Activations and traces are written when put: nothing waits. */
+void js_flush(store_t *s) {}
+
+void js_stats_get(store_t *s, store_stats *out)
+{
+    js_t *j = JS(s);
+    pthread_mutex_lock(&j->mu);
+    *out = j->stats;
+    pthread_mutex_unlock(&j->mu);
+}
+
+int js_size_get(store_t *s, store_size *out, err_t *err)
+{
+    js_t *j = JS(s);
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_GetStreamInfo(&si, j->js, JS_EVENTS, NULL, &jerr);
+    if (st != NATS_OK) return js_fail(err, st, JS_EVENTS);
+    out->events = (int64_t)si->State.Msgs;
+    out->last_position = (int64_t)si->State.LastSeq;
+    out->bytes = (int64_t)si->State.Bytes;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+static const store_backend NATS_BACKEND = {
+    .name = "nats",
+    .close = js_close,
+    .provider_id = js_provider_id,
+    .provider_find = js_provider_find,
+    .append = js_append,
+    .read = js_read,
+    .read_matching = js_read_matching,
+    .position_before = js_position_before,
+    .journal_floor = js_journal_floor,
+    .event_get = js_event_get,
+    .claim = js_claim,
+    .claim_more = js_claim_more,
+    .finish = js_finish,
+    .release_claims = js_release_claims,
+    .next_due = js_next_due,
+    .wait_work = js_wait_work,
+    .kick = js_kick,
+    .deadletter_list = js_deadletter_list,
+    .deadletter_replay = js_deadletter_replay,
+    .replay = js_replay,
+    .replay_progress = js_replay_progress,
+    .deadletter_replay_all = js_deadletter_replay_all,
+    .reg_info_get = js_reg_info_get,
+    .reg_set_state = js_reg_set_state,
+    .reg_enable = js_reg_enable,
+    .reg_window = js_reg_window,
+    .regdef_put = js_regdef_put,
+    .regdef_delete = js_regdef_delete,
+    .regdef_list = js_regdef_list,
+    .regdef_generation = js_regdef_generation,
+    .flush = js_flush,
+    .state_get = js_state_get,
+    .state_put = js_state_put,
+    .state_delete = js_state_delete,
+    .key_get = js_key_get,
+    .state_entry = js_state_entry,
+    .stats_get = js_stats_get,
+    .size_get = js_size_get,
+};

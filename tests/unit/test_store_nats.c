@@ -1,0 +1,575 @@
+/* Store on NATS JetStream: opening (no server, JetStream off, a stream of
+ * another config), the journal (append after the ack, idempotency, reading,
+ * events by id, time seek), deliveries (claim, retry with the schedule's
+ * delay and attempt numbers, dead letters and replay, ordering per key,
+ * DISABLED parking, two nodes sharing the queue and a node that dies
+ * mid-delivery), health, action state and run-time registrations; each test
+ * against a nats-server of its own on loopback. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <nats/nats.h>
+
+#include "core/util.h"
+#include "store/store.h"
+#include "tu_nats.h"
+
+typedef struct {
+    tu_nats srv;
+    store_t *s;
+} fixture;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int open_on(const tu_nats *srv, store_t **s, err_t *err)
+{
+    store_opts o = {.dir = srv->dir, .url = srv->url, .timeout_ms = 3000};
+    return store_open_with(&o, s, err);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    tu_nats_start(&f->srv, true);
+    err_t err;
+    if (open_on(&f->srv, &f->s, &err) < 0) {
+        fprintf(stderr, "store_open_with: %s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    tu_nats_stop(&f->srv);
+    free(f);
+    return 0;
+}
+
+static store_append_result append(store_t *s, const char *provider, const char *type, int n,
+                                  const char *idem, const char *reg, const char *okey)
+{
+    store_delivery_spec spec = {.registration = reg, .order_key = okey};
+    json_t *data = json_pack("{s:i}", "n", n);
+    store_event_in ev = {.provider = provider, .type = type, .data = data,
+                         .idempotency_key = idem, .deliveries = &spec, .ndeliveries = reg ? 1 : 0};
+    store_append_result res;
+    err_t err;
+    int rc = store_append(s, &ev, &res, &err);
+    if (rc < 0) fprintf(stderr, "store_append: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    json_decref(data);
+    return res;
+}
+
+static size_t claim(store_t *s, int max, int64_t lease, store_delivery **out)
+{
+    size_t n = 0;
+    err_t err;
+    int rc = store_claim(s, max, lease, out, &n, &err);
+    if (rc < 0) fprintf(stderr, "store_claim: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return n;
+}
+
+/* Claims until at least want arrive or wait_ms pass (the pull is not instant). */
+static size_t claim_wait(store_t *s, size_t want, int64_t lease, int wait_ms, store_delivery **out)
+{
+    *out = NULL;
+    size_t n = 0, cap = 0;
+    int64_t until = now_ms() + wait_ms;
+    do {
+        store_delivery *got = NULL;
+        size_t k = claim(s, 16, lease, &got);
+        if (k) {
+            if (n + k > cap) {
+                cap = n + k + 8;
+                *out = realloc(*out, cap * sizeof **out);
+            }
+            memcpy(*out + n, got, k * sizeof *got);
+            n += k;
+        }
+        free(got);
+        if (n >= want) break;
+        sleep_ms(50);
+    } while (now_ms() < until);
+    return n;
+}
+
+static void free_claims(store_delivery *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) store_delivery_free(&d[i]);
+    free(d);
+}
+
+static void finish(store_t *s, int64_t id, store_outcome o, int64_t next_due, int status,
+                   const char *error)
+{
+    store_attempt a = {.delivery_id = id, .outcome = o, .next_due_ms = next_due,
+                       .started_ms = now_ms(), .ended_ms = now_ms(), .status_code = status,
+                       .error = error};
+    err_t err;
+    int rc = store_finish(s, &a, &err);
+    if (rc < 0) fprintf(stderr, "store_finish: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
+static int data_n(const store_delivery *d)
+{
+    return (int)json_integer_value(json_object_get(json_object_get(d->event, "data"), "n"));
+}
+
+/* ---- opening ---- */
+
+static void test_open_no_server(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", tu_free_port());
+    store_opts o = {.dir = "/tmp", .url = url, .timeout_ms = 1000};
+    store_t *s = NULL;
+    err_t err;
+    int64_t t0 = now_ms();
+    assert_int_equal(store_open_with(&o, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "no NATS server answers"));
+    assert_true(now_ms() - t0 < 10000);
+}
+
+static void test_open_jetstream_off(void **state)
+{
+    (void)state;
+    tu_nats srv;
+    tu_nats_start(&srv, false);
+    store_t *s = NULL;
+    err_t err;
+    assert_int_equal(open_on(&srv, &s, &err), -1);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "JetStream is not enabled"));
+    tu_nats_stop(&srv);
+}
+
+static void test_open_incompatible_stream(void **state)
+{
+    (void)state;
+    tu_nats srv;
+    tu_nats_start(&srv, true);
+    /* Someone else's EVKIT_EVENTS: a work queue. */
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, srv.url), NATS_OK);
+    assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[] = {"evkit.event.>"};
+    cfg.Name = "EVKIT_EVENTS";
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = js_WorkQueuePolicy;
+    cfg.Storage = js_FileStorage;
+    jsStreamInfo *si = NULL;
+    assert_int_equal(js_AddStream(&si, js, &cfg, NULL, NULL), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+
+    store_t *s = NULL;
+    err_t err;
+    assert_int_equal(open_on(&srv, &s, &err), -1);
+    assert_int_equal(err.code, EVK_CONFLICT);
+    assert_non_null(strstr(err.msg, "EVKIT_EVENTS exists with work queue retention"));
+    tu_nats_stop(&srv);
+}
+
+static void test_open_twice_idempotent(void **state)
+{
+    fixture *f = *state;
+    /* A second node creates nothing twice and sees the first's journal. */
+    store_append_result r = append(f->s, "commerce", "a.b", 1, NULL, NULL, NULL);
+    store_t *s2 = NULL;
+    err_t err;
+    assert_int_equal(open_on(&f->srv, &s2, &err), 0);
+    assert_string_equal(store_backend_name(s2), "nats");
+    json_t *ev = NULL;
+    assert_int_equal(store_event_get(s2, r.id, &ev, &err), 0);
+    assert_non_null(ev);
+    json_decref(ev);
+    store_close(s2);
+}
+
+/* ---- the journal ---- */
+
+static void test_append_read(void **state)
+{
+    fixture *f = *state;
+    store_append_result a =
+        append(f->s, "commerce", "com.adobe.order.placed", 1, NULL, NULL, NULL);
+    store_append_result b = append(f->s, "backoffice", "stock.update", 2, NULL, NULL, NULL);
+    store_append_result c = append(f->s, "commerce", "com.adobe.order.placed", 3, NULL, NULL, NULL);
+    assert_false(a.duplicate);
+    assert_true(a.position > 0 && b.position > a.position && c.position > b.position);
+
+    err_t err;
+    json_t *all = NULL;
+    assert_int_equal(store_read(f->s, NULL, 0, 10, &all, &err), 0);
+    assert_int_equal(json_array_size(all), 3);
+    json_t *first = json_object_get(json_array_get(all, 0), "event");
+    assert_string_equal(json_string_value(json_object_get(first, "specversion")), "1.0");
+    assert_string_equal(json_string_value(json_object_get(first, "id")), a.id);
+    assert_string_equal(json_string_value(json_object_get(first, "type")), "com.adobe.order.placed");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(first, "data"), "n")), 1);
+    json_decref(all);
+
+    /* By provider, and from a position. */
+    json_t *com = NULL;
+    assert_int_equal(store_read(f->s, "commerce", 0, 10, &com, &err), 0);
+    assert_int_equal(json_array_size(com), 2);
+    json_decref(com);
+    json_t *after = NULL;
+    assert_int_equal(store_read(f->s, NULL, a.position, 10, &after, &err), 0);
+    assert_int_equal(json_array_size(after), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(after, 0), "position")),
+                     b.position);
+    json_decref(after);
+
+    /* A registration's journal: pairs. */
+    const char *provs[] = {"backoffice"}, *types[] = {"stock.update"};
+    json_t *m = NULL;
+    assert_int_equal(store_read_matching(f->s, provs, types, 1, 0, 10, 0, &m, &err), 0);
+    assert_int_equal(json_array_size(m), 1);
+    json_decref(m);
+
+    json_t *ev = NULL;
+    assert_int_equal(store_event_get(f->s, c.id, &ev, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "data"), "n")), 3);
+    json_decref(ev);
+    assert_int_equal(store_event_get(f->s, "00000000-0000-4000-8000-000000000000", &ev, &err), 0);
+    assert_null(ev);
+
+    int64_t pos = -1;
+    assert_int_equal(store_position_before(f->s, now_ms() + 60000, &pos, &err), 0);
+    assert_int_equal(pos, c.position);
+    assert_int_equal(store_position_before(f->s, 1000, &pos, &err), 0);
+    assert_int_equal(pos, 0);
+    int64_t floor = -1;
+    assert_int_equal(store_journal_floor(f->s, &floor, &err), 0);
+    assert_int_equal(floor, 0);
+
+    /* The provider's id is stable and shared. */
+    char id1[37], id2[37];
+    assert_int_equal(store_provider_id(f->s, "commerce", id1, &err), 0);
+    assert_int_equal(store_provider_id(f->s, "commerce", id2, &err), 0);
+    assert_string_equal(id1, id2);
+}
+
+static void test_idempotency(void **state)
+{
+    fixture *f = *state;
+    store_append_result a = append(f->s, "commerce", "t", 1, "key-1", "reg-a", NULL);
+    store_append_result b = append(f->s, "commerce", "t", 2, "key-1", "reg-a", NULL);
+    assert_false(a.duplicate);
+    assert_true(b.duplicate);
+    assert_string_equal(a.id, b.id);
+    assert_int_equal(a.position, b.position);
+    /* The same key of another provider is another event. */
+    store_append_result c = append(f->s, "backoffice", "t", 3, "key-1", "reg-a", NULL);
+    assert_false(c.duplicate);
+    json_t *all = NULL;
+    err_t err;
+    assert_int_equal(store_read(f->s, NULL, 0, 10, &all, &err), 0);
+    assert_int_equal(json_array_size(all), 2);
+    json_decref(all);
+    /* And one delivery for the duplicate pair. */
+    store_delivery *d = NULL;
+    size_t n = claim_wait(f->s, 2, 60000, 3000, &d);
+    assert_int_equal(n, 2);
+    free_claims(d, n);
+}
+
+/* ---- deliveries ---- */
+
+static void test_claim_retry_dead_replay(void **state)
+{
+    fixture *f = *state;
+    store_append_result a = append(f->s, "commerce", "t", 7, NULL, "reg-a", NULL);
+    store_delivery *d = NULL;
+    size_t n = claim_wait(f->s, 1, 60000, 3000, &d);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].registration, "reg-a");
+    assert_int_equal(d[0].position, a.position);
+    assert_int_equal(d[0].attempt, 1);
+    assert_int_equal(d[0].first_attempt_ms, 0);
+    assert_int_equal(data_n(&d[0]), 7);
+    int64_t id = d[0].id;
+    free_claims(d, n);
+
+    /* Held: nobody else gets it. */
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+
+    /* A retry comes back after its delay, as attempt 2. */
+    int64_t t0 = now_ms();
+    finish(f->s, id, DELIVERY_RETRY, now_ms() + 700, 500, "boom");
+    n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 0);
+    n = claim_wait(f->s, 1, 60000, 5000, &d);
+    assert_int_equal(n, 1);
+    assert_true(now_ms() - t0 >= 650);
+    assert_int_equal(d[0].attempt, 2);
+    assert_true(d[0].first_attempt_ms > 0);
+    free_claims(d, n);
+
+    /* Retries out: a dead letter, listed, then replayed from attempt 1. */
+    finish(f->s, id, DELIVERY_DEAD, 0, 503, "still down");
+    err_t err;
+    json_t *dl = NULL;
+    assert_int_equal(store_deadletter_list(f->s, "reg-a", 10, &dl, &err), 0);
+    assert_int_equal(json_array_size(dl), 1);
+    json_t *one = json_array_get(dl, 0);
+    assert_string_equal(json_string_value(json_object_get(one, "event_id")), a.id);
+    assert_string_equal(json_string_value(json_object_get(one, "reason")), "expired");
+    assert_int_equal(json_integer_value(json_object_get(one, "attempts")), 2);
+    assert_int_equal(json_integer_value(json_object_get(one, "last_status")), 503);
+    assert_string_equal(json_string_value(json_object_get(one, "last_error")), "still down");
+    int64_t dead_id = json_integer_value(json_object_get(one, "id"));
+    json_decref(dl);
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.dead, 1);
+    assert_int_equal(info.attempts_24h, 2);
+    assert_int_equal(info.failures_24h, 2);
+    assert_string_equal(info.last_error, "still down");
+
+    int count = 0;
+    assert_int_equal(store_deadletter_replay(f->s, dead_id, NULL, &count, &err), 0);
+    assert_int_equal(count, 1);
+    n = claim_wait(f->s, 1, 60000, 3000, &d);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].attempt, 1);
+    assert_int_equal(data_n(&d[0]), 7);
+    int64_t again = d[0].id;
+    free_claims(d, n);
+    finish(f->s, again, DELIVERY_DONE, 0, 200, NULL);
+    assert_int_equal(store_deadletter_list(f->s, NULL, 10, &dl, &err), 0);
+    assert_int_equal(json_array_size(dl), 0);
+    json_decref(dl);
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.dead, 0);
+    assert_int_equal(info.backlog, 0);
+    assert_int_equal(info.attempts_24h, 3);
+    assert_int_equal(info.failures_24h, 2);
+
+    /* Finishing what this node does not hold is an error, not a crash. */
+    store_attempt bad = {.delivery_id = 999999, .outcome = DELIVERY_DONE};
+    assert_int_equal(store_finish(f->s, &bad, &err), -1);
+    assert_int_equal(err.code, EVK_NOT_FOUND);
+}
+
+static void test_ordering(void **state)
+{
+    fixture *f = *state;
+    append(f->s, "commerce", "t", 1, NULL, "reg-o", "sku-1");
+    append(f->s, "commerce", "t", 2, NULL, "reg-o", "sku-1");
+    append(f->s, "commerce", "t", 3, NULL, "reg-o", "sku-2");
+    append(f->s, "commerce", "t", 4, NULL, "reg-o", NULL);
+    store_delivery *d = NULL;
+    size_t n = claim_wait(f->s, 3, 60000, 3000, &d);
+    /* sku-1's second waits behind its first; sku-2 and the unordered run. */
+    assert_int_equal(n, 3);
+    int64_t first = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(data_n(&d[i]) != 2);
+        if (data_n(&d[i]) == 1) first = d[i].id;
+    }
+    assert_true(first > 0);
+    for (size_t i = 0; i < n; i++)
+        if (d[i].id != first) finish(f->s, d[i].id, DELIVERY_DONE, 0, 200, NULL);
+    free_claims(d, n);
+    /* Still blocked while the first retries. */
+    finish(f->s, first, DELIVERY_RETRY, now_ms() + 600, 500, "again");
+    store_delivery *more = NULL;
+    n = claim_wait(f->s, 1, 60000, 400, &more);
+    for (size_t i = 0; i < n; i++) assert_int_equal(data_n(&more[i]), 1);
+    free_claims(more, n);
+    if (n == 0) {
+        n = claim_wait(f->s, 1, 60000, 5000, &more);
+        assert_int_equal(n, 1);
+        assert_int_equal(data_n(&more[0]), 1);
+        finish(f->s, more[0].id, DELIVERY_DONE, 0, 200, NULL);
+        free_claims(more, n);
+    } else {
+        fail_msg("the retry came back before its delay");
+    }
+    n = claim_wait(f->s, 1, 60000, 3000, &more);
+    assert_int_equal(n, 1);
+    assert_int_equal(data_n(&more[0]), 2);
+    free_claims(more, n);
+}
+
+static void test_disabled_parks(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    assert_int_equal(store_reg_set_state(f->s, "reg-p", REG_DISABLED, &err), 0);
+    append(f->s, "commerce", "t", 1, NULL, "reg-p", NULL);
+    append(f->s, "commerce", "t", 2, NULL, "reg-p", NULL);
+    store_delivery *d = NULL;
+    assert_int_equal(claim_wait(f->s, 1, 60000, 1500, &d), 0);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-p", &info, &err), 0);
+    assert_int_equal(info.state, REG_DISABLED);
+    assert_int_equal(info.parked, 2);
+    int resumed = 0;
+    assert_int_equal(store_reg_enable(f->s, "reg-p", &resumed, &err), 0);
+    assert_int_equal(resumed, 2);
+    size_t n = claim_wait(f->s, 2, 60000, 3000, &d);
+    assert_int_equal(n, 2);
+    free_claims(d, n);
+    assert_int_equal(store_reg_info_get(f->s, "reg-p", &info, &err), 0);
+    assert_int_equal(info.state, REG_ACTIVE);
+    assert_int_equal(info.parked, 0);
+}
+
+/* Two nodes share the queue; a node that stops holding a delivery (it
+ * died: its connection is gone) loses nothing, the other gets it after the
+ * lease. */
+static void test_two_nodes(void **state)
+{
+    fixture *f = *state;
+    store_t *b = NULL;
+    err_t err;
+    assert_int_equal(open_on(&f->srv, &b, &err), 0);
+    for (int i = 0; i < 6; i++) append(f->s, "commerce", "t", i, NULL, "reg-n", NULL);
+    store_delivery *da = NULL, *db = NULL;
+    size_t na = claim_wait(f->s, 3, 1500, 3000, &da);
+    assert_true(na >= 1);
+    size_t nb = claim_wait(b, 6 - na, 1500, 3000, &db);
+    assert_int_equal(na + nb, 6);
+    /* Each event once between the two. */
+    int seen[6] = {0};
+    for (size_t i = 0; i < na; i++) seen[data_n(&da[i])]++;
+    for (size_t i = 0; i < nb; i++) seen[data_n(&db[i])]++;
+    for (int i = 0; i < 6; i++) assert_int_equal(seen[i], 1);
+    for (size_t i = 0; i < nb; i++) finish(b, db[i].id, DELIVERY_DONE, 0, 200, NULL);
+    free_claims(db, nb);
+    /* Node b dies holding nothing; node a "dies" holding na: b gets them. */
+    store_close(f->s);
+    f->s = NULL;
+    free_claims(da, na);
+    nb = claim_wait(b, na, 1500, 8000, &db);
+    assert_int_equal(nb, na);
+    for (size_t i = 0; i < nb; i++) finish(b, db[i].id, DELIVERY_DONE, 0, 200, NULL);
+    free_claims(db, nb);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(b, "reg-n", &info, &err), 0);
+    assert_int_equal(info.backlog, 0);
+    f->s = b;
+}
+
+/* ---- KV ---- */
+
+static void test_state(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    json_t *v = json_pack("{s:i}", "x", 1);
+    assert_int_equal(store_state_put(f->s, "a.b-c_d", v, 0, &err), 0);
+    json_decref(v);
+    json_t *got = NULL;
+    assert_int_equal(store_state_get(f->s, "a.b-c_d", &got, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(got, "x")), 1);
+    json_decref(got);
+    /* Keys KV itself would refuse (a leading dot) are encoded. */
+    v = json_string("dot");
+    assert_int_equal(store_state_put(f->s, ".lead", v, 300, &err), 0);
+    json_decref(v);
+    assert_int_equal(store_state_get(f->s, ".lead", &got, &err), 0);
+    assert_string_equal(json_string_value(got), "dot");
+    json_decref(got);
+    sleep_ms(400);
+    assert_int_equal(store_state_get(f->s, ".lead", &got, &err), 0);
+    assert_null(got);
+    bool existed = false;
+    assert_int_equal(store_state_delete(f->s, "a.b-c_d", &existed, &err), 0);
+    assert_true(existed);
+    assert_int_equal(store_state_get(f->s, "a.b-c_d", &got, &err), 0);
+    assert_null(got);
+    assert_int_equal(store_state_put(f->s, "bad key", json_true(), 0, &err), -1);
+    assert_int_equal(err.code, EVK_INVALID);
+}
+
+static void test_regdefs_and_keys(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    int64_t g0 = -1, g1 = -1;
+    assert_int_equal(store_regdef_generation(f->s, &g0, &err), 0);
+    json_t *def = json_pack("{s:s}", "runtime_action", "pkg/consumer");
+    bool existed = true;
+    assert_int_equal(store_regdef_put(f->s, "runtime-reg", def, REGDEF_CREATE, &existed, &err), 0);
+    assert_false(existed);
+    assert_int_equal(store_regdef_put(f->s, "runtime-reg", def, REGDEF_CREATE, &existed, &err), 0);
+    assert_true(existed);
+    json_decref(def);
+    json_t *all = NULL;
+    assert_int_equal(store_regdef_list(f->s, &all, &g1, &err), 0);
+    assert_true(g1 > g0);
+    json_t *one = json_object_get(all, "runtime-reg");
+    assert_string_equal(json_string_value(json_object_get(one, "runtime_action")), "pkg/consumer");
+    assert_true(json_integer_value(json_object_get(one, "created")) > 0);
+    json_decref(all);
+
+    /* Deleting it turns its waiting deliveries into dead letters. */
+    append(f->s, "commerce", "t", 1, NULL, "runtime-reg", NULL);
+    int dropped = 0;
+    assert_int_equal(store_regdef_delete(f->s, "runtime-reg", &existed, &dropped, &err), 0);
+    assert_true(existed);
+    assert_int_equal(dropped, 1);
+    json_t *dl = NULL;
+    assert_int_equal(store_deadletter_list(f->s, "runtime-reg", 10, &dl, &err), 0);
+    assert_int_equal(json_array_size(dl), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(dl, 0), "last_status")),
+                     STORE_STATUS_REGISTRATION_GONE);
+    json_decref(dl);
+
+    unsigned char k1[32], k2[32];
+    assert_int_equal(store_key_get(f->s, "jwt", k1, sizeof k1, &err), 0);
+    assert_int_equal(store_key_get(f->s, "jwt", k2, sizeof k2, &err), 0);
+    assert_memory_equal(k1, k2, sizeof k1);
+
+    /* What the backend lacks so far says so. */
+    json_t *acts = NULL;
+    assert_int_equal(store_activation_list(f->s, NULL, 10, &acts, &err), -1);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "store_activation_list is not available on the nats store"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_no_server),
+        cmocka_unit_test(test_open_jetstream_off),
+        cmocka_unit_test(test_open_incompatible_stream),
+        cmocka_unit_test_setup_teardown(test_open_twice_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_retry_dead_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regdefs_and_keys, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    nats_Close();
+    return rc;
+}
