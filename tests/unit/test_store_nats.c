@@ -553,6 +553,47 @@ static void test_regdefs_and_keys(void **state)
     assert_non_null(strstr(err.msg, "store_activation_list is not available on the nats store"));
 }
 
+/* Trigger fires claimed by compare-and-set (two nodes, one slot); events
+ * a filter turned away counted per registration. */
+static void test_triggers_and_filtered(void **state)
+{
+    fixture *f = *state;
+    store_t *b = NULL;
+    err_t err;
+    assert_int_equal(open_on(&f->srv, &b, &err), 0);
+    store_trigger_rec r;
+    assert_int_equal(store_trigger_get(f->s, "every-minute", 1000, &r, &err), 0);
+    assert_int_equal(r.since_ms, 1000);
+    assert_int_equal(r.last_ms, 0);
+    bool ca = false, cb = true;
+    assert_int_equal(store_trigger_claim(f->s, "every-minute", 60000, "aaaa", &ca, &err), 0);
+    assert_int_equal(store_trigger_claim(b, "every-minute", 60000, "bbbb", &cb, &err), 0);
+    assert_true(ca);
+    assert_false(cb);
+    assert_int_equal(store_trigger_get(b, "every-minute", 5000, &r, &err), 0);
+    assert_int_equal(r.since_ms, 1000);
+    assert_int_equal(r.last_ms, 60000);
+    assert_string_equal(r.last_id, "aaaa");
+    assert_true(r.pending);
+    assert_int_equal(store_trigger_done(b, "every-minute", "aaaa", &err), 0);
+    assert_int_equal(store_trigger_get(f->s, "every-minute", 5000, &r, &err), 0);
+    assert_false(r.pending);
+    store_close(b);
+
+    const char *filtered[] = {"reg-f"};
+    json_t *data = json_pack("{s:i}", "n", 1);
+    store_event_in ev = {.provider = "commerce", .type = "t", .data = data,
+                         .filtered = filtered, .nfiltered = 1};
+    store_append_result res;
+    assert_int_equal(store_append(f->s, &ev, &res, &err), 0);
+    assert_int_equal(store_append(f->s, &ev, &res, &err), 0);
+    json_decref(data);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-f", &info, &err), 0);
+    assert_int_equal(info.filtered, 2);
+    assert_int_equal(info.backlog, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regdefs_and_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_triggers_and_filtered, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

@@ -114,6 +114,19 @@ int js_health_record(js_t *j, const char *registration, bool failed, const char 
     return reg_update(j, registration, set_last, &a, NULL, err);
 }
 
+static void add_filtered(json_t *rec, void *ud)
+{
+    (void)ud;
+    json_object_set_new(rec, "filtered",
+                        json_integer(json_integer_value(json_object_get(rec, "filtered")) + 1));
+}
+
+int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
+{
+    err->msg[0] = '\0';
+    return reg_update(j, registration, add_filtered, NULL, NULL, err);
+}
+
 /* ---- windows ---- */
 
 int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
@@ -210,6 +223,7 @@ int js_reg_info_get(store_t *s, const char *registration, store_reg_info *out, e
     snprintf(out->last_error, sizeof out->last_error, "%s",
              json_string_value(json_object_get(rec, "last_error")) ?: "");
     out->last_attempt_ms = json_integer_value(json_object_get(rec, "last_attempt"));
+    out->filtered = json_integer_value(json_object_get(rec, "filtered"));
     int64_t enabled = json_integer_value(json_object_get(rec, "enabled_at"));
     json_decref(rec);
     int64_t since = now_ms() - DAY_MS;

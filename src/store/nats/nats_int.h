@@ -162,6 +162,8 @@ int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_
  * minute bucket (failed: not a success). */
 int js_health_record(js_t *j, const char *registration, bool failed, const char *error,
                      int64_t at_ms, err_t *err);
+/* Counts one event registration's filter turned away. */
+int js_reg_count_filtered(js_t *j, const char *registration, err_t *err);
 /* Whether registration is DISABLED (creating its record ACTIVE when absent). */
 int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *err);
 /* nats_kv.c */
@@ -175,5 +177,10 @@ int js_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, 
 int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err);
 int js_regdef_generation(store_t *s, int64_t *generation, err_t *err);
 int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err_t *err);
+int js_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec *out,
+                   err_t *err);
+int js_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                     bool *claimed, err_t *err);
+int js_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err);
 
 #endif

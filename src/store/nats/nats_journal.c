@@ -173,6 +173,8 @@ static int append_rest(js_t *j, const store_event_in *ev, const char *hash,
     snprintf(pos, sizeof pos, "%lld", (long long)res->position);
     natsStatus s = kvStore_PutString(NULL, j->eventids, res->id, pos);
     if (s != NATS_OK) return js_fail(err, s, "cannot index the event id");
+    for (size_t i = 0; i < ev->nfiltered; i++)
+        if (js_reg_count_filtered(j, ev->filtered[i], err) < 0) return -1;
     if (hash) {
         json_t *v = json_pack("{s:s, s:I}", "id", res->id, "position", (json_int_t)res->position);
         int rc = js_kv_put_json(j, j->dedup, hash, v, 0, false, NULL, err);

@@ -243,3 +243,97 @@ int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err
     kvEntry_Destroy(e);
     return rc;
 }
+
+/* ---- scheduled triggers ---- */
+
+/* meta "trigger.<name>" = {since, last, id, pending}, changed by
+ * compare-and-set: of several nodes claiming a slot, one wins. */
+typedef bool (*trig_change)(json_t *rec, void *ud);
+
+static int trigger_update(js_t *j, const char *name, int64_t now, trig_change change, void *ud,
+                          store_trigger_rec *out, err_t *err)
+{
+    char *tok = js_token(name);
+    char *k = xasprintf("trigger.%s", tok);
+    free(tok);
+    int rc = -1;
+    for (int tries = 0; tries < 16 && rc < 0; tries++) {
+        json_t *rec = NULL;
+        uint64_t rev = 0;
+        if (js_kv_get_json(j, j->meta, k, &rec, &rev, err) < 0) break;
+        bool create = !rec;
+        if (create) rec = json_pack("{s:I, s:I, s:s, s:b}", "since", (json_int_t)now, "last",
+                                    (json_int_t)0, "id", "", "pending", 0);
+        bool write = create;
+        if (change && change(rec, ud)) write = true;
+        bool lost = false;
+        if (write && js_kv_put_json(j, j->meta, k, rec, create ? 0 : rev, create, &lost, err) < 0) {
+            json_decref(rec);
+            break;
+        }
+        if (!lost) {
+            rc = 0;
+            if (out) {
+                out->since_ms = json_integer_value(json_object_get(rec, "since"));
+                out->last_ms = json_integer_value(json_object_get(rec, "last"));
+                snprintf(out->last_id, sizeof out->last_id, "%s",
+                         json_string_value(json_object_get(rec, "id")) ?: "");
+                out->pending = json_is_true(json_object_get(rec, "pending"));
+            }
+        }
+        json_decref(rec);
+    }
+    free(k);
+    if (rc < 0 && err && !err->msg[0])
+        err_code(err, EVK_UNAVAILABLE, "trigger %s: its record keeps changing", name);
+    return rc;
+}
+
+int js_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec *out,
+                   err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    if (err) err->msg[0] = '\0';
+    return trigger_update(JS(s), name, now, NULL, NULL, out, err);
+}
+
+typedef struct {
+    int64_t slot;
+    const char *id;
+    bool claimed;
+} claim_arg;
+
+static bool claim_slot(json_t *rec, void *ud)
+{
+    claim_arg *a = ud;
+    a->claimed = json_integer_value(json_object_get(rec, "last")) < a->slot;
+    if (!a->claimed) return false;
+    json_object_set_new(rec, "last", json_integer(a->slot));
+    json_object_set_new(rec, "id", json_string(a->id));
+    json_object_set_new(rec, "pending", json_true());
+    return true;
+}
+
+int js_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
+                     bool *claimed, err_t *err)
+{
+    claim_arg a = {.slot = slot_ms, .id = activation_id};
+    if (err) err->msg[0] = '\0';
+    int rc = trigger_update(JS(s), name, now_ms(), claim_slot, &a, NULL, err);
+    *claimed = rc == 0 && a.claimed;
+    return rc;
+}
+
+static bool fire_done(json_t *rec, void *ud)
+{
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    if (!id || strcmp(id, ud) != 0 || !json_is_true(json_object_get(rec, "pending"))) return false;
+    json_object_set_new(rec, "pending", json_false());
+    return true;
+}
+
+int js_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err)
+{
+    if (err) err->msg[0] = '\0';
+    return trigger_update(JS(s), name, now_ms(), fire_done, (void *)activation_id, NULL, err);
+}

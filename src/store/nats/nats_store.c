@@ -366,6 +366,9 @@ static const store_backend NATS_BACKEND = {
     .state_delete = js_state_delete,
     .key_get = js_key_get,
     .state_entry = js_state_entry,
+    .trigger_get = js_trigger_get,
+    .trigger_claim = js_trigger_claim,
+    .trigger_done = js_trigger_done,
     .stats_get = js_stats_get,
     .size_get = js_size_get,
 };
