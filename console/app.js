@@ -276,7 +276,7 @@ function navPage(page) {
 function titleOf(page) {
   return {
     registrations: 'Registrations', traces: 'Debug tracing', trace: 'Trace', events: 'Event', journal: 'Journal',
-    activations: 'Activations', deadletters: 'Dead letters',
+    activations: 'Activations', deadletters: 'Dead letters', charts: 'Charts',
   }[page] || 'Not found';
 }
 
@@ -397,9 +397,10 @@ ROUTES.registrations = async () => {
         r.dead_letters > 0 ? h('a', { href: link('deadletters', [], { registration: r.name }), class: 'badge bad', title: 'Open its dead letters' }, count(r.dead_letters)) : count(r.dead_letters ?? 0),
         ok5 || bad5 ? [h('span', { class: 'nowrap' }, `${count(ok5)} delivered`), h('span', { class: `sub nowrap ${bad5 ? 'error-text' : ''}` }, `${count(bad5)} failed`)]
           : h('span', { class: 'muted' }, 'idle'),
-        att ? [h('span', { class: 'nowrap' }, `${count(att)} attempt${att === 1 ? '' : 's'}`),
+        [att ? [h('span', { class: 'nowrap' }, `${count(att)} attempt${att === 1 ? '' : 's'}`),
           h('span', { class: `sub nowrap ${fail * 2 > att ? 'error-text' : ''}` }, fail ? `${count(fail)} failed (${pct(fail, att)}%)` : 'no failures')]
           : h('span', { class: 'muted nowrap' }, 'no attempts'),
+        h('a', { href: link('charts', [r.name]), class: 'sub chart-link', title: `Charts of ${r.name}` }, 'Charts →')],
         [r.last_attempt ? when(r.last_attempt) : h('span', { class: 'muted' }, 'never'),
           r.last_error ? h('span', { class: 'sub ellipsis lasterr error-text', title: r.last_error }, r.last_error) : null],
       ];
@@ -422,6 +423,125 @@ function enableButton(name) {
   });
   return h('div', { class: 'enable-wrap' }, b);
 }
+
+// ---------- Charts ----------
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// An SVG element, built like h() (attributes, then children); text only as text nodes.
+function svg(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined) el.append(k instanceof Node ? k : String(k));
+  return el;
+}
+
+const CHART = { w: 960, h: 200, left: 48, right: 12, top: 12, bottom: 26 };
+
+function hhmm(t) {
+  const d = new Date(t);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+// A 1-2-5 ceiling, so the axis reads in round numbers (2 at least: its middle is whole).
+function niceMax(v) {
+  if (!(v > 2)) return 2;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+}
+
+// The frame of a chart: axes, the y scale's top and middle, the time range.
+function chartFrame(id, title, series, yMax, unit) {
+  const { w, h: hh, left, right, top, bottom } = CHART;
+  const plotH = hh - top - bottom;
+  const root = svg('svg', { id, class: 'chart', viewBox: `0 0 ${w} ${hh}`, role: 'img', 'aria-label': title });
+  for (const f of [0, 0.5, 1]) {
+    const y = top + plotH * (1 - f);
+    root.append(svg('line', { class: 'grid', x1: left, x2: w - right, y1: y, y2: y }),
+      svg('text', { class: 'axis', x: left - 6, y: y + 4, 'text-anchor': 'end' }, `${Math.round(yMax * f)}${f ? unit : ''}`));
+  }
+  if (series.length) {
+    root.append(svg('text', { class: 'axis', x: left, y: hh - 6 }, hhmm(series[0].t)),
+      svg('text', { class: 'axis', x: w - right, y: hh - 6, 'text-anchor': 'end' }, hhmm(series[series.length - 1].t + 60000)));
+  }
+  const slot = (w - left - right) / Math.max(1, series.length);
+  const x = (i) => left + i * slot;
+  const y = (v) => top + plotH * (1 - Math.min(v, yMax) / yMax);
+  return { root, slot, x, y };
+}
+
+// Deliveries per minute: stacked bars of successes, retries and dead letters.
+function deliveriesChart(series) {
+  const most = Math.max(0, ...series.map((m) => m.success + m.retry + m.dead));
+  const yMax = niceMax(most);
+  const f = chartFrame('chart-deliveries', 'Deliveries per minute', series, yMax, '');
+  series.forEach((m, i) => {
+    const total = m.success + m.retry + m.dead;
+    if (!total) return;
+    const g = svg('g', { class: 'bar', 'data-t': m.t, 'data-success': m.success, 'data-retry': m.retry, 'data-dead': m.dead },
+      svg('title', {}, `${hhmm(m.t)}: ${m.success} delivered, ${m.retry} retried, ${m.dead} dead letter${m.dead === 1 ? '' : 's'}`));
+    let base = 0;
+    for (const [k, cls] of [['success', 'ok'], ['retry', 'warn'], ['dead', 'bad']]) {
+      if (!m[k]) continue;
+      const y0 = f.y(base), y1 = f.y(base + m[k]);
+      g.append(svg('rect', { class: cls, x: f.x(i) + f.slot * 0.1, width: Math.max(1, f.slot * 0.8), y: y1, height: Math.max(0.5, y0 - y1) }));
+      base += m[k];
+    }
+    f.root.append(g);
+  });
+  return f.root;
+}
+
+// Lines through the minutes that have a value; each point carries its value.
+function lineChart(id, title, series, lines, unit) {
+  const most = Math.max(0, ...series.flatMap((m) => lines.map(([k]) => m[k] ?? 0)));
+  const f = chartFrame(id, title, series, niceMax(most), unit);
+  for (const [k, cls, label] of lines) {
+    const shown = series.map((m, i) => [m, i]).filter(([m]) => m[k] !== null && m[k] !== undefined);
+    if (!shown.length) continue;
+    const coords = shown.map(([m, i]) => `${(f.x(i) + f.slot / 2).toFixed(1)},${f.y(m[k]).toFixed(1)}`);
+    f.root.append(svg('polyline', { class: `line ${cls}`, points: coords.join(' '), 'data-series': k }));
+    for (const [m, i] of shown) {
+      if (k === 'backlog' && !m[k]) continue;
+      f.root.append(svg('circle', { class: `pt ${cls}`, cx: f.x(i) + f.slot / 2, cy: f.y(m[k]), r: 2.5, 'data-series': k, 'data-t': m.t, 'data-value': m[k] },
+        svg('title', {}, `${hhmm(m.t)}: ${label} ${m[k]}${unit}`)));
+    }
+  }
+  return f.root;
+}
+
+function legend(items) {
+  return h('div', { class: 'legend' }, items.map(([cls, text, attrs]) => h('span', { class: 'key', ...(attrs || {}) }, h('i', { class: `swatch ${cls}` }), text)));
+}
+
+ROUTES.charts = async ({ args, query }) => {
+  const reg = args[0] || '';
+  const hours = query.get('hours') || '3';
+  const [names, stats] = await Promise.all([registrationNames(), api(`/api/v1/stats/deliveries${qs({ registration: reg, hours })}`)]);
+  const select = h('select', { id: 'chart-registration', 'aria-label': 'Registration' },
+    h('option', { value: '' }, 'All registrations'), names.map((n) => h('option', { value: n, selected: n === reg }, n)));
+  select.addEventListener('change', () => go('charts', select.value ? [select.value] : [], { hours }));
+  const range = segmented('Last', [['1', '1 h'], ['3', '3 h'], ['12', '12 h'], ['24', '24 h']], hours,
+    (v) => go('charts', reg ? [reg] : [], { hours: v }));
+  const t = stats.totals;
+  const series = stats.series;
+  const card = (title, sub, chart, keys) => h('section', { class: 'card chart-card' },
+    h('div', { class: 'chart-head' }, h('h2', {}, title), keys), sub ? h('p', { class: 'sub' }, sub) : null, chart);
+  return [
+    pageHead('Charts', `${reg ? `Registration ${reg}` : 'Every registration'}, per minute over the last ${stats.hours} h, from the rollup evkit keeps.`),
+    h('div', { class: 'card filters', role: 'search' }, h('div', { class: 'field' }, h('label', { for: 'chart-registration' }, 'Registration'), select), range),
+    card('Deliveries per minute', null, deliveriesChart(series), legend([
+      ['ok', `${count(t.success)} delivered`, { 'data-total': 'success' }],
+      ['warn', `${count(t.retry)} retried`, { 'data-total': 'retry' }],
+      ['bad', `${count(t.dead)} dead letter${t.dead === 1 ? '' : 's'}`, { 'data-total': 'dead' }]])),
+    card('Latency', 'Attempt duration percentiles per minute, in milliseconds.',
+      lineChart('chart-latency', 'Latency percentiles', series, [['p50', 'ok', 'p50'], ['p95', 'warn', 'p95'], ['p99', 'bad', 'p99']], ' ms'),
+      legend([['ok', 'p50'], ['warn', 'p95'], ['bad', 'p99']])),
+    card('Backlog', 'Deliveries waiting (pending, running or parked), sampled each minute.',
+      lineChart('chart-backlog', 'Backlog', series, [['backlog', 'accent', 'backlog']], ''),
+      legend([['accent', `now ${count(series.length ? series[series.length - 1].backlog : 0)}`]])),
+  ];
+};
 
 // ---------- Debug tracing ----------
 
@@ -917,8 +1037,8 @@ function onKey(e) {
     if (e.key === 'Escape') e.target.blur();
     return;
   }
-  const pages = ['registrations', 'traces', 'journal', 'activations', 'deadletters'];
-  if (/^[1-5]$/.test(e.key)) { go(pages[Number(e.key) - 1]); e.preventDefault(); return; }
+  const pages = ['registrations', 'traces', 'journal', 'activations', 'deadletters', 'charts'];
+  if (/^[1-6]$/.test(e.key)) { go(pages[Number(e.key) - 1]); e.preventDefault(); return; }
   if (e.key === 'r') { render({ refresh: true }); return; }
   if (e.key === 'a') { setAuto(!state.auto); return; }
   if (e.key === '/') {

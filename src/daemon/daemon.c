@@ -30,6 +30,8 @@ static int challenge_url(const char *url, err_t *err)
 }
 
 #define RETENTION_EVERY_MS (3600 * 1000)
+/* How long the per-minute delivery rollup (the console's charts) is kept. */
+#define ROLLUP_KEEP_MS (8LL * 24 * 3600 * 1000)
 
 typedef struct daemon {
     const daemon_opts *o;
@@ -256,6 +258,14 @@ static void retention(daemon_t *d)
                  json_pack("{s:I}", "deleted", (json_int_t)deleted));
 }
 
+/* Each registration's backlog into the charts' rollup, once a minute. */
+static void sample_backlog(daemon_t *d)
+{
+    err_t err;
+    if (store_rollup_sample(d->store, now_ms(), ROLLUP_KEEP_MS, &err) < 0)
+        log_warn("cannot sample the backlog for the charts", json_pack("{s:s}", "error", err.msg));
+}
+
 /* The periodic work until SIGINT or SIGTERM. */
 static void daemon_wait(daemon_t *d)
 {
@@ -265,7 +275,10 @@ static void daemon_wait(daemon_t *d)
             retention(d);
             next_retention = now_ms() + RETENTION_EVERY_MS;
         }
-        struct timespec ts = {.tv_sec = 60};
+        sample_backlog(d);
+        /* Wake a second into the next minute: one sample per minute. */
+        int64_t wait = 61000 - now_ms() % 60000;
+        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
         int sig = sigtimedwait(&d->signals, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             log_info("shutting down", json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));

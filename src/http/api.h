@@ -72,6 +72,9 @@ api_handler_fn api_ns_invoke, api_ns_actions, api_ns_action, api_ns_activations;
 /* Triggers and rules (triggers_api.c): arg[1] the trigger's name (NULL:
  * the list). */
 api_handler_fn api_ns_triggers, api_ns_rules, api_ns_fire;
+/* GET /api/v1/stats/deliveries?registration=&hours= (stats_api.c): the
+ * charts' per-minute series. */
+api_handler_fn api_stats_deliveries;
 
 /* POST /api/v1/events: the publishing API (events_api.c). CloudEvents 1.0
  * over HTTP in structured, binary (ce-* headers) or batch mode; source is

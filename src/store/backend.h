@@ -96,6 +96,9 @@ struct store_backend {
     int (*trigger_claim)(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
                          bool *claimed, err_t *err);
     int (*trigger_done)(store_t *s, const char *name, const char *activation_id, err_t *err);
+    int (*rollup_sample)(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
+    int (*rollup_read)(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                       err_t *err);
     int (*state_entry)(store_t *s, const char *key, json_t **value, int64_t *expires_ms,
                        err_t *err);
     int (*state_count)(store_t *s, int64_t *n, err_t *err);

@@ -498,6 +498,20 @@ int store_trigger_done(store_t *s, const char *name, const char *activation_id, 
     return s->be->trigger_done(s, name, activation_id, err);
 }
 
+int store_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err)
+{
+    if (!s->be->rollup_sample) return unsupported(s, "store_rollup_sample", err);
+    return s->be->rollup_sample(s, now, keep_ms, err);
+}
+
+int store_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                      err_t *err)
+{
+    *out = NULL;
+    if (!s->be->rollup_read) return unsupported(s, "store_rollup_read", err);
+    return s->be->rollup_read(s, registration, since_ms, out, err);
+}
+
 int store_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err)
 {
     if (!s->be->state_entry) return unsupported(s, "store_state_entry", err);

@@ -407,6 +407,22 @@ int store_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const cha
 /* The fire claimed with activation_id has run. */
 int store_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err);
 
+/* ---- delivery rollup per minute (store_flows.c), for the console's charts ---- */
+/* Every attempt store_finish records is counted in its registration's
+ * minute: by outcome (success; retry; dead: a dead letter, expired or
+ * rejected) and by duration in buckets whose upper bounds (ms) are
+ * STORE_LATENCY_BOUNDS, the last bucket open. */
+#define STORE_LATENCY_BUCKETS 13
+extern const int64_t STORE_LATENCY_BOUNDS[STORE_LATENCY_BUCKETS - 1];
+/* Records each registration's backlog (pending, running and parked
+ * deliveries) in the minute of now, and drops minutes older than keep_ms. */
+int store_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
+/* The minutes from since_ms on, oldest first, of registration (NULL: summed
+ * over every registration); minutes without data are absent. Array of
+ * {minute (epoch ms), success, retry, dead, backlog, latency: [bucket counts]}. */
+int store_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                      err_t *err);
+
 /* ---- statistics ---- */
 typedef struct store_stats {
     uint64_t commits;        /* write transactions committed by this process */

@@ -83,7 +83,7 @@ static void test_route_labels(void **state)
     /* Every row's label is one of a bounded, known set. */
     static const char *const known[] = {
         "healthz", "metrics", "web_action", "namespaces_api", "publish", "events_api",
-        "journal", "traces_api", "registrations_api", "deadletters_api", "activations_api",
+        "journal", "traces_api", "stats_api", "registrations_api", "deadletters_api", "activations_api",
         "providers_api", "api_other", "console", "other", "ims", "io_management",
         "events_ingress", "state_api", "signing_keys", NULL};
     size_t n;

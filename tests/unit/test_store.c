@@ -987,6 +987,112 @@ static void test_reopen_keeps_everything(void **state)
     assert_true(r2.position > r.position + 1);
 }
 
+/* ---- the delivery rollup and triggers (store_flows.c) ---- */
+
+static json_t *rollup(store_t *s, const char *reg, size_t want_rows)
+{
+    json_t *rows = NULL;
+    err_t err;
+    assert_int_equal(store_rollup_read(s, reg, now_ms() - 3600000, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), want_rows);
+    return rows;
+}
+
+static int64_t field(const json_t *row, const char *k)
+{
+    return json_integer_value(json_object_get(row, k));
+}
+
+static void test_rollup(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *regs[] = {"reg-a", "reg-b", NULL};
+    append(f->s, "commerce", "t", "S", 1, NULL, regs, NULL);
+    append(f->s, "commerce", "t", "S", 2, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 3);
+    int64_t t = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        bool a = !strcmp(d[i].registration, "reg-a");
+        /* reg-a: a success in 30 ms, then a retry taking 600 ms; reg-b: dead after 70 s. */
+        store_attempt at = {.delivery_id = d[i].id, .ended_ms = t,
+                            .started_ms = t - (a ? (d[i].position == 1 ? 30 : 600) : 70000),
+                            .status_code = a ? 200 : 400,
+                            .outcome = a ? (d[i].position == 1 ? DELIVERY_DONE : DELIVERY_RETRY)
+                                         : DELIVERY_FAILED,
+                            .next_due_ms = t + 3600000};
+        if (at.outcome == DELIVERY_RETRY) at.status_code = 503;
+        assert_int_equal(store_finish(f->s, &at, &err), 0);
+    }
+    free_claims(d, n);
+    /* One pending delivery (the retry) is reg-a's backlog. */
+    assert_int_equal(store_rollup_sample(f->s, t, 86400000, &err), 0);
+    json_t *a = rollup(f->s, "reg-a", 1), *b = rollup(f->s, "reg-b", 1), *all = rollup(f->s, NULL, 1);
+    const json_t *ra = json_array_get(a, 0), *rb = json_array_get(b, 0), *rs = json_array_get(all, 0);
+    assert_int_equal(field(ra, "success"), 1);
+    assert_int_equal(field(ra, "retry"), 1);
+    assert_int_equal(field(ra, "dead"), 0);
+    assert_int_equal(field(ra, "backlog"), 1);
+    assert_int_equal(field(rb, "dead"), 1);
+    assert_int_equal(field(rb, "backlog"), 0);
+    assert_int_equal(field(rs, "success") + field(rs, "retry") + field(rs, "dead"), 3);
+    assert_int_equal(field(rs, "minute") % 60000, 0);
+    /* Durations in their buckets: 30 ms in (25, 50], 600 ms in (500, 1000], 70 s past 60 s. */
+    const json_t *la = json_object_get(ra, "latency"), *lb = json_object_get(rb, "latency");
+    assert_int_equal(json_array_size(la), STORE_LATENCY_BUCKETS);
+    assert_int_equal(STORE_LATENCY_BOUNDS[2], 50);
+    assert_int_equal(json_integer_value(json_array_get(la, 2)), 1);
+    assert_int_equal(json_integer_value(json_array_get(la, 6)), 1);
+    assert_int_equal(json_integer_value(json_array_get(lb, STORE_LATENCY_BUCKETS - 1)), 1);
+    json_decref(a);
+    json_decref(b);
+    json_decref(all);
+    /* Minutes past keep_ms are dropped by the next sample. */
+    assert_int_equal(store_rollup_sample(f->s, now_ms() + 7200000, 3600000, &err), 0);
+    json_t *rows = NULL;
+    assert_int_equal(store_rollup_read(f->s, NULL, 0, &rows, &err), 0);
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        assert_true(field(json_array_get(rows, i), "minute") >= now_ms() + 3000000);
+    json_decref(rows);
+}
+
+static void test_trigger_claims(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_trigger_rec r;
+    assert_int_equal(store_trigger_get(f->s, "tick", 1000, &r, &err), 0);
+    assert_int_equal(r.since_ms, 1000);
+    assert_int_equal(r.last_ms, 0);
+    assert_false(r.pending);
+    /* A second look keeps when it was first seen. */
+    assert_int_equal(store_trigger_get(f->s, "tick", 5000, &r, &err), 0);
+    assert_int_equal(r.since_ms, 1000);
+    bool claimed = false;
+    assert_int_equal(store_trigger_claim(f->s, "tick", 60000, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &claimed, &err), 0);
+    assert_true(claimed);
+    /* The same slot, or an earlier one, is never claimed twice. */
+    assert_int_equal(store_trigger_claim(f->s, "tick", 60000, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &claimed, &err), 0);
+    assert_false(claimed);
+    assert_int_equal(store_trigger_claim(f->s, "tick", 30000, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &claimed, &err), 0);
+    assert_false(claimed);
+    assert_int_equal(store_trigger_get(f->s, "tick", 9, &r, &err), 0);
+    assert_int_equal(r.last_ms, 60000);
+    assert_string_equal(r.last_id, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_true(r.pending);
+    /* Across a reopen: still claimed and pending until done. */
+    reopen(f);
+    assert_int_equal(store_trigger_get(f->s, "tick", 9, &r, &err), 0);
+    assert_true(r.pending);
+    assert_int_equal(store_trigger_done(f->s, "tick", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &err), 0);
+    assert_int_equal(store_trigger_get(f->s, "tick", 9, &r, &err), 0);
+    assert_false(r.pending);
+    assert_int_equal(store_trigger_claim(f->s, "tick", 120000, "cccccccccccccccccccccccccccccccc", &claimed, &err), 0);
+    assert_true(claimed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1009,6 +1115,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_claims, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@ typedef enum {
     ST_REPLAY_SCAN_ALL, ST_REPLAY_SCAN_PROVIDER,
     ST_CLAIM_EXPIRED, ST_CLAIM_PENDING, ST_CLAIM_REG, ST_CLAIM_MARK,
     ST_DELIVERY_REG, ST_ATTEMPT_INSERT, ST_DELIVERY_FINISH, ST_MINUTE_ADD, ST_REG_LAST,
+    ST_ROLLUP_ADD,
     ST_NEXT_DUE_PENDING, ST_NEXT_DUE_LEASE,
     ST_DEAD_LIST_ALL, ST_DEAD_LIST_REG,
     ST_DEAD_REPLAY_ONE, ST_DEAD_REPLAY_REG, ST_DEAD_REPLAY_ALL,
@@ -315,6 +316,13 @@ int sq_trigger_get(store_t *s, const char *name, int64_t now, store_trigger_rec 
 int sq_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
                      bool *claimed, err_t *err);
 int sq_trigger_done(store_t *s, const char *name, const char *activation_id, err_t *err);
+int sq_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
+int sq_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                   err_t *err);
+/* Writer thread, inside store_finish's transaction: the attempt a of
+ * registration, ended at t, counted in its minute of the rollup. */
+int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int64_t t,
+               err_t *err);
 int sq_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
 int sq_state_count(store_t *s, int64_t *n, err_t *err);
 int sq_state_clear(store_t *s, int64_t *n, err_t *err);

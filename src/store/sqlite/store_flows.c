@@ -1,4 +1,7 @@
-/* store_flows: what scheduled triggers keep. One row per trigger: when the
+/* store_flows: what scheduled triggers keep, and the per-minute delivery
+ * rollup the console's charts read.
+ *
+ * Triggers: what scheduled triggers keep. One row per trigger: when the
  * store first saw it, and the schedule slot of its last fire with that
  * fire's activation id, claimed before the fire runs and marked finished
  * after, so that a restart neither fires a slot twice nor loses a fire that
@@ -15,7 +18,20 @@
 const char STORE_FLOWS_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS triggers("
     "  name TEXT PRIMARY KEY, since_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL DEFAULT 0,"
-    "  last_id TEXT, pending INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+    "  last_id TEXT, pending INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    /* Per registration and minute: attempts by outcome, attempt durations in
+     * the STORE_LATENCY_BOUNDS buckets (l0..l12), the backlog sampled then. */
+    "CREATE TABLE IF NOT EXISTS delivery_minutes("
+    "  registration TEXT NOT NULL, minute INTEGER NOT NULL,"
+    "  success INTEGER NOT NULL DEFAULT 0, retry INTEGER NOT NULL DEFAULT 0,"
+    "  dead INTEGER NOT NULL DEFAULT 0, backlog INTEGER NOT NULL DEFAULT 0,"
+    "  l0 INTEGER NOT NULL DEFAULT 0, l1 INTEGER NOT NULL DEFAULT 0, l2 INTEGER NOT NULL DEFAULT 0,"
+    "  l3 INTEGER NOT NULL DEFAULT 0, l4 INTEGER NOT NULL DEFAULT 0, l5 INTEGER NOT NULL DEFAULT 0,"
+    "  l6 INTEGER NOT NULL DEFAULT 0, l7 INTEGER NOT NULL DEFAULT 0, l8 INTEGER NOT NULL DEFAULT 0,"
+    "  l9 INTEGER NOT NULL DEFAULT 0, l10 INTEGER NOT NULL DEFAULT 0,"
+    "  l11 INTEGER NOT NULL DEFAULT 0, l12 INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(registration, minute)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS delivery_minutes_minute ON delivery_minutes(minute);";
 
 typedef struct {
     const char *name;
@@ -101,4 +117,104 @@ int sq_trigger_done(store_t *base, const char *name, const char *activation_id, 
     trig_arg a = {.name = name, .id = activation_id};
     wop_t op = {.run = run_trigger_done, .arg = &a};
     return store_submit(s, &op, err);
+}
+
+/* ---- the delivery rollup ---- */
+
+/* Milliseconds: a 1-2.5-5 ladder from 10 ms to a minute. */
+#define LATENCY_BOUNDS_MS 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
+const int64_t STORE_LATENCY_BOUNDS[STORE_LATENCY_BUCKETS - 1] = {LATENCY_BOUNDS_MS};
+
+static int latency_bucket(int64_t ms)
+{
+    int b = 0;
+    while (b < STORE_LATENCY_BUCKETS - 1 && ms > STORE_LATENCY_BOUNDS[b]) b++;
+    return b;
+}
+
+int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int64_t t,
+               err_t *err)
+{
+    int64_t ms = a->ended_ms > a->started_ms ? a->ended_ms - a->started_ms : 0;
+    bool ok = a->outcome == DELIVERY_DONE, retry = a->outcome == DELIVERY_RETRY;
+    return sql_exec(c, ST_ROLLUP_ADD,
+                    "INSERT INTO delivery_minutes(registration, minute, success, retry, dead,"
+                    " l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6 = 0, ?6 = 1, ?6 = 2, ?6 = 3, ?6 = 4, ?6 = 5,"
+                    " ?6 = 6, ?6 = 7, ?6 = 8, ?6 = 9, ?6 = 10, ?6 = 11, ?6 = 12)"
+                    " ON CONFLICT(registration, minute) DO UPDATE SET"
+                    " success = success + excluded.success, retry = retry + excluded.retry,"
+                    " dead = dead + excluded.dead, l0 = l0 + excluded.l0, l1 = l1 + excluded.l1,"
+                    " l2 = l2 + excluded.l2, l3 = l3 + excluded.l3, l4 = l4 + excluded.l4,"
+                    " l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7,"
+                    " l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10,"
+                    " l11 = l11 + excluded.l11, l12 = l12 + excluded.l12",
+                    ARGS(SQL_TEXT(registration), SQL_INT(t / 60000 * 60000), SQL_INT(ok),
+                         SQL_INT(retry), SQL_INT(!ok && !retry), SQL_INT(latency_bucket(ms))),
+                    "cannot record the delivery rollup", err);
+}
+
+typedef struct {
+    int64_t minute, keep_from;
+} sample_arg;
+
+static int run_rollup_sample(sq_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    sample_arg *a = op->arg;
+    const char *what = "cannot sample the backlog";
+    /* WHERE before GROUP BY: SQLite's INSERT ... SELECT ... ON CONFLICT needs one. */
+    if (sql_exec(c, ST_ONCE,
+                 "INSERT INTO delivery_minutes(registration, minute, backlog)"
+                 " SELECT registration, ?1, count(*) FROM deliveries"
+                 " WHERE state IN ('pending', 'running', 'parked') GROUP BY registration"
+                 " ON CONFLICT(registration, minute) DO UPDATE SET backlog = excluded.backlog",
+                 ARGS(SQL_INT(a->minute)), what, &op->err) < 0)
+        return -1;
+    return sql_exec(c, ST_ONCE, "DELETE FROM delivery_minutes WHERE minute < ?1",
+                    ARGS(SQL_INT(a->keep_from)), what, &op->err);
+}
+
+int sq_rollup_sample(store_t *base, int64_t now, int64_t keep_ms, err_t *err)
+{
+    sq_t *s = SQ(base);
+    sample_arg a = {.minute = now / 60000 * 60000, .keep_from = now - keep_ms};
+    wop_t op = {.run = run_rollup_sample, .arg = &a};
+    return store_submit(s, &op, err);
+}
+
+static int row_rollup(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    json_t *lat = json_array();
+    for (int i = 0; i < STORE_LATENCY_BUCKETS; i++)
+        json_array_append_new(lat, json_integer(sqlite3_column_int64(row, 5 + i)));
+    json_array_append_new(ud, json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "minute",
+                                         (json_int_t)sqlite3_column_int64(row, 0), "success",
+                                         (json_int_t)sqlite3_column_int64(row, 1), "retry",
+                                         (json_int_t)sqlite3_column_int64(row, 2), "dead",
+                                         (json_int_t)sqlite3_column_int64(row, 3), "backlog",
+                                         (json_int_t)sqlite3_column_int64(row, 4), "latency", lat));
+    return 0;
+}
+
+int sq_rollup_read(store_t *base, const char *registration, int64_t since_ms, json_t **out,
+                   err_t *err)
+{
+    sq_t *s = SQ(base);
+    *out = NULL;
+    json_t *arr = json_array();
+    if (store_query(s, ST_ONCE,
+                    "SELECT minute, sum(success), sum(retry), sum(dead), sum(backlog), sum(l0),"
+                    " sum(l1), sum(l2), sum(l3), sum(l4), sum(l5), sum(l6), sum(l7), sum(l8),"
+                    " sum(l9), sum(l10), sum(l11), sum(l12)"
+                    " FROM delivery_minutes WHERE minute >= ?2 AND (?1 IS NULL OR registration = ?1)"
+                    " GROUP BY minute ORDER BY minute",
+                    ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000 * 60000)), row_rollup,
+                    arr, "cannot read the delivery rollup", err) < 0) {
+        json_decref(arr);
+        return -1;
+    }
+    *out = arr;
+    return 0;
 }

@@ -231,6 +231,7 @@ static int run_finish(sq_t *s, conn_t *c, wop_t *op)
                       " VALUES(?1, ?2, 1, ?3) ON CONFLICT(registration, minute) DO UPDATE SET"
                       " attempts = attempts + 1, failures = failures + excluded.failures",
                       ARGS(SQL_TEXT(reg), SQL_INT(t / 60000), SQL_INT(!ok)), what, &op->err);
+    if (rc == 0) rc = rollup_add(c, reg, a, t, &op->err);
     if (rc == 0)
         rc = sql_exec(c, ST_REG_LAST,
                       "INSERT INTO registrations(name, state, enabled_at_ms, last_attempt_ms,"
