@@ -43,6 +43,7 @@ typedef struct daemon {
     bool engine_up, scraped, serving;
     http_server_t *http;
     scheduler_t *scheduler;
+    bool sample_warned;
 } daemon_t;
 
 /* In the daemon, manifest diagnostics are log lines like everything else. */
@@ -262,8 +263,11 @@ static void retention(daemon_t *d)
 static void sample_backlog(daemon_t *d)
 {
     err_t err;
-    if (store_rollup_sample(d->store, now_ms(), ROLLUP_KEEP_MS, &err) < 0)
+    /* Said once: a backend without the rollup fails the same way every minute. */
+    if (store_rollup_sample(d->store, now_ms(), ROLLUP_KEEP_MS, &err) < 0 && !d->sample_warned) {
         log_warn("cannot sample the backlog for the charts", json_pack("{s:s}", "error", err.msg));
+        d->sample_warned = true;
+    }
 }
 
 /* The periodic work until SIGINT or SIGTERM. */
