@@ -547,10 +547,10 @@ static void test_regdefs_and_keys(void **state)
     assert_memory_equal(k1, k2, sizeof k1);
 
     /* What the backend lacks so far says so. */
-    json_t *acts = NULL;
-    assert_int_equal(store_activation_list(f->s, NULL, 10, &acts, &err), -1);
+    json_t *meta = NULL;
+    assert_int_equal(store_event_meta_list(f->s, NULL, &meta, &err), -1);
     assert_int_equal(err.code, EVK_UNAVAILABLE);
-    assert_non_null(strstr(err.msg, "store_activation_list is not available on the nats store"));
+    assert_non_null(strstr(err.msg, "store_event_meta_list is not available on the nats store"));
 }
 
 /* Trigger fires claimed by compare-and-set (two nodes, one slot); events
@@ -594,6 +594,99 @@ static void test_triggers_and_filtered(void **state)
     assert_int_equal(info.backlog, 0);
 }
 
+static void put_activation(store_t *s, const char *id, const char *name, const char *pkg,
+                           int64_t start, int64_t end)
+{
+    store_activation_put(s, json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:b}}", "activationId", id,
+                                      "name", name, "package", pkg, "start", (json_int_t)start,
+                                      "end", (json_int_t)end, "response", "success", 1));
+}
+
+/* Activations by name and time, newest start first, by id, pruned; traces
+ * with their filters and retention. */
+static void test_activations_traces(void **state)
+{
+    fixture *f = *state;
+    int64_t t0 = now_ms();
+    put_activation(f->s, "a1", "consumer", "pkg", t0 - 50, t0 - 10); /* ends after a2 starts */
+    put_activation(f->s, "a2", "handler", "pkg", t0 - 40, t0 - 30);
+    put_activation(f->s, "a3", "handler", "other", t0 - 20, t0 - 5);
+    store_flush(f->s);
+    err_t err;
+    json_t *all = NULL;
+    assert_int_equal(store_activation_list(f->s, NULL, 10, &all, &err), 0);
+    assert_int_equal(json_array_size(all), 3);
+    const char *order[] = {"a3", "a2", "a1"}; /* by start, not by end */
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(all, i), "activationId")), order[i]);
+    json_decref(all);
+    json_t *l = NULL;
+    assert_int_equal(store_activation_list(f->s, "handler", 10, &l, &err), 0);
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    assert_int_equal(store_activation_list(f->s, "pkg/handler", 10, &l, &err), 0);
+    assert_int_equal(json_array_size(l), 1);
+    json_decref(l);
+    assert_int_equal(store_activation_query(f->s, NULL, t0 - 45, 0, 1, 10, &l, &err), 0);
+    assert_int_equal(json_array_size(l), 1); /* a3 skipped, a2 in, a1 started before */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "activationId")),
+                        "a2");
+    json_decref(l);
+    json_t *one = NULL;
+    assert_int_equal(store_activation_get(f->s, "a2", &one, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(one, "name")), "handler");
+    json_decref(one);
+    int64_t gone = 0;
+    assert_int_equal(store_activation_prune(f->s, now_ms() + 1000, &gone, &err), 0);
+    assert_int_equal(gone, 3);
+    assert_int_equal(store_activation_get(f->s, "a2", &one, &err), 0);
+    assert_null(one);
+
+    for (int i = 0; i < 5; i++) {
+        store_trace t = {.registration = i < 4 ? "reg-t" : "reg-u", .event_id = "e", .event_type = "t",
+                         .delivery_id = 100 + i, .attempt = 1, .start_ms = now_ms(),
+                         .duration_ms = 3, .success = i % 2 == 0, .status_code = i % 2 ? 500 : 200,
+                         .retried = i % 2 == 1, .error = i % 2 ? "boom" : NULL,
+                         .request = "{\"url\":\"x\"}", .response = "{\"status\":200}"};
+        store_trace_put(f->s, &t);
+    }
+    store_flush(f->s);
+    store_trace_filter tf = {.registration = "reg-t", .outcome = -1, .retried = -1, .limit = 3};
+    json_t *tr = NULL;
+    bool more = false;
+    assert_int_equal(store_trace_list(f->s, &tf, &tr, &more, &err), 0);
+    assert_int_equal(json_array_size(tr), 3);
+    assert_true(more);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(tr, 0), "deliveryId")), 103);
+    const char *id = json_string_value(json_object_get(json_array_get(tr, 2), "id"));
+    tf.before = strtoll(id, NULL, 10);
+    json_t *next = NULL;
+    assert_int_equal(store_trace_list(f->s, &tf, &next, &more, &err), 0);
+    assert_int_equal(json_array_size(next), 1);
+    assert_false(more);
+    json_t *full = NULL;
+    assert_int_equal(store_trace_get(f->s, tf.before, &full, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(full, "request"), "url")),
+                        "x");
+    assert_string_equal(json_string_value(json_object_get(full, "outcome")), "error");
+    json_decref(full);
+    json_decref(next);
+    json_decref(tr);
+    store_trace_filter errs = {.outcome = 0, .retried = -1, .status = 500};
+    assert_int_equal(store_trace_list(f->s, &errs, &tr, &more, &err), 0);
+    assert_int_equal(json_array_size(tr), 2);
+    json_decref(tr);
+    /* Retention keeps the newest success and error of each registration. */
+    int64_t pruned = 0;
+    assert_int_equal(store_trace_prune(f->s, now_ms() + 1000, 1, &pruned, &err), 0);
+    assert_int_equal(pruned, 2);
+    store_trace_filter any = {.outcome = -1, .retried = -1};
+    assert_int_equal(store_trace_list(f->s, &any, &tr, &more, &err), 0);
+    assert_int_equal(json_array_size(tr), 3);
+    json_decref(tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regdefs_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_triggers_and_filtered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activations_traces, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

@@ -20,6 +20,7 @@
 #define KV_HEALTH "evkit_health"
 #define KV_STATE "evkit_state"
 #define KV_META "evkit_meta"
+#define KV_ACTIDS "evkit_actids"
 #define JS_KICK_SUBJECT "evkit.kick"
 
 typedef struct js_store js_t;
@@ -50,7 +51,7 @@ struct js_store {
     store_t base;               /* first: a store_t * is a js_t * */
     natsConnection *nc;
     jsCtx *js;
-    kvStore *eventids, *dedup, *attempts, *regs, *health, *state, *meta;
+    kvStore *eventids, *dedup, *attempts, *regs, *health, *state, *meta, *actids;
     natsSubscription *kick_sub;
     int replicas;
     int64_t timeout_ms;
@@ -59,6 +60,15 @@ struct js_store {
     js_held *claims;
     js_sub *subs;
     store_stats stats;
+
+    /* activation and trace records waiting for the writer (nats_records.c) */
+    pthread_mutex_t rec_mu;
+    pthread_cond_t rec_cv;
+    pthread_t rec_writer;
+    struct js_rec *rec_head, *rec_tail;
+    size_t rec_queued;
+    uint64_t rec_in, rec_done;
+    bool rec_stopping, rec_running;
 
     pthread_mutex_t work_mu;    /* store_wait_work */
     pthread_cond_t cv_work;
@@ -110,6 +120,12 @@ void js_work_free(js_t *j);
 int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *err);
 /* Makes this node read registration's state again at its next claim. */
 void js_work_state_changed(js_t *j, const char *registration);
+
+/* ---- nats_records.c ---- */
+/* The records' writer thread: started once the streams exist, stopped
+ * (after writing what is queued) before the connection closes. */
+void js_records_start(js_t *j);
+void js_records_stop(js_t *j);
 
 /* ---- the operations of store.h (backend.h's table), by file ---- */
 /* nats_store.c */
@@ -166,6 +182,17 @@ int js_health_record(js_t *j, const char *registration, bool failed, const char 
 int js_reg_count_filtered(js_t *j, const char *registration, err_t *err);
 /* Whether registration is DISABLED (creating its record ACTIVE when absent). */
 int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *err);
+/* nats_records.c */
+void js_activation_put(store_t *s, json_t *record);
+int js_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
+int js_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
+int js_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms,
+                        int skip, int limit, json_t **out, err_t *err);
+int js_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
+void js_trace_put(store_t *s, const store_trace *t);
+int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err);
+int js_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
+int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
 /* nats_kv.c */
 int js_state_get(store_t *s, const char *key, json_t **value, err_t *err);
 int js_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);

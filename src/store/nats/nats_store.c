@@ -14,6 +14,8 @@
 #define NS_PER_MS 1000000LL
 #define DEDUP_TTL_MS (24LL * 3600 * 1000)
 #define HEALTH_TTL_MS (25LL * 3600 * 1000)
+/* The id index outlives any activation retention one would set. */
+#define ACTIDS_TTL_MS (30LL * 24 * 3600 * 1000)
 
 static const store_backend NATS_BACKEND;
 
@@ -213,7 +215,9 @@ static int ensure_all(js_t *j, err_t *err)
 {
     if (ensure_stream(j, JS_EVENTS, "evkit.event.>", js_LimitsPolicy, err) < 0 ||
         ensure_stream(j, JS_DELIVERIES, "evkit.dlv.>", js_WorkQueuePolicy, err) < 0 ||
-        ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, err) < 0)
+        ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, err) < 0 ||
+        ensure_stream(j, "EVKIT_ACTIVATIONS", "evkit.act.>", js_LimitsPolicy, err) < 0 ||
+        ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, err) < 0)
         return -1;
     if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
         ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||
@@ -221,7 +225,8 @@ static int ensure_all(js_t *j, err_t *err)
         ensure_bucket(j, &j->regs, KV_REGS, 0, err) < 0 ||
         ensure_bucket(j, &j->health, KV_HEALTH, HEALTH_TTL_MS, err) < 0 ||
         ensure_bucket(j, &j->state, KV_STATE, 0, err) < 0 ||
-        ensure_bucket(j, &j->meta, KV_META, 0, err) < 0)
+        ensure_bucket(j, &j->meta, KV_META, 0, err) < 0 ||
+        ensure_bucket(j, &j->actids, KV_ACTIDS, ACTIDS_TTL_MS, err) < 0)
         return -1;
     natsStatus s = natsConnection_Subscribe(&j->kick_sub, j->nc, JS_KICK_SUBJECT, on_kick, j);
     if (s != NATS_OK) return js_fail(err, s, "subscribing to " JS_KICK_SUBJECT);
@@ -246,6 +251,7 @@ int nats_store_open(const store_opts *o, store_t **out, err_t *err)
         js_close(&j->base);
         return -1;
     }
+    js_records_start(j);
     *out = &j->base;
     return 0;
 }
@@ -254,12 +260,14 @@ void js_close(store_t *s)
 {
     js_t *j = JS(s);
     if (!j) return;
+    js_records_stop(j);
     if (j->kick_sub) {
         natsSubscription_Unsubscribe(j->kick_sub);
         natsSubscription_Destroy(j->kick_sub);
     }
     js_work_free(j);
-    kvStore *kvs[] = {j->eventids, j->dedup, j->attempts, j->regs, j->health, j->state, j->meta};
+    kvStore *kvs[] = {j->eventids, j->dedup, j->attempts, j->regs,
+                      j->health,   j->state, j->meta,     j->actids};
     for (size_t i = 0; i < sizeof kvs / sizeof kvs[0]; i++) kvStore_Destroy(kvs[i]);
     jsCtx_Destroy(j->js);
     if (j->nc) {
@@ -303,9 +311,6 @@ void js_wait_work(store_t *s, int64_t until_ms)
 
 /* Retries come back through NAK delays JetStream keeps: poll soon. */
 int64_t js_next_due(store_t *s) { return now_ms() + 250; }
-
-/* Activations and traces are written when put: nothing waits. */
-void js_flush(store_t *s) {}
 
 void js_stats_get(store_t *s, store_stats *out)
 {
@@ -357,6 +362,15 @@ static const store_backend NATS_BACKEND = {
     .reg_enable = js_reg_enable,
     .reg_window = js_reg_window,
     .regdef_put = js_regdef_put,
+    .activation_put = js_activation_put,
+    .activation_list = js_activation_list,
+    .activation_get = js_activation_get,
+    .activation_query = js_activation_query,
+    .activation_prune = js_activation_prune,
+    .trace_put = js_trace_put,
+    .trace_list = js_trace_list,
+    .trace_get = js_trace_get,
+    .trace_prune = js_trace_prune,
     .regdef_delete = js_regdef_delete,
     .regdef_list = js_regdef_list,
     .regdef_generation = js_regdef_generation,
