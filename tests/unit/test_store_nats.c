@@ -475,6 +475,39 @@ static void test_two_nodes(void **state)
     f->s = b;
 }
 
+/* Retention removes old events but keeps those an unsettled delivery or a
+ * dead letter refers to; the floor says how far it went. */
+static void test_journal_prune(void **state)
+{
+    fixture *f = *state;
+    store_append_result a = append(f->s, "commerce", "t", 1, NULL, NULL, NULL);
+    store_append_result b = append(f->s, "commerce", "t", 2, NULL, "reg-r", NULL);
+    store_append_result c = append(f->s, "commerce", "t", 3, NULL, NULL, NULL);
+    sleep_ms(20);
+    int64_t cutoff = now_ms();
+    sleep_ms(20);
+    store_append_result d = append(f->s, "commerce", "t", 4, NULL, NULL, NULL);
+    err_t err;
+    int64_t gone = 0, floor = 0;
+    assert_int_equal(store_journal_prune(f->s, cutoff, &gone, &err), 0);
+    assert_int_equal(gone, 2);
+    json_t *ev = NULL;
+    assert_int_equal(store_event_get(f->s, a.id, &ev, &err), 0);
+    assert_null(ev);
+    assert_int_equal(store_event_get(f->s, b.id, &ev, &err), 0);
+    assert_non_null(ev); /* its delivery is pending */
+    json_decref(ev);
+    assert_int_equal(store_event_get(f->s, d.id, &ev, &err), 0);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(store_journal_floor(f->s, &floor, &err), 0);
+    assert_int_equal(floor, c.position);
+    json_t *page = NULL;
+    assert_int_equal(store_read(f->s, NULL, 0, 10, &page, &err), 0);
+    assert_int_equal(json_array_size(page), 2);
+    json_decref(page);
+}
+
 /* ---- KV ---- */
 
 static void test_state(void **state)
@@ -698,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_retry_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),

@@ -146,6 +146,7 @@ int js_read_matching(store_t *s, const char *const *providers, const char *const
                      err_t *err);
 int js_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
 int js_journal_floor(store_t *s, int64_t *floor, err_t *err);
+int js_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
 int js_event_get(store_t *s, const char *id, json_t **out, err_t *err);
 int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
               const char *const *types, size_t n, const char *order_key_path, int *count,

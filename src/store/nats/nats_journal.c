@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/jsonpath.h"
+#include "core/vec.h"
 
 #define DEFAULT_LIMIT 100
 #define REPLAY_PAGE 256
@@ -355,11 +356,111 @@ static int stream_state(js_t *j, const char *stream, jsStreamState *st, err_t *e
 
 int js_journal_floor(store_t *s, int64_t *floor, err_t *err)
 {
+    js_t *j = JS(s);
     jsStreamState st = {0};
-    if (stream_state(JS(s), JS_EVENTS, &st, err) < 0) return -1;
+    if (stream_state(j, JS_EVENTS, &st, err) < 0) return -1;
     /* An empty stream reports first = last + 1. */
     *floor = st.FirstSeq > 0 ? (int64_t)st.FirstSeq - 1 : 0;
+    /* Retention may keep an event with unsettled deliveries below what it
+     * removed: the floor it recorded counts then. */
+    json_t *v = NULL;
+    if (js_kv_get_json(j, j->meta, "journal_floor", &v, NULL, err) < 0) return -1;
+    int64_t kept = json_integer_value(v);
+    json_decref(v);
+    if (kept > *floor) *floor = kept;
     return 0;
+}
+
+/* ---- retention ---- */
+
+/* Positions that unsettled deliveries and dead letters still refer to,
+ * sorted, from every message of those two streams. */
+typedef VEC(int64_t) pos_vec;
+
+static int referenced(js_t *j, const char *stream, bool header, pos_vec *out, err_t *err)
+{
+    jsStreamState st = {0};
+    if (stream_state(j, stream, &st, err) < 0) return -1;
+    for (uint64_t seq = st.FirstSeq; seq > 0 && seq <= st.LastSeq;) {
+        jsDirectGetMsgOptions o;
+        jsDirectGetMsgOptions_Init(&o);
+        o.Sequence = seq;
+        o.NextBySubject = ">";
+        natsMsg *m = NULL;
+        natsStatus s = js_DirectGetMsg(&m, j->js, stream, NULL, &o);
+        if (s == NATS_NOT_FOUND) break;
+        if (s != NATS_OK) return js_fail(err, s, stream);
+        int64_t pos = 0;
+        const char *h = NULL;
+        if (header && natsMsgHeader_Get(m, "Evkit-Position", &h) == NATS_OK) {
+            pos = strtoll(h, NULL, 10);
+        } else if (!header) {
+            json_t *rec = msg_json(m);
+            pos = json_integer_value(json_object_get(rec, "position"));
+            json_decref(rec);
+        }
+        if (pos > 0) VEC_PUSH(out, pos);
+        uint64_t at = natsMsg_GetSequence(m);
+        natsMsg_Destroy(m);
+        if (at < seq) break;
+        seq = at + 1;
+    }
+    return 0;
+}
+
+static int cmp_pos(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Removes events below upto except those in keep (sorted); *gone counts. */
+static int remove_events(js_t *j, uint64_t first, uint64_t upto, const pos_vec *keep,
+                         int64_t *gone, err_t *err)
+{
+    size_t k = 0;
+    for (uint64_t seq = first; seq < upto; seq++) {
+        while (k < keep->n && keep->v[k] < (int64_t)seq) k++;
+        if (k < keep->n && keep->v[k] == (int64_t)seq) continue;
+        json_t *ev = NULL;
+        if (js_event_at(j, seq, &ev, err) < 0) return -1;
+        if (!ev) continue;
+        const char *id = json_string_value(json_object_get(ev, "id"));
+        if (id) kvStore_Delete(j->eventids, id);
+        json_decref(ev);
+        jsErrCode jerr = 0;
+        natsStatus s = js_DeleteMsg(j->js, JS_EVENTS, seq, NULL, &jerr);
+        if (s != NATS_OK && s != NATS_NOT_FOUND) return js_fail(err, s, "cannot remove an event");
+        if (s == NATS_OK) (*gone)++;
+    }
+    return 0;
+}
+
+int js_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err)
+{
+    js_t *j = JS(s);
+    int64_t gone = 0;
+    if (deleted) *deleted = 0;
+    int64_t before = 0;
+    if (js_position_before(s, cutoff_ms, &before, err) < 0) return -1;
+    jsStreamState st = {0};
+    if (stream_state(j, JS_EVENTS, &st, err) < 0) return -1;
+    if (before <= 0 || (uint64_t)before < st.FirstSeq) return 0;
+    pos_vec keep = {0};
+    int rc = referenced(j, JS_DELIVERIES, true, &keep, err);
+    if (rc == 0) rc = referenced(j, JS_DEAD, false, &keep, err);
+    if (rc == 0) {
+        if (keep.n) qsort(keep.v, keep.n, sizeof *keep.v, cmp_pos);
+        rc = remove_events(j, st.FirstSeq, (uint64_t)before + 1, &keep, &gone, err);
+    }
+    free(keep.v);
+    if (rc == 0) {
+        json_t *v = json_integer(before);
+        rc = js_kv_put_json(j, j->meta, "journal_floor", v, 0, false, NULL, err);
+        json_decref(v);
+    }
+    if (deleted) *deleted = gone;
+    return rc;
 }
 
 int js_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err)

@@ -344,6 +344,7 @@ static const store_backend NATS_BACKEND = {
     .read_matching = js_read_matching,
     .position_before = js_position_before,
     .journal_floor = js_journal_floor,
+    .journal_prune = js_journal_prune,
     .event_get = js_event_get,
     .claim = js_claim,
     .claim_more = js_claim_more,

@@ -1,6 +1,12 @@
 // The end-to-end harness: starts the real evkit binary on a free loopback
 // port with its own journal folder, runs CLI commands against the same
 // folder, and stops it (gracefully or with kill -9).
+//
+// EVKIT_TEST_STORE=nats runs every instance on NATS JetStream instead of
+// SQLite: each journal folder gets a nats-server of its own (loopback, a
+// free port, -js with its store inside the folder) that outlives restarts
+// and kill -9 of evkit, as a cluster would, and is stopped by cleanup() or
+// when the test process exits.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +20,44 @@ export const sampleApp = path.join(repo, 'app');
 export const fixtures = path.join(repo, 'tests/e2e/fixtures');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export const testStore = process.env.EVKIT_TEST_STORE || 'sqlite';
+const natsServers = new Map(); // journal folder -> { proc, url, port, ready }
+process.on('exit', () => { for (const n of natsServers.values()) n.proc.kill('SIGKILL'); });
+
+function freePortSync() {
+  const r = spawnSync(process.execPath, ['-e',
+    "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"],
+  { encoding: 'utf8' });
+  return Number(r.stdout.trim());
+}
+
+// The nats-server of journal folder data, started on first use.
+export function natsFor(data) {
+  let n = natsServers.get(data);
+  if (!n) {
+    const port = freePortSync();
+    const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(data, 'nats')],
+      { stdio: 'ignore' });
+    n = { proc, port, url: `nats://127.0.0.1:${port}`, ready: false };
+    natsServers.set(data, n);
+  }
+  if (!n.ready) {
+    // Synchronous, so that the CLI may be the first to use it.
+    const up = spawnSync('bash', ['-c',
+      `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${n.port}) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`]);
+    if (up.status !== 0) throw new Error(`nats-server did not start on port ${n.port}`);
+    n.ready = true;
+  }
+  return n.url;
+}
+
+export function stopNats(data) {
+  const n = natsServers.get(data);
+  if (!n) return;
+  n.proc.kill('SIGTERM');
+  natsServers.delete(data);
+}
 const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
 // A copy of an app folder in a temp dir, so tests may write .env files.
@@ -33,6 +77,7 @@ export class Evkit {
     this.workers = workers;
     this.stderr = '';
     this.proc = null;
+    if (testStore === 'nats' && !env.EVKIT_STORE) this.env.EVKIT_STORE = natsFor(this.data);
   }
 
   async start() {
@@ -121,7 +166,10 @@ export class Evkit {
     if (SANITIZER.test(this.stderr)) throw new Error(`sanitizer report:\n${this.stderr}`);
   }
 
-  cleanup() { rmSync(this.data, { recursive: true, force: true }); }
+  cleanup() {
+    stopNats(this.data);
+    rmSync(this.data, { recursive: true, force: true });
+  }
 
   // Structured log lines evkit wrote to stderr.
   logs() {
