@@ -187,7 +187,9 @@ static int digits(const char *s, int n)
 
 static const char *iso_clock(const char *s, struct tm *tm, int64_t *frac_ms)
 {
-    int h = digits(s, 2), mi = s[2] == ':' ? digits(s + 3, 2) : -1, se = 0;
+    /* Each character is read only after the ones before it were digits: a
+     * short string is never read past its end. */
+    int h = digits(s, 2), mi = h >= 0 && s[2] == ':' ? digits(s + 3, 2) : -1, se = 0;
     if (h < 0 || h > 23 || mi < 0 || mi > 59) return NULL;
     s += 5;
     if (*s == ':') {
@@ -208,8 +210,8 @@ static const char *iso_clock(const char *s, struct tm *tm, int64_t *frac_ms)
 int time_parse_iso(const char *s, int64_t *ms)
 {
     if (!s) return -1;
-    int y = digits(s, 4), mo = s[4] == '-' ? digits(s + 5, 2) : -1,
-        d = s[7] == '-' ? digits(s + 8, 2) : -1;
+    int y = digits(s, 4), mo = y >= 0 && s[4] == '-' ? digits(s + 5, 2) : -1,
+        d = mo >= 0 && s[7] == '-' ? digits(s + 8, 2) : -1;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d};
     int64_t frac = 0, offset_s = 0;
@@ -219,7 +221,8 @@ int time_parse_iso(const char *s, int64_t *ms)
         if (*s == 'Z' || *s == 'z') {
             s++;
         } else if (*s == '+' || *s == '-') {
-            int oh = digits(s + 1, 2), om = s[3] == ':' ? digits(s + 4, 2) : digits(s + 3, 2);
+            int oh = digits(s + 1, 2),
+                om = oh < 0 ? -1 : s[3] == ':' ? digits(s + 4, 2) : digits(s + 3, 2);
             if (oh < 0 || oh > 23 || om < 0 || om > 59) return -1;
             offset_s = (oh * 3600 + om * 60) * (*s == '+' ? 1 : -1);
             s += s[3] == ':' ? 6 : 5;
