@@ -157,10 +157,6 @@ static int action_run(cli_ctx *ctx, const cli_args *a)
     return rc;
 }
 
-const cli_command cli_cmd_action = {
-    .name = "action",
-    .usage = ACTION_USAGE,
+const cli_command cli_cmd_action = {.name = "action", .usage = ACTION_USAGE,
     .opts = OPT(OPT_URL) | OPT(OPT_PARAM_FILE) | OPT(OPT_LISTEN) | OPT(OPT_PARAM),
-    .operands = true,
-    .run = action_run,
-};
+    .operands = true, .run = action_run};

@@ -379,24 +379,9 @@ static int activation_run(cli_ctx *ctx, const cli_args *a)
      OPT(OPT_EVENTS) | OPT(OPT_ACTION) | OPT(OPT_WEBHOOK_URL) | OPT(OPT_DESCRIPTION) |              \
      OPT(OPT_SECRET) | OPT(OPT_BATCH))
 
-const cli_command cli_cmd_registration = {
-    .name = "registration",
-    .usage = REG_USAGE,
-    .opts = ADMIN_OPTS,
-    .operands = true,
-    .run = registration_run,
-};
-const cli_command cli_cmd_deadletter = {
-    .name = "deadletter",
-    .usage = DL_USAGE,
-    .opts = ADMIN_OPTS,
-    .operands = true,
-    .run = deadletter_run,
-};
-const cli_command cli_cmd_activation = {
-    .name = "activation",
-    .usage = ACT_USAGE,
-    .opts = ADMIN_OPTS,
-    .operands = true,
-    .run = activation_run,
-};
+const cli_command cli_cmd_registration = {.name = "registration", .usage = REG_USAGE,
+    .opts = ADMIN_OPTS, .operands = true, .run = registration_run};
+const cli_command cli_cmd_deadletter = {.name = "deadletter", .usage = DL_USAGE,
+    .opts = ADMIN_OPTS, .operands = true, .run = deadletter_run};
+const cli_command cli_cmd_activation = {.name = "activation", .usage = ACT_USAGE,
+    .opts = ADMIN_OPTS, .operands = true, .run = activation_run};

@@ -38,8 +38,4 @@ static int config_run(cli_ctx *ctx, const cli_args *a)
     return EXIT_OK;
 }
 
-const cli_command cli_cmd_config = {
-    .name = "config",
-    .usage = CONFIG_USAGE,
-    .run = config_run,
-};
+const cli_command cli_cmd_config = {.name = "config", .usage = CONFIG_USAGE, .run = config_run};

@@ -201,12 +201,8 @@ static int event_run(cli_ctx *ctx, const cli_args *a)
     return cli_usage(EVENT_USAGE);
 }
 
-const cli_command cli_cmd_event = {
-    .name = "event",
-    .usage = EVENT_USAGE,
+const cli_command cli_cmd_event = {.name = "event", .usage = EVENT_USAGE,
     .opts = OPT(OPT_PROVIDER) | OPT(OPT_SINCE) | OPT(OPT_LIMIT) | OPT(OPT_REGISTRATION) |
             OPT(OPT_SEEK) | OPT(OPT_LIST) | OPT(OPT_TYPE) | OPT(OPT_PAYLOAD) |
             OPT(OPT_PAYLOAD_FILE) | OPT(OPT_ID),
-    .operands = true,
-    .run = event_run,
-};
+    .operands = true, .run = event_run};

@@ -157,10 +157,5 @@ static int exec_run(cli_ctx *ctx, const cli_args *a)
 }
 
 /* Options end at COMMAND, whose own options are its own. */
-const cli_command cli_cmd_exec = {
-    .name = "exec",
-    .usage = EXEC_USAGE,
-    .operands = true,
-    .run = exec_run,
-    .ordered = true,
-};
+const cli_command cli_cmd_exec = {.name = "exec", .usage = EXEC_USAGE, .operands = true,
+    .run = exec_run, .ordered = true};

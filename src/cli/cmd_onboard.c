@@ -227,8 +227,4 @@ static int onboard_run(cli_ctx *ctx, const cli_args *a)
     return failed ? EXIT_FAIL : rc;
 }
 
-const cli_command cli_cmd_onboard = {
-    .name = "onboard",
-    .usage = ONBOARD_USAGE,
-    .run = onboard_run,
-};
+const cli_command cli_cmd_onboard = {.name = "onboard", .usage = ONBOARD_USAGE, .run = onboard_run};

@@ -84,14 +84,6 @@ static int serve_run(cli_ctx *ctx, const cli_args *a)
     return EXIT_FAIL;
 }
 
-const cli_command cli_cmd_serve = {
-    .name = "serve",
-    .usage = SERVE_USAGE,
-    .opts = OPT(OPT_LISTEN) | OPT(OPT_WORKERS),
-    .run = serve_run,
-};
-const cli_command cli_cmd_check = {
-    .name = "check",
-    .usage = CHECK_USAGE,
-    .run = check_run,
-};
+const cli_command cli_cmd_serve = {.name = "serve", .usage = SERVE_USAGE,
+    .opts = OPT(OPT_LISTEN) | OPT(OPT_WORKERS), .run = serve_run};
+const cli_command cli_cmd_check = {.name = "check", .usage = CHECK_USAGE, .run = check_run};

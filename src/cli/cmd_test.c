@@ -100,9 +100,5 @@ static int test_run(cli_ctx *ctx, const cli_args *a)
     return sum.failed == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
-const cli_command cli_cmd_test = {
-    .name = "test",
-    .usage = TEST_USAGE,
-    .operands = true,
-    .run = test_run,
-};
+const cli_command cli_cmd_test = {.name = "test", .usage = TEST_USAGE, .operands = true,
+    .run = test_run};

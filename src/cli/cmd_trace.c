@@ -212,14 +212,10 @@ static int trace_run(cli_ctx *ctx, const cli_args *a)
     return cli_usage(TRACE_USAGE);
 }
 
-const cli_command cli_cmd_trace = {
-    .name = "trace",
-    .usage = TRACE_USAGE,
+const cli_command cli_cmd_trace = {.name = "trace", .usage = TRACE_USAGE,
     .opts = OPT(OPT_REGISTRATION) | OPT(OPT_OUTCOME) | OPT(OPT_STATUS) | OPT(OPT_RETRIED) |
             OPT(OPT_LIMIT) | OPT(OPT_BEFORE),
-    .operands = true,
-    .run = trace_run,
-};
+    .operands = true, .run = trace_run};
 
 /* ---- event show ---- */
 
