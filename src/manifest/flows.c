@@ -8,6 +8,7 @@
  * since a step may live in a package declared further down. */
 #include "manifest/manifest_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -449,8 +450,7 @@ const action_t *app_action_ref(const app_t *app, const char *pkg, const char *re
 
 const trigger_t *app_trigger(const app_t *app, const char *name)
 {
-    if (!app || !name) return NULL;
-    for (size_t i = 0; i < app->ntriggers; i++)
-        if (!strcmp(app->triggers[i].name, name)) return &app->triggers[i];
-    return NULL;
+    return app ? find_by_key(app->triggers, app->ntriggers, sizeof *app->triggers,
+                             offsetof(trigger_t, name), name)
+               : NULL;
 }

@@ -11,6 +11,7 @@
 #include "manifest/manifest_int.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1070,28 +1071,35 @@ void app_free(app_t *app)
 
 /* ---- lookups ---- */
 
+const void *find_by_key(const void *base, size_t n, size_t size, size_t key_off, const char *key)
+{
+    for (size_t i = 0; key && i < n; i++) {
+        const char *elem = (const char *)base + i * size;
+        const char *k = *(char *const *)(elem + key_off);
+        if (k && !strcmp(k, key)) return elem;
+    }
+    return NULL;
+}
+
 const action_t *app_action(const app_t *app, const char *fqn)
 {
-    if (!app || !fqn) return NULL;
-    for (size_t i = 0; i < app->nactions; i++)
-        if (!strcmp(app->actions[i].fqn, fqn)) return &app->actions[i];
-    return NULL;
+    return app ? find_by_key(app->actions, app->nactions, sizeof *app->actions,
+                             offsetof(action_t, fqn), fqn)
+               : NULL;
 }
 
 const registration_t *app_registration(const app_t *app, const char *name)
 {
-    if (!app || !name) return NULL;
-    for (size_t i = 0; i < app->nregistrations; i++)
-        if (!strcmp(app->registrations[i].name, name)) return &app->registrations[i];
-    return NULL;
+    return app ? find_by_key(app->registrations, app->nregistrations, sizeof *app->registrations,
+                             offsetof(registration_t, name), name)
+               : NULL;
 }
 
 const provider_t *app_provider(const app_t *app, const char *key)
 {
-    if (!app || !key) return NULL;
-    for (size_t i = 0; i < app->nproviders; i++)
-        if (!strcmp(app->providers[i].key, key)) return &app->providers[i];
-    return NULL;
+    return app ? find_by_key(app->providers, app->nproviders, sizeof *app->providers,
+                             offsetof(provider_t, key), key)
+               : NULL;
 }
 
 const event_code_t *app_event_code(const app_t *app, const char *provider, const char *code)

@@ -133,6 +133,9 @@ bool want_map(lctx_t *c, const mnode_t *n, const char *what, ...)
 const char *want_str(lctx_t *c, const mnode_t *n, const char *what);
 /* Milliseconds from an integer or a duration string. */
 bool want_ms(lctx_t *c, const mnode_t *n, const char *what, int64_t *out);
+/* The first of n structs of size bytes at base whose string member at
+ * key_off equals key; NULL when none or key is NULL. */
+const void *find_by_key(const void *base, size_t n, size_t size, size_t key_off, const char *key);
 /* OpenWhisk entity names, minus spaces. */
 bool valid_name(const char *s);
 /* Inputs as JSON with $VARs expanded. */
