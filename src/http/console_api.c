@@ -189,23 +189,19 @@ void api_deadletters(http_ctx *h, const api_request *req, web_response *out)
         web_fail(out, &err);
         return;
     }
-    json_t *list = json_array();
+    static const char *const fields[][2] = {
+        {"id", "id"}, {"registration", "registration"}, {"event_id", "eventId"},
+        {"type", "eventType"}, {"reason", "reason"}, {"attempts", "attempts"},
+        {"last_status", "lastStatus"}, {"last_error", "lastError"},
+    };
+    json_t *list = web_rows_renamed(raw, fields, sizeof fields / sizeof fields[0]);
     size_t i;
     json_t *d;
-    json_array_foreach(raw, i, d) {
+    json_array_foreach(list, i, d) {
         char last[32];
-        time_iso(json_integer_value(json_object_get(d, "last_attempt")), last, sizeof last);
-        json_array_append_new(
-            list, json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "id",
-                            json_object_get(d, "id"), "registration",
-                            json_object_get(d, "registration"), "eventId",
-                            json_object_get(d, "event_id"), "eventType", json_object_get(d, "type"),
-                            "reason", json_object_get(d, "reason"), "attempts",
-                            json_object_get(d, "attempts"), "lastStatus",
-                            json_object_get(d, "last_status"), "lastError",
-                            json_object_get(d, "last_error") ? json_object_get(d, "last_error")
-                                                             : json_null(),
-                            "lastAttempt", last));
+        time_iso(json_integer_value(json_object_get(json_array_get(raw, i), "last_attempt")), last,
+                 sizeof last);
+        json_object_set_new(d, "lastAttempt", json_string(last));
     }
     json_decref(raw);
     web_json(out, 200, json_pack("{s:o}", "deadletters", list));

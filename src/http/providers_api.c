@@ -29,17 +29,13 @@ static void eventmetadata(engine_t *e, const provider_t *p, web_response *out)
         web_fail(out, &err);
         return;
     }
-    json_t *items = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(list, i, m) {
-        json_array_append_new(items, json_pack("{s:O, s:O, s:O, s:O}", "event_code",
-                                               json_object_get(m, "code"), "label",
-                                               json_object_get(m, "label"), "description",
-                                               json_object_get(m, "description"),
-                                               "sample_event_template",
-                                               json_object_get(m, "sample")));
-    }
+    static const char *const fields[][2] = {
+        {"code", "event_code"},
+        {"label", "label"},
+        {"description", "description"},
+        {"sample", "sample_event_template"},
+    };
+    json_t *items = web_rows_renamed(list, fields, sizeof fields / sizeof fields[0]);
     json_decref(list);
     web_json(out, 200, json_pack("{s:s, s:o}", "provider", p->key, "eventmetadata", items));
 }

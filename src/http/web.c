@@ -75,6 +75,22 @@ void web_fail(web_response *r, const err_t *err)
     web_error(r, http_status_of(err->code), "%s", err->msg);
 }
 
+json_t *web_rows_renamed(const json_t *rows, const char *const (*fields)[2], size_t nfields)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_t *o = json_object();
+        for (size_t f = 0; f < nfields; f++) {
+            json_t *v = json_object_get(row, fields[f][0]);
+            json_object_set_new(o, fields[f][1], v ? json_incref(v) : json_null());
+        }
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
 void web_found(web_response *r, int rc, const err_t *err, json_t *found, const char *what,
                const char *id)
 {

@@ -45,6 +45,9 @@ void web_error(web_response *r, int status, const char *fmt, ...)
 int http_status_of(evk_status code);
 /* web_error with err's message and the status of its code. */
 void web_fail(web_response *r, const err_t *err);
+/* Each object of rows with the members fields names ({from, to}) under
+ * their new names, in that order; an absent member is null. */
+json_t *web_rows_renamed(const json_t *rows, const char *const (*fields)[2], size_t nfields);
 /* A lookup's answer: err's status when rc < 0, 404 "<what> '<id>' not
  * found." when found is NULL, else found (stolen) with 200. */
 void web_found(web_response *r, int rc, const err_t *err, json_t *found, const char *what,
