@@ -16,12 +16,26 @@
 #include "http/invoker.h"
 #include "runtime/runtime.h"
 
-/* The namespace in the URL: "_" or the engine's; else nothing there. */
-static bool ns_ok(const http_ctx *h, const api_request *req, web_response *out)
+bool api_ns_ok(const http_ctx *h, const api_request *req, web_response *out)
 {
     const char *ns = req->arg[0];
     if (ns && (!strcmp(ns, "_") || !strcmp(ns, h->e->namespace))) return true;
     web_error(out, 404, "The requested resource does not exist.");
+    return false;
+}
+
+bool api_params_body(const api_request *req, json_t **params, web_response *out)
+{
+    *params = NULL;
+    if (!req->body_len) return true;
+    err_t perr;
+    json_t *j = json_parse(req->body, req->body_len, 0, EVK_JSON_MAX_DEPTH, "The request body", &perr);
+    if (json_is_object(j)) {
+        *params = j;
+        return true;
+    }
+    web_error(out, 400, "The request body must be a JSON object%s%s", j ? "" : ": ", j ? "" : perr.msg);
+    json_decref(j);
     return false;
 }
 
@@ -33,25 +47,15 @@ static bool query_true(const json_t *q, const char *k)
 
 void api_ns_invoke(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     engine_t *e = h->e;
     const action_t *a = app_action(e->app, req->arg[1]);
     if (!a) {
         web_error(out, 404, "The requested resource does not exist.");
         return;
     }
-    json_t *request = NULL;
-    if (req->body_len) {
-        err_t perr;
-        request = json_parse(req->body, req->body_len, 0, EVK_JSON_MAX_DEPTH, "The request body",
-                             &perr);
-        if (!json_is_object(request)) {
-            json_decref(request);
-            web_error(out, 400, "The request body must be a JSON object%s%s", request ? "" : ": ",
-                      request ? "" : perr.msg);
-            return;
-        }
-    }
+    json_t *request;
+    if (!api_params_body(req, &request, out)) return;
     err_t err;
     json_t *params = runtime_params(a, request, &err);
     json_decref(request);
@@ -166,7 +170,7 @@ static void activations_list(engine_t *e, const api_request *req, web_response *
 /* arg[1]: "" (the list), "<id>", "<id>/logs" or "<id>/result". */
 void api_ns_activations(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     engine_t *e = h->e;
     const char *rest = req->arg[1] ? req->arg[1] : "";
     err_t err;
@@ -222,7 +226,7 @@ static json_t *action_json(const engine_t *e, const action_t *a)
 
 void api_ns_actions(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     json_t *list = json_array();
     for (size_t i = 0; i < h->e->app->nactions; i++)
         json_array_append_new(list, action_json(h->e, &h->e->app->actions[i]));
@@ -231,7 +235,7 @@ void api_ns_actions(http_ctx *h, const api_request *req, web_response *out)
 
 void api_ns_action(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     const action_t *a = app_action(h->e->app, req->arg[1]);
     if (!a) web_error(out, 404, "The requested resource does not exist.");
     else web_json(out, 200, action_json(h->e, a));

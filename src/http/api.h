@@ -63,6 +63,12 @@ typedef api_handler_fn *api_handler;
 api_handler_fn http_healthz, http_web_action;
 const action_t *web_action_find(const http_ctx *h, const char *path, char **rest);
 
+/* The namespace in the URL (arg[0]): "_" or the engine's; else false with
+ * a 404. */
+bool api_ns_ok(const http_ctx *h, const api_request *req, web_response *out);
+/* The params a request's body gives: a JSON object, or *params NULL without
+ * a body; false with a 400 for anything else. */
+bool api_params_body(const api_request *req, json_t **params, web_response *out);
 /* The OpenWhisk namespaces API subset that clients such as the `openwhisk`
  * npm package use (api.c): arg[0] is the namespace ("_" = the default),
  * arg[1] what follows actions/ or activations/. Invocations run on the

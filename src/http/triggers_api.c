@@ -10,14 +10,6 @@
 #include "core/util.h"
 #include "runtime/runtime.h"
 
-static bool ns_ok(const http_ctx *h, const api_request *req, web_response *out)
-{
-    const char *ns = req->arg[0];
-    if (ns && (!strcmp(ns, "_") || !strcmp(ns, h->e->namespace))) return true;
-    web_error(out, 404, "The requested resource does not exist.");
-    return false;
-}
-
 static const char *feed_name(feed_kind f)
 {
     switch (f) {
@@ -65,7 +57,7 @@ static json_t *trigger_json(engine_t *e, const trigger_t *t)
 
 void api_ns_triggers(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     engine_t *e = h->e;
     if (req->arg[1]) {
         const trigger_t *t = app_trigger(e->app, req->arg[1]);
@@ -81,7 +73,7 @@ void api_ns_triggers(http_ctx *h, const api_request *req, web_response *out)
 
 void api_ns_rules(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     engine_t *e = h->e;
     json_t *list = json_array();
     for (size_t i = 0; i < e->app->nrules; i++) {
@@ -99,22 +91,14 @@ void api_ns_rules(http_ctx *h, const api_request *req, web_response *out)
 
 void api_ns_fire(http_ctx *h, const api_request *req, web_response *out)
 {
-    if (!ns_ok(h, req, out)) return;
+    if (!api_ns_ok(h, req, out)) return;
     const trigger_t *t = app_trigger(h->e->app, req->arg[1]);
     if (!t) {
         web_error(out, 404, "The requested resource does not exist.");
         return;
     }
-    json_t *params = NULL;
-    if (req->body_len) {
-        json_error_t je;
-        params = json_loadb(req->body, req->body_len, 0, &je);
-        if (!json_is_object(params)) {
-            json_decref(params);
-            web_error(out, 400, "The request body must be a JSON object: %s", je.text);
-            return;
-        }
-    }
+    json_t *params;
+    if (!api_params_body(req, &params, out)) return;
     char id[33];
     runtime_fire_trigger(h->e, t, params, NULL, id);
     json_decref(params);
