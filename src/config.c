@@ -12,8 +12,10 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/netpolicy.h"
 
-typedef enum { T_STRING, T_LIST, T_DURATION, T_COUNT, T_RATE, T_ENUM, T_ADDRESS, T_STORE_URL } kind;
+typedef enum { T_STRING, T_LIST, T_DURATION, T_COUNT, T_RATE, T_ENUM, T_ADDRESS, T_STORE_URL,
+               T_RANGES } kind;
 
 typedef struct setting {
     config_info info;
@@ -36,6 +38,7 @@ static const char *const METRICS_AUTHS[] = {"token", "none", NULL};
 #define STORE_URL_FORMS                                                                    \
     "nats://HOST:PORT or tls://HOST:PORT, comma-separated for several servers, without "   \
     "user or password (those go in EVKIT_STORE_TOKEN or EVKIT_STORE_CREDS)"
+#define RANGE_FORMS "comma-separated IP addresses or CIDR ranges such as 127.0.0.0/8, ::1"
 #define DURATION_FORMS "duration such as 7d, 36h, 90m, 500ms or P2D"
 #define F(field) offsetof(config_t, field)
 /* name, type, default, forms, help, secret, from .env */
@@ -156,6 +159,17 @@ static const setting TABLE[] = {
           "How long a kept-alive connection may wait for its next request; a request body that "
           "stalls this long plus EVKIT_HTTP_HEADER_TIMEOUT closes it too.", false, true),
      T_DURATION, F(http_idle_timeout_ms), 1, 0, NULL},
+    {INFO("EVKIT_WEBHOOK_ALLOW", "ranges", "", RANGE_FORMS,
+          "Internal addresses webhooks may reach. A webhook registration's challenge and every "
+          "delivery connect only to public addresses, checked after name resolution when the "
+          "connection is made; loopback, private, link-local, multicast and cloud-metadata "
+          "addresses are refused unless named here.", false, true),
+     T_RANGES, F(webhook_allow), 0, 0, NULL},
+    {INFO("EVKIT_ACTION_HTTP_ALLOW", "ranges", "", RANGE_FORMS,
+          "Link-local and cloud-metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, "
+          "100.100.100.200) that evkit.http from actions may reach; refused otherwise, checked "
+          "when the connection is made. Other addresses are open to actions.", false, true),
+     T_RANGES, F(action_http_allow), 0, 0, NULL},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 _Static_assert(NTABLE <= CONFIG_MAX_SETTINGS, "room for every setting in config_t");
@@ -303,6 +317,20 @@ static int parse_into(const setting *st, config_t *c, const char *s)
         json_decref(*(json_t **)field);
         *(json_t **)field = parse_list(s);
         return 0;
+    case T_RANGES: {
+        json_t *l = parse_list(s);
+        size_t i;
+        json_t *r;
+        json_array_foreach(l, i, r) {
+            if (!net_range_valid(json_string_value(r))) {
+                json_decref(l);
+                return -1;
+            }
+        }
+        json_decref(*(json_t **)field);
+        *(json_t **)field = l;
+        return 0;
+    }
     case T_DURATION:
         if (dur_parse(s, &ms) < 0 || ms < st->min) return -1;
         *(int64_t *)field = ms;
@@ -374,7 +402,7 @@ void config_free(config_t *c)
         void *field = (char *)c + st->off;
         if (st->kind == T_STRING || st->kind == T_ADDRESS || st->kind == T_STORE_URL)
             free(*(char **)field);
-        else if (st->kind == T_LIST) json_decref(*(json_t **)field);
+        else if (st->kind == T_LIST || st->kind == T_RANGES) json_decref(*(json_t **)field);
         free(c->raw[i]);
     }
     memset(c, 0, sizeof *c);

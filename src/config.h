@@ -68,6 +68,8 @@ typedef struct config {
     char *oauth_client_id;           /* OAUTH_CLIENT_ID ("" when unset) */
     char *oauth_client_secret;       /* OAUTH_CLIENT_SECRET ("" when unset) */
     char *node;                      /* EVKIT_NODE ("" when unset: node on PATH) */
+    json_t *webhook_allow;           /* EVKIT_WEBHOOK_ALLOW: addresses and CIDR ranges */
+    json_t *action_http_allow;       /* EVKIT_ACTION_HTTP_ALLOW: likewise */
     int http_max_conns;              /* EVKIT_HTTP_MAX_CONNECTIONS */
     int http_max_per_ip;             /* EVKIT_HTTP_MAX_CONNECTIONS_PER_IP */
     int64_t http_header_timeout_ms;  /* EVKIT_HTTP_HEADER_TIMEOUT */
@@ -82,7 +84,8 @@ typedef struct config {
  * words ("a duration such as 7d, 36h or P2D"). */
 typedef struct config_info {
     const char *name;
-    const char *type;       /* "string", "list", "duration", "count", "rate", "enum", "address" */
+    const char *type;       /* "string", "list", "duration", "count", "rate", "enum", "address",
+                             * "ranges" */
     const char *dflt;       /* as written in the README ("" for none) */
     const char *forms;
     const char *help;

@@ -227,15 +227,19 @@ store_t *cli_open_store(const cli_ctx *ctx)
     return s;
 }
 
+/* The running command's settings, for EVKIT_WEBHOOK_ALLOW (the hook takes no context). */
+static const config_t *challenge_config;
+
 static int challenge_url(const char *url, err_t *err)
 {
-    return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err);
+    return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, challenge_config->webhook_allow, err);
 }
 
 void cli_engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
                      const char *api_host)
 {
     engine_init(e, app, store, config, api_host);
+    challenge_config = e->config;
     if (e->registry) registry_set_url_check(e->registry, challenge_url);
 }
 

@@ -24,9 +24,12 @@
 #include "runtime/runtime.h"
 
 /* Webhook registrations made at run time must answer the challenge. */
+/* The running command's settings, for EVKIT_WEBHOOK_ALLOW (the hook takes no context). */
+static const config_t *challenge_config;
+
 static int challenge_url(const char *url, err_t *err)
 {
-    return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, err);
+    return webhook_challenge(url, WEBHOOK_TIMEOUT_MS, challenge_config->webhook_allow, err);
 }
 
 #define RETENTION_EVERY_MS (3600 * 1000)
@@ -219,6 +222,7 @@ static int daemon_start(daemon_t *d, err_t *err)
     if (config_load(o->config, d->app, CONFIG_APP, err) < 0) return -1;
     if (lock_journal(d, err) < 0 || open_store(d, err) < 0) return -1;
     engine_init(&d->engine, d->app, d->store, o->config, NULL);
+    challenge_config = d->engine.config;
     if (d->engine.registry) registry_set_url_check(d->engine.registry, challenge_url);
     d->engine_up = true;
     if (log_providers(d, err) < 0) return -1;

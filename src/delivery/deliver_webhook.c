@@ -141,7 +141,8 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
         }
         if (retries > 0) json_object_set_new(h, "x-adobe-retry-count", json_sprintf("%d", retries));
         digital_signature(delivery_engine(d), h, body.data, body.len);
-        webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS, &r);
+        webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS,
+                     delivery_engine(d)->config->webhook_allow, &r);
         status = r.status;
         v = delivery_classify_status(status);
         if (r.error[0]) {

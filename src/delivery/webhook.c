@@ -3,6 +3,8 @@
 #include "delivery/webhook.h"
 
 #include "core/base64.h"
+#include "core/log.h"
+#include "core/netpolicy.h"
 #include "manifest/manifest.h"
 
 #include <ctype.h>
@@ -204,7 +206,7 @@ static const char *no_answer(CURLcode rc, int *status)
 }
 
 static void request(const char *url, const json_t *headers, const char *body, size_t len,
-                    int timeout_ms, webhook_response *out)
+                    int timeout_ms, const json_t *allow, webhook_response *out)
 {
     memset(out, 0, sizeof *out);
     pthread_once(&curl_once, curl_init_once);
@@ -226,7 +228,9 @@ static void request(const char *url, const json_t *headers, const char *body, si
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = curl_easy_init();
     CURLcode rc = CURLE_FAILED_INIT;
+    net_policy policy = {.refuse = NET_INTERNAL, .allow = allow, .setting = "EVKIT_WEBHOOK_ALLOW"};
     if (c) {
+        net_policy_apply(c, &policy);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -253,6 +257,10 @@ static void request(const char *url, const json_t *headers, const char *body, si
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         out->status = DELIVERY_STATUS_TIMEOUT;
         snprintf(out->error, sizeof out->error, "no answer within %d ms", timeout_ms);
+    } else if (policy.why[0]) {
+        out->status = DELIVERY_STATUS_CONNECT;
+        out->refused = true;
+        snprintf(out->error, sizeof out->error, "address not allowed: %s", policy.why);
     } else {
         const char *what = no_answer(rc, &out->status);
         snprintf(out->error, sizeof out->error, "%s: %s", what,
@@ -268,33 +276,58 @@ static void request(const char *url, const json_t *headers, const char *body, si
 }
 
 void webhook_post(const char *url, const json_t *headers, const char *body, size_t len,
-                  int timeout_ms, webhook_response *out)
+                  int timeout_ms, const json_t *allow, webhook_response *out)
 {
-    request(url, headers, body ? body : "", body ? len : 0, timeout_ms, out);
+    request(url, headers, body ? body : "", body ? len : 0, timeout_ms, allow, out);
 }
 
-int webhook_challenge(const char *url, int timeout_ms, err_t *err)
+/* The URL without its query and user info, for the log (they may hold secrets). */
+static char *url_for_log(const char *url)
+{
+    char *u = xstrndup(url, strcspn(url, "?#"));
+    char *scheme = strstr(u, "://");
+    char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    if (at && (!slash || at < slash)) memmove(scheme + 3, at + 1, strlen(at + 1) + 1);
+    return u;
+}
+
+int webhook_challenge(const char *url, int timeout_ms, const json_t *allow, err_t *err)
 {
     char challenge[37];
     uuid_v4(challenge);
     char *u = xasprintf("%s%cchallenge=%s", url, strchr(url, '?') ? '&' : '?', challenge);
     json_t *h = json_pack("{s:s}", "accept", "text/plain, application/json");
     webhook_response r;
-    request(u, h, NULL, 0, timeout_ms, &r);
+    request(u, h, NULL, 0, timeout_ms, allow, &r);
     json_decref(h);
     free(u);
-    int rc = 0;
+    char detail[300] = "";
     if (r.error[0])
-        rc = err_code(err, EVK_INVALID, "the webhook %s did not pass the challenge: %s", url, r.error);
+        snprintf(detail, sizeof detail, "%s", r.error);
     else if (delivery_classify_status(r.status) != VERDICT_SUCCESS)
-        rc = err_code(err, EVK_INVALID,
-                      "the webhook %s did not pass the challenge: it answered HTTP %d", url,
-                      r.status);
+        snprintf(detail, sizeof detail, "it answered HTTP %d", r.status);
     else if (!webhook_challenge_ok(r.body, r.body_len, challenge))
-        rc = err_code(err, EVK_INVALID,
-                      "the webhook %s did not pass the challenge: the answer does not echo the "
-                      "challenge value (answer it as text/plain or as {\"challenge\": \"...\"})",
-                      url);
+        snprintf(detail, sizeof detail, "the answer does not echo the challenge value");
+    int rc = 0;
+    if (detail[0]) {
+        /* The operator sees why; the caller only what to do, so the answer
+         * cannot tell an open port from a closed or filtered one. */
+        char *shown = url_for_log(url);
+        log_warn("webhook challenge failed", json_pack("{s:s, s:s}", "url", shown, "reason", detail));
+        free(shown);
+        if (r.refused)
+            rc = err_code(err, EVK_INVALID,
+                          "the webhook %s is refused: its host resolves to a loopback, private, "
+                          "link-local, multicast or cloud-metadata address, which webhooks may "
+                          "reach only when EVKIT_WEBHOOK_ALLOW names it", url);
+        else
+            rc = err_code(err, EVK_INVALID,
+                          "the webhook %s did not pass the challenge: it must answer GET "
+                          "<url>?challenge=<value> within %d s with a 2xx status echoing the value "
+                          "(as text/plain or as {\"challenge\": \"...\"}); evkit's log says why it "
+                          "did not", url, timeout_ms / 1000);
+    }
     webhook_response_free(&r);
     return rc;
 }

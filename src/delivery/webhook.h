@@ -36,8 +36,14 @@ bool webhook_challenge_ok(const char *body, size_t len, const char *challenge);
 
 /* GET url?challenge=<uuid> (appended with & when url has a query) within
  * timeout_ms; 0 when the endpoint answered 2xx echoing the value, else -1
- * with a clear reason in err. */
-int webhook_challenge(const char *url, int timeout_ms, err_t *err);
+ * with err. The reason given to the caller (an API client) says what to
+ * answer, and whether the address is refused, never how the connection
+ * failed (that would map ports); the detail goes to the log.
+ *
+ * Webhook requests connect only to public addresses and to the ranges in
+ * allow (an array of addresses and CIDR ranges, EVKIT_WEBHOOK_ALLOW; may
+ * be NULL), checked at connect time (core/netpolicy.h). */
+int webhook_challenge(const char *url, int timeout_ms, const json_t *allow, err_t *err);
 
 typedef struct webhook_response {
     int status;          /* HTTP status, or a DELIVERY_STATUS_* of no answer */
@@ -45,13 +51,14 @@ typedef struct webhook_response {
     size_t body_len;
     json_t *headers;     /* response headers, lower-case names */
     char error[256];     /* "" on an HTTP answer, else what went wrong */
+    bool refused;        /* the address was refused (EVKIT_WEBHOOK_ALLOW) */
     int64_t duration_ms;
 } webhook_response;
 void webhook_response_free(webhook_response *r);
 
-/* POSTs body to url with headers (an object of strings, borrowed).
- * Always fills out. */
+/* POSTs body to url with headers (an object of strings, borrowed), to an
+ * address allow admits (as webhook_challenge). Always fills out. */
 void webhook_post(const char *url, const json_t *headers, const char *body, size_t len,
-                  int timeout_ms, webhook_response *out);
+                  int timeout_ms, const json_t *allow, webhook_response *out);
 
 #endif

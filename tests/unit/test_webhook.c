@@ -7,6 +7,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <errno.h>
+#include <fcntl.h>
+
+#include "core/netpolicy.h"
 #include "core/util.h"
 #include "delivery/webhook.h"
 #include "manifest/manifest.h"
@@ -108,23 +112,141 @@ static void test_no_answer_codes(void **state)
     int fd = silent_listener(&port);
     char *url = xasprintf("http://127.0.0.1:%d/hook", port);
     json_t *h = json_pack("{s:s}", "content-type", "application/cloudevents+json");
+    json_t *allow = json_pack("[s]", "127.0.0.0/8");
     webhook_response r;
-    webhook_post(url, h, "{}", 2, 300, &r);
+    webhook_post(url, h, "{}", 2, 300, allow, &r);
     assert_int_equal(r.status, DELIVERY_STATUS_TIMEOUT);
     assert_non_null(strstr(r.error, "no answer within 300 ms"));
     assert_int_equal(delivery_classify_status(r.status), VERDICT_RETRY);
     webhook_response_free(&r);
     err_t err;
-    assert_int_equal(webhook_challenge(url, 300, &err), -1);
-    assert_non_null(strstr(err.msg, "did not pass the challenge: no answer"));
+    assert_int_equal(webhook_challenge(url, 300, allow, &err), -1);
+    char silent[sizeof err.msg];
+    snprintf(silent, sizeof silent, "%s", err.msg);
+    assert_non_null(strstr(err.msg, "did not pass the challenge"));
     close(fd);
     /* Now nothing listens there: a connection failure. */
-    webhook_post(url, h, "{}", 2, 300, &r);
+    webhook_post(url, h, "{}", 2, 300, allow, &r);
     assert_int_equal(r.status, DELIVERY_STATUS_CONNECT);
     assert_non_null(strstr(r.error, "connection failed"));
     webhook_response_free(&r);
+    /* The challenge's answer says the same for a closed port as for a
+     * silent one: it cannot be used to map ports. */
+    assert_int_equal(webhook_challenge(url, 300, allow, &err), -1);
+    assert_string_equal(err.msg, silent);
+    json_decref(allow);
     json_decref(h);
     free(url);
+}
+
+/* ---- where webhooks may connect ---- */
+
+static unsigned cls4(const char *text)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    assert_int_equal(inet_aton(text, &a.sin_addr), 1); /* 127.1, 2130706433 as a resolver reads them */
+    return net_classify((struct sockaddr *)&a);
+}
+
+static unsigned cls6(const char *text)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, text, &a.sin6_addr), 1);
+    return net_classify((struct sockaddr *)&a);
+}
+
+static void test_address_classes(void **state)
+{
+    (void)state;
+    assert_int_equal(cls4("127.0.0.1"), NET_LOOPBACK);
+    assert_int_equal(cls4("127.1"), NET_LOOPBACK);
+    assert_int_equal(cls4("2130706433"), NET_LOOPBACK);
+    assert_int_equal(cls4("0x7f000001"), NET_LOOPBACK);
+    assert_int_equal(cls4("10.1.2.3"), NET_PRIVATE);
+    assert_int_equal(cls4("172.31.255.255"), NET_PRIVATE);
+    assert_int_equal(cls4("172.32.0.1"), 0);
+    assert_int_equal(cls4("192.168.7.7"), NET_PRIVATE);
+    assert_int_equal(cls4("100.64.0.1"), NET_PRIVATE);
+    assert_true(cls4("169.254.169.254") & NET_METADATA);
+    assert_true(cls4("100.100.100.200") & NET_METADATA);
+    assert_int_equal(cls4("169.254.1.1"), NET_LINK_LOCAL);
+    assert_int_equal(cls4("224.0.0.1"), NET_MULTICAST);
+    assert_int_equal(cls4("255.255.255.255"), NET_MULTICAST);
+    assert_int_equal(cls4("0.0.0.0"), NET_RESERVED);
+    assert_int_equal(cls4("8.8.8.8"), 0);
+    assert_int_equal(cls6("::1"), NET_LOOPBACK);
+    assert_int_equal(cls6("::"), NET_RESERVED);
+    assert_int_equal(cls6("::ffff:127.0.0.1"), NET_LOOPBACK);
+    assert_true(cls6("::ffff:169.254.169.254") & NET_METADATA);
+    assert_true(cls6("64:ff9b::a9fe:a9fe") & NET_METADATA);
+    assert_int_equal(cls6("2002:7f00:1::"), NET_LOOPBACK);
+    assert_true(cls6("fd00:ec2::254") & NET_METADATA);
+    assert_int_equal(cls6("fd12::1"), NET_PRIVATE);
+    assert_int_equal(cls6("fe80::1"), NET_LINK_LOCAL);
+    assert_int_equal(cls6("ff02::1"), NET_MULTICAST);
+    assert_int_equal(cls6("2606:4700:4700::1111"), 0);
+    assert_string_equal(net_class_name(cls4("169.254.169.254")), "a cloud metadata address");
+
+    assert_true(net_range_valid("127.0.0.0/8"));
+    assert_true(net_range_valid("::1"));
+    assert_true(net_range_valid("fd00::/8"));
+    assert_false(net_range_valid("127.0.0.0/33"));
+    assert_false(net_range_valid("localhost"));
+    assert_false(net_range_valid("10.0.0.0/"));
+    assert_false(net_range_valid(""));
+    json_t *r = json_pack("[s, s]", "10.1.0.0/16", "::1");
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "10.1.200.3", &a.sin_addr);
+    assert_true(net_in_ranges((struct sockaddr *)&a, r));
+    inet_pton(AF_INET, "10.2.0.3", &a.sin_addr);
+    assert_false(net_in_ranges((struct sockaddr *)&a, r));
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:10.1.0.9", &b.sin6_addr);
+    assert_true(net_in_ranges((struct sockaddr *)&b, r));
+    inet_pton(AF_INET6, "::2", &b.sin6_addr);
+    assert_false(net_in_ranges((struct sockaddr *)&b, r));
+    json_decref(r);
+}
+
+/* A loopback listener no request may reach: every spelling of its address
+ * is refused before connecting, unless the allowlist names loopback. */
+static void test_loopback_refused(void **state)
+{
+    (void)state;
+    int port;
+    int fd = silent_listener(&port);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    const char *hosts[] = {"127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]",
+                           "localhost"};
+    for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
+        char *url = xasprintf("http://%s:%d/hook", hosts[i], port);
+        webhook_response r;
+        webhook_post(url, NULL, "{}", 2, 2000, NULL, &r);
+        assert_true(r.refused);
+        assert_int_equal(r.status, DELIVERY_STATUS_CONNECT);
+        assert_non_null(strstr(r.error, "address not allowed"));
+        assert_non_null(strstr(r.error, "EVKIT_WEBHOOK_ALLOW"));
+        webhook_response_free(&r);
+        err_t err;
+        assert_int_equal(webhook_challenge(url, 2000, NULL, &err), -1);
+        assert_non_null(strstr(err.msg, "EVKIT_WEBHOOK_ALLOW"));
+        free(url);
+        assert_true(accept(fd, NULL, NULL) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+    /* Named in the allowlist, it is reached (and times out: it never answers). */
+    json_t *allow = json_pack("[s]", "127.0.0.1/32");
+    char *url = xasprintf("http://127.1:%d/hook", port);
+    webhook_response r;
+    webhook_post(url, NULL, "{}", 2, 300, allow, &r);
+    assert_false(r.refused);
+    assert_int_equal(r.status, DELIVERY_STATUS_TIMEOUT);
+    webhook_response_free(&r);
+    int c = accept(fd, NULL, NULL);
+    assert_true(c >= 0);
+    close(c);
+    free(url);
+    json_decref(allow);
+    close(fd);
 }
 
 int main(void)
@@ -134,6 +256,8 @@ int main(void)
         cmocka_unit_test(test_batch_take),
         cmocka_unit_test(test_challenge_answer),
         cmocka_unit_test(test_no_answer_codes),
+        cmocka_unit_test(test_address_classes),
+        cmocka_unit_test(test_loopback_refused),
     };
     return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
 }

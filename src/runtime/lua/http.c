@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/netpolicy.h"
 #include "runtime/lua/lua_int.h"
 #include "core/json_io.h"
 
@@ -174,6 +175,7 @@ typedef struct http_req {
     buf_t body, head;
     bool too_big;
     char errbuf[CURL_ERROR_SIZE];
+    net_policy policy;           /* link-local and metadata refused (EVKIT_ACTION_HTTP_ALLOW) */
 } http_req;
 
 static void http_req_free(void *p)
@@ -322,6 +324,7 @@ static void http_set_options(lua_State *L, http_req *r, CURLSH *share)
 {
     CURL *c = r->curl;
     curl_easy_setopt(c, CURLOPT_SHARE, share);
+    net_policy_apply(c, &r->policy);
     /* TLS is always verified; there is no option to turn it off. */
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -370,7 +373,10 @@ static int http_perform(lua_State *L, http_req *r)
     if (rc != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
         const char *kind = http_error_kind(rc);
-        if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+        if (r->policy.why[0]) {
+            kind = "refused";
+            snprintf(msg, sizeof msg, "address not allowed: %s", r->policy.why);
+        } else if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
             kind = "too_large";
             snprintf(msg, sizeof msg, "the response exceeds %u MB", HTTP_MAX_BODY / (1024 * 1024));
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -446,6 +452,9 @@ static int l_http_request(lua_State *L)
         lua_host_guard_release(L, ARG_GUARD);
         return http_fail(L, "other", "cannot create an HTTP client");
     }
+    r->policy = (net_policy){.refuse = NET_ACTION_DEFAULT,
+                             .allow = a->engine ? a->engine->config->action_http_allow : NULL,
+                             .setting = "EVKIT_ACTION_HTTP_ALLOW"};
     http_set_options(L, r, share);
     return http_perform(L, r);
 }

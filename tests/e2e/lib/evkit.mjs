@@ -71,7 +71,9 @@ export class Evkit {
   constructor({ app = sampleApp, env = {}, workers = 4, data } = {}) {
     this.app = app;
     this.data = data ?? mkdtempSync(path.join(tmpdir(), 'evkit-e2e-'));
-    this.env = { ...process.env, EVKIT_LOG_LEVEL: 'info', ...env };
+    // The suite's webhook receivers listen on loopback, which evkit refuses to webhooks unless
+    // allowed; a test of that refusal passes its own EVKIT_WEBHOOK_ALLOW.
+    this.env = { ...process.env, EVKIT_LOG_LEVEL: 'info', EVKIT_WEBHOOK_ALLOW: '127.0.0.0/8,::1', ...env };
     delete this.env.AIO_runtime_namespace;
     if (env.AIO_runtime_namespace) this.env.AIO_runtime_namespace = env.AIO_runtime_namespace;
     this.workers = workers;
