@@ -543,6 +543,43 @@ ROUTES.charts = async ({ args, query }) => {
   ];
 };
 
+
+// Delivers a range of the journal to one registration again: a bound is a
+// journal position (digits) or a time (ISO 8601, or a duration before now
+// like -PT2H); the registration's filter applies.
+function replayPanel(name) {
+  const from = h('input', { id: 'replay-from', placeholder: '120, 2026-12-06T10:00:00Z or -PT2H', 'aria-label': 'Replay from' });
+  const to = h('input', { id: 'replay-to', placeholder: 'optional: 180 or a time', 'aria-label': 'Replay until' });
+  const note = h('span', { class: 'sub', id: 'replay-result', role: 'status' });
+  const button = h('button', { type: 'button', class: 'small', id: 'replay-go' }, 'Replay');
+  button.addEventListener('click', async () => {
+    const body = {};
+    const put = (v, posKey, timeKey) => {
+      const t = v.trim();
+      if (t) body[/^\d+$/.test(t) ? posKey : timeKey] = /^\d+$/.test(t) ? Number(t) : t;
+    };
+    put(from.value, 'since', 'from');
+    put(to.value, 'until', 'to');
+    button.disabled = true;
+    try {
+      const r = await api(`/api/v1/registrations/${encodeURIComponent(name)}/replay`, { method: 'POST', body });
+      note.className = 'sub ok-text';
+      note.textContent = `${count(r.replayed)} event${r.replayed === 1 ? '' : 's'} replayed after position ${r.since}`
+        + `${r.until ? ` up to ${r.until}` : ''}${r.filtered ? `; ${count(r.filtered)} left out by its filter` : ''}`;
+    } catch (e) {
+      note.className = 'sub error-text';
+      note.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('details', { class: 'card replay' }, h('summary', {}, `Replay a range of the journal to ${name}`),
+    h('div', { class: 'filters' },
+      h('div', { class: 'field' }, h('label', { for: 'replay-from' }, 'After position, or from time'), from),
+      h('div', { class: 'field' }, h('label', { for: 'replay-to' }, 'Up to position, or before time'), to),
+      button, note));
+}
+
 // ---------- Debug tracing ----------
 
 async function registrationNames() {
@@ -619,7 +656,7 @@ ROUTES.traces = async ({ args, query }) => {
     'Every delivery attempt, newest first: what was sent, what came back. Open a row to see both.',
     reg ? h('a', { class: 'button', href: link('deadletters', [], { registration: reg }) }, 'Dead letters') : null,
     reg ? h('a', { href: '#/registrations' }, 'Registrations') : null);
-  const out = [head, filterBar];
+  const out = [head, filterBar, reg ? replayPanel(reg) : null];
   if (!traces.length) {
     const filtered = filters.outcome || filters.status || filters.retried || before;
     out.push(empty(filtered ? 'No traces match these filters.' : 'No delivery attempts yet.',

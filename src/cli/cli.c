@@ -76,6 +76,9 @@ static const struct option all_opts[OPT_COUNT] = {
     [OPT_STATUS] = {"status", required_argument, NULL, 0},
     [OPT_RETRIED] = {"retried", required_argument, NULL, 0},
     [OPT_BEFORE] = {"before", required_argument, NULL, 0},
+    [OPT_UNTIL] = {"until", required_argument, NULL, 0},
+    [OPT_FROM] = {"from", required_argument, NULL, 0},
+    [OPT_TO] = {"to", required_argument, NULL, 0},
 };
 
 /* -p KEY VALUE takes two words, which getopt cannot express: the pairs go

@@ -12,7 +12,8 @@
 static const char EVENT_USAGE[] =
     "usage: evkit event list [--provider P] [--since POS] [--limit N]\n"
     "       evkit event show <id>\n"
-    "       evkit event replay --registration R (--since POS | --seek DURATION)\n"
+    "       evkit event replay --registration R (--since POS | --seek DURATION | --from T)\n"
+    "                          [--until POS | --to T]\n"
     "       evkit event sample <code> | --list\n"
     "       evkit event send-sample <code>\n"
     "       evkit event publish --provider P --type T (--payload JSON | --payload-file F) [--id ID]\n"
@@ -20,8 +21,10 @@ static const char EVENT_USAGE[] =
     "  list     journaled events, oldest first, one {position, event} JSON per line\n"
     "           (--json: one JSON array); --since is exclusive; --limit default 100\n"
     "  show     the event with every delivery it caused and each attempt's trace\n"
-    "  replay   delivers past events again to registration R: those after POS, or those\n"
-    "           of the last DURATION (ISO 8601, e.g. --seek -PT2H)\n"
+    "  replay   delivers past events again to registration R (those its filter takes):\n"
+    "           those after POS, or of the last DURATION (ISO 8601, e.g. --seek -PT2H), or\n"
+    "           journaled at or after T (an ISO 8601 time or a duration before now);\n"
+    "           --until POS (inclusive) or --to T (exclusive) ends the range\n"
     "  publish  sends a CloudEvent to the running daemon's publishing API\n"
     "           (POST /api/v1/events, the first token of EVKIT_API_TOKENS); --id is the\n"
     "           idempotency key (default a fresh UUID)\n";
@@ -134,45 +137,56 @@ static int event_list(cli_ctx *ctx, const char *provider, int64_t since, int lim
     return EXIT_OK;
 }
 
-static int event_replay(cli_ctx *ctx, const char *reg_name, int64_t since, const char *seek)
+static int event_replay(cli_ctx *ctx, const char *const *o)
 {
+    registry_range g = {0};
+    err_t err;
+    int64_t now = now_ms(), ms = 0;
+    if (o[OPT_SEEK]) {
+        if (dur_parse(o[OPT_SEEK], &ms) < 0 || ms > 0)
+            return cli_fail("--seek '%s': a negative ISO 8601 duration is required, e.g. -PT2H",
+                            o[OPT_SEEK]);
+        g.from_ms = now + ms;
+    }
+    struct { int opt; const char *what; int64_t *pos, *ms; } bounds[] = {
+        {OPT_SINCE, "--since", &g.since, NULL}, {OPT_FROM, "--from", NULL, &g.from_ms},
+        {OPT_UNTIL, "--until", &g.until, NULL}, {OPT_TO, "--to", NULL, &g.to_ms},
+    };
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        const char *v = o[bounds[i].opt];
+        int64_t pos = -1, t = -1;
+        if (!v) continue;
+        if (registry_range_bound(bounds[i].what, v, now, &pos, &t, &err) < 0)
+            return cli_fail("%s", err.msg);
+        if (bounds[i].pos && pos < 0) return cli_fail("%s '%s': a journal position is required", bounds[i].what, v);
+        if (bounds[i].ms && t < 0) return cli_fail("%s '%s': a time is required", bounds[i].what, v);
+        if (bounds[i].pos) *bounds[i].pos = pos;
+        else *bounds[i].ms = t;
+    }
     engine_t e;
     if (!cli_open_engine(ctx, &e, NULL)) return EXIT_FAIL;
-    regset_t *regs = registry_get(e.registry);
-    const registration_t *reg = regset_find(regs, reg_name, NULL);
-    if (!reg) {
-        regset_release(regs);
-        cli_close_engine(&e);
-        return cli_fail("registration '%s' not found", reg_name);
-    }
-    err_t err;
-    if (seek) {
-        int64_t ms;
-        if (dur_parse(seek, &ms) < 0 || ms > 0) {
-            regset_release(regs);
-            cli_close_engine(&e);
-            return cli_fail("--seek '%s': a negative ISO 8601 duration is required, e.g. -PT2H", seek);
-        }
-        if (store_position_before(e.store, now_ms() + ms, &since, &err) < 0) {
-            regset_release(regs);
-            cli_close_engine(&e);
-            return cli_fail("%s", err.msg);
-        }
-    }
-    const char **providers, **types;
-    size_t n = registry_interests(reg, &providers, &types);
-    int count = 0;
+    int count = 0, filtered = 0;
     progress_t *p = progress_start("replaying events", 0);
-    int rc = store_replay_progress(e.store, reg->name, since, providers, types, n,
-                                   reg->ordering_key, cli_progress_cb, p, &count, &err);
+    int rc = registry_replay(e.registry, o[OPT_REGISTRATION], &g, cli_progress_cb, p, &count,
+                             &filtered, &err);
     progress_finish(p);
-    free(providers);
-    free(types);
-    regset_release(regs);
     cli_close_engine(&e);
     if (rc < 0) return cli_fail("%s", err.msg);
-    printf("replaying %d event(s) after position %lld to registration %s\n", count,
-           (long long)since, reg_name);
+    if (ctx->json) {
+        json_t *j = json_pack("{s:s, s:I, s:I, s:i, s:i}", "registration", o[OPT_REGISTRATION],
+                              "since", (json_int_t)g.since, "until", (json_int_t)g.until,
+                              "replayed", count, "filtered", filtered);
+        cli_print_json(j);
+        json_decref(j);
+    } else if (g.until > 0) {
+        printf("replaying %d event(s) after position %lld up to %lld to registration %s\n", count,
+               (long long)g.since, (long long)g.until, o[OPT_REGISTRATION]);
+    } else {
+        printf("replaying %d event(s) after position %lld to registration %s\n", count,
+               (long long)g.since, o[OPT_REGISTRATION]);
+    }
+    if (filtered && !ctx->json)
+        printf("%d event(s) left out by the registration's filter\n", filtered);
     return EXIT_OK;
 }
 
@@ -195,8 +209,10 @@ static int event_run(cli_ctx *ctx, const cli_args *a)
         return event_publish(ctx, o[OPT_PROVIDER], o[OPT_TYPE], o[OPT_PAYLOAD], o[OPT_PAYLOAD_FILE],
                              o[OPT_ID]);
     if (!strcmp(sub, "replay")) {
-        if (!o[OPT_REGISTRATION] || !o[OPT_SINCE] == !o[OPT_SEEK]) return cli_usage(EVENT_USAGE);
-        return event_replay(ctx, o[OPT_REGISTRATION], since, o[OPT_SEEK]);
+        int starts = !!o[OPT_SINCE] + !!o[OPT_SEEK] + !!o[OPT_FROM];
+        if (!o[OPT_REGISTRATION] || starts != 1 || (o[OPT_UNTIL] && o[OPT_TO]))
+            return cli_usage(EVENT_USAGE);
+        return event_replay(ctx, o);
     }
     return cli_usage(EVENT_USAGE);
 }
@@ -204,5 +220,5 @@ static int event_run(cli_ctx *ctx, const cli_args *a)
 const cli_command cli_cmd_event = {.name = "event", .usage = EVENT_USAGE,
     .opts = OPT(OPT_PROVIDER) | OPT(OPT_SINCE) | OPT(OPT_LIMIT) | OPT(OPT_REGISTRATION) |
             OPT(OPT_SEEK) | OPT(OPT_LIST) | OPT(OPT_TYPE) | OPT(OPT_PAYLOAD) |
-            OPT(OPT_PAYLOAD_FILE) | OPT(OPT_ID),
+            OPT(OPT_PAYLOAD_FILE) | OPT(OPT_ID) | OPT(OPT_UNTIL) | OPT(OPT_FROM) | OPT(OPT_TO),
     .operands = true, .run = event_run};

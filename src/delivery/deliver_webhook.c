@@ -59,7 +59,7 @@ static void digital_signature(engine_t *e, json_t *h, const char *body, size_t l
  * request and response the batch shared). */
 static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl, int64_t started,
                    int64_t ended, delivery_verdict v, int status, const char *error,
-                   const trace_attempt *base)
+                   int64_t retry_after_ms, const trace_attempt *base)
 {
     engine_t *e = delivery_engine(d);
     store_attempt at = {
@@ -70,8 +70,8 @@ static void finish(delivery_t *d, const registration_t *reg, store_delivery *dl,
         .error = v == VERDICT_SUCCESS ? NULL : error,
     };
     int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : started;
-    at.outcome = delivery_outcome(reg, v, dl->attempt, first, ended, delivery_rnd01(),
-                                  &at.next_due_ms);
+    at.outcome = delivery_outcome_hint(reg, v, status, dl->attempt, first, ended, delivery_rnd01(),
+                                       retry_after_ms, &at.next_due_ms);
     trace_attempt tr = *base;
     tr.registration = reg->name;
     tr.event_id = json_string_value(json_object_get(dl->event, "id"));
@@ -165,7 +165,10 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
         .resp_body = r.body,
         .resp_body_len = r.body_len,
     };
-    for (size_t i = 0; i < n; i++) finish(d, reg, &dls[i], started, ended, v, status, error, &base);
+    int64_t retry_after = delivery_retry_after(
+        json_string_value(json_object_get(r.headers, "retry-after")), ended);
+    for (size_t i = 0; i < n; i++)
+        finish(d, reg, &dls[i], started, ended, v, status, error, retry_after, &base);
     delivery_update_health(d, reg, v == VERDICT_SUCCESS);
     webhook_response_free(&r);
     json_decref(h);

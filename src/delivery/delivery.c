@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "core/vec.h"
@@ -154,6 +155,13 @@ typedef struct reg_health {
     int consecutive_failures;
 } reg_health;
 
+/* A registration's deliveries in flight and its rate bucket. */
+typedef struct reg_flow {
+    char *name;
+    int inflight;
+    delivery_bucket bucket;
+} reg_flow;
+
 struct delivery {
     engine_t *engine;
     int nworkers;
@@ -169,6 +177,8 @@ struct delivery {
     bool dispatcher_done;     /* nothing more will be queued */
     reg_health *health;       /* per registration name; registrations come and go */
     size_t nhealth, caphealth;
+    reg_flow *flows;          /* per registration name, for flow_control */
+    size_t nflows, capflows;
     trace_secrets *secrets;   /* values no trace may show */
 };
 
@@ -193,6 +203,69 @@ static reg_health *health_of(delivery_t *d, const char *name)
     h->name = xstrdup(name);
     h->state = REG_ACTIVE;
     return h;
+}
+
+/* The flow entry of name, created empty. Called with d->mu held. */
+static reg_flow *flow_of(delivery_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->nflows; i++)
+        if (!strcmp(d->flows[i].name, name)) return &d->flows[i];
+    VEC_GROW(d->flows, d->capflows, d->nflows + 1);
+    reg_flow *f = &d->flows[d->nflows++];
+    memset(f, 0, sizeof *f);
+    f->name = xstrdup(name);
+    return f;
+}
+
+/* The registrations a claim leaves out now: at their concurrency cap, or
+ * without a token (*wake gets when the first comes). Names are borrowed
+ * from regs. Called with d->mu held. */
+static size_t flow_skip(delivery_t *d, const regset_t *regs, const char **skip, int64_t now,
+                        int64_t *wake)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < regs->n; i++) {
+        const registration_t *r = regs->regs[i];
+        if (!r->max_concurrency && !r->rate_count) continue;
+        reg_flow *f = flow_of(d, r->name);
+        delivery_bucket peek = f->bucket;
+        int64_t wait = 0;
+        if (r->max_concurrency && f->inflight >= r->max_concurrency) {
+            skip[n++] = r->name;
+        } else if (!delivery_bucket_take(&peek, r->rate_count, r->rate_window_ms, now, &wait)) {
+            skip[n++] = r->name;
+            if (now + wait < *wake) *wake = now + wait;
+        }
+    }
+    return n;
+}
+
+/* Whether a claimed delivery of reg (NULL: gone) may go now: it takes a
+ * slot and a token; else *due says when to offer it again. Called with
+ * d->mu held. */
+static bool flow_admit(delivery_t *d, const registration_t *reg, const char *name, int64_t now,
+                       int64_t *due)
+{
+    reg_flow *f = flow_of(d, name);
+    if (reg && reg->max_concurrency && f->inflight >= reg->max_concurrency) {
+        *due = now;   /* left out of claims until a slot frees */
+        return false;
+    }
+    int64_t wait = 0;
+    if (reg && !delivery_bucket_take(&f->bucket, reg->rate_count, reg->rate_window_ms, now, &wait)) {
+        *due = now + wait;
+        return false;
+    }
+    f->inflight++;
+    return true;
+}
+
+static void flow_done(delivery_t *d, const char *name)
+{
+    pthread_mutex_lock(&d->mu);
+    reg_flow *f = flow_of(d, name);
+    if (f->inflight > 0) f->inflight--;
+    pthread_mutex_unlock(&d->mu);
 }
 
 void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
@@ -235,6 +308,22 @@ double delivery_rnd01(void)
     uint32_t r;
     if (random_bytes(&r, sizeof r) < 0) return 0.5;
     return (double)r / 4294967295.0;
+}
+
+/* A consumer's Retry-After: in the headers of its result, or of its error
+ * (web-action shape), any case. -1 when none. */
+static int64_t result_retry_after(const json_t *result, int64_t now)
+{
+    const json_t *err = json_object_get(result, "error");
+    const json_t *h = json_object_get(json_is_object(err) ? err : result, "headers");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)h, k, v) {
+        if (!strcasecmp(k, "retry-after"))
+            return json_is_integer(v) ? json_integer_value(v) * 1000
+                                      : delivery_retry_after(json_string_value(v), now);
+    }
+    return -1;
 }
 
 static void deliver_one(delivery_t *d, store_delivery *dl)
@@ -303,8 +392,9 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         at.error = errbuf;
     }
     int64_t first = dl->first_attempt_ms ? dl->first_attempt_ms : at.started_ms;
-    at.outcome = delivery_outcome(reg, v, dl->attempt, first, at.ended_ms, delivery_rnd01(),
-                                  &at.next_due_ms);
+    at.outcome = delivery_outcome_hint(reg, v, code, dl->attempt, first, at.ended_ms,
+                                       delivery_rnd01(), result_retry_after(res.result, at.ended_ms),
+                                       &at.next_due_ms);
     tr.end_ms = at.ended_ms;
     tr.params = params;
     tr.result = res.result;
@@ -340,6 +430,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&d->mu);
 
         deliver_one(d, &dl);
+        flow_done(d, dl.registration);
         store_delivery_free(&dl);
 
         pthread_mutex_lock(&d->mu);
@@ -370,6 +461,37 @@ int64_t delivery_lease_ms(delivery_t *d)
     return 2 * max_timeout_ms(d->engine->registry) + 30000;
 }
 
+/* Queues the claimed deliveries flow control lets go now, gives the
+ * others back to the store, due when they may go. */
+static void dispatch(delivery_t *d, const regset_t *regs, store_delivery *got, size_t n)
+{
+    int64_t now = now_ms();
+    int64_t *back = xcalloc(n, sizeof *back), *due = xcalloc(n, sizeof *due);
+    size_t nback = 0;
+    pthread_mutex_lock(&d->mu);
+    VEC_GROW(d->queue, d->qcap, d->qlen + n);
+    for (size_t i = 0; i < n; i++) {
+        const registration_t *reg = regset_find(regs, got[i].registration, NULL);
+        if (flow_admit(d, reg, got[i].registration, now, &due[nback])) {
+            d->queue[d->qlen++] = got[i];
+            d->busy++;
+        } else {
+            back[nback++] = got[i].id;
+            store_delivery_free(&got[i]);
+        }
+    }
+    pthread_cond_broadcast(&d->cv_work);
+    pthread_mutex_unlock(&d->mu);
+    /* One call per due time: the back list is short (at most a claim's size). */
+    for (size_t i = 0; i < nback; i++) {
+        err_t err;
+        if (store_unclaim(d->engine->store, &back[i], 1, due[i], &err) < 0)
+            log_error("cannot give a delivery back", json_pack("{s:s}", "error", err.msg));
+    }
+    free(back);
+    free(due);
+}
+
 static void *dispatcher_main(void *arg)
 {
     delivery_t *d = arg;
@@ -383,31 +505,34 @@ static void *dispatcher_main(void *arg)
         pthread_mutex_unlock(&d->mu);
         if (stop) break;
 
+        regset_t *regs = registry_get(e->registry);
+        const char **skip = xcalloc(regs->n + 1, sizeof *skip);
+        int64_t wake = INT64_MAX;
+        pthread_mutex_lock(&d->mu);
+        size_t nskip = flow_skip(d, regs, skip, now_ms(), &wake);
+        pthread_mutex_unlock(&d->mu);
         store_delivery *got = NULL;
         size_t n = 0;
         err_t err;
-        if (store_claim(e->store, free_slots, lease, &got, &n, &err) < 0) {
+        if (store_claim_except(e->store, free_slots, lease, skip, nskip, &got, &n, &err) < 0) {
             log_error("cannot claim deliveries", json_pack("{s:s}", "error", err.msg));
             store_wait_work(e->store, now_ms() + 1000);
-            continue;
-        }
-        if (n == 0) {
-            /* Sleep until the next retry is due, new work arrives in this
-             * process, or a second passes (work added by another process). */
+        } else if (n == 0) {
+            /* Sleep until the next retry is due, a registration left out
+             * gets a token, new work or a free slot arrives in this process
+             * (a finish wakes it), or a second passes (work added by
+             * another process). */
             int64_t until = now_ms() + 1000;
-            int64_t due = store_next_due(e->store);
+            int64_t due = store_next_due_except(e->store, skip, nskip);
             if (due < until) until = due;
+            if (wake < until) until = wake;
             if (until > now_ms()) store_wait_work(e->store, until);
-            continue;
+        } else {
+            dispatch(d, regs, got, n);
         }
-        pthread_mutex_lock(&d->mu);
-        VEC_GROW(d->queue, d->qcap, d->qlen + n);
-        memcpy(d->queue + d->qlen, got, n * sizeof *got);
-        d->qlen += n;
-        d->busy += (int)n;
-        pthread_cond_broadcast(&d->cv_work);
-        pthread_mutex_unlock(&d->mu);
         free(got);
+        free(skip);
+        regset_release(regs);
     }
     pthread_mutex_lock(&d->mu);
     d->dispatcher_done = true;
@@ -465,6 +590,8 @@ void delivery_stop(delivery_t *d)
     free(d->workers);
     for (size_t k = 0; k < d->nhealth; k++) free(d->health[k].name);
     free(d->health);
+    for (size_t k = 0; k < d->nflows; k++) free(d->flows[k].name);
+    free(d->flows);
     trace_secrets_free(d->secrets);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv_work);

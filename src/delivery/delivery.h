@@ -5,6 +5,7 @@
 #ifndef EVKIT_DELIVERY_H
 #define EVKIT_DELIVERY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "delivery/status.h"
@@ -25,6 +26,26 @@ delivery_verdict delivery_classify(const invoke_result *res, int *status);
  * when that retry would fall past max_age after the first attempt. */
 store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, int attempt,
                                int64_t first_ms, int64_t ended_ms, double rnd, int64_t *next_due);
+
+/* The delay a Retry-After header value asks for, in ms: seconds, or an
+ * HTTP-date (from now; 0 when past); -1 when it is neither. */
+int64_t delivery_retry_after(const char *value, int64_t now_ms);
+/* delivery_outcome, with the delay a 429 or 503 asked for (retry_after_ms,
+ * -1 none) in place of the schedule's, kept within the schedule's smallest
+ * and largest delays and its max_age. */
+store_outcome delivery_outcome_hint(const registration_t *reg, delivery_verdict v, int status,
+                                    int attempt, int64_t first_ms, int64_t ended_ms, double rnd,
+                                    int64_t retry_after_ms, int64_t *next_due);
+
+/* A registration's rate limit: a token bucket of count per window_ms (a
+ * burst of count). Takes a token when there is one; else *wait_ms (may be
+ * NULL) gets how long until there is. Zero-initialise before first use. */
+typedef struct delivery_bucket {
+    double tokens;
+    int64_t at_ms;
+} delivery_bucket;
+bool delivery_bucket_take(delivery_bucket *b, int64_t count, int64_t window_ms, int64_t now,
+                          int64_t *wait_ms);
 
 /* Delay before the attempt after `attempt` (1-based) by reg's schedule, the
  * last entry repeating, with up to jitter_pct percent added from rnd (0..1). */

@@ -109,11 +109,12 @@ api_handler_fn api_journal;
 api_handler_fn api_traces, api_trace, api_events, api_event, api_deadletters,
     api_deadletters_replay, api_deadletter_replay;
 
-/* /api/v1/registrations[/<name>[/enable|/secrets[/<id>]]] (registrations_api.c;
+/* /api/v1/registrations[/<name>[/enable|/replay|/secrets[/<id>]]] (registrations_api.c;
  * arg[0] the name, arg[1] the secret id): list, create, read, replace,
- * delete, enable, and rotate webhook secrets. */
+ * delete, enable, replay a position or time range ({since, until | from,
+ * to}), and rotate webhook secrets. */
 api_handler_fn api_reg_list, api_reg_create, api_reg_get, api_reg_update, api_reg_delete,
-    api_reg_enable, api_reg_secret_add, api_reg_secret_remove;
+    api_reg_enable, api_reg_secret_add, api_reg_secret_remove, api_reg_replay;
 
 /* GET /api/v1/providers[/<key>[/eventmetadata]] (providers_api.c): providers
  * with their ids, and the event metadata `evkit onboard` recorded;

@@ -180,3 +180,65 @@ void api_reg_secret_remove(http_ctx *h, const api_request *req, web_response *ou
     if (r) removed(out, registry_secret_remove(r, req->arg[0], req->arg[1], &err), &err,
                    json_pack("{s:s}", "removed", req->arg[1]));
 }
+
+/* A bound of the replay body: a position (number) for since/until, a time
+ * (ISO 8601 or a duration before now) for from/to. */
+static int replay_bound(const json_t *body, const char *key, bool position, int64_t now,
+                        int64_t *out, err_t *err)
+{
+    const json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v)) return 0;
+    if (position) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            *out = json_integer_value(v);
+            return 0;
+        }
+        return err_code(err, EVK_INVALID, "\"%s\" must be a journal position (an integer >= 0)",
+                        key);
+    }
+    int64_t pos = -1, ms = -1;
+    if (!json_is_string(v) ||
+        registry_range_bound(key, json_string_value(v), now, &pos, &ms, err) < 0 || ms < 0)
+        return err_code(err, EVK_INVALID,
+                        "\"%s\" must be an ISO 8601 time (2026-12-06T10:00:00Z) or a duration "
+                        "before now (-PT2H)",
+                        key);
+    *out = ms;
+    return 0;
+}
+
+void api_reg_replay(http_ctx *h, const api_request *req, web_response *out)
+{
+    registry_t *r = need_registry(h, out);
+    json_t *body = r ? body_json(req, true, out) : NULL;
+    if (!body) return;
+    static const char *const keys[] = {"since", "until", "from", "to", NULL};
+    registry_range g = {0};
+    int64_t *slots[] = {&g.since, &g.until, &g.from_ms, &g.to_ms};
+    err_t err = {0};
+    int rc = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        bool known = false;
+        for (int i = 0; keys[i]; i++) known |= !strcmp(keys[i], k);
+        if (!known && rc == 0)
+            rc = err_code(&err, EVK_INVALID, "unknown key '%s' (since, until, from, to)", k);
+    }
+    for (int i = 0; keys[i] && rc == 0; i++)
+        rc = replay_bound(body, keys[i], i < 2, now_ms(), slots[i], &err);
+    if (rc == 0 && (g.since && g.from_ms))
+        rc = err_code(&err, EVK_INVALID, "give \"since\" (a position) or \"from\" (a time), not both");
+    if (rc == 0 && (g.until && g.to_ms))
+        rc = err_code(&err, EVK_INVALID, "give \"until\" (a position) or \"to\" (a time), not both");
+    int count = 0, filtered = 0;
+    if (rc == 0) rc = registry_replay(r, req->arg[0], &g, NULL, NULL, &count, &filtered, &err);
+    json_decref(body);
+    if (rc < 0) {
+        web_fail(out, &err);
+        return;
+    }
+    web_json(out, 200, json_pack("{s:s, s:I, s:I, s:i, s:i}", "registration", req->arg[0], "since",
+                                 (json_int_t)g.since, "until", (json_int_t)g.until, "replayed",
+                                 count, "filtered", filtered));
+}

@@ -34,10 +34,11 @@ static const char *const EVENTS_KEYS[] = {"registrations", NULL};
 static const char *const REG_KEYS[] = {"description", "events_of_interest", "runtime_action",
                                        "webhook_url", "delivery_type",      "webhook_secret",
                                        "retry",       "ordering",           "filter",
-                                       NULL};
+                                       "flow_control", NULL};
 static const char *const EOI_KEYS[] = {"provider_metadata", "event_codes", NULL};
 static const char *const RETRY_KEYS[] = {"schedule", "max_age", "jitter", NULL};
 static const char *const ORDERING_KEYS[] = {"key", NULL};
+static const char *const FLOW_KEYS[] = {"concurrency", "rate", NULL};
 
 /* ---- helpers ---- */
 
@@ -597,6 +598,45 @@ static void ordering_parse(lctx_t *c, registration_t *r, const mnode_t *o)
     r->ordering_key = xstrdup(k->str);
 }
 
+/* "COUNT/DURATION" (10/1s, 600/1m) or COUNT alone (per second). */
+static bool rate_parse(const char *s, int64_t *count, int64_t *window_ms)
+{
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (end == s || n < 1 || n > 1000000) return false;
+    *count = n;
+    *window_ms = 1000;
+    if (!*end) return true;
+    if (*end != '/') return false;
+    return dur_parse(end + 1, window_ms) == 0 && *window_ms >= 1 &&
+           *window_ms <= 24LL * 3600 * 1000;
+}
+
+/* flow_control: at most `concurrency` deliveries in flight and `rate`
+ * requests per window, so a slow receiver is not flooded. */
+static void flow_parse(lctx_t *c, registration_t *r, const mnode_t *f)
+{
+    if (!want_map(c, f, "flow_control of registration '%s'", r->name)) return;
+    warn_unknown(c, f, FLOW_KEYS, "in the flow_control of registration '%s'", r->name);
+    const mnode_t *cc = mn_get(f, "concurrency");
+    if (!mn_is_null(cc)) {
+        int64_t v;
+        char *what = xasprintf("flow_control.concurrency of registration '%s'", r->name);
+        if (want_int(c, cc, what, 1, 1000, &v)) r->max_concurrency = (int)v;
+        free(what);
+    }
+    const mnode_t *rt = mn_get(f, "rate");
+    if (mn_is_null(rt)) return;
+    const char *text = rt->kind == MN_SCALAR && (rt->st == MS_INT || rt->st == MS_STR) ? rt->str : NULL;
+    if (!text || !rate_parse(text, &r->rate_count, &r->rate_window_ms)) {
+        mdiag(c->d, DIAG_ERROR, rt,
+              "flow_control.rate of registration '%s' must be COUNT/DURATION like 10/1s or "
+              "600/1m (COUNT 1 to 1000000, DURATION up to 24h), or COUNT per second; not %s",
+              r->name, text ? text : mn_describe(rt));
+        r->rate_count = r->rate_window_ms = 0;
+    }
+}
+
 /* A subscriber-defined filter: checked where it is written. */
 static void filter_parse(lctx_t *c, registration_t *r, const mnode_t *f)
 {
@@ -792,6 +832,7 @@ static void registration_parse(lctx_t *c, const mnode_t *key, const mnode_t *spe
     if (retry) retry_parse(c, r, retry);
     ordering_parse(c, r, mn_get(spec, "ordering"));
     filter_parse(c, r, mn_get(spec, "filter"));
+    if (!mn_is_null(mn_get(spec, "flow_control"))) flow_parse(c, r, mn_get(spec, "flow_control"));
 }
 
 /* ---- the config file ---- */

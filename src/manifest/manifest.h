@@ -115,6 +115,9 @@ typedef struct registration {
     char *ordering_key;         /* JSON path into the CloudEvent, e.g. "data.sku"; NULL = unordered */
     json_t *filter_spec;        /* the filter: an Event Ruler pattern as written; NULL = every event */
     filter_t *filter;           /* filter_spec compiled */
+    int max_concurrency;        /* flow_control.concurrency: deliveries in flight; 0 = no cap */
+    int64_t rate_count;         /* flow_control.rate: requests per rate_window_ms; 0 = no limit */
+    int64_t rate_window_ms;
 } registration_t;
 
 typedef struct provider {

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/cron.h"
+#include "core/filter.h"
 #include "core/log.h"
 
 struct registry {
@@ -27,7 +29,7 @@ struct registry {
 static const char *const SPEC_KEYS[] = {"description", "events_of_interest", "runtime_action",
                                         "webhook_url", "delivery_type",      "webhook_secret",
                                         "retry",       "ordering",           "filter",
-                                        NULL};
+                                        "flow_control", NULL};
 static const char *const READ_ONLY_KEYS[] = {
     "name",         "origin",       "state",       "backlog",   "parked",  "dead_letters",
     "attempts_24h", "failures_24h", "delivered_5m", "failed_5m", "last_attempt",
@@ -271,7 +273,7 @@ static int clean_spec(const json_t *spec, json_t **out, err_t *err)
             return err_code(err, EVK_INVALID,
                             "unknown key '%s' in the registration (known: description, "
                             "events_of_interest, runtime_action, webhook_url, delivery_type, "
-                            "webhook_secret, retry, ordering, filter)",
+                            "webhook_secret, retry, ordering, filter, flow_control)",
                             k);
         }
     }
@@ -574,6 +576,84 @@ size_t registry_interests(const registration_t *reg, const char ***providers, co
     return n;
 }
 
+/* ---- replay ---- */
+
+int registry_range_bound(const char *what, const char *text, int64_t now, int64_t *pos,
+                         int64_t *ms, err_t *err)
+{
+    char *end;
+    long long n = text && *text ? strtoll(text, &end, 10) : -1;
+    int64_t d;
+    if (n >= 0 && !*end) {
+        *pos = n;
+        return 0;
+    }
+    if (text && time_parse_iso(text, ms) == 0) return 0;
+    if (text && dur_parse(text, &d) == 0 && d <= 0) {
+        *ms = now + d;
+        return 0;
+    }
+    return err_code(err, EVK_INVALID,
+                    "%s '%s': a journal position, an ISO 8601 time (2026-12-06T10:00:00Z) or a "
+                    "duration before now (-PT2H) is required",
+                    what, text ? text : "");
+}
+
+static bool replay_keep(void *ud, const json_t *event)
+{
+    return filter_match(ud, event);
+}
+
+/* Times to positions: from a time, the events at or after it; to a time,
+ * those before it. *empty when no event can be in the range. */
+static int resolve_range(store_t *s, registry_range *g, bool *empty, err_t *err)
+{
+    *empty = false;
+    if (g->from_ms > 0 && store_position_before(s, g->from_ms, &g->since, err) < 0) return -1;
+    if (g->to_ms > 0) {
+        if (store_position_before(s, g->to_ms, &g->until, err) < 0) return -1;
+        if (g->until == 0) *empty = true;   /* nothing journaled before it */
+    }
+    if (g->since < 0 || g->until < 0)
+        return err_code(err, EVK_INVALID, "a journal position cannot be negative");
+    if (g->until > 0 && g->until <= g->since) *empty = true;
+    if (g->from_ms > 0 && g->to_ms > 0 && g->to_ms <= g->from_ms)
+        return err_code(err, EVK_INVALID, "the range ends before it starts");
+    return 0;
+}
+
+int registry_replay(registry_t *r, const char *name, registry_range *range,
+                    store_progress_fn progress, void *ud, int *count, int *filtered, err_t *err)
+{
+    *count = 0;
+    if (filtered) *filtered = 0;
+    regset_t *regs = registry_get(r);
+    const registration_t *reg = regset_find(regs, name, NULL);
+    bool empty = false;
+    int rc = reg ? resolve_range(r->store, range, &empty, err)
+                 : err_code(err, EVK_NOT_FOUND, "registration '%s' not found", name);
+    if (rc == 0 && !empty) {
+        const char **providers, **types;
+        size_t n = registry_interests(reg, &providers, &types);
+        store_replay_opts o = {
+            .registration = reg->name, .since = range->since, .until = range->until,
+            .providers = providers, .types = types, .n = n,
+            .order_key_path = reg->ordering_key,
+            .keep = reg->filter ? replay_keep : NULL, .keep_ud = reg->filter,
+            .progress = progress, .progress_ud = ud,
+        };
+        rc = store_replay_range(r->store, &o, count, filtered, err);
+        free(providers);
+        free(types);
+        if (rc == 0)
+            log_info("replay", json_pack("{s:s, s:I, s:I, s:i}", "registration", name, "since",
+                                         (json_int_t)range->since, "until",
+                                         (json_int_t)range->until, "deliveries", *count));
+    }
+    regset_release(regs);
+    return rc < 0 ? -1 : 0;
+}
+
 /* ---- the API's view ---- */
 
 json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_api, err_t *err)
@@ -601,6 +681,15 @@ json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_ap
     }
     json_object_set_new(o, "delivery_type", json_string(reg->batch ? "batch" : "list"));
     if (reg->filter_spec) json_object_set(o, "filter", reg->filter_spec);
+    if (reg->max_concurrency || reg->rate_count) {
+        json_t *fc = json_object();
+        if (reg->max_concurrency)
+            json_object_set_new(fc, "concurrency", json_integer(reg->max_concurrency));
+        if (reg->rate_count)
+            json_object_set_new(fc, "rate", json_sprintf("%lld/%lldms", (long long)reg->rate_count,
+                                                         (long long)reg->rate_window_ms));
+        json_object_set_new(o, "flow_control", fc);
+    }
     json_object_set_new(o, "filtered", json_integer(info.filtered));
     json_object_set_new(o, "origin", json_string(from_api ? "api" : "manifest"));
     json_object_set_new(o, "state", json_string(reg_state_name(info.state)));

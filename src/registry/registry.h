@@ -87,6 +87,27 @@ json_t *registry_describe(registry_t *r, const registration_t *reg, bool from_ap
  * (allocated even when the count is 0). */
 size_t registry_interests(const registration_t *reg, const char ***providers, const char ***types);
 
+/* Replay of part of the journal to one registration: the events it
+ * subscribes to (and its filter takes) within a position range or a time
+ * range, delivered again from attempt 1. */
+typedef struct registry_range {
+    int64_t since;     /* positions above it (0: from the oldest retained) */
+    int64_t until;     /* and at most it (0: to the newest) */
+    int64_t from_ms;   /* or: events journaled at or after this time (0: unset) */
+    int64_t to_ms;     /* and before this time (0: unset) */
+} registry_range;
+/* A bound as written: a journal position ("120"), an ISO 8601 time
+ * ("2026-12-06T10:00:00Z") or a duration before now ("-PT2H"). Sets *pos
+ * or *ms; -1 with err (EVK_INVALID) naming what, when it is none of them. */
+int registry_range_bound(const char *what, const char *text, int64_t now, int64_t *pos,
+                         int64_t *ms, err_t *err);
+/* Replays range to name: times become positions (range->since and ->until
+ * get the positions used); *count gets the deliveries made, *filtered (may
+ * be NULL) the events its filter turned away. EVK_NOT_FOUND, EVK_INVALID
+ * (an empty or reversed range) or a store failure. */
+int registry_replay(registry_t *r, const char *name, registry_range *range,
+                    store_progress_fn progress, void *ud, int *count, int *filtered, err_t *err);
+
 /* Webhook secrets: a fresh one ("whsec_" + base64 of 32 random bytes;
  * caller frees), and how one is shown without showing it: id is the first
  * 8 hex digits of its SHA-256 (names it for removal), hint "whsec_abcd..."

@@ -103,6 +103,12 @@ struct store_backend {
                        err_t *err);
     int (*state_count)(store_t *s, int64_t *n, err_t *err);
     int (*state_clear)(store_t *s, int64_t *n, err_t *err);
+    int (*claim_except)(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                        size_t nskip, store_delivery **out, size_t *n, err_t *err);
+    int64_t (*next_due_except)(store_t *s, const char *const *skip, size_t nskip);
+    int (*unclaim)(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
+    int (*replay_range)(store_t *s, const store_replay_opts *o, int *count, int *skipped,
+                        err_t *err);
     void (*stats_get)(store_t *s, store_stats *out);
     int (*size_get)(store_t *s, store_size *out, err_t *err);
 };

@@ -216,6 +216,34 @@ int store_claim_more(store_t *s, const char *registration, int max, int64_t leas
     return s->be->claim_more(s, registration, max, lease_ms, out, n, err);
 }
 
+int store_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                       size_t nskip, store_delivery **out, size_t *n, err_t *err)
+{
+    if (!nskip) return store_claim(s, max, lease_ms, out, n, err);
+    if (!s->be->claim_except) return unsupported(s, "store_claim_except", err);
+    return s->be->claim_except(s, max, lease_ms, skip, nskip, out, n, err);
+}
+
+int64_t store_next_due_except(store_t *s, const char *const *skip, size_t nskip)
+{
+    if (!nskip || !s->be->next_due_except) return s->be->next_due(s);
+    return s->be->next_due_except(s, skip, nskip);
+}
+
+int store_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err)
+{
+    if (!n) return 0;
+    if (!s->be->unclaim) return unsupported(s, "store_unclaim", err);
+    return s->be->unclaim(s, ids, n, due_ms, err);
+}
+
+int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
+                       err_t *err)
+{
+    if (!s->be->replay_range) return unsupported(s, "store_replay_range", err);
+    return s->be->replay_range(s, o, count, skipped, err);
+}
+
 int store_finish(store_t *s, const store_attempt *a, err_t *err)
 {
     if (!s->be->finish) return unsupported(s, "store_finish", err);

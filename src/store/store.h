@@ -423,6 +423,37 @@ int store_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
 int store_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
                       err_t *err);
 
+/* ---- flow control and ranged replay (a registration's own pace) ---- */
+/* store_claim leaving out the nskip registrations in skip (those at their
+ * concurrency cap or out of rate for now). */
+int store_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                       size_t nskip, store_delivery **out, size_t *n, err_t *err);
+/* store_next_due leaving out the same registrations. */
+int64_t store_next_due_except(store_t *s, const char *const *skip, size_t nskip);
+/* Gives n claimed deliveries back untried: pending again, due at due_ms,
+ * the attempt their claim counted undone (a first attempt is first again). */
+int store_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
+
+/* Whether a replay takes event (a CloudEvent): a registration's filter. */
+typedef bool (*store_event_pred)(void *ud, const json_t *event);
+typedef struct store_replay_opts {
+    const char *registration;
+    int64_t since;                 /* positions above it */
+    int64_t until;                 /* and at most it; 0 = no bound */
+    const char *const *providers;  /* (provider, type) pairs of the registration, n of them */
+    const char *const *types;
+    size_t n;
+    const char *order_key_path;    /* NULL: unordered */
+    store_event_pred keep;         /* NULL: every matching event */
+    void *keep_ud;
+    store_progress_fn progress;    /* may be NULL */
+    void *progress_ud;
+} store_replay_opts;
+/* store_replay_progress over a position range, taking only the events
+ * keep accepts (*skipped, may be NULL, gets how many it turned away). */
+int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
+                       err_t *err);
+
 /* ---- statistics ---- */
 typedef struct store_stats {
     uint64_t commits;        /* write transactions committed by this process */

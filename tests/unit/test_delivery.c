@@ -151,9 +151,75 @@ static void test_outcome(void **state)
     free(reg.retry_schedule_ms);
 }
 
+/* Retry-After: seconds or an HTTP-date, used within the schedule's bounds. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    int64_t now = 1765000000000LL;  /* 2025-12-06T05:46:40Z */
+    assert_int_equal(delivery_retry_after("120", now), 120000);
+    assert_int_equal(delivery_retry_after(" 0 ", now), 0);
+    assert_int_equal(delivery_retry_after("Sat, 06 Dec 2025 05:47:10 GMT", now), 30000);
+    assert_int_equal(delivery_retry_after("Sat, 06 Dec 2025 05:40:00 GMT", now), 0);
+    assert_int_equal(delivery_retry_after("soon", now), -1);
+    assert_int_equal(delivery_retry_after("12s", now), -1);
+    assert_int_equal(delivery_retry_after("-5", now), -1);
+    assert_int_equal(delivery_retry_after(NULL, now), -1);
+
+    registration_t reg = {0};
+    registration_default_retry(&reg);   /* 1, 2, 4, 8, 15 min; 24 h */
+    reg.retry_jitter_pct = 0;
+    int64_t next;
+    /* 503 with 5 min: honoured instead of the schedule's 1 min. */
+    assert_int_equal(delivery_outcome_hint(&reg, VERDICT_RETRY, 503, 1, 0, 1000, 0, 300000, &next),
+                     DELIVERY_RETRY);
+    assert_int_equal(next, 1000 + 300000);
+    /* Bounded: at least the smallest delay, at most the largest. */
+    delivery_outcome_hint(&reg, VERDICT_RETRY, 429, 1, 0, 1000, 0, 1000, &next);
+    assert_int_equal(next, 1000 + 60000);
+    delivery_outcome_hint(&reg, VERDICT_RETRY, 429, 1, 0, 1000, 0, 86400000, &next);
+    assert_int_equal(next, 1000 + 15 * 60000);
+    /* Other statuses, or none given: the schedule. */
+    delivery_outcome_hint(&reg, VERDICT_RETRY, 500, 2, 0, 1000, 0, 300000, &next);
+    assert_int_equal(next, 1000 + 120000);
+    delivery_outcome_hint(&reg, VERDICT_RETRY, 503, 2, 0, 1000, 0, -1, &next);
+    assert_int_equal(next, 1000 + 120000);
+    /* Past max_age: a dead letter all the same. */
+    int64_t day = 24LL * 3600 * 1000;
+    assert_int_equal(delivery_outcome_hint(&reg, VERDICT_RETRY, 503, 3, 0, day - 120000, 0, 600000,
+                                           &next), DELIVERY_DEAD);
+    /* A success stays one. */
+    assert_int_equal(delivery_outcome_hint(&reg, VERDICT_SUCCESS, 200, 1, 0, 1000, 0, 5000, &next),
+                     DELIVERY_DONE);
+    free(reg.retry_schedule_ms);
+}
+
+static void test_bucket(void **state)
+{
+    (void)state;
+    delivery_bucket b = {0};
+    int64_t wait = 0, t = 10000;
+    /* 2 per second: a burst of 2, then one per 500 ms. */
+    assert_true(delivery_bucket_take(&b, 2, 1000, t, &wait));
+    assert_true(delivery_bucket_take(&b, 2, 1000, t, &wait));
+    assert_false(delivery_bucket_take(&b, 2, 1000, t, &wait));
+    assert_true(wait >= 499 && wait <= 501);
+    assert_false(delivery_bucket_take(&b, 2, 1000, t + 400, &wait));
+    assert_true(wait >= 99 && wait <= 101);
+    assert_true(delivery_bucket_take(&b, 2, 1000, t + 500, &wait));
+    assert_false(delivery_bucket_take(&b, 2, 1000, t + 500, NULL));
+    /* Never more than the burst, however long it rested. */
+    assert_true(delivery_bucket_take(&b, 2, 1000, t + 100000, NULL));
+    assert_true(delivery_bucket_take(&b, 2, 1000, t + 100000, NULL));
+    assert_false(delivery_bucket_take(&b, 2, 1000, t + 100000, NULL));
+    /* No limit. */
+    assert_true(delivery_bucket_take(&b, 0, 0, t, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_status_classes),
         cmocka_unit_test(test_outcome),

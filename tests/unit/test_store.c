@@ -768,6 +768,63 @@ static void test_replay(void **state)
     free_claims(d, n);
 }
 
+static bool keep_not_c(void *ud, const json_t *event)
+{
+    (void)ud;
+    return strcmp(json_string_value(json_object_get(json_object_get(event, "data"), "sku")), "C");
+}
+
+/* Replay of a position range with a predicate; claims that leave
+ * registrations out; claims given back untried. */
+static void test_replay_range_and_flow(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_append_result a = append(f->s, "commerce", "t1", "A", 1, NULL, NULL, NULL);
+    append(f->s, "commerce", "t1", "B", 2, NULL, NULL, NULL);
+    append(f->s, "commerce", "t1", "C", 3, NULL, NULL, NULL);
+    store_append_result d = append(f->s, "commerce", "t1", "D", 4, NULL, NULL, NULL);
+    append(f->s, "commerce", "t1", "E", 5, NULL, NULL, NULL);
+    const char *providers[] = {"commerce"};
+    const char *types[] = {"t1"};
+    store_replay_opts o = {.registration = "reg-x", .since = a.position, .until = d.position,
+                           .providers = providers, .types = types, .n = 1,
+                           .order_key_path = "data.sku", .keep = keep_not_c};
+    int count = 0, skipped = 0;
+    assert_int_equal(store_replay_range(f->s, &o, &count, &skipped, &err), 0);
+    assert_int_equal(count, 2);     /* B and D: not A (exclusive), not C (kept out), not E */
+    assert_int_equal(skipped, 1);
+    o.registration = "reg-y";
+    o.keep = NULL;
+    o.until = 0;
+    assert_int_equal(store_replay_range(f->s, &o, &count, NULL, &err), 0);
+    assert_int_equal(count, 4);     /* B, C, D, E */
+
+    /* Leaving reg-y out: only reg-x's; reg-y's next due is not counted as work. */
+    const char *skip[] = {"reg-y"};
+    store_delivery *got = NULL;
+    size_t n = 0;
+    assert_int_equal(store_claim_except(f->s, 10, 60000, skip, 1, &got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].registration, "reg-x");
+    assert_true(store_next_due_except(f->s, skip, 1) > now_ms() + 30000); /* only the leases */
+    assert_true(store_next_due(f->s) <= now_ms());
+    /* Given back: pending again at the given time, its attempt not counted. */
+    int64_t ids[] = {got[0].id, got[1].id};
+    int64_t later = now_ms() + 3600000;
+    assert_int_equal(store_unclaim(f->s, ids, 2, later, &err), 0);
+    free_claims(got, n);
+    const char *skip_none[] = {"nobody"};
+    assert_int_equal(store_claim_except(f->s, 10, 60000, skip_none, 1, &got, &n, &err), 0);
+    assert_int_equal(n, 4);         /* reg-y's four; reg-x's wait an hour */
+    for (size_t i = 0; i < n; i++) assert_string_equal(got[i].registration, "reg-y");
+    free_claims(got, n);
+    assert_true(store_next_due_except(f->s, skip, 1) >= later);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-x", &info, &err), 0);
+    assert_int_equal(info.backlog, 2);
+}
+
 /* ---- activations ---- */
 
 static json_t *activation(const char *id, const char *pkg, const char *name, int64_t start)
@@ -1110,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undeliverable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadletters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_range_and_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),

@@ -33,6 +33,8 @@ typedef enum {
     ST_DELIVERY_REG, ST_ATTEMPT_INSERT, ST_DELIVERY_FINISH, ST_MINUTE_ADD, ST_REG_LAST,
     ST_ROLLUP_ADD,
     ST_NEXT_DUE_PENDING, ST_NEXT_DUE_LEASE,
+    ST_CLAIM_EXPIRED_SKIP, ST_CLAIM_PENDING_SKIP, ST_NEXT_DUE_PENDING_SKIP,
+    ST_NEXT_DUE_LEASE_SKIP, ST_UNCLAIM, ST_REPLAY_SCAN_RANGE,
     ST_DEAD_LIST_ALL, ST_DEAD_LIST_REG,
     ST_DEAD_REPLAY_ONE, ST_DEAD_REPLAY_REG, ST_DEAD_REPLAY_ALL,
     ST_REG_GET, ST_REG_COUNTS, ST_REG_BACKLOG, ST_REG_DEAD,
@@ -265,6 +267,11 @@ int sq_claim_more(store_t *s, const char *registration, int max, int64_t lease_m
 int sq_finish(store_t *s, const store_attempt *a, err_t *err);
 int sq_release_claims(store_t *s, int *released, err_t *err);
 int64_t sq_next_due(store_t *s);
+int sq_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip, size_t nskip,
+                    store_delivery **out, size_t *n, err_t *err);
+int64_t sq_next_due_except(store_t *s, const char *const *skip, size_t nskip);
+int sq_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
+int sq_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped, err_t *err);
 void sq_wait_work(store_t *s, int64_t until_ms);
 void sq_kick(store_t *s);
 int sq_deadletter_list(store_t *s, const char *registration, int limit, json_t **out, err_t *err);

@@ -381,90 +381,102 @@ static int run_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
 
 /* The events a replay delivers, collected on a read connection. */
 typedef struct {
-    const char *const *providers, *const *types;
-    size_t n;
-    const char *order_key_path;   /* NULL: no order keys */
+    const store_replay_opts *o;
     int64_t *positions;
     char **keys;
     size_t len, cap_positions, cap_keys;
+    int skipped;
 } replay_scan;
 
 static int row_replay(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
     replay_scan *sc = ud;
+    const store_replay_opts *o = sc->o;
     const char *prov = (const char *)sqlite3_column_text(row, 1);
     const char *type = (const char *)sqlite3_column_text(row, 2);
-    if (!prov || !type || !store_pair_match(prov, type, sc->providers, sc->types, sc->n)) return 0;
+    if (!prov || !type || !store_pair_match(prov, type, o->providers, o->types, o->n)) return 0;
+    const char *path = o->order_key_path && *o->order_key_path ? o->order_key_path : NULL;
+    json_t *ev = path || o->keep ? col_json(row, 3, 0) : NULL;
+    if (o->keep && !o->keep(o->keep_ud, ev)) {
+        sc->skipped++;
+        json_decref(ev);
+        return 0;
+    }
     VEC_GROW(sc->positions, sc->cap_positions, sc->len + 1);
     VEC_GROW(sc->keys, sc->cap_keys, sc->len + 1);
     sc->positions[sc->len] = sqlite3_column_int64(row, 0);
-    sc->keys[sc->len] = NULL;
-    if (sc->order_key_path) {
-        json_t *ev = col_json(row, 3, 0);
-        if (ev) sc->keys[sc->len] = json_path_string(ev, sc->order_key_path);
-        json_decref(ev);
-    }
+    sc->keys[sc->len] = path && ev ? json_path_string(ev, path) : NULL;
+    json_decref(ev);
     sc->len++;
     return 0;
 }
 
 int sq_replay(store_t *base, const char *registration, int64_t since,
-                 const char *const *providers, const char *const *types, size_t n,
-                 const char *order_key_path, int *count, err_t *err)
+              const char *const *providers, const char *const *types, size_t n,
+              const char *order_key_path, int *count, err_t *err)
 {
-    sq_t *s = SQ(base);
-    return sq_replay_progress(&s->base, registration, since, providers, types, n, order_key_path,
-                                 NULL, NULL, count, err);
+    return sq_replay_progress(base, registration, since, providers, types, n, order_key_path,
+                              NULL, NULL, count, err);
 }
 
 int sq_replay_progress(store_t *base, const char *registration, int64_t since,
-                          const char *const *providers, const char *const *types, size_t n,
-                          const char *order_key_path, store_progress_fn progress, void *ud,
-                          int *count, err_t *err)
+                       const char *const *providers, const char *const *types, size_t n,
+                       const char *order_key_path, store_progress_fn progress, void *ud,
+                       int *count, err_t *err)
+{
+    store_replay_opts o = {.registration = registration, .since = since, .providers = providers,
+                           .types = types, .n = n, .order_key_path = order_key_path,
+                           .progress = progress, .progress_ud = ud};
+    return sq_replay_range(base, &o, count, NULL, err);
+}
+
+int sq_replay_range(store_t *base, const store_replay_opts *o, int *count, int *skipped,
+                    err_t *err)
 {
     sq_t *s = SQ(base);
     *count = 0;
-    if (!registration || !*registration)
+    if (skipped) *skipped = 0;
+    if (!o->registration || !*o->registration)
         return err_code(err, EVK_INVALID, "registration is required");
-    if (n == 0) return 0;
-    if (since < 0) since = 0;
+    if (o->n == 0) return 0;
+    int64_t since = o->since < 0 ? 0 : o->since;
+    int64_t until = o->until > 0 ? o->until : INT64_MAX;
     const char *what = "cannot scan the journal for replay";
 
     /* Scan on a read connection; only the inserts go through the writer. */
-    bool one_provider = providers[0] != NULL;
-    for (size_t i = 1; i < n && one_provider; i++)
-        one_provider = providers[i] && !strcmp(providers[i], providers[0]);
-    replay_scan sc = {.providers = providers, .types = types, .n = n,
-                      .order_key_path = order_key_path && *order_key_path ? order_key_path : NULL};
+    replay_scan sc = {.o = o};
+    bool one_provider = o->providers[0] != NULL;
+    for (size_t i = 1; i < o->n && one_provider; i++)
+        one_provider = o->providers[i] && !strcmp(o->providers[i], o->providers[0]);
     int rc = one_provider
                  ? store_query(s, ST_REPLAY_SCAN_PROVIDER,
                                "SELECT position, provider, type, body FROM events"
-                               " WHERE provider = ?1 AND position > ?2 ORDER BY position",
-                               ARGS(SQL_TEXT(providers[0]), SQL_INT(since)), row_replay, &sc,
-                               what, err)
-                 : store_query(s, ST_REPLAY_SCAN_ALL,
+                               " WHERE provider = ?3 AND position > ?1 AND position <= ?2"
+                               " ORDER BY position",
+                               ARGS(SQL_INT(since), SQL_INT(until), SQL_TEXT(o->providers[0])),
+                               row_replay, &sc, what, err)
+                 : store_query(s, ST_REPLAY_SCAN_RANGE,
                                "SELECT position, provider, type, body FROM events"
-                               " WHERE position > ?1 ORDER BY position",
-                               ARGS(SQL_INT(since)), row_replay, &sc, what, err);
+                               " WHERE position > ?1 AND position <= ?2 ORDER BY position",
+                               ARGS(SQL_INT(since), SQL_INT(until)), row_replay, &sc, what, err);
     size_t len = sc.len;
-    int64_t *positions = sc.positions;
-    char **keys = sc.keys;
     int result = rc;
-    if (result == 0 && progress) progress(ud, 0, (int64_t)len);
+    if (result == 0 && o->progress) o->progress(o->progress_ud, 0, (int64_t)len);
     for (size_t off = 0; result == 0 && off < len; off += REPLAY_CHUNK) {
-        replay_arg a = {.registration = registration,
-                        .positions = positions + off,
-                        .keys = keys + off,
+        replay_arg a = {.registration = o->registration,
+                        .positions = sc.positions + off,
+                        .keys = sc.keys + off,
                         .n = len - off < REPLAY_CHUNK ? len - off : REPLAY_CHUNK};
         wop_t op = {.run = run_replay_chunk, .arg = &a};
         if (store_submit(s, &op, err) < 0) result = -1;
         else *count += (int)a.n;
-        if (result == 0 && progress) progress(ud, *count, (int64_t)len);
+        if (result == 0 && o->progress) o->progress(o->progress_ud, *count, (int64_t)len);
     }
-    for (size_t i = 0; i < len; i++) free(keys[i]);
-    free(keys);
-    free(positions);
+    for (size_t i = 0; i < len; i++) free(sc.keys[i]);
+    free(sc.keys);
+    free(sc.positions);
+    if (skipped) *skipped = sc.skipped;
     return result;
 }
 

@@ -793,6 +793,10 @@ static const store_backend SQLITE_BACKEND = {
     .state_entry = sq_state_entry,
     .state_count = sq_state_count,
     .state_clear = sq_state_clear,
+    .claim_except = sq_claim_except,
+    .next_due_except = sq_next_due_except,
+    .unclaim = sq_unclaim,
+    .replay_range = sq_replay_range,
     .stats_get = sq_stats_get,
     .size_get = sq_size_get,
 };

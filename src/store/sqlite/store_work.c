@@ -23,10 +23,15 @@
     "   WHERE b.registration = d.registration AND b.order_key = d.order_key AND b.id < d.id"   \
     "   AND b.state IN ('pending','running','parked')))"
 
+/* Registrations left out of a claim: ?3 is a JSON array of their names. */
+#define NOT_SKIPPED " AND d.registration NOT IN (SELECT value FROM json_each(?3))"
+#define NOT_SKIPPED1 " AND d.registration NOT IN (SELECT value FROM json_each(?1))"
+
 /* ---- claim ---- */
 
 typedef struct {
     const char *registration;   /* store_claim_more: only this one's */
+    const char *skip;           /* store_claim_except: a JSON array of names, else NULL */
     int max;
     int64_t lease_ms;
     store_delivery *out;   /* event still NULL: bodies parsed by the caller */
@@ -100,6 +105,18 @@ static int run_claim(sq_t *s, conn_t *c, wop_t *op)
                                 " ORDER BY d.due_ms, d.id LIMIT ?2",
                      ARGS(SQL_INT(now), SQL_INT(a->max), SQL_TEXT(a->registration)), row_claim, a,
                      what, &op->err);
+    } else if (a->skip) {
+        rc = sql_run(c, ST_CLAIM_EXPIRED_SKIP,
+                     CLAIM_COLS " WHERE d.state = 'running' AND d.lease_until_ms <= ?1" CLAIMABLE
+                                NOT_SKIPPED " ORDER BY d.lease_until_ms, d.id LIMIT ?2",
+                     ARGS(SQL_INT(now), SQL_INT(a->max), SQL_TEXT(a->skip)), row_claim, a, what,
+                     &op->err);
+        if (rc >= 0 && (int)a->n < a->max)
+            rc = sql_run(c, ST_CLAIM_PENDING_SKIP,
+                         CLAIM_COLS " WHERE d.state = 'pending' AND d.due_ms <= ?1" CLAIMABLE
+                                    NOT_SKIPPED " ORDER BY d.due_ms, d.id LIMIT ?2",
+                         ARGS(SQL_INT(now), SQL_INT(a->max - (int)a->n), SQL_TEXT(a->skip)),
+                         row_claim, a, what, &op->err);
     } else {
         /* Running deliveries whose lease ran out belong to a process that
          * died (or hung): they go again first. */
@@ -121,13 +138,13 @@ static int run_claim(sq_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-static int claim(sq_t *s, const char *registration, int max, int64_t lease_ms,
+static int claim(sq_t *s, const char *registration, const char *skip, int max, int64_t lease_ms,
                  store_delivery **out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
     if (max <= 0) return 0;
-    claim_arg a = {.registration = registration, .max = max, .lease_ms = lease_ms};
+    claim_arg a = {.registration = registration, .skip = skip, .max = max, .lease_ms = lease_ms};
     wop_t op = {.run = run_claim, .arg = &a};
     if (store_submit(s, &op, err) < 0) {
         claim_arg_clear(&a);
@@ -155,7 +172,28 @@ int sq_claim(store_t *base, int max, int64_t lease_ms, store_delivery **out, siz
 {
     sq_t *s = SQ(base);
     store_note_claim(s);
-    return claim(s, NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    return claim(s, NULL, NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+}
+
+/* The names as one JSON array (caller frees). */
+static char *names_json(const char *const *names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(names[i]));
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+int sq_claim_except(store_t *base, int max, int64_t lease_ms, const char *const *skip,
+                    size_t nskip, store_delivery **out, size_t *n, err_t *err)
+{
+    sq_t *s = SQ(base);
+    store_note_claim(s);
+    char *text = names_json(skip, nskip);
+    int rc = claim(s, NULL, text, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    free(text);
+    return rc;
 }
 
 int sq_claim_more(store_t *base, const char *registration, int max, int64_t lease_ms,
@@ -164,7 +202,7 @@ int sq_claim_more(store_t *base, const char *registration, int max, int64_t leas
     sq_t *s = SQ(base);
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
-    return claim(s, registration, max, lease_ms, out, n, err);
+    return claim(s, registration, NULL, max, lease_ms, out, n, err);
 }
 
 /* ---- finish ---- */
@@ -283,6 +321,73 @@ int64_t sq_next_due(store_t *base)
     /* A failed look is no work now: the dispatcher looks again on the next kick. */
     with_reader(s, false, read_next_due, &best, &err);
     return best;
+}
+
+typedef struct {
+    const char *skip;
+    int64_t best;
+} due_except_arg;
+
+static int read_next_due_except(conn_t *c, void *ud, err_t *err)
+{
+    due_except_arg *a = ud;
+    int64_t lease = INT64_MAX;
+    if (sql_int(c, ST_NEXT_DUE_PENDING_SKIP,
+                "SELECT d.due_ms FROM deliveries d WHERE d.state = 'pending'" CLAIMABLE NOT_SKIPPED1
+                " ORDER BY d.due_ms LIMIT 1",
+                ARGS(SQL_TEXT(a->skip)), &a->best, "cannot find due work", err) < 0 ||
+        sql_int(c, ST_NEXT_DUE_LEASE_SKIP,
+                "SELECT d.lease_until_ms FROM deliveries d WHERE d.state = 'running'" CLAIMABLE
+                NOT_SKIPPED1 " ORDER BY d.lease_until_ms LIMIT 1",
+                ARGS(SQL_TEXT(a->skip)), &lease, "cannot find due work", err) < 0)
+        return -1;
+    if (lease < a->best) a->best = lease;
+    return 0;
+}
+
+int64_t sq_next_due_except(store_t *base, const char *const *skip, size_t nskip)
+{
+    sq_t *s = SQ(base);
+    err_t err;
+    char *text = names_json(skip, nskip);
+    due_except_arg a = {.skip = text, .best = INT64_MAX};
+    with_reader(s, false, read_next_due_except, &a, &err);
+    free(text);
+    return a.best;
+}
+
+/* ---- giving claims back ---- */
+
+typedef struct {
+    const int64_t *ids;
+    size_t n;
+    int64_t due_ms;
+} unclaim_arg;
+
+static int run_unclaim(sq_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    unclaim_arg *a = op->arg;
+    for (size_t i = 0; i < a->n; i++) {
+        /* Only a delivery still running: one finished meanwhile stays finished. */
+        if (sql_exec(c, ST_UNCLAIM,
+                     "UPDATE deliveries SET state = 'pending', due_ms = ?2, lease_until_ms = 0,"
+                     " first_attempt_ms = CASE WHEN attempt <= 1 THEN 0 ELSE first_attempt_ms END,"
+                     " attempt = max(attempt - 1, 0)"
+                     " WHERE id = ?1 AND state = 'running'",
+                     ARGS(SQL_INT(a->ids[i]), SQL_INT(a->due_ms)), "cannot give deliveries back",
+                     &op->err) < 0)
+            return -1;
+    }
+    op->work = true;
+    return 0;
+}
+
+int sq_unclaim(store_t *base, const int64_t *ids, size_t n, int64_t due_ms, err_t *err)
+{
+    unclaim_arg a = {.ids = ids, .n = n, .due_ms = due_ms};
+    wop_t op = {.run = run_unclaim, .arg = &a};
+    return store_submit(SQ(base), &op, err);
 }
 
 /* ---- dead letters ---- */

@@ -288,6 +288,34 @@ test('Replay all replays every dead letter of a registration', async () => {
   await shot('deadletters-replayed-all');
 });
 
+test('replay of a position range to one registration from its debug tracing page', async () => {
+  const LUA = 'be-observer.catalog_product_create';
+  const evs = [];
+  for (let i = 1; i <= 3; i++) evs.push(await ctl.publish(LUA, { sku: `REPLAY-${i}` }));
+  const tracesOf = async (ids) => {
+    const r = await fetch(`${ek.url}/api/v1/traces?registration=lua-flow&limit=200`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return (await r.json()).traces.filter((t) => ids.includes(t.eventId));
+  };
+  await ek.waitFor(async () => (await tracesOf(evs.map((e) => e.id))).length === 3, { what: 'three first deliveries' });
+
+  await open('traces/lua-flow');
+  await page.click('details.replay summary');
+  await page.fill('#replay-from', String(evs[0].position));
+  await page.fill('#replay-to', String(evs[2].position));
+  await page.click('#replay-go');
+  await page.waitForFunction(() => /replayed/.test(document.querySelector('#replay-result').textContent));
+  assert.equal(await page.locator('#replay-result').textContent(),
+    `2 events replayed after position ${evs[0].position} up to ${evs[2].position}`);
+  await ek.waitFor(async () => (await tracesOf([evs[1].id, evs[2].id])).length === 4, { what: 'the two replayed' });
+  assert.equal((await tracesOf([evs[0].id])).length, 1, 'the first is outside the range');
+  await shot('traces-replay');
+  // A bound that is neither a position nor a time is refused in words.
+  await page.fill('#replay-from', 'yesterday');
+  await page.click('#replay-go');
+  await page.waitForFunction(() => /must be/.test(document.querySelector('#replay-result').textContent));
+  assert.match(await page.locator('#replay-result').textContent(), /"from" must be an ISO 8601 time/);
+});
+
 test('no script error or CSP violation on any page; signing out', async () => {
   await open('registrations');
   await page.waitForSelector('tr.row');
