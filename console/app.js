@@ -544,13 +544,22 @@ ROUTES.charts = async ({ args, query }) => {
 };
 
 
+// What each registration's replay panel holds, kept across re-renders.
+const replayState = {};
+
 // Delivers a range of the journal to one registration again: a bound is a
 // journal position (digits) or a time (ISO 8601, or a duration before now
 // like -PT2H); the registration's filter applies.
 function replayPanel(name) {
+  const st = replayState[name] || (replayState[name] = { open: false, from: '', to: '', note: '', cls: 'sub' });
   const from = h('input', { id: 'replay-from', placeholder: '120, 2026-12-06T10:00:00Z or -PT2H', 'aria-label': 'Replay from' });
   const to = h('input', { id: 'replay-to', placeholder: 'optional: 180 or a time', 'aria-label': 'Replay until' });
-  const note = h('span', { class: 'sub', id: 'replay-result', role: 'status' });
+  from.value = st.from;
+  to.value = st.to;
+  from.addEventListener('input', () => { st.from = from.value; });
+  to.addEventListener('input', () => { st.to = to.value; });
+  const note = h('span', { class: st.cls, id: 'replay-result', role: 'status' }, st.note);
+  const show = (cls, text) => { st.cls = cls; st.note = text; note.className = cls; note.textContent = text; };
   const button = h('button', { type: 'button', class: 'small', id: 'replay-go' }, 'Replay');
   button.addEventListener('click', async () => {
     const body = {};
@@ -563,21 +572,21 @@ function replayPanel(name) {
     button.disabled = true;
     try {
       const r = await api(`/api/v1/registrations/${encodeURIComponent(name)}/replay`, { method: 'POST', body });
-      note.className = 'sub ok-text';
-      note.textContent = `${count(r.replayed)} event${r.replayed === 1 ? '' : 's'} replayed after position ${r.since}`
-        + `${r.until ? ` up to ${r.until}` : ''}${r.filtered ? `; ${count(r.filtered)} left out by its filter` : ''}`;
+      show('sub ok-text', `${count(r.replayed)} event${r.replayed === 1 ? '' : 's'} replayed after position ${r.since}`
+        + `${r.until ? ` up to ${r.until}` : ''}${r.filtered ? `; ${count(r.filtered)} left out by its filter` : ''}`);
     } catch (e) {
-      note.className = 'sub error-text';
-      note.textContent = e.message;
+      show('sub error-text', e.message);
     } finally {
       button.disabled = false;
     }
   });
-  return h('details', { class: 'card replay' }, h('summary', {}, `Replay a range of the journal to ${name}`),
+  const panel = h('details', { class: 'card replay', open: st.open }, h('summary', {}, `Replay a range of the journal to ${name}`),
     h('div', { class: 'filters' },
       h('div', { class: 'field' }, h('label', { for: 'replay-from' }, 'After position, or from time'), from),
       h('div', { class: 'field' }, h('label', { for: 'replay-to' }, 'Up to position, or before time'), to),
       button, note));
+  panel.addEventListener('toggle', () => { st.open = panel.open; });
+  return panel;
 }
 
 // ---------- Debug tracing ----------
