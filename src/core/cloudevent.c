@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "core/base64.h"
-
-/* n digits at s as a number, or -1. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
+#include "core/util.h"
 
 static int days_in(int year, int month)
 {
@@ -31,8 +21,8 @@ bool rfc3339_valid(const char *s)
     if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
         s[13] != ':' || s[16] != ':')
         return false;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    int y = digits_value(s, 4), mo = digits_value(s + 5, 2), d = digits_value(s + 8, 2);
+    int h = digits_value(s + 11, 2), mi = digits_value(s + 14, 2), sec = digits_value(s + 17, 2);
     if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > days_in(y, mo) || h < 0 || h > 23 || mi < 0 ||
         mi > 59 || sec < 0 || sec > 60)
         return false;
@@ -44,7 +34,7 @@ bool rfc3339_valid(const char *s)
     }
     if ((*p == 'Z' || *p == 'z') && !p[1]) return true;
     if ((*p != '+' && *p != '-') || strlen(p) != 6 || p[3] != ':') return false;
-    int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+    int oh = digits_value(p + 1, 2), om = digits_value(p + 4, 2);
     return oh >= 0 && oh <= 23 && om >= 0 && om <= 59;
 }
 

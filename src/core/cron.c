@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/util.h"
+
 typedef struct field {
     const char *name;
     int lo, hi;
@@ -174,26 +176,15 @@ int64_t cron_next(const cron_t *c, int64_t after_ms)
     return INT64_MAX;
 }
 
-/* Digits of s as a number (exactly n of them); -1 when not. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 static const char *iso_clock(const char *s, struct tm *tm, int64_t *frac_ms)
 {
     /* Each character is read only after the ones before it were digits: a
      * short string is never read past its end. */
-    int h = digits(s, 2), mi = h >= 0 && s[2] == ':' ? digits(s + 3, 2) : -1, se = 0;
+    int h = digits_value(s, 2), mi = h >= 0 && s[2] == ':' ? digits_value(s + 3, 2) : -1, se = 0;
     if (h < 0 || h > 23 || mi < 0 || mi > 59) return NULL;
     s += 5;
     if (*s == ':') {
-        se = digits(s + 1, 2);
+        se = digits_value(s + 1, 2);
         if (se < 0 || se > 60) return NULL;
         s += 3;
         if (*s == '.' || *s == ',') {
@@ -210,8 +201,8 @@ static const char *iso_clock(const char *s, struct tm *tm, int64_t *frac_ms)
 int time_parse_iso(const char *s, int64_t *ms)
 {
     if (!s) return -1;
-    int y = digits(s, 4), mo = y >= 0 && s[4] == '-' ? digits(s + 5, 2) : -1,
-        d = mo >= 0 && s[7] == '-' ? digits(s + 8, 2) : -1;
+    int y = digits_value(s, 4), mo = y >= 0 && s[4] == '-' ? digits_value(s + 5, 2) : -1,
+        d = mo >= 0 && s[7] == '-' ? digits_value(s + 8, 2) : -1;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d};
     int64_t frac = 0, offset_s = 0;
@@ -221,8 +212,8 @@ int time_parse_iso(const char *s, int64_t *ms)
         if (*s == 'Z' || *s == 'z') {
             s++;
         } else if (*s == '+' || *s == '-') {
-            int oh = digits(s + 1, 2),
-                om = oh < 0 ? -1 : s[3] == ':' ? digits(s + 4, 2) : digits(s + 3, 2);
+            int oh = digits_value(s + 1, 2),
+                om = oh < 0 ? -1 : s[3] == ':' ? digits_value(s + 4, 2) : digits_value(s + 3, 2);
             if (oh < 0 || oh > 23 || om < 0 || om > 59) return -1;
             offset_s = (oh * 3600 + om * 60) * (*s == '+' ? 1 : -1);
             s += s[3] == ':' ? 6 : 5;

@@ -81,6 +81,16 @@ int err_code(err_t *e, evk_status code, const char *fmt, ...)
     return -1;
 }
 
+int digits_value(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 const char *evk_status_name(evk_status code)
 {
     static const char *const names[] = {

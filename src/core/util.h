@@ -47,6 +47,10 @@ int err_code(err_t *e, evk_status code, const char *fmt, ...)
 /* "invalid", "not_found", ... (stable words for logs and JSON). */
 const char *evk_status_name(evk_status code);
 
+/* The number exactly n decimal digits at s spell; -1 when one is not a
+ * digit (a NUL is not, so a short string is never read past its end). */
+int digits_value(const char *s, int n);
+
 /* Time. */
 int64_t now_ms(void);        /* wall clock, epoch milliseconds */
 int64_t mono_ms(void);       /* monotonic milliseconds */
