@@ -204,6 +204,25 @@ def actionloop():
     put("fuzz_actionloop", b"\x01" + b'[1,2]\n{"a":1}\n\xff\xfe\n')
 
 
-for fn in (manifests, onboarding, registrations, cloudevents, webhook, routes, signatures,
+def filters():
+    ev = json.dumps({"specversion": "1.0", "type": "be-observer.catalog_product_create", "source": "x",
+                     "data": {"value": {"sku": "SKU-1", "price": 99.99, "tags": ["a", "b"], "name": "Bag"}}})
+    for pat in [
+        {"data": {"value": {"sku": [{"prefix": "SKU-"}], "price": [{"numeric": [">", 10, "<=", 100]}]}}},
+        {"type": [{"suffix": "_create"}, {"anything-but": ["x", "y"]}], "data": {"value": {"tags": ["b"]}}},
+        {"$or": [{"data": {"value": {"name": [{"equals-ignore-case": "BAG"}]}}},
+                 {"data": {"value": {"missing": [{"exists": False}]}}}]},
+        {"data": {"value": {"sku": [{"wildcard": "SKU-*"}, {"anything-but": {"prefix": "X"}}, None, True, 3]}}},
+    ]:
+        put("fuzz_filter", parts(json.dumps(pat), ev))
+
+
+def crons():
+    for expr, date in [("*/5 * * * *", "2026-12-06T10:00:00Z"), ("0 30 9 ? JAN-MAR MON-FRI", "2026-12-06"),
+                       ("0 0 30 2 *", "2026-01-01T00:00:00.5+02:00"), ("15,45 1-5/2 * 1 sun,7", "1969-12-31T23:59:59Z")]:
+        put("fuzz_cron", parts(expr, date))
+
+
+for fn in (filters, crons, manifests, onboarding, registrations, cloudevents, webhook, routes, signatures,
            schemas, lua_json, actionloop):
     fn()
