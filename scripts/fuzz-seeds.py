@@ -223,6 +223,14 @@ def crons():
         put("fuzz_cron", parts(expr, date))
 
 
-for fn in (filters, crons, manifests, onboarding, registrations, cloudevents, webhook, routes, signatures,
+def configs():
+    put("fuzz_config", b"EVKIT_API_TOKENS=a,b c\nEVKIT_PUBLISH_RATE=3000/5s\nEVKIT_JOURNAL_RETENTION=P2D\n"
+        b"EVKIT_TRACE_KEEP=100\nEVKIT_METRICS_AUTH=none\nEVKIT_WEBHOOK_ALLOW=127.0.0.0/8,::1\n"
+        b"EVKIT_ACTION_HTTP_ALLOW=169.254.169.254\nEVKIT_BLOCKING_WAIT=2.5s\nEVKIT_HTTP_IDLE_TIMEOUT=PT30S\n")
+    put("fuzz_config", b"EVKIT_STORE=nats\nEVKIT_STORE_URL=nats://127.0.0.1:4222,tls://h:1\nEVKIT_ASYNC_MAX=0\n"
+        b"EVKIT_PUBLISH_RATE=off\nAIO_runtime_namespace=ns\n")
+
+
+for fn in (configs, filters, crons, manifests, onboarding, registrations, cloudevents, webhook, routes, signatures,
            schemas, lua_json, actionloop):
     fn()
