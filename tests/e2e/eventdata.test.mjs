@@ -28,6 +28,7 @@ function main(params)
   print('calling with ' .. params.API_SECRET)
   evkit.log.error('the key ' .. params.API_SECRET .. ' was refused')
   if params.mode == 'result' then return { error = 'refused key ' .. params.API_SECRET } end
+  if params.mode == 'http' then return { statusCode = 401, body = { error = 'bad key ' .. params.API_SECRET } } end
   error('cannot authenticate with ' .. params.API_SECRET)
 end
 `);
@@ -239,7 +240,7 @@ test('CloudEvents attributes are checked as CloudEvents 1.0.2 requires', async (
 });
 
 test('secret inputs are masked wherever an action\'s output goes', async () => {
-  for (const mode of ['raise', 'result']) {
+  for (const mode of ['raise', 'result', 'http']) {
     const r = await ek.post('sec/fail', { mode });
     assert.ok(r.status >= 400, r.text);
     assert.ok(!r.text.includes(SECRET), `${mode}: the answer shows the secret: ${r.text}`);
