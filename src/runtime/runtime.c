@@ -190,9 +190,10 @@ static void mask_json(json_t *v, const char *const *secrets, size_t n)
 }
 
 /* The values of the action's secret inputs (log_key_is_secret names) never
- * leave in what it says: its logs always, its result when it failed or
- * answers an HTTP error (an error quoting its key ends in the log, the
- * answer and the trace). */
+ * leave in what it says, its logs and its result, whatever its status: an
+ * error quoting its key ends in the log, the answer and the trace, and a
+ * "successful" {statusCode: 401, body: ...} is an error too. Traces already
+ * hide these values in every body; answers now match them. */
 static void mask_secrets(activation_t *a)
 {
     const char *secrets[32];
@@ -206,9 +207,7 @@ static void mask_secrets(activation_t *a)
     }
     if (!n) return;
     if (a->logs) mask_json(a->logs, secrets, n);
-    json_t *sc = json_object_get(a->result, "statusCode");
-    bool http_error = json_is_integer(sc) && json_integer_value(sc) >= 400;
-    if (a->status != ACT_SUCCESS || http_error) mask_json(a->result, secrets, n);
+    mask_json(a->result, secrets, n);
 }
 
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
