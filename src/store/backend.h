@@ -130,6 +130,9 @@ char *store_cloudevent_text(const store_event_in *ev, const char *provider_uuid,
 bool store_pair_match(const char *provider, const char *type, const char *const *providers,
                       const char *const *types, size_t n);
 
+/* The bucket of STORE_LATENCY_BOUNDS an attempt of ms falls in. */
+int store_latency_bucket(int64_t ms);
+
 /* "ACTIVE", "UNSTABLE", "DISABLED" back to reg_state (ACTIVE for anything else). */
 reg_state reg_state_parse(const char *s);
 

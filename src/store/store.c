@@ -127,6 +127,17 @@ bool store_pair_match(const char *provider, const char *type, const char *const 
     return false;
 }
 
+/* Milliseconds: a 1-2.5-5 ladder from 10 ms to a minute. */
+#define LATENCY_BOUNDS_MS 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
+const int64_t STORE_LATENCY_BOUNDS[STORE_LATENCY_BUCKETS - 1] = {LATENCY_BOUNDS_MS};
+
+int store_latency_bucket(int64_t ms)
+{
+    int b = 0;
+    while (b < STORE_LATENCY_BUCKETS - 1 && ms > STORE_LATENCY_BOUNDS[b]) b++;
+    return b;
+}
+
 /* ---- dispatch ---- */
 
 void store_close(store_t *s)

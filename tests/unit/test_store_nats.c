@@ -579,11 +579,6 @@ static void test_regdefs_and_keys(void **state)
     assert_int_equal(store_key_get(f->s, "jwt", k2, sizeof k2, &err), 0);
     assert_memory_equal(k1, k2, sizeof k1);
 
-    /* What the backend lacks so far says so. */
-    json_t *meta = NULL;
-    assert_int_equal(store_event_meta_list(f->s, NULL, &meta, &err), -1);
-    assert_int_equal(err.code, EVK_UNAVAILABLE);
-    assert_non_null(strstr(err.msg, "store_event_meta_list is not available on the nats store"));
 }
 
 /* Trigger fires claimed by compare-and-set (two nodes, one slot); events
@@ -720,6 +715,110 @@ static void test_activations_traces(void **state)
     json_decref(tr);
 }
 
+/* Event metadata, the I/O Management records, state as a collection,
+ * browsing pages and one event with its deliveries, the rollup. */
+static void test_meta_io_browse(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_event_meta m = {.provider = "commerce", .code = "order.placed", .label = "Order"};
+    store_put_outcome o;
+    assert_int_equal(store_event_meta_put(f->s, &m, &o, &err), 0);
+    assert_int_equal(o, STORE_CREATED);
+    assert_int_equal(store_event_meta_put(f->s, &m, &o, &err), 0);
+    assert_int_equal(o, STORE_UNCHANGED);
+    m.description = "placed";
+    assert_int_equal(store_event_meta_put(f->s, &m, &o, &err), 0);
+    assert_int_equal(o, STORE_UPDATED);
+    store_event_meta m2 = {.provider = "backoffice", .code = "a"};
+    assert_int_equal(store_event_meta_put(f->s, &m2, &o, &err), 0);
+    json_t *metas = NULL;
+    assert_int_equal(store_event_meta_list(f->s, NULL, &metas, &err), 0);
+    assert_int_equal(json_array_size(metas), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(metas, 0), "provider")),
+                        "backoffice");
+    json_decref(metas);
+
+    bool conflict = true;
+    json_t *p1 = json_pack("{s:s, s:s, s:s}", "id", "u1", "key", "k1", "label", "L1");
+    json_t *p2 = json_pack("{s:s, s:s, s:s}", "id", "u2", "key", "k2", "label", "L1");
+    assert_int_equal(store_io_provider_put(f->s, p1, &conflict, &err), 0);
+    assert_false(conflict);
+    assert_int_equal(store_io_provider_put(f->s, p2, &conflict, &err), 0);
+    assert_true(conflict);
+    json_t *got = NULL;
+    assert_int_equal(store_io_provider_get(f->s, "k1", &got, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "id")), "u1");
+    json_decref(got);
+    json_decref(p1);
+    json_decref(p2);
+    json_t *r1 = json_pack("{s:s}", "name", "reg-one");
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(store_io_reg_put(f->s, "c/p/w", r1, &conflict, &id1, &err), 0);
+    assert_false(conflict);
+    assert_int_equal(store_io_reg_put(f->s, "c/p/w", r1, &conflict, &id2, &err), 0);
+    assert_true(conflict);
+    assert_int_equal(store_io_reg_put(f->s, "c/p/x", r1, &conflict, &id2, &err), 0);
+    assert_true(id2 > id1);
+    json_decref(r1);
+    json_t *regs = NULL;
+    assert_int_equal(store_io_reg_list(f->s, "c/p/w", &regs, &err), 0);
+    assert_int_equal(json_array_size(regs), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(regs, 0), "id")), id1);
+    json_decref(regs);
+
+    assert_int_equal(store_state_put(f->s, "k1", json_true(), 0, &err), 0);
+    assert_int_equal(store_state_put(f->s, "k2", json_true(), 0, &err), 0);
+    int64_t n = 0;
+    assert_int_equal(store_state_count(f->s, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_state_clear(f->s, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_state_count(f->s, &n, &err), 0);
+    assert_int_equal(n, 0);
+
+    store_append_result e1 = append(f->s, "commerce", "a", 1, NULL, "reg-b", NULL);
+    append(f->s, "commerce", "b", 2, NULL, NULL, NULL);
+    store_append_result e3 = append(f->s, "backoffice", "a", 3, NULL, NULL, NULL);
+    json_t *page = NULL;
+    assert_int_equal(store_event_page(f->s, "commerce", NULL, 0, 0, false, 10, &page, &err), 0);
+    assert_int_equal(json_array_size(page), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(page, 0), "provider")),
+                        "commerce");
+    json_decref(page);
+    assert_int_equal(store_event_page(f->s, NULL, NULL, 0, 0, true, 2, &page, &err), 0);
+    assert_int_equal(json_array_size(page), 2); /* the newest two, oldest first */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(page, 1), "position")),
+                     e3.position);
+    json_decref(page);
+    assert_int_equal(store_event_page(f->s, NULL, "a", 0, e3.position, false, 10, &page, &err), 0);
+    assert_int_equal(json_array_size(page), 1);
+    json_decref(page);
+    json_t *detail = NULL;
+    assert_int_equal(store_event_detail(f->s, e1.id, &detail, &err), 0);
+    json_t *dl = json_object_get(detail, "deliveries");
+    assert_int_equal(json_array_size(dl), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(dl, 0), "state")),
+                        "pending");
+    json_decref(detail);
+
+    store_delivery *d = NULL;
+    size_t k = claim_wait(f->s, 1, 60000, 3000, &d);
+    assert_int_equal(k, 1);
+    store_attempt at = {.delivery_id = d[0].id, .outcome = DELIVERY_DONE, .started_ms = now_ms() - 30,
+                        .ended_ms = now_ms(), .status_code = 200};
+    assert_int_equal(store_finish(f->s, &at, &err), 0);
+    free_claims(d, k);
+    assert_int_equal(store_rollup_sample(f->s, now_ms(), 3600000, &err), 0);
+    json_t *roll = NULL;
+    assert_int_equal(store_rollup_read(f->s, "reg-b", now_ms() - 120000, &roll, &err), 0);
+    assert_true(json_array_size(roll) >= 1);
+    json_t *last = json_array_get(roll, json_array_size(roll) - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "success")), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(last, "latency"), 2)), 1);
+    json_decref(roll);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_regdefs_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_triggers_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations_traces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_io_browse, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

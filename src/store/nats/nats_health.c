@@ -76,7 +76,45 @@ static void set_last(json_t *rec, void *ud)
     if (a->error) json_object_set_new(rec, "last_error", json_string(a->error));
 }
 
-static int minute_add(js_t *j, const char *registration, int64_t minute, bool failed, err_t *err)
+/* Adds one attempt to its minute: {a: attempts, f: failures, s/r/d: by
+ * outcome, l: latency buckets; b: the backlog sample}. */
+static void minute_count(json_t *v, const store_attempt *at)
+{
+    bool ok = at->outcome == DELIVERY_DONE, retry = at->outcome == DELIVERY_RETRY;
+    const char *inc[] = {"a", ok ? NULL : "f", ok ? "s" : retry ? "r" : "d"};
+    for (size_t i = 0; i < 3; i++)
+        if (inc[i])
+            json_object_set_new(v, inc[i],
+                                json_integer(json_integer_value(json_object_get(v, inc[i])) + 1));
+    json_t *l = json_object_get(v, "l");
+    if (!json_is_array(l)) {
+        l = json_array();
+        for (int i = 0; i < STORE_LATENCY_BUCKETS; i++) json_array_append_new(l, json_integer(0));
+        json_object_set_new(v, "l", l);
+    }
+    int64_t ms = at->ended_ms > at->started_ms ? at->ended_ms - at->started_ms : 0;
+    size_t b = (size_t)store_latency_bucket(ms);
+    json_array_set_new(l, b, json_integer(json_integer_value(json_array_get(l, b)) + 1));
+}
+
+typedef void (*minute_change)(json_t *v, const void *ud);
+
+static void count_attempt(json_t *v, const void *ud) { minute_count(v, ud); }
+
+static void zero_health(json_t *v, const void *ud)
+{
+    (void)ud;
+    json_object_set_new(v, "a", json_integer(0));
+    json_object_set_new(v, "f", json_integer(0));
+}
+
+static void set_backlog(json_t *v, const void *ud)
+{
+    json_object_set_new(v, "b", json_integer(*(const int64_t *)ud));
+}
+
+static int minute_update(js_t *j, const char *registration, int64_t minute, minute_change change,
+                         const void *ud, err_t *err)
 {
     char *tok = js_token(registration);
     char *key = xasprintf("%s.%lld", tok, (long long)minute);
@@ -86,10 +124,8 @@ static int minute_add(js_t *j, const char *registration, int64_t minute, bool fa
         json_t *v = NULL;
         uint64_t rev = 0;
         if (js_kv_get_json(j, j->health, key, &v, &rev, err) < 0) break;
-        json_int_t a = json_integer_value(json_object_get(v, "a")) + 1;
-        json_int_t f = json_integer_value(json_object_get(v, "f")) + (failed ? 1 : 0);
-        json_decref(v);
-        json_t *nv = json_pack("{s:I, s:I}", "a", a, "f", f);
+        json_t *nv = v ? v : json_object();
+        change(nv, ud);
         bool lost = false;
         int put = js_kv_put_json(j, j->health, key, nv, rev, rev == 0, &lost, err);
         json_decref(nv);
@@ -105,11 +141,11 @@ static int minute_add(js_t *j, const char *registration, int64_t minute, bool fa
     return rc;
 }
 
-int js_health_record(js_t *j, const char *registration, bool failed, const char *error,
-                     int64_t at_ms, err_t *err)
+int js_health_record(js_t *j, const char *registration, const store_attempt *at,
+                     const char *error, int64_t at_ms, err_t *err)
 {
     err->msg[0] = '\0';
-    if (minute_add(j, registration, at_ms / 60000, failed, err) < 0) return -1;
+    if (minute_update(j, registration, at_ms / 60000, count_attempt, at, err) < 0) return -1;
     last_arg a = {.error = error, .at_ms = at_ms};
     return reg_update(j, registration, set_last, &a, NULL, err);
 }
@@ -125,6 +161,11 @@ int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
 {
     err->msg[0] = '\0';
     return reg_update(j, registration, add_filtered, NULL, NULL, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ---- windows ---- */
@@ -264,6 +305,33 @@ int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *
     return 0;
 }
 
+static int reset_window(js_t *j, const char *registration, err_t *err)
+{
+    char *tok = js_token(registration);
+    char *filter = xasprintf("%s.*", tok);
+    free(tok);
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    kvWatcher *w = NULL;
+    o.IgnoreDeletes = true;
+    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    free(filter);
+    if (st != NATS_OK) return js_fail(err, st, "cannot reset the health window");
+    int rc = 0;
+    for (;;) {
+        kvEntry *e = NULL;
+        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        if (st != NATS_OK || !e) break;
+        const char *dot = strrchr(kvEntry_Key(e), '.');
+        int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
+        kvEntry_Destroy(e);
+        err->msg[0] = '\0';
+        if (rc == 0) rc = minute_update(j, registration, minute, zero_health, NULL, err);
+    }
+    kvWatcher_Destroy(w);
+    return rc;
+}
+
 int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
 {
     js_t *j = JS(s);
@@ -280,8 +348,110 @@ int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err
     json_decref(before);
     state_arg a = {.st = REG_ACTIVE, .enable = true};
     if (reg_update(j, registration, set_state, &a, NULL, err) < 0) return -1;
+    /* The health window restarts now: the minutes before count no more
+     * (the rollup's counts in them stay). */
+    if (reset_window(j, registration, err) < 0) return -1;
     if (resumed && was_disabled) *resumed = (int)backlog;
     js_work_state_changed(j, registration);
     js_kick_all(j);
+    return 0;
+}
+
+/* ---- the delivery rollup (the console's charts) ---- */
+
+/* Minutes live as long as the health bucket keeps them (25 h): keep_ms
+ * beyond that is not honoured on JetStream. */
+int js_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err)
+{
+    js_t *j = JS(s);
+    jsConsumerInfoList *list = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_Consumers(&list, j->js, JS_DELIVERIES, NULL, &jerr);
+    if (st == NATS_NOT_FOUND) return 0;
+    if (st != NATS_OK) return js_fail(err, st, "cannot sample the backlog");
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < list->Count; i++) {
+        jsConsumerInfo *ci = list->List[i];
+        const char *reg = ci->Config ? ci->Config->Description : NULL;
+        if (!reg || !*reg) continue;
+        int64_t backlog = (int64_t)ci->NumPending + ci->NumAckPending;
+        err->msg[0] = '\0';
+        rc = minute_update(j, reg, now / 60000, set_backlog, &backlog, err);
+    }
+    jsConsumerInfoList_Destroy(list);
+    return rc;
+}
+
+int js_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                   err_t *err)
+{
+    js_t *j = JS(s);
+    *out = NULL;
+    char *tok = registration ? js_token(registration) : xstrdup("*");
+    char *filter = xasprintf("%s.*", tok);
+    free(tok);
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    o.IgnoreDeletes = true;
+    kvWatcher *w = NULL;
+    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    free(filter);
+    if (st != NATS_OK) return js_fail(err, st, "cannot read the delivery rollup");
+    json_t *by_minute = json_object(); /* "<minute ms>" -> row, summed */
+    for (;;) {
+        kvEntry *e = NULL;
+        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        if (st != NATS_OK || !e) break;
+        const char *dot = strrchr(kvEntry_Key(e), '.');
+        int64_t minute = (dot ? strtoll(dot + 1, NULL, 10) : 0) * 60000;
+        json_error_t je;
+        json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        kvEntry_Destroy(e);
+        if (!v || minute < since_ms / 60000 * 60000) {
+            json_decref(v);
+            continue;
+        }
+        char mk[24];
+        snprintf(mk, sizeof mk, "%020lld", (long long)minute);
+        json_t *row = json_object_get(by_minute, mk);
+        if (!row) {
+            json_t *lat = json_array();
+            for (int i = 0; i < STORE_LATENCY_BUCKETS; i++)
+                json_array_append_new(lat, json_integer(0));
+            row = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "minute", (json_int_t)minute,
+                            "success", (json_int_t)0, "retry", (json_int_t)0, "dead",
+                            (json_int_t)0, "backlog", (json_int_t)0, "latency", lat);
+            json_object_set_new(by_minute, mk, row);
+        }
+        const char *pairs[][2] = {
+            {"s", "success"}, {"r", "retry"}, {"d", "dead"}, {"b", "backlog"}};
+        for (size_t i = 0; i < 4; i++)
+            json_object_set_new(row, pairs[i][1],
+                                json_integer(json_integer_value(json_object_get(row, pairs[i][1])) +
+                                             json_integer_value(json_object_get(v, pairs[i][0]))));
+        json_t *lat = json_object_get(row, "latency"), *l = json_object_get(v, "l");
+        for (size_t i = 0; i < STORE_LATENCY_BUCKETS; i++)
+            json_array_set_new(lat, i,
+                               json_integer(json_integer_value(json_array_get(lat, i)) +
+                                            json_integer_value(json_array_get(l, i))));
+        json_decref(v);
+    }
+    kvWatcher_Destroy(w);
+    if (st != NATS_OK) {
+        json_decref(by_minute);
+        return js_fail(err, st, "cannot read the delivery rollup");
+    }
+    /* Zero-padded keys: iterating them sorted gives the minutes in order. */
+    json_t *arr = json_array();
+    const char **keys = xcalloc(json_object_size(by_minute) + 1, sizeof *keys);
+    size_t n = 0;
+    const char *k;
+    json_t *row;
+    json_object_foreach(by_minute, k, row) keys[n++] = k;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (size_t i = 0; i < n; i++) json_array_append(arr, json_object_get(by_minute, keys[i]));
+    free(keys);
+    json_decref(by_minute);
+    *out = arr;
     return 0;
 }

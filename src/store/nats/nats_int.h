@@ -70,6 +70,8 @@ struct js_store {
     uint64_t rec_in, rec_done;
     bool rec_stopping, rec_running;
 
+    _Atomic int64_t due_hint;   /* the earliest retry this node NAKed (INT64_MAX: none) */
+
     pthread_mutex_t work_mu;    /* store_wait_work */
     pthread_cond_t cv_work;
     uint64_t work_gen;
@@ -122,6 +124,11 @@ int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *e
 void js_work_state_changed(js_t *j, const char *registration);
 
 /* ---- nats_records.c ---- */
+/* Messages of stream on filter with a sequence below before (0: any),
+ * newest first, to fn until it returns false. */
+typedef bool (*js_scan_fn)(natsMsg *m, void *ud);
+int js_scan_back(js_t *j, const char *stream, const char *filter, uint64_t before, js_scan_fn fn,
+                 void *ud, err_t *err);
 /* The records' writer thread: started once the streams exist, stopped
  * (after writing what is queued) before the connection closes. */
 void js_records_start(js_t *j);
@@ -175,10 +182,13 @@ int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *
 int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err);
 int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
                   int64_t *failures, err_t *err);
+int js_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
+int js_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                   err_t *err);
 /* Counts one finished attempt of registration in its health record and
- * minute bucket (failed: not a success). */
-int js_health_record(js_t *j, const char *registration, bool failed, const char *error,
-                     int64_t at_ms, err_t *err);
+ * minute (failures, outcome, latency for the rollup). */
+int js_health_record(js_t *j, const char *registration, const store_attempt *at,
+                     const char *error, int64_t at_ms, err_t *err);
 /* Counts one event registration's filter turned away. */
 int js_reg_count_filtered(js_t *j, const char *registration, err_t *err);
 /* Whether registration is DISABLED (creating its record ACTIVE when absent). */
@@ -194,6 +204,21 @@ void js_trace_put(store_t *s, const store_trace *t);
 int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err);
 int js_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
 int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
+/* nats_meta.c */
+int js_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
+                      err_t *err);
+int js_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err);
+int js_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err);
+int js_io_provider_list(store_t *s, json_t **out, err_t *err);
+int js_io_provider_get(store_t *s, const char *id_or_key, json_t **rec, err_t *err);
+int js_io_reg_put(store_t *s, const char *scope, const json_t *rec, bool *conflict, int64_t *id,
+                  err_t *err);
+int js_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err);
+int js_state_count(store_t *s, int64_t *n, err_t *err);
+int js_state_clear(store_t *s, int64_t *n, err_t *err);
+int js_event_page(store_t *s, const char *provider, const char *type, int64_t since,
+                  int64_t before, bool latest, int limit, json_t **out, err_t *err);
+int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err);
 /* nats_kv.c */
 int js_state_get(store_t *s, const char *key, json_t **value, err_t *err);
 int js_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err_t *err);

@@ -189,8 +189,6 @@ void js_trace_put(store_t *s, const store_trace *t)
 
 /* ---- walking back ---- */
 
-typedef bool (*scan_fn)(natsMsg *m, void *ud); /* false: stop */
-
 static int stream_bounds(js_t *j, const char *stream, uint64_t *first, uint64_t *last,
                          uint64_t *msgs, err_t *err)
 {
@@ -205,11 +203,10 @@ static int stream_bounds(js_t *j, const char *stream, uint64_t *first, uint64_t 
     return 0;
 }
 
-/* Messages of stream on filter with a sequence below before (0: any),
- * newest first, to fn until it says stop: windows of growing size, read
- * forward (the server skips other subjects), handed over backward. */
-static int scan_back(js_t *j, const char *stream, const char *filter, uint64_t before, scan_fn fn,
-                     void *ud, err_t *err)
+/* Windows of growing size, read forward (the server skips other
+ * subjects), handed over backward. */
+int js_scan_back(js_t *j, const char *stream, const char *filter, uint64_t before, js_scan_fn fn,
+                 void *ud, err_t *err)
 {
     uint64_t first, last;
     if (stream_bounds(j, stream, &first, &last, NULL, err) < 0) return -1;
@@ -355,7 +352,7 @@ int js_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t 
     }
     act_scan a = {.since = since_ms, .upto = upto_ms, .skip = skip < 0 ? 0 : skip,
                   .limit = limit <= 0 ? 30 : limit, .arr = json_array()};
-    int rc = scan_back(j, "EVKIT_ACTIVATIONS", filter, 0, take_activation, &a, err);
+    int rc = js_scan_back(j, "EVKIT_ACTIVATIONS", filter, 0, take_activation, &a, err);
     free(filter);
     if (rc < 0) {
         json_decref(a.arr);
@@ -453,7 +450,8 @@ static bool take_trace(natsMsg *m, void *ud)
     json_t *r = msg_body(m);
     bool ok = r != NULL;
     if (ok && f->status > 0) ok = json_integer_value(json_object_get(r, "status")) == f->status;
-    if (ok && f->retried >= 0) ok = json_is_true(json_object_get(r, "retried")) == (f->retried == 1);
+    if (ok && f->retried >= 0)
+        ok = json_is_true(json_object_get(r, "retried")) == (f->retried == 1);
     if (ok && f->delivery_id > 0)
         ok = json_integer_value(json_object_get(r, "deliveryId")) == f->delivery_id;
     json_decref(r);
@@ -487,7 +485,7 @@ int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *m
     int limit = f->limit <= 0 ? 50 : f->limit > TRACE_MAX_LIMIT ? TRACE_MAX_LIMIT : f->limit;
     char *filter = trace_filter(f);
     trace_scan t = {.f = f, .limit = limit, .arr = json_array()};
-    int rc = scan_back(j, "EVKIT_TRACES", filter, f->before > 0 ? (uint64_t)f->before : 0,
+    int rc = js_scan_back(j, "EVKIT_TRACES", filter, f->before > 0 ? (uint64_t)f->before : 0,
                        take_trace, &t, err);
     free(filter);
     if (rc < 0) {
@@ -544,7 +542,7 @@ int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, er
     for (int i = 0; rc == 0 && si->State.Subjects && i < si->State.Subjects->Count; i++) {
         const char *subject = si->State.Subjects->List[i].Subject;
         keep_scan k = {.keep = keep, .bound = UINT64_MAX};
-        if (keep > 0) rc = scan_back(j, "EVKIT_TRACES", subject, 0, count_keep, &k, err);
+        if (keep > 0) rc = js_scan_back(j, "EVKIT_TRACES", subject, 0, count_keep, &k, err);
         if (rc < 0) break;
         if (keep > 0 && k.seen < keep) continue;
         uint64_t bound = k.bound < upto ? k.bound : upto;

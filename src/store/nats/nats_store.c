@@ -14,6 +14,7 @@
 #define NS_PER_MS 1000000LL
 #define DEDUP_TTL_MS (24LL * 3600 * 1000)
 #define HEALTH_TTL_MS (25LL * 3600 * 1000)
+#define POLL_MS 250
 /* The id index outlives any activation retention one would set. */
 #define ACTIDS_TTL_MS (30LL * 24 * 3600 * 1000)
 
@@ -239,6 +240,7 @@ int nats_store_open(const store_opts *o, store_t **out, err_t *err)
     js_t *j = xcalloc(1, sizeof *j);
     j->base.be = &NATS_BACKEND;
     j->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+    j->due_hint = INT64_MAX;
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->work_mu, NULL);
     pthread_cond_init(&j->cv_work, NULL);
@@ -309,8 +311,19 @@ void js_wait_work(store_t *s, int64_t until_ms)
     pthread_mutex_unlock(&j->work_mu);
 }
 
-/* Retries come back through NAK delays JetStream keeps: poll soon. */
-int64_t js_next_due(store_t *s) { return now_ms() + 250; }
+/* Retries come back through NAK delays JetStream keeps: poll at the
+ * earliest this node asked for, and soon in any case (other nodes' retries
+ * may come back here). */
+int64_t js_next_due(store_t *s)
+{
+    js_t *j = JS(s);
+    int64_t now = now_ms(), hint = j->due_hint;
+    if (hint <= now) {
+        j->due_hint = INT64_MAX;
+        return now + POLL_MS;
+    }
+    return hint < now + POLL_MS ? hint : now + POLL_MS;
+}
 
 void js_stats_get(store_t *s, store_stats *out)
 {
@@ -381,6 +394,19 @@ static const store_backend NATS_BACKEND = {
     .state_delete = js_state_delete,
     .key_get = js_key_get,
     .state_entry = js_state_entry,
+    .state_count = js_state_count,
+    .state_clear = js_state_clear,
+    .event_meta_put = js_event_meta_put,
+    .event_meta_list = js_event_meta_list,
+    .io_provider_put = js_io_provider_put,
+    .io_provider_list = js_io_provider_list,
+    .io_provider_get = js_io_provider_get,
+    .io_reg_put = js_io_reg_put,
+    .io_reg_list = js_io_reg_list,
+    .event_page = js_event_page,
+    .event_detail = js_event_detail,
+    .rollup_sample = js_rollup_sample,
+    .rollup_read = js_rollup_read,
     .trigger_get = js_trigger_get,
     .trigger_claim = js_trigger_claim,
     .trigger_done = js_trigger_done,

@@ -460,6 +460,9 @@ static int settle(js_t *j, js_held *c, const store_attempt *a, const char *error
         json_decref(v);
         int64_t delay = a->next_due_ms - now_ms();
         if (rc == 0) s = natsMsg_NakWithDelay(c->msg, delay > 0 ? delay : 0, NULL);
+        /* Look again when it is due (a lost race of two updates only
+         * delays that look to the next poll). */
+        if (rc == 0 && s == NATS_OK && a->next_due_ms < j->due_hint) j->due_hint = a->next_due_ms;
     } else {
         if (a->outcome != DELIVERY_DONE) rc = dead_letter(j, c, a, error, err);
         jsErrCode jerr = 0;
@@ -495,7 +498,7 @@ int js_finish(store_t *s, const store_attempt *a, err_t *err)
         pthread_mutex_unlock(&j->mu);
         return -1;
     }
-    int rc = js_health_record(j, c->registration, !ok, error, t, err);
+    int rc = js_health_record(j, c->registration, a, error, t, err);
     claim_free(c);
     c = NULL;
     pthread_mutex_lock(&j->mu);

@@ -121,17 +121,6 @@ int sq_trigger_done(store_t *base, const char *name, const char *activation_id, 
 
 /* ---- the delivery rollup ---- */
 
-/* Milliseconds: a 1-2.5-5 ladder from 10 ms to a minute. */
-#define LATENCY_BOUNDS_MS 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
-const int64_t STORE_LATENCY_BOUNDS[STORE_LATENCY_BUCKETS - 1] = {LATENCY_BOUNDS_MS};
-
-static int latency_bucket(int64_t ms)
-{
-    int b = 0;
-    while (b < STORE_LATENCY_BUCKETS - 1 && ms > STORE_LATENCY_BOUNDS[b]) b++;
-    return b;
-}
-
 int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int64_t t,
                err_t *err)
 {
@@ -150,7 +139,7 @@ int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int6
                     " l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10,"
                     " l11 = l11 + excluded.l11, l12 = l12 + excluded.l12",
                     ARGS(SQL_TEXT(registration), SQL_INT(t / 60000 * 60000), SQL_INT(ok),
-                         SQL_INT(retry), SQL_INT(!ok && !retry), SQL_INT(latency_bucket(ms))),
+                         SQL_INT(retry), SQL_INT(!ok && !retry), SQL_INT(store_latency_bucket(ms))),
                     "cannot record the delivery rollup", err);
 }
 
