@@ -151,7 +151,9 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
     js_t *j = JS(s);
     *out = NULL;
     /* The generation first: a change after it shows up next time. */
-    if (js_regdef_generation(s, generation, err) < 0) return -1;
+    int64_t gen = 0;
+    if (js_regdef_generation(s, &gen, err) < 0) return -1;
+    if (generation) *generation = gen;
     kvWatchOptions o;
     kvWatchOptions_Init(&o);
     o.IgnoreDeletes = true;
