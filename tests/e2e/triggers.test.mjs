@@ -73,7 +73,8 @@ const config = (stopDate) => `application:
 `;
 
 test('a per-second cron trigger fires on schedule across a restart, no slot twice', async () => {
-  const stop = new Date(Date.now() + 2500);
+  // Far enough ahead that a slow start on a loaded machine still sees some fires.
+  const stop = new Date(Date.now() + 6000);
   const dir = app(config(stop.toISOString()));
   const ek = await new Evkit({ app: dir, env: { EVKIT_API_TOKENS: token } }).start();
   cleanups.push(() => ek.cleanup());
@@ -145,7 +146,8 @@ test('a per-second cron trigger fires on schedule across a restart, no slot twic
 });
 
 test('a fire interrupted by a crash runs again at start, with the same activation id', async () => {
-  const date = new Date(Math.ceil((Date.now() + 2500) / 1000) * 1000);
+  // Ahead of a slow start: a date already past when evkit first sees the trigger never fires.
+  const date = new Date(Math.ceil((Date.now() + 8000) / 1000) * 1000);
   const dir = app(`application:
   runtimeManifest:
     packages:
@@ -178,7 +180,7 @@ end
   const ek = await new Evkit({ app: dir, env: { EVKIT_API_TOKENS: token } }).start();
   cleanups.push(() => ek.cleanup());
   try {
-    await ek.waitFor(async () => (await api(ek, 'state/nap.runs')).status === 200, { what: 'the fire to start', timeout: 15000 });
+    await ek.waitFor(async () => (await api(ek, 'state/nap.runs')).status === 200, { what: 'the fire to start', timeout: 25000 });
     const { json: trig } = await api(ek, 'triggers/soon');
     assert.equal(Date.parse(trig.lastFire), date.getTime());
     const claimed = trig.lastActivationId;
