@@ -508,6 +508,60 @@ static void test_journal_prune(void **state)
     json_decref(page);
 }
 
+static bool keep_even(void *ud, const json_t *event)
+{
+    (void)ud;
+    return json_integer_value(json_object_get(json_object_get(event, "data"), "n")) % 2 == 0;
+}
+
+/* Flow control: claims leaving registrations out, claims given back
+ * untried, a replay of a position range through a filter. */
+static void test_flow_control(void **state)
+{
+    fixture *f = *state;
+    append(f->s, "commerce", "t", 1, NULL, "reg-x", NULL);
+    append(f->s, "commerce", "t", 2, NULL, "reg-y", NULL);
+    err_t err;
+    store_delivery *d = NULL;
+    size_t n = 0;
+    const char *skip[] = {"reg-x"};
+    sleep_ms(100);
+    for (int i = 0; i < 40 && n == 0; i++) {
+        assert_int_equal(store_claim_except(f->s, 10, 60000, skip, 1, &d, &n, &err), 0);
+        if (!n) sleep_ms(50);
+    }
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].registration, "reg-y");
+    int64_t id = d[0].id;
+    free_claims(d, n);
+    int64_t t0 = now_ms();
+    assert_int_equal(store_unclaim(f->s, &id, 1, now_ms() + 500, &err), 0);
+    n = claim_wait(f->s, 2, 60000, 5000, &d);
+    assert_int_equal(n, 2);
+    assert_true(now_ms() - t0 >= 450);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(d[i].attempt, 1); /* given back untried: still the first */
+        finish(f->s, d[i].id, DELIVERY_DONE, 0, 200, NULL);
+    }
+    free_claims(d, n);
+
+    store_append_result a = append(f->s, "backoffice", "r", 10, NULL, NULL, NULL);
+    append(f->s, "backoffice", "r", 11, NULL, NULL, NULL);
+    store_append_result c = append(f->s, "backoffice", "r", 12, NULL, NULL, NULL);
+    append(f->s, "backoffice", "r", 14, NULL, NULL, NULL);
+    const char *provs[] = {"backoffice"}, *types[] = {"r"};
+    store_replay_opts o = {.registration = "reg-z", .since = a.position - 1, .until = c.position,
+                           .providers = provs, .types = types, .n = 1, .keep = keep_even};
+    int count = 0, skipped = 0;
+    assert_int_equal(store_replay_range(f->s, &o, &count, &skipped, &err), 0);
+    assert_int_equal(count, 2); /* 10 and 12; 11 turned away; 14 past the range */
+    assert_int_equal(skipped, 1);
+    n = claim_wait(f->s, 2, 60000, 3000, &d);
+    assert_int_equal(n, 2);
+    assert_int_equal(data_n(&d[0]) + data_n(&d[1]), 22);
+    free_claims(d, n);
+}
+
 /* ---- KV ---- */
 
 static void test_state(void **state)
@@ -831,6 +885,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_retry_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),

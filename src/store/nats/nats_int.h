@@ -141,6 +141,7 @@ void js_stats_get(store_t *s, store_stats *out);
 void js_kick(store_t *s);
 void js_wait_work(store_t *s, int64_t until_ms);
 int64_t js_next_due(store_t *s);
+int64_t js_next_due_except(store_t *s, const char *const *skip, size_t nskip);
 void js_flush(store_t *s);
 int js_size_get(store_t *s, store_size *out, err_t *err);
 /* nats_journal.c */
@@ -158,6 +159,8 @@ int js_event_get(store_t *s, const char *id, json_t **out, err_t *err);
 int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
               const char *const *types, size_t n, const char *order_key_path, int *count,
               err_t *err);
+int js_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
+                    err_t *err);
 int js_replay_progress(store_t *s, const char *registration, int64_t since,
                        const char *const *providers, const char *const *types, size_t n,
                        const char *order_key_path, store_progress_fn progress, void *ud,
@@ -167,6 +170,9 @@ int js_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t
              err_t *err);
 int js_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
                   store_delivery **out, size_t *n, err_t *err);
+int js_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip, size_t nskip,
+                    store_delivery **out, size_t *n, err_t *err);
+int js_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
 int js_finish(store_t *s, const store_attempt *a, err_t *err);
 int js_release_claims(store_t *s, int *released, err_t *err);
 /* nats_dead.c */

@@ -526,34 +526,64 @@ int js_replay_progress(store_t *s, const char *registration, int64_t since,
                        const char *order_key_path, store_progress_fn progress, void *ud,
                        int *count, err_t *err)
 {
+    store_replay_opts o = {.registration = registration, .since = since, .providers = providers,
+                           .types = types, .n = n, .order_key_path = order_key_path,
+                           .progress = progress, .progress_ud = ud};
+    return js_replay_range(s, &o, count, NULL, err);
+}
+
+/* One page of the replay: its events in the range that keep takes become
+ * deliveries; *at moves to the last position read, *done when the range or
+ * the journal ends. */
+static int replay_page(js_t *j, const store_replay_opts *o, int64_t *at, bool *done, int *count,
+                       int *skipped, err_t *err)
+{
+    json_t *page = NULL;
+    if (js_read_matching(&j->base, o->providers, o->types, o->n, *at, REPLAY_PAGE, 0, &page,
+                         err) < 0)
+        return -1;
+    const char *path = o->order_key_path && *o->order_key_path ? o->order_key_path : NULL;
+    int64_t until = o->until > 0 ? o->until : INT64_MAX;
+    *done = json_array_size(page) < REPLAY_PAGE;
+    size_t i;
+    json_t *row;
+    int rc = 0;
+    json_array_foreach(page, i, row) {
+        json_t *ev = json_object_get(row, "event");
+        int64_t pos = json_integer_value(json_object_get(row, "position"));
+        if (pos > until) {
+            *done = true;
+            break;
+        }
+        *at = pos;
+        if (o->keep && !o->keep(o->keep_ud, ev)) {
+            if (skipped) (*skipped)++;
+            continue;
+        }
+        char *key = path ? json_path_string(ev, path) : NULL;
+        rc = js_publish_delivery(j, o->registration, key, ev, pos, NULL, err);
+        free(key);
+        if (rc < 0) break;
+        (*count)++;
+    }
+    json_decref(page);
+    return rc;
+}
+
+int js_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
+                    err_t *err)
+{
     js_t *j = JS(s);
     *count = 0;
-    if (!registration || !*registration)
+    if (skipped) *skipped = 0;
+    if (!o->registration || !*o->registration)
         return err_code(err, EVK_INVALID, "registration is required");
-    if (n == 0) return 0;
-    const char *path = order_key_path && *order_key_path ? order_key_path : NULL;
-    if (progress) progress(ud, 0, -1);
-    for (int64_t at = since < 0 ? 0 : since;;) {
-        json_t *page = NULL;
-        if (js_read_matching(s, providers, types, n, at, REPLAY_PAGE, 0, &page, err) < 0) return -1;
-        size_t i;
-        json_t *row;
-        json_array_foreach(page, i, row) {
-            json_t *ev = json_object_get(row, "event");
-            at = json_integer_value(json_object_get(row, "position"));
-            char *key = path ? json_path_string(ev, path) : NULL;
-            int rc = js_publish_delivery(j, registration, key, ev, at, NULL, err);
-            free(key);
-            if (rc < 0) {
-                json_decref(page);
-                return -1;
-            }
-            (*count)++;
-        }
-        size_t got = json_array_size(page);
-        json_decref(page);
-        if (progress) progress(ud, *count, -1);
-        if (got < REPLAY_PAGE) break;
+    if (o->n == 0) return 0;
+    if (o->progress) o->progress(o->progress_ud, 0, -1);
+    int64_t at = o->since < 0 ? 0 : o->since;
+    for (bool done = false; !done;) {
+        if (replay_page(j, o, &at, &done, count, skipped, err) < 0) return -1;
+        if (o->progress) o->progress(o->progress_ud, *count, -1);
     }
     if (*count) js_kick_all(j);
     return 0;

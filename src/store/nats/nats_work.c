@@ -336,8 +336,15 @@ static bool sub_disabled(js_t *j, js_sub *x)
     return x->disabled;
 }
 
-static int claim(js_t *j, const char *only, int max, int64_t lease_ms, store_delivery **out,
-                 size_t *n, err_t *err)
+static bool skipped(const char *registration, const char *const *skip, size_t nskip)
+{
+    for (size_t i = 0; i < nskip; i++)
+        if (skip[i] && !strcmp(skip[i], registration)) return true;
+    return false;
+}
+
+static int claim(js_t *j, const char *only, const char *const *skip, size_t nskip, int max,
+                 int64_t lease_ms, store_delivery **out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
@@ -354,7 +361,8 @@ static int claim(js_t *j, const char *only, int max, int64_t lease_ms, store_del
     js_sub **subs = xcalloc(nsubs ? nsubs : 1, sizeof *subs);
     nsubs = 0;
     for (js_sub *x = j->subs; x; x = x->next)
-        if (!only || !strcmp(x->registration, only)) subs[nsubs++] = x;
+        if ((!only || !strcmp(x->registration, only)) && !skipped(x->registration, skip, nskip))
+            subs[nsubs++] = x;
     pthread_mutex_unlock(&j->mu);
     int rc = 0;
     for (size_t i = 0; i < nsubs && (int)*n < max && rc == 0; i++) {
@@ -373,7 +381,13 @@ static int claim(js_t *j, const char *only, int max, int64_t lease_ms, store_del
 
 int js_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n, err_t *err)
 {
-    return claim(JS(s), NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    return claim(JS(s), NULL, NULL, 0, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+}
+
+int js_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip, size_t nskip,
+                    store_delivery **out, size_t *n, err_t *err)
+{
+    return claim(JS(s), NULL, skip, nskip, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
 }
 
 int js_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
@@ -381,7 +395,7 @@ int js_claim_more(store_t *s, const char *registration, int max, int64_t lease_m
 {
     if (!registration || !*registration)
         return err_code(err, EVK_INVALID, "registration is required");
-    return claim(JS(s), registration, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    return claim(JS(s), registration, NULL, 0, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
 }
 
 /* Several nodes share the queue: a claim this node does not hold is
@@ -507,6 +521,24 @@ int js_finish(store_t *s, const store_attempt *a, err_t *err)
     pthread_mutex_unlock(&j->mu);
     /* The next delivery of its order key may run now. */
     if (a->outcome != DELIVERY_RETRY) js_kick_all(j);
+    return rc;
+}
+
+/* Gives claims back untried: NAKed to come back at due_ms. The attempt
+ * number is unchanged (only finished attempts count, in evkit_attempts). */
+int js_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err)
+{
+    js_t *j = JS(s);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        js_held *c = take_claim(j, ids[i]);
+        if (!c) continue;
+        int64_t delay = due_ms - now_ms();
+        natsStatus st = natsMsg_NakWithDelay(c->msg, delay > 0 ? delay : 0, NULL);
+        if (st != NATS_OK && rc == 0) rc = js_fail(err, st, "cannot give a delivery back");
+        if (st == NATS_OK && due_ms < j->due_hint) j->due_hint = due_ms;
+        claim_free(c);
+    }
     return rc;
 }
 
