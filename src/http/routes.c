@@ -257,8 +257,11 @@ void route_match_free(route_match *m)
 /* Authorization: Basic with an API token as the whole user:password pair. */
 static bool basic_ok(const json_t *headers, const json_t *tokens)
 {
-    const char *auth = json_string_value(json_object_get(headers, "authorization"));
-    if (!auth || strncasecmp(auth, "Basic ", 6) != 0) return false;
+    const json_t *v = json_object_get(headers, "authorization");
+    const char *auth = json_string_value(v);
+    /* As web_bearer_ok: a NUL inside must not end the credentials early. */
+    if (!auth || strlen(auth) != json_string_length(v) || strncasecmp(auth, "Basic ", 6) != 0)
+        return false;
     size_t n = strlen(auth + 6), len = 0;
     if (n == 0 || n > 4096) return false;
     unsigned char *dec = base64_decode(auth + 6, n, &len, NULL);

@@ -355,8 +355,11 @@ void web_render(const invoke_result *res, web_response *out)
 
 int web_bearer_ok(const json_t *headers, const json_t *tokens)
 {
-    const char *auth = header(headers, "authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    const json_t *v = json_object_get(headers, "authorization");
+    const char *auth = json_string_value(v);
+    /* A NUL inside would end the token early: "Bearer <token>\0junk" must not pass. */
+    if (!auth || strlen(auth) != json_string_length(v)) return 0;
+    if (strncasecmp(auth, "Bearer ", 7) != 0) return 0;
     const char *tok = auth + 7;
     while (*tok == ' ') tok++;
     return web_token_ok(tokens, tok, strlen(tok));

@@ -213,6 +213,9 @@ static void test_bearer(void **state)
     assert_false(web_bearer_ok(h, tokens));
     json_object_set_new(h, "authorization", json_string("Basic secret-two"));
     assert_false(web_bearer_ok(h, tokens));
+    /* Found by fuzzing (fuzz_signature): a NUL ended the token early. */
+    json_object_set_new(h, "authorization", json_stringn("Bearer secret-two\0\0x", 21));
+    assert_false(web_bearer_ok(h, tokens));
     json_object_del(h, "authorization");
     assert_false(web_bearer_ok(h, tokens));
     json_t *none = json_array();
