@@ -339,6 +339,7 @@ static void test_claim_retry_dead_replay(void **state)
     assert_int_equal(json_integer_value(json_object_get(one, "last_status")), 503);
     assert_string_equal(json_string_value(json_object_get(one, "last_error")), "still down");
     int64_t dead_id = json_integer_value(json_object_get(one, "id"));
+    assert_int_equal(dead_id, id); /* a dead letter keeps its delivery's id */
     json_decref(dl);
     assert_int_equal(claim(f->s, 10, 60000, &d), 0);
 
@@ -356,6 +357,7 @@ static void test_claim_retry_dead_replay(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(d[0].attempt, 1);
     assert_int_equal(data_n(&d[0]), 7);
+    assert_int_equal(d[0].id, id); /* and so does its replay */
     int64_t again = d[0].id;
     free_claims(d, n);
     finish(f->s, again, DELIVERY_DONE, 0, 200, NULL);
@@ -863,6 +865,12 @@ static void test_meta_io_browse(void **state)
                         .ended_ms = now_ms(), .status_code = 200};
     assert_int_equal(store_finish(f->s, &at, &err), 0);
     free_claims(d, k);
+    assert_int_equal(store_event_detail(f->s, e1.id, &detail, &err), 0);
+    dl = json_object_get(detail, "deliveries");
+    assert_int_equal(json_array_size(dl), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(dl, 0), "state")), "done");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(dl, 0), "lastStatus")), 200);
+    json_decref(detail);
     assert_int_equal(store_rollup_sample(f->s, now_ms(), 3600000, &err), 0);
     json_t *roll = NULL;
     assert_int_equal(store_rollup_read(f->s, "reg-b", now_ms() - 120000, &roll, &err), 0);

@@ -31,10 +31,13 @@ static int dead_at(js_t *j, uint64_t seq, json_t **rec, char **subject, err_t *e
     return 0;
 }
 
-static json_t *dead_summary(uint64_t id, const json_t *rec)
+static json_t *dead_summary(uint64_t seq, const json_t *rec)
 {
+    /* The delivery's id, as it had while waiting and will have replayed. */
+    json_int_t id = json_integer_value(json_object_get(rec, "delivery_id"));
+    if (id <= 0) id = (json_int_t)seq;
     const json_t *ev = json_object_get(rec, "event");
-    return json_pack("{s:I, s:O, s:s?, s:s?, s:O, s:O, s:O, s:O, s:O, s:O}", "id", (json_int_t)id,
+    return json_pack("{s:I, s:O, s:s?, s:s?, s:O, s:O, s:O, s:O, s:O, s:O}", "id", id,
                      "registration", json_object_get(rec, "registration"), "event_id",
                      json_string_value(json_object_get(ev, "id")), "type",
                      json_string_value(json_object_get(ev, "type")), "attempts",
@@ -96,7 +99,8 @@ static int replay_one(js_t *j, uint64_t seq, const json_t *rec, err_t *err)
     if (!reg || !ev) return err_code(err, EVK_INTERNAL, "dead letter %llu is damaged",
                                      (unsigned long long)seq);
     if (js_publish_delivery(j, reg, json_string_value(json_object_get(rec, "order_key")), ev,
-                            json_integer_value(json_object_get(rec, "position")), NULL, err) < 0)
+                            json_integer_value(json_object_get(rec, "position")), NULL,
+                            json_integer_value(json_object_get(rec, "delivery_id")), err) < 0)
         return -1;
     jsErrCode jerr = 0;
     natsStatus s = js_DeleteMsg(j->js, JS_DEAD, seq, NULL, &jerr);
@@ -134,6 +138,28 @@ static int replay_scan(js_t *j, const char *registration, store_progress_fn prog
     return rc;
 }
 
+typedef struct {
+    int64_t id;
+    uint64_t seq;
+    json_t *rec;
+} find_dead;
+
+static bool match_dead(natsMsg *m, void *ud)
+{
+    find_dead *f = ud;
+    json_error_t je;
+    json_t *rec = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    json_int_t id = json_integer_value(json_object_get(rec, "delivery_id"));
+    if (id <= 0) id = (json_int_t)natsMsg_GetSequence(m);
+    if (rec && id == f->id) {
+        f->seq = natsMsg_GetSequence(m);
+        f->rec = rec;
+        return false;
+    }
+    json_decref(rec);
+    return true;
+}
+
 int js_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count,
                          err_t *err)
 {
@@ -144,19 +170,17 @@ int js_deadletter_replay(store_t *s, int64_t id, const char *registration, int *
             return err_code(err, EVK_INVALID, "a dead letter id or a registration is required");
         return replay_scan(j, registration, NULL, NULL, count, err);
     }
-    json_t *rec = NULL;
-    if (dead_at(j, (uint64_t)id, &rec, NULL, err) < 0) return -1;
-    if (!rec) return 0;
-    const char *reg = json_string_value(json_object_get(rec, "registration"));
-    int rc = 0;
-    if (!registration || (reg && !strcmp(reg, registration))) {
-        rc = replay_one(j, (uint64_t)id, rec, err);
-        if (rc == 0) {
-            *count = 1;
-            js_kick_all(j);
-        }
+    find_dead f = {.id = id};
+    char *filter = registration ? dead_subject(registration) : xstrdup("evkit.dead.>");
+    int rc = js_scan_back(j, JS_DEAD, filter, 0, match_dead, &f, err);
+    free(filter);
+    if (rc < 0 || !f.rec) return rc;
+    rc = replay_one(j, f.seq, f.rec, err);
+    if (rc == 0) {
+        *count = 1;
+        js_kick_all(j);
     }
-    json_decref(rec);
+    json_decref(f.rec);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #define KV_STATE "evkit_state"
 #define KV_META "evkit_meta"
 #define KV_ACTIDS "evkit_actids"
+#define KV_SETTLED "evkit_settled"
 #define JS_KICK_SUBJECT "evkit.kick"
 
 typedef struct js_store js_t;
@@ -28,7 +29,9 @@ typedef struct js_store js_t;
 /* A delivery message this node pulled and has not settled yet (its ack,
  * NAK or dead letter is store_finish's). */
 typedef struct js_held {
-    int64_t id;                 /* its sequence in EVKIT_DELIVERIES */
+    int64_t id;                 /* the delivery's id: the sequence of its first message in
+                                 * EVKIT_DELIVERIES, kept through dead letter and replay */
+    int64_t seq;                /* this message's sequence (its attempts record) */
     natsMsg *msg;
     char *registration;
     char *order_key;
@@ -51,7 +54,7 @@ struct js_store {
     store_t base;               /* first: a store_t * is a js_t * */
     natsConnection *nc;
     jsCtx *js;
-    kvStore *eventids, *dedup, *attempts, *regs, *health, *state, *meta, *actids;
+    kvStore *eventids, *dedup, *attempts, *regs, *health, *state, *meta, *actids, *settled;
     natsSubscription *kick_sub;
     int replicas;
     int64_t timeout_ms;
@@ -111,9 +114,13 @@ int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err);
 
 /* ---- nats_work.c ---- */
 /* Publishes one delivery message of event (the CloudEvent) at position to
- * registration; msg_id dedups (NULL: none). */
+ * registration; msg_id dedups (NULL: none); delivery_id > 0 keeps the id of
+ * a delivery published again (a replayed dead letter). */
 int js_publish_delivery(js_t *j, const char *registration, const char *order_key,
-                        const json_t *event, int64_t position, const char *msg_id, err_t *err);
+                        const json_t *event, int64_t position, const char *msg_id,
+                        int64_t delivery_id, err_t *err);
+/* The id of the delivery a message carries. */
+int64_t js_delivery_id(natsMsg *m);
 /* Drops this node's claims and subscriptions (close). */
 void js_work_free(js_t *j);
 /* registration's waiting deliveries become dead letters (status

@@ -142,7 +142,8 @@ static int publish_deliveries(js_t *j, const store_event_in *ev, const json_t *c
     for (size_t i = 0; i < ev->ndeliveries; i++) {
         const store_delivery_spec *d = &ev->deliveries[i];
         char *msg_id = xasprintf("%lld.%s", (long long)position, d->registration);
-        int rc = js_publish_delivery(j, d->registration, d->order_key, ce, position, msg_id, err);
+        int rc =
+            js_publish_delivery(j, d->registration, d->order_key, ce, position, msg_id, 0, err);
         free(msg_id);
         if (rc < 0) return -1;
     }
@@ -561,7 +562,7 @@ static int replay_page(js_t *j, const store_replay_opts *o, int64_t *at, bool *d
             continue;
         }
         char *key = path ? json_path_string(ev, path) : NULL;
-        rc = js_publish_delivery(j, o->registration, key, ev, pos, NULL, err);
+        rc = js_publish_delivery(j, o->registration, key, ev, pos, NULL, 0, err);
         free(key);
         if (rc < 0) break;
         (*count)++;

@@ -367,71 +367,86 @@ int js_event_page(store_t *s, const char *provider, const char *type, int64_t si
     return 0;
 }
 
-/* The unsettled deliveries of the event at position: those waiting in the
- * work queue and the dead letters (settled ones have left the queue). */
+/* An event's deliveries: the settled ones from KV evkit_settled, then
+ * those waiting in the work queue (a replayed one is waiting again). */
 typedef struct {
     js_t *j;
     int64_t position;
-    json_t *arr;
+    json_t *by_id;               /* "<id>" -> delivery */
 } detail_scan;
 
-static void add_waiting(detail_scan *d, natsMsg *m)
+static json_t *settled_item(const json_t *v)
 {
+    char due[32];
+    time_iso(json_integer_value(json_object_get(v, "due")), due, sizeof due);
+    json_t *err = json_object_get(v, "lastError");
+    return json_pack("{s:O, s:O, s:O, s:O, s:s, s:O, s:O}", "id", json_object_get(v, "id"),
+                     "registration", json_object_get(v, "registration"), "state",
+                     json_object_get(v, "state"), "attempt", json_object_get(v, "attempt"),
+                     "due", due, "lastStatus", json_object_get(v, "lastStatus"), "lastError",
+                     err ? err : json_null());
+}
+
+static bool take_waiting(natsMsg *m, void *ud)
+{
+    detail_scan *d = ud;
     const char *pos = NULL, *reg = NULL;
     if (natsMsgHeader_Get(m, "Evkit-Position", &pos) != NATS_OK ||
         strtoll(pos, NULL, 10) != d->position)
-        return;
+        return true;
     natsMsgHeader_Get(m, "Evkit-Registration", &reg);
     char *k = xasprintf("%llu", (unsigned long long)natsMsg_GetSequence(m));
     json_t *att = NULL;
     err_t err;
     js_kv_get_json(d->j, d->j->attempts, k, &att, NULL, &err);
     free(k);
-    char due[32];
+    char due[32], id[24];
     time_iso(now_ms(), due, sizeof due);
+    int64_t did = js_delivery_id(m);
+    snprintf(id, sizeof id, "%lld", (long long)did);
     json_t *status = json_object_get(att, "last_status");
     json_t *error = json_object_get(att, "last_error");
-    json_array_append_new(
-        d->arr, json_pack("{s:I, s:s, s:s, s:I, s:s, s:O, s:O}", "id",
-                          (json_int_t)natsMsg_GetSequence(m), "registration", reg ? reg : "",
-                          "state", "pending", "attempt",
-                          json_integer_value(json_object_get(att, "attempts")) + 1, "due", due,
-                          "lastStatus", status ? status : json_null(), "lastError",
-                          error ? error : json_null()));
+    json_object_set_new(
+        d->by_id, id,
+        json_pack("{s:I, s:s, s:s, s:I, s:s, s:O, s:O}", "id", (json_int_t)did, "registration",
+                  reg ? reg : "", "state", "pending", "attempt",
+                  json_integer_value(json_object_get(att, "attempts")) + 1, "due", due,
+                  "lastStatus", status ? status : json_null(), "lastError",
+                  error ? error : json_null()));
     json_decref(att);
+    return true;
 }
 
-static void add_dead(detail_scan *d, natsMsg *m)
+static int settled_of(detail_scan *d, err_t *err)
 {
-    json_error_t je;
-    json_t *r = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
-    if (r && json_integer_value(json_object_get(r, "position")) == d->position) {
-        char due[32];
-        time_iso(json_integer_value(json_object_get(r, "last_attempt")), due, sizeof due);
-        const char *reason = json_string_value(json_object_get(r, "reason"));
-        json_t *error = json_object_get(r, "last_error");
-        json_array_append_new(
-            d->arr, json_pack("{s:I, s:O, s:s, s:O, s:s, s:O, s:O}", "id",
-                              (json_int_t)natsMsg_GetSequence(m), "registration",
-                              json_object_get(r, "registration"), "state",
-                              reason && !strcmp(reason, "rejected") ? "failed" : "dead",
-                              "attempt", json_object_get(r, "attempts"), "due", due, "lastStatus",
-                              json_object_get(r, "last_status"), "lastError",
-                              error ? error : json_null()));
+    char *filter = xasprintf("%lld.*", (long long)d->position);
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    o.IgnoreDeletes = true;
+    kvWatcher *w = NULL;
+    natsStatus st = kvStore_Watch(&w, d->j->settled, filter, &o);
+    free(filter);
+    if (st != NATS_OK) return js_fail(err, st, "cannot read the event's deliveries");
+    for (;;) {
+        kvEntry *e = NULL;
+        st = kvWatcher_Next(&e, w, d->j->timeout_ms);
+        if (st != NATS_OK || !e) break;
+        json_error_t je;
+        json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        const char *dot = strrchr(kvEntry_Key(e), '.');
+        if (v && dot) json_object_set_new(d->by_id, dot + 1, settled_item(v));
+        json_decref(v);
+        kvEntry_Destroy(e);
     }
-    json_decref(r);
+    kvWatcher_Destroy(w);
+    return st == NATS_OK ? 0 : js_fail(err, st, "cannot read the event's deliveries");
 }
 
-static bool take_waiting(natsMsg *m, void *ud)
+static int by_id(const void *x, const void *y)
 {
-    add_waiting(ud, m);
-    return true;
-}
-
-static bool take_dead(natsMsg *m, void *ud)
-{
-    add_dead(ud, m);
-    return true;
+    int64_t a = json_integer_value(json_object_get(*(json_t *const *)x, "id"));
+    int64_t b = json_integer_value(json_object_get(*(json_t *const *)y, "id"));
+    return a < b ? -1 : a > b;
 }
 
 int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
@@ -452,14 +467,20 @@ int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
     if (st != NATS_OK) return js_fail(err, st, "cannot read the event");
     json_t *res = page_item(m);
     natsMsg_Destroy(m);
-    detail_scan d = {.j = j, .position = (int64_t)seq, .arr = json_array()};
-    if (js_scan_back(j, JS_DELIVERIES, ">", 0, take_waiting, &d, err) < 0 ||
-        js_scan_back(j, JS_DEAD, ">", 0, take_dead, &d, err) < 0) {
-        json_decref(d.arr);
+    detail_scan d = {.j = j, .position = (int64_t)seq, .by_id = json_object()};
+    if (settled_of(&d, err) < 0 ||
+        js_scan_back(j, JS_DELIVERIES, ">", 0, take_waiting, &d, err) < 0) {
+        json_decref(d.by_id);
         json_decref(res);
         return -1;
     }
-    json_object_set_new(res, "deliveries", d.arr);
+    json_t *arr = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(d.by_id, k, v) json_array_append(arr, v);
+    json_decref(d.by_id);
+    sort_array(arr, by_id);
+    json_object_set_new(res, "deliveries", arr);
     *out = res;
     return 0;
 }

@@ -227,7 +227,8 @@ static int ensure_all(js_t *j, err_t *err)
         ensure_bucket(j, &j->health, KV_HEALTH, HEALTH_TTL_MS, err) < 0 ||
         ensure_bucket(j, &j->state, KV_STATE, 0, err) < 0 ||
         ensure_bucket(j, &j->meta, KV_META, 0, err) < 0 ||
-        ensure_bucket(j, &j->actids, KV_ACTIDS, ACTIDS_TTL_MS, err) < 0)
+        ensure_bucket(j, &j->actids, KV_ACTIDS, ACTIDS_TTL_MS, err) < 0 ||
+        ensure_bucket(j, &j->settled, KV_SETTLED, ACTIDS_TTL_MS, err) < 0)
         return -1;
     natsStatus s = natsConnection_Subscribe(&j->kick_sub, j->nc, JS_KICK_SUBJECT, on_kick, j);
     if (s != NATS_OK) return js_fail(err, s, "subscribing to " JS_KICK_SUBJECT);
@@ -268,8 +269,8 @@ void js_close(store_t *s)
         natsSubscription_Destroy(j->kick_sub);
     }
     js_work_free(j);
-    kvStore *kvs[] = {j->eventids, j->dedup, j->attempts, j->regs,
-                      j->health,   j->state, j->meta,     j->actids};
+    kvStore *kvs[] = {j->eventids, j->dedup, j->attempts, j->regs, j->health,
+                      j->state,    j->meta,  j->actids,   j->settled};
     for (size_t i = 0; i < sizeof kvs / sizeof kvs[0]; i++) kvStore_Destroy(kvs[i]);
     jsCtx_Destroy(j->js);
     if (j->nc) {

@@ -25,8 +25,16 @@ static js_sub *sub_of(js_t *j, const char *registration, int64_t lease_ms, err_t
 
 /* ---- publishing ---- */
 
+int64_t js_delivery_id(natsMsg *m)
+{
+    const char *h = NULL;
+    if (natsMsgHeader_Get(m, "Evkit-Delivery-Id", &h) == NATS_OK && h) return strtoll(h, NULL, 10);
+    return (int64_t)natsMsg_GetSequence(m);
+}
+
 int js_publish_delivery(js_t *j, const char *registration, const char *order_key,
-                        const json_t *event, int64_t position, const char *msg_id, err_t *err)
+                        const json_t *event, int64_t position, const char *msg_id,
+                        int64_t delivery_id, err_t *err)
 {
     /* The consumer exists before its first delivery is acknowledged, so
      * every node finds the registration (its claims subscribe then). */
@@ -42,6 +50,9 @@ int js_publish_delivery(js_t *j, const char *registration, const char *order_key
     if (s == NATS_OK) s = natsMsgHeader_Set(m, "Evkit-Registration", registration);
     if (s == NATS_OK) s = natsMsgHeader_Set(m, "Evkit-Position", pos);
     if (s == NATS_OK && order_key) s = natsMsgHeader_Set(m, "Evkit-Order-Key", order_key);
+    char did[24];
+    snprintf(did, sizeof did, "%lld", (long long)delivery_id);
+    if (s == NATS_OK && delivery_id > 0) s = natsMsgHeader_Set(m, "Evkit-Delivery-Id", did);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
@@ -238,7 +249,11 @@ static js_held *claim_of(js_t *j, natsMsg *m, store_delivery *d, err_t *err)
         return NULL;
     }
     js_held *c = xcalloc(1, sizeof *c);
-    c->id = seq;
+    c->seq = seq;
+    const char *did = NULL;
+    c->id = natsMsgHeader_Get(m, "Evkit-Delivery-Id", &did) == NATS_OK && did
+                ? strtoll(did, NULL, 10)
+                : seq;
     c->registration = xstrdup(reg ? reg : "");
     c->order_key = key ? xstrdup(key) : NULL;
     c->attempt = 1;
@@ -254,7 +269,7 @@ static js_held *claim_of(js_t *j, natsMsg *m, store_delivery *d, err_t *err)
     }
     json_error_t je;
     *d = (store_delivery){
-        .id = seq,
+        .id = c->id,
         .registration = xstrdup(c->registration),
         .event = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je),
         .position = pos ? strtoll(pos, NULL, 10) : 0,
@@ -435,7 +450,8 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
     const char *pos = NULL;
     natsMsgHeader_Get(c->msg, "Evkit-Position", &pos);
     int64_t first = c->first_attempt_ms ? c->first_attempt_ms : a->started_ms;
-    json_t *rec = json_pack("{s:s, s:o*, s:I, s:s?, s:i, s:s, s:i, s:s?, s:I, s:I}", "registration",
+    json_t *rec = json_pack("{s:I, s:s, s:o*, s:I, s:s?, s:i, s:s, s:i, s:s?, s:I, s:I}",
+                            "delivery_id", (json_int_t)c->id, "registration",
                             c->registration, "event", ev, "position",
                             (json_int_t)(pos ? strtoll(pos, NULL, 10) : 0), "order_key",
                             c->order_key, "attempts", c->attempt, "reason",
@@ -458,11 +474,33 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
     return 0;
 }
 
+/* What an event's detail shows of a settled delivery (KV evkit_settled,
+ * "<position>.<delivery id>"): the work queue forgets it once acked. */
+static void record_settled(js_t *j, const js_held *c, const store_attempt *a, const char *error)
+{
+    const char *pos = NULL;
+    natsMsgHeader_Get(c->msg, "Evkit-Position", &pos);
+    if (!pos) return;
+    char *k = xasprintf("%s.%lld", pos, (long long)c->id);
+    const char *state = a->outcome == DELIVERY_DONE     ? "done"
+                        : a->outcome == DELIVERY_FAILED ? "failed"
+                                                        : "dead";
+    json_t *v = json_pack("{s:I, s:s, s:s, s:i, s:I, s:i, s:s?}", "id", (json_int_t)c->id,
+                          "registration", c->registration, "state", state, "attempt", c->attempt,
+                          "due", (json_int_t)(a->ended_ms ? a->ended_ms : now_ms()), "lastStatus",
+                          a->status_code, "lastError", error);
+    err_t err;
+    if (js_kv_put_json(j, j->settled, k, v, 0, false, NULL, &err) < 0)
+        log_warn("an event's delivery outcome was not kept", json_pack("{s:s}", "error", err.msg));
+    json_decref(v);
+    free(k);
+}
+
 /* Settles the claim's message as the attempt says; the claim stays held
  * on failure (the caller may finish it again). */
 static int settle(js_t *j, js_held *c, const store_attempt *a, const char *error, err_t *err)
 {
-    char *k = seq_key(c->id);
+    char *k = seq_key(c->seq);
     natsStatus s = NATS_OK;
     int rc = 0;
     if (a->outcome == DELIVERY_RETRY) {
@@ -482,6 +520,7 @@ static int settle(js_t *j, js_held *c, const store_attempt *a, const char *error
         jsErrCode jerr = 0;
         if (rc == 0) s = natsMsg_AckSync(c->msg, NULL, &jerr);
         if (rc == 0 && s == NATS_OK && c->attempt > 1) kvStore_Delete(j->attempts, k);
+        if (rc == 0 && s == NATS_OK) record_settled(j, c, a, error);
     }
     free(k);
     if (rc == 0 && s != NATS_OK) rc = js_fail(err, s, "cannot settle the delivery");
