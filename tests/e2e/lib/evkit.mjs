@@ -23,7 +23,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export const testStore = process.env.EVKIT_TEST_STORE || 'sqlite';
 const natsServers = new Map(); // journal folder -> { proc, url, port, ready }
-process.on('exit', () => { for (const n of natsServers.values()) n.proc.kill('SIGKILL'); });
+const killNats = () => { for (const n of natsServers.values()) n.proc.kill('SIGKILL'); };
+process.on('exit', killNats);
+if (testStore === 'nats') {
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killNats(); process.exit(128 + (sig === 'SIGINT' ? 2 : 15)); });
+}
 
 function freePortSync() {
   const r = spawnSync(process.execPath, ['-e',
