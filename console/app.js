@@ -458,7 +458,8 @@ function chartFrame(id, title, series, yMax, unit) {
   for (const f of [0, 0.5, 1]) {
     const y = top + plotH * (1 - f);
     root.append(svg('line', { class: 'grid', x1: left, x2: w - right, y1: y, y2: y }),
-      svg('text', { class: 'axis', x: left - 6, y: y + 4, 'text-anchor': 'end' }, `${Math.round(yMax * f)}${f ? unit : ''}`));
+      svg('text', { class: 'axis', x: left - 6, y: y + 4, 'text-anchor': 'end' },
+        `${Number.isInteger(yMax * f) ? yMax * f : (yMax * f).toFixed(1)}${f ? unit : ''}`));
   }
   if (series.length) {
     root.append(svg('text', { class: 'axis', x: left, y: hh - 6 }, hhmm(series[0].t)),
@@ -539,7 +540,8 @@ ROUTES.charts = async ({ args, query }) => {
       legend([['ok', 'p50'], ['warn', 'p95'], ['bad', 'p99']])),
     card('Backlog', 'Deliveries waiting (pending, running or parked), sampled each minute.',
       lineChart('chart-backlog', 'Backlog', series, [['backlog', 'accent', 'backlog']], ''),
-      legend([['accent', `now ${count(series.length ? series[series.length - 1].backlog : 0)}`]])),
+      legend([['accent', `now ${count(series.length ? series[series.length - 1].backlog : 0)}`,
+        { 'data-backlog-now': series.length ? series[series.length - 1].backlog : 0 }]])),
   ];
 };
 

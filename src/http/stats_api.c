@@ -68,6 +68,27 @@ static json_t *dense(const json_t *rows, int64_t from, int64_t to, json_t *total
     return series;
 }
 
+/* The backlog now, of reg or of every registration: the current minute shows
+ * it live rather than waiting for the daemon's next sample. -1 on failure. */
+static int64_t backlog_now(engine_t *e, const char *reg)
+{
+    regset_t *set = e->registry ? registry_get(e->registry) : NULL;
+    int64_t total = 0;
+    for (size_t i = 0; set && i < set->n; i++) {
+        const char *name = set->regs[i]->name;
+        if (reg && strcmp(reg, name)) continue;
+        store_reg_info info;
+        err_t err;
+        if (store_reg_info_get(e->store, name, &info, &err) < 0) {
+            total = -1;
+            break;
+        }
+        total += info.backlog;
+    }
+    regset_release(set);
+    return total;
+}
+
 void api_stats_deliveries(http_ctx *h, const api_request *req, web_response *out)
 {
     engine_t *e = h->e;
@@ -108,6 +129,9 @@ void api_stats_deliveries(http_ctx *h, const api_request *req, web_response *out
     json_t *totals = json_object();
     json_t *series = dense(rows, from, to, totals);
     json_decref(rows);
+    int64_t live = backlog_now(e, reg);
+    json_t *last = json_array_get(series, json_array_size(series) - 1);
+    if (live >= 0 && last) json_object_set_new(last, "backlog", json_integer(live));
     char fs[32], ts[32];
     time_iso(from, fs, sizeof fs);
     time_iso(to + 60000, ts, sizeof ts);
