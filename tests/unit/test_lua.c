@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "core/json_io.h"
 #include "core/util.h"
 #include "engine.h"
 #include "manifest/manifest.h"
@@ -1390,6 +1391,60 @@ static void test_http_errors(void **state)
     done(&a);
 }
 
+/* Through runtime_invoke: secret inputs masked in result and logs (issue
+ * 15, defect 12), and params too deep for Lua marked bad_input (defect 2). */
+static void test_runtime_masks_and_bad_input(void **state)
+{
+    (void)state;
+    action_t *act = (action_t *)def_action(
+        "sec/fail", "sec/fail.lua",
+        "function main(p)\n"
+        "  print('using ' .. p.API_SECRET)\n"
+        "  if p.ok then return { statusCode = 401, body = { error = 'bad ' .. p.API_SECRET } } end\n"
+        "  error('cannot log in with ' .. p.API_SECRET .. ' or ' .. p.SHORT_TOKEN)\n"
+        "end\n");
+    json_object_set_new(act->inputs, "API_SECRET", json_string("s3cr3t-4711"));
+    json_object_set_new(act->inputs, "SHORT_TOKEN", json_string("abc"));
+    json_t *params = json_deep_copy(act->inputs);
+    invoke_result res;
+    json_t *logs = NULL;
+    runtime_invoke_logged(&engine, act, params, NULL, &res, &logs);
+    assert_int_equal(res.status, ACT_DEV_ERROR);
+    char *text = json_text(res.result, JSON_COMPACT);
+    assert_null(strstr(text, "s3cr3t-4711"));
+    assert_non_null(strstr(text, "cannot log in with <hidden> or abc"));
+    free(text);
+    text = json_text(logs, JSON_COMPACT);
+    assert_null(strstr(text, "s3cr3t-4711"));
+    assert_non_null(strstr(text, "using <hidden>"));
+    free(text);
+    assert_false(res.bad_input);
+    json_decref(res.result);
+    json_decref(logs);
+    json_object_set_new(params, "ok", json_true());
+    runtime_invoke(&engine, act, params, NULL, &res);
+    assert_int_equal(res.status, ACT_SUCCESS);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res.result, "body"),
+                                                          "error")), "bad <hidden>");
+    json_decref(res.result);
+    /* 100 levels: more than the runtime takes, whatever the action. */
+    json_t *deep = json_integer(1);
+    for (int i = 0; i < 100; i++) deep = json_pack("[o]", deep);
+    json_object_set_new(params, "data", deep);
+    runtime_invoke(&engine, act, params, NULL, &res);
+    assert_int_equal(res.status, ACT_DEV_ERROR);
+    assert_true(res.bad_input);
+    assert_non_null(strstr(json_string_value(json_object_get(res.result, "error")),
+                           "the params nest deeper than 72 levels"));
+    json_decref(res.result);
+    json_object_set_new(params, "data", json_pack("[[i]]", 1));
+    runtime_invoke(&engine, act, params, NULL, &res);
+    if (res.bad_input) print_error("%s\n", json_string_value(json_object_get(res.result, "error")));
+    assert_false(res.bad_input);
+    json_decref(res.result);
+    json_decref(params);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1403,6 +1458,7 @@ int main(void)
         cmocka_unit_test(test_json),          cmocka_unit_test(test_schema),
                  cmocka_unit_test(test_logs),
         cmocka_unit_test(test_state),         cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_runtime_masks_and_bad_input),
         cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),          cmocka_unit_test(test_http_reuse),
         cmocka_unit_test(test_http_errors),
     };
