@@ -370,6 +370,24 @@ static void test_claim_retry_dead_replay(void **state)
     assert_int_equal(info.attempts_24h, 3);
     assert_int_equal(info.failures_24h, 2);
 
+    /* An event that can never be delivered: a dead letter at once, kept out
+     * of the health counts (as the SQLite store). */
+    append(f->s, "commerce", "t", 8, NULL, "reg-a", NULL);
+    n = claim_wait(f->s, 1, 60000, 3000, &d);
+    assert_int_equal(n, 1);
+    int64_t poison = d[0].id;
+    free_claims(d, n);
+    finish(f->s, poison, DELIVERY_UNDELIVERABLE, 0, 422, "the params nest too deep");
+    assert_int_equal(store_deadletter_list(f->s, "reg-a", 10, &dl, &err), 0);
+    assert_int_equal(json_array_size(dl), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(dl, 0), "reason")),
+                        "rejected");
+    json_decref(dl);
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.dead, 1);
+    assert_int_equal(info.attempts_24h, 3);
+    assert_int_equal(info.failures_24h, 2);
+
     /* Finishing what this node does not hold is an error, not a crash. */
     store_attempt bad = {.delivery_id = 999999, .outcome = DELIVERY_DONE};
     assert_int_equal(store_finish(f->s, &bad, &err), -1);

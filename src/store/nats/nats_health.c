@@ -145,7 +145,10 @@ int js_health_record(js_t *j, const char *registration, const store_attempt *at,
                      const char *error, int64_t at_ms, err_t *err)
 {
     err->msg[0] = '\0';
-    if (minute_update(j, registration, at_ms / 60000, count_attempt, at, err) < 0) return -1;
+    /* An undeliverable event says nothing about the target: not counted. */
+    if (at->outcome != DELIVERY_UNDELIVERABLE &&
+        minute_update(j, registration, at_ms / 60000, count_attempt, at, err) < 0)
+        return -1;
     last_arg a = {.error = error, .at_ms = at_ms};
     return reg_update(j, registration, set_last, &a, NULL, err);
 }

@@ -455,7 +455,7 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
                             c->registration, "event", ev, "position",
                             (json_int_t)(pos ? strtoll(pos, NULL, 10) : 0), "order_key",
                             c->order_key, "attempts", c->attempt, "reason",
-                            a->outcome == DELIVERY_FAILED ? "rejected" : "expired", "last_status",
+                            a->outcome == DELIVERY_DEAD ? "expired" : "rejected", "last_status",
                             a->status_code, "last_error", error, "first_attempt",
                             (json_int_t)first, "last_attempt",
                             (json_int_t)(a->ended_ms ? a->ended_ms : now_ms()));
@@ -482,9 +482,9 @@ static void record_settled(js_t *j, const js_held *c, const store_attempt *a, co
     natsMsgHeader_Get(c->msg, "Evkit-Position", &pos);
     if (!pos) return;
     char *k = xasprintf("%s.%lld", pos, (long long)c->id);
-    const char *state = a->outcome == DELIVERY_DONE     ? "done"
-                        : a->outcome == DELIVERY_FAILED ? "failed"
-                                                        : "dead";
+    const char *state = a->outcome == DELIVERY_DONE   ? "done"
+                        : a->outcome == DELIVERY_DEAD ? "dead"
+                                                      : "failed"; /* rejected, undeliverable */
     json_t *v = json_pack("{s:I, s:s, s:s, s:i, s:I, s:i, s:s?}", "id", (json_int_t)c->id,
                           "registration", c->registration, "state", state, "attempt", c->attempt,
                           "due", (json_int_t)(a->ended_ms ? a->ended_ms : now_ms()), "lastStatus",
