@@ -34,4 +34,6 @@ if [[ ${1:-} != --no-npm && -f tests/e2e/package.json ]]; then
   if [[ ! -d tests/e2e/node_modules ]] || [[ tests/e2e/package.json -nt tests/e2e/node_modules ]]; then
     (cd tests/e2e && npm install --no-audit --no-fund --silent >&2) && touch tests/e2e/node_modules
   fi
+  # The starter kit's own packages (npm ci from its lock file, once, in build/starter-kit-npm/).
+  node tests/e2e/lib/kit.mjs --install || echo "deps: the starter kit's npm ci failed; starter-kit.test.mjs will fail" >&2
 fi

@@ -16,6 +16,7 @@ import {
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { repo } from './evkit.mjs';
 
 // ../shared/starter-kit-2024 beside the clone, or beside a folder above it (a
@@ -123,3 +124,13 @@ export function kitSamples() {
 
 export const isLoopback = (host) => host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '::ffff:127.0.0.1'
   || /^unix:/.test(host);
+
+// `node tests/e2e/lib/kit.mjs --install` (scripts/deps.sh): the kit's npm ci,
+// once per lock file, before the tests need it.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--install') {
+  if (!existsSync(path.join(KIT, 'package-lock.json'))) {
+    process.stderr.write(`deps: no starter kit at ${KIT}; starter-kit.test.mjs will be skipped\n`);
+  } else {
+    process.stderr.write(`deps: the starter kit's packages in ${path.dirname(npmInstall())}\n`);
+  }
+}
