@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh (`make bench`): runs bench/ingest, bench/deliver and bench/filter on
+# bench/run.sh (`make bench`): runs bench/ingest, bench/deliver, bench/filter and bench/node on
 # build/evkit and appends one dated section with every figure, the machine,
 # the commit and the command to BENCHMARKS.md. Nothing is appended when a
 # bench fails. Each bench stops its own processes and removes its temp dirs.
@@ -60,6 +60,7 @@ echo "bench: $started, commit $commit, $cores cores, load $load" >&2
 BENCH_REPORT=$tmp/ingest.md bench/ingest
 BENCH_REPORT=$tmp/deliver.md bench/deliver
 BENCH_REPORT=$tmp/filter.md bench/filter
+BENCH_REPORT=$tmp/node.md bench/node
 finished=$(date -u '+%H:%M UTC')
 
 if [[ ! -s $OUT ]]; then
@@ -132,5 +133,9 @@ fi
   echo "### Filters (\`bench/filter\`)"
   echo
   cat "$tmp/filter.md"
+  echo
+  echo "### Node.js beside Lua (\`bench/node\`)"
+  echo
+  cat "$tmp/node.md"
 } >>"$OUT"
 echo "bench: appended to $OUT" >&2
