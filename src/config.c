@@ -15,7 +15,7 @@
 #include "core/netpolicy.h"
 
 typedef enum { T_STRING, T_LIST, T_DURATION, T_COUNT, T_RATE, T_ENUM, T_ADDRESS, T_STORE_URL,
-               T_RANGES } kind;
+               T_RANGES, T_URL } kind;
 
 typedef struct setting {
     config_info info;
@@ -170,6 +170,19 @@ static const setting TABLE[] = {
           "100.100.100.200) that evkit.http from actions may reach; refused otherwise, checked "
           "when the connection is made. Other addresses are open to actions.", false, true),
      T_RANGES, F(action_http_allow), 0, 0, NULL},
+    {INFO("EVKIT_AUTH_FAILURES", "rate", "100/1m",
+          "COUNT/DURATION such as 100/1m, COUNT per second such as 2, or off",
+          "Failed authentications (401s) per client address, a token bucket; past it every "
+          "request that needs or presents a credential gets 429 with Retry-After.", false, true),
+     T_RATE, F(auth_failures), 0, 0, NULL},
+    {INFO("EVKIT_PUBLIC_URL", "url", "", "an http:// or https:// URL",
+          "The URL clients reach evkit at, when a proxy in front of it terminates TLS; an "
+          "https:// one marks the console's session cookie Secure.", false, true),
+     T_URL, F(public_url), 0, 0, NULL},
+    {INFO("EVKIT_STATE_VALUE_MAX", "count", "1048576", "a number of bytes from 1024 to 268435456",
+          "The largest state value (its JSON text) that evkit.state.put and the state API "
+          "store; a larger one is refused (a Lua error; 413).", false, true),
+     T_COUNT, F(state_value_max), 1024, 268435456, NULL},
 };
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 _Static_assert(NTABLE <= CONFIG_MAX_SETTINGS, "room for every setting in config_t");
@@ -303,6 +316,12 @@ static int parse_into(const setting *st, config_t *c, const char *s)
         free(*(char **)field);
         *(char **)field = xstrdup(s);
         return 0;
+    case T_URL: /* "" (the default: none), or http(s):// and a host */
+        if (*s && strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) return -1;
+        if (*s && (!s[strcspn(s, ":") + 3] || strchr(s, ' '))) return -1;
+        free(*(char **)field);
+        *(char **)field = xstrdup(s);
+        return 0;
     case T_ADDRESS:
         if (parse_address(s) < 0) return -1;
         free(*(char **)field);
@@ -395,12 +414,34 @@ int config_load(config_t *c, const app_t *app, unsigned scopes, err_t *err)
     return 0;
 }
 
+static int check_list(const json_t *tokens, const char *name, err_t *err)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tokens, i, t) {
+        size_t n = strlen(json_string_value(t));
+        if (n < CONFIG_TOKEN_MIN)
+            return err_code(err, EVK_INVALID,
+                            "%s: token %zu of %zu has %zu characters; every token needs at "
+                            "least %d (make one with: openssl rand -hex 32)",
+                            name, i + 1, json_array_size(tokens), n, CONFIG_TOKEN_MIN);
+    }
+    return 0;
+}
+
+int config_check_tokens(const config_t *c, err_t *err)
+{
+    if (check_list(c->api_tokens, "EVKIT_API_TOKENS", err) < 0) return -1;
+    return check_list(c->metrics_tokens, "EVKIT_METRICS_TOKEN", err);
+}
+
 void config_free(config_t *c)
 {
     for (size_t i = 0; i < NTABLE; i++) {
         const setting *st = &TABLE[i];
         void *field = (char *)c + st->off;
-        if (st->kind == T_STRING || st->kind == T_ADDRESS || st->kind == T_STORE_URL)
+        if (st->kind == T_STRING || st->kind == T_ADDRESS || st->kind == T_STORE_URL ||
+            st->kind == T_URL)
             free(*(char **)field);
         else if (st->kind == T_LIST || st->kind == T_RANGES) json_decref(*(json_t **)field);
         free(c->raw[i]);

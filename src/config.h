@@ -74,6 +74,9 @@ typedef struct config {
     int http_max_per_ip;             /* EVKIT_HTTP_MAX_CONNECTIONS_PER_IP */
     int64_t http_header_timeout_ms;  /* EVKIT_HTTP_HEADER_TIMEOUT */
     int64_t http_idle_timeout_ms;    /* EVKIT_HTTP_IDLE_TIMEOUT */
+    config_rate auth_failures;       /* EVKIT_AUTH_FAILURES */
+    char *public_url;                /* EVKIT_PUBLIC_URL ("" when unset) */
+    int state_value_max;             /* EVKIT_STATE_VALUE_MAX, bytes */
     /* where each setting's value came from, and the text it was read from
      * (NULL for a default), by table index */
     config_source from[CONFIG_MAX_SETTINGS];
@@ -85,7 +88,7 @@ typedef struct config {
 typedef struct config_info {
     const char *name;
     const char *type;       /* "string", "list", "duration", "count", "rate", "enum", "address",
-                             * "ranges" */
+                             * "ranges", "url" */
     const char *dflt;       /* as written in the README ("" for none) */
     const char *forms;
     const char *help;
@@ -102,6 +105,12 @@ void config_init(config_t *c);
  * NULL: the environment only). -1 with err (EVK_INVALID) at the first bad
  * value unless lenient. */
 int config_load(config_t *c, const app_t *app, unsigned scopes, err_t *err);
+
+/* Tokens that evkit serve accepts: every one of EVKIT_API_TOKENS and
+ * EVKIT_METRICS_TOKEN at least CONFIG_TOKEN_MIN characters long (a short
+ * one could be guessed); else -1 naming the setting, never the token. */
+#define CONFIG_TOKEN_MIN 32
+int config_check_tokens(const config_t *c, err_t *err);
 void config_free(config_t *c);
 
 /* The one "environment, then the app's .env" lookup: the value of name or

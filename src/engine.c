@@ -34,6 +34,17 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config
     if (app && store) e->registry = registry_new(app, store);
 }
 
+int engine_state_put(engine_t *e, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
+{
+    size_t max = (size_t)e->config->state_value_max;
+    size_t n = json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > max)
+        return err_code(err, EVK_TOO_LARGE,
+                        "the value is %zu bytes as JSON, over the state value limit of %zu bytes "
+                        "(EVKIT_STATE_VALUE_MAX)", n, max);
+    return store_state_put(e->store, key, value, ttl_ms, err);
+}
+
 void engine_fini(engine_t *e)
 {
     registry_free(e->registry);

@@ -54,6 +54,11 @@ int engine_check_event(const engine_t *e, const char *provider_key, const char *
                        const json_t *data, const char *idempotency_key, const json_t *attributes,
                        err_t *err);
 
+/* store_state_put behind the state value limit (EVKIT_STATE_VALUE_MAX,
+ * the value's compact JSON text): EVK_TOO_LARGE over it, for every door
+ * (evkit.state.put, the state API). */
+int engine_state_put(engine_t *e, const char *key, json_t *value, int64_t ttl_ms, err_t *err);
+
 /* Publishes an event of provider_key (must be in providers.json): one
  * delivery per matching registration is created with the event, atomically.
  * Durable when it returns. */

@@ -28,6 +28,8 @@ typedef struct http_ctx {
     json_t *metrics_tokens;       /* EVKIT_METRICS_TOKEN, array of strings */
     bool metrics_open;            /* EVKIT_METRICS_AUTH=none */
     ims_t *ims;                   /* IMS tokens (OAUTH_CLIENT_ID/SECRET), never NULL */
+    ratelimit_t *auth_failures;   /* per client address, EVKIT_AUTH_FAILURES; NULL = none */
+    bool https;                   /* clients reach evkit over HTTPS (EVKIT_PUBLIC_URL https://) */
 } http_ctx;
 
 /* Reads the settings (process environment first, then the app's .env),
@@ -50,6 +52,7 @@ typedef struct api_request {
     json_t *headers;          /* borrowed, lower-case names */
     const char *body;
     size_t body_len;
+    uint64_t client;          /* the client address (IPv6: its /64) as a ratelimit key */
 } api_request;
 
 /* Every route's handler; the handlers are declared with this type. */

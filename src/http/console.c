@@ -186,10 +186,12 @@ void console_private_headers(web_response *out)
     json_object_set_new(out->headers, "cache-control", json_string("no-store"));
 }
 
-static void set_cookie(web_response *out, const char *id, int64_t max_age_s)
+/* Secure when clients come over HTTPS, so the browser never sends the
+ * session over plain HTTP. */
+static void set_cookie(const http_ctx *h, web_response *out, const char *id, int64_t max_age_s)
 {
-    char *c = xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", CONSOLE_COOKIE,
-                        id, (long long)max_age_s);
+    char *c = xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", CONSOLE_COOKIE,
+                        id, (long long)max_age_s, h->https ? "; Secure" : "");
     json_object_set_new(out->headers, "set-cookie", json_string(c));
     OPENSSL_cleanse(c, strlen(c));
     free(c);
@@ -234,7 +236,7 @@ void console_login(http_ctx *h, const api_request *req, web_response *out)
     } else {
         char id[65], csrf[65];
         console_session_create(h->sessions, id, csrf);
-        set_cookie(out, id, CONSOLE_SESSION_TTL_MS / 1000);
+        set_cookie(h, out, id, CONSOLE_SESSION_TTL_MS / 1000);
         web_json(out, 200, json_pack("{s:s}", "csrf", csrf));
         log_info("console sign-in", NULL);
         OPENSSL_cleanse(id, sizeof id);
@@ -246,7 +248,7 @@ void console_login(http_ctx *h, const api_request *req, web_response *out)
 void console_logout(http_ctx *h, const api_request *req, web_response *out)
 {
     console_session_end(h->sessions, req->headers);
-    set_cookie(out, "", 0);
+    set_cookie(h, out, "", 0);
     web_json(out, 200, json_pack("{s:b}", "signedOut", 1));
 }
 

@@ -153,7 +153,7 @@ struct door {
 };
 
 /* IPv4: the address; IPv6: its /64, since one host may hold a whole one. */
-static void addr_key(const struct sockaddr *sa, uint8_t key[16])
+void door_addr_key(const struct sockaddr *sa, uint8_t key[16])
 {
     memset(key, 0, 16);
     if (sa && sa->sa_family == AF_INET) {
@@ -203,7 +203,7 @@ static void release_key(door_t *d, const uint8_t key[16])
 void door_release(door_t *d, const struct sockaddr *addr)
 {
     uint8_t key[16];
-    addr_key(addr, key);
+    door_addr_key(addr, key);
     release_key(d, key);
 }
 
@@ -280,7 +280,7 @@ static void accept_all(door_t *d)
                 log_warn("http: out of file descriptors; raise ulimit -n", NULL);
             return;
         }
-        addr_key((struct sockaddr *)&p.addr, p.key);
+        door_addr_key((struct sockaddr *)&p.addr, p.key);
         if (!reserve(d, p.key)) {
             /* Over a cap: closed at once, with a reset rather than a wait. */
             struct linger lg = {1, 0};

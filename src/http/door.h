@@ -51,6 +51,10 @@ typedef bool (*door_admit_fn)(void *cls, int fd, const struct sockaddr *addr, so
 
 typedef struct door door_t;
 
+/* A client's address as 16 bytes: IPv4 as is, IPv6 as its /64 (one host
+ * may hold a whole one). The key of the per-address caps and limits. */
+void door_addr_key(const struct sockaddr *sa, uint8_t key[16]);
+
 /* Starts the door's thread on a listening socket (which it then owns). */
 door_t *door_start(int listen_fd, const door_limits *lim, door_admit_fn admit, void *cls,
                    err_t *err);

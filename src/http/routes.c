@@ -12,6 +12,7 @@
 #include "http/adobe.h"
 #include "http/console.h"
 #include "http/ims.h"
+#include "http/ratelimit.h"
 
 #define API(name) .auth = ROUTE_API, .api = name
 #define ADOBE .auth = ROUTE_ADOBE
@@ -128,7 +129,8 @@ static const http_route ROUTES[] = {
      .note = "Only GET is allowed on /metrics."},
 
     {M_ANY, "/console", console_redirect, "console", .auth = ROUTE_OPEN, .headers = console_headers},
-    {M_POST, "/console/login", console_login, "console", .auth = ROUTE_OPEN, .headers = console_private_headers},
+    {M_POST, "/console/login", console_login, "console", .auth = ROUTE_OPEN, .headers = console_private_headers,
+     .creds = true},
     {M_ANY, "/console/login", route_refuse, "console", .auth = ROUTE_OPEN, .note = "Use POST to sign in.",
      .headers = console_private_headers},
     {M_POST, "/console/logout", console_logout, "console", .auth = ROUTE_SESSION,
@@ -146,8 +148,8 @@ static const http_route ROUTES[] = {
 
     /* The Adobe hosts nodejs/preload.js reroutes here: IMS (ims-na1.adobelogin.com),
      * the I/O Management API (api.adobe.io) and the events ingress. */
-    {M_POST, "/ims/token/v2", api_ims_token, "ims", .auth = ROUTE_OPEN},
-    {M_POST, "/ims/token/v3", api_ims_token, "ims", .auth = ROUTE_OPEN},
+    {M_POST, "/ims/token/v2", api_ims_token, "ims", .auth = ROUTE_OPEN, .creds = true},
+    {M_POST, "/ims/token/v3", api_ims_token, "ims", .auth = ROUTE_OPEN, .creds = true},
     {M_ANY, "/ims/token/*", route_refuse_here, "ims", .auth = ROUTE_OPEN, .note = ": POST a form"},
     {M_ANY, "/ims/**", route_not_found, "ims", .auth = ROUTE_OPEN},
     {M_GET, "/events/providers/*", io_provider_get, "io_management", ADOBE},
@@ -348,13 +350,30 @@ static bool authorize(const http_ctx *h, const http_route *r, const api_request 
     return false;
 }
 
+/* A client past its failed authentications: 429 on a row that needs or
+ * takes a credential (so a right guess is not told apart either). */
+static bool throttled(http_ctx *h, const http_route *r, const api_request *req, web_response *out)
+{
+    if (r->auth == ROUTE_OPEN && !r->creds && !json_object_get(req->headers, "authorization"))
+        return false;
+    int64_t wait = ratelimit_peek(h->auth_failures, req->client, now_ms());
+    if (wait <= 0) return false;
+    long long s = (wait + 999) / 1000;
+    json_object_set_new(out->headers, "retry-after", json_sprintf("%lld", s));
+    web_error(out, 429, "Too many failed authentications from this address: retry after %lld s.",
+              s);
+    return true;
+}
+
 void route_dispatch(http_ctx *h, const route_match *m, api_request *req, web_response *out)
 {
     const http_route *r = m->route;
     req->route = r;
     for (int i = 0; i < API_MAX_ARGS; i++) req->arg[i] = i < m->nargs ? m->arg[i] : NULL;
     if (r->headers) r->headers(out);
+    if (throttled(h, r, req, out)) return;
     if (authorize(h, r, req, out)) r->handler(h, req, out);
+    if (out->status == 401) ratelimit_take(h->auth_failures, req->client, now_ms());
 }
 
 /* ---- generic rows ---- */

@@ -55,6 +55,7 @@ typedef struct http_route {
     const char *note;         /* the text of a refusal row (route_refuse...) */
     bool lax;                 /* repeated and trailing slashes do not count */
     void (*headers)(web_response *out); /* headers every answer of the row carries */
+    bool creds;               /* an open row that checks a credential itself (sign-in, tokens) */
 } http_route;
 
 typedef struct route_match {
@@ -68,7 +69,9 @@ void route_find(const char *method, const char *url, route_match *m);
 void route_match_free(route_match *m);
 
 /* The row's headers, its authorization (a 401 when refused), then its
- * handler with req->arg set from the match. */
+ * handler with req->arg set from the match. A client address with too many
+ * failed authentications (every 401 counts, EVKIT_AUTH_FAILURES) gets 429
+ * with Retry-After instead, on every row that needs or takes a credential. */
 void route_dispatch(http_ctx *h, const route_match *m, api_request *req, web_response *out);
 
 /* The table itself, for tests and documentation: n rows. */

@@ -18,7 +18,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -38,6 +41,11 @@
 struct http_server {
     struct MHD_Daemon *mhd;
     door_t *door;
+    pthread_t returner;
+    bool returner_up;
+    pthread_mutex_t mu;
+    pthread_cond_t stop_cv;
+    bool stopping;
     http_ctx ctx;
     int port;
 };
@@ -284,7 +292,11 @@ static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, cons
     buf_t qraw;
     buf_init(&qraw, 0);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_query_raw, &qraw);
+    uint8_t addr[16] = {0};
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci) door_addr_key(ci->client_addr, addr);
     api_request req = {
+        .client = ratelimit_key((const char *)addr, sizeof addr),
         .method = method,
         .url = url,
         .query = query,
@@ -444,6 +456,8 @@ void http_ctx_init(http_ctx *h, engine_t *e, bool with_invoker)
     h->metrics_tokens = json_incref(c->metrics_tokens);
     h->metrics_open = c->metrics_auth == CONFIG_METRICS_NONE;
     h->ims = ims_new(e);
+    h->auth_failures = ratelimit_new(c->auth_failures.per_s, c->auth_failures.burst);
+    h->https = strncmp(c->public_url, "https://", 8) == 0;
 }
 
 void http_ctx_fini(http_ctx *h)
@@ -454,8 +468,60 @@ void http_ctx_fini(http_ctx *h)
     invoker_free(h->invoker);
     console_sessions_free(h->sessions);
     ratelimit_free(h->publish_limit);
+    ratelimit_free(h->auth_failures);
     json_decref(h->metrics_tokens);
     memset(h, 0, sizeof *h);
+}
+
+/* ---- memory ---- */
+
+/* Allocations from 256 KiB up are mapped on their own and unmapped when
+ * freed: glibc otherwise raises that threshold after the first large free,
+ * and a few 30 MB request or state values then stay in the heap for good. */
+#define MMAP_FROM (256 * 1024)
+/* Free memory malloc may keep before the returner gives it back. */
+#define FREE_KEPT (16 * 1024 * 1024)
+
+/* Every few seconds: when the heaps hold much free memory (after a burst
+ * of large requests, freed in many small pieces), it goes back to the
+ * system. A thread of its own, so an idle daemon shrinks too. */
+static void *return_memory(void *arg)
+{
+    http_server_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        pthread_cond_timedwait(&s->stop_cv, &s->mu, &until);
+        if (s->stopping) break;
+        pthread_mutex_unlock(&s->mu);
+        struct mallinfo2 mi = mallinfo2();
+        if (mi.fordblks > FREE_KEPT) malloc_trim(0);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void returner_start(http_server_t *s)
+{
+    mallopt(M_MMAP_THRESHOLD, MMAP_FROM);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->stop_cv, NULL);
+    s->returner_up = pthread_create(&s->returner, NULL, return_memory, s) == 0;
+    if (!s->returner_up) log_warn("http: cannot start the memory returner", NULL);
+}
+
+static void returner_stop(http_server_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->stop_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->returner_up) pthread_join(s->returner, NULL);
+    pthread_cond_destroy(&s->stop_cv);
+    pthread_mutex_destroy(&s->mu);
 }
 
 /* The listening socket for addr, bound; -1 with err. */
@@ -530,6 +596,7 @@ static void raise_fd_limit(int max_conns)
 
 int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
 {
+    if (config_check_tokens(e->config, err) < 0) return -1;
     int fd = listen_on(addr, err);
     if (fd < 0) return -1;
     const config_t *cfg = e->config;
@@ -569,6 +636,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
         free(s);
         return -1;
     }
+    returner_start(s);
     *out = s;
     return 0;
 }
@@ -582,6 +650,7 @@ void http_stop(http_server_t *s)
     door_stop(s->door);
     MHD_stop_daemon(s->mhd);
     door_free(s->door);
+    returner_stop(s);
     http_ctx_fini(&s->ctx);
     free(s);
 }

@@ -86,7 +86,7 @@ void state_api_put(http_ctx *h, const api_request *req, web_response *out)
         if (s == 0) s = STATE_TTL_DEFAULT_S;
         if (s > 100LL * 365 * 86400) s = 100LL * 365 * 86400;
         int64_t ttl_ms = s < 0 ? 0 : (int64_t)s * 1000;
-        if (store_state_put(h->e->store, key, value, ttl_ms, &err) < 0) web_fail(out, &err);
+        if (engine_state_put(h->e, key, value, ttl_ms, &err) < 0) web_fail(out, &err);
         else web_json(out, 200, json_pack("{s:s}", "key", key));
     }
     json_decref(body);

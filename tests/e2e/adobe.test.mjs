@@ -15,7 +15,7 @@ import { Evkit, repo, copyApp, fixtures } from './lib/evkit.mjs';
 
 const CLIENT = 'evkit-kit-client';
 const SECRET = 'p8e-kit-secret-1234';
-const TOKEN = 'adobe-e2e-token';
+const TOKEN = 'adobe-e2e-token-0123456789abcdef01234567';
 const NS = '1234567-evkitkit';
 const SUFFIX = 'evkitkit';
 const ORG = '38AAAAAA@AdobeOrg';

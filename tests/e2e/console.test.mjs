@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { Evkit } from './lib/evkit.mjs';
 import { CONTROL } from './lib/fixture.mjs';
 
-const TOKEN = 'console-e2e-token-0123456789';
+const TOKEN = 'console-e2e-token-0123456789-0123456789a';
 let ek;
-before(async () => { ek = await new Evkit({ app: CONTROL, env: { EVKIT_API_TOKENS: `other-token,${TOKEN}` } }).start(); });
+before(async () => { ek = await new Evkit({ app: CONTROL, env: { EVKIT_API_TOKENS: `other-token-0123456789abcdef0123456789ab,${TOKEN}` } }).start(); });
 after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } });
 
 async function login(token) {

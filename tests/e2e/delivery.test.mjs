@@ -13,7 +13,7 @@ import { Evkit, bin } from './lib/evkit.mjs';
 import { Ctl, CONTROL, controlApp, activations, annotation, registration, deadletters, sleep } from './lib/fixture.mjs';
 
 const APP = CONTROL;
-const ENV = { EVKIT_API_TOKENS: 'e2e-delivery-token' };
+const ENV = { EVKIT_API_TOKENS: 'e2e-delivery-token-0123456789abcdef01234' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 
@@ -187,7 +187,7 @@ test('exec consumer -> exec handler: native protocol, __OW_* environment, logs f
   const clogs = logLines(ek, consumer.activationId);
   assert.ok(clogs.some((l) => l.includes(`stdout: exec consumer handling ${pub.id} attempt 1`)), clogs.join('\n'));
   assert.ok(clogs.some((l) => l.endsWith('stderr: exec consumer stderr line')), clogs.join('\n'));
-  assert.ok(!ek.stderr.includes('e2e-delivery-token'), 'the API key never reaches the logs');
+  assert.ok(!ek.stderr.includes('e2e-delivery-token-0123456789abcdef01234'), 'the API key never reaches the logs');
 });
 
 test('actionloop consumer -> actionloop handler: one long-lived process, restarted when it dies', async () => {

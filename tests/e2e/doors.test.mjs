@@ -4,9 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Evkit, repo } from './lib/evkit.mjs';
+import { Evkit, bin, repo } from './lib/evkit.mjs';
+import { controlApp } from './lib/fixture.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,7 +64,10 @@ test('2,000 idle and slow connections from one address: another address still ge
     try { report = JSON.parse(lines[lines.length - 1]); } catch { /* partial line */ }
   });
   try {
-    await sleep(3000); // every attacker socket opened (or refused) by now
+    // Measure only once every attacker socket is open or was refused.
+    const deadline = Date.now() + 60000;
+    while (!(report.live + report.ended >= 2000) && Date.now() < deadline) await sleep(200);
+    assert.ok(report.live + report.ended >= 2000, `the attacker opened its sockets: ${JSON.stringify(report)}`);
     const times = [];
     for (let i = 0; i < 300; i += 1) {
       const r = await get(`${ek.url}/healthz`, '127.0.0.2');
@@ -179,5 +184,188 @@ test('HTTP framing: a malformed or conflicting Content-Length gets one 400 and t
   } finally {
     await ek.stop();
     ek.cleanup();
+  }
+});
+
+// A request from a given loopback address; resolves {status, headers, body}.
+function request(url, { localAddress = '127.0.0.1', headers = {}, method = 'GET' } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false, localAddress, headers, timeout: 10000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a token shorter than 32 characters stops evkit serve with a clear error that does not show it', () => {
+  for (const [name, value] of [['EVKIT_API_TOKENS', `${'x'.repeat(40)},short-secret`], ['EVKIT_METRICS_TOKEN', 'scrape-me']]) {
+    const ek = new Evkit({ env: { [name]: value } });
+    const t0 = Date.now();
+    const r = spawnSync(bin,
+      ['serve', '--app', ek.app, '--data', ek.data, '--listen', '127.0.0.1:0'],
+      { encoding: 'utf8', timeout: 20000, env: { ...ek.env, EVKIT_LOG_FORMAT: 'text' } });
+    ek.cleanup();
+    assert.ok(Date.now() - t0 < 15000, `evkit serve kept running with a short ${name}`);
+    assert.equal(r.signal, null);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`${name}: token \\d of \\d has \\d+ characters; every token needs at least 32`));
+    assert.doesNotMatch(r.stderr, /short-secret|scrape-me/);
+  }
+});
+
+test('wrong tokens are throttled per client address: 429 with Retry-After past 100 failures, other addresses unaffected', async () => {
+  const token = 'doors-e2e-token-0123456789abcdef0123456789';
+  const ek = await new Evkit({ env: { EVKIT_API_TOKENS: token } }).start();
+  const url = `${ek.url}/api/v1/registrations`;
+  try {
+    const counts = {};
+    let retryAfter = null;
+    for (let i = 0; i < 30; i += 1) {
+      const batch = await Promise.all(Array.from({ length: 10 }, (_, j) =>
+        request(url, { headers: { authorization: `Bearer guess-${i}-${j}-0123456789abcdef0123456789` } })));
+      for (const r of batch) {
+        counts[r.status] = (counts[r.status] || 0) + 1;
+        if (r.status === 429) retryAfter = r.headers['retry-after'];
+      }
+    }
+    assert.ok(counts[401] >= 100 && counts[401] <= 130, `about 100 guesses answered 401: ${JSON.stringify(counts)}`);
+    assert.equal(counts[401] + counts[429], 300, JSON.stringify(counts));
+    assert.match(retryAfter, /^\d+$/);
+    assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 60);
+    // Even the right token waits on the guessing address; another address is served.
+    assert.equal((await request(url, { headers: { authorization: `Bearer ${token}` } })).status, 429);
+    const other = await request(url, { localAddress: '127.0.0.2', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(other.status, 200);
+    // Requests without a credential to open routes are not throttled.
+    assert.equal((await request(`${ek.url}/healthz`)).status, 200);
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
+
+test('the console session cookie is Secure when clients come over HTTPS (EVKIT_PUBLIC_URL=https://...), not otherwise', async () => {
+  const token = 'doors-console-token-0123456789abcdef01234';
+  const login = async (ek) => {
+    const r = await fetch(`${ek.url}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    assert.equal(r.status, 200);
+    const csrf = (await r.json()).csrf;
+    const cookie = r.headers.get('set-cookie');
+    const out = await fetch(`${ek.url}/console/logout`, { method: 'POST', headers: { cookie: cookie.split(';')[0], 'x-evkit-csrf': csrf } });
+    assert.equal(out.status, 200);
+    return [cookie, out.headers.get('set-cookie')];
+  };
+  const proxied = await new Evkit({ env: { EVKIT_API_TOKENS: token, EVKIT_PUBLIC_URL: 'https://events.example.test' } }).start();
+  try {
+    for (const c of await login(proxied)) assert.match(c, /; Secure(;|$)/, c);
+  } finally {
+    await proxied.stop();
+    proxied.cleanup();
+  }
+  const plain = await new Evkit({ env: { EVKIT_API_TOKENS: token, EVKIT_PUBLIC_URL: 'http://127.0.0.1:8080' } }).start();
+  try {
+    for (const c of await login(plain)) assert.doesNotMatch(c, /Secure/, c);
+  } finally {
+    await plain.stop();
+    plain.cleanup();
+  }
+  // A value that is not a URL stops evkit serve, naming the setting.
+  const bad = new Evkit({ env: { EVKIT_PUBLIC_URL: 'events.example.test' } });
+  const r = spawnSync(bin, ['serve', '--app', bad.app, '--data', bad.data, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20000, env: bad.env });
+  bad.cleanup();
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /EVKIT_PUBLIC_URL 'events\.example\.test' is not an http:\/\/ or https:\/\/ URL/);
+});
+
+// The control app with one more web action, big/put, that puts a state value
+// of params.mb MiB: one string, or (shape=table) a table of 1 KiB strings.
+function bigStateApp() {
+  const fx = controlApp();
+  mkdirSync(path.join(fx.app, 'actions/big'), { recursive: true });
+  writeFileSync(path.join(fx.app, 'actions/big/put.lua'), `
+function main(params)
+  local mb = tonumber(params.mb) or 1
+  local value
+  if params.shape == "table" then
+    value = {}
+    local piece = string.rep("y", 1000)
+    for i = 1, math.floor(mb * 1024) do value[i] = piece .. i end
+  else
+    value = string.rep("x", math.floor(mb * 1024 * 1024))
+  end
+  local ok, err = pcall(evkit.state.put, "big." .. (params.key or "a"), value)
+  return { body = { ok = ok, error = (not ok) and tostring(err) or nil } }
+end
+`);
+  const cfg = path.join(fx.app, 'app.config.yaml');
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('    packages:\n', `    packages:
+      big:
+        license: Apache-2.0
+        actions:
+          put:
+            function: actions/big/put.lua
+            runtime: lua
+            web: 'yes'
+            limits:
+              memory: 1024
+              timeout: 60000
+`));
+  return fx;
+}
+
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+test('memory: 30 MB state values are refused with a clear error, and RSS comes back near where it started', async () => {
+  const fx = bigStateApp();
+  const ek = await new Evkit({ app: fx.app }).start();
+  try {
+    const small = await ek.post('big/put?mb=0.5&key=small', {});
+    assert.equal(small.status, 200);
+    assert.deepEqual(small.json, { ok: true });
+    await sleep(3000);
+    const base = rssKiB(ek.proc.pid);
+    for (let i = 0; i < 5; i += 1) {
+      const r = await ek.post(`big/put?mb=30&key=s${i}`, {});
+      assert.equal(r.json.ok, false);
+      assert.match(r.json.error, /the value is \d+ bytes as JSON, over the state value limit of 1048576 bytes \(EVKIT_STATE_VALUE_MAX\)/);
+    }
+    for (let i = 0; i < 3; i += 1) {
+      const r = await ek.post(`big/put?mb=30&key=t${i}&shape=table`, {});
+      assert.equal(r.json.ok, false);
+    }
+    // Bodies near the 1 MB limit, many at once.
+    const body = JSON.stringify({ pad: 'z'.repeat(1000 * 1000) });
+    await Promise.all(Array.from({ length: 24 }, () => fetch(ek.webUrl('big/put?mb=0.01&key=b'), { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text())));
+    // An ASan build keeps freed memory in its quarantine: the bound is for
+    // the real allocator.
+    if (!readFileSync(`/proc/${ek.proc.pid}/maps`, 'utf8').includes('libasan')) {
+      let rss = 0;
+      await ek.waitFor(() => { rss = rssKiB(ek.proc.pid); return rss < base + 40 * 1024; },
+        { timeout: 15000, interval: 500, what: 'memory returned' }).catch(() => {});
+      assert.ok(rss < base + 40 * 1024, `RSS ${Math.round(rss / 1024)} MiB after the large requests, ${Math.round(base / 1024)} MiB before`);
+    }
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+    fx.cleanup();
+  }
+  // The state API refuses the same way: 413 naming the setting.
+  const token = 'doors-state-token-0123456789abcdef0123456';
+  const e2 = await new Evkit({ env: { EVKIT_API_TOKENS: token, EVKIT_STATE_VALUE_MAX: '1024' } }).start();
+  try {
+    const put = (value) => fetch(`${e2.url}/api/v1/namespaces/evkit/state/k1`, {
+      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ value }) });
+    assert.equal((await put('v'.repeat(900))).status, 200);
+    const r = await put('v'.repeat(5000));
+    assert.equal(r.status, 413);
+    assert.match((await r.json()).error, /over the state value limit of 1024 bytes \(EVKIT_STATE_VALUE_MAX\)/);
+  } finally {
+    await e2.stop();
+    e2.cleanup();
   }
 });

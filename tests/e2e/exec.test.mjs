@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Evkit, bin, copyApp, fixtures } from './lib/evkit.mjs';
 
-const TOKEN = 'exec-api-token';
+const TOKEN = 'exec-api-token-0123456789abcdef012345678';
 const CLIENT = 'exec-client';
 const SECRET = 'exec-client-secret-1';
 let ek, app;

@@ -11,7 +11,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { Evkit, copyApp } from './lib/evkit.mjs';
 import { receiver } from './lib/receiver.mjs';
 
-const token = 'filters-token-1';
+const token = 'filters-token-1-0123456789abcdef01234567';
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const SAVE = 'com.adobe.commerce.observer.catalog_product_save_commit_after';
 const DELETE = 'com.adobe.commerce.observer.catalog_product_delete_commit_after';

@@ -28,7 +28,7 @@ test('a second evkit on a port in use exits with "ADDR is in use" instead of sha
 });
 
 test('NUL bytes: a %00 in the path, a query or a binary-mode ce-id is a 400', async () => {
-  const ek = await new Evkit({ env: { EVKIT_API_TOKENS: 'tok-nul' } }).start();
+  const ek = await new Evkit({ env: { EVKIT_API_TOKENS: 'tok-nul-0123456789abcdef0123456789abcdef' } }).start();
   try {
     const path00 = await fetch(`${ek.url}/api/v1/web/evkit/ingestion/webhook%00.lua`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     assert.equal(path00.status, 400);
@@ -38,7 +38,7 @@ test('NUL bytes: a %00 in the path, a query or a binary-mode ce-id is a 400', as
     const ce = await fetch(`${ek.url}/api/v1/events`, {
       method: 'POST',
       headers: {
-        authorization: 'Bearer tok-nul', 'content-type': 'application/json', 'ce-specversion': '1.0',
+        authorization: 'Bearer tok-nul-0123456789abcdef0123456789abcdef', 'content-type': 'application/json', 'ce-specversion': '1.0',
         'ce-id': 'a%00b', 'ce-source': 'backoffice', 'ce-type': 'be-observer.catalog_product_create',
       },
       body: '{"sku":"x"}',

@@ -16,7 +16,7 @@ import { startBackoffice } from '../standins/backoffice.mjs';
 import { TO_COMMERCE, SEED } from './lib/kit-calls.mjs';
 
 const EVENTS = JSON.parse(readFileSync(path.join(sampleApp, 'onboarding/config/events.json'), 'utf8'));
-const API_TOKEN = 'publisher-token-1';
+const API_TOKEN = 'publisher-token-1-0123456789abcdef012345';
 const OAUTH1 = { consumerKey: 'ck-1', consumerSecret: 'cs-secret-1', accessToken: 'at-1', accessTokenSecret: 'ats-secret-1' };
 const IMS = { clientId: 'client-1', clientSecret: 'client-secret-1', scopes: 'AdobeID,openid,commerce.accs' };
 const BO_KEY = 'bo-key-secret-1';

@@ -12,8 +12,8 @@ import { Evkit } from './lib/evkit.mjs';
 import { Ctl, CONTROL, registration, deadletters, sleep } from './lib/fixture.mjs';
 
 const APP = CONTROL;
-const API_TOKEN = 'e2e-metrics-api-token';
-const SCRAPE_TOKEN = 'e2e-scrape-only';
+const API_TOKEN = 'e2e-metrics-api-token-0123456789abcdef01';
+const SCRAPE_TOKEN = 'e2e-scrape-only-0123456789abcdef01234567';
 const ENV = { EVKIT_API_TOKENS: API_TOKEN, EVKIT_METRICS_TOKEN: SCRAPE_TOKEN };
 const T = {
   luaFlow: 'be-observer.catalog_product_create',

@@ -19,7 +19,7 @@ import { Evkit, bin, copyApp, fixtures } from './lib/evkit.mjs';
 import { KIT } from './lib/kit.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const key = 'nodejs-test-token';
+const key = 'nodejs-test-token-0123456789abcdef012345';
 let ek;
 let ow;
 let app;

@@ -10,7 +10,7 @@ import { Evkit, bin, copyApp, sampleApp } from './lib/evkit.mjs';
 
 const catalogue = JSON.parse(readFileSync(path.join(sampleApp, 'onboarding/config/events.json'), 'utf8'));
 const sampleOf = (entity, provider, code) => catalogue[entity][provider][code].sampleEventTemplate;
-const TOKEN = 'sample-test-token';
+const TOKEN = 'sample-test-token-0123456789abcdef012345';
 
 test('event sample prints the sample payload; an unknown code names the near ones', () => {
   const ek = new Evkit();

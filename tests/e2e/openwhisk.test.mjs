@@ -14,7 +14,7 @@ let ek;
 let ow;
 before(async () => {
   fx = controlApp('runtime');
-  ek = await new Evkit({ app: fx.app, env: { EVKIT_API_TOKENS: `other-token,${key}` } }).start();
+  ek = await new Evkit({ app: fx.app, env: { EVKIT_API_TOKENS: `other-token-0123456789abcdef0123456789ab,${key}` } }).start();
   ow = openwhisk({ apihost: ek.url, api_key: key, namespace: 'evkit' });
 });
 after(async () => { await ek.stop(); ek.cleanup(); fx.cleanup(); });

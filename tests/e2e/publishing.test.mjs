@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Evkit, copyApp } from './lib/evkit.mjs';
 
-const token = 'publisher-token-1';
+const token = 'publisher-token-1-0123456789abcdef012345';
 let ek;
 let commerceSource;
 before(async () => {
@@ -167,7 +167,7 @@ test('204 when no registration takes the event; over the per-key rate limit 429 
   const events = JSON.parse(readFileSync(eventsFile, 'utf8'));
   events.product.commerce['com.adobe.commerce.observer.untaken_test'] = { sampleEventTemplate: {} };
   writeFileSync(eventsFile, JSON.stringify(events));
-  const e2 = await new Evkit({ app, env: { EVKIT_API_TOKENS: `${token},second-token`, EVKIT_PUBLISH_RATE: '4/2s' } }).start();
+  const e2 = await new Evkit({ app, env: { EVKIT_API_TOKENS: `${token},second-token-0123456789abcdef0123456789a`, EVKIT_PUBLISH_RATE: '4/2s' } }).start();
   try {
     const c = e2.cli(['event', 'publish', '--provider', 'commerce', '--type', 'com.adobe.commerce.observer.untaken_test', '--payload', '{}', '--id', 'untaken-1']);
     assert.equal(c.code, 0, c.stderr);
@@ -184,7 +184,7 @@ test('204 when no registration takes the event; over the per-key rate limit 429 
     assert.equal(r.headers.get('retry-after'), '1');
     assert.match((await r.json()).error, /rate limit/);
     assert.equal(e2.events().filter((x) => x.event.publisherid === 'rl-3').length, 0, 'a refused event is not journaled');
-    assert.equal((await post('rl-other', 'second-token')).status, 200);
+    assert.equal((await post('rl-other', 'second-token-0123456789abcdef0123456789a')).status, 200);
     await new Promise((res) => setTimeout(res, 700));
     assert.equal((await post('rl-4', token)).status, 200, 'refilled');
   } finally { await e2.stop(); e2.cleanup(); rmSync(app, { recursive: true, force: true }); }

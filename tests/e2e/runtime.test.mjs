@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Evkit, bin } from './lib/evkit.mjs';
 import { controlApp } from './lib/fixture.mjs';
 
-const TOKENS = 'tok-alpha,tok-beta';
+const TOKENS = 'tok-alpha-0123456789abcdef0123456789abcd,tok-beta-0123456789abcdef0123456789abcde';
 let fx;
 let ek;
 
@@ -119,12 +119,12 @@ test('require-adobe-auth: 401 without or with a wrong bearer token, 200 with a t
   assert.equal(r.status, 401);
   r = await request(ek.webUrl('web/secure'), { headers: { authorization: 'Basic dG9rLWFscGhhOg==' } });
   assert.equal(r.status, 401, 'only a bearer token opens a web action');
-  r = await request(ek.webUrl('web/secure'), { headers: { authorization: 'Bearer tok-alpha' } });
+  r = await request(ek.webUrl('web/secure'), { headers: { authorization: 'Bearer tok-alpha-0123456789abcdef0123456789abcd' } });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json, { ok: true });
-  r = await request(ek.webUrl('web/secure'), { headers: { authorization: 'Bearer tok-beta' } });
+  r = await request(ek.webUrl('web/secure'), { headers: { authorization: 'Bearer tok-beta-0123456789abcdef0123456789abcde' } });
   assert.equal(r.status, 200);
-  assert.ok(!ek.stderr.includes('tok-alpha'), 'tokens never reach the logs');
+  assert.ok(!ek.stderr.includes('tok-alpha-0123456789abcdef0123456789abcd'), 'tokens never reach the logs');
 });
 
 test('an application error renders only its value: 418 {"error":"teapot"}', async () => {

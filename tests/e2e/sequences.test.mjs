@@ -11,7 +11,7 @@ import openwhisk from 'openwhisk';
 import { Evkit, fixtures, copyApp } from './lib/evkit.mjs';
 import { activations, annotation, deadletters } from './lib/fixture.mjs';
 
-const token = 'seq-token';
+const token = 'seq-token-0123456789abcdef0123456789abcd';
 const app = path.join(fixtures, 'flows');
 let ek;
 let ow;

@@ -16,7 +16,7 @@ const T = { replayable: 'be-observer.customer_group_update', expiring: 'be-obser
 let ek;
 let ctl;
 before(async () => {
-  ek = await new Evkit({ app: APP, env: { EVKIT_API_TOKENS: 'e2e-progress' } }).start();
+  ek = await new Evkit({ app: APP, env: { EVKIT_API_TOKENS: 'e2e-progress-0123456789abcdef0123456789a' } }).start();
   ctl = new Ctl(ek);
 });
 after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } });
@@ -56,7 +56,7 @@ test('event replay draws a progress bar on a terminal and nothing on a pipe', as
 // A fresh daemon holding three dead letters of `expiring` (9 failed attempts:
 // under the 10 that could disable the registration), fixed before fn runs.
 async function withDeadLetters(fn) {
-  const e = await new Evkit({ app: APP, env: { EVKIT_API_TOKENS: 'e2e-progress' } }).start();
+  const e = await new Evkit({ app: APP, env: { EVKIT_API_TOKENS: 'e2e-progress-0123456789abcdef0123456789a' } }).start();
   try {
     const c = new Ctl(e);
     await c.put('dl.broken', true);

@@ -11,7 +11,7 @@ import { Ctl, controlApp, activations, sleep } from './lib/fixture.mjs';
 
 const FX = controlApp('traces');
 const APP = FX.app;
-const TOKEN = 'e2e-traces-token';
+const TOKEN = 'e2e-traces-token-0123456789abcdef0123456';
 const ENV = { EVKIT_API_TOKENS: TOKEN };
 const SECRET = 'tr-s3cret-9f8e7d6c'; // TRACE_API_SECRET in the scenario's .env (traces.env)
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

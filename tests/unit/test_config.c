@@ -288,6 +288,35 @@ static void test_secrets_hidden(void **state)
     assert_null(config_at(config_count()));
 }
 
+/* evkit serve refuses tokens shorter than 32 characters, naming the
+ * setting and the token's place, never the token. */
+static void test_short_tokens(void **state)
+{
+    (void)state;
+    config_t c;
+    err_t err = {0};
+    setenv("EVKIT_API_TOKENS", "0123456789abcdef0123456789abcdef,s3cr3t", 1);
+    config_init(&c);
+    assert_int_equal(config_load(&c, NULL, CONFIG_ALL, &err), 0);
+    assert_int_equal(config_check_tokens(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "EVKIT_API_TOKENS: token 2 of 2 has 6 characters"));
+    assert_non_null(strstr(err.msg, "at least 32"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    config_free(&c);
+    setenv("EVKIT_API_TOKENS", "0123456789abcdef0123456789abcdef", 1);
+    setenv("EVKIT_METRICS_TOKEN", "short", 1);
+    config_init(&c);
+    assert_int_equal(config_load(&c, NULL, CONFIG_ALL, &err), 0);
+    assert_int_equal(config_check_tokens(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "EVKIT_METRICS_TOKEN"));
+    config_free(&c);
+    unsetenv("EVKIT_METRICS_TOKEN");
+    config_init(&c);
+    assert_int_equal(config_load(&c, NULL, CONFIG_ALL, &err), 0);
+    assert_int_equal(config_check_tokens(&c, &err), 0);
+    config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup(test_lenient, clean_env),
         cmocka_unit_test_setup(test_dotenv_fallback, clean_env),
         cmocka_unit_test_setup(test_secrets_hidden, clean_env),
+        cmocka_unit_test_setup(test_short_tokens, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,10 +43,33 @@ static void test_ratelimit(void **state)
     ratelimit_free(r);
 }
 
+/* Peeking takes nothing; the table keeps at most RATELIMIT_KEYS callers,
+ * dropping full buckets first, so rotating addresses cannot grow it. */
+static void test_ratelimit_peek_and_bound(void **state)
+{
+    (void)state;
+    ratelimit_t *r = ratelimit_new(1, 2);
+    int64_t t = 5000;
+    assert_int_equal(ratelimit_peek(r, 1, t), 0);
+    assert_int_equal(ratelimit_take(r, 1, t), 0);
+    assert_int_equal(ratelimit_take(r, 1, t), 0);
+    assert_true(ratelimit_peek(r, 1, t) > 0);
+    assert_true(ratelimit_peek(r, 1, t) > 0); /* still: a peek takes nothing */
+    assert_int_equal(ratelimit_peek(r, 1, t + 1000), 0);
+    for (uint64_t k = 100; k < 100 + 3 * RATELIMIT_KEYS; k++) {
+        ratelimit_take(r, k, t);
+        ratelimit_take(r, k, t);
+    }
+    /* The stalest callers went; the newest is still limited. */
+    assert_true(ratelimit_peek(r, 100 + 3 * RATELIMIT_KEYS - 1, t) > 0);
+    ratelimit_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_ratelimit_peek_and_bound),
     };
     return cmocka_run_group_tests_name("ratelimit", tests, NULL, NULL);
 }

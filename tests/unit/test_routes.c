@@ -219,6 +219,13 @@ static int ctx_setup_with(void **state, const char *tokens)
 }
 
 static int ctx_setup(void **state) { return ctx_setup_with(state, "tok1, tok2"); }
+static int ctx_setup_throttled(void **state)
+{
+    setenv("EVKIT_AUTH_FAILURES", "3/1m", 1);
+    int rc = ctx_setup_with(state, "tok1, tok2");
+    unsetenv("EVKIT_AUTH_FAILURES");
+    return rc;
+}
 static int ctx_setup_off(void **state) { return ctx_setup_with(state, NULL); }
 
 static int ctx_teardown(void **state)
@@ -234,20 +241,26 @@ static int ctx_teardown(void **state)
 }
 
 /* Dispatches method url with headers (borrowed, may be NULL) into out. */
-static void call(ctx_fixture *f, const char *method, const char *url, json_t *headers,
-                 web_response *out)
+static void call_from(ctx_fixture *f, uint64_t client, const char *method, const char *url,
+                      json_t *headers, web_response *out)
 {
     route_match m;
     route_find(method, url, &m);
     json_t *h = headers ? json_incref(headers) : json_object();
     json_t *q = json_object();
     api_request req = {.method = method, .url = url, .query = q, .query_raw = "", .headers = h,
-                       .body = "", .body_len = 0};
+                       .body = "", .body_len = 0, .client = client};
     web_response_init(out);
     route_dispatch(&f->h, &m, &req, out);
     json_decref(h);
     json_decref(q);
     route_match_free(&m);
+}
+
+static void call(ctx_fixture *f, const char *method, const char *url, json_t *headers,
+                 web_response *out)
+{
+    call_from(f, 0, method, url, headers, out);
 }
 
 static const char *error_of(const web_response *r, char *buf, size_t len)
@@ -256,6 +269,45 @@ static const char *error_of(const web_response *r, char *buf, size_t len)
     snprintf(buf, len, "%s", json_string_value(json_object_get(j, "error")));
     json_decref(j);
     return buf;
+}
+
+/* Three failed authentications per minute per address: the fourth
+ * request with a credential gets 429 with Retry-After, a right token too,
+ * while another address and open rows are untouched. */
+static void test_auth_failures_throttled(void **state)
+{
+    ctx_fixture *f = *state;
+    web_response r;
+    json_t *bad = json_pack("{s:s}", "authorization", "Bearer guess");
+    json_t *good = json_pack("{s:s}", "authorization", "Bearer tok1");
+    const char *url = "/api/v1/namespaces/other/actions"; /* 404 once authorized */
+    for (int i = 0; i < 3; i++) {
+        call_from(f, 7, "GET", url, bad, &r);
+        assert_int_equal(r.status, 401);
+        web_response_free(&r);
+    }
+    call_from(f, 7, "GET", url, bad, &r);
+    assert_int_equal(r.status, 429);
+    const char *ra = json_string_value(json_object_get(r.headers, "retry-after"));
+    assert_non_null(ra);
+    assert_true(atoi(ra) >= 1 && atoi(ra) <= 20);
+    web_response_free(&r);
+    call_from(f, 7, "GET", url, good, &r);
+    assert_int_equal(r.status, 429);
+    web_response_free(&r);
+    /* No credential on an open row: answered. */
+    call_from(f, 7, "GET", "/healthz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    web_response_free(&r);
+    /* The console sign-in checks a token itself: throttled too. */
+    call_from(f, 7, "POST", "/console/login", NULL, &r);
+    assert_int_equal(r.status, 429);
+    web_response_free(&r);
+    call_from(f, 8, "GET", url, good, &r);
+    assert_int_equal(r.status, 404);
+    web_response_free(&r);
+    json_decref(bad);
+    json_decref(good);
 }
 
 static void test_api_off_without_tokens(void **state)
@@ -427,6 +479,8 @@ int main(void)
         cmocka_unit_test(test_auth_classes_and_refusals),
         cmocka_unit_test_setup_teardown(test_api_off_without_tokens, ctx_setup_off, ctx_teardown),
         cmocka_unit_test_setup_teardown(test_api_credentials, ctx_setup, ctx_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_failures_throttled, ctx_setup_throttled,
+                                        ctx_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_unknown, ctx_setup, ctx_teardown),
         cmocka_unit_test(test_http_status_of),
     };

@@ -92,7 +92,7 @@ static int l_state_put(lua_State *L)
     json_t *v = lua_host_check_json(L, 2, "evkit.state.put");
     *g = v;
     err_t err = {0};
-    int rc = store_state_put(st, lua_tostring(L, 1), v, ttl_ms, &err);
+    int rc = engine_state_put(lua_host_activation(L)->engine, lua_tostring(L, 1), v, ttl_ms, &err);
     lua_host_guard_release(L, 4);
     if (rc < 0) return luaL_error(L, "evkit.state.put: %s", err.msg);
     lua_pushboolean(L, 1);

@@ -14,7 +14,7 @@ import { Ctl, controlApp, deadletters } from '../lib/fixture.mjs';
 
 const CHROMIUM = process.env.EVKIT_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(repo, 'tests/artifacts');
-const TOKEN = 'console-browser-token-5f1c';
+const TOKEN = 'console-browser-token-5f1c-0123456789abc';
 const FRAGILE = 'be-observer.customer_delete';     // registration fragile: 500 while frag.broken
 const EXPIRING = 'be-observer.customer_group_create'; // registration expiring: 503 while dl.broken, short max age
 const BULK = 'be-observer.customer_group_update';     // registration bulk: the same, for Replay all
