@@ -18,7 +18,7 @@ import { Webhook } from 'standardwebhooks';
 import { Evkit, repo } from './lib/evkit.mjs';
 import { receiver } from './lib/receiver.mjs';
 
-const token = 'signatures-token-1';
+const token = 'signatures-token-1-0123456789abcdef01234';
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const SAVE = 'com.adobe.commerce.observer.catalog_product_save_commit_after';
 const nodeModules = path.join(repo, 'tests/e2e/node_modules');

@@ -11,7 +11,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { Evkit, fixtures, copyApp } from './lib/evkit.mjs';
 import { annotation, sleep } from './lib/fixture.mjs';
 
-const token = 'trigger-token';
+const token = 'trigger-token-0123456789abcdef0123456789';
 const auth = { authorization: `Bearer ${token}` };
 const cleanups = [];
 after(() => { for (const f of cleanups) f(); });

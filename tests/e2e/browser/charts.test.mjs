@@ -14,7 +14,7 @@ import { Evkit, fixtures, repo } from '../lib/evkit.mjs';
 
 const CHROMIUM = process.env.EVKIT_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(repo, 'tests/artifacts');
-const TOKEN = 'charts-browser-token-9a1e';
+const TOKEN = 'charts-browser-token-9a1e-0123456789abcd';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 let ek;
