@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "core/vec.h"
+#include "metrics/metrics.h"
 
 /* ---- the screen ---- */
 
@@ -150,6 +151,8 @@ struct door {
     int total;
     pending *pend;          /* the door thread's alone */
     size_t npend, pend_cap;
+    int64_t paused_until;   /* out of descriptors: accepting waits until then */
+    int64_t warned;         /* when that was last logged */
 };
 
 /* IPv4: the address; IPv6: its /64, since one host may hold a whole one. */
@@ -230,6 +233,7 @@ static void refuse(int fd, size_t head_len, const screen_result *r)
                      blen, body);
     if (send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* the client left */ }
     shutdown(fd, SHUT_WR);
+    metrics_http_request("other", metrics_http_method(NULL), r->status, 0);
 }
 
 /* ---- the door thread ---- */
@@ -276,8 +280,17 @@ static void accept_all(door_t *d)
         p.fd = accept4(d->lfd, (struct sockaddr *)&p.addr, &p.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (p.fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EMFILE || errno == ENFILE)
-                log_warn("http: out of file descriptors; raise ulimit -n", NULL);
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The backlog stays readable: stop looking at it for a
+                 * moment instead of spinning on it. */
+                if (mono_ms() - d->warned > 10000) {
+                    log_warn("http: out of file descriptors; raise ulimit -n", NULL);
+                    d->warned = mono_ms();
+                }
+                struct epoll_event off = {.events = 0, .data.fd = d->lfd};
+                epoll_ctl(d->ep, EPOLL_CTL_MOD, d->lfd, &off);
+                d->paused_until = mono_ms() + 100;
+            }
             return;
         }
         door_addr_key((struct sockaddr *)&p.addr, p.key);
@@ -288,7 +301,7 @@ static void accept_all(door_t *d)
             close(p.fd);
             continue;
         }
-        p.deadline = now_ms() + d->lim.header_timeout_ms;
+        p.deadline = mono_ms() + d->lim.header_timeout_ms;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.fd = p.fd};
         VEC_GROW(d->pend, d->pend_cap, d->npend + 1);
         d->pend[d->npend++] = p;
@@ -307,7 +320,7 @@ static size_t find_pending(const door_t *d, int fd)
  * is not worth one. Returns the ms until the next deadline. */
 static int expire(door_t *d)
 {
-    int64_t now = now_ms(), next = 1000;
+    int64_t now = mono_ms(), next = 1000;
     for (size_t i = d->npend; i-- > 0;) {
         int64_t left = d->pend[i].deadline - now;
         if (left <= 0) drop(d, i);
@@ -321,7 +334,18 @@ static void *door_main(void *arg)
     door_t *d = arg;
     struct epoll_event ev[64];
     for (;;) {
-        int n = epoll_wait(d->ep, ev, 64, expire(d));
+        int timeout = expire(d);
+        if (d->paused_until) {
+            int64_t left = d->paused_until - mono_ms();
+            if (left <= 0) {
+                struct epoll_event on = {.events = EPOLLIN, .data.fd = d->lfd};
+                epoll_ctl(d->ep, EPOLL_CTL_MOD, d->lfd, &on);
+                d->paused_until = 0;
+            } else if (left < timeout) {
+                timeout = (int)left;
+            }
+        }
+        int n = epoll_wait(d->ep, ev, 64, timeout);
         for (int i = 0; i < n; i++) {
             int fd = ev[i].data.fd;
             if (fd == d->wake) return NULL;
@@ -403,7 +427,7 @@ static bool read_ahead(int fd, uint64_t consumed)
  * timeout, error or hang-up. */
 static bool wait_readable(int fd, int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - mono_ms();
     if (left <= 0) return false;
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
     int n = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
@@ -415,14 +439,14 @@ bool door_await(door_t *d, int fd, uint64_t consumed)
 {
     if (!d || read_ahead(fd, consumed)) return true;
     static __thread char buf[DOOR_MAX_HEAD];
-    int64_t deadline = now_ms() + d->lim.idle_timeout_ms;
+    int64_t deadline = mono_ms() + d->lim.idle_timeout_ms;
     ssize_t seen = 0;
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0) return true; /* closed: libmicrohttpd reads that itself */
         if (n < 0 && errno != EAGAIN && errno != EINTR) return true;
         if (n > 0 && n != seen) {
-            if (seen == 0) deadline = now_ms() + d->lim.header_timeout_ms;
+            if (seen == 0) deadline = mono_ms() + d->lim.header_timeout_ms;
             seen = n;
             screen_result r;
             screen_verdict v = door_screen(buf, (size_t)n, &r);
@@ -439,9 +463,9 @@ bool door_await(door_t *d, int fd, uint64_t consumed)
              * look again shortly instead of polling. */
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
-            more = now_ms() < deadline;
+            more = mono_ms() < deadline;
         } else {
-            more = wait_readable(fd, deadline) || now_ms() < deadline;
+            more = wait_readable(fd, deadline) || mono_ms() < deadline;
         }
         if (!more) {
             shutdown(fd, SHUT_RDWR);
