@@ -10,7 +10,7 @@ import { Evkit } from './lib/evkit.mjs';
 import { receiver } from './lib/receiver.mjs';
 import { Ctl, controlApp } from './lib/fixture.mjs';
 
-const token = 'flow-token-1';
+const token = 'flow-token-1-0123456789abcdef0123456789ab';
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const SAVE = 'com.adobe.commerce.observer.catalog_product_save_commit_after';
 const DELETE = 'com.adobe.commerce.observer.catalog_product_delete_commit_after';
