@@ -58,6 +58,22 @@ static inline void fz_parts_free(fz_parts *p)
     memset(p, 0, sizeof *p);
 }
 
+static inline void fz_rmrf(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Scratch folders, removed when the harness exits. */
+static char *fz_dirs[4];
+static size_t fz_ndirs;
+
+static inline void fz_remove_dirs(void)
+{
+    for (size_t i = 0; i < fz_ndirs; i++) fz_rmrf(fz_dirs[i]);
+}
+
 /* A scratch folder in memory when the machine has /dev/shm. */
 static inline char *fz_tmpdir(void)
 {
@@ -65,14 +81,9 @@ static inline char *fz_tmpdir(void)
     snprintf(tmpl, sizeof tmpl, "%s/evkit-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     char *d = mkdtemp(tmpl);
     if (!d) abort();
+    if (fz_ndirs == 0) atexit(fz_remove_dirs);
+    if (fz_ndirs < sizeof fz_dirs / sizeof *fz_dirs) fz_dirs[fz_ndirs++] = strdup(d);
     return strdup(d);
-}
-
-static inline void fz_rmrf(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 /* Writes n bytes to dir/rel (folders must exist); n == (size_t)-1 removes it. */
