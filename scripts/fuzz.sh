@@ -5,7 +5,7 @@
 #                                              go to build/fuzz/corpus/<h>/, crashes to
 #                                              build/fuzz/artifacts/; run times add up in
 #                                              build/fuzz/fuzz-time.tsv
-#   scripts/fuzz.sh check SECONDS              every committed corpus input, then SECONDS of
+#   scripts/fuzz.sh check SECONDS              every committed corpus and regression input, then SECONDS of
 #                                              fuzzing each (the short pass of make test)
 #   scripts/fuzz.sh merge [HARNESS...]         minimize the committed corpus, the seeds
 #                                              (scripts/fuzz-seeds.py) and what runs found into
@@ -43,12 +43,16 @@ isolated() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# The inputs of past findings (tests/fuzz/regressions/<h>/), kept apart so that merging never
+# drops one; every run and check replays them.
+regress=tests/fuzz/regressions
+
 fuzz_one() { # harness seconds log -> exit status of the harness
   local h=$1 secs=$2 log=$3
-  mkdir -p "$found/$h" "$committed/$h"
+  mkdir -p "$found/$h" "$committed/$h" "$regress/$h"
   isolated "$bin/$h" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
     -max_len="$(max_len "$h")" -artifact_prefix="build/fuzz/artifacts/$h-" -print_final_stats=1 \
-    "$found/$h" "$committed/$h" >"$log" 2>&1
+    "$found/$h" "$committed/$h" "$regress/$h" >"$log" 2>&1
 }
 
 cmd=${1:-}; shift || true
@@ -79,7 +83,8 @@ case $cmd in
       log=build/fuzz/check-$h.log
       if [[ ! -x $bin/$h ]]; then echo "$h: not built ($bin/$h)"; status=1; continue; fi
       # The committed corpus alone first (every input once), then a short fuzzing run.
-      if ! isolated "$bin/$h" -runs=0 -max_len="$(max_len "$h")" "$committed/$h" >"$log" 2>&1 ||
+      mkdir -p "$regress/$h"
+      if ! isolated "$bin/$h" -runs=0 -max_len="$(max_len "$h")" "$committed/$h" "$regress/$h" >"$log" 2>&1 ||
          ! fuzz_one "$h" "$secs" "$log.run"; then
         status=1; echo "$h: FAILED (see $log, $log.run)"
       fi
