@@ -31,6 +31,7 @@ static const char *TOP_USAGE =
     "  deadletter     list [--registration R] | replay <id> | replay --registration R\n"
     "  activation     list [--name N] [--limit N] | get <id> | logs <id> | result <id>\n"
     "  trace          list [--registration R] [--outcome O] [--status S] ... | show <id>\n"
+    "  trigger        list | fire <name> [-p K V]...: scheduled triggers and their rules\n"
     "  keys           [list] | rotate: the RSA keys that sign webhook deliveries\n"
     "  config         the effective settings and where each comes from\n"
     "  test           run the app's Lua tests [FILE...] (fake HTTP, state, publish)\n"
@@ -330,7 +331,7 @@ static int run_command(cli_ctx *ctx, int argc, char **argv)
         &cli_cmd_serve,        &cli_cmd_check,      &cli_cmd_action,     &cli_cmd_event,
         &cli_cmd_deadletter,   &cli_cmd_registration, &cli_cmd_activation, &cli_cmd_trace,
         &cli_cmd_onboard,      &cli_cmd_config,     &cli_cmd_test,       &cli_cmd_exec,
-        &cli_cmd_keys,
+        &cli_cmd_keys,         &cli_cmd_trigger,
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i]->name) == 0) return run_parsed(ctx, cmds[i], argc - 1, argv + 1);

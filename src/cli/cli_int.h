@@ -51,7 +51,7 @@ typedef struct cli_command {
 
 extern const cli_command cli_cmd_serve, cli_cmd_check, cli_cmd_action, cli_cmd_event,
     cli_cmd_deadletter, cli_cmd_registration, cli_cmd_activation, cli_cmd_trace,
-    cli_cmd_onboard, cli_cmd_config, cli_cmd_test, cli_cmd_exec, cli_cmd_keys;
+    cli_cmd_onboard, cli_cmd_config, cli_cmd_test, cli_cmd_exec, cli_cmd_keys, cli_cmd_trigger;
 
 /* An integer option or operand within [lo, hi]; -1 (printed, naming what)
  * otherwise. */

@@ -130,6 +130,11 @@ json_t *runtime_params(const action_t *action, const json_t *request, err_t *err
  * (an interval without startDate counts from there). INT64_MAX when none. */
 int64_t trigger_next_slot(const trigger_t *t, int64_t since_ms, int64_t after_ms);
 
+/* t as the namespaces API and `evkit trigger list` show it: name,
+ * namespace, feed, its schedule inputs, parameters, rules and, for a
+ * scheduled one, lastFire, lastActivationId and nextFire (ISO or null). */
+json_t *trigger_describe(engine_t *e, const trigger_t *t);
+
 typedef struct trigger_fire {
     const char *id;        /* the activation id to use (a claimed fire), or NULL */
     int64_t scheduled_ms;  /* the schedule slot; 0 for a fire through the API */

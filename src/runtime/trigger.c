@@ -41,6 +41,51 @@ int64_t trigger_next_slot(const trigger_t *t, int64_t since_ms, int64_t after_ms
     return next;
 }
 
+static const char *feed_name(feed_kind f)
+{
+    switch (f) {
+    case FEED_ALARM: return "/whisk.system/alarms/alarm";
+    case FEED_INTERVAL: return "/whisk.system/alarms/interval";
+    case FEED_ONCE: return "/whisk.system/alarms/once";
+    default: return NULL;
+    }
+}
+
+static json_t *iso_or_null(int64_t ms)
+{
+    if (ms <= 0 || ms == INT64_MAX) return json_null();
+    char iso[32];
+    time_iso(ms, iso, sizeof iso);
+    return json_string(iso);
+}
+
+json_t *trigger_describe(engine_t *e, const trigger_t *t)
+{
+    json_t *rules = json_array();
+    for (size_t i = 0; i < e->app->nrules; i++)
+        if (e->app->rules[i].trigger == t)
+            json_array_append_new(rules, json_string(e->app->rules[i].name));
+    json_t *j = json_pack("{s:s, s:s, s:s?, s:O, s:o}", "name", t->name, "namespace",
+                          e->namespace, "feed", feed_name(t->feed), "parameters", t->params,
+                          "rules", rules);
+    if (t->cron) json_object_set_new(j, "cron", json_string(t->cron));
+    if (t->interval_ms) json_object_set_new(j, "minutes", json_integer(t->interval_ms / 60000));
+    if (t->date_ms) json_object_set_new(j, "date", iso_or_null(t->date_ms));
+    if (t->start_ms) json_object_set_new(j, "startDate", iso_or_null(t->start_ms));
+    if (t->stop_ms) json_object_set_new(j, "stopDate", iso_or_null(t->stop_ms));
+    store_trigger_rec rec;
+    err_t err;
+    if (t->feed != FEED_NONE && e->store && store_trigger_get(e->store, t->name, now_ms(), &rec,
+                                                              &err) == 0) {
+        int64_t base = rec.last_ms > rec.since_ms ? rec.last_ms : rec.since_ms;
+        json_object_set_new(j, "lastFire", iso_or_null(rec.last_ms));
+        json_object_set_new(j, "lastActivationId",
+                            rec.last_id[0] ? json_string(rec.last_id) : json_null());
+        json_object_set_new(j, "nextFire", iso_or_null(trigger_next_slot(t, rec.since_ms, base)));
+    }
+    return j;
+}
+
 /* One rule: its action invoked with the trigger's params, caused by the
  * trigger's activation; the OpenWhisk log line of the outcome. */
 static json_t *rule_run(engine_t *e, const rule_t *r, const json_t *params, const char *cause)

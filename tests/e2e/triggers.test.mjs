@@ -3,7 +3,7 @@
 // fired twice and with the slots missed while stopped made up by one fire;
 // stopDate ends a schedule; a fire interrupted by a crash runs again with
 // its activation id; triggers fire through the namespaces API; bad
-// declarations are refused by `evkit check`.
+// declarations are refused by `evkit check`; `evkit trigger` lists and fires.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -140,6 +140,19 @@ test('a per-second cron trigger fires on schedule across a restart, no slot twic
     assert.equal((await api(ek, 'triggers/nope', { method: 'POST' })).status, 404);
     const { json: rules } = await api(ek, 'rules');
     assert.deepEqual(rules.map((r) => r.name).sort(), ['onManual', 'onSecond', 'onWindow']);
+    // The command line: the same list, and a fire run in the CLI's own process.
+    const listed = ek.cliJson(['trigger', 'list']);
+    assert.deepEqual(listed.map((t) => t.name), ['everySecond', 'window', 'manual']);
+    assert.equal(listed[0].cron, '* * * * * *');
+    assert.deepEqual(listed[2].rules, ['onManual']);
+    const r = ek.cli(['trigger', 'fire', 'manual', '-p', 'n', '5']);
+    assert.equal(r.code, 0, r.stderr);
+    const cliRec = JSON.parse(r.stdout);
+    assert.equal(cliRec.name, 'manual');
+    const { json: cliAct } = await api(ek, `activations/${JSON.parse(cliRec.logs[0]).activationId}`);
+    assert.equal(cliAct.cause, cliRec.activationId);
+    assert.equal(cliAct.response.result.n, 10);
+    assert.equal(ek.cli(['trigger', 'fire', 'nope']).code, 1);
   } finally {
     await ek.stop();
   }
