@@ -106,8 +106,10 @@ case $cmd in
     ;;
   report)
     # Total seconds per harness from build/fuzz/fuzz-time.tsv, as rows of docs/reliability.md.
-    awk -F'\t' '{t[$2] += $3; if ($4 != 0) f[$2]++} END {
-      for (h in t) printf "| `%s` | %dm %02ds | %d run(s) ended on a finding |\n", h, t[h] / 60, t[h] % 60, f[h]
+    # Columns: total time, time since the last run that ended on a finding, findings.
+    awk -F'\t' '{t[$2] += $3; c[$2] += $3; if ($4 != 0) {f[$2]++; c[$2] = 0}} END {
+      for (h in t) printf "| `%s` | %dm %02ds | %dm %02ds | %d |\n", h, t[h] / 60, t[h] % 60,
+        c[h] / 60, c[h] % 60, f[h]
     }' build/fuzz/fuzz-time.tsv | sort
     ;;
   *)
