@@ -34,7 +34,8 @@ bool api_params_body(const api_request *req, json_t **params, web_response *out)
         *params = j;
         return true;
     }
-    web_error(out, 400, "The request body must be a JSON object%s%s", j ? "" : ": ", j ? "" : perr.msg);
+    if (j) web_error(out, 400, "The request body must be a JSON object.");
+    else web_error(out, 400, "%s.", perr.msg);
     json_decref(j);
     return false;
 }
