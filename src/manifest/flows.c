@@ -279,6 +279,13 @@ static void trigger_feed_inputs(lctx_t *c, trigger_t *t, const mnode_t *feed, co
     if (t->stop_ms && t->stop_ms <= t->start_ms)
         mdiag(c->d, DIAG_ERROR, mn_get(in, "stopDate"),
               "stopDate of trigger '%s' must be after its startDate", t->name);
+    /* Accepted by the alarms feed, not by evkit: say so rather than act otherwise. */
+    static const char *const ignored[] = {"deleteAfterFire", "maxTriggers", NULL};
+    for (int i = 0; ignored[i]; i++)
+        if (mn_get(in, ignored[i]))
+            mdiag(c->d, DIAG_WARNING, mn_key(in, ignored[i]),
+                  "input '%s' of trigger '%s' is not supported by evkit; ignored", ignored[i],
+                  t->name);
     const char *tz = want_str(c, mn_get(in, "timezone"), "timezone");
     if (tz && strcmp(tz, "UTC") && strcmp(tz, "Etc/UTC") && strcmp(tz, "GMT"))
         mdiag(c->d, DIAG_ERROR, mn_get(in, "timezone"),

@@ -241,7 +241,7 @@ test('evkit check refuses bad schedules, feeds and rules, naming them', () => {
             inputs: {minutes: 5, startDate: '2026-12-06T10:00:00Z', stopDate: '2026-12-06T09:00:00Z'}
           badZone:
             feed: alarm
-            inputs: {cron: '* * * * *', timezone: 'Europe/Paris'}
+            inputs: {cron: '* * * * *', timezone: 'Europe/Paris', maxTriggers: 3}
         rules:
           r1: {trigger: missing, action: a}
           r2: {trigger: badCron, action: nope}
@@ -255,6 +255,7 @@ test('evkit check refuses bad schedules, feeds and rules, naming them', () => {
   assert.match(out, /feed '\/whisk.system\/messaging\/messageHubFeed' of trigger 'badFeed' is not supported/);
   assert.match(out, /stopDate of trigger 'badDates' must be after its startDate/);
   assert.match(out, /timezone 'Europe\/Paris' of trigger 'badZone'/);
+  assert.match(out, /warning: input 'maxTriggers' of trigger 'badZone' is not supported by evkit; ignored/);
   assert.match(out, /rule 'r1' names trigger 'missing', which is not declared/);
   assert.match(out, /rule 'r2' names action 'nope', which is not an action of this app/);
 });
