@@ -51,6 +51,8 @@ const KIT_FAILS = new Set(['be-observer.customer_update']);
 // enough attempts that the registration stays healthy.
 const QUICK = { schedule: ['200ms', '400ms'], max_age: '2s' };
 const PATIENT = { schedule: ['200ms', '500ms', '1s', '2s'], max_age: '10m' };
+// Retries within 5 s: at least two attempts unless the first takes 4.7 s.
+const FAILING = { schedule: ['300ms', '600ms', '1200ms'], max_age: '5s' };
 
 let commerce, kit, ek, home, tmp, work;
 const dead = {}; // registration -> dead letters the test expects
@@ -122,8 +124,8 @@ async function settled(name) {
 
 // Sets the retry policy of the kit's registrations (made by its onboarding)
 // through evkit's registrations API, as an operator would.
-async function setRetry(retry) {
-  for (const row of ek.cliJson(['registration', 'list'])) {
+async function setRetry(retry, only) {
+  for (const row of ek.cliJson(['registration', 'list']).filter((r) => !only || r.name === only)) {
     const cur = await api('GET', `/api/v1/registrations/${row.name}`);
     assert.equal(cur.status, 200, cur.text);
     const put = await api('PUT', `/api/v1/registrations/${row.name}`, { ...cur.json, retry });
@@ -377,6 +379,7 @@ test('the kit\'s webhook/check-stock web action answers as the kit defines', { s
 
 test('a failing Commerce: the kit\'s delivery is retried, then a dead letter; replay delivers it once Commerce is back', { skip }, async () => {
   const name = registry('backoffice', 'product');
+  await setRetry(FAILING, name);
   const s = structuredClone(BACKOFFICE.find((x) => x.code === 'be-observer.catalog_product_create'));
   s.sample.sku = 'KIT-FAIL-1';
   const before = dead[name] ?? 0;
@@ -440,7 +443,7 @@ test('traces show consumer -> handler, with the kit\'s log lines in each activat
 test('a kill -9 mid-load loses nothing: after the restart every accepted event reaches Commerce', { skip }, async () => {
   await setRetry(PATIENT);
   const name = registry('backoffice', 'product');
-  const N = 24;
+  const N = 40;
   const skus = Array.from({ length: N }, (_, i) => `KIT-LOAD-${i}`);
   for (const [i, sku] of skus.entries()) {
     await publishApi('backoffice', 'be-observer.catalog_product_create',
