@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "http/api.h"
 #include "registry/registry.h"
 
@@ -238,6 +239,10 @@ void api_reg_replay(http_ctx *h, const api_request *req, web_response *out)
         web_fail(out, &err);
         return;
     }
+    /* The daemon's log says what the API replayed (the CLI prints its own summary). */
+    log_info("replay", json_pack("{s:s, s:I, s:I, s:i}", "registration", req->arg[0], "since",
+                                 (json_int_t)g.since, "until", (json_int_t)g.until, "deliveries",
+                                 count));
     web_json(out, 200, json_pack("{s:s, s:I, s:I, s:i, s:i}", "registration", req->arg[0], "since",
                                  (json_int_t)g.since, "until", (json_int_t)g.until, "replayed",
                                  count, "filtered", filtered));

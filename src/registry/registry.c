@@ -645,10 +645,6 @@ int registry_replay(registry_t *r, const char *name, registry_range *range,
         rc = store_replay_range(r->store, &o, count, filtered, err);
         free(providers);
         free(types);
-        if (rc == 0)
-            log_info("replay", json_pack("{s:s, s:I, s:I, s:i}", "registration", name, "since",
-                                         (json_int_t)range->since, "until",
-                                         (json_int_t)range->until, "deliveries", *count));
     }
     regset_release(regs);
     return rc < 0 ? -1 : 0;
