@@ -418,7 +418,9 @@ test('after max_age a delivery is a dead letter (expired); replay by id and by r
       assert.equal(d.reason, 'expired');
       assert.equal(d.last_status, 503);
       assert.equal(d.last_error, 'down for maintenance');
-      assert.ok(d.attempts >= 3, `retried on the 50/100/100 ms schedule until 250 ms (fewer than the 10 attempts that would disable the registration): ${d.attempts}`);
+      // Retried on the 50/100/100 ms schedule until 250 ms (3 or 4 attempts on a quiet machine,
+      // at least 2 when a loaded one slows each attempt), fewer than the 10 that would disable it.
+      assert.ok(d.attempts >= 2 && d.attempts < 10, `retried until max_age: ${d.attempts}`);
       assert.ok(d.first_attempt <= d.last_attempt);
     }
     assert.equal(deadletters(e).length, 2);
