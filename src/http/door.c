@@ -70,8 +70,13 @@ static screen_verdict screen_line(const char *line, size_t len, framing *f, scre
     const char *v = colon + 1, *end = line + len;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    /* The value as the error shows it: at most 20 bytes, each one that
+     * JSON text would have to escape shown as '?'. */
     char shown[24];
-    snprintf(shown, sizeof shown, "%.*s", (int)(end - v < 20 ? end - v : 20), v);
+    size_t sn = 0;
+    for (const char *c = v; c < end && sn < 20; c++)
+        shown[sn++] = (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\') ? '?' : *c;
+    shown[sn] = '\0';
     size_t digits = 0;
     unsigned long long value = 0;
     for (const char *p = v; p < end && *p >= '0' && *p <= '9'; p++, digits++)

@@ -64,6 +64,7 @@ static void test_screen_bad(void **state)
         C("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "together"),
         C("POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", "white space"),
         C("GET / HTTP/1.1\r\nno colon here\r\n\r\n", "no ':'"),
+        C("POST / HTTP/1.1\r\nContent-Length: 1\"\\\x01\r\n\r\n", "'1??\?' is not"),
 #undef C
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
