@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <nats/nats.h>
+#include <pthread.h>
 
 #include "core/util.h"
 #include "store/store.h"
@@ -199,6 +200,15 @@ static void test_open_twice_idempotent(void **state)
     assert_int_equal(open_on(&f->srv, &s2, &err), 0);
     assert_string_equal(store_backend_name(s2), "nats");
     json_t *ev = NULL;
+    assert_int_equal(store_event_get(s2, r.id, &ev, &err), 0);
+    assert_non_null(ev);
+    json_decref(ev);
+    store_close(s2);
+    /* A list of servers whose first is down: the next one serves. */
+    char list[160];
+    snprintf(list, sizeof list, "nats://127.0.0.1:%d, %s", tu_free_port(), f->srv.url);
+    store_opts o = {.dir = f->srv.dir, .url = list, .timeout_ms = 3000};
+    assert_int_equal(store_open_with(&o, &s2, &err), 0);
     assert_int_equal(store_event_get(s2, r.id, &ev, &err), 0);
     assert_non_null(ev);
     json_decref(ev);
@@ -492,6 +502,7 @@ static void test_two_nodes(void **state)
     store_reg_info info;
     assert_int_equal(store_reg_info_get(b, "reg-n", &info, &err), 0);
     assert_int_equal(info.backlog, 0);
+    assert_int_equal(info.attempts_24h, 6); /* each finish counted once, by either node */
     f->s = b;
 }
 
@@ -580,6 +591,59 @@ static void test_flow_control(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(data_n(&d[0]) + data_n(&d[1]), 22);
     free_claims(d, n);
+}
+
+typedef struct {
+    store_t *s;
+    int done;
+} worker_arg;
+
+static void *finish_worker(void *ud)
+{
+    worker_arg *w = ud;
+    for (int idle = 0; idle < 40;) {
+        store_delivery *d = NULL;
+        size_t n = 0;
+        err_t err;
+        if (store_claim(w->s, 1, 60000, &d, &n, &err) < 0 || n == 0) {
+            free(d);
+            idle++;
+            sleep_ms(25);
+            continue;
+        }
+        store_attempt a = {.delivery_id = d[0].id, .outcome = DELIVERY_DONE,
+                           .started_ms = now_ms(), .ended_ms = now_ms(), .status_code = 200};
+        if (store_finish(w->s, &a, &err) == 0) w->done++;
+        free_claims(d, n);
+    }
+    return NULL;
+}
+
+/* Health counted by compare-and-set from several threads on two nodes at
+ * once: no finish lost. */
+static void test_health_concurrent(void **state)
+{
+    fixture *f = *state;
+    store_t *b = NULL;
+    err_t err;
+    assert_int_equal(open_on(&f->srv, &b, &err), 0);
+    for (int i = 0; i < 40; i++) append(f->s, "commerce", "t", i, NULL, "reg-c", NULL);
+    pthread_t th[6];
+    worker_arg w[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (worker_arg){.s = i % 2 ? b : f->s};
+        pthread_create(&th[i], NULL, finish_worker, &w[i]);
+    }
+    int total = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        total += w[i].done;
+    }
+    assert_int_equal(total, 40);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(b, "reg-c", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 40);
+    store_close(b);
 }
 
 /* ---- KV ---- */
@@ -914,6 +978,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regdefs_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_triggers_and_filtered, setup, teardown),

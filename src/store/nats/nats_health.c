@@ -76,37 +76,22 @@ static void set_last(json_t *rec, void *ud)
     if (a->error) json_object_set_new(rec, "last_error", json_string(a->error));
 }
 
-/* Adds one attempt to its minute: {a: attempts, f: failures, s/r/d: by
- * outcome, l: latency buckets; b: the backlog sample}. */
-static void minute_count(json_t *v, const store_attempt *at)
+static void add_filtered(json_t *rec, void *ud)
 {
-    bool ok = at->outcome == DELIVERY_DONE, retry = at->outcome == DELIVERY_RETRY;
-    const char *inc[] = {"a", ok ? NULL : "f", ok ? "s" : retry ? "r" : "d"};
-    for (size_t i = 0; i < 3; i++)
-        if (inc[i])
-            json_object_set_new(v, inc[i],
-                                json_integer(json_integer_value(json_object_get(v, inc[i])) + 1));
-    json_t *l = json_object_get(v, "l");
-    if (!json_is_array(l)) {
-        l = json_array();
-        for (int i = 0; i < STORE_LATENCY_BUCKETS; i++) json_array_append_new(l, json_integer(0));
-        json_object_set_new(v, "l", l);
-    }
-    int64_t ms = at->ended_ms > at->started_ms ? at->ended_ms - at->started_ms : 0;
-    size_t b = (size_t)store_latency_bucket(ms);
-    json_array_set_new(l, b, json_integer(json_integer_value(json_array_get(l, b)) + 1));
+    (void)ud;
+    json_object_set_new(rec, "filtered",
+                        json_integer(json_integer_value(json_object_get(rec, "filtered")) + 1));
+}
+
+/* A compare-and-set on the registration's record: on a 3-replica
+ * JetStream 2.9 two nodes counting at the same instant may lose one. */
+int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
+{
+    err->msg[0] = '\0';
+    return reg_update(j, registration, add_filtered, NULL, NULL, err);
 }
 
 typedef void (*minute_change)(json_t *v, const void *ud);
-
-static void count_attempt(json_t *v, const void *ud) { minute_count(v, ud); }
-
-static void zero_health(json_t *v, const void *ud)
-{
-    (void)ud;
-    json_object_set_new(v, "a", json_integer(0));
-    json_object_set_new(v, "f", json_integer(0));
-}
 
 static void set_backlog(json_t *v, const void *ud)
 {
@@ -141,37 +126,93 @@ static int minute_update(js_t *j, const char *registration, int64_t minute, minu
     return rc;
 }
 
+/* One attempt is one empty message on
+ * evkit.health.<registration>.<minute>.<outcome s|r|d>.<latency bucket>:
+ * the stream counts them per subject. Appending, unlike a compare-and-set
+ * counter, loses nothing when nodes count at once (JetStream 2.9's
+ * clustered compare-and-set races). */
+static char *health_subject(const char *registration, int64_t minute, char outcome, int bucket)
+{
+    char *tok = js_token(registration);
+    char *s = xasprintf("evkit.health.%s.%lld.%c.%d", tok, (long long)minute, outcome, bucket);
+    free(tok);
+    return s;
+}
+
+static int count_attempt(js_t *j, const char *registration, const store_attempt *at,
+                         int64_t at_ms, err_t *err)
+{
+    char outcome = at->outcome == DELIVERY_DONE ? 's' : at->outcome == DELIVERY_RETRY ? 'r' : 'd';
+    int64_t ms = at->ended_ms > at->started_ms ? at->ended_ms - at->started_ms : 0;
+    char *subject = health_subject(registration, at_ms / 60000, outcome, store_latency_bucket(ms));
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    int64_t deadline = 0;
+    do s = js_Publish(&ack, j->js, subject, "", 0, NULL, &jerr);
+    while (js_retry_wait(j, s, &deadline));
+    jsPubAck_Destroy(ack);
+    free(subject);
+    if (s != NATS_OK) return js_fail(err, s, "cannot count the attempt");
+    return 0;
+}
+
 int js_health_record(js_t *j, const char *registration, const store_attempt *at,
                      const char *error, int64_t at_ms, err_t *err)
 {
     err->msg[0] = '\0';
     /* An undeliverable event says nothing about the target: not counted. */
-    if (at->outcome != DELIVERY_UNDELIVERABLE &&
-        minute_update(j, registration, at_ms / 60000, count_attempt, at, err) < 0)
+    if (at->outcome != DELIVERY_UNDELIVERABLE && count_attempt(j, registration, at, at_ms, err) < 0)
         return -1;
     last_arg a = {.error = error, .at_ms = at_ms};
     return reg_update(j, registration, set_last, &a, NULL, err);
 }
 
-static void add_filtered(json_t *rec, void *ud)
-{
-    (void)ud;
-    json_object_set_new(rec, "filtered",
-                        json_integer(json_integer_value(json_object_get(rec, "filtered")) + 1));
-}
+/* The per-subject counts of the health stream under filter, to fn
+ * (minute, outcome, latency bucket, count). */
+typedef void (*count_fn)(void *ud, const char *reg_token, int64_t minute, char outcome, int bucket,
+                         int64_t n);
 
-int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
+static int health_counts(js_t *j, const char *filter, count_fn fn, void *ud, err_t *err)
 {
-    err->msg[0] = '\0';
-    return reg_update(j, registration, add_filtered, NULL, NULL, err);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = filter;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st;
+    int64_t deadline = 0;
+    do st = js_GetStreamInfo(&si, j->js, JS_HEALTH, &o, &jerr);
+    while (js_retry_wait(j, st, &deadline));
+    if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
+    for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count; i++) {
+        const jsStreamStateSubject *sub = &si->State.Subjects->List[i];
+        char reg[256];
+        long long minute = 0;
+        char outcome = 0;
+        int bucket = 0;
+        if (sscanf(sub->Subject, "evkit.health.%255[^.].%lld.%c.%d", reg, &minute, &outcome,
+                   &bucket) == 4)
+            fn(ud, reg, (int64_t)minute, outcome, bucket, (int64_t)sub->Msgs);
+    }
+    jsStreamInfo_Destroy(si);
+    return 0;
 }
 
 /* ---- windows ---- */
+
+typedef struct {
+    int64_t since_minute, attempts, failures;
+} window_sum;
+
+static void add_window(void *ud, const char *reg, int64_t minute, char outcome, int bucket,
+                       int64_t n)
+{
+    window_sum *w = ud;
+    if (minute < w->since_minute) return;
+    w->attempts += n;
+    if (outcome != 's') w->failures += n;
+}
 
 int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_t *attempts,
                   int64_t *failures, err_t *err)
@@ -179,35 +220,14 @@ int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_
     js_t *j = JS(s);
     *attempts = *failures = 0;
     char *tok = js_token(registration);
-    char *filter = xasprintf("%s.*", tok);
+    char *filter = xasprintf("evkit.health.%s.>", tok);
     free(tok);
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    o.IgnoreDeletes = true;
-    kvWatcher *w = NULL;
-    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    window_sum w = {.since_minute = since_ms / 60000};
+    int rc = health_counts(j, filter, add_window, &w, err);
     free(filter);
-    if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
-    int64_t since_minute = since_ms / 60000;
-    /* The current values come first, then a NULL entry. */
-    for (;;) {
-        kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, j->timeout_ms);
-        if (st != NATS_OK || !e) break;
-        const char *dot = strrchr(kvEntry_Key(e), '.');
-        int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
-        if (minute >= since_minute) {
-            json_error_t je;
-            json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
-            *attempts += json_integer_value(json_object_get(v, "a"));
-            *failures += json_integer_value(json_object_get(v, "f"));
-            json_decref(v);
-        }
-        kvEntry_Destroy(e);
-    }
-    kvWatcher_Destroy(w);
-    if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
-    return 0;
+    *attempts = w.attempts;
+    *failures = w.failures;
+    return rc;
 }
 
 /* ---- info and state ---- */
@@ -308,31 +328,21 @@ int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *
     return 0;
 }
 
+/* The counts so far go (the charts' minutes of the registration with
+ * them): the health window restarts. */
 static int reset_window(js_t *j, const char *registration, err_t *err)
 {
     char *tok = js_token(registration);
-    char *filter = xasprintf("%s.*", tok);
+    char *filter = xasprintf("evkit.health.%s.>", tok);
     free(tok);
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    kvWatcher *w = NULL;
-    o.IgnoreDeletes = true;
-    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = filter;
+    jsErrCode jerr = 0;
+    natsStatus st = js_PurgeStream(j->js, JS_HEALTH, &o, &jerr);
     free(filter);
     if (st != NATS_OK) return js_fail(err, st, "cannot reset the health window");
-    int rc = 0;
-    for (;;) {
-        kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, j->timeout_ms);
-        if (st != NATS_OK || !e) break;
-        const char *dot = strrchr(kvEntry_Key(e), '.');
-        int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
-        kvEntry_Destroy(e);
-        err->msg[0] = '\0';
-        if (rc == 0) rc = minute_update(j, registration, minute, zero_health, NULL, err);
-    }
-    kvWatcher_Destroy(w);
-    return rc;
+    return 0;
 }
 
 int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
@@ -362,6 +372,11 @@ int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err
 
 /* ---- the delivery rollup (the console's charts) ---- */
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Minutes live as long as the health bucket keeps them (25 h): keep_ms
  * beyond that is not honoured on JetStream. */
 int js_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err)
@@ -385,11 +400,47 @@ int js_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err)
     return rc;
 }
 
-int js_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
-                   err_t *err)
+typedef struct {
+    int64_t since_minute;
+    json_t *by_minute;           /* "<minute, zero-padded>" -> row */
+} rollup_sum;
+
+static json_t *rollup_row(json_t *by_minute, int64_t minute)
 {
-    js_t *j = JS(s);
-    *out = NULL;
+    char mk[24];
+    snprintf(mk, sizeof mk, "%020lld", (long long)minute);
+    json_t *row = json_object_get(by_minute, mk);
+    if (row) return row;
+    json_t *lat = json_array();
+    for (int i = 0; i < STORE_LATENCY_BUCKETS; i++) json_array_append_new(lat, json_integer(0));
+    row = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "minute", (json_int_t)(minute * 60000),
+                    "success", (json_int_t)0, "retry", (json_int_t)0, "dead", (json_int_t)0,
+                    "backlog", (json_int_t)0, "latency", lat);
+    json_object_set_new(by_minute, mk, row);
+    return row;
+}
+
+static void add_int(json_t *o, const char *k, int64_t n)
+{
+    json_object_set_new(o, k, json_integer(json_integer_value(json_object_get(o, k)) + n));
+}
+
+static void add_rollup(void *ud, const char *reg, int64_t minute, char outcome, int bucket,
+                       int64_t n)
+{
+    rollup_sum *r = ud;
+    if (minute < r->since_minute) return;
+    json_t *row = rollup_row(r->by_minute, minute);
+    add_int(row, outcome == 's' ? "success" : outcome == 'r' ? "retry" : "dead", n);
+    json_t *lat = json_object_get(row, "latency");
+    if (bucket >= 0 && bucket < STORE_LATENCY_BUCKETS)
+        json_array_set_new(lat, (size_t)bucket,
+                           json_integer(json_integer_value(json_array_get(lat, (size_t)bucket)) + n));
+}
+
+/* The backlog samples (KV evkit_health "<registration>.<minute>" = {b}). */
+static int add_backlogs(js_t *j, const char *registration, rollup_sum *r, err_t *err)
+{
     char *tok = registration ? js_token(registration) : xstrdup("*");
     char *filter = xasprintf("%s.*", tok);
     free(tok);
@@ -397,64 +448,54 @@ int js_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_
     kvWatchOptions_Init(&o);
     o.IgnoreDeletes = true;
     kvWatcher *w = NULL;
-    natsStatus st = kvStore_Watch(&w, j->health, filter, &o);
+    natsStatus st = js_kv_watch(j, &w, j->health, filter, &o);
     free(filter);
-    if (st != NATS_OK) return js_fail(err, st, "cannot read the delivery rollup");
-    json_t *by_minute = json_object(); /* "<minute ms>" -> row, summed */
-    for (;;) {
+    for (; st == NATS_OK;) {
         kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        st = js_kv_next(j, w, &e);
         if (st != NATS_OK || !e) break;
         const char *dot = strrchr(kvEntry_Key(e), '.');
-        int64_t minute = (dot ? strtoll(dot + 1, NULL, 10) : 0) * 60000;
+        int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
         json_error_t je;
         json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
-        kvEntry_Destroy(e);
-        if (!v || minute < since_ms / 60000 * 60000) {
-            json_decref(v);
-            continue;
-        }
-        char mk[24];
-        snprintf(mk, sizeof mk, "%020lld", (long long)minute);
-        json_t *row = json_object_get(by_minute, mk);
-        if (!row) {
-            json_t *lat = json_array();
-            for (int i = 0; i < STORE_LATENCY_BUCKETS; i++)
-                json_array_append_new(lat, json_integer(0));
-            row = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "minute", (json_int_t)minute,
-                            "success", (json_int_t)0, "retry", (json_int_t)0, "dead",
-                            (json_int_t)0, "backlog", (json_int_t)0, "latency", lat);
-            json_object_set_new(by_minute, mk, row);
-        }
-        const char *pairs[][2] = {
-            {"s", "success"}, {"r", "retry"}, {"d", "dead"}, {"b", "backlog"}};
-        for (size_t i = 0; i < 4; i++)
-            json_object_set_new(row, pairs[i][1],
-                                json_integer(json_integer_value(json_object_get(row, pairs[i][1])) +
-                                             json_integer_value(json_object_get(v, pairs[i][0]))));
-        json_t *lat = json_object_get(row, "latency"), *l = json_object_get(v, "l");
-        for (size_t i = 0; i < STORE_LATENCY_BUCKETS; i++)
-            json_array_set_new(lat, i,
-                               json_integer(json_integer_value(json_array_get(lat, i)) +
-                                            json_integer_value(json_array_get(l, i))));
+        if (v && minute >= r->since_minute)
+            add_int(rollup_row(r->by_minute, minute), "backlog",
+                    json_integer_value(json_object_get(v, "b")));
         json_decref(v);
+        kvEntry_Destroy(e);
     }
-    kvWatcher_Destroy(w);
-    if (st != NATS_OK) {
-        json_decref(by_minute);
-        return js_fail(err, st, "cannot read the delivery rollup");
+    if (w) kvWatcher_Destroy(w);
+    return st == NATS_OK ? 0 : js_fail(err, st, "cannot read the backlog samples");
+}
+
+int js_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
+                   err_t *err)
+{
+    js_t *j = JS(s);
+    *out = NULL;
+    char *tok = registration ? js_token(registration) : xstrdup("*");
+    char *filter = xasprintf("evkit.health.%s.>", tok);
+    free(tok);
+    rollup_sum r = {.since_minute = since_ms / 60000, .by_minute = json_object()};
+    int rc = health_counts(j, filter, add_rollup, &r, err);
+    free(filter);
+    if (rc == 0) rc = add_backlogs(j, registration, &r, err);
+    if (rc < 0) {
+        json_decref(r.by_minute);
+        return -1;
     }
-    /* Zero-padded keys: iterating them sorted gives the minutes in order. */
-    json_t *arr = json_array();
-    const char **keys = xcalloc(json_object_size(by_minute) + 1, sizeof *keys);
-    size_t n = 0;
-    const char *k;
+    /* Zero-padded keys: sorted, they give the minutes in order. */
+    size_t n = json_object_size(r.by_minute);
+    const char **keys = xcalloc(n + 1, sizeof *keys);
+    size_t k = 0;
+    const char *key;
     json_t *row;
-    json_object_foreach(by_minute, k, row) keys[n++] = k;
-    qsort(keys, n, sizeof *keys, cmp_str);
-    for (size_t i = 0; i < n; i++) json_array_append(arr, json_object_get(by_minute, keys[i]));
+    json_object_foreach(r.by_minute, key, row) keys[k++] = key;
+    qsort(keys, k, sizeof *keys, cmp_str);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < k; i++) json_array_append(arr, json_object_get(r.by_minute, keys[i]));
     free(keys);
-    json_decref(by_minute);
+    json_decref(r.by_minute);
     *out = arr;
     return 0;
 }

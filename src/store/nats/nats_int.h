@@ -13,6 +13,7 @@
 #define JS_EVENTS "EVKIT_EVENTS"
 #define JS_DELIVERIES "EVKIT_DELIVERIES"
 #define JS_DEAD "EVKIT_DEAD"
+#define JS_HEALTH "EVKIT_HEALTH"
 #define KV_EVENTIDS "evkit_eventids"
 #define KV_DEDUP "evkit_dedup"
 #define KV_ATTEMPTS "evkit_attempts"
@@ -98,6 +99,19 @@ char *js_token(const char *s);
 char *js_delivery_subject(const char *registration, const char *order_key);
 /* The hex SHA-256 of a and b joined by a NUL (65 bytes with the NUL). */
 void js_hash2(const char *a, const char *b, char out[65]);
+
+/* Whether a request that found no responder (a stream electing its
+ * leader, a server failing over) should be sent again: true after a short
+ * sleep, until j->timeout_ms from the first try (*deadline 0 at first).
+ * Only that status: a timeout may have been applied, and a compare-and-set
+ * sent again would count twice. */
+bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline);
+
+/* kvStore_Watch and kvWatcher_Next, but with no key matching filter
+ * *w is NULL and js_kv_next ends at once (a NULL entry). */
+natsStatus js_kv_watch(js_t *j, kvWatcher **w, kvStore *kv, const char *filter,
+                       kvWatchOptions *o);
+natsStatus js_kv_next(js_t *j, kvWatcher *w, kvEntry **e);
 
 /* KV values as JSON: *out NULL (and 0) when absent or deleted; *rev the
  * revision (0 when absent), for a compare-and-set. */

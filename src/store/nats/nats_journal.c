@@ -125,7 +125,12 @@ static int publish(js_t *j, const char *subject, const char *body, const char *m
     po.MsgId = msg_id;
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
-    if (s == NATS_OK) s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+    int64_t deadline = 0;
+    if (s == NATS_OK) {
+        /* Deduplicated by msg_id: a retry never stores it twice. */
+        do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+        while (js_retry_wait(j, s, &deadline));
+    }
     natsMsg_Destroy(m);
     if (s != NATS_OK) return js_fail(err, s, "JetStream did not take the message");
     if (seq) *seq = ack->Sequence;

@@ -158,12 +158,12 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
     kvWatchOptions_Init(&o);
     o.IgnoreDeletes = true;
     kvWatcher *w = NULL;
-    natsStatus st = kvStore_Watch(&w, j->meta, "regdef.*", &o);
+    natsStatus st = js_kv_watch(j, &w, j->meta, "regdef.*", &o);
     if (st != NATS_OK) return js_fail(err, st, "cannot read the registrations");
     json_t *all = json_object();
     for (;;) {
         kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        st = js_kv_next(j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
         json_t *rec = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
@@ -178,7 +178,7 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
         json_decref(rec);
         kvEntry_Destroy(e);
     }
-    kvWatcher_Destroy(w);
+    if (w) kvWatcher_Destroy(w);
     if (st != NATS_OK) {
         json_decref(all);
         return js_fail(err, st, "cannot read the registrations");

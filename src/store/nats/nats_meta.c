@@ -20,19 +20,19 @@ static int kv_values(js_t *j, kvStore *kv, const char *filter, json_t **out, err
     kvWatchOptions_Init(&o);
     o.IgnoreDeletes = true;
     kvWatcher *w = NULL;
-    natsStatus st = kvStore_Watch(&w, kv, filter, &o);
+    natsStatus st = js_kv_watch(j, &w, kv, filter, &o);
     if (st != NATS_OK) return js_fail(err, st, kvStore_Bucket(kv));
     json_t *arr = json_array();
     for (;;) {
         kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, j->timeout_ms);
+        st = js_kv_next(j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
         json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
         if (v) json_array_append_new(arr, v);
         kvEntry_Destroy(e);
     }
-    kvWatcher_Destroy(w);
+    if (w) kvWatcher_Destroy(w);
     if (st != NATS_OK) {
         json_decref(arr);
         return js_fail(err, st, kvStore_Bucket(kv));
@@ -424,12 +424,12 @@ static int settled_of(detail_scan *d, err_t *err)
     kvWatchOptions_Init(&o);
     o.IgnoreDeletes = true;
     kvWatcher *w = NULL;
-    natsStatus st = kvStore_Watch(&w, d->j->settled, filter, &o);
+    natsStatus st = js_kv_watch(d->j, &w, d->j->settled, filter, &o);
     free(filter);
     if (st != NATS_OK) return js_fail(err, st, "cannot read the event's deliveries");
     for (;;) {
         kvEntry *e = NULL;
-        st = kvWatcher_Next(&e, w, d->j->timeout_ms);
+        st = js_kv_next(d->j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
         json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
@@ -438,7 +438,7 @@ static int settled_of(detail_scan *d, err_t *err)
         json_decref(v);
         kvEntry_Destroy(e);
     }
-    kvWatcher_Destroy(w);
+    if (w) kvWatcher_Destroy(w);
     return st == NATS_OK ? 0 : js_fail(err, st, "cannot read the event's deliveries");
 }
 

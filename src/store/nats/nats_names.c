@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define RETRY_STEP_MS 100
 
 char *js_token(const char *s)
 {
@@ -57,13 +60,27 @@ char *js_delivery_subject(const char *registration, const char *order_key)
     return subject;
 }
 
+bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline)
+{
+    if (s != NATS_NO_RESPONDERS) return false;
+    int64_t now = now_ms();
+    if (*deadline == 0) *deadline = now + j->timeout_ms;
+    if (now >= *deadline) return false;
+    struct timespec ts = {0, RETRY_STEP_MS * 1000000L};
+    nanosleep(&ts, NULL);
+    return true;
+}
+
 int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t *rev,
                    err_t *err)
 {
     *out = NULL;
     if (rev) *rev = 0;
     kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, kv, key);
+    natsStatus s;
+    int64_t deadline = 0;
+    do s = kvStore_Get(&e, kv, key);
+    while (js_retry_wait(j, s, &deadline));
     if (s == NATS_NOT_FOUND) return 0;
     if (s != NATS_OK) return js_fail(err, s, kvStore_Bucket(kv));
     if (kvEntry_Operation(e) == kvOp_Put) {
@@ -90,9 +107,12 @@ int js_kv_put_json(js_t *j, kvStore *kv, const char *key, const json_t *v, uint6
     uint64_t newrev = 0;
     natsStatus s;
     jsErrCode jerr = 0;
-    if (rev > 0) s = kvStore_Update(&newrev, kv, key, text, len, rev);
-    else if (create) s = kvStore_Create(&newrev, kv, key, text, len);
-    else s = kvStore_Put(&newrev, kv, key, text, len);
+    int64_t deadline = 0;
+    do {
+        if (rev > 0) s = kvStore_Update(&newrev, kv, key, text, len, rev);
+        else if (create) s = kvStore_Create(&newrev, kv, key, text, len);
+        else s = kvStore_Put(&newrev, kv, key, text, len);
+    } while (js_retry_wait(j, s, &deadline));
     free(text);
     (void)jerr;
     if (s == NATS_OK) return 0;
@@ -102,4 +122,36 @@ int js_kv_put_json(js_t *j, kvStore *kv, const char *key, const json_t *v, uint6
         return 0;
     }
     return js_fail(err, s, kvStore_Bucket(kv));
+}
+
+/* libnats' watcher waits out its timeout for the end of the initial
+ * values when no key matches (on a replicated bucket): ask the bucket's
+ * stream first whether any does. */
+natsStatus js_kv_watch(js_t *j, kvWatcher **w, kvStore *kv, const char *filter,
+                       kvWatchOptions *o)
+{
+    *w = NULL;
+    char *stream = xasprintf("KV_%s", kvStore_Bucket(kv));
+    char *subjects = xasprintf("$KV.%s.%s", kvStore_Bucket(kv), filter);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Stream.Info.SubjectsFilter = subjects;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    int64_t deadline = 0;
+    do s = js_GetStreamInfo(&si, j->js, stream, &jo, &jerr);
+    while (js_retry_wait(j, s, &deadline));
+    bool any = s == NATS_OK && si->State.Subjects && si->State.Subjects->Count > 0;
+    jsStreamInfo_Destroy(si);
+    free(stream);
+    free(subjects);
+    if (s != NATS_OK) return s;
+    return any ? kvStore_Watch(w, kv, filter, o) : NATS_OK;
+}
+
+natsStatus js_kv_next(js_t *j, kvWatcher *w, kvEntry **e)
+{
+    *e = NULL;
+    return w ? kvWatcher_Next(e, w, j->timeout_ms) : NATS_OK;
 }

@@ -29,7 +29,10 @@ static void write_one(js_t *j, js_rec *r)
 {
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_Publish(&ack, j->js, r->subject, r->body, (int)strlen(r->body), NULL, &jerr);
+    natsStatus s;
+    int64_t deadline = 0;
+    do s = js_Publish(&ack, j->js, r->subject, r->body, (int)strlen(r->body), NULL, &jerr);
+    while (js_retry_wait(j, s, &deadline));
     if (s == NATS_OK && r->act_id) {
         char seq[24];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)ack->Sequence);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/vec.h"
 
 #define NS_PER_MS 1000000LL
 #define DEDUP_TTL_MS (24LL * 3600 * 1000)
@@ -48,22 +49,34 @@ static void on_kick(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     pthread_mutex_unlock(&j->work_mu);
 }
 
-/* The servers of o->url as libnats takes them (a comma list, spaces dropped). */
-static char *server_list(const char *url)
+/* The servers of url, split at commas (spaces dropped), for
+ * natsOptions_SetServers: *n of them, freed with free_servers. */
+static char **server_list(const char *url, int *n)
 {
-    char *out = xstrdup(url);
-    char *w = out;
-    for (const char *r = url; *r; r++)
-        if (*r != ' ' && *r != '\t') *w++ = *r;
-    *w = '\0';
-    return out;
+    char *copy = xstrdup(url), *save = NULL;
+    char **v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        VEC_GROW(v, cap, (size_t)*n + 1);
+        v[(*n)++] = xstrdup(t);
+    }
+    free(copy);
+    return v;
+}
+
+static void free_servers(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
 }
 
 static int set_options(natsOptions *no, const store_opts *o, int64_t timeout, err_t *err)
 {
-    char *servers = server_list(o->url);
-    natsStatus s = natsOptions_SetURL(no, servers);
-    free(servers);
+    int n = 0;
+    char **servers = server_list(o->url, &n);
+    natsStatus s = natsOptions_SetServers(no, (const char **)servers, n);
+    free_servers(servers, n);
     if (s == NATS_OK) s = natsOptions_SetName(no, "evkit");
     if (s == NATS_OK) s = natsOptions_SetTimeout(no, timeout);
     /* Once connected, keep reconnecting: a server restart is not an outage. */
@@ -160,7 +173,7 @@ static int stream_compatible(const jsStreamConfig *have, const jsStreamConfig *w
 }
 
 static int ensure_stream(js_t *j, const char *name, const char *subject, jsRetentionPolicy ret,
-                         err_t *err)
+                         int64_t max_age_ms, err_t *err)
 {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -172,6 +185,7 @@ static int ensure_stream(js_t *j, const char *name, const char *subject, jsReten
     cfg.Storage = js_FileStorage;
     cfg.Replicas = j->replicas;
     cfg.AllowDirect = true;
+    cfg.MaxAge = max_age_ms * NS_PER_MS;
     for (int tries = 0; tries < 3; tries++) {
         jsStreamInfo *si = NULL;
         jsErrCode jerr = 0;
@@ -214,11 +228,12 @@ static int ensure_bucket(js_t *j, kvStore **out, const char *bucket, int64_t ttl
 
 static int ensure_all(js_t *j, err_t *err)
 {
-    if (ensure_stream(j, JS_EVENTS, "evkit.event.>", js_LimitsPolicy, err) < 0 ||
-        ensure_stream(j, JS_DELIVERIES, "evkit.dlv.>", js_WorkQueuePolicy, err) < 0 ||
-        ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, err) < 0 ||
-        ensure_stream(j, "EVKIT_ACTIVATIONS", "evkit.act.>", js_LimitsPolicy, err) < 0 ||
-        ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, err) < 0)
+    if (ensure_stream(j, JS_EVENTS, "evkit.event.>", js_LimitsPolicy, 0, err) < 0 ||
+        ensure_stream(j, JS_DELIVERIES, "evkit.dlv.>", js_WorkQueuePolicy, 0, err) < 0 ||
+        ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, 0, err) < 0 ||
+        ensure_stream(j, "EVKIT_ACTIVATIONS", "evkit.act.>", js_LimitsPolicy, 0, err) < 0 ||
+        ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, 0, err) < 0 ||
+        ensure_stream(j, JS_HEALTH, "evkit.health.>", js_LimitsPolicy, HEALTH_TTL_MS, err) < 0)
         return -1;
     if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
         ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||

@@ -58,7 +58,11 @@ int js_publish_delivery(js_t *j, const char *registration, const char *order_key
     po.MsgId = msg_id;
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
-    if (s == NATS_OK) s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+    int64_t deadline = 0;
+    if (s == NATS_OK) {
+        do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+        while (js_retry_wait(j, s, &deadline));
+    }
     natsMsg_Destroy(m);
     jsPubAck_Destroy(ack);
     if (s != NATS_OK) return js_fail(err, s, "JetStream did not take the delivery");
@@ -211,8 +215,10 @@ static int at_head(js_t *j, natsMsg *m, uint64_t seq, bool *head, err_t *err)
     o.NextBySubject = natsMsg_GetSubject(m);
     natsMsg *first = NULL;
     natsStatus s = js_DirectGetMsg(&first, j->js, JS_DELIVERIES, NULL, &o);
+    /* m itself is in the stream: a replica that finds nothing is behind,
+     * and knows nothing of what may be ahead of m. Look again later. */
     if (s == NATS_NOT_FOUND) {
-        *head = true;
+        *head = false;
         return 0;
     }
     if (s != NATS_OK) return js_fail(err, s, "cannot check the order key");
@@ -544,6 +550,10 @@ int js_finish(store_t *s, const store_attempt *a, err_t *err)
         error = fallback;
     }
     int64_t t = a->ended_ms > 0 ? a->ended_ms : now_ms();
+    /* Counted before it is settled: a node that dies in between has the
+     * attempt counted and run again, never run and not counted. */
+    err_t herr;
+    int rc = js_health_record(j, c->registration, a, error, t, &herr);
     if (settle(j, c, a, error, err) < 0) {
         pthread_mutex_lock(&j->mu);
         c->next = j->claims;
@@ -551,7 +561,7 @@ int js_finish(store_t *s, const store_attempt *a, err_t *err)
         pthread_mutex_unlock(&j->mu);
         return -1;
     }
-    int rc = js_health_record(j, c->registration, a, error, t, err);
+    if (rc < 0 && err) *err = herr;
     claim_free(c);
     c = NULL;
     pthread_mutex_lock(&j->mu);
