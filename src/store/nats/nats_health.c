@@ -1,8 +1,9 @@
 /* nats_health: registration health shared by every node: the state record
- * in KV evkit_regs ({state, enabled_at, last_error, last_attempt}) and
- * attempt and failure counters per minute in KV evkit_health
- * ("<registration>.<minute>" = {a, f}, expired by the bucket's TTL), both
- * updated by compare-and-set so that nodes never overwrite each other. */
+ * in KV evkit_regs ({state, enabled_at, last_error, last_attempt}, changed
+ * by compare-and-set), one message per finished attempt on the stream
+ * EVKIT_HEALTH (subject by registration, minute, outcome and latency
+ * bucket; the stream's per-subject counts are the windows and the charts;
+ * 25 h max age), and the backlog samples in KV evkit_health. */
 #include "store/nats/nats_int.h"
 
 #include <stdio.h>
@@ -434,8 +435,9 @@ static void add_rollup(void *ud, const char *reg, int64_t minute, char outcome, 
     add_int(row, outcome == 's' ? "success" : outcome == 'r' ? "retry" : "dead", n);
     json_t *lat = json_object_get(row, "latency");
     if (bucket >= 0 && bucket < STORE_LATENCY_BUCKETS)
-        json_array_set_new(lat, (size_t)bucket,
-                           json_integer(json_integer_value(json_array_get(lat, (size_t)bucket)) + n));
+        json_array_set_new(
+            lat, (size_t)bucket,
+            json_integer(json_integer_value(json_array_get(lat, (size_t)bucket)) + n));
 }
 
 /* The backlog samples (KV evkit_health "<registration>.<minute>" = {b}). */
