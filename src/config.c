@@ -399,7 +399,9 @@ int config_load(config_t *c, const app_t *app, unsigned scopes, err_t *err)
         if (parse_into(st, c, v) < 0) {
             err_t bad;
             bad_value(st, v, from, &bad);
-            if (!(scopes & CONFIG_LENIENT)) {
+            /* A bad store is never worked around: the default would be
+             * another journal (SQLite here instead of the cluster). */
+            if (!(scopes & CONFIG_LENIENT) || st->kind == T_STORE_URL) {
                 if (err) *err = bad;
                 return -1;
             }

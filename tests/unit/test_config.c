@@ -183,6 +183,14 @@ static void test_lenient(void **state)
     assert_string_equal(field(all, "EVKIT_TRACE_RETENTION", "source"), "env");
     json_decref(all);
     config_free(&c);
+
+    /* Except the store: its default is another journal, not a fallback. */
+    setenv("EVKIT_STORE", "nats:/typo:4222", 1);
+    config_init(&c);
+    err_t err = {0};
+    assert_int_equal(config_load(&c, NULL, CONFIG_ALL | CONFIG_LENIENT, &err), -1);
+    assert_non_null(strstr(err.msg, "EVKIT_STORE 'nats:/typo:4222' is not"));
+    config_free(&c);
 }
 
 /* The environment first, then the app's .env; an empty value is the
