@@ -11,6 +11,7 @@
 #include <string.h>
 
 #define CAS_TRIES 16
+#define COUNT_RETRY_MS 30000
 #define DAY_MS (24LL * 3600 * 1000)
 
 /* Applies change to the record of registration (created ACTIVE when
@@ -149,7 +150,9 @@ static int count_attempt(js_t *j, const char *registration, const store_attempt 
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
     natsStatus s;
-    int64_t deadline = 0;
+    /* Longer than other requests: a count given up is lost for good, and
+     * a stream's election after a server died can take several seconds. */
+    int64_t deadline = now_ms() + COUNT_RETRY_MS;
     do s = js_Publish(&ack, j->js, subject, "", 0, NULL, &jerr);
     while (js_retry_wait(j, s, &deadline));
     jsPubAck_Destroy(ack);
