@@ -270,13 +270,13 @@ async function render({ refresh = false } = {}) {
 }
 
 function navPage(page) {
-  return { trace: 'traces', events: 'journal' }[page] || page;
+  return { trace: 'traces', events: 'journal', tracectx: 'traces' }[page] || page;
 }
 
 function titleOf(page) {
   return {
     registrations: 'Registrations', traces: 'Debug tracing', trace: 'Trace', events: 'Event', journal: 'Journal',
-    activations: 'Activations', deadletters: 'Dead letters', charts: 'Charts',
+    activations: 'Activations', deadletters: 'Dead letters', charts: 'Charts', tracectx: 'Trace',
   }[page] || 'Not found';
 }
 
@@ -722,7 +722,8 @@ ROUTES.events = async ({ args }) => {
     h('dt', {}, 'Provider'), h('dd', {}, d.provider, ' ', h('span', { class: 'muted mono small' }, ev.source)),
     h('dt', {}, 'Position'), h('dd', {}, String(d.position)),
     h('dt', {}, 'Time'), h('dd', {}, when(ev.time), h('span', { class: 'muted small' }, ev.time ? ` ${ev.time}` : '')),
-    h('dt', {}, 'Deliveries'), h('dd', {}, deliveries.length ? `${deliveries.length} registration${deliveries.length > 1 ? 's' : ''}` : 'none: no registration takes this type')));
+    h('dt', {}, 'Deliveries'), h('dd', {}, deliveries.length ? `${deliveries.length} registration${deliveries.length > 1 ? 's' : ''}` : 'none: no registration takes this type'),
+    traceLink(ev.traceparent)));
   // Every attempt of every delivery, in time order, after the event itself.
   const attempts = deliveries.flatMap((dl) => (dl.traces || []).map((t) => ({ ...t, delivery: dl })));
   attempts.sort((a, b) => (toMs(a.start) - toMs(b.start)) || (a.attempt - b.attempt));
@@ -905,9 +906,58 @@ async function activationPage(id) {
     h('dt', {}, 'Status'), h('dd', {}, activationStatus(a)),
     h('dt', {}, 'Started'), h('dd', {}, when(a.start), h('span', { class: 'muted small' }, a.start ? ` ${new Date(toMs(a.start)).toISOString()}` : '')),
     h('dt', {}, 'Duration'), h('dd', {}, duration(a.duration), limits ? h('span', { class: 'muted' }, ` of ${duration(limits.timeout)} allowed`) : null),
-    h('dt', {}, 'Caused by'), h('dd', {}, a.cause ? h('a', { class: 'mono', href: link('activations', [a.cause]) }, a.cause) : h('span', { class: 'muted' }, '—'))));
+    h('dt', {}, 'Caused by'), h('dd', {}, a.cause ? h('a', { class: 'mono', href: link('activations', [a.cause]) }, a.cause) : h('span', { class: 'muted' }, '—')),
+    traceLink(annotation(a, 'traceparent'))));
   return [pageHead(`Activation ${short(a.activationId, 12)}`, null, null, [h('a', { href: '#/activations' }, 'Activations')]), meta, h('h2', {}, 'Logs and result'), activationDetail(a)];
 }
+
+// ---------- W3C trace context ----------
+
+// The dt/dd pair that opens the trace of a traceparent (nothing without one).
+function traceLink(tp) {
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec(tp || '');
+  if (!m) return null;
+  return [h('dt', {}, 'Trace'), h('dd', {}, h('a', { class: 'mono trace-link', href: link('tracectx', [m[1]]) }, m[1]),
+    h('span', { class: 'muted small mono' }, ` span ${m[2]}`))];
+}
+
+const SPAN_KINDS = { trigger: 'Trigger fire', activation: 'Activation', event: 'Event', delivery: 'Delivery attempt' };
+
+function spanTarget(sp) {
+  if (sp.kind === 'activation' || sp.kind === 'trigger') return link('activations', [sp.ref]);
+  if (sp.kind === 'event') return link('events', [sp.ref]);
+  if (sp.kind === 'delivery') return link('traces', [sp.name]);
+  return null;
+}
+
+// Every span of one trace as a tree: each under the span it continues.
+ROUTES.tracectx = async ({ args }) => {
+  const id = args[0] || '';
+  const d = await api(`/api/v1/trace-context/${encodeURIComponent(id)}`);
+  const spans = d.spans || [];
+  const byId = new Map(spans.map((sp) => [sp.spanId, sp]));
+  const kids = new Map();
+  const roots = [];
+  for (const sp of spans) {
+    if (sp.parentSpanId && byId.has(sp.parentSpanId)) {
+      if (!kids.has(sp.parentSpanId)) kids.set(sp.parentSpanId, []);
+      kids.get(sp.parentSpanId).push(sp);
+    } else {
+      roots.push(sp);
+    }
+  }
+  const t0 = Math.min(...spans.map((sp) => sp.start));
+  const node = (sp) => h('li', { class: `span span-${sp.kind}`, 'data-span': sp.spanId, 'data-kind': sp.kind },
+    h('div', { class: 'line1' },
+      h('span', { class: `badge ${sp.ok ? 'ok' : 'bad'}` }, SPAN_KINDS[sp.kind] || sp.kind),
+      spanTarget(sp) ? h('a', { class: 'mono', href: spanTarget(sp) }, sp.name) : h('span', { class: 'mono' }, sp.name),
+      sp.kind === 'delivery' ? statusBadge(sp.status, sp.ok ? 'success' : 'error') : null,
+      h('span', { class: 'muted' }, `+${duration(sp.start - t0)}`, sp.end > sp.start ? `, ${duration(sp.end - sp.start)}` : ''),
+      h('span', { class: 'muted small mono' }, ` span ${sp.spanId}`)),
+    (kids.get(sp.spanId) || []).length ? h('ul', { class: 'span-tree' }, kids.get(sp.spanId).map(node)) : null);
+  return [pageHead(`Trace ${short(id, 12)}`, `W3C trace ${id}: ${spans.length} span${spans.length === 1 ? '' : 's'} evkit recorded, each under the one it continues.`),
+    h('div', { class: 'card card-pad' }, h('ul', { class: 'span-tree root' }, roots.map(node)))];
+};
 
 // ---------- Dead letters ----------
 

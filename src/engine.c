@@ -4,6 +4,7 @@
 
 #include "core/cloudevent.h"
 #include "core/filter.h"
+#include "core/tracectx.h"
 #include "core/json_io.h"
 #include "core/jsonpath.h"
 #include "core/log.h"
@@ -156,14 +157,46 @@ int engine_check_event(const engine_t *e, const char *provider_key, const char *
     return attributes ? cloudevent_check(attributes, err) : 0;
 }
 
+static int publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                   const char *idempotency_key, json_t *attributes, const char *traceparent,
+                   store_append_result *res, size_t *matched, err_t *err);
+
 int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, json_t *data,
                       const char *idempotency_key, json_t *attributes, store_append_result *res,
                       size_t *matched, err_t *err)
+{
+    return publish(e, provider_key, type, data, idempotency_key, attributes, NULL, res, matched,
+                   err);
+}
+
+int engine_publish_traced(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                          const char *idempotency_key, const char *traceparent,
+                          store_append_result *res, err_t *err)
+{
+    return publish(e, provider_key, type, data, idempotency_key, NULL, traceparent, res, NULL,
+                   err);
+}
+
+static int publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                   const char *idempotency_key, json_t *attributes, const char *traceparent,
+                   store_append_result *res, size_t *matched, err_t *err)
 {
     if (engine_check_event(e, provider_key, type, data, idempotency_key, attributes, err) < 0)
         return -1;
     if (e->app && !app_provider(e->app, provider_key) && !runtime_provider(e, provider_key))
         return err_code(err, EVK_INVALID, "unknown provider '%s'", provider_key);
+
+    /* The event's own span, in the trace its publisher sent (attribute
+     * traceparent; a new trace when none or invalid): deliveries continue it. */
+    tracectx parent, span;
+    const char *given = json_string_value(json_object_get(attributes, "traceparent"));
+    bool traced = tracectx_parse(given ? given : traceparent, &parent);
+    tracectx_child(traced ? &parent : NULL, &span);
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_format(&span, tp);
+    json_t *attrs = attributes ? json_copy(attributes) : json_object();
+    json_object_set_new(attrs, "traceparent", json_string(tp));
+    attributes = attrs;
 
     regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
     size_t nregs = regs ? regs->n : 0;
@@ -209,7 +242,13 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
     if (rc == 0 && !res->duplicate) {
         metrics_event_published(provider_key, type);
         for (size_t i = 0; i < nfiltered; i++) metrics_event_filtered(filtered[i]);
+        int64_t t = now_ms();
+        store_span sp = {.trace_id = span.trace_id, .span_id = span.span_id,
+                         .parent_id = traced ? parent.span_id : NULL, .kind = "event",
+                         .ref = res->id, .name = type, .start_ms = t, .end_ms = t, .ok = true};
+        store_span_put(e->store, &sp);
     }
+    json_decref(attrs);
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
     free(specs);

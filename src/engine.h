@@ -71,6 +71,13 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
                       const char *idempotency_key, json_t *attributes, store_append_result *res,
                       size_t *matched, err_t *err);
 
+/* engine_publish continuing the W3C trace of traceparent (the publishing
+ * activation's; NULL or invalid: a new trace). Every event gets a span of
+ * its own, kept as its traceparent attribute, which deliveries continue. */
+int engine_publish_traced(engine_t *e, const char *provider_key, const char *type, json_t *data,
+                          const char *idempotency_key, const char *traceparent,
+                          store_append_result *res, err_t *err);
+
 /* The provider whose CloudEvent source this is: "urn:uuid:<provider id>"
  * (or the bare provider key). NULL when none. */
 const provider_t *engine_provider_by_source(engine_t *e, const char *source);

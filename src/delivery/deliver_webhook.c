@@ -114,6 +114,11 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
     }
     int64_t started = now_ms();
     int64_t ts = started / 1000;
+    /* One request, one span: in the trace of its first event. */
+    tracectx span;
+    char parent[17], tp[TRACEPARENT_LEN + 1];
+    delivery_span(dls[0].event, &span, parent);
+    tracectx_format(&span, tp);
     err_t err;
     char *sig = webhook_signature(reg->secrets, reg->nsecrets, msg_id, ts, body.data, body.len, &err);
     delivery_verdict v;
@@ -140,6 +145,7 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
             if (type) json_object_set_new(h, "x-adobe-event-code", json_string(type));
         }
         if (retries > 0) json_object_set_new(h, "x-adobe-retry-count", json_sprintf("%d", retries));
+        json_object_set_new(h, "traceparent", json_string(tp));
         digital_signature(delivery_engine(d), h, body.data, body.len);
         webhook_post(reg->webhook_url, h, body.data, body.len, WEBHOOK_TIMEOUT_MS,
                      delivery_engine(d)->config->webhook_allow, &r);
@@ -167,8 +173,11 @@ static void send_batch(delivery_t *d, const registration_t *reg, store_delivery 
     };
     int64_t retry_after = delivery_retry_after(
         json_string_value(json_object_get(r.headers, "retry-after")), ended);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        base.span = i == 0 ? &span : NULL;
+        base.parent_span = parent;
         finish(d, reg, &dls[i], started, ended, v, status, error, retry_after, &base);
+    }
     delivery_update_health(d, reg, v == VERDICT_SUCCESS);
     webhook_response_free(&r);
     json_decref(h);

@@ -7,6 +7,7 @@
 #include "delivery/delivery.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -326,6 +327,14 @@ static int64_t result_retry_after(const json_t *result, int64_t now)
     return -1;
 }
 
+void delivery_span(const json_t *event, tracectx *span, char parent[17])
+{
+    tracectx ev;
+    bool traced = tracectx_parse(json_string_value(json_object_get(event, "traceparent")), &ev);
+    tracectx_child(traced ? &ev : NULL, span);
+    snprintf(parent, 17, "%s", traced ? ev.span_id : "");
+}
+
 static void deliver_one(delivery_t *d, store_delivery *dl)
 {
     engine_t *e = d->engine;
@@ -361,13 +370,19 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
         regset_release(regs);
         return;
     }
+    tracectx span;
+    char parent[17], tp[TRACEPARENT_LEN + 1];
+    delivery_span(dl->event, &span, parent);
+    tracectx_format(&span, tp);
+    tr.span = &span;
+    tr.parent_span = parent;
     json_t *params = delivery_params(reg->action, dl->event, dl->attempt);
     json_object_set_new(params, "__evkit",
-                        json_pack("{s:i, s:i, s:s, s:I}", "attempt", dl->attempt, "retryCount",
+                        json_pack("{s:i, s:i, s:s, s:I, s:s}", "attempt", dl->attempt, "retryCount",
                                   dl->attempt - 1, "registration", reg->name, "delivery",
-                                  (json_int_t)dl->id));
+                                  (json_int_t)dl->id, "traceparent", tp));
     invoke_result res;
-    runtime_invoke(e, reg->action, params, NULL, &res);
+    runtime_invoke_traced(e, reg->action, params, NULL, tp, &res);
 
     int code = 0;
     delivery_verdict v = delivery_classify(&res, &code);

@@ -4,6 +4,7 @@
 #ifndef EVKIT_DELIVERY_INT_H
 #define EVKIT_DELIVERY_INT_H
 
+#include "core/tracectx.h"
 #include "delivery/delivery.h"
 #include "delivery/webhook.h"
 
@@ -18,6 +19,10 @@ void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok);
  * the like. */
 void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
                      const store_attempt *at, delivery_verdict v, const char *what);
+/* An attempt's W3C trace context: a span in the trace of the event's
+ * traceparent (a new trace when it has none); *parent gets the event's
+ * span ("" when none). */
+void delivery_span(const json_t *event, tracectx *span, char parent[17]);
 /* A uniform random number in 0..1 for retry jitter. */
 double delivery_rnd01(void);
 /* The lease a claim takes: twice the longest consumer time limit and 30 s. */

@@ -128,6 +128,10 @@ api_handler_fn api_providers, api_provider, api_provider_metadata, api_provider_
  * the PEM public keys of the webhook signatures (delivery/sigkeys.h). */
 void api_public_key(http_ctx *h, const api_request *req, web_response *out);
 
+/* GET /api/v1/trace-context/<trace id> (tracectx_api.c): the spans of a W3C
+ * trace. */
+api_handler_fn api_trace_context;
+
 /* GET /metrics: Prometheus text format 0.0.4 (metrics_api.c). */
 api_handler_fn api_metrics;
 

@@ -258,12 +258,16 @@ static json_t *request_events(const api_request *req, bool *batch, web_response 
 }
 
 /* Journals one checked event; its result in *result, or -1 with err. */
-static int publish_one(engine_t *e, const checked *c, size_t *matched, json_t **result,
-                       err_t *err)
+static int publish_one(engine_t *e, const checked *c, const char *traceparent, size_t *matched,
+                       json_t **result, err_t *err)
 {
     json_t *ev = c->event;
     json_t *attrs = json_deep_copy(ev);
     json_object_del(attrs, "data");
+    /* The CloudEvent's own traceparent (the distributed tracing extension)
+     * wins over the request's header. */
+    if (traceparent && !json_object_get(attrs, "traceparent"))
+        json_object_set_new(attrs, "traceparent", json_string(traceparent));
     json_t *data = json_object_get(ev, "data");
     json_t *b64 = json_object_get(ev, "data_base64");
     if (b64) json_object_set(attrs, "data_base64", b64); /* kept verbatim below */
@@ -312,7 +316,7 @@ long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
         size_t matched = 0;
         json_t *one = NULL;
         err_t err;
-        if (publish_one(e, &ok[i], &matched, &one, &err) < 0) {
+        if (publish_one(e, &ok[i], hdr(req->headers, "traceparent"), &matched, &one, &err) < 0) {
             web_error(out, http_status_of(err.code), "Unable to publish event %s: %s",
                       json_string_value(json_object_get(ok[i].event, "type")), err.msg);
             taken = -1;

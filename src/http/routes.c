@@ -96,6 +96,8 @@ static const http_route ROUTES[] = {
 
     {M_GET, "/api/v1/stats/deliveries", api_stats_deliveries, "stats_api", API("API")},
     {M_ANY, "/api/v1/stats**", route_not_found, "stats_api", API("API")},
+    {M_GET, "/api/v1/trace-context/*", api_trace_context, "traces_api", API("API")},
+    {M_ANY, "/api/v1/trace-context/**", route_not_found, "traces_api", API("API")},
     {M_GET, "/api/v1/traces", api_traces, "traces_api", API("API")},
     {M_GET, "/api/v1/traces/", api_traces, "traces_api", API("API")},
     {M_GET, "/api/v1/traces/*", api_trace, "traces_api", API("API")},

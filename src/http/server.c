@@ -262,7 +262,9 @@ void http_web_action(http_ctx *h, const api_request *req, web_response *out)
             json_decref(shown);
         }
         invoke_result res;
-        runtime_invoke(h->e, action, params, NULL, &res);
+        /* A W3C traceparent on the request: the activation continues it. */
+        runtime_invoke_traced(h->e, action, params, NULL,
+                              json_string_value(json_object_get(req->headers, "traceparent")), &res);
         web_render(&res, out);
         json_decref(res.result);
         json_decref(params);

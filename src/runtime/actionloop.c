@@ -189,6 +189,10 @@ static char *loop_message(const activation_t *a, size_t *len)
                             e && e->api_host ? e->api_host : "");
     OPENSSL_cleanse(key, sizeof key);
     free(name);
+    /* The activation's W3C trace context (nodejs: __OW_TRACEPARENT). */
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_format(&a->trace, tp);
+    if (msg && a->trace.trace_id[0]) json_object_set_new(msg, "traceparent", json_string(tp));
     char *line = msg ? json_text(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
     if (!line) return NULL;

@@ -45,6 +45,10 @@ static char **build_env(const activation_t *a, bool per_activation, char *const 
         env[n++] = xasprintf("__OW_API_KEY=%s", key);
         env[n++] = xasprintf("__OW_ACTIVATION_ID=%s", a->id);
         env[n++] = xasprintf("__OW_DEADLINE=%lld", (long long)a->deadline_ms);
+        /* The activation's W3C trace context, as OpenTelemetry reads it from the environment. */
+        char tp[TRACEPARENT_LEN + 1];
+        tracectx_format(&a->trace, tp);
+        if (a->trace.trace_id[0]) env[n++] = xasprintf("TRACEPARENT=%s", tp);
     } else {
         env[n++] = xasprintf("__OW_API_KEY=%s", e && e->api_key ? e->api_key : "");
     }

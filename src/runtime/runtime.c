@@ -14,6 +14,7 @@ static _Thread_local const char *current_activation_id;
 /* The deadline of the activation running on this thread: a nested
  * invocation never outlives its caller. */
 static _Thread_local int64_t current_deadline_ms;
+static _Thread_local const tracectx *current_trace;
 
 const char *act_status_name(act_status st)
 {
@@ -28,6 +29,11 @@ const char *act_status_name(act_status st)
 const char *runtime_current_activation(void)
 {
     return current_activation_id ? current_activation_id : "";
+}
+
+const tracectx *runtime_current_trace(void)
+{
+    return current_trace;
 }
 
 void activation_log(activation_t *a, const char *stream, const char *line, size_t len)
@@ -128,6 +134,13 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
         json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "causedBy", "value", a->cause));
     if (a->timed_out)
         json_array_append_new(ann, json_pack("{s:s, s:b}", "key", "timeout", "value", 1));
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_format(&a->trace, tp);
+    if (a->trace.trace_id[0])
+        json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "traceparent", "value", tp));
+    if (a->parent_span[0])
+        json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "parentSpanId", "value",
+                                             a->parent_span));
 
     json_t *result = a->result ? json_deep_copy(a->result) : json_object();
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:s*}",
@@ -144,7 +157,7 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
 }
 
 static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
-                       const char *id, invoke_result *out, json_t **logs);
+                       const char *id, const char *traceparent, invoke_result *out, json_t **logs);
 
 /* Values shorter than this are not masked: they would hide innocent words. */
 #define SECRET_MIN_LEN 4
@@ -213,23 +226,41 @@ static void mask_secrets(activation_t *a)
 void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const char *cause,
                     invoke_result *out)
 {
-    invoke_run(e, action, params, cause, NULL, out, NULL);
+    invoke_run(e, action, params, cause, NULL, NULL, out, NULL);
+}
+
+void runtime_invoke_traced(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                           const char *traceparent, invoke_result *out)
+{
+    invoke_run(e, action, params, cause, NULL, traceparent, out, NULL);
 }
 
 void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
                        const char *id, invoke_result *out)
 {
-    invoke_run(e, action, params, cause, id, out, NULL);
+    invoke_run(e, action, params, cause, id, NULL, out, NULL);
 }
 
 void runtime_invoke_logged(engine_t *e, const action_t *action, json_t *params, const char *cause,
                            invoke_result *out, json_t **logs)
 {
-    invoke_run(e, action, params, cause, NULL, out, logs);
+    invoke_run(e, action, params, cause, NULL, NULL, out, logs);
+}
+
+/* The span of a new activation: the traceparent given, else the calling
+ * activation's trace, else a new trace. */
+static void trace_start(activation_t *a, const char *traceparent)
+{
+    tracectx parent;
+    const tracectx *from = NULL;
+    if (traceparent && tracectx_parse(traceparent, &parent)) from = &parent;
+    else if (current_trace) from = current_trace;
+    tracectx_child(from, &a->trace);
+    if (from) memcpy(a->parent_span, from->span_id, sizeof a->parent_span);
 }
 
 static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
-                       const char *id, invoke_result *out, json_t **logs)
+                       const char *id, const char *traceparent, invoke_result *out, json_t **logs)
 {
     activation_t a;
     memset(&a, 0, sizeof a);
@@ -247,11 +278,14 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
         a.deadline_ms = current_deadline_ms;
     a.memory_limit = (size_t)action->memory_mb * 1024 * 1024;
     a.status = ACT_SUCCESS;
+    trace_start(&a, traceparent);
 
     const char *saved = current_activation_id;
     int64_t saved_deadline = current_deadline_ms;
+    const tracectx *saved_trace = current_trace;
     current_activation_id = a.id;
     current_deadline_ms = a.deadline_ms;
+    current_trace = &a.trace;
     switch (action->kind) {
     case RUNTIME_LUA: lua_backend_run(&a); break;
     case RUNTIME_EXEC: exec_backend_run(&a); break;
@@ -262,13 +296,22 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
     }
     current_activation_id = saved;
     current_deadline_ms = saved_deadline;
+    current_trace = saved_trace;
 
     if (!a.result) a.result = json_object();
     if (a.status == ACT_SUCCESS && json_object_get(a.result, "error")) a.status = ACT_APP_ERROR;
     mask_secrets(&a);
     int64_t end = now_ms();
     metrics_activation(action->fqn, (int)a.status, mono_s() - started);
-    if (e->store) store_activation_put(e->store, activation_record(e, &a, end, 0));
+    if (e->store) {
+        store_activation_put(e->store, activation_record(e, &a, end, 0));
+        store_span sp = {
+            .trace_id = a.trace.trace_id, .span_id = a.trace.span_id, .parent_id = a.parent_span,
+            .kind = "activation", .ref = a.id, .name = action->fqn, .start_ms = a.start_ms,
+            .end_ms = end, .ok = a.status == ACT_SUCCESS, .status = (int)a.status,
+        };
+        store_span_put(e->store, &sp);
+    }
 
     memcpy(out->activation_id, a.id, sizeof a.id);
     out->status = a.status;

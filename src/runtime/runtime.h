@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/tracectx.h"
 #include "core/util.h"
 #include "engine.h"
 #include "manifest/manifest.h"
@@ -37,6 +38,8 @@ typedef struct activation {
     int64_t start_ms;            /* epoch */
     int64_t deadline_ms;         /* epoch; start + limits.timeout */
     size_t memory_limit;         /* bytes */
+    tracectx trace;              /* W3C trace context: its trace, its own span */
+    char parent_span[17];        /* the span it continues ("" when it started the trace) */
     /* out, filled by the backend */
     json_t *result;              /* owned; NULL is treated as {} */
     act_status status;
@@ -87,6 +90,9 @@ bool runtime_key_verify(const char *key, size_t n, char cause[33]);
 /* The activation id of the activation running on this thread ("" none),
  * so that nested invocations carry causedBy. */
 const char *runtime_current_activation(void);
+/* The trace context of the activation running on this thread (NULL none):
+ * what evkit.http, evkit.publish and nested invocations continue. */
+const tracectx *runtime_current_trace(void);
 
 typedef struct invoke_result {
     char activation_id[33];
@@ -111,6 +117,13 @@ void runtime_invoke(engine_t *e, const action_t *action, json_t *params, const c
  * activation ends (non-blocking invokes). */
 void runtime_invoke_as(engine_t *e, const action_t *action, json_t *params, const char *cause,
                        const char *id, invoke_result *out);
+
+/* runtime_invoke continuing the W3C traceparent given (a web request's
+ * header, a delivery attempt's span); NULL or invalid: the thread's current
+ * activation's trace, else a new trace. Every activation gets a span of its
+ * own in that trace (annotations traceparent and parentSpanId). */
+void runtime_invoke_traced(engine_t *e, const action_t *action, json_t *params, const char *cause,
+                           const char *traceparent, invoke_result *out);
 
 /* runtime_invoke that also hands over the activation's log lines in *logs
  * (an array the caller owns), as `evkit test` shows them to tests. */

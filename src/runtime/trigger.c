@@ -88,7 +88,8 @@ json_t *trigger_describe(engine_t *e, const trigger_t *t)
 
 /* One rule: its action invoked with the trigger's params, caused by the
  * trigger's activation; the OpenWhisk log line of the outcome. */
-static json_t *rule_run(engine_t *e, const rule_t *r, const json_t *params, const char *cause)
+static json_t *rule_run(engine_t *e, const rule_t *r, const json_t *params, const char *cause,
+                        const char *traceparent)
 {
     err_t err;
     json_t *p = runtime_params(r->action, params, &err);
@@ -101,7 +102,7 @@ static json_t *rule_run(engine_t *e, const rule_t *r, const json_t *params, cons
                          "action", action, "error", err.msg);
     } else {
         invoke_result res;
-        runtime_invoke(e, r->action, p, cause, &res);
+        runtime_invoke_traced(e, r->action, p, cause, traceparent, &res);
         json_decref(p);
         json_decref(res.result);
         line = json_pack("{s:i, s:b, s:s, s:s, s:s}", "statusCode", (int)res.status, "success",
@@ -126,15 +127,21 @@ int runtime_fire_trigger(engine_t *e, const trigger_t *t, const json_t *params,
     int64_t start = now_ms();
     json_t *logs = json_array();
     int ran = 0;
+    /* A fire starts a trace; its rules' actions are spans in it. */
+    tracectx tc;
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_new(&tc);
+    tracectx_format(&tc, tp);
     for (size_t i = 0; e->app && i < e->app->nrules; i++) {
         const rule_t *r = &e->app->rules[i];
         if (r->trigger != t || !r->action) continue;
-        json_array_append_new(logs, rule_run(e, r, p, id));
+        json_array_append_new(logs, rule_run(e, r, p, id, tp));
         ran++;
     }
     int64_t end = now_ms();
     json_t *ann = json_array();
     json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "kind", "value", "trigger"));
+    json_array_append_new(ann, json_pack("{s:s, s:s}", "key", "traceparent", "value", tp));
     if (how && how->scheduled_ms) {
         char iso[32];
         time_iso(how->scheduled_ms, iso, sizeof iso);
@@ -151,8 +158,14 @@ int runtime_fire_trigger(engine_t *e, const trigger_t *t, const json_t *params,
                             ann, "response", "status", "success", "statusCode", 0, "success", 1,
                             "result", p);
     json_decref(p);
-    if (e->store) store_activation_put(e->store, rec);
-    else json_decref(rec);
+    if (e->store) {
+        store_activation_put(e->store, rec);
+        store_span sp = {.trace_id = tc.trace_id, .span_id = tc.span_id, .kind = "trigger",
+                         .ref = id, .name = t->name, .start_ms = start, .end_ms = end, .ok = true};
+        store_span_put(e->store, &sp);
+    } else {
+        json_decref(rec);
+    }
     if (out_id) memcpy(out_id, id, 33);
     log_info("trigger fired", json_pack("{s:s, s:s, s:i}", "trigger", t->name, "activationId", id,
                                         "rules", ran));

@@ -109,6 +109,8 @@ struct store_backend {
     int (*unclaim)(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
     int (*replay_range)(store_t *s, const store_replay_opts *o, int *count, int *skipped,
                         err_t *err);
+    void (*span_put)(store_t *s, const store_span *sp);
+    int (*span_list)(store_t *s, const char *trace_id, json_t **out, err_t *err);
     void (*stats_get)(store_t *s, store_stats *out);
     int (*size_get)(store_t *s, store_size *out, err_t *err);
 };

@@ -255,6 +255,17 @@ int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *
     return s->be->replay_range(s, o, count, skipped, err);
 }
 
+void store_span_put(store_t *s, const store_span *sp)
+{
+    if (s->be->span_put) s->be->span_put(s, sp);  /* spans are an aid: a backend may keep none */
+}
+
+int store_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err)
+{
+    if (!s->be->span_list) return unsupported(s, "store_span_list", err);
+    return s->be->span_list(s, trace_id, out, err);
+}
+
 int store_finish(store_t *s, const store_attempt *a, err_t *err)
 {
     if (!s->be->finish) return unsupported(s, "store_finish", err);

@@ -454,6 +454,27 @@ typedef struct store_replay_opts {
 int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
                        err_t *err);
 
+/* ---- W3C trace context: the spans of a trace ---- */
+/* One hop of a trace: an activation, an event, a delivery attempt, a
+ * trigger fire. */
+typedef struct store_span {
+    const char *trace_id;   /* 32 hex */
+    const char *span_id;    /* 16 hex */
+    const char *parent_id;  /* 16 hex, or NULL for the trace's root */
+    const char *kind;       /* "activation", "event", "delivery", "trigger" */
+    const char *ref;        /* activation id, event id, ... */
+    const char *name;       /* action path, event type, registration */
+    int64_t start_ms, end_ms;
+    bool ok;
+    int status;             /* an activation's statusCode, an attempt's HTTP-like status */
+} store_span;
+/* Copies sp and queues it for a batched write off the hot path. */
+void store_span_put(store_t *s, const store_span *sp);
+/* The spans of trace_id, oldest first: array of {traceId, spanId,
+ * parentSpanId (or null), kind, ref, name, start, end (epoch ms), ok, status}.
+ * Spans go with the delivery traces' retention (store_trace_prune). */
+int store_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err);
+
 /* ---- statistics ---- */
 typedef struct store_stats {
     uint64_t commits;        /* write transactions committed by this process */

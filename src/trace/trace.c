@@ -282,6 +282,17 @@ void trace_record(store_t *s, const trace_secrets *sec, const trace_attempt *t)
         .response = resp_s ? resp_s : "{}",
     };
     store_trace_put(s, &rec);
+    if (t->span) {
+        char ref[64];
+        snprintf(ref, sizeof ref, "%lld", (long long)t->delivery_id);
+        store_span sp = {
+            .trace_id = t->span->trace_id, .span_id = t->span->span_id,
+            .parent_id = t->parent_span, .kind = "delivery", .ref = ref,
+            .name = t->registration, .start_ms = t->start_ms, .end_ms = t->end_ms,
+            .ok = t->success, .status = t->status_code,
+        };
+        store_span_put(s, &sp);
+    }
     free(error);
     free(req_s);
     free(resp_s);

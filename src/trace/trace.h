@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "manifest/manifest.h"
+#include "core/tracectx.h"
 #include "store/store.h"
 
 #define TRACE_BODY_LIMIT (64u * 1024)
@@ -53,6 +54,8 @@ typedef struct trace_attempt {
     bool retried;                  /* a retry was scheduled after it */
     const char *activation_id;     /* the activation it produced, or NULL */
     const char *error;             /* short error text, or NULL */
+    const tracectx *span;          /* its W3C trace context, or NULL: recorded as a span */
+    const char *parent_span;       /* the event's span it continues, or NULL */
 } trace_attempt;
 
 /* Values that must never appear in a trace: every string input of the

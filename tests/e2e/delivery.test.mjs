@@ -160,7 +160,9 @@ test('exec consumer -> exec handler: native protocol, __OW_* environment, logs f
   assert.equal(body.seen.specversion, '1.0');
   assert.equal(body.seen.input, 'exec-input');
   assert.equal(body.seen.argvEqualsStdin, true, 'params in argv[1] and on stdin');
-  assert.deepEqual(body.seen.evkit, { attempt: 1, retryCount: 0, registration: 'exec-flow', delivery: body.seen.evkit.delivery });
+  assert.deepEqual(body.seen.evkit, { attempt: 1, retryCount: 0, registration: 'exec-flow', delivery: body.seen.evkit.delivery,
+    traceparent: body.seen.evkit.traceparent });
+  assert.match(body.seen.evkit.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, "the attempt's W3C trace context");
   const env = body.seen.env;
   assert.equal(env.activationId, consumer.activationId, '__OW_ACTIVATION_ID');
   assert.match(env.actionName, /xflow\/consumer$/, '__OW_ACTION_NAME');

@@ -292,7 +292,7 @@ static int64_t http_timeout(lua_State *L, const activation_t *a)
 /* Request headers and a table body into r (curl lists, encoded body). */
 static void http_add_headers(lua_State *L, http_req *r)
 {
-    bool has_ctype = false;
+    bool has_ctype = false, has_trace = false;
     if (lua_istable(L, ARG_HEADERS)) {
         lua_pushnil(L);
         while (lua_next(L, ARG_HEADERS)) {
@@ -305,11 +305,22 @@ static void http_add_headers(lua_State *L, http_req *r)
             if (!http_token(hn) || strpbrk(hv, "\r\n"))
                 luaL_error(L, "evkit.http.request: invalid header '%s'", hn);
             if (!strcasecmp(hn, "content-type")) has_ctype = true;
+            if (!strcasecmp(hn, "traceparent")) has_trace = true;
             char *line = xasprintf("%s: %s", hn, hv);
             r->headers = curl_slist_append(r->headers, line);
             free(line);
             lua_pop(L, 2);
         }
+    }
+    /* The request continues the activation's trace: a span of its own. */
+    const tracectx *cur = runtime_current_trace();
+    if (cur && !has_trace) {
+        tracectx out;
+        char tp[TRACEPARENT_LEN + 1], line[TRACEPARENT_LEN + 16];
+        tracectx_child(cur, &out);
+        tracectx_format(&out, tp);
+        snprintf(line, sizeof line, "traceparent: %s", tp);
+        r->headers = curl_slist_append(r->headers, line);
     }
     if (lua_type(L, ARG_BODY) == LUA_TTABLE) {
         json_t *j = lua_host_check_json(L, ARG_BODY, "evkit.http.request: body");

@@ -51,7 +51,11 @@ static int l_publish(lua_State *L)
     }
     store_append_result res;
     memset(&res, 0, sizeof res);
-    int rc = engine_publish(a->engine, provider, type, data, key, &res, &err);
+    /* The event continues the publishing activation's trace. */
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_format(&a->trace, tp);
+    int rc = engine_publish_traced(a->engine, provider, type, data, key,
+                                   a->trace.trace_id[0] ? tp : NULL, &res, &err);
     lua_host_guard_release(L, 6);
     /* A wrong event is the action's mistake: an error, as from any misuse
      * of a host function. A failing journal is a moment's trouble: nil,

@@ -34,7 +34,7 @@ typedef enum {
     ST_ROLLUP_ADD,
     ST_NEXT_DUE_PENDING, ST_NEXT_DUE_LEASE,
     ST_CLAIM_EXPIRED_SKIP, ST_CLAIM_PENDING_SKIP, ST_NEXT_DUE_PENDING_SKIP,
-    ST_NEXT_DUE_LEASE_SKIP, ST_UNCLAIM, ST_REPLAY_SCAN_RANGE,
+    ST_NEXT_DUE_LEASE_SKIP, ST_UNCLAIM, ST_REPLAY_SCAN_RANGE, ST_SPAN_INSERT, ST_SPAN_LIST,
     ST_DEAD_LIST_ALL, ST_DEAD_LIST_REG,
     ST_DEAD_REPLAY_ONE, ST_DEAD_REPLAY_REG, ST_DEAD_REPLAY_ALL,
     ST_REG_GET, ST_REG_COUNTS, ST_REG_BACKLOG, ST_REG_DEAD,
@@ -235,6 +235,7 @@ extern const char STORE_REGDEFS_SCHEMA[];
 extern const char STORE_META_SCHEMA[];
 /* store_io.c: the Adobe services' records. */
 extern const char STORE_IO_SCHEMA[];
+extern const char STORE_SPANS_SCHEMA[];
 /* store_flows.c: scheduled triggers and the per-minute delivery rollup. */
 extern const char STORE_FLOWS_SCHEMA[];
 
@@ -306,6 +307,10 @@ void sq_trace_put(store_t *s, const store_trace *t);
 int sq_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err);
 int sq_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
 int sq_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
+void sq_span_put(store_t *s, const store_span *sp);
+int sq_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err);
+/* Deletes spans that ended before cutoff_ms, in one chunk; *n how many. */
+int store_spans_prune(sq_t *s, int64_t cutoff_ms, int64_t *n, err_t *err);
 int sq_event_page(store_t *s, const char *provider, const char *type, int64_t since, int64_t before,
                   bool latest, int limit, json_t **out, err_t *err);
 int sq_event_detail(store_t *s, const char *id, json_t **out, err_t *err);

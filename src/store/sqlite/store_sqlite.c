@@ -112,6 +112,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     STORE_REGDEFS_SCHEMA,
     STORE_META_SCHEMA,
     STORE_IO_SCHEMA,
+    STORE_SPANS_SCHEMA,
     STORE_FLOWS_SCHEMA,
     NULL,
 };
@@ -797,6 +798,8 @@ static const store_backend SQLITE_BACKEND = {
     .next_due_except = sq_next_due_except,
     .unclaim = sq_unclaim,
     .replay_range = sq_replay_range,
+    .span_put = sq_span_put,
+    .span_list = sq_span_list,
     .stats_get = sq_stats_get,
     .size_get = sq_size_get,
 };

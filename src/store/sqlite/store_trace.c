@@ -280,6 +280,12 @@ int sq_trace_prune(store_t *base, int64_t cutoff_ms, int keep, int64_t *deleted,
         wop_t op = {.run = run_trace_prune, .arg = &a};
         if (store_submit(s, &op, err) < 0) return -1;
         if (deleted) *deleted += a.deleted;
-        if (a.deleted < TRACE_PRUNE_CHUNK) return 0;
+        if (a.deleted < TRACE_PRUNE_CHUNK) break;
+    }
+    /* The spans of W3C traces go with the delivery traces. */
+    for (;;) {
+        int64_t n = 0;
+        if (store_spans_prune(s, cutoff_ms, &n, err) < 0) return -1;
+        if (n < TRACE_PRUNE_CHUNK) return 0;
     }
 }

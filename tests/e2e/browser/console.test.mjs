@@ -316,6 +316,28 @@ test('replay of a position range to one registration from its debug tracing page
   assert.match(await page.locator('#replay-result').textContent(), /"from" must be an ISO 8601 time/);
 });
 
+test('an event opens the trace view of its W3C trace: web action, event, delivery, consumer, handler', async () => {
+  const trace = 'b'.repeat(8) + Date.now().toString(16).padStart(24, '0').slice(-24);
+  const r = await ek.post('ingest/publish', { type: 'be-observer.catalog_product_create', data: { sku: 'TRACE-1' } },
+    { traceparent: `00-${trace}-00f067aa0ba902b7-01` });
+  assert.equal(r.status, 200, r.text);
+  const id = r.json.published[0].id;
+  const spansOf = async () => (await (await fetch(`${ek.url}/api/v1/trace-context/${trace}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()).spans || [];
+  await ek.waitFor(async () => (await spansOf()).length >= 5, { what: 'the spans of the trace' });
+
+  await open(`events/${id}`);
+  await page.waitForSelector('a.trace-link');
+  assert.equal(await page.locator('a.trace-link').textContent(), trace);
+  await page.click('a.trace-link');
+  await page.waitForFunction((t) => document.body.dataset.route === `#/tracectx/${t}`, trace);
+  const kinds = await page.locator('li.span').evaluateAll((els) => els.map((e) => e.dataset.kind));
+  assert.deepEqual(kinds, ['activation', 'event', 'delivery', 'activation', 'activation'], 'one chain, each under the span it continues');
+  const nested = await page.locator('li.span-activation li.span-event li.span-delivery li.span-activation li.span-activation').count();
+  assert.equal(nested, 1, 'the handler sits under the consumer, under the attempt, under the event, under the web action');
+  assert.match(await page.locator('li.span-event a').first().textContent(), /be-observer.catalog_product_create/);
+  await shot('trace-context');
+});
+
 test('no script error or CSP violation on any page; signing out', async () => {
   await open('registrations');
   await page.waitForSelector('tr.row');

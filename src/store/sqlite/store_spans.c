@@ -1,0 +1,130 @@
+/* store_spans: the spans of W3C traces (activations, events, delivery
+ * attempts, trigger fires), written in batches off the hot path like the
+ * delivery traces, read by trace id for the console's trace view. */
+#include "store/sqlite/sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char STORE_SPANS_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS spans("
+    "  trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT, kind TEXT NOT NULL,"
+    "  ref TEXT NOT NULL, name TEXT NOT NULL, start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL, ok INTEGER NOT NULL, status INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id, start_ms);"
+    "CREATE INDEX IF NOT EXISTS spans_end ON spans(end_ms);";
+
+typedef struct span_row {
+    arec_t base;   /* first: the writer sees an arec_t */
+    char *trace_id, *span_id, *parent_id, *kind, *ref, *name;
+    int64_t start_ms, end_ms;
+    int ok, status;
+} span_row;
+
+static int span_write(conn_t *c, const arec_t *r, err_t *err)
+{
+    const span_row *sp = (const span_row *)r;
+    return sql_exec(c, ST_SPAN_INSERT,
+                    "INSERT INTO spans(trace_id, span_id, parent_id, kind, ref, name, start_ms,"
+                    " end_ms, ok, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    ARGS(SQL_TEXT(sp->trace_id), SQL_TEXT(sp->span_id), SQL_TEXT(sp->parent_id),
+                         SQL_TEXT(sp->kind), SQL_TEXT(sp->ref), SQL_TEXT(sp->name),
+                         SQL_INT(sp->start_ms), SQL_INT(sp->end_ms), SQL_INT(sp->ok),
+                         SQL_INT(sp->status)),
+                    "cannot store a span", err);
+}
+
+static void span_row_free(arec_t *r)
+{
+    span_row *sp = (span_row *)r;
+    free(sp->trace_id);
+    free(sp->span_id);
+    free(sp->parent_id);
+    free(sp->kind);
+    free(sp->ref);
+    free(sp->name);
+    free(sp);
+}
+
+void sq_span_put(store_t *base, const store_span *in)
+{
+    if (!in->trace_id || !*in->trace_id || !in->span_id || !*in->span_id) return;
+    span_row *r = xcalloc(1, sizeof *r);
+    r->base.write = span_write;
+    r->base.free = span_row_free;
+    r->trace_id = xstrdup(in->trace_id);
+    r->span_id = xstrdup(in->span_id);
+    r->parent_id = in->parent_id && *in->parent_id ? xstrdup(in->parent_id) : NULL;
+    r->kind = xstrdup(in->kind ? in->kind : "");
+    r->ref = xstrdup(in->ref ? in->ref : "");
+    r->name = xstrdup(in->name ? in->name : "");
+    r->start_ms = in->start_ms;
+    r->end_ms = in->end_ms >= in->start_ms ? in->end_ms : in->start_ms;
+    r->ok = in->ok;
+    r->status = in->status;
+    r->base.bytes = sizeof *r + strlen(r->ref) + strlen(r->name) + 128;
+    store_async_put(SQ(base), &r->base);
+}
+
+static int row_span(void *ud, sqlite3_stmt *st, err_t *err)
+{
+    (void)err;
+    const char *parent = (const char *)sqlite3_column_text(st, 2);
+    json_array_append_new(
+        ud, json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:b, s:i}", "traceId",
+                      (const char *)sqlite3_column_text(st, 0), "spanId",
+                      (const char *)sqlite3_column_text(st, 1), "parentSpanId", parent, "kind",
+                      (const char *)sqlite3_column_text(st, 3), "ref",
+                      (const char *)sqlite3_column_text(st, 4), "name",
+                      (const char *)sqlite3_column_text(st, 5), "start",
+                      (json_int_t)sqlite3_column_int64(st, 6), "end",
+                      (json_int_t)sqlite3_column_int64(st, 7), "ok", sqlite3_column_int(st, 8),
+                      "status", sqlite3_column_int(st, 9)));
+    return 0;
+}
+
+int sq_span_list(store_t *base, const char *trace_id, json_t **out, err_t *err)
+{
+    *out = NULL;
+    if (!trace_id || strlen(trace_id) != 32)
+        return err_code(err, EVK_INVALID, "a trace id is 32 hex digits");
+    json_t *arr = json_array();
+    /* At most 10000 spans: a trace that large is read in part. */
+    int rc = store_query(SQ(base), ST_SPAN_LIST,
+                         "SELECT trace_id, span_id, parent_id, kind, ref, name, start_ms, end_ms,"
+                         " ok, status FROM spans WHERE trace_id = ?1"
+                         " ORDER BY start_ms, rowid LIMIT 10000",
+                         ARGS(SQL_TEXT(trace_id)), row_span, arr, "cannot read a trace", err);
+    if (rc < 0) {
+        json_decref(arr);
+        return -1;
+    }
+    *out = arr;
+    return 0;
+}
+
+typedef struct {
+    int64_t cutoff, n;
+} span_prune_arg;
+
+static int run_span_prune(sq_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    span_prune_arg *a = op->arg;
+    if (sql_exec(c, ST_ONCE,
+                 "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE end_ms < ?1"
+                 " LIMIT 5000)",
+                 ARGS(SQL_INT(a->cutoff)), "cannot prune spans", &op->err) < 0)
+        return -1;
+    a->n = sqlite3_changes(c->db);
+    return 0;
+}
+
+int store_spans_prune(sq_t *s, int64_t cutoff_ms, int64_t *n, err_t *err)
+{
+    span_prune_arg a = {.cutoff = cutoff_ms};
+    wop_t op = {.run = run_span_prune, .arg = &a};
+    int rc = store_submit(s, &op, err);
+    *n = a.n;
+    return rc;
+}
