@@ -12,7 +12,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { Evkit, fixtures } from './lib/evkit.mjs';
 import { receiver } from './lib/receiver.mjs';
 
-const token = 'trace-context-token';
+const token = 'trace-context-token-0123456789abcdef0123';
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 const TYPE = 'shop.order_placed';
 const TP = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
