@@ -3,7 +3,7 @@
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := libmicrohttpd jansson yaml-0.1 sqlite3 lua5.4 libcurl openssl libpcre2-8 libnats
+PKGS    := libmicrohttpd jansson yaml-0.1 sqlite3 lua5.4 libcurl openssl libpcre2-8 libnats libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION := 0.1.0

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 debs=(build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev
       liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libcmocka-dev valgrind wrk nodejs npm curl
       sqlite3 jq lua5.4 python3 chromium json-schema-test-suite bsdutils libclang-rt-14-dev libnats-dev
-      nats-server)
+      nats-server libzstd-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <time.h>
 
 #include "core/util.h"
@@ -904,6 +905,148 @@ static void test_activations(void **state)
     assert_true(after.commits - before.commits < 500);
 }
 
+/* ---- compressed records ---- */
+
+/* An activation record with logs like the sample app's: mostly the same
+ * text as its neighbours, a few ids and numbers apart. */
+static json_t *chatty_activation(int i)
+{
+    char id[33], line[512];
+    hex_id32(id);
+    json_t *logs = json_array();
+    for (int k = 0; k < 4; k++) {
+        snprintf(line, sizeof line,
+                 "2026-12-07T00:48:26.%03dZ stdout: [DEBUG] product-backoffice/consumer: "
+                 "Consumer main params: {\"LOG_LEVEL\":\"debug\",\"data\":{\"sku\":\"SKU-%d\","
+                 "\"name\":\"Product SKU\",\"price\":%d},\"line\":%d}",
+                 i % 1000, i, i * 7, k);
+        json_array_append_new(logs, json_string(line));
+    }
+    json_t *a = activation(id, "product-backoffice", "consumer", 100000 + i);
+    json_object_set_new(a, "logs", logs);
+    return a;
+}
+
+static int64_t db_int(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_compressed_records(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    enum { N = 60 };
+    json_t *want[N];
+    size_t text_bytes = 0;
+    for (int i = 0; i < N; i++) {
+        want[i] = chatty_activation(i);
+        char *t = json_dumps(want[i], JSON_COMPACT);
+        text_bytes += strlen(t);
+        free(t);
+        store_activation_put(f->s, json_incref(want[i]));
+    }
+    char req[600], res[300];
+    for (int i = 0; i < N; i++) {
+        snprintf(req, sizeof req,
+                 "{\"params\":{\"LOG_LEVEL\":\"debug\",\"specversion\":\"1.0\",\"id\":\"ev-%d\","
+                 "\"type\":\"be-observer.catalog_product_create\",\"data\":{\"sku\":\"SKU-%d\","
+                 "\"name\":\"Product SKU\",\"price\":%d}},\"truncated\":false}", i, i, i);
+        snprintf(res, sizeof res,
+                 "{\"statusCode\":200,\"body\":{\"response\":{\"success\":true,\"message\":"
+                 "\"dry run: POST V1/products %d\"}},\"truncated\":false}", i);
+        store_trace t = {.registration = "product-backoffice", .event_id = "ev", .event_type = "t",
+                         .delivery_id = i + 1, .attempt = 1, .start_ms = 1000 + i,
+                         .success = true, .status_code = 200, .request = req, .response = res};
+        store_trace_put(f->s, &t);
+    }
+    store_flush(f->s);
+    reopen(f); /* the dictionaries come back from the file */
+    store_activation_put(f->s, chatty_activation(N));
+    store_flush(f->s);
+
+    /* Stored as blobs, a fraction of the text's size. */
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE typeof(body) = 'blob'"),
+                     N + 1);
+    int64_t stored = db_int(f->dir, "SELECT sum(length(body)) FROM activations");
+    assert_true(stored * 4 < (int64_t)text_bytes);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM zdicts WHERE key LIKE 'activation:%'"), 1);
+    assert_true(db_int(f->dir, "SELECT count(*) FROM traces WHERE typeof(request) = 'blob'"
+                               " AND typeof(response) = 'blob'") >= N - 1);
+
+    /* Every record reads back exactly as it was put. */
+    for (int i = 0; i < N; i++) {
+        json_t *got = NULL;
+        const char *id = json_string_value(json_object_get(want[i], "activationId"));
+        assert_int_equal(store_activation_get(f->s, id, &got, &err), 0);
+        assert_non_null(got);
+        assert_true(json_equal(got, want[i]));
+        json_decref(got);
+        json_decref(want[i]);
+    }
+    json_t *list = NULL;
+    assert_int_equal(store_activation_list(f->s, "consumer", 100, &list, &err), 0);
+    assert_int_equal(json_array_size(list), N + 1);
+    json_decref(list);
+    store_trace_filter tf = {.outcome = -1, .retried = -1, .limit = 100, .oldest_first = true};
+    bool more = false;
+    assert_int_equal(store_trace_list(f->s, &tf, &list, &more, &err), 0);
+    assert_int_equal(json_array_size(list), N);
+    for (int i = 0; i < N; i++) {
+        int64_t tid = atoll(json_string_value(json_object_get(json_array_get(list, i), "id")));
+        json_t *tr = NULL;
+        assert_int_equal(store_trace_get(f->s, tid, &tr, &err), 0);
+        assert_non_null(tr);
+        json_t *p = json_object_get(json_object_get(tr, "request"), "params");
+        char sku[32];
+        snprintf(sku, sizeof sku, "SKU-%d", i);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(p, "data"), "sku")),
+                            sku);
+        snprintf(sku, sizeof sku, "dry run: POST V1/products %d", i);
+        json_t *r = json_object_get(json_object_get(json_object_get(tr, "response"), "body"),
+                                    "response");
+        assert_string_equal(json_string_value(json_object_get(r, "message")), sku);
+        json_decref(tr);
+    }
+    json_decref(list);
+}
+
+/* Records written as text before compression existed still read. */
+static void test_text_records_still_read(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_close(f->s);
+    f->s = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO activations(id, name, action, namespace, start_ms,"
+                                  " end_ms, body) VALUES('old1', 'p/a', 'a', 'evkit', 5, 6,"
+                                  " '{\"activationId\":\"old1\",\"logs\":[\"kept\"]}')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+    json_t *rec = NULL;
+    assert_int_equal(store_activation_get(f->s, "old1", &rec, &err), 0);
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "logs"), 0)), "kept");
+    json_decref(rec);
+}
+
 /* ---- action state ---- */
 
 static void test_state(void **state)
@@ -1169,6 +1312,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_range_and_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compressed_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_records_still_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),

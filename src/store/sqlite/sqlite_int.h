@@ -45,12 +45,16 @@ typedef enum {
     ST_PRUNE_DEDUP, ST_PRUNE_ATTEMPTS, ST_PRUNE_MINUTES, ST_PRUNE_STATE,
     ST_TRACE_INSERT,
     ST_FILTERED_ADD, ST_REG_FILTERED,
+    ST_ZDICT_NEWEST, ST_ZDICT_INSERT,
     ST_COUNT
 } stmt_slot;
+
+typedef struct zip_cache zip_cache;
 
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    zip_cache *zip;           /* the writer's compression dictionaries (store_zip.c) */
     struct conn *next_free;   /* read pool free list */
     struct conn *next_all;    /* every read connection, closed by store_close */
 } conn_t;
@@ -153,9 +157,9 @@ json_t *col_json(sqlite3_stmt *st, int i, size_t flags);
  *     ARGS(SQL_TEXT(name), SQL_INT(now))    NO_ARGS for none.
  * SQL_TEXT(NULL) binds NULL; text is bound without a copy. */
 typedef struct sql_arg {
-    bool text;
+    bool text, blob;
     const char *t;
-    int64_t i;
+    int64_t i;                /* the value, or the blob's length */
 } sql_arg;
 typedef struct sql_args {
     const sql_arg *v;
@@ -163,6 +167,7 @@ typedef struct sql_args {
 } sql_args;
 #define SQL_TEXT(x) ((sql_arg){.text = true, .t = (x)})
 #define SQL_INT(x) ((sql_arg){.i = (int64_t)(x)})
+#define SQL_BLOB(p, n) ((sql_arg){.blob = true, .t = (const char *)(p), .i = (int64_t)(n)})
 #define ARGS(...)                                                                              \
     ((sql_args){(const sql_arg[]){__VA_ARGS__},                                                \
                 sizeof((const sql_arg[]){__VA_ARGS__}) / sizeof(sql_arg)})
@@ -238,6 +243,26 @@ extern const char STORE_IO_SCHEMA[];
 extern const char STORE_SPANS_SCHEMA[];
 /* store_flows.c: scheduled triggers and the per-minute delivery rollup. */
 extern const char STORE_FLOWS_SCHEMA[];
+
+/* ---- store_zip.c: compressed columns ---- */
+extern const char STORE_ZIP_SCHEMA[];
+typedef struct zip_buf {
+    void *data;
+    size_t len;
+} zip_buf;
+/* Writer thread: the argument to bind for text (NUL-terminated) in a
+ * compressed column, compressed against the dictionary of group key (made
+ * of text when the group has none yet, inside the caller's transaction);
+ * plain text when compressing does not pay. free(out->data) after the
+ * statement ran. */
+sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out);
+/* After a transaction of the writer that did not commit: the dictionaries
+ * it made are gone, forget them. */
+void zip_cache_reset(conn_t *c);
+void zip_cache_free(conn_t *c);
+/* A NUL-terminated copy of column i, text or compressed (*len its length);
+ * NULL for SQL NULL or a value that cannot be decompressed. */
+char *col_text_copy(sqlite3_stmt *st, int i, size_t *len);
 
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */

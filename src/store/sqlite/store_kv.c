@@ -25,12 +25,19 @@ void act_rec_free(act_rec *r)
 
 int act_write(conn_t *c, const act_rec *r, err_t *err)
 {
-    return sql_exec(c, ST_ACT_INSERT,
-                    "INSERT OR REPLACE INTO activations(id, name, action, namespace,"
-                    " start_ms, end_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    ARGS(SQL_TEXT(r->id), SQL_TEXT(r->name), SQL_TEXT(r->action), SQL_TEXT(r->ns),
-                         SQL_INT(r->start), SQL_INT(r->end), SQL_TEXT(r->body)),
-                    "cannot store activation", err);
+    /* The records of one action are alike: they share a dictionary. */
+    char key[256];
+    snprintf(key, sizeof key, "activation:%s", r->name ? r->name : "");
+    zip_buf z;
+    sql_arg body = zip_arg(c, key, r->body, &z);
+    int rc = sql_exec(c, ST_ACT_INSERT,
+                      "INSERT OR REPLACE INTO activations(id, name, action, namespace,"
+                      " start_ms, end_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      ARGS(SQL_TEXT(r->id), SQL_TEXT(r->name), SQL_TEXT(r->action),
+                           SQL_TEXT(r->ns), SQL_INT(r->start), SQL_INT(r->end), body),
+                      "cannot store activation", err);
+    free(z.data);
+    return rc;
 }
 
 int sq_activation_list(store_t *base, const char *name, int limit, json_t **out, err_t *err)

@@ -69,6 +69,13 @@ char *col_strdup(sqlite3_stmt *st, int i)
 
 json_t *col_json(sqlite3_stmt *st, int i, size_t flags)
 {
+    if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
+        size_t len;
+        char *t = col_text_copy(st, i, &len);
+        json_t *v = t ? json_loadb(t, len, flags, NULL) : NULL;
+        free(t);
+        return v;
+    }
     const char *t = (const char *)sqlite3_column_text(st, i);
     if (!t) return NULL;
     return json_loadb(t, (size_t)sqlite3_column_bytes(st, i), flags, NULL);
@@ -79,7 +86,9 @@ static void bind_args(sqlite3_stmt *st, sql_args args)
     /* A parameter the text does not use (a filter left out) is skipped. */
     int np = sqlite3_bind_parameter_count(st);
     for (size_t i = 0; i < args.n && (int)i < np; i++) {
-        if (args.v[i].text) bind_text(st, (int)i + 1, args.v[i].t);
+        if (args.v[i].blob)
+            sqlite3_bind_blob(st, (int)i + 1, args.v[i].t, (int)args.v[i].i, SQLITE_STATIC);
+        else if (args.v[i].text) bind_text(st, (int)i + 1, args.v[i].t);
         else sqlite3_bind_int64(st, (int)i + 1, args.v[i].i);
     }
 }

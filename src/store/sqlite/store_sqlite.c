@@ -114,6 +114,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
     STORE_IO_SCHEMA,
     STORE_SPANS_SCHEMA,
     STORE_FLOWS_SCHEMA,
+    STORE_ZIP_SCHEMA,
     NULL,
 };
 
@@ -121,6 +122,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
 
 static void conn_close(conn_t *c)
 {
+    zip_cache_free(c);
     for (int i = 0; i < ST_COUNT; i++) {
         if (c->st[i]) sqlite3_finalize(c->st[i]);
         c->st[i] = NULL;
@@ -406,6 +408,7 @@ static void batch_run(sq_t *s, batch *b)
 {
     size_t written = 0;
     bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
+    if (!committed) zip_cache_reset(&s->w);
     if (!committed && b->nacts)
         log_error("activation records lost: the write transaction failed",
                   json_pack("{s:I}", "records", (json_int_t)b->nacts));

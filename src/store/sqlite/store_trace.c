@@ -26,16 +26,26 @@ typedef struct trace_row {
 static int trace_write(conn_t *c, const arec_t *r, err_t *err)
 {
     const trace_row *t = (const trace_row *)r;
-    return sql_exec(c, ST_TRACE_INSERT,
-                    "INSERT INTO traces(registration, event_id, event_type, delivery_id, attempt,"
-                    " start_ms, duration_ms, ok, status, retried, activation_id, error, request,"
-                    " response) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                    ARGS(SQL_TEXT(t->registration), SQL_TEXT(t->event_id), SQL_TEXT(t->event_type),
-                         SQL_INT(t->delivery_id), SQL_INT(t->attempt), SQL_INT(t->start_ms),
-                         SQL_INT(t->duration_ms), SQL_INT(t->ok), SQL_INT(t->status),
-                         SQL_INT(t->retried), SQL_TEXT(t->activation_id), SQL_TEXT(t->error),
-                         SQL_TEXT(t->request), SQL_TEXT(t->response)),
-                    "cannot store a trace", err);
+    /* One registration's requests are alike, and so are its responses. */
+    char kreq[256], kres[256];
+    snprintf(kreq, sizeof kreq, "trace.request:%s", t->registration);
+    snprintf(kres, sizeof kres, "trace.response:%s", t->registration);
+    zip_buf zq, zs;
+    sql_arg req = zip_arg(c, kreq, t->request, &zq);
+    sql_arg res = zip_arg(c, kres, t->response, &zs);
+    int rc = sql_exec(c, ST_TRACE_INSERT,
+                      "INSERT INTO traces(registration, event_id, event_type, delivery_id, attempt,"
+                      " start_ms, duration_ms, ok, status, retried, activation_id, error, request,"
+                      " response) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                      ARGS(SQL_TEXT(t->registration), SQL_TEXT(t->event_id), SQL_TEXT(t->event_type),
+                           SQL_INT(t->delivery_id), SQL_INT(t->attempt), SQL_INT(t->start_ms),
+                           SQL_INT(t->duration_ms), SQL_INT(t->ok), SQL_INT(t->status),
+                           SQL_INT(t->retried), SQL_TEXT(t->activation_id), SQL_TEXT(t->error),
+                           req, res),
+                      "cannot store a trace", err);
+    free(zq.data);
+    free(zs.data);
+    return rc;
 }
 
 static void trace_row_free(arec_t *r)

@@ -1,0 +1,263 @@
+/* store_zip: the large, repetitive columns (activation records, trace
+ * requests and responses) kept compressed with zstd against a dictionary.
+ *
+ * Records of one action (or one registration's traces) differ in a few ids
+ * and timestamps only, so a whole earlier record of the same group is an
+ * excellent raw-content dictionary: a 2 KB activation record compresses to
+ * about 150 bytes against it, where compressing it alone gets about half.
+ * The first value of each group becomes its dictionary (a row of zdicts,
+ * written in the same transaction); a value that compresses poorly against
+ * it later starts a new one. A stored value is TEXT (as written before this
+ * file, or too small to gain) or a BLOB: the dictionary's id (LEB128, 0 for
+ * none) then one zstd frame. Dictionaries are never deleted: they are few
+ * (one per group, renewed rarely) and old rows may point at them. */
+#include "store/sqlite/sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "core/log.h"
+
+/* Values shorter than this stay text: the frame header would eat the gain. */
+#define ZIP_MIN_LEN 96
+#define ZIP_LEVEL 3
+/* A dictionary is at most this much of the value it is made of. */
+#define ZIP_DICT_MAX (32 * 1024)
+/* A value compressing to more than 1/ZIP_POOR of itself starts a new
+ * dictionary for its group, at most one per ZIP_RENEW_EVERY values. */
+#define ZIP_POOR 3
+#define ZIP_RENEW_EVERY 256
+/* A stored value never decompresses to more than this. */
+#define ZIP_MAX_OUT (256u * 1024 * 1024)
+
+typedef struct zip_group {
+    char *key;
+    int64_t dict_id;
+    ZSTD_CDict *cdict;
+    unsigned since_renew;
+    struct zip_group *next;
+} zip_group;
+
+struct zip_cache {
+    ZSTD_CCtx *cctx;
+    zip_group *groups;
+};
+
+const char STORE_ZIP_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS zdicts("
+    "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS zdicts_key ON zdicts(key, id);";
+
+static void group_free(zip_group *g)
+{
+    free(g->key);
+    ZSTD_freeCDict(g->cdict);
+    free(g);
+}
+
+void zip_cache_reset(conn_t *c)
+{
+    if (!c->zip) return;
+    while (c->zip->groups) {
+        zip_group *next = c->zip->groups->next;
+        group_free(c->zip->groups);
+        c->zip->groups = next;
+    }
+}
+
+void zip_cache_free(conn_t *c)
+{
+    if (!c->zip) return;
+    zip_cache_reset(c);
+    ZSTD_freeCCtx(c->zip->cctx);
+    free(c->zip);
+    c->zip = NULL;
+}
+
+static zip_group *group_set(zip_cache *z, const char *key, int64_t id, const void *dict,
+                            size_t len)
+{
+    ZSTD_CDict *cd = ZSTD_createCDict(dict, len, ZIP_LEVEL);
+    if (!cd) return NULL;
+    zip_group *g = NULL;
+    for (g = z->groups; g && strcmp(g->key, key) != 0; g = g->next) {
+    }
+    if (!g) {
+        g = xcalloc(1, sizeof *g);
+        g->key = xstrdup(key);
+        g->next = z->groups;
+        z->groups = g;
+    } else {
+        ZSTD_freeCDict(g->cdict);
+    }
+    g->dict_id = id;
+    g->cdict = cd;
+    g->since_renew = 0;
+    return g;
+}
+
+/* The group of key, loading its newest dictionary from the store, or
+ * making one of text when it has none (or renew). NULL: compress without. */
+static zip_group *group_for(conn_t *c, const char *key, const char *text, size_t len, bool renew)
+{
+    zip_cache *z = c->zip;
+    zip_group *g = NULL;
+    for (g = z->groups; g && strcmp(g->key, key) != 0; g = g->next) {
+    }
+    if (g && !renew) return g;
+    err_t err;
+    if (!g) {
+        sqlite3_stmt *st = conn_stmt(
+            c, ST_ZDICT_NEWEST, "SELECT id, data FROM zdicts WHERE key = ?1 ORDER BY id DESC LIMIT 1");
+        if (!st) return NULL;
+        bind_text(st, 1, key);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            g = group_set(z, key, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        stmt_reset(st);
+        if (g) return g;
+    }
+    size_t dlen = len < ZIP_DICT_MAX ? len : ZIP_DICT_MAX;
+    sqlite3_stmt *st = conn_stmt(c, ST_ZDICT_INSERT, "INSERT INTO zdicts(key, data) VALUES(?1, ?2)");
+    if (!st) return NULL;
+    bind_text(st, 1, key);
+    sqlite3_bind_blob(st, 2, text, (int)dlen, SQLITE_STATIC);
+    if (stmt_exec(c, st, "cannot store a compression dictionary", &err) < 0) {
+        log_warn("cannot store a compression dictionary", json_pack("{s:s}", "error", err.msg));
+        return NULL;
+    }
+    return group_set(z, key, sqlite3_last_insert_rowid(c->db), text, dlen);
+}
+
+static size_t put_leb(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v) p[n] |= 0x80;
+        n++;
+    } while (v);
+    return n;
+}
+
+static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_buf *out)
+{
+    size_t cap = 10 + ZSTD_compressBound(len);
+    unsigned char *blob = xmalloc(cap);
+    size_t hl = put_leb(blob, g ? (uint64_t)g->dict_id : 0);
+    size_t n = g ? ZSTD_compress_usingCDict(c->zip->cctx, blob + hl, cap - hl, text, len, g->cdict)
+                 : ZSTD_compressCCtx(c->zip->cctx, blob + hl, cap - hl, text, len, ZIP_LEVEL);
+    if (ZSTD_isError(n)) {
+        free(blob);
+        return -1;
+    }
+    free(out->data);
+    out->data = blob;
+    out->len = hl + n;
+    return 0;
+}
+
+sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out)
+{
+    out->data = NULL;
+    out->len = 0;
+    size_t len = text ? strlen(text) : 0;
+    if (len < ZIP_MIN_LEN) return SQL_TEXT(text);
+    if (!c->zip) {
+        c->zip = xcalloc(1, sizeof *c->zip);
+        c->zip->cctx = ZSTD_createCCtx();
+    }
+    if (!c->zip->cctx) return SQL_TEXT(text);
+    zip_group *g = group_for(c, key, text, len, false);
+    if (zip_try(c, g, text, len, out) < 0) return SQL_TEXT(text);
+    if (g && ++g->since_renew >= ZIP_RENEW_EVERY && out->len * ZIP_POOR > len) {
+        /* This group's values moved away from its dictionary: renew it. */
+        zip_group *ng = group_for(c, key, text, len, true);
+        if (ng) zip_try(c, ng, text, len, out);
+    }
+    if (out->len >= len) {
+        free(out->data);
+        out->data = NULL;
+        out->len = 0;
+        return SQL_TEXT(text);
+    }
+    return SQL_BLOB(out->data, out->len);
+}
+
+/* ---- reading ---- */
+
+/* The dictionary id at the start of blob, its length in *hl; -1 if bad. */
+static int64_t get_leb(const unsigned char *p, size_t n, size_t *hl)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && i < 9; i++) {
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *hl = i + 1;
+            return (int64_t)v;
+        }
+    }
+    return -1;
+}
+
+/* Decompresses blob (n bytes) with the dictionary dict_id read on db.
+ * Returns a NUL-terminated copy (length in *len), or NULL. */
+static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len)
+{
+    size_t hl = 0;
+    int64_t dict_id = get_leb(blob, n, &hl);
+    if (dict_id < 0) return NULL;
+    unsigned long long size = ZSTD_getFrameContentSize(blob + hl, n - hl);
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > ZIP_MAX_OUT)
+        return NULL;
+    sqlite3_stmt *st = NULL;
+    const void *dict = NULL;
+    size_t dlen = 0;
+    if (dict_id > 0) {
+        if (sqlite3_prepare_v2(db, "SELECT data FROM zdicts WHERE id = ?1", -1, &st, NULL) !=
+            SQLITE_OK) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+        sqlite3_bind_int64(st, 1, dict_id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+        dict = sqlite3_column_blob(st, 0);
+        dlen = (size_t)sqlite3_column_bytes(st, 0);
+    }
+    char *out = xmalloc((size_t)size + 1);
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    size_t got = d ? ZSTD_decompress_usingDict(d, out, (size_t)size, blob + hl, n - hl, dict, dlen)
+                   : (size_t)-1;
+    ZSTD_freeDCtx(d);
+    sqlite3_finalize(st);
+    if (ZSTD_isError(got) || got != size) {
+        free(out);
+        return NULL;
+    }
+    out[got] = '\0';
+    *len = got;
+    return out;
+}
+
+char *col_text_copy(sqlite3_stmt *st, int i, size_t *len)
+{
+    *len = 0;
+    if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
+        const unsigned char *b = sqlite3_column_blob(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        char *t = b ? unzip(sqlite3_db_handle(st), b, n, len) : NULL;
+        if (!t)
+            log_warn("a stored value cannot be decompressed",
+                     json_pack("{s:s}", "column", sqlite3_column_name(st, i)));
+        return t;
+    }
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t) return NULL;
+    *len = (size_t)sqlite3_column_bytes(st, i);
+    return xstrndup((const char *)t, *len);
+}
