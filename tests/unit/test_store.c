@@ -1021,8 +1021,9 @@ static void test_compressed_records(void **state)
     json_decref(list);
 }
 
-/* Records written as text before compression existed still read. */
-static void test_text_records_still_read(void **state)
+/* A store of schema version 1 (activations with names and ids as text,
+ * records as text) opens: its records are upgraded and read as before. */
+static void test_schema_v1_upgrade(void **state)
 {
     fixture *f = *state;
     err_t err;
@@ -1032,19 +1033,59 @@ static void test_text_records_still_read(void **state)
     snprintf(path, sizeof path, "%s/evkit.db", f->dir);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO activations(id, name, action, namespace, start_ms,"
-                                  " end_ms, body) VALUES('old1', 'p/a', 'a', 'evkit', 5, 6,"
-                                  " '{\"activationId\":\"old1\",\"logs\":[\"kept\"]}')",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    const char *v1 =
+        "DROP TABLE activations; DROP TABLE strings;"
+        "CREATE TABLE activations("
+        "  id TEXT PRIMARY KEY, name TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT,"
+        "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, body TEXT NOT NULL);"
+        "CREATE INDEX activations_start ON activations(start_ms);"
+        "CREATE INDEX activations_name ON activations(name, start_ms);"
+        "CREATE INDEX activations_action ON activations(action, start_ms);"
+        "INSERT INTO activations VALUES('0123456789abcdef0123456789abcdef', 'p/a', 'a', 'evkit',"
+        "  5, 6, '{\"activationId\":\"0123456789abcdef0123456789abcdef\",\"logs\":[\"kept\"]}');"
+        "INSERT INTO activations VALUES('old-2', 'q/a', 'a', NULL, 7, 8,"
+        "  '{\"activationId\":\"old-2\"}');"
+        "PRAGMA user_version = 1;";
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, v1, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
+    assert_int_equal(rc, SQLITE_OK);
     sqlite3_close(db);
+
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
     json_t *rec = NULL;
-    assert_int_equal(store_activation_get(f->s, "old1", &rec, &err), 0);
+    assert_int_equal(store_activation_get(f->s, "0123456789abcdef0123456789abcdef", &rec, &err), 0);
     assert_non_null(rec);
     assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "logs"), 0)), "kept");
     json_decref(rec);
+    assert_int_equal(store_activation_get(f->s, "old-2", &rec, &err), 0);
+    assert_non_null(rec);
+    json_decref(rec);
+    json_t *list = NULL;
+    assert_int_equal(store_activation_list(f->s, "a", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, "q/a", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    /* New records go beside them; a newer version's store is refused. */
+    store_activation_put(f->s, activation("a-new", "p", "a", 9));
+    store_flush(f->s);
+    assert_int_equal(store_activation_list(f->s, "p/a", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->s, &err), -1);
+    assert_non_null(strstr(err.msg, "newer evkit"));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
 }
 
 /* ---- action state ---- */
@@ -1313,7 +1354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_range_and_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed_records, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_records_still_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v1_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),

@@ -45,7 +45,7 @@ typedef enum {
     ST_PRUNE_DEDUP, ST_PRUNE_ATTEMPTS, ST_PRUNE_MINUTES, ST_PRUNE_STATE,
     ST_TRACE_INSERT,
     ST_FILTERED_ADD, ST_REG_FILTERED,
-    ST_ZDICT_NEWEST, ST_ZDICT_INSERT,
+    ST_ZDICT_NEWEST, ST_ZDICT_INSERT, ST_STRING_INSERT, ST_STRING_ID,
     ST_COUNT
 } stmt_slot;
 
@@ -256,8 +256,11 @@ typedef struct zip_buf {
  * plain text when compressing does not pay. free(out->data) after the
  * statement ran. */
 sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out);
+/* Writer thread: the id of str in the strings table (added when new) as an
+ * argument to bind; NULL binds NULL. On failure *failed is set and err filled. */
+sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed);
 /* After a transaction of the writer that did not commit: the dictionaries
- * it made are gone, forget them. */
+ * and strings it added are gone, forget them. */
 void zip_cache_reset(conn_t *c);
 void zip_cache_free(conn_t *c);
 /* A NUL-terminated copy of column i, text or compressed (*len its length);
@@ -267,6 +270,10 @@ char *col_text_copy(sqlite3_stmt *st, int i, size_t *len);
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */
 int act_write(conn_t *c, const act_rec *r, err_t *err);
+/* Schema version 2: activations refer to their action by interned name
+ * and key on a packed id. Needs act_key_register on the connection. */
+extern const char STORE_ACT_V2[];
+int act_key_register(sqlite3 *db);
 void act_rec_free(act_rec *r);
 
 /* The SQLite store behind a store_t of this backend. */

@@ -23,18 +23,77 @@ void act_rec_free(act_rec *r)
     free(r);
 }
 
+/* The stored key of an activation id: the 16 bytes of the usual 32
+ * lower-case hex digits (half the index), else the text itself (in SQLite a
+ * text never equals a blob, so the two forms cannot collide). */
+static sql_arg act_key(const char *id, unsigned char buf[16])
+{
+    static const char digits[] = "0123456789abcdef";
+    if (!id || strlen(id) != 32) return SQL_TEXT(id);
+    for (int i = 0; i < 32; i++) {
+        const char *d = strchr(digits, id[i]);
+        if (!d || !id[i]) return SQL_TEXT(id);
+        int v = (int)(d - digits);
+        if (i % 2 == 0) buf[i / 2] = (unsigned char)(v << 4);
+        else buf[i / 2] |= (unsigned char)v;
+    }
+    return SQL_BLOB(buf, 16);
+}
+
+static void sql_act_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    unsigned char buf[16];
+    sql_arg k = act_key((const char *)sqlite3_value_text(argv[0]), buf);
+    if (k.blob) sqlite3_result_blob(ctx, buf, 16, SQLITE_TRANSIENT);
+    else if (k.t) sqlite3_result_text(ctx, k.t, -1, SQLITE_TRANSIENT);
+    else sqlite3_result_null(ctx);
+}
+
+int act_key_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "evk_act_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                   sql_act_key, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Version 1 kept the action's full name, its bare name and namespace as
+ * text on every row and in two indexes, and the 32-digit id as text in a
+ * third: more than the compressed record itself. */
+const char STORE_ACT_V2[] =
+    "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+    "INSERT OR IGNORE INTO strings(s) SELECT name FROM activations"
+    "  UNION SELECT action FROM activations"
+    "  UNION SELECT namespace FROM activations WHERE namespace IS NOT NULL;"
+    "CREATE TABLE activations_v2("
+    "  id NOT NULL UNIQUE, fn INTEGER NOT NULL, act INTEGER NOT NULL, ns INTEGER,"
+    "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, body NOT NULL);"
+    "INSERT INTO activations_v2(rowid, id, fn, act, ns, start_ms, end_ms, body)"
+    "  SELECT a.rowid, evk_act_key(a.id), (SELECT id FROM strings WHERE s = a.name),"
+    "  (SELECT id FROM strings WHERE s = a.action), (SELECT id FROM strings WHERE s = a.namespace),"
+    "  a.start_ms, a.end_ms, a.body FROM activations a ORDER BY a.rowid;"
+    "DROP TABLE activations;"
+    "ALTER TABLE activations_v2 RENAME TO activations;"
+    "CREATE INDEX activations_start ON activations(start_ms);"
+    "CREATE INDEX activations_fn ON activations(fn, start_ms);"
+    "CREATE INDEX activations_act ON activations(act, start_ms);";
+
 int act_write(conn_t *c, const act_rec *r, err_t *err)
 {
+    bool f1, f2, f3;
+    sql_arg fn = intern_arg(c, r->name, err, &f1), act = intern_arg(c, r->action, err, &f2),
+            ns = intern_arg(c, r->ns, err, &f3);
+    if (f1 || f2 || f3) return -1;
     /* The records of one action are alike: they share a dictionary. */
     char key[256];
     snprintf(key, sizeof key, "activation:%s", r->name ? r->name : "");
     zip_buf z;
     sql_arg body = zip_arg(c, key, r->body, &z);
+    unsigned char kb[16];
     int rc = sql_exec(c, ST_ACT_INSERT,
-                      "INSERT OR REPLACE INTO activations(id, name, action, namespace,"
-                      " start_ms, end_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                      ARGS(SQL_TEXT(r->id), SQL_TEXT(r->name), SQL_TEXT(r->action),
-                           SQL_TEXT(r->ns), SQL_INT(r->start), SQL_INT(r->end), body),
+                      "INSERT OR REPLACE INTO activations(id, fn, act, ns, start_ms, end_ms, body)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      ARGS(act_key(r->id, kb), fn, act, ns, SQL_INT(r->start), SQL_INT(r->end),
+                           body),
                       "cannot store activation", err);
     free(z.data);
     return rc;
@@ -56,12 +115,14 @@ int sq_activation_list(store_t *base, const char *name, int limit, json_t **out,
         /* "pkg/action" matches the full name, a bare name the action part. */
         bool full = strchr(name, '/') != NULL;
         rc = full ? store_query(s, ST_ACT_LIST_NAME,
-                                "SELECT body FROM activations WHERE name = ?1"
+                                "SELECT body FROM activations"
+                                " WHERE fn = (SELECT id FROM strings WHERE s = ?1)"
                                 " ORDER BY start_ms DESC LIMIT ?2",
                                 ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
                                 err)
                   : store_query(s, ST_ACT_LIST_ACTION,
-                                "SELECT body FROM activations WHERE action = ?1"
+                                "SELECT body FROM activations"
+                                " WHERE act = (SELECT id FROM strings WHERE s = ?1)"
                                 " ORDER BY start_ms DESC LIMIT ?2",
                                 ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
                                 err);
@@ -87,8 +148,9 @@ int sq_activation_get(store_t *base, const char *id, json_t **out, err_t *err)
     sq_t *s = SQ(base);
     *out = NULL;
     if (!id || !*id) return 0;
+    unsigned char kb[16];
     return store_query(s, ST_ACT_GET, "SELECT body FROM activations WHERE id = ?1",
-                       ARGS(SQL_TEXT(id)), row_json, out, "cannot read activation", err);
+                       ARGS(act_key(id, kb)), row_json, out, "cannot read activation", err);
 }
 
 int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64_t upto_ms,
@@ -98,8 +160,9 @@ int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64
     *out = NULL;
     if (limit <= 0) limit = 30;
     if (skip < 0) skip = 0;
-    const char *col = name && strchr(name, '/') ? "name" : "action";
-    char *sql = xasprintf("SELECT body FROM activations WHERE (?1 IS NULL OR %s = ?1)"
+    const char *col = name && strchr(name, '/') ? "fn" : "act";
+    char *sql = xasprintf("SELECT body FROM activations"
+                          " WHERE (?1 IS NULL OR %s = (SELECT id FROM strings WHERE s = ?1))"
                           " AND start_ms >= ?2 AND start_ms <= ?3"
                           " ORDER BY start_ms DESC, rowid DESC LIMIT ?4 OFFSET ?5",
                           col);

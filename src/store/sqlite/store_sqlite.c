@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/json_io.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
  * wait for them rather than fail. */
 #define BUSY_TIMEOUT_MS 30000
@@ -225,13 +225,20 @@ static int schema_init(conn_t *c, err_t *err)
                      "the store was written by a newer evkit (schema version %d, this one knows %d)",
                      version, SCHEMA_VERSION);
     } else if (version == 0) {
+        if (conn_exec(c, SCHEMA_V1, "cannot create the store schema", err) < 0) rc = -1;
+        version = 1;
+    }
+    /* Later schema versions migrate here, one step at a time (a new store
+     * too: version 1, then every step, so the steps are always exercised). */
+    if (rc == 0 && version < SCHEMA_VERSION) {
+        if (version < 2 && (act_key_register(c->db) < 0 ||
+                            conn_exec(c, STORE_ACT_V2, "cannot upgrade the store to version 2",
+                                      err) < 0))
+            rc = -1;
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);
-        if (conn_exec(c, SCHEMA_V1, "cannot create the store schema", err) < 0 ||
-            conn_exec(c, setv, "cannot set the store schema version", err) < 0)
-            rc = -1;
+        if (rc == 0 && conn_exec(c, setv, "cannot set the store schema version", err) < 0) rc = -1;
     }
-    /* Later schema versions migrate here, one step at a time. */
     for (size_t i = 0; rc == 0 && SCHEMA_ADDITIONS[i]; i++)
         if (conn_exec(c, SCHEMA_ADDITIONS[i], "cannot add to the store schema", err) < 0) rc = -1;
     if (rc == 0 && conn_exec(c, "COMMIT", "cannot commit the store schema", err) < 0) rc = -1;

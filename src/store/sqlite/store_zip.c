@@ -1,4 +1,7 @@
-/* store_zip: the large, repetitive columns (activation records, trace
+/* store_zip: compact rows. Names repeated on many rows are stored once, in
+ * strings, and referred to by id (interned by the writer, cached).
+ *
+ * The large, repetitive columns (activation records, trace
  * requests and responses) kept compressed with zstd against a dictionary.
  *
  * Records of one action (or one registration's traces) differ in a few ids
@@ -39,15 +42,24 @@ typedef struct zip_group {
     struct zip_group *next;
 } zip_group;
 
+typedef struct interned {
+    char *s;
+    int64_t id;
+    struct interned *next;
+} interned;
+
 struct zip_cache {
     ZSTD_CCtx *cctx;
     zip_group *groups;
+    interned *strings;
 };
 
 const char STORE_ZIP_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS zdicts("
     "  id INTEGER PRIMARY KEY, key TEXT NOT NULL, data BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS zdicts_key ON zdicts(key, id);";
+    "CREATE INDEX IF NOT EXISTS zdicts_key ON zdicts(key, id);"
+    /* Names repeated on many rows (actions, namespaces), each stored once. */
+    "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);";
 
 static void group_free(zip_group *g)
 {
@@ -59,6 +71,12 @@ static void group_free(zip_group *g)
 void zip_cache_reset(conn_t *c)
 {
     if (!c->zip) return;
+    while (c->zip->strings) {
+        interned *next = c->zip->strings->next;
+        free(c->zip->strings->s);
+        free(c->zip->strings);
+        c->zip->strings = next;
+    }
     while (c->zip->groups) {
         zip_group *next = c->zip->groups->next;
         group_free(c->zip->groups);
@@ -159,16 +177,45 @@ static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_bu
     return 0;
 }
 
+static zip_cache *cache_of(conn_t *c)
+{
+    if (!c->zip) {
+        c->zip = xcalloc(1, sizeof *c->zip);
+        c->zip->cctx = ZSTD_createCCtx();
+    }
+    return c->zip;
+}
+
+sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed)
+{
+    *failed = false;
+    if (!str) return SQL_TEXT(NULL);
+    zip_cache *z = cache_of(c);
+    for (interned *i = z->strings; i; i = i->next)
+        if (strcmp(i->s, str) == 0) return SQL_INT(i->id);
+    int64_t id = 0;
+    if (sql_exec(c, ST_STRING_INSERT, "INSERT INTO strings(s) VALUES(?1) ON CONFLICT(s) DO NOTHING",
+                 ARGS(SQL_TEXT(str)), "cannot store a name", err) < 0 ||
+        sql_int(c, ST_STRING_ID, "SELECT id FROM strings WHERE s = ?1", ARGS(SQL_TEXT(str)), &id,
+                "cannot read a name", err) != 1) {
+        *failed = true;
+        return SQL_TEXT(NULL);
+    }
+    interned *i = xmalloc(sizeof *i);
+    i->s = xstrdup(str);
+    i->id = id;
+    i->next = z->strings;
+    z->strings = i;
+    return SQL_INT(id);
+}
+
 sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out)
 {
     out->data = NULL;
     out->len = 0;
     size_t len = text ? strlen(text) : 0;
     if (len < ZIP_MIN_LEN) return SQL_TEXT(text);
-    if (!c->zip) {
-        c->zip = xcalloc(1, sizeof *c->zip);
-        c->zip->cctx = ZSTD_createCCtx();
-    }
+    cache_of(c);
     if (!c->zip->cctx) return SQL_TEXT(text);
     zip_group *g = group_for(c, key, text, len, false);
     if (zip_try(c, g, text, len, out) < 0) return SQL_TEXT(text);
