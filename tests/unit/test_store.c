@@ -970,6 +970,8 @@ static void test_compressed_records(void **state)
                          .success = true, .status_code = 200, .request = req, .response = res};
         store_trace_put(f->s, &t);
     }
+    store_append_result ev[N];
+    for (int i = 0; i < N; i++) ev[i] = append(f->s, "zp", "zip.type", "SKU-zip", i, NULL, NULL, NULL);
     store_flush(f->s);
     reopen(f); /* the dictionaries come back from the file */
     store_activation_put(f->s, chatty_activation(N));
@@ -983,6 +985,19 @@ static void test_compressed_records(void **state)
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM zdicts WHERE key LIKE 'activation:%'"), 1);
     assert_true(db_int(f->dir, "SELECT count(*) FROM traces WHERE typeof(request) = 'blob'"
                                " AND typeof(response) = 'blob'") >= N - 1);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'"), N);
+    for (int i = 0; i < N; i++) {
+        json_t *e = NULL;
+        assert_int_equal(store_event_get(f->s, ev[i].id, &e, &err), 0);
+        assert_non_null(e);
+        assert_string_equal(json_string_value(json_object_get(e, "id")), ev[i].id);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "data"), "n")), i);
+        json_decref(e);
+    }
+    json_t *page = NULL;
+    assert_int_equal(store_read(f->s, NULL, 0, 1000, &page, &err), 0);
+    assert_int_equal(json_array_size(page), N);
+    json_decref(page);
 
     /* Every record reads back exactly as it was put. */
     for (int i = 0; i < N; i++) {

@@ -263,6 +263,8 @@ sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed);
  * and strings it added are gone, forget them. */
 void zip_cache_reset(conn_t *c);
 void zip_cache_free(conn_t *c);
+/* This thread reads on c now: decompression uses c's cache. */
+void zip_use(conn_t *c);
 /* A NUL-terminated copy of column i, text or compressed (*len its length);
  * NULL for SQL NULL or a value that cannot be decompressed. */
 char *col_text_copy(sqlite3_stmt *st, int i, size_t *len);

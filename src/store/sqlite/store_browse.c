@@ -12,8 +12,7 @@
 
 static json_t *event_item(sqlite3_stmt *st)
 {
-    const char *body = (const char *)sqlite3_column_text(st, 2);
-    json_t *ev = body ? json_loadb(body, (size_t)sqlite3_column_bytes(st, 2), 0, NULL) : NULL;
+    json_t *ev = col_json(st, 2, 0);
     return json_pack("{s:I, s:s, s:o}", "position", (json_int_t)sqlite3_column_int64(st, 0),
                      "provider", (const char *)sqlite3_column_text(st, 1), "event",
                      ev ? ev : json_object());

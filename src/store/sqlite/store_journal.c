@@ -181,12 +181,19 @@ static int run_append(sq_t *s, conn_t *c, wop_t *op)
                           row_duplicate, a->res, "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
     }
-    if (sql_exec(c, ST_EVENT_INSERT,
-                 "INSERT INTO events(id, provider, type, time_ms, body) VALUES(?1, ?2, ?3, ?4, ?5)",
-                 ARGS(SQL_TEXT(a->id), SQL_TEXT(ev->provider), SQL_TEXT(ev->type),
-                      SQL_INT(a->time_ms), SQL_TEXT(a->body)),
-                 what, &op->err) < 0)
-        return -1;
+    /* Events of one type are alike: they share a dictionary. */
+    char key[300];
+    snprintf(key, sizeof key, "event:%s", ev->type ? ev->type : "");
+    zip_buf z;
+    sql_arg body = zip_arg(c, key, a->body, &z);
+    int irc = sql_exec(c, ST_EVENT_INSERT,
+                       "INSERT INTO events(id, provider, type, time_ms, body)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5)",
+                       ARGS(SQL_TEXT(a->id), SQL_TEXT(ev->provider), SQL_TEXT(ev->type),
+                            SQL_INT(a->time_ms), body),
+                       what, &op->err);
+    free(z.data);
+    if (irc < 0) return -1;
     int64_t position = sqlite3_last_insert_rowid(c->db);
     if (ev->idempotency_key &&
         sql_exec(c, ST_DEDUP_PUT,
@@ -255,10 +262,15 @@ typedef struct {
 static int row_positioned(void *ud, sqlite3_stmt *row, err_t *err)
 {
     page_arg *p = ud;
-    size_t len = (size_t)sqlite3_column_bytes(row, 1);
-    if (json_array_size(p->arr) && p->bytes + len > p->max_bytes) return 1;
+    size_t len = 0;
+    char *text = col_text_copy(row, 1, &len);
+    if (json_array_size(p->arr) && p->bytes + len > p->max_bytes) {
+        free(text);
+        return 1;
+    }
     int64_t pos = sqlite3_column_int64(row, 0);
-    json_t *ev = col_json(row, 1, 0);
+    json_t *ev = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
     if (!ev)
         return err_set(err, "cannot read the journal: the event at position %lld is not valid JSON",
                        (long long)pos);

@@ -62,6 +62,10 @@ void bind_text(sqlite3_stmt *st, int i, const char *v)
 
 char *col_strdup(sqlite3_stmt *st, int i)
 {
+    if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
+        size_t len;
+        return col_text_copy(st, i, &len);
+    }
     const unsigned char *t = sqlite3_column_text(st, i);
     if (!t) return NULL;
     return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));

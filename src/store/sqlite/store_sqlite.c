@@ -180,7 +180,10 @@ conn_t *store_reader(sq_t *s, err_t *err)
     conn_t *c = s->pool_free;
     if (c) s->pool_free = c->next_free;
     pthread_mutex_unlock(&s->pool_mu);
-    if (c) return c;
+    if (c) {
+        zip_use(c);
+        return c;
+    }
     /* The pool grows to the number of threads reading at once. */
     c = xmalloc(sizeof *c);
     if (conn_open(c, s->path, false, err) < 0) {
@@ -191,12 +194,14 @@ conn_t *store_reader(sq_t *s, err_t *err)
     c->next_all = s->pool_all;
     s->pool_all = c;
     pthread_mutex_unlock(&s->pool_mu);
+    zip_use(c);
     return c;
 }
 
 void store_reader_put(sq_t *s, conn_t *c)
 {
     if (!c) return;
+    zip_use(NULL);
     /* A read that failed half-way may leave a transaction open. */
     if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_lock(&s->pool_mu);
@@ -304,6 +309,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
                 continue;
             }
             sp_exec(c, ST_ROLLBACK_TO, "ROLLBACK TO op");
+            zip_cache_reset(c); /* it may have made a dictionary or a name */
         }
         sp_exec(c, ST_RELEASE, "RELEASE op");
     }
@@ -469,6 +475,7 @@ static void *writer_main(void *arg)
 {
     sq_t *s = arg;
     pthread_setname_np(pthread_self(), "evkit-store");
+    zip_use(&s->w);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!queued(s) && !s->stopping) {

@@ -48,11 +48,35 @@ typedef struct interned {
     struct interned *next;
 } interned;
 
+/* Decompression dictionaries by id, most recently used first. */
+#define ZIP_DDICTS 32
+typedef struct {
+    int64_t id;
+    ZSTD_DDict *dd;
+} zip_ddict;
+
+/* Caches of the compressor (the writer) and the decompressor (any
+ * connection). Its writer's entries describe uncommitted rows too: they
+ * are forgotten whenever a write is rolled back. */
 struct zip_cache {
     ZSTD_CCtx *cctx;
     zip_group *groups;
+    size_t ngroups;
     interned *strings;
+    size_t nstrings;
+    ZSTD_DCtx *dctx;
+    zip_ddict dd[ZIP_DDICTS];
 };
+
+/* Bounds of the writer's caches: past them the least recently used entry
+ * goes (it is read again from the store when needed). */
+#define ZIP_MAX_GROUPS 256
+#define ZIP_MAX_STRINGS 1024
+
+/* The connection this thread uses now, for the decompression cache. */
+static _Thread_local conn_t *zip_current;
+
+void zip_use(conn_t *c) { zip_current = c; }
 
 const char STORE_ZIP_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS zdicts("
@@ -77,6 +101,13 @@ void zip_cache_reset(conn_t *c)
         free(c->zip->strings);
         c->zip->strings = next;
     }
+    c->zip->nstrings = 0;
+    c->zip->ngroups = 0;
+    for (int i = 0; i < ZIP_DDICTS; i++) {
+        ZSTD_freeDDict(c->zip->dd[i].dd);
+        c->zip->dd[i].dd = NULL;
+        c->zip->dd[i].id = 0;
+    }
     while (c->zip->groups) {
         zip_group *next = c->zip->groups->next;
         group_free(c->zip->groups);
@@ -89,8 +120,25 @@ void zip_cache_free(conn_t *c)
     if (!c->zip) return;
     zip_cache_reset(c);
     ZSTD_freeCCtx(c->zip->cctx);
+    ZSTD_freeDCtx(c->zip->dctx);
+    if (zip_current == c) zip_current = NULL;
     free(c->zip);
     c->zip = NULL;
+}
+
+/* The cached group of key, moved to the front; NULL when not cached. */
+static zip_group *group_find(zip_cache *z, const char *key)
+{
+    zip_group **pp = &z->groups;
+    for (zip_group *g = *pp; g; pp = &g->next, g = g->next) {
+        if (strcmp(g->key, key) == 0) {
+            *pp = g->next;
+            g->next = z->groups;
+            z->groups = g;
+            return g;
+        }
+    }
+    return NULL;
 }
 
 static zip_group *group_set(zip_cache *z, const char *key, int64_t id, const void *dict,
@@ -98,14 +146,20 @@ static zip_group *group_set(zip_cache *z, const char *key, int64_t id, const voi
 {
     ZSTD_CDict *cd = ZSTD_createCDict(dict, len, ZIP_LEVEL);
     if (!cd) return NULL;
-    zip_group *g = NULL;
-    for (g = z->groups; g && strcmp(g->key, key) != 0; g = g->next) {
-    }
+    zip_group *g = group_find(z, key);
     if (!g) {
+        if (z->ngroups >= ZIP_MAX_GROUPS) { /* drop the last */
+            zip_group **pp = &z->groups;
+            while ((*pp)->next) pp = &(*pp)->next;
+            group_free(*pp);
+            *pp = NULL;
+            z->ngroups--;
+        }
         g = xcalloc(1, sizeof *g);
         g->key = xstrdup(key);
         g->next = z->groups;
         z->groups = g;
+        z->ngroups++;
     } else {
         ZSTD_freeCDict(g->cdict);
     }
@@ -120,9 +174,7 @@ static zip_group *group_set(zip_cache *z, const char *key, int64_t id, const voi
 static zip_group *group_for(conn_t *c, const char *key, const char *text, size_t len, bool renew)
 {
     zip_cache *z = c->zip;
-    zip_group *g = NULL;
-    for (g = z->groups; g && strcmp(g->key, key) != 0; g = g->next) {
-    }
+    zip_group *g = group_find(z, key);
     if (g && !renew) return g;
     err_t err;
     if (!g) {
@@ -182,6 +234,7 @@ static zip_cache *cache_of(conn_t *c)
     if (!c->zip) {
         c->zip = xcalloc(1, sizeof *c->zip);
         c->zip->cctx = ZSTD_createCCtx();
+        c->zip->dctx = ZSTD_createDCtx();
     }
     return c->zip;
 }
@@ -191,8 +244,15 @@ sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed)
     *failed = false;
     if (!str) return SQL_TEXT(NULL);
     zip_cache *z = cache_of(c);
-    for (interned *i = z->strings; i; i = i->next)
-        if (strcmp(i->s, str) == 0) return SQL_INT(i->id);
+    interned **pp = &z->strings;
+    for (interned *i = *pp; i; pp = &i->next, i = i->next) {
+        if (strcmp(i->s, str) == 0) {
+            *pp = i->next; /* to the front */
+            i->next = z->strings;
+            z->strings = i;
+            return SQL_INT(i->id);
+        }
+    }
     int64_t id = 0;
     if (sql_exec(c, ST_STRING_INSERT, "INSERT INTO strings(s) VALUES(?1) ON CONFLICT(s) DO NOTHING",
                  ARGS(SQL_TEXT(str)), "cannot store a name", err) < 0 ||
@@ -201,6 +261,15 @@ sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed)
         *failed = true;
         return SQL_TEXT(NULL);
     }
+    if (z->nstrings >= ZIP_MAX_STRINGS) { /* drop the last */
+        interned **lp = &z->strings;
+        while ((*lp)->next) lp = &(*lp)->next;
+        free((*lp)->s);
+        free(*lp);
+        *lp = NULL;
+        z->nstrings--;
+    }
+    z->nstrings++;
     interned *i = xmalloc(sizeof *i);
     i->s = xstrdup(str);
     i->id = id;
@@ -249,8 +318,43 @@ static int64_t get_leb(const unsigned char *p, size_t n, size_t *hl)
     return -1;
 }
 
-/* Decompresses blob (n bytes) with the dictionary dict_id read on db.
- * Returns a NUL-terminated copy (length in *len), or NULL. */
+/* The dictionary dict_id read on db, as a DDict: from c's cache (c may be
+ * NULL: then *owned is set and the caller frees it). */
+static ZSTD_DDict *ddict_get(conn_t *c, sqlite3 *db, int64_t dict_id, bool *owned)
+{
+    *owned = false;
+    zip_cache *z = c ? cache_of(c) : NULL;
+    if (z) {
+        for (int i = 0; i < ZIP_DDICTS && z->dd[i].dd; i++) {
+            if (z->dd[i].id != dict_id) continue;
+            zip_ddict hit = z->dd[i];
+            memmove(&z->dd[1], &z->dd[0], (size_t)i * sizeof z->dd[0]);
+            z->dd[0] = hit;
+            return hit.dd;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    ZSTD_DDict *dd = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT data FROM zdicts WHERE id = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, dict_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            dd = ZSTD_createDDict(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (!dd) return NULL;
+    if (!z) {
+        *owned = true;
+        return dd;
+    }
+    ZSTD_freeDDict(z->dd[ZIP_DDICTS - 1].dd);
+    memmove(&z->dd[1], &z->dd[0], (ZIP_DDICTS - 1) * sizeof z->dd[0]);
+    z->dd[0] = (zip_ddict){dict_id, dd};
+    return dd;
+}
+
+/* Decompresses blob (n bytes), its dictionary read on db. Returns a
+ * NUL-terminated copy (length in *len), or NULL. */
 static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len)
 {
     size_t hl = 0;
@@ -259,29 +363,18 @@ static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len
     unsigned long long size = ZSTD_getFrameContentSize(blob + hl, n - hl);
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > ZIP_MAX_OUT)
         return NULL;
-    sqlite3_stmt *st = NULL;
-    const void *dict = NULL;
-    size_t dlen = 0;
-    if (dict_id > 0) {
-        if (sqlite3_prepare_v2(db, "SELECT data FROM zdicts WHERE id = ?1", -1, &st, NULL) !=
-            SQLITE_OK) {
-            sqlite3_finalize(st);
-            return NULL;
-        }
-        sqlite3_bind_int64(st, 1, dict_id);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            sqlite3_finalize(st);
-            return NULL;
-        }
-        dict = sqlite3_column_blob(st, 0);
-        dlen = (size_t)sqlite3_column_bytes(st, 0);
-    }
+    conn_t *c = zip_current && zip_current->db == db ? zip_current : NULL;
+    bool owned = false;
+    ZSTD_DDict *dd = dict_id > 0 ? ddict_get(c, db, dict_id, &owned) : NULL;
+    if (dict_id > 0 && !dd) return NULL;
+    ZSTD_DCtx *own_dctx = c && c->zip->dctx ? NULL : ZSTD_createDCtx();
+    ZSTD_DCtx *d = own_dctx ? own_dctx : c ? c->zip->dctx : NULL;
     char *out = xmalloc((size_t)size + 1);
-    ZSTD_DCtx *d = ZSTD_createDCtx();
-    size_t got = d ? ZSTD_decompress_usingDict(d, out, (size_t)size, blob + hl, n - hl, dict, dlen)
-                   : (size_t)-1;
-    ZSTD_freeDCtx(d);
-    sqlite3_finalize(st);
+    size_t got = !d   ? (size_t)-1
+                 : dd ? ZSTD_decompress_usingDDict(d, out, (size_t)size, blob + hl, n - hl, dd)
+                      : ZSTD_decompressDCtx(d, out, (size_t)size, blob + hl, n - hl);
+    ZSTD_freeDCtx(own_dctx);
+    if (owned) ZSTD_freeDDict(dd);
     if (ZSTD_isError(got) || got != size) {
         free(out);
         return NULL;
