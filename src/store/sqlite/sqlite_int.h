@@ -69,6 +69,8 @@ struct wop {
     bool done;
     bool work;           /* set by run: the commit should wake store_wait_work */
     int events;          /* set by run: events appended (statistics) */
+    int64_t changes;     /* set by run: rows it changed (store_submit_chunks sums them) */
+    bool more;           /* set by run: another chunk remains (store_submit_chunks) */
     err_t err;
     sem_t sem;           /* posted by the writer once done: a waiter wakes alone */
     wop_t *next;
@@ -202,6 +204,18 @@ int store_query(sq_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn 
                 const char *what, err_t *err);
 int store_query_int(sq_t *s, stmt_slot slot, const char *sql, sql_args args, int64_t *out,
                     const char *what, err_t *err);
+/* store_query collecting into a new JSON array, which row appends to (ud);
+ * *out is the array, or NULL on -1. */
+int store_query_array(sq_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row,
+                      const char *what, json_t **out, err_t *err);
+/* One statement without rows as a write operation of its own; *changes
+ * (may be NULL) is the rows it changed. 0 or -1. */
+int store_write(sq_t *s, stmt_slot slot, const char *sql, sql_args args, const char *what,
+                int64_t *changes, err_t *err);
+/* Submits op again and again, each time its own transaction so that other
+ * writes are not held up, while run sets op->more; *total (may be NULL) is
+ * the sum of op->changes. 0 or -1. */
+int store_submit_chunks(sq_t *s, wop_t *op, int64_t *total, err_t *err);
 /* A row_fn appending column 0, parsed as JSON, to the array ud (bad JSON skipped). */
 int rows_json_array(void *ud, sqlite3_stmt *row, err_t *err);
 /* A row_fn keeping a copy of column 0 of the first row in *(char **)ud. */

@@ -33,22 +33,6 @@ const char STORE_FLOWS_SCHEMA[] =
     "  PRIMARY KEY(registration, minute)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS delivery_minutes_minute ON delivery_minutes(minute);";
 
-typedef struct {
-    const char *name;
-    int64_t now, slot;
-    const char *id;
-    bool changed;
-} trig_arg;
-
-static int run_trigger_init(sq_t *s, conn_t *c, wop_t *op)
-{
-    (void)s;
-    trig_arg *a = op->arg;
-    return sql_exec(c, ST_ONCE, "INSERT OR IGNORE INTO triggers(name, since_ms) VALUES(?1, ?2)",
-                    ARGS(SQL_TEXT(a->name), SQL_INT(a->now)), "cannot record the trigger",
-                    &op->err);
-}
-
 static int row_trigger(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
@@ -70,53 +54,35 @@ int sq_trigger_get(store_t *base, const char *name, int64_t now, store_trigger_r
     int n = store_query(s, ST_ONCE, sql, ARGS(SQL_TEXT(name)), row_trigger, out,
                         "cannot read the trigger", err);
     if (n != 0) return n < 0 ? -1 : 0;
-    trig_arg a = {.name = name, .now = now};
-    wop_t op = {.run = run_trigger_init, .arg = &a};
-    if (store_submit(s, &op, err) < 0) return -1;
+    if (store_write(s, ST_ONCE, "INSERT OR IGNORE INTO triggers(name, since_ms) VALUES(?1, ?2)",
+                    ARGS(SQL_TEXT(name), SQL_INT(now)), "cannot record the trigger", NULL,
+                    err) < 0)
+        return -1;
     return store_query(s, ST_ONCE, sql, ARGS(SQL_TEXT(name)), row_trigger, out,
                        "cannot read the trigger", err) < 0 ? -1 : 0;
-}
-
-static int run_trigger_claim(sq_t *s, conn_t *c, wop_t *op)
-{
-    (void)s;
-    trig_arg *a = op->arg;
-    if (sql_exec(c, ST_ONCE,
-                 "UPDATE triggers SET last_ms = ?2, last_id = ?3, pending = 1"
-                 " WHERE name = ?1 AND last_ms < ?2",
-                 ARGS(SQL_TEXT(a->name), SQL_INT(a->slot), SQL_TEXT(a->id)),
-                 "cannot claim the trigger's fire", &op->err) < 0)
-        return -1;
-    a->changed = sqlite3_changes(c->db) > 0;
-    return 0;
 }
 
 int sq_trigger_claim(store_t *base, const char *name, int64_t slot_ms, const char *activation_id,
                      bool *claimed, err_t *err)
 {
     sq_t *s = SQ(base);
-    trig_arg a = {.name = name, .slot = slot_ms, .id = activation_id};
-    wop_t op = {.run = run_trigger_claim, .arg = &a};
-    int rc = store_submit(s, &op, err);
-    *claimed = rc == 0 && a.changed;
+    int64_t changed = 0;
+    int rc = store_write(s, ST_ONCE,
+                         "UPDATE triggers SET last_ms = ?2, last_id = ?3, pending = 1"
+                         " WHERE name = ?1 AND last_ms < ?2",
+                         ARGS(SQL_TEXT(name), SQL_INT(slot_ms), SQL_TEXT(activation_id)),
+                         "cannot claim the trigger's fire", &changed, err);
+    *claimed = rc == 0 && changed > 0;
     return rc;
-}
-
-static int run_trigger_done(sq_t *s, conn_t *c, wop_t *op)
-{
-    (void)s;
-    trig_arg *a = op->arg;
-    return sql_exec(c, ST_ONCE, "UPDATE triggers SET pending = 0 WHERE name = ?1 AND last_id = ?2",
-                    ARGS(SQL_TEXT(a->name), SQL_TEXT(a->id)), "cannot finish the trigger's fire",
-                    &op->err);
 }
 
 int sq_trigger_done(store_t *base, const char *name, const char *activation_id, err_t *err)
 {
     sq_t *s = SQ(base);
-    trig_arg a = {.name = name, .id = activation_id};
-    wop_t op = {.run = run_trigger_done, .arg = &a};
-    return store_submit(s, &op, err);
+    return store_write(s, ST_ONCE,
+                       "UPDATE triggers SET pending = 0 WHERE name = ?1 AND last_id = ?2",
+                       ARGS(SQL_TEXT(name), SQL_TEXT(activation_id)),
+                       "cannot finish the trigger's fire", NULL, err);
 }
 
 /* ---- the delivery rollup ---- */
@@ -191,19 +157,13 @@ int sq_rollup_read(store_t *base, const char *registration, int64_t since_ms, js
                    err_t *err)
 {
     sq_t *s = SQ(base);
-    *out = NULL;
-    json_t *arr = json_array();
-    if (store_query(s, ST_ONCE,
-                    "SELECT minute, sum(success), sum(retry), sum(dead), sum(backlog), sum(l0),"
-                    " sum(l1), sum(l2), sum(l3), sum(l4), sum(l5), sum(l6), sum(l7), sum(l8),"
-                    " sum(l9), sum(l10), sum(l11), sum(l12)"
-                    " FROM delivery_minutes WHERE minute >= ?2 AND (?1 IS NULL OR registration = ?1)"
-                    " GROUP BY minute ORDER BY minute",
-                    ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000 * 60000)), row_rollup,
-                    arr, "cannot read the delivery rollup", err) < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    return store_query_array(
+        s, ST_ONCE,
+        "SELECT minute, sum(success), sum(retry), sum(dead), sum(backlog), sum(l0),"
+        " sum(l1), sum(l2), sum(l3), sum(l4), sum(l5), sum(l6), sum(l7), sum(l8),"
+        " sum(l9), sum(l10), sum(l11), sum(l12)"
+        " FROM delivery_minutes WHERE minute >= ?2 AND (?1 IS NULL OR registration = ?1)"
+        " GROUP BY minute ORDER BY minute",
+        ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000 * 60000)), row_rollup,
+        "cannot read the delivery rollup", out, err);
 }

@@ -497,24 +497,18 @@ int sq_replay_range(store_t *base, const store_replay_opts *o, int *count, int *
 #define JOURNAL_PRUNE_CHUNK 2000
 #define FLOOR_SQL "SELECT value FROM meta WHERE key = 'journal_floor'"
 
-typedef struct prune_arg {
-    int64_t cutoff;
-    int64_t deleted;
-    bool more;
-} prune_arg;
-
 /* One chunk of positions above the floor, up to the last event older than
  * the cutoff. The floor then rises to the chunk's end: positions at or below
  * it have been through retention. */
 static int run_journal_prune(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
-    prune_arg *a = op->arg;
+    const int64_t *cutoff = op->arg;
     const char *what = "cannot apply journal retention";
     int64_t cutpos = 0, floor = 0;
     if (sql_int(c, ST_ONCE,
                 "SELECT position FROM events WHERE time_ms < ?1 ORDER BY time_ms DESC LIMIT 1",
-                ARGS(SQL_INT(a->cutoff)), &cutpos, what, &op->err) < 0 ||
+                ARGS(SQL_INT(*cutoff)), &cutpos, what, &op->err) < 0 ||
         sql_int(c, ST_ONCE, FLOOR_SQL, NO_ARGS, &floor, what, &op->err) < 0)
         return -1;
     if (cutpos <= floor) return 0;
@@ -534,23 +528,15 @@ static int run_journal_prune(sq_t *s, conn_t *c, wop_t *op)
                  " DO UPDATE SET value = max(value, excluded.value)",
                  ARGS(SQL_INT(hi)), what, &op->err) < 0)
         return -1;
-    a->deleted = gone;
-    a->more = hi < cutpos;
+    op->changes = gone;
+    op->more = hi < cutpos;
     return 0;
 }
 
 int sq_journal_prune(store_t *base, int64_t cutoff_ms, int64_t *deleted, err_t *err)
 {
-    sq_t *s = SQ(base);
-    if (deleted) *deleted = 0;
-    /* Chunk by chunk, each its own transaction, so publishes are not held up. */
-    for (;;) {
-        prune_arg a = {.cutoff = cutoff_ms};
-        wop_t op = {.run = run_journal_prune, .arg = &a};
-        if (store_submit(s, &op, err) < 0) return -1;
-        if (deleted) *deleted += a.deleted;
-        if (!a.more) return 0;
-    }
+    wop_t op = {.run = run_journal_prune, .arg = &cutoff_ms};
+    return store_submit_chunks(SQ(base), &op, deleted, err);
 }
 
 int sq_journal_floor(store_t *base, int64_t *floor, err_t *err)

@@ -105,34 +105,25 @@ int sq_activation_list(store_t *base, const char *name, int limit, json_t **out,
     *out = NULL;
     if (limit <= 0) limit = 30;
     const char *what = "cannot list activations";
-    json_t *arr = json_array();
-    int rc;
-    if (!name || !*name) {
-        rc = store_query(s, ST_ACT_LIST_ALL,
-                         "SELECT body FROM activations ORDER BY start_ms DESC, rowid DESC LIMIT ?1",
-                         ARGS(SQL_INT(limit)), rows_json_array, arr, what, err);
-    } else {
-        /* "pkg/action" matches the full name, a bare name the action part. */
-        bool full = strchr(name, '/') != NULL;
-        rc = full ? store_query(s, ST_ACT_LIST_NAME,
-                                "SELECT body FROM activations"
-                                " WHERE fn = (SELECT id FROM strings WHERE s = ?1)"
-                                " ORDER BY start_ms DESC LIMIT ?2",
-                                ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
-                                err)
-                  : store_query(s, ST_ACT_LIST_ACTION,
-                                "SELECT body FROM activations"
-                                " WHERE act = (SELECT id FROM strings WHERE s = ?1)"
-                                " ORDER BY start_ms DESC LIMIT ?2",
-                                ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, arr, what,
-                                err);
-    }
-    if (rc < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    if (!name || !*name)
+        return store_query_array(
+            s, ST_ACT_LIST_ALL,
+            "SELECT body FROM activations ORDER BY start_ms DESC, rowid DESC LIMIT ?1",
+            ARGS(SQL_INT(limit)), rows_json_array, what, out, err);
+    /* "pkg/action" matches the full name, a bare name the action part. */
+    bool full = strchr(name, '/') != NULL;
+    return full ? store_query_array(s, ST_ACT_LIST_NAME,
+                                    "SELECT body FROM activations"
+                                    " WHERE fn = (SELECT id FROM strings WHERE s = ?1)"
+                                    " ORDER BY start_ms DESC LIMIT ?2",
+                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, what,
+                                    out, err)
+                : store_query_array(s, ST_ACT_LIST_ACTION,
+                                    "SELECT body FROM activations"
+                                    " WHERE act = (SELECT id FROM strings WHERE s = ?1)"
+                                    " ORDER BY start_ms DESC LIMIT ?2",
+                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, what,
+                                    out, err);
 }
 
 /* A row_fn keeping column 0 parsed as JSON (any value) in *(json_t **)ud. */
@@ -166,54 +157,36 @@ int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64
                           " AND start_ms >= ?2 AND start_ms <= ?3"
                           " ORDER BY start_ms DESC, rowid DESC LIMIT ?4 OFFSET ?5",
                           col);
-    json_t *arr = json_array();
-    int rc = store_query(s, ST_ONCE, sql,
-                         ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(since_ms),
-                              SQL_INT(upto_ms > 0 ? upto_ms : INT64_MAX), SQL_INT(limit),
-                              SQL_INT(skip)),
-                         rows_json_array, arr, "cannot list activations", err);
+    int rc = store_query_array(s, ST_ONCE, sql,
+                               ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(since_ms),
+                                    SQL_INT(upto_ms > 0 ? upto_ms : INT64_MAX), SQL_INT(limit),
+                                    SQL_INT(skip)),
+                               rows_json_array, "cannot list activations", out, err);
     free(sql);
-    if (rc < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    return rc;
 }
-
-typedef struct {
-    int64_t cutoff;
-    int deleted;
-} act_prune_arg;
 
 static int run_act_prune(sq_t *s, conn_t *c, wop_t *op)
 {
     (void)s;
-    act_prune_arg *a = op->arg;
-    const char *what = "cannot prune activations";
+    const int64_t *cutoff = op->arg;
     /* end >= start, so every record that ended before the cutoff also
      * started before it: the start index finds them. */
     if (sql_exec(c, ST_ACT_PRUNE,
                  "DELETE FROM activations WHERE rowid IN (SELECT rowid FROM activations"
                  " WHERE start_ms < ?1 AND end_ms < ?1 LIMIT ?2)",
-                 ARGS(SQL_INT(a->cutoff), SQL_INT(ACT_PRUNE_CHUNK)), what, &op->err) < 0)
+                 ARGS(SQL_INT(*cutoff), SQL_INT(ACT_PRUNE_CHUNK)), "cannot prune activations",
+                 &op->err) < 0)
         return -1;
-    a->deleted = sqlite3_changes(c->db);
+    op->changes = sqlite3_changes(c->db);
+    op->more = op->changes >= ACT_PRUNE_CHUNK;
     return 0;
 }
 
 int sq_activation_prune(store_t *base, int64_t cutoff_ms, int64_t *deleted, err_t *err)
 {
-    sq_t *s = SQ(base);
-    if (deleted) *deleted = 0;
-    /* In chunks, each its own transaction, so publishes are not held up. */
-    for (;;) {
-        act_prune_arg a = {.cutoff = cutoff_ms};
-        wop_t op = {.run = run_act_prune, .arg = &a};
-        if (store_submit(s, &op, err) < 0) return -1;
-        if (deleted) *deleted += a.deleted;
-        if (a.deleted < ACT_PRUNE_CHUNK) return 0;
-    }
+    wop_t op = {.run = run_act_prune, .arg = &cutoff_ms};
+    return store_submit_chunks(SQ(base), &op, deleted, err);
 }
 
 /* ---- action state ---- */
@@ -239,22 +212,8 @@ int sq_state_get(store_t *base, const char *key, json_t **value, err_t *err)
 
 typedef struct {
     const char *key;
-    const char *value;    /* NULL: delete */
-    int64_t expires_ms;
     bool existed;
 } state_arg;
-
-static int run_state_put(sq_t *s, conn_t *c, wop_t *op)
-{
-    (void)s;
-    state_arg *a = op->arg;
-    return sql_exec(c, ST_STATE_PUT,
-                    "INSERT INTO state(key, value, expires_ms) VALUES(?1, ?2, ?3)"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
-                    " expires_ms = excluded.expires_ms",
-                    ARGS(SQL_TEXT(a->key), SQL_TEXT(a->value), SQL_INT(a->expires_ms)),
-                    "cannot write state", &op->err);
-}
 
 int sq_state_put(store_t *base, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
 {
@@ -266,9 +225,13 @@ int sq_state_put(store_t *base, const char *key, json_t *value, int64_t ttl_ms, 
     if (json_check_depth(value, "the state value", err) < 0) return -1;
     char *text = json_text(value, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text) return err_code(err, EVK_INVALID, "cannot serialize the state value");
-    state_arg a = {.key = key, .value = text, .expires_ms = ttl_ms > 0 ? now_ms() + ttl_ms : 0};
-    wop_t op = {.run = run_state_put, .arg = &a};
-    int rc = store_submit(s, &op, err);
+    int rc = store_write(s, ST_STATE_PUT,
+                         "INSERT INTO state(key, value, expires_ms) VALUES(?1, ?2, ?3)"
+                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                         " expires_ms = excluded.expires_ms",
+                         ARGS(SQL_TEXT(key), SQL_TEXT(text),
+                              SQL_INT(ttl_ms > 0 ? now_ms() + ttl_ms : 0)),
+                         "cannot write state", NULL, err);
     free(text);
     return rc;
 }

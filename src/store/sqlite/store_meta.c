@@ -86,15 +86,9 @@ int sq_event_meta_list(store_t *base, const char *provider, json_t **out, err_t 
 {
     sq_t *s = SQ(base);
     *out = NULL;
-    json_t *arr = json_array();
-    if (store_query(s, ST_ONCE,
-                    "SELECT provider, code, label, description, sample FROM event_metadata"
-                    " WHERE ?1 IS NULL OR provider = ?1 ORDER BY provider, code",
-                    ARGS(SQL_TEXT(provider)), row_meta, arr, "cannot read event metadata",
-                    err) < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    return store_query_array(s, ST_ONCE,
+                             "SELECT provider, code, label, description, sample FROM event_metadata"
+                             " WHERE ?1 IS NULL OR provider = ?1 ORDER BY provider, code",
+                             ARGS(SQL_TEXT(provider)), row_meta, "cannot read event metadata", out,
+                             err);
 }

@@ -88,43 +88,19 @@ int sq_span_list(store_t *base, const char *trace_id, json_t **out, err_t *err)
     *out = NULL;
     if (!trace_id || strlen(trace_id) != 32)
         return err_code(err, EVK_INVALID, "a trace id is 32 hex digits");
-    json_t *arr = json_array();
     /* At most 10000 spans: a trace that large is read in part. */
-    int rc = store_query(SQ(base), ST_SPAN_LIST,
-                         "SELECT trace_id, span_id, parent_id, kind, ref, name, start_ms, end_ms,"
-                         " ok, status FROM spans WHERE trace_id = ?1"
-                         " ORDER BY start_ms, rowid LIMIT 10000",
-                         ARGS(SQL_TEXT(trace_id)), row_span, arr, "cannot read a trace", err);
-    if (rc < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
-}
-
-typedef struct {
-    int64_t cutoff, n;
-} span_prune_arg;
-
-static int run_span_prune(sq_t *s, conn_t *c, wop_t *op)
-{
-    (void)s;
-    span_prune_arg *a = op->arg;
-    if (sql_exec(c, ST_ONCE,
-                 "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE end_ms < ?1"
-                 " LIMIT 5000)",
-                 ARGS(SQL_INT(a->cutoff)), "cannot prune spans", &op->err) < 0)
-        return -1;
-    a->n = sqlite3_changes(c->db);
-    return 0;
+    return store_query_array(SQ(base), ST_SPAN_LIST,
+                             "SELECT trace_id, span_id, parent_id, kind, ref, name, start_ms,"
+                             " end_ms, ok, status FROM spans WHERE trace_id = ?1"
+                             " ORDER BY start_ms, rowid LIMIT 10000",
+                             ARGS(SQL_TEXT(trace_id)), row_span, "cannot read a trace", out, err);
 }
 
 int store_spans_prune(sq_t *s, int64_t cutoff_ms, int64_t *n, err_t *err)
 {
-    span_prune_arg a = {.cutoff = cutoff_ms};
-    wop_t op = {.run = run_span_prune, .arg = &a};
-    int rc = store_submit(s, &op, err);
-    *n = a.n;
-    return rc;
+    *n = 0;
+    return store_write(s, ST_ONCE,
+                       "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE end_ms < ?1"
+                       " LIMIT 5000)",
+                       ARGS(SQL_INT(cutoff_ms)), "cannot prune spans", n, err);
 }

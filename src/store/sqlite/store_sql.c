@@ -181,6 +181,55 @@ int store_query_int(sq_t *s, stmt_slot slot, const char *sql, sql_args args, int
     return store_query(s, slot, sql, args, first_int, out, what, err);
 }
 
+int store_query_array(sq_t *s, stmt_slot slot, const char *sql, sql_args args, row_fn row,
+                      const char *what, json_t **out, err_t *err)
+{
+    json_t *arr = json_array();
+    if (store_query(s, slot, sql, args, row, arr, what, err) < 0) {
+        json_decref(arr);
+        *out = NULL;
+        return -1;
+    }
+    *out = arr;
+    return 0;
+}
+
+typedef struct {
+    stmt_slot slot;
+    const char *sql;
+    sql_args args;
+    const char *what;
+} one_write;
+
+static int run_one_write(sq_t *s, conn_t *c, wop_t *op)
+{
+    (void)s;
+    one_write *w = op->arg;
+    if (sql_exec(c, w->slot, w->sql, w->args, w->what, &op->err) < 0) return -1;
+    op->changes = sqlite3_changes(c->db);
+    return 0;
+}
+
+int store_write(sq_t *s, stmt_slot slot, const char *sql, sql_args args, const char *what,
+                int64_t *changes, err_t *err)
+{
+    one_write w = {slot, sql, args, what};
+    wop_t op = {.run = run_one_write, .arg = &w};
+    if (store_submit(s, &op, err) < 0) return -1;
+    if (changes) *changes = op.changes;
+    return 0;
+}
+
+int store_submit_chunks(sq_t *s, wop_t *op, int64_t *total, err_t *err)
+{
+    if (total) *total = 0;
+    do {
+        if (store_submit(s, op, err) < 0) return -1;
+        if (total) *total += op->changes;
+    } while (op->more);
+    return 0;
+}
+
 int rows_json_array(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;

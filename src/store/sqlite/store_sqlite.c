@@ -516,6 +516,8 @@ int store_submit(sq_t *s, wop_t *op, err_t *err)
     op->rc = 0;
     op->work = false;
     op->events = 0;
+    op->changes = 0;
+    op->more = false;
     op->next = NULL;
     op->err.msg[0] = '\0';
     sem_init(&op->sem, 0, 0);

@@ -206,7 +206,6 @@ int sq_trace_get(store_t *base, int64_t id, json_t **out, err_t *err)
 typedef struct {
     int64_t cutoff;
     int keep;
-    int deleted;
 } trace_prune_arg;
 
 typedef VEC(char *) name_vec;
@@ -276,22 +275,17 @@ static int run_trace_prune(sq_t *s, conn_t *c, wop_t *op)
                  " WHERE t.start_ms < ?1 AND +t.id <= b.bound LIMIT ?2)",
                  ARGS(SQL_INT(a->cutoff), SQL_INT(TRACE_PRUNE_CHUNK)), what, &op->err) < 0)
         return -1;
-    a->deleted = sqlite3_changes(c->db);
+    op->changes = sqlite3_changes(c->db);
+    op->more = op->changes >= TRACE_PRUNE_CHUNK;
     return 0;
 }
 
 int sq_trace_prune(store_t *base, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err)
 {
     sq_t *s = SQ(base);
-    if (deleted) *deleted = 0;
-    /* In chunks, each its own transaction, so deliveries are not held up. */
-    for (;;) {
-        trace_prune_arg a = {.cutoff = cutoff_ms, .keep = keep};
-        wop_t op = {.run = run_trace_prune, .arg = &a};
-        if (store_submit(s, &op, err) < 0) return -1;
-        if (deleted) *deleted += a.deleted;
-        if (a.deleted < TRACE_PRUNE_CHUNK) break;
-    }
+    trace_prune_arg a = {.cutoff = cutoff_ms, .keep = keep};
+    wop_t op = {.run = run_trace_prune, .arg = &a};
+    if (store_submit_chunks(s, &op, deleted, err) < 0) return -1;
     /* The spans of W3C traces go with the delivery traces. */
     for (;;) {
         int64_t n = 0;

@@ -422,24 +422,19 @@ int sq_deadletter_list(store_t *base, const char *registration, int limit, json_
     "SELECT d.id, d.registration, e.id, e.type, d.attempt, d.state, d.last_status,"           \
     " d.last_error, d.first_attempt_ms, d.last_attempt_ms"                                     \
     " FROM deliveries d JOIN events e ON e.position = d.position"
-    json_t *arr = json_array();
     int rc = registration
-                 ? store_query(s, ST_DEAD_LIST_REG,
-                               DEAD_COLS " WHERE d.registration = ?1 AND d.state IN ('dead','failed')"
-                                         " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?2",
-                               ARGS(SQL_TEXT(registration), SQL_INT(limit)), row_dead, arr, what,
-                               err)
-                 : store_query(s, ST_DEAD_LIST_ALL,
-                               DEAD_COLS " WHERE d.state IN ('dead','failed')"
-                                         " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?1",
-                               ARGS(SQL_INT(limit)), row_dead, arr, what, err);
+                 ? store_query_array(
+                       s, ST_DEAD_LIST_REG,
+                       DEAD_COLS " WHERE d.registration = ?1 AND d.state IN ('dead','failed')"
+                                 " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?2",
+                       ARGS(SQL_TEXT(registration), SQL_INT(limit)), row_dead, what, out, err)
+                 : store_query_array(
+                       s, ST_DEAD_LIST_ALL,
+                       DEAD_COLS " WHERE d.state IN ('dead','failed')"
+                                 " ORDER BY d.last_attempt_ms DESC, d.id DESC LIMIT ?1",
+                       ARGS(SQL_INT(limit)), row_dead, what, out, err);
 #undef DEAD_COLS
-    if (rc < 0) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    return rc;
 }
 
 typedef struct {
