@@ -32,10 +32,13 @@ int js_fail(err_t *err, natsStatus s, const char *what)
         code = EVK_UNAVAILABLE;
     else if (s == NATS_NOT_FOUND)
         code = EVK_NOT_FOUND;
-    /* A server out of disk or over its limits: a full disk, as on SQLite. */
+    /* A server out of disk or over its limits: a full disk, as on SQLite
+     * (the server's own text names its files: not passed on). */
     if (detail && (strstr(detail, "no space left") || strstr(detail, "insufficient resources") ||
                    strstr(detail, "resources exceeded")))
-        code = EVK_UNAVAILABLE;
+        return err_code(err, EVK_UNAVAILABLE,
+                        "%s: the disk is full or JetStream's limits are reached on the NATS "
+                        "server", what);
     if (detail && *detail && strcmp(detail, natsStatus_GetText(s)) != 0)
         return err_code(err, code, "%s: %s (%s)", what, natsStatus_GetText(s), detail);
     return err_code(err, code, "%s: %s", what, natsStatus_GetText(s));

@@ -43,6 +43,7 @@ export function natsFor(data) {
     const port = freePortSync();
     const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(data, 'nats')],
       { stdio: 'ignore' });
+    proc.unref(); // a test that does not clean up must still end; 'exit' stops it
     n = { proc, port, url: `nats://127.0.0.1:${port}`, ready: false };
     natsServers.set(data, n);
   }
@@ -60,6 +61,8 @@ export function stopNats(data) {
   const n = natsServers.get(data);
   if (!n) return;
   n.proc.kill('SIGTERM');
+  // Gone before its folder is removed (or unmounted).
+  spawnSync('bash', ['-c', `for i in $(seq 100); do kill -0 ${n.proc.pid} 2>/dev/null || exit 0; sleep 0.05; done`]);
   natsServers.delete(data);
 }
 const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
