@@ -843,6 +843,22 @@ static void test_activations_traces(void **state)
     assert_int_equal(store_trace_list(f->s, &errs, &tr, &more, &err), 0);
     assert_int_equal(json_array_size(tr), 2);
     json_decref(tr);
+    const char *tid = "0af7651916cd43dd8448eb211c80319c";
+    store_span root = {.trace_id = tid, .span_id = "b7ad6b7169203331", .kind = "event",
+                       .ref = "e", .name = "t", .start_ms = 2000, .end_ms = 2001, .ok = true};
+    store_span child = {.trace_id = tid, .span_id = "00f067aa0ba902b7",
+                        .parent_id = "b7ad6b7169203331", .kind = "delivery", .ref = "1",
+                        .name = "reg-t", .start_ms = 1000, .end_ms = 3000, .status = 500};
+    store_span_put(f->s, &root);
+    store_span_put(f->s, &child);
+    store_flush(f->s);
+    json_t *spans = NULL;
+    assert_int_equal(store_span_list(f->s, tid, &spans, &err), 0);
+    assert_int_equal(json_array_size(spans), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(spans, 0), "kind")),
+                        "delivery"); /* by start */
+    assert_true(json_is_null(json_object_get(json_array_get(spans, 1), "parentSpanId")));
+    json_decref(spans);
     /* Retention keeps the newest success and error of each registration. */
     int64_t pruned = 0;
     assert_int_equal(store_trace_prune(f->s, now_ms() + 1000, 1, &pruned, &err), 0);
@@ -851,6 +867,9 @@ static void test_activations_traces(void **state)
     assert_int_equal(store_trace_list(f->s, &any, &tr, &more, &err), 0);
     assert_int_equal(json_array_size(tr), 3);
     json_decref(tr);
+    assert_int_equal(store_span_list(f->s, tid, &spans, &err), 0);
+    assert_int_equal(json_array_size(spans), 0); /* spans go with the traces' window */
+    json_decref(spans);
 }
 
 /* Event metadata, the I/O Management records, state as a collection,

@@ -14,6 +14,7 @@
 #define JS_DELIVERIES "EVKIT_DELIVERIES"
 #define JS_DEAD "EVKIT_DEAD"
 #define JS_HEALTH "EVKIT_HEALTH"
+#define JS_SPANS "EVKIT_SPANS"
 #define KV_EVENTIDS "evkit_eventids"
 #define KV_DEDUP "evkit_dedup"
 #define KV_ATTEMPTS "evkit_attempts"
@@ -231,6 +232,8 @@ void js_trace_put(store_t *s, const store_trace *t);
 int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *more, err_t *err);
 int js_trace_get(store_t *s, int64_t id, json_t **out, err_t *err);
 int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, err_t *err);
+void js_span_put(store_t *s, const store_span *sp);
+int js_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err);
 /* nats_meta.c */
 int js_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *outcome,
                       err_t *err);

@@ -16,6 +16,7 @@
 #define MAX_QUEUED 10000          /* records waiting; put blocks beyond */
 #define TRACE_MAX_LIMIT 1000
 #define SCAN_WINDOW 64
+#define MAX_SPANS 10000           /* a trace that large is read in part, as on SQLite */
 
 typedef struct js_rec {
     char *subject, *body;
@@ -188,6 +189,24 @@ void js_trace_put(store_t *s, const store_trace *t)
         return;
     }
     enqueue(j, subject, body, NULL);
+}
+
+void js_span_put(store_t *s, const store_span *sp)
+{
+    js_t *j = JS(s);
+    if (!sp->trace_id || strlen(sp->trace_id) != 32 ||
+        strspn(sp->trace_id, "0123456789abcdef") != 32)
+        return;
+    json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:b, s:i}", "traceId",
+                            sp->trace_id, "spanId", sp->span_id ? sp->span_id : "",
+                            "parentSpanId", sp->parent_id, "kind", sp->kind ? sp->kind : "",
+                            "ref", sp->ref ? sp->ref : "", "name", sp->name ? sp->name : "",
+                            "start", (json_int_t)sp->start_ms, "end",
+                            (json_int_t)(sp->end_ms >= sp->start_ms ? sp->end_ms : sp->start_ms),
+                            "ok", sp->ok, "status", sp->status);
+    char *body = rec ? json_text(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    if (body) enqueue(j, xasprintf("evkit.span.%s", sp->trace_id), body, NULL);
 }
 
 /* ---- walking back ---- */
@@ -408,6 +427,52 @@ int js_activation_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *
     return purge_below(j, "EVKIT_ACTIVATIONS", NULL, upto, deleted, err);
 }
 
+/* ---- spans ---- */
+
+static int by_span_start(const void *x, const void *y)
+{
+    int64_t a = json_integer_value(json_object_get(*(json_t *const *)x, "start"));
+    int64_t b = json_integer_value(json_object_get(*(json_t *const *)y, "start"));
+    return a < b ? -1 : a > b;
+}
+
+typedef struct {
+    json_t *arr;
+} span_scan;
+
+static bool take_span(natsMsg *m, void *ud)
+{
+    span_scan *sc = ud;
+    json_t *rec = msg_body(m);
+    if (rec) json_array_append_new(sc->arr, rec);
+    return json_array_size(sc->arr) < MAX_SPANS;
+}
+
+int js_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err)
+{
+    js_t *j = JS(s);
+    *out = NULL;
+    if (!trace_id || strlen(trace_id) != 32 || strspn(trace_id, "0123456789abcdef") != 32)
+        return err_code(err, EVK_INVALID, "a trace id is 32 hex digits");
+    char *subject = xasprintf("evkit.span.%s", trace_id);
+    span_scan sc = {.arr = json_array()};
+    int rc = js_scan_back(j, JS_SPANS, subject, 0, take_span, &sc, err);
+    free(subject);
+    if (rc < 0) {
+        json_decref(sc.arr);
+        return -1;
+    }
+    size_t n = json_array_size(sc.arr);
+    json_t **v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(sc.arr, i));
+    qsort(v, n, sizeof *v, by_span_start);
+    json_array_clear(sc.arr);
+    for (size_t i = 0; i < n; i++) json_array_append_new(sc.arr, v[i]);
+    free(v);
+    *out = sc.arr;
+    return 0;
+}
+
 /* ---- traces ---- */
 
 static json_t *trace_summary(natsMsg *m, bool full)
@@ -552,5 +617,9 @@ int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, er
         rc = purge_below(j, "EVKIT_TRACES", subject, bound, deleted, err);
     }
     jsStreamInfo_Destroy(si);
+    /* Spans go with the traces' time window. */
+    uint64_t spans_upto;
+    if (rc == 0) rc = seq_at_time(j, JS_SPANS, "evkit.span.>", cutoff_ms, &spans_upto, err);
+    if (rc == 0) rc = purge_below(j, JS_SPANS, NULL, spans_upto, NULL, err);
     return rc;
 }

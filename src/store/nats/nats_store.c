@@ -240,7 +240,8 @@ static int ensure_all(js_t *j, err_t *err)
         ensure_stream(j, JS_DEAD, "evkit.dead.>", js_LimitsPolicy, 0, err) < 0 ||
         ensure_stream(j, "EVKIT_ACTIVATIONS", "evkit.act.>", js_LimitsPolicy, 0, err) < 0 ||
         ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, 0, err) < 0 ||
-        ensure_stream(j, JS_HEALTH, "evkit.health.>", js_LimitsPolicy, HEALTH_TTL_MS, err) < 0)
+        ensure_stream(j, JS_HEALTH, "evkit.health.>", js_LimitsPolicy, HEALTH_TTL_MS, err) < 0 ||
+        ensure_stream(j, JS_SPANS, "evkit.span.>", js_LimitsPolicy, 0, err) < 0)
         return -1;
     if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
         ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||
@@ -418,6 +419,8 @@ static const store_backend NATS_BACKEND = {
     .trace_list = js_trace_list,
     .trace_get = js_trace_get,
     .trace_prune = js_trace_prune,
+    .span_put = js_span_put,
+    .span_list = js_span_list,
     .regdef_delete = js_regdef_delete,
     .regdef_list = js_regdef_list,
     .regdef_generation = js_regdef_generation,
