@@ -47,13 +47,6 @@ struct store_backend {
                            err_t *err);
     int (*deadletter_replay)(store_t *s, int64_t id, const char *registration, int *count,
                              err_t *err);
-    int (*replay)(store_t *s, const char *registration, int64_t since, const char *const *providers,
-                  const char *const *types, size_t n, const char *order_key_path, int *count,
-                  err_t *err);
-    int (*replay_progress)(store_t *s, const char *registration, int64_t since,
-                           const char *const *providers, const char *const *types, size_t n,
-                           const char *order_key_path, store_progress_fn progress, void *ud,
-                           int *count, err_t *err);
     int (*deadletter_replay_all)(store_t *s, const char *registration, store_progress_fn progress,
                                  void *ud, int *count, err_t *err);
     int (*reg_info_get)(store_t *s, const char *registration, store_reg_info *out, err_t *err);
@@ -107,6 +100,7 @@ struct store_backend {
                         size_t nskip, store_delivery **out, size_t *n, err_t *err);
     int64_t (*next_due_except)(store_t *s, const char *const *skip, size_t nskip);
     int (*unclaim)(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
+    /* store.c has checked the registration and zeroed *count and *skipped; n > 0. */
     int (*replay_range)(store_t *s, const store_replay_opts *o, int *count, int *skipped,
                         err_t *err);
     void (*span_put)(store_t *s, const store_span *sp);

@@ -251,6 +251,11 @@ int store_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_
 int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
                        err_t *err)
 {
+    *count = 0;
+    if (skipped) *skipped = 0;
+    if (!o->registration || !*o->registration)
+        return err_code(err, EVK_INVALID, "registration is required");
+    if (o->n == 0) return 0;
     if (!s->be->replay_range) return unsupported(s, "store_replay_range", err);
     return s->be->replay_range(s, o, count, skipped, err);
 }
@@ -310,8 +315,8 @@ int store_replay(store_t *s, const char *registration, int64_t since, const char
                  const char *const *types, size_t n, const char *order_key_path, int *count,
                  err_t *err)
 {
-    if (!s->be->replay) return unsupported(s, "store_replay", err);
-    return s->be->replay(s, registration, since, providers, types, n, order_key_path, count, err);
+    return store_replay_progress(s, registration, since, providers, types, n, order_key_path, NULL,
+                                 NULL, count, err);
 }
 
 int store_replay_progress(store_t *s, const char *registration, int64_t since,
@@ -319,9 +324,10 @@ int store_replay_progress(store_t *s, const char *registration, int64_t since,
                           const char *order_key_path, store_progress_fn progress, void *ud,
                           int *count, err_t *err)
 {
-    if (!s->be->replay_progress) return unsupported(s, "store_replay_progress", err);
-    return s->be->replay_progress(s, registration, since, providers, types, n, order_key_path,
-                                  progress, ud, count, err);
+    store_replay_opts o = {.registration = registration, .since = since, .providers = providers,
+                           .types = types, .n = n, .order_key_path = order_key_path,
+                           .progress = progress, .progress_ud = ud};
+    return store_replay_range(s, &o, count, NULL, err);
 }
 
 int store_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,

@@ -20,10 +20,8 @@ static int dead_at(js_t *j, uint64_t seq, json_t **rec, char **subject, err_t *e
 {
     *rec = NULL;
     natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetMsg(&m, j->js, JS_DEAD, seq, NULL, &jerr);
-    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
-    if (s != NATS_OK) return js_fail(err, s, "cannot read dead letters");
+    int found = js_msg_at(j, JS_DEAD, seq, "cannot read dead letters", &m, err);
+    if (found <= 0) return found;
     json_error_t je;
     *rec = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
     if (subject) *subject = xstrdup(natsMsg_GetSubject(m));

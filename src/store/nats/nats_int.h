@@ -89,6 +89,13 @@ struct js_store {
  * front; a server that cannot be reached or a timeout is EVK_UNAVAILABLE.
  * Returns -1. */
 int js_fail(err_t *err, natsStatus s, const char *what);
+/* The sequence an index bucket (event or activation ids) keeps under id:
+ * 1 with *seq, 0 when id is empty or unknown, -1 (what in front). */
+int js_index_seq(kvStore *ids, const char *id, const char *what, uint64_t *seq, err_t *err);
+/* The message at seq in stream: 1 with *m (caller destroys), 0 when it is
+ * gone, -1 (what in front). */
+int js_msg_at(js_t *j, const char *stream, uint64_t seq, const char *what, natsMsg **m,
+              err_t *err);
 /* Wakes this node's store_wait_work and, through evkit.kick, every node's. */
 void js_kick_all(js_t *j);
 
@@ -178,15 +185,8 @@ int js_position_before(store_t *s, int64_t time_ms, int64_t *pos, err_t *err);
 int js_journal_floor(store_t *s, int64_t *floor, err_t *err);
 int js_journal_prune(store_t *s, int64_t cutoff_ms, int64_t *deleted, err_t *err);
 int js_event_get(store_t *s, const char *id, json_t **out, err_t *err);
-int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
-              const char *const *types, size_t n, const char *order_key_path, int *count,
-              err_t *err);
 int js_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped,
                     err_t *err);
-int js_replay_progress(store_t *s, const char *registration, int64_t since,
-                       const char *const *providers, const char *const *types, size_t n,
-                       const char *order_key_path, store_progress_fn progress, void *ud,
-                       int *count, err_t *err);
 /* nats_work.c */
 int js_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t *n,
              err_t *err);

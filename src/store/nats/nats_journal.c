@@ -76,10 +76,8 @@ int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err)
 {
     *out = NULL;
     natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetMsg(&m, j->js, JS_EVENTS, seq, NULL, &jerr);
-    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
-    if (s != NATS_OK) return js_fail(err, s, "cannot read the journal");
+    int found = js_msg_at(j, JS_EVENTS, seq, "cannot read the journal", &m, err);
+    if (found <= 0) return found;
     *out = msg_json(m);
     natsMsg_Destroy(m);
     return 0;
@@ -507,36 +505,13 @@ int js_event_get(store_t *s, const char *id, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
     *out = NULL;
-    if (!id || !*id) return 0;
-    kvEntry *e = NULL;
-    natsStatus st = kvStore_Get(&e, j->eventids, id);
-    if (st == NATS_NOT_FOUND) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot look the event up");
-    uint64_t seq = strtoull(kvEntry_ValueString(e), NULL, 10);
-    kvEntry_Destroy(e);
+    uint64_t seq = 0;
+    int found = js_index_seq(j->eventids, id, "cannot look the event up", &seq, err);
+    if (found <= 0) return found;
     return js_event_at(j, seq, out, err);
 }
 
 /* ---- replay ---- */
-
-int js_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
-              const char *const *types, size_t n, const char *order_key_path, int *count,
-              err_t *err)
-{
-    return js_replay_progress(s, registration, since, providers, types, n, order_key_path, NULL,
-                              NULL, count, err);
-}
-
-int js_replay_progress(store_t *s, const char *registration, int64_t since,
-                       const char *const *providers, const char *const *types, size_t n,
-                       const char *order_key_path, store_progress_fn progress, void *ud,
-                       int *count, err_t *err)
-{
-    store_replay_opts o = {.registration = registration, .since = since, .providers = providers,
-                           .types = types, .n = n, .order_key_path = order_key_path,
-                           .progress = progress, .progress_ud = ud};
-    return js_replay_range(s, &o, count, NULL, err);
-}
 
 /* One page of the replay: its events in the range that keep takes become
  * deliveries; *at moves to the last position read, *done when the range or
@@ -580,11 +555,6 @@ int js_replay_range(store_t *s, const store_replay_opts *o, int *count, int *ski
                     err_t *err)
 {
     js_t *j = JS(s);
-    *count = 0;
-    if (skipped) *skipped = 0;
-    if (!o->registration || !*o->registration)
-        return err_code(err, EVK_INVALID, "registration is required");
-    if (o->n == 0) return 0;
     if (o->progress) o->progress(o->progress_ud, 0, -1);
     int64_t at = o->since < 0 ? 0 : o->since;
     for (bool done = false; !done;) {

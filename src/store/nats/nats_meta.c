@@ -453,18 +453,11 @@ int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
     *out = NULL;
-    if (!id || !*id) return 0;
-    kvEntry *e = NULL;
-    natsStatus st = kvStore_Get(&e, j->eventids, id);
-    if (st == NATS_NOT_FOUND) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot look the event up");
-    uint64_t seq = strtoull(kvEntry_ValueString(e), NULL, 10);
-    kvEntry_Destroy(e);
+    uint64_t seq = 0;
     natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    st = js_GetMsg(&m, j->js, JS_EVENTS, seq, NULL, &jerr);
-    if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot read the event");
+    int found = js_index_seq(j->eventids, id, "cannot look the event up", &seq, err);
+    if (found > 0) found = js_msg_at(j, JS_EVENTS, seq, "cannot read the event", &m, err);
+    if (found <= 0) return found;
     json_t *res = page_item(m);
     natsMsg_Destroy(m);
     detail_scan d = {.j = j, .position = (int64_t)seq, .by_id = json_object()};

@@ -401,18 +401,12 @@ int js_activation_get(store_t *s, const char *id, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
     *out = NULL;
-    if (!id || !*id) return 0;
-    kvEntry *e = NULL;
-    natsStatus st = kvStore_Get(&e, j->actids, id);
-    if (st == NATS_NOT_FOUND) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot look the activation up");
-    uint64_t seq = strtoull(kvEntry_ValueString(e), NULL, 10);
-    kvEntry_Destroy(e);
+    uint64_t seq = 0;
     natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    st = js_GetMsg(&m, j->js, "EVKIT_ACTIVATIONS", seq, NULL, &jerr);
-    if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot read the activation");
+    int found = js_index_seq(j->actids, id, "cannot look the activation up", &seq, err);
+    if (found > 0)
+        found = js_msg_at(j, "EVKIT_ACTIVATIONS", seq, "cannot read the activation", &m, err);
+    if (found <= 0) return found;
     *out = msg_body(m);
     natsMsg_Destroy(m);
     return 0;
@@ -571,10 +565,8 @@ int js_trace_get(store_t *s, int64_t id, json_t **out, err_t *err)
     *out = NULL;
     if (id <= 0) return 0;
     natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    natsStatus st = js_GetMsg(&m, j->js, "EVKIT_TRACES", (uint64_t)id, NULL, &jerr);
-    if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
-    if (st != NATS_OK) return js_fail(err, st, "cannot read the trace");
+    int found = js_msg_at(j, "EVKIT_TRACES", (uint64_t)id, "cannot read the trace", &m, err);
+    if (found <= 0) return found;
     *out = trace_summary(m, true);
     natsMsg_Destroy(m);
     return 0;

@@ -44,6 +44,29 @@ int js_fail(err_t *err, natsStatus s, const char *what)
     return err_code(err, code, "%s: %s", what, natsStatus_GetText(s));
 }
 
+int js_index_seq(kvStore *ids, const char *id, const char *what, uint64_t *seq, err_t *err)
+{
+    if (!id || !*id) return 0;
+    kvEntry *e = NULL;
+    natsStatus st = kvStore_Get(&e, ids, id);
+    if (st == NATS_NOT_FOUND) return 0;
+    if (st != NATS_OK) return js_fail(err, st, what);
+    *seq = strtoull(kvEntry_ValueString(e), NULL, 10);
+    kvEntry_Destroy(e);
+    return 1;
+}
+
+int js_msg_at(js_t *j, const char *stream, uint64_t seq, const char *what, natsMsg **m,
+              err_t *err)
+{
+    *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_GetMsg(m, j->js, stream, seq, NULL, &jerr);
+    if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return 0;
+    if (st != NATS_OK) return js_fail(err, st, what);
+    return 1;
+}
+
 /* ---- connecting ---- */
 
 static void on_kick(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -402,8 +425,6 @@ static const store_backend NATS_BACKEND = {
     .kick = js_kick,
     .deadletter_list = js_deadletter_list,
     .deadletter_replay = js_deadletter_replay,
-    .replay = js_replay,
-    .replay_progress = js_replay_progress,
     .deadletter_replay_all = js_deadletter_replay_all,
     .reg_info_get = js_reg_info_get,
     .reg_set_state = js_reg_set_state,

@@ -325,13 +325,6 @@ void sq_wait_work(store_t *s, int64_t until_ms);
 void sq_kick(store_t *s);
 int sq_deadletter_list(store_t *s, const char *registration, int limit, json_t **out, err_t *err);
 int sq_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count, err_t *err);
-int sq_replay(store_t *s, const char *registration, int64_t since, const char *const *providers,
-              const char *const *types, size_t n, const char *order_key_path, int *count,
-              err_t *err);
-int sq_replay_progress(store_t *s, const char *registration, int64_t since,
-                       const char *const *providers, const char *const *types, size_t n,
-                       const char *order_key_path, store_progress_fn progress, void *ud, int *count,
-                       err_t *err);
 int sq_deadletter_replay_all(store_t *s, const char *registration, store_progress_fn progress,
                              void *ud, int *count, err_t *err);
 int sq_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err);

@@ -424,34 +424,10 @@ static int row_replay(void *ud, sqlite3_stmt *row, err_t *err)
     return 0;
 }
 
-int sq_replay(store_t *base, const char *registration, int64_t since,
-              const char *const *providers, const char *const *types, size_t n,
-              const char *order_key_path, int *count, err_t *err)
-{
-    return sq_replay_progress(base, registration, since, providers, types, n, order_key_path,
-                              NULL, NULL, count, err);
-}
-
-int sq_replay_progress(store_t *base, const char *registration, int64_t since,
-                       const char *const *providers, const char *const *types, size_t n,
-                       const char *order_key_path, store_progress_fn progress, void *ud,
-                       int *count, err_t *err)
-{
-    store_replay_opts o = {.registration = registration, .since = since, .providers = providers,
-                           .types = types, .n = n, .order_key_path = order_key_path,
-                           .progress = progress, .progress_ud = ud};
-    return sq_replay_range(base, &o, count, NULL, err);
-}
-
 int sq_replay_range(store_t *base, const store_replay_opts *o, int *count, int *skipped,
                     err_t *err)
 {
     sq_t *s = SQ(base);
-    *count = 0;
-    if (skipped) *skipped = 0;
-    if (!o->registration || !*o->registration)
-        return err_code(err, EVK_INVALID, "registration is required");
-    if (o->n == 0) return 0;
     int64_t since = o->since < 0 ? 0 : o->since;
     int64_t until = o->until > 0 ? o->until : INT64_MAX;
     const char *what = "cannot scan the journal for replay";
