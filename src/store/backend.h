@@ -16,6 +16,9 @@ struct store {
     const store_backend *be;
 };
 
+/* store.c checks the registration of the calls about one (claim_more,
+ * replay_range, reg_info_get, reg_set_state, reg_enable) and clears what
+ * they return before a backend is called. */
 struct store_backend {
     const char *name;
     void (*close)(store_t *s);

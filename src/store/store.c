@@ -35,6 +35,13 @@ static int unsupported(store_t *s, const char *what, err_t *err)
                     s->be->name);
 }
 
+/* The check of every call about one registration, before any backend. */
+static int need_registration(const char *registration, err_t *err)
+{
+    if (registration && *registration) return 0;
+    return err_code(err, EVK_INVALID, "registration is required");
+}
+
 /* ---- shared by every backend ---- */
 
 const char *reg_state_name(reg_state st)
@@ -223,6 +230,7 @@ int store_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, siz
 int store_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
                      store_delivery **out, size_t *n, err_t *err)
 {
+    if (need_registration(registration, err) < 0) return -1;
     if (!s->be->claim_more) return unsupported(s, "store_claim_more", err);
     return s->be->claim_more(s, registration, max, lease_ms, out, n, err);
 }
@@ -253,8 +261,7 @@ int store_replay_range(store_t *s, const store_replay_opts *o, int *count, int *
 {
     *count = 0;
     if (skipped) *skipped = 0;
-    if (!o->registration || !*o->registration)
-        return err_code(err, EVK_INVALID, "registration is required");
+    if (need_registration(o->registration, err) < 0) return -1;
     if (o->n == 0) return 0;
     if (!s->be->replay_range) return unsupported(s, "store_replay_range", err);
     return s->be->replay_range(s, o, count, skipped, err);
@@ -339,18 +346,24 @@ int store_deadletter_replay_all(store_t *s, const char *registration, store_prog
 
 int store_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
 {
+    memset(out, 0, sizeof *out);
+    out->state = REG_ACTIVE;
+    if (need_registration(registration, err) < 0) return -1;
     if (!s->be->reg_info_get) return unsupported(s, "store_reg_info_get", err);
     return s->be->reg_info_get(s, registration, out, err);
 }
 
 int store_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
 {
+    if (need_registration(registration, err) < 0) return -1;
     if (!s->be->reg_set_state) return unsupported(s, "store_reg_set_state", err);
     return s->be->reg_set_state(s, registration, st, err);
 }
 
 int store_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
 {
+    if (resumed) *resumed = 0;
+    if (need_registration(registration, err) < 0) return -1;
     if (!s->be->reg_enable) return unsupported(s, "store_reg_enable", err);
     return s->be->reg_enable(s, registration, resumed, err);
 }

@@ -280,10 +280,6 @@ static int dead_count(js_t *j, const char *registration, int64_t *dead, err_t *e
 int js_reg_info_get(store_t *s, const char *registration, store_reg_info *out, err_t *err)
 {
     js_t *j = JS(s);
-    memset(out, 0, sizeof *out);
-    out->state = REG_ACTIVE;
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     json_t *rec = NULL;
     err->msg[0] = '\0';
     if (reg_update(j, registration, NULL, NULL, &rec, err) < 0) return -1;
@@ -322,8 +318,6 @@ static void set_state(json_t *rec, void *ud)
 int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)
 {
     js_t *j = JS(s);
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     state_arg a = {.st = st};
     err->msg[0] = '\0';
     if (reg_update(j, registration, set_state, &a, NULL, err) < 0) return -1;
@@ -352,9 +346,6 @@ static int reset_window(js_t *j, const char *registration, err_t *err)
 int js_reg_enable(store_t *s, const char *registration, int *resumed, err_t *err)
 {
     js_t *j = JS(s);
-    if (resumed) *resumed = 0;
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     int64_t backlog = 0;
     if (backlog_of(j, registration, &backlog, err) < 0) return -1;
     json_t *before = NULL;

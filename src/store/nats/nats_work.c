@@ -414,8 +414,6 @@ int js_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *sk
 int js_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
                   store_delivery **out, size_t *n, err_t *err)
 {
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     return claim(JS(s), registration, NULL, 0, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
 }
 

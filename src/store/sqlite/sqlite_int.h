@@ -63,7 +63,7 @@ typedef struct conn {
  * the batch transaction; returning -1 rolls back only this operation. */
 typedef struct wop wop_t;
 struct wop {
-    int (*run)(sq_t *s, conn_t *c, wop_t *op);
+    int (*run)(conn_t *c, wop_t *op);
     void *arg;
     int rc;
     bool done;
@@ -240,7 +240,7 @@ void store_note_claim(sq_t *s);
 /* ---- store_journal.c ---- */
 /* The stored state of registration name ("ACTIVE"...), creating it ACTIVE
  * when absent. Writer thread only. *disabled tells whether it is DISABLED. */
-int reg_ensure(sq_t *s, conn_t *c, const char *name, bool *disabled, err_t *err);
+int reg_ensure(conn_t *c, const char *name, bool *disabled, err_t *err);
 
 /* ---- store_work.c ---- */
 /* Writer-thread housekeeping: drops expired dedup keys, old attempts and

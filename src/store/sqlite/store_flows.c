@@ -113,9 +113,8 @@ typedef struct {
     int64_t minute, keep_from;
 } sample_arg;
 
-static int run_rollup_sample(sq_t *s, conn_t *c, wop_t *op)
+static int run_rollup_sample(conn_t *c, wop_t *op)
 {
-    (void)s;
     sample_arg *a = op->arg;
     const char *what = "cannot sample the backlog";
     /* WHERE before GROUP BY: SQLite's INSERT ... SELECT ... ON CONFLICT needs one. */

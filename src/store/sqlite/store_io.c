@@ -33,9 +33,8 @@ typedef struct {
     int64_t changes, rowid;
 } io_write_arg;
 
-static int run_io_write(sq_t *s, conn_t *c, wop_t *op)
+static int run_io_write(conn_t *c, wop_t *op)
 {
-    (void)s;
     io_write_arg *a = op->arg;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(c->db, a->sql, -1, &st, NULL) != SQLITE_OK)

@@ -17,9 +17,8 @@
 
 /* ---- registrations (used by every op that creates deliveries) ---- */
 
-int reg_ensure(sq_t *s, conn_t *c, const char *name, bool *disabled, err_t *err)
+int reg_ensure(conn_t *c, const char *name, bool *disabled, err_t *err)
 {
-    (void)s;
     int64_t is_disabled = 0;
     int found = sql_int(c, ST_REG_STATE,
                         "SELECT state = 'DISABLED' FROM registrations WHERE name = ?1",
@@ -65,9 +64,8 @@ static int provider_get(conn_t *c, const char *key, char *uuid, err_t *err)
                    ARGS(SQL_TEXT(key)), row_uuid, uuid, "cannot read provider", err);
 }
 
-static int run_provider(sq_t *s, conn_t *c, wop_t *op)
+static int run_provider(conn_t *c, wop_t *op)
 {
-    (void)s;
     provider_arg *a = op->arg;
     if (sql_exec(c, ST_PROVIDER_INSERT,
                  "INSERT INTO providers(key, uuid, created_ms) VALUES(?1, ?2, ?3)"
@@ -164,7 +162,7 @@ static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-static int run_append(sq_t *s, conn_t *c, wop_t *op)
+static int run_append(conn_t *c, wop_t *op)
 {
     append_arg *a = op->arg;
     const store_event_in *ev = a->ev;
@@ -205,7 +203,7 @@ static int run_append(sq_t *s, conn_t *c, wop_t *op)
         return -1;
     for (size_t i = 0; i < ev->ndeliveries; i++) {
         bool disabled;
-        if (reg_ensure(s, c, ev->deliveries[i].registration, &disabled, &op->err) < 0) return -1;
+        if (reg_ensure(c, ev->deliveries[i].registration, &disabled, &op->err) < 0) return -1;
         if (delivery_insert(c, position, ev->deliveries[i].registration,
                             ev->deliveries[i].order_key, disabled, now, &op->err) < 0)
             return -1;
@@ -376,11 +374,11 @@ typedef struct {
     size_t n;
 } replay_arg;
 
-static int run_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
+static int run_replay_chunk(conn_t *c, wop_t *op)
 {
     replay_arg *a = op->arg;
     bool disabled;
-    if (reg_ensure(s, c, a->registration, &disabled, &op->err) < 0) return -1;
+    if (reg_ensure(c, a->registration, &disabled, &op->err) < 0) return -1;
     int64_t now = now_ms();
     for (size_t i = 0; i < a->n; i++) {
         if (delivery_insert(c, a->positions[i], a->registration, a->keys[i], disabled, now,
@@ -476,9 +474,8 @@ int sq_replay_range(store_t *base, const store_replay_opts *o, int *count, int *
 /* One chunk of positions above the floor, up to the last event older than
  * the cutoff. The floor then rises to the chunk's end: positions at or below
  * it have been through retention. */
-static int run_journal_prune(sq_t *s, conn_t *c, wop_t *op)
+static int run_journal_prune(conn_t *c, wop_t *op)
 {
-    (void)s;
     const int64_t *cutoff = op->arg;
     const char *what = "cannot apply journal retention";
     int64_t cutpos = 0, floor = 0;

@@ -166,9 +166,8 @@ int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64
     return rc;
 }
 
-static int run_act_prune(sq_t *s, conn_t *c, wop_t *op)
+static int run_act_prune(conn_t *c, wop_t *op)
 {
-    (void)s;
     const int64_t *cutoff = op->arg;
     /* end >= start, so every record that ended before the cutoff also
      * started before it: the start index finds them. */
@@ -236,9 +235,8 @@ int sq_state_put(store_t *base, const char *key, json_t *value, int64_t ttl_ms, 
     return rc;
 }
 
-static int run_state_delete(sq_t *s, conn_t *c, wop_t *op)
+static int run_state_delete(conn_t *c, wop_t *op)
 {
-    (void)s;
     state_arg *a = op->arg;
     const char *what = "cannot delete state";
     /* An expired key did not exist as far as callers could see. */

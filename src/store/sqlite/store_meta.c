@@ -25,9 +25,8 @@ typedef struct {
     store_put_outcome outcome;
 } meta_put_arg;
 
-static int run_meta_put(sq_t *s, conn_t *c, wop_t *op)
+static int run_meta_put(conn_t *c, wop_t *op)
 {
-    (void)s;
     meta_put_arg *a = op->arg;
     const char *what = "cannot store the event metadata";
     sql_args args = ARGS(SQL_TEXT(a->provider), SQL_TEXT(a->code), SQL_TEXT(a->label),

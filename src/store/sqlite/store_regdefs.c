@@ -33,9 +33,8 @@ typedef struct {
     int64_t now;
 } regdef_put_arg;
 
-static int run_regdef_put(sq_t *s, conn_t *c, wop_t *op)
+static int run_regdef_put(conn_t *c, wop_t *op)
 {
-    (void)s;
     regdef_put_arg *a = op->arg;
     const char *what = "cannot store the registration";
     sql_args name = ARGS(SQL_TEXT(a->name));
@@ -88,9 +87,8 @@ typedef struct {
     int parked_off;
 } regdef_del_arg;
 
-static int run_regdef_delete(sq_t *s, conn_t *c, wop_t *op)
+static int run_regdef_delete(conn_t *c, wop_t *op)
 {
-    (void)s;
     regdef_del_arg *a = op->arg;
     const char *what = "cannot delete the registration";
     if (sql_exec(c, ST_ONCE, "DELETE FROM regdefs WHERE name = ?1", ARGS(SQL_TEXT(a->name)), what,

@@ -201,9 +201,8 @@ typedef struct {
     const char *what;
 } one_write;
 
-static int run_one_write(sq_t *s, conn_t *c, wop_t *op)
+static int run_one_write(conn_t *c, wop_t *op)
 {
-    (void)s;
     one_write *w = op->arg;
     if (sql_exec(c, w->slot, w->sql, w->args, w->what, &op->err) < 0) return -1;
     op->changes = sqlite3_changes(c->db);

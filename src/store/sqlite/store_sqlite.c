@@ -290,7 +290,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             op->rc = db_fail(&op->err, c, "cannot start a savepoint");
             continue;
         }
-        if (op->run(s, c, op) < 0) {
+        if (op->run(c, op) < 0) {
             op->rc = -1;
             op->work = false;
             op->events = 0;

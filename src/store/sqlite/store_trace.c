@@ -241,9 +241,8 @@ static int trace_bound(conn_t *c, const char *registration, int outcome, int kee
  * one pass over the rows older than the window (the start_ms index)
  * deletes those at or below their group's bound. Costs the old rows, not
  * the whole table. */
-static int run_trace_prune(sq_t *s, conn_t *c, wop_t *op)
+static int run_trace_prune(conn_t *c, wop_t *op)
 {
-    (void)s;
     trace_prune_arg *a = op->arg;
     const char *what = "cannot prune traces";
     if (sql_exec(c, ST_ONCE,

@@ -89,9 +89,8 @@ static int claim_mark(conn_t *c, claim_arg *a, int64_t now, err_t *err)
     return 0;
 }
 
-static int run_claim(sq_t *s, conn_t *c, wop_t *op)
+static int run_claim(conn_t *c, wop_t *op)
 {
-    (void)s;
     claim_arg *a = op->arg;
     const char *what = "cannot claim deliveries";
     int64_t now = now_ms();
@@ -200,8 +199,6 @@ int sq_claim_more(store_t *base, const char *registration, int max, int64_t leas
                      store_delivery **out, size_t *n, err_t *err)
 {
     sq_t *s = SQ(base);
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     return claim(s, registration, NULL, max, lease_ms, out, n, err);
 }
 
@@ -218,9 +215,8 @@ static const char *outcome_state(store_outcome o)
     }
 }
 
-static int run_finish(sq_t *s, conn_t *c, wop_t *op)
+static int run_finish(conn_t *c, wop_t *op)
 {
-    (void)s;
     const store_attempt *a = op->arg;
     const char *what = "cannot record delivery attempt";
     char *reg = NULL;
@@ -364,9 +360,8 @@ typedef struct {
     int64_t due_ms;
 } unclaim_arg;
 
-static int run_unclaim(sq_t *s, conn_t *c, wop_t *op)
+static int run_unclaim(conn_t *c, wop_t *op)
 {
-    (void)s;
     unclaim_arg *a = op->arg;
     for (size_t i = 0; i < a->n; i++) {
         /* Only a delivery still running: one finished meanwhile stays finished. */
@@ -450,9 +445,8 @@ typedef struct {
     "   THEN 'parked' ELSE 'pending' END,"                                                     \
     " attempt = 0, first_attempt_ms = 0, lease_until_ms = 0, due_ms = ?1"
 
-static int run_dead_replay(sq_t *s, conn_t *c, wop_t *op)
+static int run_dead_replay(conn_t *c, wop_t *op)
 {
-    (void)s;
     dead_replay_arg *a = op->arg;
     const char *what = "cannot replay dead letters";
     sql_args args = ARGS(SQL_INT(now_ms()), SQL_INT(a->id), SQL_TEXT(a->registration));
@@ -498,9 +492,8 @@ typedef struct {
     bool more;
 } dead_chunk_arg;
 
-static int run_dead_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
+static int run_dead_replay_chunk(conn_t *c, wop_t *op)
 {
-    (void)s;
     dead_chunk_arg *a = op->arg;
     const char *what = "cannot replay dead letters";
     int64_t last = 0;
@@ -530,7 +523,8 @@ static int run_dead_replay_chunk(sq_t *s, conn_t *c, wop_t *op)
     return 0;
 }
 
-static int row_dead_count(void *ud, sqlite3_stmt *row, err_t *err)
+/* A row_fn keeping the first row's two integer columns in (int64_t *)ud. */
+static int row_int_pair(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
     int64_t *v = ud;
@@ -548,7 +542,7 @@ int sq_deadletter_replay_all(store_t *base, const char *registration, store_prog
     if (store_query(s, ST_ONCE,
                     "SELECT count(*), coalesce(max(id), 0) FROM deliveries"
                     " WHERE state IN ('dead','failed') AND (?1 IS NULL OR registration = ?1)",
-                    ARGS(SQL_TEXT(registration)), row_dead_count, v, "cannot count dead letters",
+                    ARGS(SQL_TEXT(registration)), row_int_pair, v, "cannot count dead letters",
                     err) < 0)
         return -1;
     int64_t total = v[0];
@@ -584,15 +578,6 @@ static int row_reg(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-static int row_reg_counts(void *ud, sqlite3_stmt *row, err_t *err)
-{
-    (void)err;
-    int64_t *v = ud;
-    v[0] = sqlite3_column_int64(row, 0);
-    v[1] = sqlite3_column_int64(row, 1);
-    return 1;
-}
-
 static int row_backlog(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
@@ -612,7 +597,7 @@ static int reg_window(conn_t *c, const char *registration, int64_t since_ms, int
     return sql_run(c, ST_REG_COUNTS,
                    "SELECT coalesce(sum(attempts), 0), coalesce(sum(failures), 0)"
                    " FROM reg_minutes WHERE registration = ?1 AND minute >= ?2",
-                   ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000)), row_reg_counts, v,
+                   ARGS(SQL_TEXT(registration), SQL_INT(since_ms / 60000)), row_int_pair, v,
                    "cannot read registration counts", err) < 0
                ? -1
                : 0;
@@ -657,10 +642,6 @@ static int read_reg_info(conn_t *c, void *ud, err_t *err)
 int sq_reg_info_get(store_t *base, const char *registration, store_reg_info *out, err_t *err)
 {
     sq_t *s = SQ(base);
-    memset(out, 0, sizeof *out);
-    out->state = REG_ACTIVE;
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     reg_read r = {.name = registration, .out = out};
     /* One read transaction: the numbers agree with each other. */
     return with_reader(s, true, read_reg_info, &r, err);
@@ -709,9 +690,8 @@ typedef struct {
     int resumed;
 } reg_arg;
 
-static int run_reg_set_state(sq_t *s, conn_t *c, wop_t *op)
+static int run_reg_set_state(conn_t *c, wop_t *op)
 {
-    (void)s;
     reg_arg *a = op->arg;
     const char *what = "cannot set registration state";
     int64_t now = now_ms();
@@ -738,16 +718,13 @@ static int run_reg_set_state(sq_t *s, conn_t *c, wop_t *op)
 int sq_reg_set_state(store_t *base, const char *registration, reg_state st, err_t *err)
 {
     sq_t *s = SQ(base);
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     reg_arg a = {.name = registration, .state = st};
     wop_t op = {.run = run_reg_set_state, .arg = &a};
     return store_submit(s, &op, err);
 }
 
-static int run_reg_enable(sq_t *s, conn_t *c, wop_t *op)
+static int run_reg_enable(conn_t *c, wop_t *op)
 {
-    (void)s;
     reg_arg *a = op->arg;
     const char *what = "cannot enable registration";
     int64_t now = now_ms();
@@ -768,9 +745,6 @@ static int run_reg_enable(sq_t *s, conn_t *c, wop_t *op)
 int sq_reg_enable(store_t *base, const char *registration, int *resumed, err_t *err)
 {
     sq_t *s = SQ(base);
-    if (resumed) *resumed = 0;
-    if (!registration || !*registration)
-        return err_code(err, EVK_INVALID, "registration is required");
     reg_arg a = {.name = registration, .state = REG_ACTIVE};
     wop_t op = {.run = run_reg_enable, .arg = &a};
     if (store_submit(s, &op, err) < 0) return -1;
@@ -784,9 +758,8 @@ typedef struct release_arg {
     int released;
 } release_arg;
 
-static int run_release(sq_t *s, conn_t *c, wop_t *op)
+static int run_release(conn_t *c, wop_t *op)
 {
-    (void)s;
     release_arg *a = op->arg;
     if (sql_exec(c, ST_ONCE, "UPDATE deliveries SET lease_until_ms = 0 WHERE state = 'running'",
                  NO_ARGS, "cannot release claims", &op->err) < 0)
