@@ -115,8 +115,14 @@ test: deps
 	@scripts/run-tests.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/scalegen
 	@bench/run.sh
+
+# The store generator of bench/scale, linked against the library.
+$(BUILD)/bench/scalegen: bench/scalegen.c $(BUILD)/libevkit.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libevkit.a $(LDLIBS)
 
 clean:
 	rm -rf build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/run.sh (`make bench`): runs bench/ingest, bench/deliver, bench/filter and bench/node on
-# build/evkit and appends one dated section with every figure, the machine,
-# the commit and the command to BENCHMARKS.md. Nothing is appended when a
+# bench/run.sh (`make bench`): runs bench/ingest, bench/deliver, bench/filter, bench/node,
+# bench/storesize, bench/latency and bench/scale on build/evkit, prints issue 12's targets
+# with this run's figure beside today's, and appends one dated section with every figure,
+# the machine, the commit and the command to BENCHMARKS.md. Nothing is appended when a
 # bench fails. Each bench stops its own processes and removes its temp dirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,11 +58,40 @@ load="$(cut -d' ' -f1-3 /proc/loadavg); CPU ${busy}% busy in the last second bef
 versions="evkit $(build/evkit --version 2>&1 | head -n1 | sed 's/^evkit //'); $(wrk --version 2>&1 | head -n1 | awk '{ print "wrk " $2 }'); node $(node --version); SQLite $(pkg-config --modversion sqlite3 2>/dev/null || echo ?); libmicrohttpd $(pkg-config --modversion libmicrohttpd 2>/dev/null || echo ?); $(${CC:-cc} --version | head -n1), CFLAGS ${CFLAGS:--O2 -g}"
 
 echo "bench: $started, commit $commit, $cores cores, load $load" >&2
+export BENCH_FIGURES=$tmp/figures
+: >"$BENCH_FIGURES"
 BENCH_REPORT=$tmp/ingest.md bench/ingest
 BENCH_REPORT=$tmp/deliver.md bench/deliver
 BENCH_REPORT=$tmp/filter.md bench/filter
 BENCH_REPORT=$tmp/node.md bench/node
+BENCH_REPORT=$tmp/storesize.md bench/storesize
+BENCH_REPORT=$tmp/latency.md bench/latency
+BENCH_REPORT=$tmp/scale.md bench/scale
 finished=$(date -u '+%H:%M UTC')
+
+# ---- issue 12's targets: this run beside "Measured today" (the issue's table) ----
+declare -A F
+while IFS='=' read -r k v; do F[$k]=$v; done <"$BENCH_FIGURES"
+f() { echo "${F[$1]:-n/a}"; }
+deliver_best=$(for k in "${!F[@]}"; do [[ $k == deliver_eps_w* ]] && echo "${F[$k]}"; done | sort -n | tail -n1)
+deliver_ratio=n/a
+[[ -n ${F[nginx_rps]:-} && -n $deliver_best ]] && deliver_ratio=$(awk -v a="$deliver_best" -v b="${F[nginx_rps]}" 'BEGIN { printf "%.3f", a / b }')
+half=n/a
+[[ -n ${F[ingest_shipped_journaled]:-} ]] && half="$(f ingest_shipped_attempts) attempts for $(f ingest_shipped_journaled) events, backlog $(f ingest_shipped_backlog) at the end"
+cat >"$tmp/targets.md" <<TARGETS
+| target (issue 12) | measured today (issue 12) | this run |
+|---|---|---|
+| 1. ingestion alone ≥ 0.35 × nginx, p99 ≤ 10 ms | 0.056 × nginx, p99 26.9 ms | **$(f ingest_noreg_ratio) × nginx**, p99 $(f ingest_noreg_p99) ms ($(f ingest_noreg_eps) events/s; nginx $(f nginx_rps) req/s) |
+| 2. ingestion, sample app's registrations delivering ≥ 0.25 × nginx; delivery keeps up with half | 0.046 × nginx | **$(f ingest_shipped_ratio) × nginx**, p99 $(f ingest_shipped_p99) ms; $half |
+| 3. delivery Lua consumer → Lua handler ≥ 12,000 events/s (≥ 0.12 × nginx) | 1,765–2,350 events/s | **${deliver_best:-n/a} events/s** ($deliver_ratio × nginx; best of the worker settings) |
+| 4. publish-to-handler-start at $(f latency_rate) events/s open loop: p50 ≤ 1 ms, p99 ≤ 5 ms | not measured under load (p99 5 ms with one event in flight) | **p50 $(f latency_p50) ms, p99 $(f latency_p99) ms** |
+| 5. ≤ 2 KB on disk per sample-app event, all included | about 10.7 KB | **$(f store_bytes) B** |
+| 6. flat at scale: ingestion ≥ 90 % of the empty store's; claim and page as on an empty store; RSS ≤ 128 MB | not measured | **$(f scale_ratio) ×** with $(f scale_events) events, $(f scale_pending) pending; claim $(f scale_claim) µs, page $(f scale_page) µs (empty / large); peak RSS $(f scale_rss) MiB |
+| 7. idle RSS ≤ 16 MB; CPU per ingested event | 10.9 MB; about 250 µs | **$(f idle_rss) MiB**; $(f cpu_noreg) µs alone, $(f cpu_shipped) µs with delivery (evkit's CPU time / successful requests) |
+TARGETS
+echo >&2
+echo "bench: issue 12's targets, this run beside today's:" >&2
+cat "$tmp/targets.md" >&2
 
 if [[ ! -s $OUT ]]; then
   cat >"$OUT" <<'EOF'
@@ -120,6 +150,10 @@ fi
   echo "- Versions: $versions"
   echo "- The machine has $cores cores: wrk (or the node publisher) and evkit share them, so each figure is the whole machine's, with the load generator taking its part."
   echo
+  echo "### Issue 12's targets, this run beside \"Measured today\""
+  echo
+  cat "$tmp/targets.md"
+  echo
   echo "### Ingestion (\`bench/ingest\`)"
   echo
   echo "\`wrk -t2 -c64 -d10s --latency -s bench/wrk/ingest.lua\` POST \`/api/v1/web/evkit/ingestion/webhook\`, fresh journal, \`--workers 4\`:"
@@ -137,5 +171,17 @@ fi
   echo "### Node.js beside Lua (\`bench/node\`)"
   echo
   cat "$tmp/node.md"
+  echo
+  echo "### Bytes on disk per sample-app event, idle RSS (\`bench/storesize\`)"
+  echo
+  cat "$tmp/storesize.md"
+  echo
+  echo "### Publish-to-handler latency under open-loop load (\`bench/latency\`)"
+  echo
+  cat "$tmp/latency.md"
+  echo
+  echo "### Flat at scale (\`bench/scale\`)"
+  echo
+  cat "$tmp/scale.md"
 } >>"$OUT"
 echo "bench: appended to $OUT" >&2

@@ -13,6 +13,9 @@ _bench_pids=()
 _bench_dirs=()
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }
+# fig KEY VALUE: one figure for bench/run.sh's summary of the targets
+# (appended to $BENCH_FIGURES as KEY=VALUE when set).
+fig() { if [[ -n ${BENCH_FIGURES:-} ]]; then echo "$1=$2" >>"$BENCH_FIGURES"; fi; }
 note() { echo "bench: $*" >&2; }
 
 bench_tmpdir() { # bench_tmpdir VAR: a fresh temp dir in $VAR that cleanup removes

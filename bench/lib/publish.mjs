@@ -3,6 +3,10 @@
 // JSON line: {sent, ok, first_ms, last_ms, latency_ms: {mean, p50, p99, max}}.
 // With a 4th argument FILE, also writes the send time (epoch ms) of each
 // request i as a JSON array to FILE, to join with handler activations.
+// With PUBLISH_RATE=R in the environment the load is open loop instead: request
+// i is sent at first + i/R s whatever the answers (up to C connections; a
+// request waiting for one counts that wait), and its send time in FILE is the
+// scheduled one, so queueing anywhere shows in the latencies.
 // Usage: node bench/lib/publish.mjs URL N C [FILE]
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -59,7 +63,27 @@ async function lane() {
     }
   }
 }
-await Promise.all(Array.from({ length: C }, lane));
+const RATE = Number(process.env.PUBLISH_RATE || 0);
+async function openLoop() {
+  const pending = [];
+  for (let i = 0; i < N; i++) {
+    const at = first + (i * 1000) / RATE;
+    const wait = at - Date.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    sent[i] = at;
+    pending.push(post(i).then((r) => {
+      done++;
+      lat.push(r.us);
+      if (r.status !== 200) {
+        bad++;
+        if (!firstBad) firstBad = `${r.status} ${r.text.slice(0, 200)}`;
+      }
+    }));
+  }
+  await Promise.all(pending);
+}
+if (RATE > 0) await openLoop();
+else await Promise.all(Array.from({ length: C }, lane));
 const last = Date.now();
 clearTimeout(deadline);
 agent.destroy();
