@@ -69,26 +69,7 @@ BENCH_REPORT=$tmp/latency.md bench/latency
 BENCH_REPORT=$tmp/scale.md bench/scale
 finished=$(date -u '+%H:%M UTC')
 
-# ---- issue 12's targets: this run beside "Measured today" (the issue's table) ----
-declare -A F
-while IFS='=' read -r k v; do F[$k]=$v; done <"$BENCH_FIGURES"
-f() { echo "${F[$1]:-n/a}"; }
-deliver_best=$(for k in "${!F[@]}"; do [[ $k == deliver_eps_w* ]] && echo "${F[$k]}"; done | sort -n | tail -n1)
-deliver_ratio=n/a
-[[ -n ${F[nginx_rps]:-} && -n $deliver_best ]] && deliver_ratio=$(awk -v a="$deliver_best" -v b="${F[nginx_rps]}" 'BEGIN { printf "%.3f", a / b }')
-half=n/a
-[[ -n ${F[ingest_shipped_journaled]:-} ]] && half="$(f ingest_shipped_attempts) attempts for $(f ingest_shipped_journaled) events, backlog $(f ingest_shipped_backlog) at the end"
-cat >"$tmp/targets.md" <<TARGETS
-| target (issue 12) | measured today (issue 12) | this run |
-|---|---|---|
-| 1. ingestion alone ≥ 0.35 × nginx, p99 ≤ 10 ms | 0.056 × nginx, p99 26.9 ms | **$(f ingest_noreg_ratio) × nginx**, p99 $(f ingest_noreg_p99) ms ($(f ingest_noreg_eps) events/s; nginx $(f nginx_rps) req/s) |
-| 2. ingestion, sample app's registrations delivering ≥ 0.25 × nginx; delivery keeps up with half | 0.046 × nginx | **$(f ingest_shipped_ratio) × nginx**, p99 $(f ingest_shipped_p99) ms; $half |
-| 3. delivery Lua consumer → Lua handler ≥ 12,000 events/s (≥ 0.12 × nginx) | 1,765–2,350 events/s | **${deliver_best:-n/a} events/s** ($deliver_ratio × nginx; best of the worker settings) |
-| 4. publish-to-handler-start at $(f latency_rate) events/s open loop: p50 ≤ 1 ms, p99 ≤ 5 ms | not measured under load (p99 5 ms with one event in flight) | **p50 $(f latency_p50) ms, p99 $(f latency_p99) ms** |
-| 5. ≤ 2 KB on disk per sample-app event, all included | about 10.7 KB | **$(f store_bytes) B** |
-| 6. flat at scale: ingestion ≥ 90 % of the empty store's; claim and page as on an empty store; RSS ≤ 128 MB | not measured | **$(f scale_ratio) ×** with $(f scale_events) events, $(f scale_pending) pending; claim $(f scale_claim) µs, page $(f scale_page) µs (empty / large); peak RSS $(f scale_rss) MiB |
-| 7. idle RSS ≤ 16 MB; CPU per ingested event | 10.9 MB; about 250 µs | **$(f idle_rss) MiB**; $(f cpu_noreg) µs alone, $(f cpu_shipped) µs with delivery (evkit's CPU time / successful requests) |
-TARGETS
+bench/lib/targets.sh "$BENCH_FIGURES" >"$tmp/targets.md"
 echo >&2
 echo "bench: issue 12's targets, this run beside today's:" >&2
 cat "$tmp/targets.md" >&2
