@@ -970,6 +970,14 @@ static void test_compressed_records(void **state)
                          .success = true, .status_code = 200, .request = req, .response = res};
         store_trace_put(f->s, &t);
     }
+    store_span sp = {.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", .span_id = "00f067aa0ba902b7",
+                     .kind = "delivery", .ref = "42", .name = "product-backoffice",
+                     .start_ms = 5, .end_ms = 9, .ok = true, .status = 200};
+    store_span_put(f->s, &sp);
+    sp.span_id = "00f067aa0ba902b8";
+    sp.parent_id = "00f067aa0ba902b7";
+    sp.ref = "Not-Hex_ref";
+    store_span_put(f->s, &sp);
     store_append_result ev[N];
     for (int i = 0; i < N; i++) ev[i] = append(f->s, "zp", "zip.type", "SKU-zip", i, NULL, NULL, NULL);
     store_flush(f->s);
@@ -994,6 +1002,18 @@ static void test_compressed_records(void **state)
         assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "data"), "n")), i);
         json_decref(e);
     }
+    json_t *spans = NULL;
+    assert_int_equal(store_span_list(f->s, "4bf92f3577b34da6a3ce929d0e0e4736", &spans, &err), 0);
+    assert_int_equal(json_array_size(spans), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(spans, 0), "ref")), "42");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(spans, 1), "ref")),
+                        "Not-Hex_ref");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(spans, 1), "parentSpanId")),
+        "00f067aa0ba902b7");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(spans, 1), "name")),
+                        "product-backoffice");
+    json_decref(spans);
     json_t *page = NULL;
     assert_int_equal(store_read(f->s, NULL, 0, 1000, &page, &err), 0);
     assert_int_equal(json_array_size(page), N);
@@ -1060,6 +1080,18 @@ static void test_schema_v1_upgrade(void **state)
         "  5, 6, '{\"activationId\":\"0123456789abcdef0123456789abcdef\",\"logs\":[\"kept\"]}');"
         "INSERT INTO activations VALUES('old-2', 'q/a', 'a', NULL, 7, 8,"
         "  '{\"activationId\":\"old-2\"}');"
+        /* Spans as version 2 kept them, as text. */
+        "DROP TABLE spans;"
+        "CREATE TABLE spans(trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT,"
+        "  kind TEXT NOT NULL, ref TEXT NOT NULL, name TEXT NOT NULL, start_ms INTEGER NOT NULL,"
+        "  end_ms INTEGER NOT NULL, ok INTEGER NOT NULL, status INTEGER NOT NULL);"
+        "CREATE INDEX spans_trace ON spans(trace_id, start_ms);"
+        "CREATE INDEX spans_end ON spans(end_ms);"
+        "INSERT INTO spans VALUES('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', NULL,"
+        "  'event', 'b7ef827c-96c0-41c2-90e7-3397274aa1b3', 'be-observer.x', 10, 10, 1, 0);"
+        "INSERT INTO spans VALUES('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b8',"
+        "  '00f067aa0ba902b7', 'activation', '0123456789abcdef0123456789abcdef', 'p/a', 11, 12,"
+        "  1, 200);"
         "PRAGMA user_version = 1;";
     char *msg = NULL;
     int rc = sqlite3_exec(db, v1, NULL, NULL, &msg);
@@ -1068,7 +1100,26 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
+    json_t *spans = NULL;
+    assert_int_equal(store_span_list(f->s, "4bf92f3577b34da6a3ce929d0e0e4736", &spans, &err), 0);
+    assert_int_equal(json_array_size(spans), 2);
+    json_t *sp0 = json_array_get(spans, 0), *sp1 = json_array_get(spans, 1);
+    assert_string_equal(json_string_value(json_object_get(sp0, "ref")),
+                        "b7ef827c-96c0-41c2-90e7-3397274aa1b3");
+    assert_true(json_is_null(json_object_get(sp0, "parentSpanId")) ||
+                !json_object_get(sp0, "parentSpanId"));
+    assert_string_equal(json_string_value(json_object_get(sp1, "parentSpanId")), "00f067aa0ba902b7");
+    assert_string_equal(json_string_value(json_object_get(sp1, "spanId")), "00f067aa0ba902b8");
+    assert_string_equal(json_string_value(json_object_get(sp1, "ref")),
+                        "0123456789abcdef0123456789abcdef");
+    assert_string_equal(json_string_value(json_object_get(sp1, "kind")), "activation");
+    assert_string_equal(json_string_value(json_object_get(sp1, "name")), "p/a");
+    assert_int_equal(json_integer_value(json_object_get(sp1, "status")), 200);
+    json_decref(spans);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM spans WHERE typeof(trace_id) = 'blob'"
+                                    " AND length(trace_id) = 16"),
+                     2);
     json_t *rec = NULL;
     assert_int_equal(store_activation_get(f->s, "0123456789abcdef0123456789abcdef", &rec, &err), 0);
     assert_non_null(rec);

@@ -283,6 +283,17 @@ void zip_use(conn_t *c);
  * NULL for SQL NULL or a value that cannot be decompressed. */
 char *col_text_copy(sqlite3_stmt *st, int i, size_t *len);
 
+/* Lower-case hex of even length (ids: 32 digits of a trace, 16 of a span)
+ * as its bytes, to bind (buf holds them); any other text as text. In SQLite
+ * a blob never equals a text, so the two forms cannot collide. */
+sql_arg hex_arg(const char *text, unsigned char buf[32]);
+/* Column i as hex_arg stored it, as text (out holds the digits). */
+const char *col_hex(sqlite3_stmt *st, int i, char out[65]);
+/* evk_hex_pack(text): hex_arg in SQL, for the migrations. */
+int hex_pack_register(sqlite3 *db);
+/* store_spans.c: schema version 3, spans packed. */
+extern const char STORE_SPANS_V3[];
+
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */
 int act_write(conn_t *c, const act_rec *r, err_t *err);

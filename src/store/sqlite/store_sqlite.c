@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/json_io.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
  * wait for them rather than fail. */
 #define BUSY_TIMEOUT_MS 30000
@@ -212,6 +212,19 @@ void store_reader_put(sq_t *s, conn_t *c)
 
 /* ---- schema ---- */
 
+static bool table_exists(conn_t *c, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static int schema_init(conn_t *c, err_t *err)
 {
     if (conn_exec(c, "BEGIN IMMEDIATE", "cannot lock the store to check its schema", err) < 0)
@@ -239,6 +252,12 @@ static int schema_init(conn_t *c, err_t *err)
         if (version < 2 && (act_key_register(c->db) < 0 ||
                             conn_exec(c, STORE_ACT_V2, "cannot upgrade the store to version 2",
                                       err) < 0))
+            rc = -1;
+        /* Spans arrived at version 2 (in SCHEMA_ADDITIONS); a store without
+         * them gets the packed table there. */
+        if (rc == 0 && version < 3 && table_exists(c, "spans") &&
+            (hex_pack_register(c->db) < 0 ||
+             conn_exec(c, STORE_SPANS_V3, "cannot upgrade the store to version 3", err) < 0))
             rc = -1;
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);

@@ -24,7 +24,7 @@
 
 /* Values shorter than this stay text: the frame header would eat the gain. */
 #define ZIP_MIN_LEN 96
-#define ZIP_LEVEL 3
+#define ZIP_LEVEL 1
 /* A dictionary is at most this much of the value it is made of. */
 #define ZIP_DICT_MAX (32 * 1024)
 /* A value compressing to more than 1/ZIP_POOR of itself starts a new
@@ -400,4 +400,52 @@ char *col_text_copy(sqlite3_stmt *st, int i, size_t *len)
     if (!t) return NULL;
     *len = (size_t)sqlite3_column_bytes(st, i);
     return xstrndup((const char *)t, *len);
+}
+
+/* ---- packed hex ---- */
+
+sql_arg hex_arg(const char *text, unsigned char buf[32])
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = text ? strlen(text) : 0;
+    if (!text || n == 0 || n % 2 || n > 64) return SQL_TEXT(text);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = strchr(digits, text[i]);
+        if (!d) return SQL_TEXT(text);
+        int v = (int)(d - digits);
+        if (i % 2 == 0) buf[i / 2] = (unsigned char)(v << 4);
+        else buf[i / 2] |= (unsigned char)v;
+    }
+    return SQL_BLOB(buf, n / 2);
+}
+
+const char *col_hex(sqlite3_stmt *st, int i, char out[65])
+{
+    if (sqlite3_column_type(st, i) != SQLITE_BLOB) return (const char *)sqlite3_column_text(st, i);
+    const unsigned char *b = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    if (!b || n > 32) return NULL;
+    static const char digits[] = "0123456789abcdef";
+    for (int k = 0; k < n; k++) {
+        out[2 * k] = digits[b[k] >> 4];
+        out[2 * k + 1] = digits[b[k] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+static void sql_hex_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    unsigned char buf[32];
+    sql_arg a = hex_arg((const char *)sqlite3_value_text(argv[0]), buf);
+    if (a.blob) sqlite3_result_blob(ctx, buf, (int)a.i, SQLITE_TRANSIENT);
+    else if (a.t) sqlite3_result_text(ctx, a.t, -1, SQLITE_TRANSIENT);
+    else sqlite3_result_null(ctx);
+}
+
+int hex_pack_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "evk_hex_pack", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                   sql_hex_pack, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
