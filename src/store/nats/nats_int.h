@@ -96,6 +96,13 @@ int js_index_seq(kvStore *ids, const char *id, const char *what, uint64_t *seq, 
  * gone, -1 (what in front). */
 int js_msg_at(js_t *j, const char *stream, uint64_t seq, const char *what, natsMsg **m,
               err_t *err);
+/* The first message of stream at or after seq on subject (a filter with
+ * wildcards): 1 with *m (caller destroys), 0 when there is none, -1 (what
+ * in front). */
+int js_next_msg(js_t *j, const char *stream, uint64_t seq, const char *subject, const char *what,
+                natsMsg **m, err_t *err);
+/* Sorts the JSON array arr in place with cmp (over json_t **). */
+void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *));
 /* Wakes this node's store_wait_work and, through evkit.kick, every node's. */
 void js_kick_all(js_t *j);
 

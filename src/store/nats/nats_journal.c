@@ -87,15 +87,8 @@ int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err)
  * wildcards), NULL in *m at the end. */
 static int next_event(js_t *j, uint64_t from, const char *subject, natsMsg **m, err_t *err)
 {
-    *m = NULL;
-    jsDirectGetMsgOptions o;
-    jsDirectGetMsgOptions_Init(&o);
-    o.Sequence = from;
-    o.NextBySubject = subject;
-    natsStatus s = js_DirectGetMsg(m, j->js, JS_EVENTS, NULL, &o);
-    if (s == NATS_NOT_FOUND) return 0;
-    if (s != NATS_OK) return js_fail(err, s, "cannot read the journal");
-    return 0;
+    int found = js_next_msg(j, JS_EVENTS, from, subject, "cannot read the journal", m, err);
+    return found < 0 ? -1 : 0;
 }
 
 /* ---- append ---- */
@@ -386,14 +379,10 @@ static int referenced(js_t *j, const char *stream, bool header, pos_vec *out, er
     jsStreamState st = {0};
     if (stream_state(j, stream, &st, err) < 0) return -1;
     for (uint64_t seq = st.FirstSeq; seq > 0 && seq <= st.LastSeq;) {
-        jsDirectGetMsgOptions o;
-        jsDirectGetMsgOptions_Init(&o);
-        o.Sequence = seq;
-        o.NextBySubject = ">";
         natsMsg *m = NULL;
-        natsStatus s = js_DirectGetMsg(&m, j->js, stream, NULL, &o);
-        if (s == NATS_NOT_FOUND) break;
-        if (s != NATS_OK) return js_fail(err, s, stream);
+        int found = js_next_msg(j, stream, seq, ">", stream, &m, err);
+        if (found < 0) return -1;
+        if (found == 0) break;
         int64_t pos = 0;
         const char *h = NULL;
         if (header && natsMsgHeader_Get(m, "Evkit-Position", &h) == NATS_OK) {

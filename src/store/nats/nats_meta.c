@@ -62,17 +62,6 @@ static int by_created(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* Sorts arr in place with cmp. */
-static void sort_array(json_t *arr, int (*cmp)(const void *, const void *))
-{
-    size_t n = json_array_size(arr);
-    json_t **v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(arr, i));
-    qsort(v, n, sizeof *v, cmp);
-    json_array_clear(arr);
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, v[i]);
-    free(v);
-}
 
 /* ---- event metadata ---- */
 
@@ -117,7 +106,7 @@ int js_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *er
     }
     int rc = kv_values(j, j->meta, filter, out, err);
     free(filter);
-    if (rc == 0) sort_array(*out, by_provider_code);
+    if (rc == 0) js_sort_array(*out, by_provider_code);
     return rc;
 }
 
@@ -135,7 +124,7 @@ int js_io_provider_list(store_t *s, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
     if (kv_values(j, j->meta, "ioprov.*", out, err) < 0) return -1;
-    sort_array(*out, by_created);
+    js_sort_array(*out, by_created);
     return strip_created(*out);
 }
 
@@ -218,7 +207,7 @@ int js_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err)
         json_array_append_new(arr, rec);
     }
     json_decref(all);
-    sort_array(arr, by_number);
+    js_sort_array(arr, by_number);
     *out = arr;
     return 0;
 }
@@ -340,15 +329,10 @@ int js_event_page(store_t *s, const char *provider, const char *type, int64_t si
     } else {
         for (uint64_t from = (uint64_t)(since > 0 ? since : 0) + 1;
              rc == 0 && (int)json_array_size(arr) < limit;) {
-            jsDirectGetMsgOptions o;
-            jsDirectGetMsgOptions_Init(&o);
-            o.Sequence = from;
-            o.NextBySubject = filter;
             natsMsg *m = NULL;
-            natsStatus st = js_DirectGetMsg(&m, j->js, JS_EVENTS, NULL, &o);
-            if (st == NATS_NOT_FOUND) break;
-            if (st != NATS_OK) {
-                rc = js_fail(err, st, "cannot read events");
+            int found = js_next_msg(j, JS_EVENTS, from, filter, "cannot read events", &m, err);
+            if (found <= 0) {
+                rc = found;
                 break;
             }
             uint64_t at = natsMsg_GetSequence(m);
@@ -442,13 +426,6 @@ static int settled_of(detail_scan *d, err_t *err)
     return st == NATS_OK ? 0 : js_fail(err, st, "cannot read the event's deliveries");
 }
 
-static int by_id(const void *x, const void *y)
-{
-    int64_t a = json_integer_value(json_object_get(*(json_t *const *)x, "id"));
-    int64_t b = json_integer_value(json_object_get(*(json_t *const *)y, "id"));
-    return a < b ? -1 : a > b;
-}
-
 int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
@@ -472,7 +449,7 @@ int js_event_detail(store_t *s, const char *id, json_t **out, err_t *err)
     json_t *v;
     json_object_foreach(d.by_id, k, v) json_array_append(arr, v);
     json_decref(d.by_id);
-    sort_array(arr, by_id);
+    js_sort_array(arr, by_number);
     json_object_set_new(res, "deliveries", arr);
     *out = res;
     return 0;

@@ -240,17 +240,13 @@ int js_scan_back(js_t *j, const char *stream, const char *filter, uint64_t befor
         natsMsg **got = NULL;
         size_t n = 0, cap = 0;
         for (uint64_t seq = lo; seq <= hi;) {
-            jsDirectGetMsgOptions o;
-            jsDirectGetMsgOptions_Init(&o);
-            o.Sequence = seq;
-            o.NextBySubject = filter;
             natsMsg *m = NULL;
-            natsStatus s = js_DirectGetMsg(&m, j->js, stream, NULL, &o);
-            if (s == NATS_NOT_FOUND) break;
-            if (s != NATS_OK) {
+            int found = js_next_msg(j, stream, seq, filter, stream, &m, err);
+            if (found == 0) break;
+            if (found < 0) {
                 for (size_t i = 0; i < n; i++) natsMsg_Destroy(got[i]);
                 free(got);
-                return js_fail(err, s, stream);
+                return -1;
             }
             uint64_t at = natsMsg_GetSequence(m);
             if (at > hi || at < seq) {
@@ -288,17 +284,13 @@ static int seq_at_time(js_t *j, const char *stream, const char *filter, int64_t 
     uint64_t lo = first, hi = last + 1;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        jsDirectGetMsgOptions o;
-        jsDirectGetMsgOptions_Init(&o);
-        o.Sequence = mid;
-        o.NextBySubject = filter;
         natsMsg *m = NULL;
-        natsStatus s = js_DirectGetMsg(&m, j->js, stream, NULL, &o);
-        if (s == NATS_NOT_FOUND) {
+        int found = js_next_msg(j, stream, mid, filter, stream, &m, err);
+        if (found < 0) return -1;
+        if (found == 0) {
             hi = mid;
             continue;
         }
-        if (s != NATS_OK) return js_fail(err, s, stream);
         uint64_t at = natsMsg_GetSequence(m);
         int64_t t = natsMsg_GetTime(m) / 1000000;
         natsMsg_Destroy(m);
@@ -381,13 +373,7 @@ int js_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t 
         return -1;
     }
     /* Stream order is the order they ended; the APIs list by start. */
-    size_t n = json_array_size(a.arr);
-    json_t **v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(a.arr, i));
-    qsort(v, n, sizeof *v, by_start_desc);
-    json_array_clear(a.arr);
-    for (size_t i = 0; i < n; i++) json_array_append_new(a.arr, v[i]);
-    free(v);
+    js_sort_array(a.arr, by_start_desc);
     *out = a.arr;
     return 0;
 }
@@ -456,13 +442,7 @@ int js_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err)
         json_decref(sc.arr);
         return -1;
     }
-    size_t n = json_array_size(sc.arr);
-    json_t **v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(sc.arr, i));
-    qsort(v, n, sizeof *v, by_span_start);
-    json_array_clear(sc.arr);
-    for (size_t i = 0; i < n; i++) json_array_append_new(sc.arr, v[i]);
-    free(v);
+    js_sort_array(sc.arr, by_span_start);
     *out = sc.arr;
     return 0;
 }

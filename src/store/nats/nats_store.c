@@ -67,6 +67,31 @@ int js_msg_at(js_t *j, const char *stream, uint64_t seq, const char *what, natsM
     return 1;
 }
 
+int js_next_msg(js_t *j, const char *stream, uint64_t seq, const char *subject, const char *what,
+                natsMsg **m, err_t *err)
+{
+    *m = NULL;
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = seq;
+    o.NextBySubject = subject;
+    natsStatus st = js_DirectGetMsg(m, j->js, stream, NULL, &o);
+    if (st == NATS_NOT_FOUND) return 0;
+    if (st != NATS_OK) return js_fail(err, st, what);
+    return 1;
+}
+
+void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *))
+{
+    size_t n = json_array_size(arr);
+    json_t **v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof *v, cmp);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, v[i]);
+    free(v);
+}
+
 /* ---- connecting ---- */
 
 static void on_kick(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)

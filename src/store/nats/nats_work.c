@@ -209,19 +209,16 @@ void js_work_free(js_t *j)
  * queue keeps only unsettled ones), which alone may run. */
 static int at_head(js_t *j, natsMsg *m, uint64_t seq, bool *head, err_t *err)
 {
-    jsDirectGetMsgOptions o;
-    jsDirectGetMsgOptions_Init(&o);
-    o.Sequence = 1;
-    o.NextBySubject = natsMsg_GetSubject(m);
     natsMsg *first = NULL;
-    natsStatus s = js_DirectGetMsg(&first, j->js, JS_DELIVERIES, NULL, &o);
+    int found = js_next_msg(j, JS_DELIVERIES, 1, natsMsg_GetSubject(m),
+                            "cannot check the order key", &first, err);
+    if (found < 0) return -1;
     /* m itself is in the stream: a replica that finds nothing is behind,
      * and knows nothing of what may be ahead of m. Look again later. */
-    if (s == NATS_NOT_FOUND) {
+    if (found == 0) {
         *head = false;
         return 0;
     }
-    if (s != NATS_OK) return js_fail(err, s, "cannot check the order key");
     *head = natsMsg_GetSequence(first) >= seq;
     natsMsg_Destroy(first);
     return 0;
