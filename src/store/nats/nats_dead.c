@@ -9,9 +9,7 @@
 
 static char *dead_subject(const char *registration)
 {
-    char *tok = js_token(registration);
-    char *subject = xasprintf("evkit.dead.%s", tok);
-    free(tok);
+    char *subject = js_token_in("evkit.dead.", registration, "");
     return subject;
 }
 

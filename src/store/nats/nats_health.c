@@ -223,9 +223,7 @@ int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_
 {
     js_t *j = JS(s);
     *attempts = *failures = 0;
-    char *tok = js_token(registration);
-    char *filter = xasprintf("evkit.health.%s.>", tok);
-    free(tok);
+    char *filter = js_token_in("evkit.health.", registration, ".>");
     window_sum w = {.since_minute = since_ms / 60000};
     int rc = health_counts(j, filter, add_window, &w, err);
     free(filter);
@@ -240,9 +238,7 @@ int js_reg_window(store_t *s, const char *registration, int64_t since_ms, int64_
 static int backlog_of(js_t *j, const char *registration, int64_t *backlog, err_t *err)
 {
     *backlog = 0;
-    char *tok = js_token(registration);
-    char *name = xasprintf("r_%s", tok);
-    free(tok);
+    char *name = js_token_in("r_", registration, "");
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_GetConsumerInfo(&ci, j->js, JS_DELIVERIES, name, NULL, &jerr);
@@ -257,9 +253,7 @@ static int backlog_of(js_t *j, const char *registration, int64_t *backlog, err_t
 static int dead_count(js_t *j, const char *registration, int64_t *dead, err_t *err)
 {
     *dead = 0;
-    char *tok = js_token(registration);
-    char *subject = xasprintf("evkit.dead.%s", tok);
-    free(tok);
+    char *subject = js_token_in("evkit.dead.", registration, "");
     jsOptions o;
     jsOptions_Init(&o);
     o.Stream.Info.SubjectsFilter = subject;
@@ -330,9 +324,7 @@ int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *
  * them): the health window restarts. */
 static int reset_window(js_t *j, const char *registration, err_t *err)
 {
-    char *tok = js_token(registration);
-    char *filter = xasprintf("evkit.health.%s.>", tok);
-    free(tok);
+    char *filter = js_token_in("evkit.health.", registration, ".>");
     jsOptions o;
     jsOptions_Init(&o);
     o.Stream.Purge.Subject = filter;

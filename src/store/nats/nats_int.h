@@ -101,6 +101,13 @@ int js_msg_at(js_t *j, const char *stream, uint64_t seq, const char *what, natsM
  * in front). */
 int js_next_msg(js_t *j, const char *stream, uint64_t seq, const char *subject, const char *what,
                 natsMsg **m, err_t *err);
+/* Publishes body to subject with msg_id (JetStream's deduplication) and
+ * headers (name, value pairs, a NULL value skipped, a NULL name ends them),
+ * synchronously: 0 once JetStream acked it (*seq, *dup: may be NULL), -1
+ * with err (what in front). */
+int js_publish(js_t *j, const char *subject, const char *body, const char *msg_id,
+               const char *const *headers, const char *what, uint64_t *seq, bool *dup,
+               err_t *err);
 /* Sorts the JSON array arr in place with cmp (over json_t **). */
 void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *));
 /* Wakes this node's store_wait_work and, through evkit.kick, every node's. */
@@ -110,6 +117,8 @@ void js_kick_all(js_t *j);
 /* s as one subject token or KV key part, which both take: bytes outside
  * A-Z a-z 0-9 - _ as =XX, "" as "=". Caller frees. */
 char *js_token(const char *s);
+/* prefix, js_token(s) and suffix joined. Caller frees. */
+char *js_token_in(const char *prefix, const char *s, const char *suffix);
 /* The subject of a delivery of registration with order_key (NULL: unordered). */
 char *js_delivery_subject(const char *registration, const char *order_key);
 /* The hex SHA-256 of a and b joined by a NUL (65 bytes with the NUL). */

@@ -21,9 +21,7 @@ int js_provider_find(store_t *s, const char *key, char out[37], bool *found, err
     out[0] = '\0';
     *found = false;
     if (!key || !*key) return err_code(err, EVK_INVALID, "provider key is required");
-    char *tok = js_token(key);
-    char *k = xasprintf("provider.%s", tok);
-    free(tok);
+    char *k = js_token_in("provider.", key, "");
     json_t *v = NULL;
     int rc = js_kv_get_json(j, j->meta, k, &v, NULL, err);
     free(k);
@@ -47,9 +45,7 @@ int js_provider_id(store_t *s, const char *key, char out[37], err_t *err)
          * the other reads the winner's id on its next turn. */
         char uuid[37];
         uuid_v4(uuid);
-        char *tok = js_token(key);
-        char *k = xasprintf("provider.%s", tok);
-        free(tok);
+        char *k = js_token_in("provider.", key, "");
         json_t *v = json_pack("{s:s, s:s}", "id", uuid, "key", key);
         bool lost = false;
         int rc = js_kv_put_json(j, j->meta, k, v, 0, true, &lost, err);
@@ -100,34 +96,6 @@ static char *event_subject(const char *provider, const char *type)
     free(p);
     free(t);
     return subject;
-}
-
-/* Publishes body to subject with msg_id and headers, synchronously: 0
- * once JetStream acked it (*seq, *dup), -1 with err. */
-static int publish(js_t *j, const char *subject, const char *body, const char *msg_id,
-                   const char *const *headers, uint64_t *seq, bool *dup, err_t *err)
-{
-    natsMsg *m = NULL;
-    natsStatus s = natsMsg_Create(&m, subject, NULL, body, (int)strlen(body));
-    for (int i = 0; s == NATS_OK && headers && headers[i]; i += 2)
-        if (headers[i + 1]) s = natsMsgHeader_Set(m, headers[i], headers[i + 1]);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = msg_id;
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    int64_t deadline = 0;
-    if (s == NATS_OK) {
-        /* Deduplicated by msg_id: a retry never stores it twice. */
-        do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
-        while (js_retry_wait(j, s, &deadline));
-    }
-    natsMsg_Destroy(m);
-    if (s != NATS_OK) return js_fail(err, s, "JetStream did not take the message");
-    if (seq) *seq = ack->Sequence;
-    if (dup) *dup = ack->Duplicate;
-    jsPubAck_Destroy(ack);
-    return 0;
 }
 
 /* The deliveries of the event at position, each deduplicated by
@@ -200,7 +168,8 @@ int js_append(store_t *s, const store_event_in *ev, store_append_result *res, er
     const char *headers[] = {"Evkit-Provider", ev->provider, NULL};
     uint64_t seq = 0;
     bool dup = false;
-    int rc = publish(j, subject, body, ev->idempotency_key ? hash : id, headers, &seq, &dup, err);
+    int rc = js_publish(j, subject, body, ev->idempotency_key ? hash : id, headers,
+                        "JetStream did not take the message", &seq, &dup, err);
     free(subject);
     json_t *ce = NULL;
     if (rc == 0 && dup) {
@@ -295,14 +264,8 @@ static int read_page(js_t *j, const char *subject, int64_t since, const read_fil
 int js_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err)
 {
     *out = NULL;
-    char *subject;
-    if (provider) {
-        char *p = js_token(provider);
-        subject = xasprintf("evkit.event.%s.*", p);
-        free(p);
-    } else {
-        subject = xstrdup("evkit.event.>");
-    }
+    char *subject =
+        provider ? js_token_in("evkit.event.", provider, ".*") : xstrdup("evkit.event.>");
     read_filter f = {.limit = limit > 0 ? limit : DEFAULT_LIMIT};
     int rc = read_page(JS(s), subject, since, &f, out, err);
     free(subject);
@@ -324,13 +287,8 @@ int js_read_matching(store_t *s, const char *const *providers, const char *const
         one_provider = providers[i] && !strcmp(providers[i], providers[0]);
     char *subject;
     if (n == 1 && providers[0] && types[0]) subject = event_subject(providers[0], types[0]);
-    else if (one_provider) {
-        char *p = js_token(providers[0]);
-        subject = xasprintf("evkit.event.%s.*", p);
-        free(p);
-    } else {
-        subject = xstrdup("evkit.event.>");
-    }
+    else if (one_provider) subject = js_token_in("evkit.event.", providers[0], ".*");
+    else subject = xstrdup("evkit.event.>");
     read_filter f = {.providers = providers, .types = types, .n = n,
                      .limit = limit > 0 ? limit : DEFAULT_LIMIT, .max_bytes = max_bytes};
     int rc = read_page(JS(s), subject, since, &f, out, err);

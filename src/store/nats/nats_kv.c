@@ -83,9 +83,7 @@ int js_state_delete(store_t *s, const char *key, bool *existed, err_t *err)
 
 static char *regdef_key(const char *name)
 {
-    char *tok = js_token(name);
-    char *k = xasprintf("regdef.%s", tok);
-    free(tok);
+    char *k = js_token_in("regdef.", name, "");
     return k;
 }
 
@@ -212,9 +210,7 @@ int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err
 {
     js_t *j = JS(s);
     if (len == 0 || len > 256) return err_code(err, EVK_INVALID, "a key is 1 to 256 bytes");
-    char *tok = js_token(name);
-    char *k = xasprintf("key.%s", tok);
-    free(tok);
+    char *k = js_token_in("key.", name, "");
     unsigned char raw[256];
     char hex[513];
     int rc = random_bytes(raw, len) < 0 ? err_code(err, EVK_INTERNAL, "cannot make a random key")
@@ -255,9 +251,7 @@ typedef bool (*trig_change)(json_t *rec, void *ud);
 static int trigger_update(js_t *j, const char *name, int64_t now, trig_change change, void *ud,
                           store_trigger_rec *out, err_t *err)
 {
-    char *tok = js_token(name);
-    char *k = xasprintf("trigger.%s", tok);
-    free(tok);
+    char *k = js_token_in("trigger.", name, "");
     int rc = -1;
     for (int tries = 0; tries < 16 && rc < 0; tries++) {
         json_t *rec = NULL;

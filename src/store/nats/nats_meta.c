@@ -96,14 +96,7 @@ int js_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *er
 {
     js_t *j = JS(s);
     *out = NULL;
-    char *filter;
-    if (provider) {
-        char *p = js_token(provider);
-        filter = xasprintf("meta.%s.*", p);
-        free(p);
-    } else {
-        filter = xstrdup("meta.*.*");
-    }
+    char *filter = provider ? js_token_in("meta.", provider, ".*") : xstrdup("meta.*.*");
     int rc = kv_values(j, j->meta, filter, out, err);
     free(filter);
     if (rc == 0) js_sort_array(*out, by_provider_code);
@@ -169,9 +162,7 @@ int js_io_provider_put(store_t *s, const json_t *rec, bool *conflict, err_t *err
     }
     json_decref(all);
     if (*conflict) return 0;
-    char *tok = js_token(key);
-    char *k = xasprintf("ioprov.%s", tok);
-    free(tok);
+    char *k = js_token_in("ioprov.", key, "");
     json_t *copy = json_deep_copy(rec);
     json_t *old = NULL;
     int rc = js_kv_get_json(j, j->meta, k, &old, NULL, err);

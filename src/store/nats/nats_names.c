@@ -31,6 +31,14 @@ char *js_token(const char *s)
     return out;
 }
 
+char *js_token_in(const char *prefix, const char *s, const char *suffix)
+{
+    char *tok = js_token(s);
+    char *out = xasprintf("%s%s%s", prefix, tok, suffix);
+    free(tok);
+    return out;
+}
+
 void js_hash2(const char *a, const char *b, char out[65])
 {
     unsigned char md[32];

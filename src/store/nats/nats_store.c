@@ -81,6 +81,36 @@ int js_next_msg(js_t *j, const char *stream, uint64_t seq, const char *subject, 
     return 1;
 }
 
+int js_publish(js_t *j, const char *subject, const char *body, const char *msg_id,
+               const char *const *headers, const char *what, uint64_t *seq, bool *dup,
+               err_t *err)
+{
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, body, (int)strlen(body));
+    for (int i = 0; s == NATS_OK && headers && headers[i]; i += 2)
+        if (headers[i + 1]) s = natsMsgHeader_Set(m, headers[i], headers[i + 1]);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    int64_t deadline = 0;
+    if (s == NATS_OK) {
+        /* Deduplicated by msg_id: a retry never stores it twice. */
+        do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
+        while (js_retry_wait(j, s, &deadline));
+    }
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) {
+        jsPubAck_Destroy(ack);
+        return js_fail(err, s, what);
+    }
+    if (seq) *seq = ack->Sequence;
+    if (dup) *dup = ack->Duplicate;
+    jsPubAck_Destroy(ack);
+    return 0;
+}
+
 void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *))
 {
     size_t n = json_array_size(arr);

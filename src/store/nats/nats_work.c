@@ -43,39 +43,23 @@ int js_publish_delivery(js_t *j, const char *registration, const char *order_key
     char *body = json_text(event, JSON_COMPACT);
     char pos[24];
     snprintf(pos, sizeof pos, "%lld", (long long)position);
-    natsMsg *m = NULL;
-    natsStatus s = natsMsg_Create(&m, subject, NULL, body, (int)strlen(body));
-    free(subject);
-    free(body);
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Evkit-Registration", registration);
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Evkit-Position", pos);
-    if (s == NATS_OK && order_key) s = natsMsgHeader_Set(m, "Evkit-Order-Key", order_key);
     char did[24];
     snprintf(did, sizeof did, "%lld", (long long)delivery_id);
-    if (s == NATS_OK && delivery_id > 0) s = natsMsgHeader_Set(m, "Evkit-Delivery-Id", did);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = msg_id;
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    int64_t deadline = 0;
-    if (s == NATS_OK) {
-        do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
-        while (js_retry_wait(j, s, &deadline));
-    }
-    natsMsg_Destroy(m);
-    jsPubAck_Destroy(ack);
-    if (s != NATS_OK) return js_fail(err, s, "JetStream did not take the delivery");
-    return 0;
+    const char *headers[] = {"Evkit-Registration", registration, "Evkit-Position", pos,
+                             "Evkit-Order-Key", order_key, "Evkit-Delivery-Id",
+                             delivery_id > 0 ? did : NULL, NULL};
+    int rc = js_publish(j, subject, body, msg_id, headers, "JetStream did not take the delivery",
+                        NULL, NULL, err);
+    free(subject);
+    free(body);
+    return rc;
 }
 
 /* ---- subscriptions ---- */
 
 static char *consumer_name(const char *registration)
 {
-    char *tok = js_token(registration);
-    char *name = xasprintf("r_%s", tok);
-    free(tok);
+    char *name = js_token_in("r_", registration, "");
     return name;
 }
 
@@ -85,9 +69,7 @@ static int subscribe(js_t *j, const char *registration, int64_t ack_wait_ms, nat
                      err_t *err)
 {
     char *name = consumer_name(registration);
-    char *tok = js_token(registration);
-    char *filter = xasprintf("evkit.dlv.%s.>", tok);
-    free(tok);
+    char *filter = js_token_in("evkit.dlv.", registration, ".>");
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.Durable = name;
@@ -462,9 +444,7 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
                             (json_int_t)(a->ended_ms ? a->ended_ms : now_ms()));
     char *body = json_text(rec, JSON_COMPACT);
     json_decref(rec);
-    char *tok = js_token(c->registration);
-    char *subject = xasprintf("evkit.dead.%s", tok);
-    free(tok);
+    char *subject = js_token_in("evkit.dead.", c->registration, "");
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_Publish(&ack, j->js, subject, body, (int)strlen(body), NULL, &jerr);
