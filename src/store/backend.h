@@ -8,7 +8,24 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
+
 typedef struct store_backend store_backend;
+
+/* What store_wait_work sleeps on and store_kick bumps, in every backend: a
+ * generation counter, so that a wake-up is never lost. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t gen;
+} store_signal;
+void store_signal_init(store_signal *g);
+void store_signal_fini(store_signal *g);
+uint64_t store_signal_gen(store_signal *g);
+void store_signal_kick(store_signal *g);
+/* Sleeps while the generation is still seen, until until_ms (wall clock,
+ * capped at a day from now). */
+void store_signal_wait(store_signal *g, uint64_t seen, int64_t until_ms);
 
 /* The head of every backend's store: a backend's own struct starts with
  * it, so a store_t * is a pointer to that struct. */

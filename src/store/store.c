@@ -5,6 +5,7 @@
 #include "core/json_io.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,47 @@ static int need_registration(const char *registration, err_t *err)
 }
 
 /* ---- shared by every backend ---- */
+
+void store_signal_init(store_signal *g)
+{
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->gen = 0;
+}
+
+void store_signal_fini(store_signal *g)
+{
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+}
+
+uint64_t store_signal_gen(store_signal *g)
+{
+    pthread_mutex_lock(&g->mu);
+    uint64_t gen = g->gen;
+    pthread_mutex_unlock(&g->mu);
+    return gen;
+}
+
+void store_signal_kick(store_signal *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->gen++;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void store_signal_wait(store_signal *g, uint64_t seen, int64_t until_ms)
+{
+    int64_t cap = now_ms() + 24LL * 3600 * 1000;
+    if (until_ms > cap) until_ms = cap;
+    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&g->mu);
+    while (g->gen == seen && now_ms() < until_ms) {
+        if (pthread_cond_timedwait(&g->cv, &g->mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
 
 const char *reg_state_name(reg_state st)
 {

@@ -77,9 +77,7 @@ struct js_store {
 
     _Atomic int64_t due_hint;   /* the earliest retry this node NAKed (INT64_MAX: none) */
 
-    pthread_mutex_t work_mu;    /* store_wait_work */
-    pthread_cond_t cv_work;
-    uint64_t work_gen;
+    store_signal work;          /* store_wait_work */
 };
 
 #define JS(st) ((js_t *)(st))

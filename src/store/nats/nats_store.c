@@ -128,10 +128,7 @@ static void on_kick(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 {
     js_t *j = closure;
     natsMsg_Destroy(msg);
-    pthread_mutex_lock(&j->work_mu);
-    j->work_gen++;
-    pthread_cond_broadcast(&j->cv_work);
-    pthread_mutex_unlock(&j->work_mu);
+    store_signal_kick(&j->work);
 }
 
 /* The servers of url, split at commas (spaces dropped), for
@@ -344,8 +341,7 @@ int nats_store_open(const store_opts *o, store_t **out, err_t *err)
     j->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     j->due_hint = INT64_MAX;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_mutex_init(&j->work_mu, NULL);
-    pthread_cond_init(&j->cv_work, NULL);
+    store_signal_init(&j->work);
     if (js_connect(j, o, err) < 0) {
         js_close(&j->base);
         return -1;
@@ -379,8 +375,7 @@ void js_close(store_t *s)
         natsConnection_Destroy(j->nc);
     }
     pthread_mutex_destroy(&j->mu);
-    pthread_mutex_destroy(&j->work_mu);
-    pthread_cond_destroy(&j->cv_work);
+    store_signal_fini(&j->work);
     free(j);
 }
 
@@ -388,11 +383,7 @@ void js_close(store_t *s)
 
 void js_kick(store_t *s)
 {
-    js_t *j = JS(s);
-    pthread_mutex_lock(&j->work_mu);
-    j->work_gen++;
-    pthread_cond_broadcast(&j->cv_work);
-    pthread_mutex_unlock(&j->work_mu);
+    store_signal_kick(&JS(s)->work);
 }
 
 void js_kick_all(js_t *j)
@@ -403,14 +394,8 @@ void js_kick_all(js_t *j)
 
 void js_wait_work(store_t *s, int64_t until_ms)
 {
-    js_t *j = JS(s);
-    pthread_mutex_lock(&j->work_mu);
-    uint64_t seen = j->work_gen;
-    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
-    while (j->work_gen == seen && now_ms() < until_ms) {
-        if (pthread_cond_timedwait(&j->cv_work, &j->work_mu, &ts) == ETIMEDOUT) break;
-    }
-    pthread_mutex_unlock(&j->work_mu);
+    store_signal *g = &JS(s)->work;
+    store_signal_wait(g, store_signal_gen(g), until_ms);
 }
 
 /* Retries come back through NAK delays JetStream keeps: poll at the

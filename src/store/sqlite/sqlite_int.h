@@ -121,9 +121,7 @@ struct sq_store {
     int64_t next_prune_mono;
 
     uint64_t serial;            /* unique per store_open in this process */
-    pthread_mutex_t work_mu;    /* store_wait_work */
-    pthread_cond_t cv_work;
-    uint64_t work_gen;
+    store_signal work;          /* store_wait_work */
 
     pthread_mutex_t pool_mu;    /* read connections */
     conn_t *pool_free, *pool_all;

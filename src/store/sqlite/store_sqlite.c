@@ -588,8 +588,7 @@ int sqlite_store_open(const store_opts *o, store_t **out, err_t *err)
     pthread_cond_init(&s->cv_queue, NULL);
     pthread_cond_init(&s->cv_done, NULL);
     pthread_cond_init(&s->cv_room, NULL);
-    pthread_mutex_init(&s->work_mu, NULL);
-    pthread_cond_init(&s->cv_work, NULL);
+    store_signal_init(&s->work);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->prov_mu, NULL);
     static _Atomic uint64_t serials;
@@ -640,8 +639,7 @@ void sq_close(store_t *base)
     pthread_cond_destroy(&s->cv_queue);
     pthread_cond_destroy(&s->cv_done);
     pthread_cond_destroy(&s->cv_room);
-    pthread_mutex_destroy(&s->work_mu);
-    pthread_cond_destroy(&s->cv_work);
+    store_signal_fini(&s->work);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->prov_mu);
     free(s->path);
@@ -739,34 +737,21 @@ static _Thread_local uint64_t claim_gen;
 
 void store_note_claim(sq_t *s)
 {
-    pthread_mutex_lock(&s->work_mu);
     claim_serial = s->serial;
-    claim_gen = s->work_gen;
-    pthread_mutex_unlock(&s->work_mu);
+    claim_gen = store_signal_gen(&s->work);
 }
 
 void sq_kick(store_t *base)
 {
-    sq_t *s = SQ(base);
-    pthread_mutex_lock(&s->work_mu);
-    s->work_gen++;
-    pthread_cond_broadcast(&s->cv_work);
-    pthread_mutex_unlock(&s->work_mu);
+    store_signal_kick(&SQ(base)->work);
 }
 
 void sq_wait_work(store_t *base, int64_t until_ms)
 {
     sq_t *s = SQ(base);
-    pthread_mutex_lock(&s->work_mu);
-    uint64_t seen = claim_serial == s->serial ? claim_gen : s->work_gen;
+    uint64_t seen = claim_serial == s->serial ? claim_gen : store_signal_gen(&s->work);
     claim_serial = 0;
-    int64_t cap = now_ms() + 24LL * 3600 * 1000;
-    if (until_ms > cap) until_ms = cap;
-    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
-    while (s->work_gen == seen && now_ms() < until_ms) {
-        if (pthread_cond_timedwait(&s->cv_work, &s->work_mu, &ts) == ETIMEDOUT) break;
-    }
-    pthread_mutex_unlock(&s->work_mu);
+    store_signal_wait(&s->work, seen, until_ms);
 }
 
 static const store_backend SQLITE_BACKEND = {
