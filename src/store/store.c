@@ -78,7 +78,8 @@ void store_signal_wait(store_signal *g, uint64_t seen, int64_t until_ms)
 {
     int64_t cap = now_ms() + 24LL * 3600 * 1000;
     if (until_ms > cap) until_ms = cap;
-    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    struct timespec ts = {.tv_sec = until_ms / 1000,
+                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
     pthread_mutex_lock(&g->mu);
     while (g->gen == seen && now_ms() < until_ms) {
         if (pthread_cond_timedwait(&g->cv, &g->mu, &ts) == ETIMEDOUT) break;

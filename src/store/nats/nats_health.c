@@ -179,15 +179,8 @@ typedef void (*count_fn)(void *ud, const char *reg_token, int64_t minute, char o
 
 static int health_counts(js_t *j, const char *filter, count_fn fn, void *ud, err_t *err)
 {
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Stream.Info.SubjectsFilter = filter;
     jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus st;
-    int64_t deadline = 0;
-    do st = js_GetStreamInfo(&si, j->js, JS_HEALTH, &o, &jerr);
-    while (js_retry_wait(j, st, &deadline));
+    natsStatus st = js_subject_counts(j, JS_HEALTH, filter, &si);
     if (st != NATS_OK) return js_fail(err, st, "cannot read registration health");
     for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count; i++) {
         const jsStreamStateSubject *sub = &si->State.Subjects->List[i];
@@ -254,12 +247,8 @@ static int dead_count(js_t *j, const char *registration, int64_t *dead, err_t *e
 {
     *dead = 0;
     char *subject = js_token_in("evkit.dead.", registration, "");
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Stream.Info.SubjectsFilter = subject;
     jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, j->js, JS_DEAD, &o, &jerr);
+    natsStatus s = js_subject_counts(j, JS_DEAD, subject, &si);
     if (s == NATS_OK && si->State.Subjects) {
         for (int i = 0; i < si->State.Subjects->Count; i++)
             if (!strcmp(si->State.Subjects->List[i].Subject, subject))

@@ -128,6 +128,9 @@ void js_hash2(const char *a, const char *b, char out[65]);
  * Only that status: a timeout may have been applied, and a compare-and-set
  * sent again would count twice. */
 bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline);
+/* The info of stream with its per-subject counts under filter in *si
+ * (caller destroys), a request that found no responder sent again. */
+natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, jsStreamInfo **si);
 
 /* kvStore_Watch and kvWatcher_Next, but with no key matching filter
  * *w is NULL and js_kv_next ends at once (a NULL entry). */

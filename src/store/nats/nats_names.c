@@ -79,6 +79,20 @@ bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline)
     return true;
 }
 
+natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, jsStreamInfo **si)
+{
+    *si = NULL;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = filter;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    int64_t deadline = 0;
+    do s = js_GetStreamInfo(si, j->js, stream, &o, &jerr);
+    while (js_retry_wait(j, s, &deadline));
+    return s;
+}
+
 int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t *rev,
                    err_t *err)
 {
@@ -141,15 +155,8 @@ natsStatus js_kv_watch(js_t *j, kvWatcher **w, kvStore *kv, const char *filter,
     *w = NULL;
     char *stream = xasprintf("KV_%s", kvStore_Bucket(kv));
     char *subjects = xasprintf("$KV.%s.%s", kvStore_Bucket(kv), filter);
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Stream.Info.SubjectsFilter = subjects;
     jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
-    int64_t deadline = 0;
-    do s = js_GetStreamInfo(&si, j->js, stream, &jo, &jerr);
-    while (js_retry_wait(j, s, &deadline));
+    natsStatus s = js_subject_counts(j, stream, subjects, &si);
     bool any = s == NATS_OK && si->State.Subjects && si->State.Subjects->Count > 0;
     jsStreamInfo_Destroy(si);
     free(stream);

@@ -570,12 +570,8 @@ int js_trace_prune(store_t *s, int64_t cutoff_ms, int keep, int64_t *deleted, er
     if (deleted) *deleted = 0;
     uint64_t upto;
     if (seq_at_time(j, "EVKIT_TRACES", "evkit.trace.>", cutoff_ms, &upto, err) < 0) return -1;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Stream.Info.SubjectsFilter = "evkit.trace.>";
     jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus st = js_GetStreamInfo(&si, j->js, "EVKIT_TRACES", &o, &jerr);
+    natsStatus st = js_subject_counts(j, "EVKIT_TRACES", "evkit.trace.>", &si);
     if (st != NATS_OK) return js_fail(err, st, "EVKIT_TRACES");
     int rc = 0;
     /* Per registration and outcome: below the cutoff, but never the newest keep. */
