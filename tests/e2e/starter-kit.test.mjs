@@ -29,7 +29,7 @@ const TOKEN = 'kit-api-token-1-0123456789abcdef01234567';
 const NS = '1234567-kitstage';
 const [CO, PROJECT, WORKSPACE] = ['4566206088344794932', '4566206088345000000', '4566206088345111111'];
 const MGMT = `/events/${CO}`;
-const KIT_EVENTS = JSON.parse(readFileSync(path.join(KIT, 'onboarding/config/events.json'), 'utf8'));
+const KIT_EVENTS = skip ? {} : JSON.parse(readFileSync(path.join(KIT, 'onboarding/config/events.json'), 'utf8'));
 const SAMPLES = skip ? [] : kitSamples();
 const BACKOFFICE = SAMPLES.filter((s) => s.provider === 'backoffice');
 const COMMERCE = SAMPLES.filter((s) => s.provider === 'commerce');
