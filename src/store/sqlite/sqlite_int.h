@@ -88,10 +88,14 @@ typedef struct act_rec {
 typedef struct arec arec_t;
 struct arec {
     int (*write)(conn_t *c, const arec_t *r, err_t *err); /* writer thread */
-    void (*free)(arec_t *r);
+    char *strs;          /* the record's strings, one block (arec_own_strings) */
     size_t bytes;        /* memory it holds, for the queue bound */
     arec_t *next;
 };
+/* Copies the strings the n fields point at (NULL stays NULL) into one block
+ * that r owns, and points the fields at the copies: a record is then freed
+ * with its block, whatever strings it has. */
+void arec_own_strings(arec_t *r, const char **const *fields, size_t n);
 
 typedef struct prov_cache {
     char *key;

@@ -34,7 +34,7 @@ const char STORE_SPANS_V3[] =
 
 typedef struct span_row {
     arec_t base;   /* first: the writer sees an arec_t */
-    char *trace_id, *span_id, *parent_id, *kind, *ref, *name;
+    const char *trace_id, *span_id, *parent_id, *kind, *ref, *name;
     int64_t start_ms, end_ms;
     int ok, status;
 } span_row;
@@ -56,30 +56,21 @@ static int span_write(conn_t *c, const arec_t *r, err_t *err)
                     "cannot store a span", err);
 }
 
-static void span_row_free(arec_t *r)
-{
-    span_row *sp = (span_row *)r;
-    free(sp->trace_id);
-    free(sp->span_id);
-    free(sp->parent_id);
-    free(sp->kind);
-    free(sp->ref);
-    free(sp->name);
-    free(sp);
-}
-
 void sq_span_put(store_t *base, const store_span *in)
 {
     if (!in->trace_id || !*in->trace_id || !in->span_id || !*in->span_id) return;
     span_row *r = xcalloc(1, sizeof *r);
     r->base.write = span_write;
-    r->base.free = span_row_free;
-    r->trace_id = xstrdup(in->trace_id);
-    r->span_id = xstrdup(in->span_id);
-    r->parent_id = in->parent_id && *in->parent_id ? xstrdup(in->parent_id) : NULL;
-    r->kind = xstrdup(in->kind ? in->kind : "");
-    r->ref = xstrdup(in->ref ? in->ref : "");
-    r->name = xstrdup(in->name ? in->name : "");
+    r->trace_id = in->trace_id;
+    r->span_id = in->span_id;
+    r->parent_id = in->parent_id && *in->parent_id ? in->parent_id : NULL;
+    r->kind = in->kind ? in->kind : "";
+    r->ref = in->ref ? in->ref : "";
+    r->name = in->name ? in->name : "";
+    arec_own_strings(&r->base,
+                     (const char **const[]){&r->trace_id, &r->span_id, &r->parent_id, &r->kind,
+                                            &r->ref, &r->name},
+                     6);
     r->start_ms = in->start_ms;
     r->end_ms = in->end_ms >= in->start_ms ? in->end_ms : in->start_ms;
     r->ok = in->ok;

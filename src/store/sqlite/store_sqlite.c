@@ -435,6 +435,12 @@ static void batch_take(sq_t *s, batch *b)
     }
 }
 
+static void arec_free(arec_t *r)
+{
+    free(r->strs);
+    free(r);
+}
+
 /* Writes batch b and wakes its waiters. Called without s->mu. */
 static void batch_run(sq_t *s, batch *b)
 {
@@ -454,7 +460,7 @@ static void batch_run(sq_t *s, batch *b)
                   json_pack("{s:I}", "records", (json_int_t)b->narecs));
     while (b->arecs) {
         arec_t *next = b->arecs->next;
-        b->arecs->free(b->arecs);
+        arec_free(b->arecs);
         b->arecs = next;
     }
 
@@ -619,7 +625,7 @@ void sq_close(store_t *base)
     }
     for (arec_t *r = s->arec_head; r;) {
         arec_t *next = r->next;
-        r->free(r);
+        arec_free(r);
         r = next;
     }
     conn_close(&s->w);
@@ -695,6 +701,21 @@ void sq_activation_put(store_t *base, json_t *record)
     s->act_seq_in++;
     pthread_cond_signal(&s->cv_queue);
     pthread_mutex_unlock(&s->mu);
+}
+
+void arec_own_strings(arec_t *r, const char **const *fields, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (*fields[i]) total += strlen(*fields[i]) + 1;
+    char *w = r->strs = xmalloc(total ? total : 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!*fields[i]) continue;
+        size_t len = strlen(*fields[i]) + 1;
+        memcpy(w, *fields[i], len);
+        *fields[i] = w;
+        w += len;
+    }
 }
 
 void store_async_put(sq_t *s, arec_t *r)

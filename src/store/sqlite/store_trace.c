@@ -17,7 +17,7 @@
 
 typedef struct trace_row {
     arec_t base;                 /* first: the writer sees an arec_t */
-    char *registration, *event_id, *event_type, *activation_id, *error, *request, *response;
+    const char *registration, *event_id, *event_type, *activation_id, *error, *request, *response;
     int64_t delivery_id, start_ms, duration_ms;
     int attempt, status;
     bool ok, retried;
@@ -48,34 +48,23 @@ static int trace_write(conn_t *c, const arec_t *r, err_t *err)
     return rc;
 }
 
-static void trace_row_free(arec_t *r)
-{
-    trace_row *t = (trace_row *)r;
-    free(t->registration);
-    free(t->event_id);
-    free(t->event_type);
-    free(t->activation_id);
-    free(t->error);
-    free(t->request);
-    free(t->response);
-    free(t);
-}
-
-static char *dup_or_null(const char *s) { return s && *s ? xstrdup(s) : NULL; }
-
 void sq_trace_put(store_t *base, const store_trace *t)
 {
     sq_t *s = SQ(base);
     trace_row *r = xcalloc(1, sizeof *r);
     r->base.write = trace_write;
-    r->base.free = trace_row_free;
-    r->registration = xstrdup(t->registration ? t->registration : "");
-    r->event_id = xstrdup(t->event_id ? t->event_id : "");
-    r->event_type = xstrdup(t->event_type ? t->event_type : "");
-    r->activation_id = dup_or_null(t->activation_id);
-    r->error = dup_or_null(t->error);
-    r->request = xstrdup(t->request ? t->request : "{}");
-    r->response = xstrdup(t->response ? t->response : "{}");
+    r->registration = t->registration ? t->registration : "";
+    r->event_id = t->event_id ? t->event_id : "";
+    r->event_type = t->event_type ? t->event_type : "";
+    r->activation_id = t->activation_id && *t->activation_id ? t->activation_id : NULL;
+    r->error = t->error && *t->error ? t->error : NULL;
+    r->request = t->request ? t->request : "{}";
+    r->response = t->response ? t->response : "{}";
+    arec_own_strings(&r->base,
+                     (const char **const[]){&r->registration, &r->event_id, &r->event_type,
+                                            &r->activation_id, &r->error, &r->request,
+                                            &r->response},
+                     7);
     r->delivery_id = t->delivery_id;
     r->attempt = t->attempt;
     r->start_ms = t->start_ms;
