@@ -1100,7 +1100,8 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 4);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE name = 'attempts'"), 0);
     json_t *spans = NULL;
     assert_int_equal(store_span_list(f->s, "4bf92f3577b34da6a3ce929d0e0e4736", &spans, &err), 0);
     assert_int_equal(json_array_size(spans), 2);
@@ -1149,7 +1150,7 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(store_open(f->dir, &f->s, &err), -1);
     assert_non_null(strstr(err.msg, "newer evkit"));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
 }

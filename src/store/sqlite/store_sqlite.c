@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/json_io.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
  * wait for them rather than fail. */
 #define BUSY_TIMEOUT_MS 30000
@@ -258,6 +258,12 @@ static int schema_init(conn_t *c, err_t *err)
         if (rc == 0 && version < 3 && table_exists(c, "spans") &&
             (hex_pack_register(c->db) < 0 ||
              conn_exec(c, STORE_SPANS_V3, "cannot upgrade the store to version 3", err) < 0))
+            rc = -1;
+        /* Version 4: the attempts table, written on every attempt and never
+         * read (the traces and the registration minutes keep attempts), goes. */
+        if (rc == 0 && version < 4 &&
+            conn_exec(c, "DROP TABLE IF EXISTS attempts", "cannot upgrade the store to version 4",
+                      err) < 0)
             rc = -1;
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);

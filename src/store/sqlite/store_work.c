@@ -236,16 +236,10 @@ static int run_finish(conn_t *c, wop_t *op)
         error = fallback;
     }
     if (ok) error = NULL;
-    const char *activation = a->activation_id && *a->activation_id ? a->activation_id : NULL;
-    int rc = sql_exec(c, ST_ATTEMPT_INSERT,
-                      "INSERT INTO attempts(delivery_id, registration, time_ms, ok, status, error,"
-                      " activation_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                      ARGS(SQL_INT(a->delivery_id), SQL_TEXT(reg), SQL_INT(t), SQL_INT(ok),
-                           SQL_INT(a->status_code), SQL_TEXT(error), SQL_TEXT(activation)),
-                      what, &op->err);
-    /* A retry of a registration disabled meanwhile waits parked. */
-    if (rc == 0)
-        rc = sql_exec(c, ST_DELIVERY_FINISH,
+    /* Each attempt is kept as its trace (store_trace.c) and counted in the
+     * registration's minutes (before version 4 also in a table nobody read).
+     * A retry of a registration disabled meanwhile waits parked. */
+    int rc = sql_exec(c, ST_DELIVERY_FINISH,
                       "UPDATE deliveries SET"
                       " state = CASE WHEN ?2 = 'pending' AND EXISTS (SELECT 1 FROM registrations r"
                       "   WHERE r.name = deliveries.registration AND r.state = 'DISABLED')"
@@ -799,10 +793,6 @@ int store_prune_expired(sq_t *s, conn_t *c, int64_t now, err_t *err)
                   "DELETE FROM dedup WHERE (provider, key) IN (SELECT provider, key FROM dedup"
                   " WHERE created_ms < ?1 LIMIT " CHUNK_STR ")",
                   now - DAY_MS, &more, err) < 0 ||
-        prune_one(c, ST_PRUNE_ATTEMPTS,
-                  "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE time_ms < ?1"
-                  " LIMIT " CHUNK_STR ")",
-                  now - ATTEMPT_RETENTION_MS, &more, err) < 0 ||
         prune_one(c, ST_PRUNE_MINUTES, "DELETE FROM reg_minutes WHERE minute < ?1",
                   (now - ATTEMPT_RETENTION_MS) / 60000, &more, err) < 0 ||
         prune_one(c, ST_PRUNE_STATE,
