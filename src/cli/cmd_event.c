@@ -35,7 +35,7 @@ static int event_publish(cli_ctx *ctx, const char *provider, const char *type, c
     if (!provider || !type || (!data_s == !data_file))
         return cli_fail("publish needs --provider, --type and one of --payload or --payload-file");
     json_error_t je;
-    json_t *data = data_s ? json_loads(data_s, JSON_DECODE_ANY, &je)
+    json_t *data = data_s ? json_load_kept(data_s, strlen(data_s), JSON_DECODE_ANY, &je)
                           : json_load_file(data_file, JSON_DECODE_ANY, &je);
     if (!data) return cli_fail("%s: not JSON: %s (line %d)", data_s ? "--payload" : data_file, je.text, je.line);
     engine_t e;
@@ -88,7 +88,7 @@ static int event_publish(cli_ctx *ctx, const char *provider, const char *type, c
         if (ctx->json) puts("{\"events\": [], \"taken\": false}");
         else printf("published %s (no registration takes %s)\n", id, type);
     } else if (status == 200) {
-        json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
+        json_t *j = json_load_kept(out.data ? out.data : "", out.len, 0, NULL);
         json_t *first = json_array_get(json_object_get(j, "events"), 0);
         if (ctx->json) cli_print_json(j);
         else printf("published %s as event %s at position %lld%s\n", id,
@@ -97,7 +97,7 @@ static int event_publish(cli_ctx *ctx, const char *provider, const char *type, c
                     json_is_true(json_object_get(first, "duplicate")) ? " (a duplicate: already journaled)" : "");
         json_decref(j);
     } else {
-        json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
+        json_t *j = json_load_kept(out.data ? out.data : "", out.len, 0, NULL);
         const char *msg = json_string_value(json_object_get(j, "error"));
         rc = cli_fail("HTTP %ld: %s", status, msg ? msg : (out.data ? out.data : ""));
         json_decref(j);

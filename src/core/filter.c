@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json_io.h"
 #include "core/util.h"
 
 /* A pattern nests at most this deep and holds at most this many matchers:
@@ -410,7 +411,7 @@ static bool string_match(const matcher *m, const json_t *v)
 {
     if (!json_is_string(v)) return false;
     const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
+    size_t n = json_str_len(v);
     switch (m->kind) {
     case MK_PREFIX:
         return n >= m->len && (m->nocase ? !strncasecmp(s, m->s, m->len) : !memcmp(s, m->s, m->len));
@@ -428,8 +429,8 @@ static bool value_equal(const json_t *want, const json_t *v)
 {
     if (json_is_number(want)) return json_is_number(v) && json_number_value(v) == json_number_value(want);
     if (json_is_string(want))
-        return json_is_string(v) && json_string_length(v) == json_string_length(want) &&
-               !memcmp(json_string_value(v), json_string_value(want), json_string_length(v));
+        return json_is_string(v) && json_str_len(v) == json_string_length(want) &&
+               !memcmp(json_string_value(v), json_string_value(want), json_string_length(want));
     return json_typeof(want) == json_typeof(v);  /* true, false, null */
 }
 

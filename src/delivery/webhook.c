@@ -3,6 +3,7 @@
 #include "delivery/webhook.h"
 
 #include "core/base64.h"
+#include "core/json_io.h"
 #include "core/log.h"
 #include "core/netpolicy.h"
 #include "manifest/manifest.h"
@@ -103,7 +104,7 @@ bool webhook_challenge_ok(const char *body, size_t len, const char *challenge)
     size_t clen = strlen(challenge);
     if (len == clen && memcmp(body, challenge, clen) == 0) return true;
     if (len && body[0] == '{') {
-        json_t *j = json_loadb(body, len, 0, NULL);
+        json_t *j = json_load_kept(body, len, 0, NULL);
         const char *v = json_string_value(json_object_get(j, "challenge"));
         bool ok = v && !strcmp(v, challenge);
         json_decref(j);

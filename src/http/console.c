@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/json_io.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/web.h"
@@ -222,7 +223,7 @@ void console_login(http_ctx *h, const api_request *req, web_response *out)
         web_error(out, 415, "Send the token as JSON: {\"token\": \"...\"}.");
         return;
     }
-    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    json_t *body = json_load_kept(req->body, req->body_len, 0, NULL);
     const char *tok = json_string_value(json_object_get(body, "token"));
     size_t n = tok ? strlen(tok) : 0;
     if (!tok || n == 0 || n > TOKEN_MAX) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_io.h"
 #include "core/log.h"
 #include "http/api.h"
 #include "registry/registry.h"
@@ -46,7 +47,7 @@ static json_t *body_json(const api_request *req, bool required, web_response *ou
         return required ? NULL : json_object();
     }
     json_error_t je;
-    json_t *j = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *j = json_load_kept(req->body, req->body_len, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
         if (je.text[0] && !j)

@@ -299,7 +299,7 @@ static void render_http(const json_t *r, int dflt_status, web_response *out)
     }
     if (json_is_string(body)) {
         const char *s = json_string_value(body);
-        size_t n = json_string_length(body);
+        size_t n = json_str_len(body); /* a kept number: its text, never its key */
         if (is_binary_type(ctype)) {
             size_t len = 0;
             unsigned char *bin = base64_decode(s, n, &len, NULL);

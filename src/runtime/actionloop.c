@@ -277,7 +277,7 @@ json_t *actionloop_result_parse(const char *line, size_t len, bool cut, const ch
         return NULL;
     }
     json_error_t je;
-    json_t *result = json_loadb(line, len, 0, &je);
+    json_t *result = json_load_kept(line, len, 0, &je);
     if (!json_is_object(result)) {
         *why = result ? "the line on file descriptor 3 is JSON but not an object"
                       : "the line on file descriptor 3 is not JSON";

@@ -109,7 +109,7 @@ static void exec_finish(activation_t *a, exec_io *io, int status)
         return;
     }
     json_error_t je;
-    json_t *result = json_loadb(io->last, io->last_len, 0, &je);
+    json_t *result = json_load_kept(io->last, io->last_len, 0, &je);
     if (!json_is_object(result)) {
         exec_log_last(io);
         activation_fail(a, ACT_DEV_ERROR, "The action did not produce a valid JSON response: %s.",

@@ -123,8 +123,8 @@ bool schema_json_equal(const json_t *a, const json_t *b)
     if (json_typeof(a) != json_typeof(b)) return false;
     switch (json_typeof(a)) {
     case JSON_STRING:
-        return json_string_length(a) == json_string_length(b) &&
-               !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
+        return json_str_len(a) == json_str_len(b) &&
+               !memcmp(json_string_value(a), json_string_value(b), json_str_len(a));
     case JSON_ARRAY: {
         size_t n = json_array_size(a);
         if (n != json_array_size(b)) return false;
@@ -967,7 +967,7 @@ static bool check_string(const snode *n, const json_t *val, vctx *v)
 {
     bool ok = true;
     const char *s = json_string_value(val);
-    size_t bytes = json_string_length(val);
+    size_t bytes = json_str_len(val);
     if (n->min_len >= 0 || n->max_len >= 0) {
         ok = check_size(v, utf8_length(s, bytes), n->min_len, n->max_len, "minLength", "maxLength",
                         "be", "character", "characters");

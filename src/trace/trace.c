@@ -175,7 +175,7 @@ static json_t *raw_body(const trace_secrets *sec, const char *body, size_t len, 
     char *clean = scrub_text(sec, body, len);
     const char *text = clean ? clean : body;
     size_t tlen = clean ? strlen(clean) : len;
-    json_t *v = json_loadb(text, tlen, JSON_DECODE_ANY, NULL);
+    json_t *v = json_load_kept(text, tlen, JSON_DECODE_ANY, NULL);
     if (v) {
         scrub_json(sec, v);
         v = cut_json(v, truncated);

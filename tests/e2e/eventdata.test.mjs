@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Evkit, seedExample } from './lib/evkit.mjs';
 import { Ctl, controlApp, activations, registration, deadletters } from './lib/fixture.mjs';
+import { receiver } from './lib/receiver.mjs';
 
 const TOKEN = 'eventdata-test-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -113,12 +114,44 @@ test('numbers keep their text through a Lua action, evkit.state and a delivery',
   assert.ok(text.text.includes(`"data":{"n":${NUMBERS}}`), text.text.slice(0, 3000));
 });
 
-test('numbers beyond int64 or a double are refused with the limit named', async () => {
-  for (const n of ['123456789012345678901234567890', '1e400']) {
-    const r = await publishRaw(ce(`big-${n.length}`, `{"n":${n}}`));
-    assert.equal(r.status, 400, r.text);
-    assert.match(r.json.error, /beyond what evkit keeps exactly.*send larger ones as strings/);
+// Numbers no int64 or double holds, and strings that look like them.
+const BIG = '{"n":[123456789012345678901234567890,1e400,-1e400,-99999999999999999999],"s":"1e400"}';
+const BIG_LUA = '{"n":[123456789012345678901234567890,1e400,-1e400],"s":"99999999999999999999"}';
+
+test('numbers beyond int64 or a double are kept as published: journal, webhook delivery, Lua action', async () => {
+  const rx = await receiver();
+  try {
+    const reg = await fetch(`${ek.url}/api/v1/registrations`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'big-numbers-hook', webhook_url: `${rx.url}/big`, events_of_interest: [{ provider_metadata: 'commerce', event_codes: [SAVE] }] }),
+    });
+    assert.equal(reg.status, 201, await reg.text());
+    const r = await publishRaw(ce('big-1', BIG));
+    assert.equal(r.status, 200, r.text);
+    // The journal API.
+    const page = await getText('/api/v1/journal/commerce?limit=100');
+    assert.equal(page.status, 200, page.text);
+    assert.ok(page.text.includes(`"data":${BIG}`), page.text.slice(0, 3000));
+    // The webhook delivery, byte for byte.
+    const id = r.json.events[0].id;
+    const mine = (q) => q.body.includes(`"id":"${id}"`);
+    await ek.waitFor(() => rx.forPath('/big').some(mine), { what: 'the webhook delivery', timeout: 30000 });
+    const hook = rx.forPath('/big').find(mine);
+    assert.ok(hook.body.includes(`"data":${BIG}`), hook.body);
+  } finally {
+    await rx.close();
   }
+  // Through Lua: a web action publishes it (evkit.publish), a Lua consumer returns it.
+  // Lua sees strings; one it hands back unchanged is the number again, a
+  // string that only looks like such a number stays a string.
+  const pub = await ek.post('ingest/publish', `{"type":"${CREATE}","key":"big-2","data":${BIG_LUA}}`);
+  assert.equal(pub.status, 200, pub.text);
+  const id = pub.json.published[0].id;
+  const rec = await ek.waitFor(() => activations(ek, 'flow/consumer').find((a) => a.response.result?.body?.seen?.data?.s
+    && JSON.stringify(a.response.result.body.seen.id) === JSON.stringify(id)), { what: 'the consumer activation' });
+  const text = await getText(`/api/v1/namespaces/_/activations/${rec.activationId}`);
+  assert.equal(text.status, 200, text.text);
+  assert.ok(text.text.includes(`"data":${BIG_LUA}`), text.text.slice(0, 3000));
 });
 
 test('one nesting limit at every door: 64 levels pass, 65 are a 400 naming the limit', async () => {

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "core/filter.h"
+#include "core/json_io.h"
 
 static const char *EVENT =
     "{\"specversion\":\"1.0\",\"type\":\"com.adobe.commerce.observer.sales_order_save_commit_after\","
@@ -155,6 +156,35 @@ static void test_numeric(void **state)
     assert_true(m("{\"data\":{\"value\":{\"items\":{\"qty\":[{\"numeric\":[\">=\", 2]}]}}}}"));
 }
 
+/* Numbers beyond int64 or a double are kept as their text: filters match
+ * them as strings of that text, never numerically. */
+static bool kept_match(const char *pattern)
+{
+    const char *text = "{\"data\":{\"n\":123456789012345678901234567890,\"r\":-1e400}}";
+    json_t *ev = json_load_kept(text, strlen(text), 0, NULL);
+    json_t *p = json_loads(pattern, 0, NULL);
+    assert_non_null(ev);
+    assert_non_null(p);
+    err_t err = {0};
+    filter_t *f = filter_compile(p, &err);
+    assert_non_null(f);
+    bool r = filter_match(f, ev);
+    filter_free(f);
+    json_decref(p);
+    json_decref(ev);
+    return r;
+}
+
+static void test_kept_numbers(void **state)
+{
+    (void)state;
+    assert_true(kept_match("{\"data\":{\"n\":[\"123456789012345678901234567890\"]}}"));
+    assert_true(kept_match("{\"data\":{\"r\":[{\"suffix\":\"e400\"}]}}"));
+    assert_true(kept_match("{\"data\":{\"r\":[{\"equals-ignore-case\":\"-1E400\"}]}}"));
+    assert_false(kept_match("{\"data\":{\"n\":[{\"numeric\":[\">\",0]}]}}"));
+    assert_false(kept_match("{\"data\":{\"n\":[\"12345678901234567890123456789\"]}}"));
+}
+
 static void test_exists(void **state)
 {
     (void)state;
@@ -251,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_ignore_case_and_wildcard),
         cmocka_unit_test(test_anything_but),
         cmocka_unit_test(test_numeric),
+        cmocka_unit_test(test_kept_numbers),
         cmocka_unit_test(test_exists),
         cmocka_unit_test(test_or),
         cmocka_unit_test(test_errors_name_the_part),

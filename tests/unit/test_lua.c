@@ -87,7 +87,7 @@ static void run_with(const action_t *act, const char *params, int timeout_ms, in
     memset(a, 0, sizeof *a);
     a->engine = &engine;
     a->action = act;
-    a->params = params ? json_loads(params, 0, NULL) : json_object();
+    a->params = params ? json_load_kept(params, strlen(params), 0, NULL) : json_object();
     assert_non_null(a->params);
     hex_id32(a->id);
     a->start_ms = now_ms();
@@ -265,6 +265,34 @@ static void test_params_conversion(void **state)
     assert_int_equal(a.status, ACT_SUCCESS);
     expect_result(&a, "{\"seq\":[1,\"two\",[3]],\"empty_obj\":{},\"empty_arr\":[],\"null\":null,"
                       "\"deep\":{\"a\":{\"b\":{\"c\":false}}}}");
+    done(&a);
+}
+
+/* Numbers beyond int64 and double reach Lua as strings of their text; a
+ * string equal to one is written as that number again, unless the same
+ * text also came as a string. */
+static void test_kept_numbers(void **state)
+{
+    (void)state;
+    const char *params = "{\"big\":123456789012345678901234567890,\"inf\":1e400,"
+                         "\"s\":\"99999999999999999999\",\"dup\":\"-1e400\",\"neg\":-1e400}";
+    const action_t *act = def_action(
+        "t/kept", "t/kept.lua",
+        "function main(params)\n"
+        "  return { echo = params, t = type(params.big), len = #params.big,\n"
+        "    made = '1' .. 'e400', text = evkit.json.encode({ params.inf, params.s }),\n"
+        "    back = evkit.json.decode('[1e400, 5e999]'),\n"
+        "    huge = tonumber(params.inf) == math.huge, near = tonumber(params.big) == 1.2345678901234568e29 }\n"
+        "end\n");
+    activation_t a;
+    run(act, params, &a);
+    assert_int_equal(a.status, ACT_SUCCESS);
+    char *got = json_text(a.result, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(got, "{\"back\":[1e400,5e999],\"echo\":{\"big\":123456789012345678901234567890,"
+                             "\"dup\":\"-1e400\",\"inf\":1e400,\"neg\":\"-1e400\","
+                             "\"s\":\"99999999999999999999\"},\"huge\":true,\"len\":30,\"made\":1e400,\"near\":true,"
+                             "\"t\":\"string\",\"text\":\"[1e400,\\\"99999999999999999999\\\"]\"}");
+    free(got);
     done(&a);
 }
 
@@ -1449,6 +1477,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_result), cmocka_unit_test(test_params_conversion),
+        cmocka_unit_test(test_kept_numbers),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_require),       cmocka_unit_test(test_require_json),
         cmocka_unit_test(test_schema_file),   cmocka_unit_test(test_timeout),

@@ -188,6 +188,7 @@ static int run_main(lua_State *L)
     activation_t *a = s->a;
     if (lua_getglobal(L, "main") != LUA_TFUNCTION)
         return luaL_error(L, "the action does not define a function main(params)");
+    lua_host_forget_kept(L);
     if (a->params) lua_host_push_json(L, a->params);
     else lua_newtable(L);
     lua_call(L, 1, 1);

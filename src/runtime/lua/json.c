@@ -20,9 +20,54 @@ static char array_mt_key;
 
 /* ---- JSON -> Lua ---- */
 
+/* The texts of the kept numbers (beyond any int64 or double) this
+ * activation was handed: Lua sees each as a string of the number's text,
+ * and such a string handed back is written as that number again, unless
+ * the same text also came as a string (then it stays a string: true marks
+ * a text that came only as a number, false one that also came as a string). */
+static const char kept_reg = 'k';
+
+static void remember_text(lua_State *L, const char *text, size_t n, bool as_number)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kept_reg) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &kept_reg);
+    }
+    lua_pushlstring(L, text, n);
+    bool seen_as_string = lua_rawget(L, -2) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_pushlstring(L, text, n);
+    lua_pushboolean(L, as_number && !seen_as_string);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+static bool is_kept(lua_State *L, int idx)
+{
+    if (!lua_checkstack(L, 2)) return false;
+    idx = lua_absindex(L, idx);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kept_reg) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_pushvalue(L, idx);
+    lua_rawget(L, -2);
+    bool kept = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    return kept;
+}
+
+void lua_host_forget_kept(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kept_reg);
+}
+
 static void push_json(lua_State *L, const json_t *v, int depth)
 {
-    if (!lua_checkstack(L, 4)) luaL_error(L, "JSON nesting too deep");
+    if (!lua_checkstack(L, 6)) luaL_error(L, "JSON nesting too deep");
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         if (depth >= LUA_HOST_MAX_DEPTH)
@@ -49,9 +94,20 @@ static void push_json(lua_State *L, const json_t *v, int depth)
         lua_host_mark_array(L);
         break;
     }
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+    case JSON_STRING: {
+        size_t n;
+        const char *num = json_kept_text(v, &n);
+        if (num) {
+            remember_text(L, num, n, true);
+            lua_pushlstring(L, num, n);
+        } else {
+            const char *str = json_string_value(v);
+            n = json_string_length(v);
+            if (json_number_kept(str, n)) remember_text(L, str, n, false);
+            lua_pushlstring(L, str, n);
+        }
         break;
+    }
     case JSON_INTEGER:
         lua_pushinteger(L, (lua_Integer)json_integer_value(v));
         break;
@@ -260,7 +316,7 @@ static json_t *enc_value(enc *e, int idx, int depth)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        json_t *j = json_stringn(s, len);
+        json_t *j = is_kept(L, idx) ? json_kept_new(s, len) : json_stringn(s, len);
         if (!j) return enc_fail(e, "cannot encode a string that is %s", "not valid UTF-8");
         return j;
     }
@@ -321,7 +377,7 @@ void lua_host_push_decoded(lua_State *L, const char *text, size_t len, const cha
 {
     void **g = lua_host_guard(L, lua_host_json_free);
     json_error_t je;
-    *g = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    *g = json_load_kept(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!*g)
         luaL_error(L, "%s: invalid JSON at line %d, column %d: %s", what, je.line, je.column,
                    je.text);

@@ -110,6 +110,8 @@ void lua_host_log(activation_t *a, const char *stream, const char *text, size_t 
  * LUA_HOST_MAX_DEPTH and on allocation failure, so v must be owned by
  * something that survives a raise (the activation, or a guard). */
 void lua_host_push_json(lua_State *L, const json_t *v);
+/* Starts an activation's set of kept numbers afresh (see json.c). */
+void lua_host_forget_kept(lua_State *L);
 /* Converts the value at idx to JSON into *out (new reference). Never raises:
  * returns -1 with err (EVK_INVALID, and *out NULL) when the value cannot be
  * encoded (functions, NaN, mixed tables, nesting, invalid UTF-8). */

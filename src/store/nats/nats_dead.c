@@ -21,7 +21,7 @@ static int dead_at(js_t *j, uint64_t seq, json_t **rec, char **subject, err_t *e
     int found = js_msg_at(j, JS_DEAD, seq, "cannot read dead letters", &m, err);
     if (found <= 0) return found;
     json_error_t je;
-    *rec = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    *rec = json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
     if (subject) *subject = xstrdup(natsMsg_GetSubject(m));
     natsMsg_Destroy(m);
     return 0;
@@ -144,7 +144,7 @@ static bool match_dead(natsMsg *m, void *ud)
 {
     find_dead *f = ud;
     json_error_t je;
-    json_t *rec = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    json_t *rec = json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
     json_int_t id = json_integer_value(json_object_get(rec, "delivery_id"));
     if (id <= 0) id = (json_int_t)natsMsg_GetSequence(m);
     if (rec && id == f->id) {

@@ -434,7 +434,7 @@ static int add_backlogs(js_t *j, const char *registration, rollup_sum *r, err_t 
         const char *dot = strrchr(kvEntry_Key(e), '.');
         int64_t minute = dot ? strtoll(dot + 1, NULL, 10) : 0;
         json_error_t je;
-        json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        json_t *v = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
         if (v && minute >= r->since_minute)
             add_int(rollup_row(r->by_minute, minute), "backlog",
                     json_integer_value(json_object_get(v, "b")));

@@ -8,6 +8,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 
+#include "core/json_io.h"
 #include "store/backend.h"
 
 #define JS_EVENTS "EVKIT_EVENTS"

@@ -65,7 +65,7 @@ int js_provider_id(store_t *s, const char *key, char out[37], err_t *err)
 static json_t *msg_json(natsMsg *m)
 {
     json_error_t je;
-    return json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    return json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
 }
 
 int js_event_at(js_t *j, uint64_t seq, json_t **out, err_t *err)
@@ -180,7 +180,7 @@ int js_append(store_t *s, const store_event_in *ev, store_append_result *res, er
         if (rc == 0) snprintf(id, sizeof id, "%s", json_string_value(json_object_get(ce, "id")));
     } else if (rc == 0) {
         json_error_t je;
-        ce = json_loads(body, 0, &je);
+        ce = json_load_kept(body, strlen(body), 0, &je);
     }
     free(body);
     if (rc == 0) {

@@ -164,7 +164,7 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
         st = js_kv_next(j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
-        json_t *rec = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        json_t *rec = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
         json_t *def = json_object_get(rec, "def");
         const char *name = json_string_value(json_object_get(rec, "name"));
         if (json_is_object(def) && name) {

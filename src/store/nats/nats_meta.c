@@ -28,7 +28,7 @@ static int kv_values(js_t *j, kvStore *kv, const char *filter, json_t **out, err
         st = js_kv_next(j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
-        json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
+        json_t *v = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
         if (v) json_array_append_new(arr, v);
         kvEntry_Destroy(e);
     }
@@ -287,7 +287,7 @@ static json_t *page_item(natsMsg *m)
     const char *provider = NULL;
     natsMsgHeader_Get(m, "Evkit-Provider", &provider);
     json_error_t je;
-    json_t *ev = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    json_t *ev = json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
     return json_pack("{s:I, s:s, s:o}", "position", (json_int_t)natsMsg_GetSequence(m),
                      "provider", provider ? provider : "", "event", ev ? ev : json_object());
 }
@@ -407,7 +407,7 @@ static int settled_of(detail_scan *d, err_t *err)
         st = js_kv_next(d->j, w, &e);
         if (st != NATS_OK || !e) break;
         json_error_t je;
-        json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+        json_t *v = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
         const char *dot = strrchr(kvEntry_Key(e), '.');
         if (v && dot) json_object_set_new(d->by_id, dot + 1, settled_item(v));
         json_decref(v);

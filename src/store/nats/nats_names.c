@@ -107,7 +107,7 @@ int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t
     if (s != NATS_OK) return js_fail(err, s, kvStore_Bucket(kv));
     if (kvEntry_Operation(e) == kvOp_Put) {
         json_error_t je;
-        *out = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
+        *out = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
         if (!*out) {
             kvEntry_Destroy(e);
             return err_code(err, EVK_INTERNAL, "%s: the value of a key is not JSON",

@@ -272,7 +272,7 @@ int js_scan_back(js_t *j, const char *stream, const char *filter, uint64_t befor
 static json_t *msg_body(natsMsg *m)
 {
     json_error_t je;
-    return json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
+    return json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je);
 }
 
 /* The first sequence written at or after t_ms (last + 1 when none). */
@@ -471,7 +471,7 @@ static json_t *trace_summary(natsMsg *m, bool full)
     for (int i = 0; j && full && i < 2; i++) {
         const char *text = json_string_value(json_object_get(r, i ? "response" : "request"));
         json_error_t je;
-        json_t *v = text ? json_loads(text, 0, &je) : NULL;
+        json_t *v = text ? json_load_kept(text, strlen(text), 0, &je) : NULL;
         json_object_set_new(j, i ? "response" : "request", v ? v : json_object());
     }
     json_decref(r);

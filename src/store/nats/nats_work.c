@@ -256,7 +256,7 @@ static js_held *claim_of(js_t *j, natsMsg *m, store_delivery *d, err_t *err)
     *d = (store_delivery){
         .id = c->id,
         .registration = xstrdup(c->registration),
-        .event = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je),
+        .event = json_load_kept(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &je),
         .position = pos ? strtoll(pos, NULL, 10) : 0,
         .attempt = c->attempt,
         .first_attempt_ms = c->first_attempt_ms,
@@ -429,7 +429,7 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
                        err_t *err)
 {
     json_error_t je;
-    json_t *ev = json_loadb(natsMsg_GetData(c->msg), (size_t)natsMsg_GetDataLength(c->msg), 0, &je);
+    json_t *ev = json_load_kept(natsMsg_GetData(c->msg), (size_t)natsMsg_GetDataLength(c->msg), 0, &je);
     const char *pos = NULL;
     natsMsgHeader_Get(c->msg, "Evkit-Position", &pos);
     int64_t first = c->first_attempt_ms ? c->first_attempt_ms : a->started_ms;

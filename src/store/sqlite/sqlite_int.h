@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "core/json_io.h"
 #include "store/backend.h"
 
 typedef struct sq_store sq_t;

@@ -82,7 +82,7 @@ static int io_read(sq_t *s, const char *sql, const char *t1, int64_t i2, const c
     json_t *arr = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_loadb((const char *)sqlite3_column_text(st, 0),
+        json_t *o = json_load_kept((const char *)sqlite3_column_text(st, 0),
                                (size_t)sqlite3_column_bytes(st, 0), JSON_DECODE_ANY, NULL);
         if (!o) continue;
         if (sqlite3_column_count(st) > 1 && json_is_object(o))

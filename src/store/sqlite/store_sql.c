@@ -82,7 +82,7 @@ json_t *col_json(sqlite3_stmt *st, int i, size_t flags)
     }
     const char *t = (const char *)sqlite3_column_text(st, i);
     if (!t) return NULL;
-    return json_loadb(t, (size_t)sqlite3_column_bytes(st, i), flags, NULL);
+    return json_load_kept(t, (size_t)sqlite3_column_bytes(st, i), flags, NULL);
 }
 
 static void bind_args(sqlite3_stmt *st, sql_args args)

@@ -152,7 +152,7 @@ static int claim(sq_t *s, const char *registration, const char *skip, int max, i
     /* Parsing happens here, off the writer thread. */
     for (size_t i = 0; i < a.n; i++) {
         const char *b = a.bodies[i];
-        a.out[i].event = b ? json_loads(b, 0, NULL) : NULL;
+        a.out[i].event = b ? json_load_kept(b, strlen(b), 0, NULL) : NULL;
         if (!a.out[i].event) a.out[i].event = json_object();
         free(a.bodies[i]);
     }
