@@ -267,7 +267,7 @@ static int row_positioned(void *ud, sqlite3_stmt *row, err_t *err)
         return 1;
     }
     int64_t pos = sqlite3_column_int64(row, 0);
-    json_t *ev = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *ev = text ? json_load_kept(text, len, 0, NULL) : NULL;
     free(text);
     if (!ev)
         return err_set(err, "cannot read the journal: the event at position %lld is not valid JSON",

@@ -76,7 +76,7 @@ json_t *col_json(sqlite3_stmt *st, int i, size_t flags)
     if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
         size_t len;
         char *t = col_text_copy(st, i, &len);
-        json_t *v = t ? json_loadb(t, len, flags, NULL) : NULL;
+        json_t *v = t ? json_load_kept(t, len, flags, NULL) : NULL;
         free(t);
         return v;
     }
