@@ -272,6 +272,19 @@ static void test_json_kept_not_forged(void **state)
     assert_null(json_parse("[1e400 1e400]", 13, 0, EVK_JSON_MAX_DEPTH, "the body", &err));
     assert_null(strstr(err.msg, "u0000"));
     assert_null(json_parse("[-]", 3, 0, EVK_JSON_MAX_DEPTH, "the body", &err));
+    /* A CloudEvent attribute that must be a string is not one when it is a kept number. */
+    const char *ce = "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\","
+                     "\"subject\":1e400,\"data\":{\"n\":1e400}}";
+    v = json_parse(ce, strlen(ce), 0, EVK_JSON_MAX_DEPTH, "the body", &err);
+    assert_non_null(v);
+    assert_int_equal(cloudevent_check(v, &err), -1);
+    assert_non_null(strstr(err.msg, "'subject' must be a non-empty string"));
+    json_object_del(v, "subject");
+    json_object_set_new(v, "ext", json_kept_new("99999999999999999999", 20));
+    assert_int_equal(cloudevent_check(v, &err), -1);
+    json_object_del(v, "ext");
+    assert_int_equal(cloudevent_check(v, &err), 0); /* in data it is fine */
+    json_decref(v);
 }
 
 static int ce_check(const char *extra, err_t *err)
