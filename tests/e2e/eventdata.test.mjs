@@ -118,7 +118,7 @@ test('numbers keep their text through a Lua action, evkit.state and a delivery',
 const BIG = '{"n":[123456789012345678901234567890,1e400,-1e400,-99999999999999999999],"s":"1e400"}';
 const BIG_LUA = '{"n":[123456789012345678901234567890,1e400,-1e400],"s":"99999999999999999999"}';
 
-test('numbers beyond int64 or a double are kept as published: journal, webhook delivery, Lua action', async () => {
+test('numbers beyond int64 or a double are kept as published: journal, webhook delivery and its trace, Lua action', async () => {
   const rx = await receiver();
   try {
     const reg = await fetch(`${ek.url}/api/v1/registrations`, {
@@ -138,6 +138,15 @@ test('numbers beyond int64 or a double are kept as published: journal, webhook d
     await ek.waitFor(() => rx.forPath('/big').some(mine), { what: 'the webhook delivery', timeout: 30000 });
     const hook = rx.forPath('/big').find(mine);
     assert.ok(hook.body.includes(`"data":${BIG}`), hook.body);
+    // The delivery's trace: the request body as it was sent.
+    let traced = '';
+    await ek.waitFor(async () => {
+      const list = JSON.parse((await getText('/api/v1/traces?registration=big-numbers-hook')).text);
+      if (!list.traces?.length) return false;
+      traced = (await getText(`/api/v1/traces/${list.traces[0].id}`)).text;
+      return true;
+    }, { what: 'the delivery trace' });
+    assert.ok(traced.includes(`"data":${BIG}`), traced.slice(0, 3000));
   } finally {
     await rx.close();
   }
