@@ -1092,6 +1092,19 @@ static void test_schema_v1_upgrade(void **state)
         "INSERT INTO spans VALUES('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b8',"
         "  '00f067aa0ba902b7', 'activation', '0123456789abcdef0123456789abcdef', 'p/a', 11, 12,"
         "  1, 200);"
+        /* Traces as versions 1 to 4 kept them. */
+        "DROP TABLE traces;"
+        "CREATE TABLE traces(id INTEGER PRIMARY KEY AUTOINCREMENT, registration TEXT NOT NULL,"
+        "  event_id TEXT NOT NULL, event_type TEXT NOT NULL, delivery_id INTEGER NOT NULL,"
+        "  attempt INTEGER NOT NULL, start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+        "  ok INTEGER NOT NULL, status INTEGER NOT NULL, retried INTEGER NOT NULL,"
+        "  activation_id TEXT, error TEXT, request TEXT NOT NULL, response TEXT NOT NULL);"
+        "CREATE INDEX traces_reg ON traces(registration, id);"
+        "CREATE INDEX traces_reg_ok ON traces(registration, ok, id);"
+        "CREATE INDEX traces_delivery ON traces(delivery_id, id);"
+        "CREATE INDEX traces_start ON traces(start_ms);"
+        "INSERT INTO traces VALUES(7, 'old-reg', 'ev-1', 'old.type', 3, 1, 100, 5, 0, 500, 1,"
+        "  '0123456789abcdef0123456789abcdef', 'boom', '{\"params\":{}}', '{\"statusCode\":500}');"
         "PRAGMA user_version = 1;";
     char *msg = NULL;
     int rc = sqlite3_exec(db, v1, NULL, NULL, &msg);
@@ -1100,7 +1113,23 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 4);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 5);
+    json_t *tr = NULL;
+    assert_int_equal(store_trace_get(f->s, 7, &tr, &err), 0);
+    assert_non_null(tr);
+    assert_string_equal(json_string_value(json_object_get(tr, "registration")), "old-reg");
+    assert_string_equal(json_string_value(json_object_get(tr, "eventType")), "old.type");
+    assert_string_equal(json_string_value(json_object_get(tr, "activationId")),
+                        "0123456789abcdef0123456789abcdef");
+    assert_string_equal(json_string_value(json_object_get(tr, "error")), "boom");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(tr, "response"), "statusCode")),
+                     500);
+    json_decref(tr);
+    store_trace_filter tf = {.registration = "old-reg", .outcome = 0, .retried = -1};
+    json_t *tl = NULL;
+    assert_int_equal(store_trace_list(f->s, &tf, &tl, NULL, &err), 0);
+    assert_int_equal(json_array_size(tl), 1);
+    json_decref(tl);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE name = 'attempts'"), 0);
     json_t *spans = NULL;
     assert_int_equal(store_span_list(f->s, "4bf92f3577b34da6a3ce929d0e0e4736", &spans, &err), 0);
@@ -1121,6 +1150,10 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM spans WHERE typeof(trace_id) = 'blob'"
                                     " AND length(trace_id) = 16"),
                      2);
+    /* Retention works on the upgraded traces (and takes the spans along). */
+    int64_t pruned = 0;
+    assert_int_equal(store_trace_prune(f->s, 1000, 0, &pruned, &err), 0);
+    assert_int_equal(pruned, 1);
     json_t *rec = NULL;
     assert_int_equal(store_activation_get(f->s, "0123456789abcdef0123456789abcdef", &rec, &err), 0);
     assert_non_null(rec);
@@ -1150,7 +1183,7 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(store_open(f->dir, &f->s, &err), -1);
     assert_non_null(strstr(err.msg, "newer evkit"));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
 }

@@ -294,6 +294,8 @@ sql_arg hex_arg(const char *text, unsigned char buf[32]);
 const char *col_hex(sqlite3_stmt *st, int i, char out[65]);
 /* evk_hex_pack(text): hex_arg in SQL, for the migrations. */
 int hex_pack_register(sqlite3 *db);
+/* store_trace.c: schema version 5, traces with interned names. */
+extern const char STORE_TRACES_V5[];
 /* store_spans.c: schema version 3, spans packed. */
 extern const char STORE_SPANS_V3[];
 

@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/json_io.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
  * wait for them rather than fail. */
 #define BUSY_TIMEOUT_MS 30000
@@ -95,14 +95,15 @@ static const char *const SCHEMA_ADDITIONS[] = {
     /* Delivery traces (store_trace.c): one row per attempt; the request and
      * response are JSON text, already redacted and cut. AUTOINCREMENT: an id
      * is never reused, so a `before` cursor stays valid across pruning. */
+    "CREATE TABLE IF NOT EXISTS strings(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
     "CREATE TABLE IF NOT EXISTS traces("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT, registration TEXT NOT NULL,"
-    "  event_id TEXT NOT NULL, event_type TEXT NOT NULL, delivery_id INTEGER NOT NULL,"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, reg INTEGER NOT NULL,"
+    "  event_id TEXT NOT NULL, etype INTEGER NOT NULL, delivery_id INTEGER NOT NULL,"
     "  attempt INTEGER NOT NULL, start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
     "  ok INTEGER NOT NULL, status INTEGER NOT NULL, retried INTEGER NOT NULL,"
-    "  activation_id TEXT, error TEXT, request TEXT NOT NULL, response TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS traces_reg ON traces(registration, id);"
-    "CREATE INDEX IF NOT EXISTS traces_reg_ok ON traces(registration, ok, id);"
+    "  activation_id, error TEXT, request NOT NULL, response NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS traces_reg ON traces(reg, id);"
+    "CREATE INDEX IF NOT EXISTS traces_reg_ok ON traces(reg, ok, id);"
     "CREATE INDEX IF NOT EXISTS traces_delivery ON traces(delivery_id, id);"
     "CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ms);",
     /* Counters per registration kept beside its health: events its filter
@@ -264,6 +265,12 @@ static int schema_init(conn_t *c, err_t *err)
         if (rc == 0 && version < 4 &&
             conn_exec(c, "DROP TABLE IF EXISTS attempts", "cannot upgrade the store to version 4",
                       err) < 0)
+            rc = -1;
+        /* Version 5: traces with interned names and a packed activation id
+         * (their indexes are made again by SCHEMA_ADDITIONS). */
+        if (rc == 0 && version < 5 && table_exists(c, "traces") &&
+            (hex_pack_register(c->db) < 0 ||
+             conn_exec(c, STORE_TRACES_V5, "cannot upgrade the store to version 5", err) < 0))
             rc = -1;
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);

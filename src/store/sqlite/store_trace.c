@@ -1,7 +1,25 @@
 /* store_trace: delivery traces, one row per attempt, written in batches off
  * the delivery path; listing with filters and a `before` cursor; retention
  * that keeps, per registration, the newest successes and errors beyond the
- * time window. The table is in SCHEMA_ADDITIONS (store_sqlite.c). */
+ * time window. The table is in SCHEMA_ADDITIONS (store_sqlite.c); since
+ * schema version 5 the registration and event type are interned names
+ * (strings) and the activation id is packed (hex_arg). */
+
+const char STORE_TRACES_V5[] =
+    "INSERT OR IGNORE INTO strings(s) SELECT registration FROM traces"
+    "  UNION SELECT event_type FROM traces;"
+    "CREATE TABLE traces_v5("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, reg INTEGER NOT NULL,"
+    "  event_id TEXT NOT NULL, etype INTEGER NOT NULL, delivery_id INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL, start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    "  ok INTEGER NOT NULL, status INTEGER NOT NULL, retried INTEGER NOT NULL,"
+    "  activation_id, error TEXT, request NOT NULL, response NOT NULL);"
+    "INSERT INTO traces_v5 SELECT id, (SELECT id FROM strings WHERE s = registration), event_id,"
+    "  (SELECT id FROM strings WHERE s = event_type), delivery_id, attempt, start_ms, duration_ms,"
+    "  ok, status, retried, evk_hex_pack(activation_id), error, request, response"
+    "  FROM traces ORDER BY id;"
+    "DROP TABLE traces;"
+    "ALTER TABLE traces_v5 RENAME TO traces;";
 #include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
@@ -30,17 +48,22 @@ static int trace_write(conn_t *c, const arec_t *r, err_t *err)
     char kreq[256], kres[256];
     snprintf(kreq, sizeof kreq, "trace.request:%s", t->registration);
     snprintf(kres, sizeof kres, "trace.response:%s", t->registration);
+    bool f1, f2;
+    sql_arg reg = intern_arg(c, t->registration, err, &f1),
+            etype = intern_arg(c, t->event_type, err, &f2);
+    if (f1 || f2) return -1;
+    unsigned char act[32];
     zip_buf zq, zs;
     sql_arg req = zip_arg(c, kreq, t->request, &zq);
     sql_arg res = zip_arg(c, kres, t->response, &zs);
     int rc = sql_exec(c, ST_TRACE_INSERT,
-                      "INSERT INTO traces(registration, event_id, event_type, delivery_id, attempt,"
+                      "INSERT INTO traces(reg, event_id, etype, delivery_id, attempt,"
                       " start_ms, duration_ms, ok, status, retried, activation_id, error, request,"
                       " response) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                      ARGS(SQL_TEXT(t->registration), SQL_TEXT(t->event_id), SQL_TEXT(t->event_type),
+                      ARGS(reg, SQL_TEXT(t->event_id), etype,
                            SQL_INT(t->delivery_id), SQL_INT(t->attempt), SQL_INT(t->start_ms),
                            SQL_INT(t->duration_ms), SQL_INT(t->ok), SQL_INT(t->status),
-                           SQL_INT(t->retried), SQL_TEXT(t->activation_id), SQL_TEXT(t->error),
+                           SQL_INT(t->retried), hex_arg(t->activation_id, act), SQL_TEXT(t->error),
                            req, res),
                       "cannot store a trace", err);
     free(zq.data);
@@ -80,9 +103,12 @@ void sq_trace_put(store_t *base, const store_trace *t)
 
 /* ---- reading ---- */
 
+/* The registration and event type are interned (strings). */
 #define SUMMARY_COLS                                                                           \
-    "id, registration, event_id, event_type, delivery_id, attempt, start_ms, duration_ms, ok," \
-    " status, retried, activation_id, error"
+    "t.id, r.s, t.event_id, e.s, t.delivery_id, t.attempt, t.start_ms, t.duration_ms, t.ok,"   \
+    " t.status, t.retried, t.activation_id, t.error"
+#define SUMMARY_FROM                                                                           \
+    " FROM traces t JOIN strings r ON r.id = t.reg JOIN strings e ON e.id = t.etype"
 
 static json_t *col_json_text(sqlite3_stmt *st, int i)
 {
@@ -110,7 +136,9 @@ static json_t *summary_of(sqlite3_stmt *st)
     json_object_set_new(j, "outcome", json_string(sqlite3_column_int(st, 8) ? "success" : "error"));
     json_object_set_new(j, "statusCode", json_integer(sqlite3_column_int(st, 9)));
     json_object_set_new(j, "retried", json_boolean(sqlite3_column_int(st, 10)));
-    json_object_set_new(j, "activationId", col_json_text(st, 11));
+    char act[65];
+    const char *aid = col_hex(st, 11, act);
+    json_object_set_new(j, "activationId", aid ? json_string(aid) : json_null());
     json_object_set_new(j, "error", col_json_text(st, 12));
     return j;
 }
@@ -144,14 +172,14 @@ int sq_trace_list(store_t *base, const store_trace_filter *f, json_t **out, bool
      * value is bound, never spliced. */
     buf_t sql;
     buf_init(&sql, 0);
-    buf_printf(&sql, "SELECT " SUMMARY_COLS " FROM traces WHERE 1");
-    if (f->registration) buf_printf(&sql, " AND registration = ?1");
-    if (f->outcome >= 0) buf_printf(&sql, " AND ok = ?2");
-    if (f->status > 0) buf_printf(&sql, " AND status = ?3");
-    if (f->retried >= 0) buf_printf(&sql, " AND retried = ?4");
-    if (f->delivery_id > 0) buf_printf(&sql, " AND delivery_id = ?5");
-    if (f->before > 0) buf_printf(&sql, f->oldest_first ? " AND id > ?6" : " AND id < ?6");
-    buf_printf(&sql, " ORDER BY id %s LIMIT ?7", f->oldest_first ? "ASC" : "DESC");
+    buf_printf(&sql, "SELECT " SUMMARY_COLS SUMMARY_FROM " WHERE 1");
+    if (f->registration) buf_printf(&sql, " AND t.reg = (SELECT id FROM strings WHERE s = ?1)");
+    if (f->outcome >= 0) buf_printf(&sql, " AND t.ok = ?2");
+    if (f->status > 0) buf_printf(&sql, " AND t.status = ?3");
+    if (f->retried >= 0) buf_printf(&sql, " AND t.retried = ?4");
+    if (f->delivery_id > 0) buf_printf(&sql, " AND t.delivery_id = ?5");
+    if (f->before > 0) buf_printf(&sql, f->oldest_first ? " AND t.id > ?6" : " AND t.id < ?6");
+    buf_printf(&sql, " ORDER BY t.id %s LIMIT ?7", f->oldest_first ? "ASC" : "DESC");
     trace_page p = {.arr = json_array(), .limit = limit};
     /* One more than asked tells whether there is a next page. */
     int rc = store_query(s, ST_ONCE, sql.data,
@@ -186,7 +214,8 @@ int sq_trace_get(store_t *base, int64_t id, json_t **out, err_t *err)
     sq_t *s = SQ(base);
     *out = NULL;
     return store_query(s, ST_ONCE,
-                       "SELECT " SUMMARY_COLS ", request, response FROM traces WHERE id = ?1",
+                       "SELECT " SUMMARY_COLS ", t.request, t.response" SUMMARY_FROM
+                       " WHERE t.id = ?1",
                        ARGS(SQL_INT(id)), row_trace, out, "cannot read trace", err);
 }
 
@@ -197,33 +226,33 @@ typedef struct {
     int keep;
 } trace_prune_arg;
 
-typedef VEC(char *) name_vec;
+typedef VEC(int64_t) reg_vec;
 
-static int row_name(void *ud, sqlite3_stmt *row, err_t *err)
+static int row_reg(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
-    VEC_PUSH((name_vec *)ud, col_strdup(row, 0));
+    VEC_PUSH((reg_vec *)ud, sqlite3_column_int64(row, 0));
     return 0;
 }
 
 /* The bound of (registration, outcome) into temp.trace_bounds: the id just
  * below its keep-th newest row; none when it has fewer (or keep is 0: no
  * bound, everything old goes). */
-static int trace_bound(conn_t *c, const char *registration, int outcome, int keep, err_t *err)
+static int trace_bound(conn_t *c, int64_t reg, int outcome, int keep, err_t *err)
 {
     const char *what = "cannot prune traces";
     int64_t b = INT64_MAX;
     if (keep > 0) {
         int found = sql_int(c, ST_ONCE,
-                            "SELECT id FROM traces WHERE registration = ?1 AND ok = ?2"
+                            "SELECT id FROM traces WHERE reg = ?1 AND ok = ?2"
                             " ORDER BY id DESC LIMIT 1 OFFSET ?3",
-                            ARGS(SQL_TEXT(registration), SQL_INT(outcome), SQL_INT(keep - 1)), &b,
+                            ARGS(SQL_INT(reg), SQL_INT(outcome), SQL_INT(keep - 1)), &b,
                             what, err);
         if (found <= 0) return found;
         b--;
     }
     return sql_exec(c, ST_ONCE, "INSERT INTO temp.trace_bounds VALUES(?1, ?2, ?3)",
-                    ARGS(SQL_TEXT(registration), SQL_INT(outcome), SQL_INT(b)), what, err);
+                    ARGS(SQL_INT(reg), SQL_INT(outcome), SQL_INT(b)), what, err);
 }
 
 /* One chunk. Each (registration, outcome) gets a bound (trace_bound); then
@@ -235,30 +264,29 @@ static int run_trace_prune(conn_t *c, wop_t *op)
     trace_prune_arg *a = op->arg;
     const char *what = "cannot prune traces";
     if (sql_exec(c, ST_ONCE,
-                 "CREATE TEMP TABLE IF NOT EXISTS trace_bounds(registration TEXT NOT NULL,"
-                 " ok INTEGER NOT NULL, bound INTEGER NOT NULL, PRIMARY KEY(registration, ok))",
+                 "CREATE TEMP TABLE IF NOT EXISTS trace_bounds(reg INTEGER NOT NULL,"
+                 " ok INTEGER NOT NULL, bound INTEGER NOT NULL, PRIMARY KEY(reg, ok))",
                  NO_ARGS, what, &op->err) < 0 ||
         sql_exec(c, ST_ONCE, "DELETE FROM temp.trace_bounds", NO_ARGS, what, &op->err) < 0)
         return -1;
     /* The registrations, one index seek each (a skip scan), collected
      * first: writing while that SELECT steps would be undefined. */
-    name_vec names = {0};
+    reg_vec regs = {0};
     int rc = sql_run(c, ST_ONCE,
-                     "WITH RECURSIVE r(name) AS (SELECT min(registration) FROM traces"
-                     " UNION ALL SELECT (SELECT min(registration) FROM traces"
-                     "   WHERE registration > r.name) FROM r WHERE r.name IS NOT NULL)"
-                     " SELECT name FROM r WHERE name IS NOT NULL",
-                     NO_ARGS, row_name, &names, what, &op->err);
-    for (size_t i = 0; rc >= 0 && i < names.n; i++)
+                     "WITH RECURSIVE r(reg) AS (SELECT min(reg) FROM traces"
+                     " UNION ALL SELECT (SELECT min(reg) FROM traces"
+                     "   WHERE reg > r.reg) FROM r WHERE r.reg IS NOT NULL)"
+                     " SELECT reg FROM r WHERE reg IS NOT NULL",
+                     NO_ARGS, row_reg, &regs, what, &op->err);
+    for (size_t i = 0; rc >= 0 && i < regs.n; i++)
         for (int outcome = 0; rc >= 0 && outcome < 2; outcome++)
-            rc = trace_bound(c, names.v[i], outcome, a->keep, &op->err);
-    for (size_t i = 0; i < names.n; i++) free(names.v[i]);
-    free(names.v);
+            rc = trace_bound(c, regs.v[i], outcome, a->keep, &op->err);
+    free(regs.v);
     if (rc < 0) return -1;
     /* The unary + keeps the planner on the start_ms index. */
     if (sql_exec(c, ST_ONCE,
                  "DELETE FROM traces WHERE id IN (SELECT t.id FROM traces t"
-                 " JOIN temp.trace_bounds b ON b.registration = +t.registration"
+                 " JOIN temp.trace_bounds b ON b.reg = +t.reg"
                  "   AND b.ok = +t.ok"
                  " WHERE t.start_ms < ?1 AND +t.id <= b.bound LIMIT ?2)",
                  ARGS(SQL_INT(a->cutoff), SQL_INT(TRACE_PRUNE_CHUNK)), what, &op->err) < 0)
