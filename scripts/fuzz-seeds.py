@@ -170,6 +170,8 @@ def signatures():
                                 b"--XyZ\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\nabc\r\n--XyZ--\r\n"))
     put("fuzz_signature", parts(b'{"type":"access_token","created_at":"1","expires_in":"86400000"}', b"whsec_a2V5"))
     put("fuzz_signature", b'{"challenge":"3f1c6c1e-2d7b-4a57-9a7e-0d1c6f1d2b3a"}')
+    put("fuzz_signature", b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ")
+    put("fuzz_signature", b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-future")
 
 
 def schemas():

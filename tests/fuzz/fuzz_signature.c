@@ -3,7 +3,8 @@
  * JSON payload), Bearer and activation-key authorization headers, base64
  * (Basic credentials, whsec_ secrets, data_base64), Standard Webhooks
  * signing with a given secret, the challenge answer, and the IMS token
- * request's form bodies (urlencoded and multipart). Parts: a token or
+ * request's form bodies (urlencoded and multipart), W3C traceparent
+ * headers (a parsed one formats and parses back to itself). Parts: a token or
  * header value, a webhook secret, a content type, a form body. */
 #include "fuzz.h"
 
@@ -13,6 +14,7 @@
 #include "http/actkey.h"
 #include "http/ims.h"
 #include "core/base64.h"
+#include "core/tracectx.h"
 
 static const unsigned char KEY[IMS_KEY_LEN] = "0123456789abcdef0123456789abcdef";
 
@@ -53,6 +55,16 @@ static void token(const char *t, size_t n)
     json_decref(h);
     json_decref(tokens);
     (void)webhook_challenge_ok(t, n, "3f1c6c1e-2d7b-4a57-9a7e-0d1c6f1d2b3a");
+    tracectx tc, back;
+    if (tracectx_parse(t, &tc)) {
+        char text[TRACEPARENT_LEN + 1];
+        tracectx_format(&tc, text);
+        if (!tracectx_parse(text, &back) || strcmp(back.trace_id, tc.trace_id) ||
+            strcmp(back.span_id, tc.span_id) || strcmp(back.flags, tc.flags))
+            abort();
+        tracectx_child(&tc, &back);
+        if (strcmp(back.trace_id, tc.trace_id)) abort();
+    }
 }
 
 static void payload_round_trip(const char *text, size_t n)
