@@ -138,6 +138,11 @@ natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, js
 natsStatus js_kv_watch(js_t *j, kvWatcher **w, kvStore *kv, const char *filter,
                        kvWatchOptions *o);
 natsStatus js_kv_next(js_t *j, kvWatcher *w, kvEntry **e);
+/* Every current value under the keys filter matches, parsed, in an array
+ * (in no promised order); what (NULL: the bucket's name) in front of an
+ * error. */
+int js_kv_values(js_t *j, kvStore *kv, const char *filter, const char *what, json_t **out,
+                 err_t *err);
 
 /* KV values as JSON: *out NULL (and 0) when absent or deleted; *rev the
  * revision (0 when absent), for a compare-and-set. */

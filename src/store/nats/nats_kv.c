@@ -152,19 +152,13 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
     int64_t gen = 0;
     if (js_regdef_generation(s, &gen, err) < 0) return -1;
     if (generation) *generation = gen;
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    o.IgnoreDeletes = true;
-    kvWatcher *w = NULL;
-    natsStatus st = js_kv_watch(j, &w, j->meta, "regdef.*", &o);
-    if (st != NATS_OK) return js_fail(err, st, "cannot read the registrations");
+    json_t *recs = NULL;
+    if (js_kv_values(j, j->meta, "regdef.*", "cannot read the registrations", &recs, err) < 0)
+        return -1;
     json_t *all = json_object();
-    for (;;) {
-        kvEntry *e = NULL;
-        st = js_kv_next(j, w, &e);
-        if (st != NATS_OK || !e) break;
-        json_error_t je;
-        json_t *rec = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &je);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(recs, i, rec) {
         json_t *def = json_object_get(rec, "def");
         const char *name = json_string_value(json_object_get(rec, "name"));
         if (json_is_object(def) && name) {
@@ -173,14 +167,8 @@ int js_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err)
             json_object_set(copy, "updated", json_object_get(rec, "updated"));
             json_object_set_new(all, name, copy);
         }
-        json_decref(rec);
-        kvEntry_Destroy(e);
     }
-    if (w) kvWatcher_Destroy(w);
-    if (st != NATS_OK) {
-        json_decref(all);
-        return js_fail(err, st, "cannot read the registrations");
-    }
+    json_decref(recs);
     *out = all;
     return 0;
 }

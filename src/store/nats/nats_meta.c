@@ -12,35 +12,6 @@
 
 #define BROWSE_MAX_LIMIT 1000
 
-/* Every current value under the keys filter matches, in key order is not
- * promised: the caller sorts. */
-static int kv_values(js_t *j, kvStore *kv, const char *filter, json_t **out, err_t *err)
-{
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    o.IgnoreDeletes = true;
-    kvWatcher *w = NULL;
-    natsStatus st = js_kv_watch(j, &w, kv, filter, &o);
-    if (st != NATS_OK) return js_fail(err, st, kvStore_Bucket(kv));
-    json_t *arr = json_array();
-    for (;;) {
-        kvEntry *e = NULL;
-        st = js_kv_next(j, w, &e);
-        if (st != NATS_OK || !e) break;
-        json_error_t je;
-        json_t *v = json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
-        if (v) json_array_append_new(arr, v);
-        kvEntry_Destroy(e);
-    }
-    if (w) kvWatcher_Destroy(w);
-    if (st != NATS_OK) {
-        json_decref(arr);
-        return js_fail(err, st, kvStore_Bucket(kv));
-    }
-    *out = arr;
-    return 0;
-}
-
 static int cmp_fields(const json_t *a, const json_t *b, const char *k1, const char *k2)
 {
     int c = strcmp(json_string_value(json_object_get(a, k1)) ?: "",
@@ -97,7 +68,7 @@ int js_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *er
     js_t *j = JS(s);
     *out = NULL;
     char *filter = provider ? js_token_in("meta.", provider, ".*") : xstrdup("meta.*.*");
-    int rc = kv_values(j, j->meta, filter, out, err);
+    int rc = js_kv_values(j, j->meta, filter, NULL, out, err);
     free(filter);
     if (rc == 0) js_sort_array(*out, by_provider_code);
     return rc;
@@ -116,7 +87,7 @@ static int strip_created(json_t *arr)
 int js_io_provider_list(store_t *s, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
-    if (kv_values(j, j->meta, "ioprov.*", out, err) < 0) return -1;
+    if (js_kv_values(j, j->meta, "ioprov.*", NULL, out, err) < 0) return -1;
     js_sort_array(*out, by_created);
     return strip_created(*out);
 }
@@ -186,7 +157,7 @@ int js_io_reg_list(store_t *s, const char *scope, json_t **out, err_t *err)
 {
     js_t *j = JS(s);
     json_t *all = NULL;
-    if (kv_values(j, j->meta, "ioreg.*", &all, err) < 0) return -1;
+    if (js_kv_values(j, j->meta, "ioreg.*", NULL, &all, err) < 0) return -1;
     json_t *arr = json_array();
     size_t i;
     json_t *v;
@@ -244,7 +215,7 @@ int js_state_count(store_t *s, int64_t *n, err_t *err)
     js_t *j = JS(s);
     *n = 0;
     json_t *all = NULL;
-    if (kv_values(j, j->state, ">", &all, err) < 0) return -1;
+    if (js_kv_values(j, j->state, ">", NULL, &all, err) < 0) return -1;
     int64_t now = now_ms();
     size_t i;
     json_t *v;

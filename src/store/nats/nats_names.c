@@ -170,3 +170,34 @@ natsStatus js_kv_next(js_t *j, kvWatcher *w, kvEntry **e)
     *e = NULL;
     return w ? kvWatcher_Next(e, w, j->timeout_ms) : NATS_OK;
 }
+
+int js_kv_values(js_t *j, kvStore *kv, const char *filter, const char *what, json_t **out,
+                 err_t *err)
+{
+    *out = NULL;
+    if (!what) what = kvStore_Bucket(kv);
+    kvWatchOptions o;
+    kvWatchOptions_Init(&o);
+    o.IgnoreDeletes = true;
+    kvWatcher *w = NULL;
+    natsStatus st = js_kv_watch(j, &w, kv, filter, &o);
+    if (st != NATS_OK) return js_fail(err, st, what);
+    json_t *arr = json_array();
+    for (;;) {
+        kvEntry *e = NULL;
+        st = js_kv_next(j, w, &e);
+        if (st != NATS_OK || !e) break;
+        json_error_t je;
+        json_t *v =
+            json_load_kept(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), JSON_DECODE_ANY, &je);
+        if (v) json_array_append_new(arr, v);
+        kvEntry_Destroy(e);
+    }
+    if (w) kvWatcher_Destroy(w);
+    if (st != NATS_OK) {
+        json_decref(arr);
+        return js_fail(err, st, what);
+    }
+    *out = arr;
+    return 0;
+}
