@@ -150,18 +150,15 @@ json_t *delivery_params(const action_t *consumer, const json_t *event, int attem
 
 /* ---- workers ---- */
 
-typedef struct reg_health {
+/* What delivery keeps per registration name: its health as last seen,
+ * its deliveries in flight and its rate bucket. */
+typedef struct reg_entry {
     char *name;
     reg_state state;
     int consecutive_failures;
-} reg_health;
-
-/* A registration's deliveries in flight and its rate bucket. */
-typedef struct reg_flow {
-    char *name;
     int inflight;
     delivery_bucket bucket;
-} reg_flow;
+} reg_entry;
 
 struct delivery {
     engine_t *engine;
@@ -176,10 +173,8 @@ struct delivery {
     int busy;                 /* deliveries queued or running */
     bool stopping;
     bool dispatcher_done;     /* nothing more will be queued */
-    reg_health *health;       /* per registration name; registrations come and go */
-    size_t nhealth, caphealth;
-    reg_flow *flows;          /* per registration name, for flow_control */
-    size_t nflows, capflows;
+    reg_entry *regs;          /* per registration name; registrations come and go */
+    size_t nregs, capregs;
     trace_secrets *secrets;   /* values no trace may show */
 };
 
@@ -193,29 +188,18 @@ const trace_secrets *delivery_trace_secrets(delivery_t *d)
     return d->secrets;
 }
 
-/* The health entry of name, created ACTIVE. Called with d->mu held. */
-static reg_health *health_of(delivery_t *d, const char *name)
+/* The entry of name, created ACTIVE with nothing in flight. Called with
+ * d->mu held. */
+static reg_entry *reg_of(delivery_t *d, const char *name)
 {
-    for (size_t i = 0; i < d->nhealth; i++)
-        if (!strcmp(d->health[i].name, name)) return &d->health[i];
-    VEC_GROW(d->health, d->caphealth, d->nhealth + 1);
-    reg_health *h = &d->health[d->nhealth++];
-    memset(h, 0, sizeof *h);
-    h->name = xstrdup(name);
-    h->state = REG_ACTIVE;
-    return h;
-}
-
-/* The flow entry of name, created empty. Called with d->mu held. */
-static reg_flow *flow_of(delivery_t *d, const char *name)
-{
-    for (size_t i = 0; i < d->nflows; i++)
-        if (!strcmp(d->flows[i].name, name)) return &d->flows[i];
-    VEC_GROW(d->flows, d->capflows, d->nflows + 1);
-    reg_flow *f = &d->flows[d->nflows++];
-    memset(f, 0, sizeof *f);
-    f->name = xstrdup(name);
-    return f;
+    for (size_t i = 0; i < d->nregs; i++)
+        if (!strcmp(d->regs[i].name, name)) return &d->regs[i];
+    VEC_GROW(d->regs, d->capregs, d->nregs + 1);
+    reg_entry *e = &d->regs[d->nregs++];
+    memset(e, 0, sizeof *e);
+    e->name = xstrdup(name);
+    e->state = REG_ACTIVE;
+    return e;
 }
 
 /* The registrations a claim leaves out now: at their concurrency cap, or
@@ -228,7 +212,7 @@ static size_t flow_skip(delivery_t *d, const regset_t *regs, const char **skip, 
     for (size_t i = 0; i < regs->n; i++) {
         const registration_t *r = regs->regs[i];
         if (!r->max_concurrency && !r->rate_count) continue;
-        reg_flow *f = flow_of(d, r->name);
+        reg_entry *f = reg_of(d, r->name);
         delivery_bucket peek = f->bucket;
         int64_t wait = 0;
         if (r->max_concurrency && f->inflight >= r->max_concurrency) {
@@ -247,7 +231,7 @@ static size_t flow_skip(delivery_t *d, const regset_t *regs, const char **skip, 
 static bool flow_admit(delivery_t *d, const registration_t *reg, const char *name, int64_t now,
                        int64_t *due)
 {
-    reg_flow *f = flow_of(d, name);
+    reg_entry *f = reg_of(d, name);
     if (reg && reg->max_concurrency && f->inflight >= reg->max_concurrency) {
         *due = now;   /* left out of claims until a slot frees */
         return false;
@@ -264,7 +248,7 @@ static bool flow_admit(delivery_t *d, const registration_t *reg, const char *nam
 static void flow_done(delivery_t *d, const char *name)
 {
     pthread_mutex_lock(&d->mu);
-    reg_flow *f = flow_of(d, name);
+    reg_entry *f = reg_of(d, name);
     if (f->inflight > 0) f->inflight--;
     pthread_mutex_unlock(&d->mu);
 }
@@ -273,7 +257,7 @@ void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
 {
     engine_t *e = d->engine;
     pthread_mutex_lock(&d->mu);
-    reg_health *h = health_of(d, reg->name);
+    reg_entry *h = reg_of(d, reg->name);
     h->consecutive_failures = ok ? 0 : h->consecutive_failures + 1;
     int recent = h->consecutive_failures;
     reg_state cached = h->state;
@@ -285,7 +269,7 @@ void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
     if (store_reg_info_get(e->store, reg->name, &info, &err) < 0) return;
     if (info.state == REG_DISABLED) {
         pthread_mutex_lock(&d->mu);
-        health_of(d, reg->name)->state = REG_DISABLED;
+        reg_of(d, reg->name)->state = REG_DISABLED;
         pthread_mutex_unlock(&d->mu);
         return;
     }
@@ -300,7 +284,7 @@ void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
         }
     }
     pthread_mutex_lock(&d->mu);
-    health_of(d, reg->name)->state = next;
+    reg_of(d, reg->name)->state = next;
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -571,14 +555,14 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
         store_reg_info info;
         if (store_reg_info_get(e->store, regs->regs[i]->name, &info, err) < 0) {
             regset_release(regs);
-            for (size_t k = 0; k < d->nhealth; k++) free(d->health[k].name);
+            for (size_t k = 0; k < d->nregs; k++) free(d->regs[k].name);
             free(d->workers);
-            free(d->health);
+            free(d->regs);
             trace_secrets_free(d->secrets);
             free(d);
             return -1;
         }
-        health_of(d, regs->regs[i]->name)->state = info.state;
+        reg_of(d, regs->regs[i]->name)->state = info.state;
     }
     regset_release(regs);
     for (int i = 0; i < workers; i++) {
@@ -603,10 +587,8 @@ void delivery_stop(delivery_t *d)
     /* Workers drain the queue before they exit, so nothing claimed is dropped. */
     free(d->queue);
     free(d->workers);
-    for (size_t k = 0; k < d->nhealth; k++) free(d->health[k].name);
-    free(d->health);
-    for (size_t k = 0; k < d->nflows; k++) free(d->flows[k].name);
-    free(d->flows);
+    for (size_t k = 0; k < d->nregs; k++) free(d->regs[k].name);
+    free(d->regs);
     trace_secrets_free(d->secrets);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv_work);
