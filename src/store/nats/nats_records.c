@@ -342,6 +342,23 @@ static bool take_activation(natsMsg *m, void *ud)
     return (int)json_array_size(a->arr) < a->limit;
 }
 
+/* js_scan_back into arr, which fn appends to (through ud): *out is arr
+ * sorted with cmp (NULL: in the scan's order), or NULL with arr freed on
+ * -1. */
+static int scan_array(js_t *j, const char *stream, const char *filter, uint64_t before,
+                      js_scan_fn fn, void *ud, json_t *arr,
+                      int (*cmp)(const void *, const void *), json_t **out, err_t *err)
+{
+    *out = NULL;
+    if (js_scan_back(j, stream, filter, before, fn, ud, err) < 0) {
+        json_decref(arr);
+        return -1;
+    }
+    if (cmp) js_sort_array(arr, cmp);
+    *out = arr;
+    return 0;
+}
+
 static int by_start_desc(const void *x, const void *y)
 {
     int64_t a = json_integer_value(json_object_get(*(json_t *const *)x, "start"));
@@ -366,16 +383,11 @@ int js_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t 
     }
     act_scan a = {.since = since_ms, .upto = upto_ms, .skip = skip < 0 ? 0 : skip,
                   .limit = limit <= 0 ? 30 : limit, .arr = json_array()};
-    int rc = js_scan_back(j, "EVKIT_ACTIVATIONS", filter, 0, take_activation, &a, err);
-    free(filter);
-    if (rc < 0) {
-        json_decref(a.arr);
-        return -1;
-    }
     /* Stream order is the order they ended; the APIs list by start. */
-    js_sort_array(a.arr, by_start_desc);
-    *out = a.arr;
-    return 0;
+    int rc = scan_array(j, "EVKIT_ACTIVATIONS", filter, 0, take_activation, &a, a.arr,
+                        by_start_desc, out, err);
+    free(filter);
+    return rc;
 }
 
 int js_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err)
@@ -436,15 +448,9 @@ int js_span_list(store_t *s, const char *trace_id, json_t **out, err_t *err)
         return err_code(err, EVK_INVALID, "a trace id is 32 hex digits");
     char *subject = xasprintf("evkit.span.%s", trace_id);
     span_scan sc = {.arr = json_array()};
-    int rc = js_scan_back(j, JS_SPANS, subject, 0, take_span, &sc, err);
+    int rc = scan_array(j, JS_SPANS, subject, 0, take_span, &sc, sc.arr, by_span_start, out, err);
     free(subject);
-    if (rc < 0) {
-        json_decref(sc.arr);
-        return -1;
-    }
-    js_sort_array(sc.arr, by_span_start);
-    *out = sc.arr;
-    return 0;
+    return rc;
 }
 
 /* ---- traces ---- */
@@ -527,16 +533,11 @@ int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *m
     int limit = f->limit <= 0 ? 50 : f->limit > TRACE_MAX_LIMIT ? TRACE_MAX_LIMIT : f->limit;
     char *filter = trace_filter(f);
     trace_scan t = {.f = f, .limit = limit, .arr = json_array()};
-    int rc = js_scan_back(j, "EVKIT_TRACES", filter, f->before > 0 ? (uint64_t)f->before : 0,
-                       take_trace, &t, err);
+    int rc = scan_array(j, "EVKIT_TRACES", filter, f->before > 0 ? (uint64_t)f->before : 0,
+                        take_trace, &t, t.arr, NULL, out, err);
     free(filter);
-    if (rc < 0) {
-        json_decref(t.arr);
-        return -1;
-    }
-    if (more) *more = t.more;
-    *out = t.arr;
-    return 0;
+    if (rc == 0 && more) *more = t.more;
+    return rc;
 }
 
 int js_trace_get(store_t *s, int64_t id, json_t **out, err_t *err)
