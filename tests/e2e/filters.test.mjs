@@ -25,13 +25,7 @@ before(async () => {
 });
 after(async () => { await ek.stop(); ek.cleanup(); await rx.close(); });
 
-async function api(method, p, body) {
-  const r = await fetch(`${ek.url}${p}`, { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}
+const api = (method, p, body) => ek.request(method, p, body, auth);
 
 async function publish(type, data, extra = {}) {
   const msg = HTTP.structured(new CloudEvent({ id: crypto.randomUUID(), source, type, data, ...extra }));

@@ -116,6 +116,15 @@ export class Evkit {
 
   webUrl(fqn, ns = 'evkit') { return `${this.url}/api/v1/web/${ns}/${fqn}`; }
 
+  // A request to one of evkit's APIs (p from the root, e.g. /api/v1/registrations), body as JSON.
+  async request(method, p, body, headers = {}) {
+    const r = await fetch(`${this.url}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, headers: r.headers, text, json };
+  }
+
   async post(fqn, body, headers = {}) {
     const r = await fetch(this.webUrl(fqn), {
       method: 'POST',
