@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh (`make bench`): runs bench/ingest, bench/deliver, bench/filter, bench/node,
-# bench/storesize, bench/latency and bench/scale on build/evkit, prints issue 12's targets
+# bench/storesize, bench/latency, bench/scale and bench/cluster on build/evkit, prints issue 12's targets
 # with this run's figure beside today's, and appends one dated section with every figure,
 # the machine, the commit and the command to BENCHMARKS.md. Nothing is appended when a
 # bench fails. Each bench stops its own processes and removes its temp dirs.
@@ -55,7 +55,7 @@ while ((waited < ${BENCH_QUIET_WAIT:-120})); do
 done
 load="$(cut -d' ' -f1-3 /proc/loadavg); CPU ${busy}% busy in the last second before the start"
 ((quiet >= 3)) || load+=" (did not settle within ${BENCH_QUIET_WAIT:-120} s: other work was running)"
-versions="evkit $(build/evkit --version 2>&1 | head -n1 | sed 's/^evkit //'); $(wrk --version 2>&1 | head -n1 | awk '{ print "wrk " $2 }'); node $(node --version); SQLite $(pkg-config --modversion sqlite3 2>/dev/null || echo ?); libmicrohttpd $(pkg-config --modversion libmicrohttpd 2>/dev/null || echo ?); $(${CC:-cc} --version | head -n1), CFLAGS ${CFLAGS:--O2 -g}"
+versions="evkit $(build/evkit --version 2>&1 | head -n1 | sed 's/^evkit //'); $(wrk --version 2>&1 | head -n1 | awk '{ print "wrk " $2 }'); node $(node --version); SQLite $(pkg-config --modversion sqlite3 2>/dev/null || echo ?); libmicrohttpd $(pkg-config --modversion libmicrohttpd 2>/dev/null || echo ?); $( (PATH=$PATH:/usr/sbin nats-server --version 2>/dev/null) || echo "nats-server ?"); $(${CC:-cc} --version | head -n1), CFLAGS ${CFLAGS:--O2 -g}"
 
 echo "bench: $started, commit $commit, $cores cores, load $load" >&2
 export BENCH_FIGURES=$tmp/figures
@@ -67,6 +67,7 @@ BENCH_REPORT=$tmp/node.md bench/node
 BENCH_REPORT=$tmp/storesize.md bench/storesize
 BENCH_REPORT=$tmp/latency.md bench/latency
 BENCH_REPORT=$tmp/scale.md bench/scale
+BENCH_REPORT=$tmp/cluster.md bench/cluster
 finished=$(date -u '+%H:%M UTC')
 
 bench/lib/targets.sh "$BENCH_FIGURES" >"$tmp/targets.md"
@@ -164,5 +165,9 @@ fi
   echo "### Flat at scale (\`bench/scale\`)"
   echo
   cat "$tmp/scale.md"
+  echo
+  echo "### 1, 2 and 3 evkit nodes on a 3-server JetStream cluster beside SQLite (\`bench/cluster\`)"
+  echo
+  cat "$tmp/cluster.md"
 } >>"$OUT"
 echo "bench: appended to $OUT" >&2

@@ -20,6 +20,16 @@ half=n/a
 if [[ -n ${F[ingest_shipped_journaled]:-} ]]; then
   half="$(f ingest_shipped_attempts) delivery attempts for $(f ingest_shipped_journaled) events, backlog $(f ingest_shipped_backlog) at the end"
 fi
+# Issue 13's figures from bench/cluster: "SQLite a; JetStream 1 / 2 / 3 nodes: b / c / d".
+cluster_row() {
+  local kind=$1 out="SQLite ${F[cluster_${1}_sqlite_1]:-n/a}; JetStream" ns="" vs="" n
+  for n in 1 2 3 4 5 6 7 8 9; do
+    [[ -n ${F[cluster_${kind}_nats_$n]:-} ]] || continue
+    ns+="${ns:+ / }$n"
+    vs+="${vs:+ / }${F[cluster_${kind}_nats_$n]}"
+  done
+  if [[ -n $ns ]]; then echo "$out $ns node(s): $vs"; else echo "$out: n/a"; fi
+}
 cat <<TARGETS
 | target (issue 12) | measured today (issue 12) | this run |
 |---|---|---|
@@ -30,4 +40,5 @@ cat <<TARGETS
 | 5. ≤ 2 KB on disk per sample-app event, all included | about 10.7 KB | **$(f store_bytes) B** |
 | 6. flat at scale: ingestion ≥ 90 % of the empty store's, a claim and a page as on an empty store, RSS ≤ 128 MB | not measured | **$(f scale_ratio) ×** with $(f scale_events) events and $(f scale_pending) deliveries pending; claim $(f scale_claim) µs, page $(f scale_page) µs (empty / large); peak RSS $(f scale_rss) MiB |
 | 7. idle RSS ≤ 16 MB; CPU per ingested event | 10.9 MB; about 250 µs | **$(f idle_rss) MiB**; $(f cpu_noreg) µs alone, $(f cpu_shipped) µs with delivery (evkit's CPU time / successful requests) |
+| issue 13: ingestion and delivery on 1, 2, 3 evkit nodes over a 3-server JetStream cluster (R3), beside SQLite, in the same run | not measured | ingestion **$(cluster_row ingest)** events/s; delivery **$(cluster_row deliver)** events/s (all on this machine's cores: a cost, not a scale-out figure) |
 TARGETS
