@@ -25,15 +25,27 @@ bench_tmpdir() { # bench_tmpdir VAR: a fresh temp dir in $VAR that cleanup remov
   printf -v "$1" '%s' "$d"
 }
 
+# forget_pid PID: a process already stopped and reaped leaves the cleanup
+# list, so that the exit trap never signals a later process that got the same
+# pid (pids wrap around quickly on a busy machine).
+forget_pid() {
+  local keep=() p
+  for p in "${_bench_pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  _bench_pids=("${keep[@]}")
+}
+
+# Runs from the exit trap with set -e still on: no command here may fail (a
+# process that exits non-zero on SIGTERM made wait fail, which ended the
+# trap and left the other processes running).
 bench_cleanup() {
   local pid i
   for ((i = ${#_bench_pids[@]} - 1; i >= 0; i--)); do
     pid=${_bench_pids[i]}
     kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
   done
   _bench_pids=()
   for d in "${_bench_dirs[@]}"; do [[ -n $d && -d $d ]] && rm -rf "$d"; done
@@ -81,6 +93,7 @@ evkit_stop() {
     note "evkit (pid $pid) ignored SIGTERM for 20 s; killed"
   fi
   wait "$pid" 2>/dev/null || rc=$?
+  forget_pid "$pid"
   EVKIT_PID=
   [[ $rc == 0 ]] || note "evkit exited with status $rc"
 }
@@ -222,6 +235,7 @@ nginx_stop() {
   for _ in $(seq 1 100); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$NGINX_PID" 2>/dev/null || true
   wait "$NGINX_PID" 2>/dev/null || true
+  forget_pid "$NGINX_PID"
   NGINX_PID=
 }
 
