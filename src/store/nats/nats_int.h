@@ -16,6 +16,7 @@
 #define JS_DEAD "EVKIT_DEAD"
 #define JS_HEALTH "EVKIT_HEALTH"
 #define JS_SPANS "EVKIT_SPANS"
+#define JS_RUNS "EVKIT_RUNS"
 #define KV_EVENTIDS "evkit_eventids"
 #define KV_DEDUP "evkit_dedup"
 #define KV_ATTEMPTS "evkit_attempts"
@@ -76,6 +77,9 @@ struct js_store {
     uint64_t rec_in, rec_done;
     bool rec_stopping, rec_running;
 
+    char node_id[37];           /* this open store's own id: whose run a claim is */
+    _Atomic uint64_t runs;      /* claims taken, for the run tokens' bodies */
+
     _Atomic int64_t due_hint;   /* the earliest retry this node NAKed (INT64_MAX: none) */
 
     store_signal work;          /* store_wait_work */
@@ -124,11 +128,14 @@ char *js_delivery_subject(const char *registration, const char *order_key);
 void js_hash2(const char *a, const char *b, char out[65]);
 
 /* Whether a request that found no responder (a stream electing its
- * leader, a server failing over) should be sent again: true after a short
- * sleep, until j->timeout_ms from the first try (*deadline 0 at first).
- * Only that status: a timeout may have been applied, and a compare-and-set
- * sent again would count twice. */
+ * leader, a server failing over) should be sent again: true after a pause
+ * growing from 100 ms to 1 s, until 20 s (or j->timeout_ms if longer) from
+ * the first try (*deadline 0 at first). Only that status: a timeout may
+ * have been applied, and a compare-and-set sent again would count twice. */
 bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline);
+/* The same for a request that may be applied twice (a read, a plain put,
+ * a publish JetStream deduplicates by its message id): a timeout too. */
+bool js_retry_idem(js_t *j, natsStatus s, int64_t *deadline);
 /* The info of stream with its per-subject counts under filter in *si
  * (caller destroys), a request that found no responder sent again. */
 natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, jsStreamInfo **si);

@@ -68,15 +68,36 @@ char *js_delivery_subject(const char *registration, const char *order_key)
     return subject;
 }
 
-bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline)
+/* A leader election after a server died takes a few seconds (up to the
+ * raft election timeout and the time to catch up): requests are sent again
+ * with a growing pause, for at least this long. */
+#define RETRY_BOUND_MS 20000
+#define RETRY_MAX_STEP_MS 1000
+
+static bool retry_after(js_t *j, int64_t *deadline)
 {
-    if (s != NATS_NO_RESPONDERS) return false;
     int64_t now = now_ms();
-    if (*deadline == 0) *deadline = now + j->timeout_ms;
+    int64_t bound = j->timeout_ms > RETRY_BOUND_MS ? j->timeout_ms : RETRY_BOUND_MS;
+    if (*deadline == 0) *deadline = now + bound;
     if (now >= *deadline) return false;
-    struct timespec ts = {0, RETRY_STEP_MS * 1000000L};
+    /* The pause doubles from RETRY_STEP_MS with the time already waited. */
+    int64_t waited = now - (*deadline - bound);
+    int64_t step = waited < RETRY_STEP_MS ? RETRY_STEP_MS : waited;
+    if (step > RETRY_MAX_STEP_MS) step = RETRY_MAX_STEP_MS;
+    if (now + step > *deadline) step = *deadline - now;
+    struct timespec ts = {(time_t)(step / 1000), (long)(step % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     return true;
+}
+
+bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline)
+{
+    return s == NATS_NO_RESPONDERS && retry_after(j, deadline);
+}
+
+bool js_retry_idem(js_t *j, natsStatus s, int64_t *deadline)
+{
+    return (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT) && retry_after(j, deadline);
 }
 
 natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, jsStreamInfo **si)
@@ -102,7 +123,7 @@ int js_kv_get_json(js_t *j, kvStore *kv, const char *key, json_t **out, uint64_t
     natsStatus s;
     int64_t deadline = 0;
     do s = kvStore_Get(&e, kv, key);
-    while (js_retry_wait(j, s, &deadline));
+    while (js_retry_idem(j, s, &deadline));
     if (s == NATS_NOT_FOUND) return 0;
     if (s != NATS_OK) return js_fail(err, s, kvStore_Bucket(kv));
     if (kvEntry_Operation(e) == kvOp_Put) {
@@ -134,7 +155,10 @@ int js_kv_put_json(js_t *j, kvStore *kv, const char *key, const json_t *v, uint6
         if (rev > 0) s = kvStore_Update(&newrev, kv, key, text, len, rev);
         else if (create) s = kvStore_Create(&newrev, kv, key, text, len);
         else s = kvStore_Put(&newrev, kv, key, text, len);
-    } while (js_retry_wait(j, s, &deadline));
+        /* A plain put may be sent again after a timeout (the same value);
+         * a compare-and-set may not: it may have been applied. */
+    } while (rev > 0 || create ? js_retry_wait(j, s, &deadline)
+                               : js_retry_idem(j, s, &deadline));
     free(text);
     (void)jerr;
     if (s == NATS_OK) return 0;

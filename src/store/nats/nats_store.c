@@ -18,6 +18,9 @@
 #define POLL_MS 250
 /* The id index outlives any activation retention one would set. */
 #define ACTIDS_TTL_MS (30LL * 24 * 3600 * 1000)
+/* Run tokens matter within the duplicate window (2 min, the default) after
+ * a delivery; the stream keeps them a little longer. */
+#define RUNS_AGE_MS (5LL * 60 * 1000)
 
 static const store_backend NATS_BACKEND;
 
@@ -96,9 +99,10 @@ int js_publish(js_t *j, const char *subject, const char *body, const char *msg_i
     jsErrCode jerr = 0;
     int64_t deadline = 0;
     if (s == NATS_OK) {
-        /* Deduplicated by msg_id: a retry never stores it twice. */
+        /* Deduplicated by msg_id: a retry never stores it twice, so a
+         * timeout (a leader elected meanwhile) is sent again too. */
         do s = js_PublishMsg(&ack, j->js, m, &po, &jerr);
-        while (js_retry_wait(j, s, &deadline));
+        while (msg_id ? js_retry_idem(j, s, &deadline) : js_retry_wait(j, s, &deadline));
     }
     natsMsg_Destroy(m);
     if (s != NATS_OK) {
@@ -316,7 +320,8 @@ static int ensure_all(js_t *j, err_t *err)
         ensure_stream(j, "EVKIT_ACTIVATIONS", "evkit.act.>", js_LimitsPolicy, 0, err) < 0 ||
         ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, 0, err) < 0 ||
         ensure_stream(j, JS_HEALTH, "evkit.health.>", js_LimitsPolicy, HEALTH_TTL_MS, err) < 0 ||
-        ensure_stream(j, JS_SPANS, "evkit.span.>", js_LimitsPolicy, 0, err) < 0)
+        ensure_stream(j, JS_SPANS, "evkit.span.>", js_LimitsPolicy, 0, err) < 0 ||
+        ensure_stream(j, JS_RUNS, "evkit.run.>", js_LimitsPolicy, RUNS_AGE_MS, err) < 0)
         return -1;
     if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
         ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||
@@ -340,6 +345,7 @@ int nats_store_open(const store_opts *o, store_t **out, err_t *err)
     j->base.be = &NATS_BACKEND;
     j->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     j->due_hint = INT64_MAX;
+    uuid_v4(j->node_id);
     pthread_mutex_init(&j->mu, NULL);
     store_signal_init(&j->work);
     if (js_connect(j, o, err) < 0) {

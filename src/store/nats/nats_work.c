@@ -16,6 +16,7 @@
 
 #define NS_PER_MS 1000000LL
 #define BLOCKED_RETRY_MS 100     /* a delivery behind its order key looks again */
+#define CHECK_RETRY_MS 500       /* a check that got no answer (an election) is made again */
 #define SUBS_REFRESH_MS 2000     /* other nodes' registrations are found this often */
 #define STATE_CACHE_MS 1000      /* a registration's DISABLED is seen this late at most */
 #define DEFAULT_ACK_WAIT_MS 60000 /* until a claim says the lease it needs */
@@ -206,31 +207,100 @@ static int at_head(js_t *j, natsMsg *m, uint64_t seq, bool *head, err_t *err)
     return 0;
 }
 
+/* Whether this node runs message seq, handed out for the dc-th time.
+ * JetStream 2.9 hands a message out again at once when the new leader of
+ * its consumer never learnt of a delivery (its server died just after):
+ * that copy carries the same delivery count, while a real redelivery (ack
+ * wait, NAK) counts one more. The first node to publish the message id
+ * "<seq>.<dc>" (deduplicated by the stream) runs it. 1: this node, 0:
+ * another, -1: unknown (err). */
+static int run_token(js_t *j, uint64_t seq, uint64_t dc, err_t *err)
+{
+    char msg_id[48], body[64];
+    snprintf(msg_id, sizeof msg_id, "%llu.%llu", (unsigned long long)seq, (unsigned long long)dc);
+    snprintf(body, sizeof body, "%s.%llu", j->node_id, (unsigned long long)++j->runs);
+    uint64_t at = 0;
+    bool dup = false;
+    if (js_publish(j, "evkit.run.d", body, msg_id, NULL, "cannot take the delivery", &at, &dup,
+                   err) < 0)
+        return -1;
+    if (!dup) return 1;
+    /* A duplicate may be this node's own publish, sent again after a
+     * timeout: the stored body says whose it is. */
+    natsMsg *tok = NULL;
+    int found = js_msg_at(j, JS_RUNS, at, "cannot check whose the delivery is", &tok, err);
+    if (found <= 0) return found;
+    size_t len = strlen(body);
+    int mine = (size_t)natsMsg_GetDataLength(tok) == len && !memcmp(natsMsg_GetData(tok), body, len);
+    natsMsg_Destroy(tok);
+    return mine;
+}
+
 static char *seq_key(int64_t seq)
 {
     return xasprintf("%lld", (long long)seq);
 }
 
-/* The delivery of a pulled message, or NULL (nothing to run: blocked
- * behind its order key, NAKed again). */
+/* Whether this node may run m now: at the head of its order key and
+ * handed to this node alone. What could not be checked (a request that
+ * timed out or found no responder during an election) is not assumed:
+ * the message comes back after a pause. Another node's copy is left alone
+ * (a NAK would hand it out once more while that node runs it). */
+static bool may_run(js_t *j, natsMsg *m, uint64_t seq, uint64_t dc, bool ordered, err_t *err)
+{
+    bool head = true;
+    if (ordered && at_head(j, m, seq, &head, err) < 0) {
+        natsMsg_NakWithDelay(m, CHECK_RETRY_MS, NULL);
+        return false;
+    }
+    if (!head) {
+        natsMsg_NakWithDelay(m, BLOCKED_RETRY_MS, NULL);
+        return false;
+    }
+    int mine = run_token(j, seq, dc, err);
+    if (mine < 0) natsMsg_NakWithDelay(m, CHECK_RETRY_MS, NULL);
+    return mine > 0;
+}
+
+/* The attempts a redelivered message already had (its record in
+ * evkit_attempts; none: it ran on a node that died before finishing). */
+static int attempts_of(js_t *j, int64_t seq, int *attempt, int64_t *first_ms, err_t *err)
+{
+    json_t *v = NULL;
+    char *k = seq_key(seq);
+    int rc = js_kv_get_json(j, j->attempts, k, &v, NULL, err);
+    free(k);
+    if (rc == 0 && v) {
+        *attempt = (int)json_integer_value(json_object_get(v, "attempts")) + 1;
+        *first_ms = json_integer_value(json_object_get(v, "first"));
+    }
+    json_decref(v);
+    return rc;
+}
+
+/* The delivery of a pulled message, or NULL (nothing to run now: NAKed
+ * to come back, or another node's). */
 static js_held *claim_of(js_t *j, natsMsg *m, store_delivery *d, err_t *err)
 {
     jsMsgMetaData *meta = NULL;
     if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
-        natsMsg_Term(m, NULL);
+        /* Not a JetStream delivery as expected: it comes back, never lost. */
+        natsMsg_NakWithDelay(m, CHECK_RETRY_MS, NULL);
         return NULL;
     }
     int64_t seq = (int64_t)meta->Sequence.Stream;
-    bool redelivered = meta->NumDelivered > 1;
+    uint64_t dc = meta->NumDelivered;
     jsMsgMetaData_Destroy(meta);
     const char *reg = NULL, *key = NULL, *pos = NULL;
     natsMsgHeader_Get(m, "Evkit-Registration", &reg);
     natsMsgHeader_Get(m, "Evkit-Order-Key", &key);
     natsMsgHeader_Get(m, "Evkit-Position", &pos);
-    bool head = true;
-    if (key && at_head(j, m, (uint64_t)seq, &head, err) < 0) return NULL;
-    if (!head) {
-        natsMsg_NakWithDelay(m, BLOCKED_RETRY_MS, NULL);
+    if (!may_run(j, m, (uint64_t)seq, dc, key != NULL, err)) return NULL;
+    int attempt = 1;
+    int64_t first_ms = 0;
+    /* An attempt count not read is not restarted from 1: back off. */
+    if (dc > 1 && attempts_of(j, seq, &attempt, &first_ms, err) < 0) {
+        natsMsg_NakWithDelay(m, CHECK_RETRY_MS, NULL);
         return NULL;
     }
     js_held *c = xcalloc(1, sizeof *c);
@@ -241,17 +311,8 @@ static js_held *claim_of(js_t *j, natsMsg *m, store_delivery *d, err_t *err)
                 : seq;
     c->registration = xstrdup(reg ? reg : "");
     c->order_key = key ? xstrdup(key) : NULL;
-    c->attempt = 1;
-    if (redelivered) {
-        json_t *v = NULL;
-        char *k = seq_key(seq);
-        if (js_kv_get_json(j, j->attempts, k, &v, NULL, err) == 0 && v) {
-            c->attempt = (int)json_integer_value(json_object_get(v, "attempts")) + 1;
-            c->first_attempt_ms = json_integer_value(json_object_get(v, "first"));
-        }
-        free(k);
-        json_decref(v);
-    }
+    c->attempt = attempt;
+    c->first_attempt_ms = first_ms;
     json_error_t je;
     *d = (store_delivery){
         .id = c->id,
@@ -445,14 +506,15 @@ static int dead_letter(js_t *j, const js_held *c, const store_attempt *a, const 
     char *body = json_text(rec, JSON_COMPACT);
     json_decref(rec);
     char *subject = js_token_in("evkit.dead.", c->registration, "");
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_Publish(&ack, j->js, subject, body, (int)strlen(body), NULL, &jerr);
-    jsPubAck_Destroy(ack);
+    /* Sent again through an election; the id keeps it once (a finish
+     * retried after its ack failed included). */
+    char *msg_id = xasprintf("dead.%lld.%d", (long long)c->seq, c->attempt);
+    int rc = js_publish(j, subject, body, msg_id, NULL, "cannot keep the dead letter", NULL, NULL,
+                        err);
+    free(msg_id);
     free(subject);
     free(body);
-    if (s != NATS_OK) return js_fail(err, s, "cannot keep the dead letter");
-    return 0;
+    return rc;
 }
 
 /* What an event's detail shows of a settled delivery (KV evkit_settled,
@@ -499,7 +561,12 @@ static int settle(js_t *j, js_held *c, const store_attempt *a, const char *error
     } else {
         if (a->outcome != DELIVERY_DONE) rc = dead_letter(j, c, a, error, err);
         jsErrCode jerr = 0;
-        if (rc == 0) s = natsMsg_AckSync(c->msg, NULL, &jerr);
+        int64_t deadline = 0;
+        /* An ack may be sent twice: a leader elected meanwhile is waited out. */
+        if (rc == 0) {
+            do s = natsMsg_AckSync(c->msg, NULL, &jerr);
+            while (js_retry_idem(j, s, &deadline));
+        }
         if (rc == 0 && s == NATS_OK && c->attempt > 1) kvStore_Delete(j->attempts, k);
         if (rc == 0 && s == NATS_OK) record_settled(j, c, a, error);
     }
