@@ -307,8 +307,10 @@ int trace_event_detail(store_t *s, const char *event_id, json_t **out, err_t *er
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(ev, "deliveries"), i, d) {
+        /* With its registration: the JetStream store then reads one subject. */
         store_trace_filter f = {.outcome = -1, .retried = -1, .oldest_first = true, .limit = 1000,
-                                .delivery_id = json_integer_value(json_object_get(d, "id"))};
+                                .delivery_id = json_integer_value(json_object_get(d, "id")),
+                                .registration = json_string_value(json_object_get(d, "registration"))};
         json_t *traces = NULL;
         if (store_trace_list(s, &f, &traces, NULL, err) < 0) {
             json_decref(ev);

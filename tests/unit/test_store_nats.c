@@ -982,6 +982,55 @@ static void test_meta_io_browse(void **state)
     json_decref(roll);
 }
 
+/* Traces oldest first: one delivery's attempts in order (an event's
+ * detail), and pages after a cursor. */
+static void test_traces_oldest_first(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const int64_t dlv[] = {200, 201, 200, 202, 200};
+    for (int i = 0; i < 5; i++) {
+        store_trace t = {.registration = i == 1 ? "reg-p" : "reg-o", .event_id = "e",
+                         .event_type = "t", .delivery_id = dlv[i], .attempt = i / 2 + 1,
+                         .start_ms = now_ms(), .duration_ms = 1, .success = i == 4,
+                         .status_code = i == 4 ? 200 : 500, .retried = i != 4,
+                         .request = "{}", .response = "{}"};
+        store_trace_put(f->s, &t);
+    }
+    store_flush(f->s);
+    for (int by_reg = 0; by_reg < 2; by_reg++) {
+        store_trace_filter one = {.registration = by_reg ? "reg-o" : NULL, .outcome = -1,
+                                  .retried = -1, .delivery_id = 200, .oldest_first = true};
+        json_t *tr = NULL;
+        bool more = true;
+        assert_int_equal(store_trace_list(f->s, &one, &tr, &more, &err), 0);
+        assert_int_equal(json_array_size(tr), 3);
+        assert_false(more);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(json_integer_value(json_object_get(json_array_get(tr, i), "attempt")),
+                             i + 1);
+        json_decref(tr);
+    }
+    store_trace_filter page = {.registration = "reg-o", .outcome = -1, .retried = -1,
+                               .limit = 2, .oldest_first = true};
+    json_t *tr = NULL;
+    bool more = false;
+    assert_int_equal(store_trace_list(f->s, &page, &tr, &more, &err), 0);
+    assert_int_equal(json_array_size(tr), 2);
+    assert_true(more);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(tr, 1), "deliveryId")), 200);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(tr, 1), "attempt")), 2);
+    page.before = strtoll(json_string_value(json_object_get(json_array_get(tr, 1), "id")), NULL, 10);
+    json_decref(tr);
+    assert_int_equal(store_trace_list(f->s, &page, &tr, &more, &err), 0);
+    assert_int_equal(json_array_size(tr), 2); /* 202, then 200's success */
+    assert_false(more);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(tr, 0), "deliveryId")), 202);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tr, 1), "outcome")),
+                        "success");
+    json_decref(tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1003,6 +1052,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_triggers_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activations_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_io_browse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_traces_oldest_first, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

@@ -2,7 +2,7 @@
  * on a queue by the caller and published by one writer thread (off the
  * delivery path, as on SQLite), kept in streams with subjects by action and
  * by registration, read newest first by walking back through the stream in
- * growing windows, pruned by purging up to the retention cutoff. An
+ * growing windows (oldest first: forward by subject), pruned by purging up to the retention cutoff. An
  * activation id finds its record through KV evkit_actids. */
 #include "store/nats/nats_int.h"
 
@@ -269,6 +269,23 @@ int js_scan_back(js_t *j, const char *stream, const char *filter, uint64_t befor
     return 0;
 }
 
+/* Messages of stream on filter with a sequence above after, oldest first,
+ * to fn until it returns false: one "next message on this subject" each,
+ * so the server skips the other subjects. */
+static int scan_forward(js_t *j, const char *stream, const char *filter, uint64_t after,
+                        js_scan_fn fn, void *ud, err_t *err)
+{
+    for (uint64_t seq = after + 1;;) {
+        natsMsg *m = NULL;
+        int found = js_next_msg(j, stream, seq, filter, stream, &m, err);
+        if (found <= 0) return found;
+        seq = natsMsg_GetSequence(m) + 1;
+        bool go = fn(m, ud);
+        natsMsg_Destroy(m);
+        if (!go) return 0;
+    }
+}
+
 static json_t *msg_body(natsMsg *m)
 {
     json_error_t je;
@@ -527,14 +544,18 @@ int js_trace_list(store_t *s, const store_trace_filter *f, json_t **out, bool *m
     js_t *j = JS(s);
     *out = NULL;
     if (more) *more = false;
-    if (f->oldest_first)
-        return err_code(err, EVK_UNAVAILABLE,
-                        "traces oldest first are not available on the nats store yet");
     int limit = f->limit <= 0 ? 50 : f->limit > TRACE_MAX_LIMIT ? TRACE_MAX_LIMIT : f->limit;
     char *filter = trace_filter(f);
     trace_scan t = {.f = f, .limit = limit, .arr = json_array()};
-    int rc = scan_array(j, "EVKIT_TRACES", filter, f->before > 0 ? (uint64_t)f->before : 0,
-                        take_trace, &t, t.arr, NULL, out, err);
+    uint64_t cursor = f->before > 0 ? (uint64_t)f->before : 0;
+    int rc;
+    if (f->oldest_first) { /* before is then the id to continue after, as on SQLite */
+        rc = scan_forward(j, "EVKIT_TRACES", filter, cursor, take_trace, &t, err);
+        *out = rc < 0 ? NULL : t.arr;
+        if (rc < 0) json_decref(t.arr);
+    } else {
+        rc = scan_array(j, "EVKIT_TRACES", filter, cursor, take_trace, &t, t.arr, NULL, out, err);
+    }
     free(filter);
     if (rc == 0 && more) *more = t.more;
     return rc;
