@@ -52,6 +52,8 @@ int js_state_put(store_t *s, const char *key, json_t *value, int64_t ttl_ms, err
     js_t *j = JS(s);
     if (!store_state_key_valid(key)) return err_code(err, EVK_INVALID, STATE_KEY_RULE);
     if (!value) return err_code(err, EVK_INVALID, "a state value is required");
+    /* A value too deep for the runtime would fail every later get (as on SQLite). */
+    if (json_check_depth(value, "the state value", err) < 0) return -1;
     char *k = state_key(key);
     json_t *rec = json_pack("{s:O, s:I}", "v", value,
                             "exp", (json_int_t)(ttl_ms > 0 ? now_ms() + ttl_ms : 0));
