@@ -42,6 +42,13 @@ int js_fail(err_t *err, natsStatus s, const char *what)
         return err_code(err, EVK_UNAVAILABLE,
                         "%s: the disk is full or JetStream's limits are reached on the NATS "
                         "server", what);
+    /* Also what a full disk leads to: nats-server 2.9's JetStream then answers
+     * nothing until the server is restarted. */
+    if (s == NATS_TIMEOUT)
+        return err_code(err, code,
+                        "%s: the NATS server did not answer in time (JetStream busy, electing a "
+                        "leader, or stopped: nats-server 2.9 stops it on a full disk until it is "
+                        "restarted)", what);
     if (detail && *detail && strcmp(detail, natsStatus_GetText(s)) != 0)
         return err_code(err, code, "%s: %s (%s)", what, natsStatus_GetText(s), detail);
     return err_code(err, code, "%s: %s", what, natsStatus_GetText(s));
