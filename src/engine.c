@@ -63,8 +63,9 @@ int engine_publish(engine_t *e, const char *provider_key, const char *type, json
     return engine_publish_ex(e, provider_key, type, data, idempotency_key, NULL, res, NULL, err);
 }
 
-const provider_t *engine_provider_by_source(engine_t *e, const char *source)
+const provider_t *engine_provider_by_source(engine_t *e, const char *source, err_t *err)
 {
+    err->code = EVK_OK;
     if (!source || !e->app) return NULL;
     const char *uuid = strncmp(source, "urn:uuid:", 9) == 0 ? source + 9 : NULL;
     for (size_t i = 0; i < e->app->nproviders; i++) {
@@ -74,8 +75,8 @@ const provider_t *engine_provider_by_source(engine_t *e, const char *source)
             continue;
         }
         char id[37];
-        err_t err;
-        if (store_provider_id(e->store, p->key, id, &err) == 0 && strcasecmp(id, uuid) == 0) return p;
+        if (store_provider_id(e->store, p->key, id, err) < 0) return NULL;
+        if (strcasecmp(id, uuid) == 0) return p;
     }
     return NULL;
 }

@@ -79,7 +79,8 @@ int engine_publish_traced(engine_t *e, const char *provider_key, const char *typ
                           store_append_result *res, err_t *err);
 
 /* The provider whose CloudEvent source this is: "urn:uuid:<provider id>"
- * (or the bare provider key). NULL when none. */
-const provider_t *engine_provider_by_source(engine_t *e, const char *source);
+ * (or the bare provider key). NULL when none (err->code EVK_OK) or when
+ * the store cannot tell (err filled). */
+const provider_t *engine_provider_by_source(engine_t *e, const char *source, err_t *err);
 
 #endif

@@ -118,22 +118,23 @@ typedef struct checked {
 } checked;
 
 /* A provider made at run time through the I/O Management API whose
- * source this is: its key in key, and whether it has event code type. */
+ * source this is: its key in key, and whether it has event code type.
+ * err->code is EVK_OK unless the store could not tell. */
 static bool runtime_provider(engine_t *e, const char *source, const char *type, char *key,
-                             size_t len, bool *known_type)
+                             size_t len, bool *known_type, err_t *err)
 {
     *known_type = false;
+    err->code = EVK_OK;
     if (strncmp(source, "urn:uuid:", 9) != 0) return false;
     json_t *rec = NULL, *meta = NULL;
-    err_t err;
-    if (store_io_provider_get(e->store, source + 9, &rec, &err) < 0 || !rec) return false;
+    if (store_io_provider_get(e->store, source + 9, &rec, err) < 0 || !rec) return false;
     const char *k = json_string_value(json_object_get(rec, "key"));
     bool ok = k && !app_provider(e->app, k) && strlen(k) < len;
     if (ok) {
         snprintf(key, len, "%s", k);
         size_t i;
         json_t *m;
-        if (store_event_meta_list(e->store, k, &meta, &err) == 0)
+        if (store_event_meta_list(e->store, k, &meta, err) == 0)
             json_array_foreach(meta, i, m) {
                 if (!strcmp(json_string_value(json_object_get(m, "code")), type))
                     *known_type = true;
@@ -169,12 +170,22 @@ static bool check_event(engine_t *e, json_t *ev, size_t index, bool batch, check
     }
     const char *source = json_string_value(json_object_get(ev, "source"));
     const char *type = json_string_value(json_object_get(ev, "type"));
-    const provider_t *p = engine_provider_by_source(e, source);
-    bool known_type = false;
+    /* A store that cannot tell is not an unknown source: 503, the sender retries. */
+    err_t perr;
+    const provider_t *p = engine_provider_by_source(e, source, &perr);
+    bool known_type = false, found = p != NULL;
     if (p) {
         snprintf(out->key, sizeof out->key, "%s", p->key);
         known_type = app_event_code(e->app, p->key, type) != NULL;
-    } else if (!runtime_provider(e, source, type, out->key, sizeof out->key, &known_type)) {
+    } else if (perr.code == EVK_OK) {
+        found = runtime_provider(e, source, type, out->key, sizeof out->key, &known_type, &perr);
+    }
+    if (perr.code != EVK_OK) { /* about the store, not this event of the batch */
+        snprintf(why, len, "Unable to publish event %.100s: %.380s", type, perr.msg);
+        out->status = perr.code;
+        return false;
+    }
+    if (!found) {
         snprintf(why, len, "%sunknown source '%s': use urn:uuid:<provider id> of a provider in "
                            "providers.json (see the 'provider' lines evkit logs at start)",
                  where, source);
@@ -303,7 +314,8 @@ long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
     checked *ok = xcalloc(n, sizeof *ok);
     for (size_t i = 0; i < n; i++) {
         if (!check_event(e, json_array_get(events, i), i, batch, &ok[i], why, sizeof why)) {
-            int status = ok[i].status == EVK_TOO_LARGE ? 413 : 400;
+            int status = ok[i].status == EVK_TOO_LARGE ? 413
+                         : ok[i].status == EVK_UNAVAILABLE ? 503 : 400;
             free(ok);
             json_decref(events);
             web_error(out, status, "%s", why);
