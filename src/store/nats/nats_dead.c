@@ -114,8 +114,18 @@ static int replay_scan(js_t *j, const char *registration, store_progress_fn prog
     uint64_t first, last;
     if (dead_bounds(j, &first, &last, err) < 0) return -1;
     char *want = registration ? dead_subject(registration) : NULL;
-    int64_t total = last >= first ? (int64_t)(last - first + 1) : 0;
-    if (progress) progress(ud, 0, registration ? -1 : total);
+    /* The total: the stream's or the registration's subject's count. */
+    int64_t total = 0;
+    jsStreamInfo *si = NULL;
+    natsStatus st = js_subject_counts(j, JS_DEAD, want ? want : "evkit.dead.>", &si);
+    for (int i = 0; st == NATS_OK && si->State.Subjects && i < si->State.Subjects->Count; i++)
+        total += (int64_t)si->State.Subjects->List[i].Msgs;
+    jsStreamInfo_Destroy(si);
+    if (st != NATS_OK) {
+        free(want);
+        return js_fail(err, st, "cannot count the dead letters");
+    }
+    if (progress) progress(ud, 0, total);
     int rc = 0;
     for (uint64_t seq = first; seq <= last && seq > 0 && rc == 0; seq++) {
         json_t *rec = NULL;
@@ -124,7 +134,7 @@ static int replay_scan(js_t *j, const char *registration, store_progress_fn prog
         if (rc == 0 && rec && (!want || (subject && !strcmp(subject, want)))) {
             rc = replay_one(j, seq, rec, err);
             if (rc == 0) (*count)++;
-            if (rc == 0 && progress) progress(ud, *count, registration ? -1 : total);
+            if (rc == 0 && progress) progress(ud, *count, total);
         }
         json_decref(rec);
         free(subject);

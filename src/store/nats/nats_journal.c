@@ -461,10 +461,10 @@ int js_event_get(store_t *s, const char *id, json_t **out, err_t *err)
 /* ---- replay ---- */
 
 /* One page of the replay: its events in the range that keep takes become
- * deliveries; *at moves to the last position read, *done when the range or
- * the journal ends. */
-static int replay_page(js_t *j, const store_replay_opts *o, int64_t *at, bool *done, int *count,
-                       int *skipped, err_t *err)
+ * deliveries (with dry, are only counted); *at moves to the last position
+ * read, *done when the range or the journal ends. */
+static int replay_page(js_t *j, const store_replay_opts *o, bool dry, int64_t *at, bool *done,
+                       int *count, int *skipped, err_t *err)
 {
     json_t *page = NULL;
     if (js_read_matching(&j->base, o->providers, o->types, o->n, *at, REPLAY_PAGE, 0, &page,
@@ -485,11 +485,11 @@ static int replay_page(js_t *j, const store_replay_opts *o, int64_t *at, bool *d
         }
         *at = pos;
         if (o->keep && !o->keep(o->keep_ud, ev)) {
-            if (skipped) (*skipped)++;
+            if (skipped && !dry) (*skipped)++;
             continue;
         }
-        char *key = path ? json_path_string(ev, path) : NULL;
-        rc = js_publish_delivery(j, o->registration, key, ev, pos, NULL, 0, err);
+        char *key = path && !dry ? json_path_string(ev, path) : NULL;
+        if (!dry) rc = js_publish_delivery(j, o->registration, key, ev, pos, NULL, 0, err);
         free(key);
         if (rc < 0) break;
         (*count)++;
@@ -502,11 +502,24 @@ int js_replay_range(store_t *s, const store_replay_opts *o, int *count, int *ski
                     err_t *err)
 {
     js_t *j = JS(s);
-    if (o->progress) o->progress(o->progress_ud, 0, -1);
-    int64_t at = o->since < 0 ? 0 : o->since;
-    for (bool done = false; !done;) {
-        if (replay_page(j, o, &at, &done, count, skipped, err) < 0) return -1;
-        if (o->progress) o->progress(o->progress_ud, *count, -1);
+    int64_t since = o->since < 0 ? 0 : o->since, at = since;
+    store_replay_opts range = *o;
+    int total = -1;
+    bool none = false;            /* the count read nothing: nothing to replay */
+    if (o->progress) {
+        /* A first pass counts, as the SQLite store scans first: the progress
+         * has its total, and the replay ends where the count did. */
+        total = 0;
+        for (bool done = false; !done;)
+            if (replay_page(j, o, true, &at, &done, &total, NULL, err) < 0) return -1;
+        none = at == since;
+        range.until = at;
+        at = since;
+        o->progress(o->progress_ud, 0, total);
+    }
+    for (bool done = none; !done;) {
+        if (replay_page(j, &range, false, &at, &done, count, skipped, err) < 0) return -1;
+        if (o->progress) o->progress(o->progress_ud, *count, total);
     }
     if (*count) js_kick_all(j);
     return 0;
