@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Evkit, bin, sampleApp } from './lib/evkit.mjs';
+import { Evkit, bin, sampleApp, storeEnv, stopNats } from './lib/evkit.mjs';
 
 test('a second evkit on a port in use exits with "ADDR is in use" instead of sharing it', async () => {
   const first = await new Evkit().start();
@@ -14,13 +14,14 @@ test('a second evkit on a port in use exits with "ADDR is in use" instead of sha
   try {
     const addr = `127.0.0.1:${port}`;
     const r = spawnSync(bin, ['serve', '--app', sampleApp, '--data', data, '--listen', addr],
-      { encoding: 'utf8', timeout: 20000, env: { ...process.env, EVKIT_LOG_FORMAT: 'text' } });
+      { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...storeEnv(data), EVKIT_LOG_FORMAT: 'text' } });
     assert.notEqual(r.status, 0, 'the second daemon must not keep running');
     assert.equal(r.signal, null, 'it exits by itself');
     assert.match(r.stderr, new RegExp(`${addr.replace(/\./g, '\\.')} is in use`));
     // The first one still serves every request.
     for (let i = 0; i < 20; i += 1) assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
   } finally {
+    stopNats(data);
     rmSync(data, { recursive: true, force: true });
     await first.stop();
     first.cleanup();

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Evkit, bin } from './lib/evkit.mjs';
+import { Evkit, bin, storeEnv, stopNats } from './lib/evkit.mjs';
 import { Ctl, CONTROL, deadletters } from './lib/fixture.mjs';
 
 const APP = CONTROL;
@@ -23,11 +23,12 @@ after(async () => { if (ek) { await ek.stop(); ek.cleanup(); } });
 
 const quote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-// Runs the CLI with a pty as its terminal; returns what the terminal showed.
-function onTerminal(args, env = {}) {
+// Runs the CLI on instance e's journal (its folder and store) with a pty as its terminal;
+// returns what the terminal showed.
+function onTerminal(args, env = {}, e = ek) {
   const cmd = [bin, ...args].map(quote).join(' ');
   const r = spawnSync('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
-    env: { ...ek.env, EVKIT_APP: ek.app, EVKIT_DATA: ek.data, COLUMNS: '100', ...env },
+    env: { ...e.env, EVKIT_APP: e.app, EVKIT_DATA: e.data, COLUMNS: '100', ...env },
     encoding: 'utf8', timeout: 60000,
   });
   return { code: r.status, out: r.stdout };
@@ -73,7 +74,7 @@ async function withDeadLetters(fn) {
 
 test('bulk dead-letter replay draws its progress on a terminal', async () => {
   await withDeadLetters(async (e) => {
-    const tty = onTerminal(['deadletter', 'replay', '--registration', 'expiring'], { EVKIT_DATA: e.data });
+    const tty = onTerminal(['deadletter', 'replay', '--registration', 'expiring'], {}, e);
     assert.equal(tty.code, 0, tty.out);
     assert.match(tty.out, /\rreplaying dead letters \[#+\] 3\/3 100%/);
     assert.match(tty.out, /3 dead letter\(s\) queued for delivery again/);
@@ -97,7 +98,7 @@ async function serveLog(args, env = {}) {
   const { tmpdir } = await import('node:os');
   const data = mkdtempSync(path.join(tmpdir(), 'evkit-logfmt-'));
   const p = spawn(bin, ['serve', '--app', APP, '--data', data, '--listen', '127.0.0.1:0', ...args],
-    { env: { ...process.env, EVKIT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    { env: { ...process.env, EVKIT_LOG_LEVEL: 'info', ...storeEnv(data), ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => { err += d; });
   const exited = new Promise((r) => p.on('exit', r));
@@ -105,6 +106,7 @@ async function serveLog(args, env = {}) {
   while (!/evkit serving/.test(err) && Date.now() < deadline && p.exitCode === null) await new Promise((r) => setTimeout(r, 20));
   p.kill('SIGTERM');
   await exited;
+  stopNats(data);
   rmSync(data, { recursive: true, force: true });
   return err;
 }

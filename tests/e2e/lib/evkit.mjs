@@ -36,34 +36,107 @@ function freePortSync() {
   return Number(r.stdout.trim());
 }
 
+// Each server is named after this test run (EVKIT_TEST_RUN, set by scripts/run-tests.sh, which
+// looks for leftovers by that name), this process and a counter, so that the harness knows that
+// what answers on the port is its own server and not another one that took the port meanwhile.
+const runTag = `evkit-e2e-${process.env.EVKIT_TEST_RUN || 'x'}-${process.pid}`;
+let natsCount = 0;
+
+// Starts a nats-server for folder data on a free port; waits (synchronously, so that the CLI
+// may be the first to use it) until it answers with its own name. null when another process
+// took the port first.
+function startNats(data, port = freePortSync()) {
+  const name = `${runTag}-${++natsCount}`;
+  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-n', name, '-js',
+    '-sd', path.join(data, 'nats')], { stdio: 'ignore' });
+  proc.unref(); // a test that does not clean up must still end; 'exit' stops it
+  // Exit 2: it died (a zombie until node reaps it) or another server answers on the port.
+  const up = spawnSync('bash', ['-c', `for i in $(seq 200); do
+      st=$(cut -d' ' -f3 /proc/${proc.pid}/stat 2>/dev/null); [[ -z $st || $st == Z ]] && exit 2
+      info=$( (exec 3<>/dev/tcp/127.0.0.1/${port} && read -r -t 5 line <&3 && echo "$line") 2>/dev/null)
+      if [[ -n $info ]]; then [[ $info == *'"server_name":"${name}"'* ]] && exit 0; exit 2; fi
+      sleep 0.05; done; exit 1`]);
+  if (up.status === 0) return { proc, port, url: `nats://127.0.0.1:${port}` };
+  proc.kill('SIGKILL');
+  if (up.status === 2) return null;
+  throw new Error(`nats-server did not start on port ${port}`);
+}
+
 // The nats-server of journal folder data, started on first use.
 export function natsFor(data) {
   let n = natsServers.get(data);
-  if (!n) {
-    const port = freePortSync();
-    const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(data, 'nats')],
-      { stdio: 'ignore' });
-    proc.unref(); // a test that does not clean up must still end; 'exit' stops it
-    n = { proc, port, url: `nats://127.0.0.1:${port}`, ready: false };
-    natsServers.set(data, n);
-  }
-  if (!n.ready) {
-    // Synchronous, so that the CLI may be the first to use it.
-    const up = spawnSync('bash', ['-c',
-      `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${n.port}) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`]);
-    if (up.status !== 0) throw new Error(`nats-server did not start on port ${n.port}`);
-    n.ready = true;
-  }
+  for (let i = 0; !n && i < 5; i++) n = startNats(data);
+  if (!n) throw new Error('nats-server could not get a free port in 5 tries');
+  natsServers.set(data, n);
   return n.url;
+}
+
+// The environment that puts a journal folder's store on the backend under test: EVKIT_STORE
+// with EVKIT_TEST_STORE=nats, else nothing (SQLite in the folder). For tests that spawn evkit
+// themselves; stopNats(data) when done.
+export function storeEnv(data) {
+  return testStore === 'nats' ? { EVKIT_STORE: natsFor(data) } : {};
+}
+
+// Publishes one message with headers to a JetStream stream's subject on a nats-server and
+// resolves with JetStream's ack ({stream, seq}): for a test that must put into the store what no
+// evkit door takes, as a SQLite test edits the database. Only the protocol this needs.
+export async function natsPublish(url, subject, headers, body) {
+  const { port, hostname } = new URL(url);
+  const { connect } = await import('node:net');
+  const hdr = `NATS/1.0\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const payload = Buffer.from(body);
+  const inbox = `_INBOX.evkit_e2e_${process.pid}`;
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), hostname);
+    let got = '';
+    let sent = false;
+    const done = (f, v) => { clearTimeout(timer); sock.destroy(); f(v); };
+    const timer = setTimeout(() => done(reject, new Error(`no JetStream ack from ${url}: ${got}`)), 10000);
+    sock.on('error', (e) => done(reject, e));
+    sock.on('data', (d) => {
+      got += d.toString('latin1');
+      if (!sent && got.includes('\r\n')) {
+        sent = true;
+        sock.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nSUB ${inbox} 1\r\n`);
+        sock.write(`HPUB ${subject} ${inbox} ${Buffer.byteLength(hdr)} ${Buffer.byteLength(hdr) + payload.length}\r\n`);
+        sock.write(Buffer.concat([Buffer.from(hdr), payload, Buffer.from('\r\n')]));
+      }
+      if (/-ERR/.test(got)) return done(reject, new Error(got));
+      const m = /MSG \S+ 1 +(?:\S+ +)?(\d+)\r\n/.exec(got); // MSG subject sid [reply] size
+      if (m && got.length >= m.index + m[0].length + Number(m[1])) {
+        const ack = JSON.parse(got.slice(m.index + m[0].length, m.index + m[0].length + Number(m[1])));
+        return ack.error ? done(reject, new Error(JSON.stringify(ack.error))) : done(resolve, ack);
+      }
+    });
+  });
 }
 
 export function stopNats(data) {
   const n = natsServers.get(data);
   if (!n) return;
+  // Gone before its folder is removed (or unmounted); a zombie is gone enough. A server that
+  // does not end on SIGTERM within 5 s (one on a full disk may not) gets SIGKILL.
+  const gone = () => spawnSync('bash', ['-c', `for i in $(seq 100); do
+    st=$(cut -d' ' -f3 /proc/${n.proc.pid}/stat 2>/dev/null); [[ -z $st || $st == Z ]] && exit 0; sleep 0.05; done
+    exit 1`]).status === 0;
   n.proc.kill('SIGTERM');
-  // Gone before its folder is removed (or unmounted).
-  spawnSync('bash', ['-c', `for i in $(seq 100); do kill -0 ${n.proc.pid} 2>/dev/null || exit 0; sleep 0.05; done`]);
+  if (!gone()) {
+    n.proc.kill('SIGKILL');
+    if (!gone()) throw new Error(`nats-server ${n.proc.pid} does not stop`);
+  }
   natsServers.delete(data);
+}
+
+// Stops journal folder data's nats-server and starts it again on the same port with the same
+// store, as an operator restarts a server: evkit's connection comes back by itself.
+export function restartNats(data) {
+  const n = natsServers.get(data);
+  if (!n) throw new Error(`no nats-server for ${data}`);
+  stopNats(data);
+  const again = startNats(data, n.port);
+  if (!again) throw new Error(`port ${n.port} was taken while nats-server restarted`);
+  natsServers.set(data, again);
 }
 const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
