@@ -178,6 +178,84 @@ int engine_publish_traced(engine_t *e, const char *provider_key, const char *typ
                    err);
 }
 
+/* Where one event goes: a delivery per registration that takes it, and
+ * the registrations whose filter turned it away. */
+typedef struct route {
+    store_delivery_spec *specs;
+    const char **filtered;
+    char **keys;
+    size_t n, nfiltered;
+} route;
+
+static void route_free(route *rt)
+{
+    for (size_t i = 0; i < rt->n; i++) free(rt->keys[i]);
+    free(rt->keys);
+    free(rt->specs);
+    free(rt->filtered);
+    memset(rt, 0, sizeof *rt);
+}
+
+static void route_event(engine_t *e, const regset_t *regs, const char *provider_key,
+                        const char *type, json_t *data, json_t *attributes, route *rt)
+{
+    size_t nregs = regs ? regs->n : 0;
+    rt->specs = xcalloc(nregs ? nregs : 1, sizeof *rt->specs);
+    rt->filtered = xcalloc(nregs ? nregs : 1, sizeof *rt->filtered);
+    rt->keys = xcalloc(nregs ? nregs : 1, sizeof *rt->keys);
+    rt->n = rt->nfiltered = 0;
+    json_t *probe = NULL, *view = NULL;
+    for (size_t i = 0; i < nregs; i++) {
+        const registration_t *r = regs->regs[i];
+        if (!registration_matches(r, provider_key, type)) continue;
+        if (r->filter) {
+            if (!view) view = filter_view(e, provider_key, type, data, attributes);
+            if (!filter_match(r->filter, view)) {
+                rt->filtered[rt->nfiltered++] = r->name;
+                continue;
+            }
+        }
+        if (r->ordering_key) {
+            /* The key path is written against the CloudEvent ("data.sku"). */
+            if (!probe) probe = json_pack("{s:s, s:O}", "type", type, "data", data);
+            rt->keys[rt->n] = json_path_string(probe, r->ordering_key);
+        }
+        rt->specs[rt->n].registration = r->name;
+        rt->specs[rt->n].order_key = rt->keys[rt->n];
+        rt->n++;
+    }
+    json_decref(probe);
+    json_decref(view);
+}
+
+/* Routes ev with the registrations last seen and appends it; when the store
+ * says they changed meanwhile, reads them again and routes again. */
+static int append_routed(engine_t *e, store_event_in *ev, route *rt, regset_t **regs,
+                         store_append_result *res, err_t *err)
+{
+    bool checked = e->registry && store_checks_generation(e->store);
+    *regs = !e->registry ? NULL : checked ? registry_current(e->registry)
+                                          : registry_get(e->registry);
+    for (int tries = 0;; tries++) {
+        route_event(e, *regs, ev->provider, ev->type, ev->data, ev->attributes, rt);
+        ev->deliveries = rt->specs;
+        ev->ndeliveries = rt->n;
+        ev->filtered = rt->filtered;
+        ev->nfiltered = rt->nfiltered;
+        ev->check_generation = checked;
+        ev->generation = *regs ? (*regs)->generation : 0;
+        int rc = store_append(e->store, ev, res, err);
+        if (rc < 0 || !res->stale) return rc;
+        if (tries == 4)
+            return err_code(err, EVK_UNAVAILABLE,
+                            "the registrations kept changing while the event was published; "
+                            "try again");
+        route_free(rt);
+        regset_release(*regs);
+        *regs = registry_reload(e->registry);
+    }
+}
+
 static int publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
                    const char *idempotency_key, json_t *attributes, const char *traceparent,
                    store_append_result *res, size_t *matched, err_t *err)
@@ -197,52 +275,21 @@ static int publish(engine_t *e, const char *provider_key, const char *type, json
     tracectx_format(&span, tp);
     json_t *attrs = attributes ? json_copy(attributes) : json_object();
     json_object_set_new(attrs, "traceparent", json_string(tp));
-    attributes = attrs;
 
-    regset_t *regs = e->registry ? registry_get(e->registry) : NULL;
-    size_t nregs = regs ? regs->n : 0;
-    store_delivery_spec *specs = xcalloc(nregs ? nregs : 1, sizeof *specs);
-    const char **filtered = xcalloc(nregs ? nregs : 1, sizeof *filtered);
-    char **keys = xcalloc(nregs ? nregs : 1, sizeof *keys);
-    size_t n = 0, nfiltered = 0;
-    json_t *probe = NULL, *view = NULL;
-    for (size_t i = 0; i < nregs; i++) {
-        const registration_t *r = regs->regs[i];
-        if (!registration_matches(r, provider_key, type)) continue;
-        if (r->filter) {
-            if (!view) view = filter_view(e, provider_key, type, data, attributes);
-            if (!filter_match(r->filter, view)) {
-                filtered[nfiltered++] = r->name;
-                continue;
-            }
-        }
-        if (r->ordering_key) {
-            /* The key path is written against the CloudEvent ("data.sku"). */
-            if (!probe) probe = json_pack("{s:s, s:O}", "type", type, "data", data);
-            keys[n] = json_path_string(probe, r->ordering_key);
-        }
-        specs[n].registration = r->name;
-        specs[n].order_key = keys[n];
-        n++;
-    }
-    json_decref(probe);
-    json_decref(view);
     store_event_in ev = {
         .provider = provider_key,
         .type = type,
         .data = data,
         .idempotency_key = idempotency_key && *idempotency_key ? idempotency_key : NULL,
-        .attributes = attributes,
-        .deliveries = specs,
-        .ndeliveries = n,
-        .filtered = filtered,
-        .nfiltered = nfiltered,
+        .attributes = attrs,
     };
-    if (matched) *matched = n;
-    int rc = store_append(e->store, &ev, res, err);
+    route rt = {0};
+    regset_t *regs = NULL;
+    int rc = append_routed(e, &ev, &rt, &regs, res, err);
+    if (matched) *matched = rt.n;
     if (rc == 0 && !res->duplicate) {
         metrics_event_published(provider_key, type);
-        for (size_t i = 0; i < nfiltered; i++) metrics_event_filtered(filtered[i]);
+        for (size_t i = 0; i < rt.nfiltered; i++) metrics_event_filtered(rt.filtered[i]);
         int64_t t = now_ms();
         store_span sp = {.trace_id = span.trace_id, .span_id = span.span_id,
                          .parent_id = traced ? parent.span_id : NULL, .kind = "event",
@@ -250,10 +297,7 @@ static int publish(engine_t *e, const char *provider_key, const char *type, json
         store_span_put(e->store, &sp);
     }
     json_decref(attrs);
-    for (size_t i = 0; i < n; i++) free(keys[i]);
-    free(keys);
-    free(specs);
-    free(filtered);
+    route_free(&rt);
     regset_release(regs);
     return rc;
 }

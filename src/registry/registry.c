@@ -180,17 +180,26 @@ void registry_free(registry_t *r)
     free(r);
 }
 
-regset_t *registry_get(registry_t *r)
+static regset_t *snapshot(registry_t *r, int refresh)
 {
-    /* One primary-key read per call: a change another process committed
-     * (the CLI) is seen by the very next publish. */
     pthread_mutex_lock(&r->mu);
-    refresh_locked(r, false);
+    if (refresh) refresh_locked(r, refresh > 1);
     regset_t *s = r->current;
     __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&r->mu);
     return s;
 }
+
+regset_t *registry_get(registry_t *r)
+{
+    /* The store's generation per call: a change another process committed
+     * (the CLI) is seen by the very next call. */
+    return snapshot(r, 1);
+}
+
+regset_t *registry_current(registry_t *r) { return snapshot(r, 0); }
+
+regset_t *registry_reload(registry_t *r) { return snapshot(r, 2); }
 
 static void refresh_now(registry_t *r)
 {

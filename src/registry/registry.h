@@ -41,9 +41,16 @@ void registry_free(registry_t *r);
 typedef int (*registry_url_check)(const char *url, err_t *err);
 void registry_set_url_check(registry_t *r, registry_url_check check);
 
-/* The current snapshot, re-read from the store when it changed (one cheap
- * read per call). Never NULL. Release with regset_release. */
+/* The current snapshot, re-read from the store when it changed (the store's
+ * generation, which SQLite reads only after a commit). Never NULL. Release
+ * with regset_release. */
 regset_t *registry_get(registry_t *r);
+/* The snapshot as last read, without asking the store: for publishing on a
+ * store that checks the generation when it writes the event
+ * (store_checks_generation), which registry_reload answers when stale. */
+regset_t *registry_current(registry_t *r);
+/* Reads the registrations again, whatever the generation said. */
+regset_t *registry_reload(registry_t *r);
 void regset_release(regset_t *s);
 /* NULL when absent; *from_api (may be NULL) tells its origin. */
 const registration_t *regset_find(const regset_t *s, const char *name, bool *from_api);

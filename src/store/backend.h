@@ -38,6 +38,7 @@ struct store {
  * they return before a backend is called. */
 struct store_backend {
     const char *name;
+    bool checks_generation;   /* append honours store_event_in.check_generation */
     void (*close)(store_t *s);
     int (*provider_id)(store_t *s, const char *key, char out[37], err_t *err);
     int (*provider_find)(store_t *s, const char *key, char out[37], bool *found, err_t *err);

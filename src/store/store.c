@@ -30,6 +30,8 @@ int store_open(const char *dir, store_t **out, err_t *err)
 
 const char *store_backend_name(const store_t *s) { return s->be->name; }
 
+bool store_checks_generation(const store_t *s) { return s->be->checks_generation; }
+
 static int unsupported(store_t *s, const char *what, err_t *err)
 {
     return err_code(err, EVK_UNAVAILABLE, "%s is not available on the %s store yet", what,

@@ -90,13 +90,26 @@ typedef struct store_event_in {
     size_t ndeliveries;
     const char *const *filtered;  /* registrations whose filter turned the event away: */
     size_t nfiltered;             /* counted (store_reg_info.filtered), no delivery */
+    /* With check_generation, the deliveries were chosen from the registrations
+     * of this generation (store_regdef_generation): if the store's is another
+     * one by the time the event is written, nothing is stored and res->stale
+     * tells the caller to choose again. Backends that cannot check say so
+     * (store_checks_generation) and ignore it. */
+    bool check_generation;
+    int64_t generation;
 } store_event_in;
 
 typedef struct store_append_result {
     char id[37];                  /* event id (the original one on a duplicate) */
     int64_t position;             /* journal position, monotonic from 1 */
     bool duplicate;
+    bool stale;                   /* check_generation failed: nothing stored */
 } store_append_result;
+
+/* Whether store_append checks store_event_in.generation in the transaction
+ * that writes the event: then a publisher may route with the registrations
+ * it last saw, without reading the generation per event. */
+bool store_checks_generation(const store_t *s);
 
 /* Appends one event as a CloudEvent 1.0 {specversion, id, source, type, time,
  * datacontenttype: application/json, data} and creates its deliveries (and

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "core/util.h"
+#include "engine.h"
 #include "manifest/manifest.h"
 #include "registry/registry.h"
 #include "tu_store.h"
@@ -194,6 +195,73 @@ static void test_create_update_delete(void **state)
     json_decref(spec);
 }
 
+/* Publishing reads no generation per event: the store checks the one the
+ * deliveries were chosen with when it writes the event. A registration
+ * another process (its own store handle: another SQLite connection) made
+ * meanwhile is still routed by the very next publish. */
+static void test_publish_sees_another_process_change(void **state)
+{
+    reg_fixture *f = *state;
+    err_t err;
+    assert_true(store_checks_generation(f->store.s));
+    engine_t e;
+    engine_init(&e, f->app, f->store.s, NULL, NULL);
+    const char *type = "com.adobe.commerce.observer.catalog_product_save_commit_after";
+    store_append_result res;
+    size_t matched = 0;
+    json_t *data = json_pack("{s:i}", "n", 1);
+    assert_int_equal(engine_publish_ex(&e, "commerce", type, data, NULL, NULL, &res, &matched, &err), 0);
+    assert_int_equal(matched, 1); /* "declared" */
+
+    store_t *s2;
+    assert_int_equal(store_open(f->store.dir, &s2, &err), 0);
+    registry_t *r2 = registry_new(f->app, s2);
+    json_t *spec = json_loads(ACTION_SPEC, 0, NULL);
+    assert_int_equal(registry_create(r2, "other", spec, NULL, &err), 0);
+    json_decref(spec);
+
+    /* The engine's registry has not read it yet... */
+    regset_t *seen = registry_current(e.registry);
+    assert_null(regset_find(seen, "other", NULL));
+    regset_release(seen);
+    /* ...and the publish routes to it all the same. */
+    assert_int_equal(engine_publish_ex(&e, "commerce", type, data, NULL, NULL, &res, &matched, &err), 0);
+    assert_false(res.stale);
+    assert_int_equal(matched, 2);
+    seen = registry_current(e.registry);
+    assert_non_null(regset_find(seen, "other", NULL));
+    regset_release(seen);
+
+    /* An append with a generation that is not the store's stores nothing. */
+    store_delivery_spec one = {.registration = "declared"};
+    store_event_in ev = {.provider = "commerce", .type = type, .data = data, .deliveries = &one,
+                         .ndeliveries = 1, .check_generation = true, .generation = -7};
+    json_t *before = NULL, *after = NULL;
+    assert_int_equal(store_read(f->store.s, NULL, 0, 1000, &before, &err), 0);
+    assert_int_equal(store_append(f->store.s, &ev, &res, &err), 0);
+    assert_true(res.stale);
+    assert_int_equal(res.position, 0);
+    assert_int_equal(store_read(f->store.s, NULL, 0, 1000, &after, &err), 0);
+    assert_int_equal(json_array_size(after), json_array_size(before));
+    int64_t gen = -1;
+    assert_int_equal(store_regdef_generation(f->store.s, &gen, &err), 0);
+    ev.generation = gen;
+    assert_int_equal(store_append(f->store.s, &ev, &res, &err), 0);
+    assert_false(res.stale);
+    assert_true(res.position > 0);
+    json_decref(before);
+    json_decref(after);
+
+    /* A change in this process is seen at once too. */
+    assert_int_equal(registry_delete(r2, "other", &err), 0);
+    assert_int_equal(engine_publish_ex(&e, "commerce", type, data, NULL, NULL, &res, &matched, &err), 0);
+    assert_int_equal(matched, 1);
+    json_decref(data);
+    registry_free(r2);
+    store_close(s2);
+    engine_fini(&e);
+}
+
 static void test_manifest_ones_are_read_only(void **state)
 {
     reg_fixture *f = *state;
@@ -374,6 +442,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_update_delete, reg_setup, reg_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_sees_another_process_change, reg_setup,
+                                        reg_teardown),
         cmocka_unit_test_setup_teardown(test_manifest_ones_are_read_only, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_webhooks_need_the_check, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotation, reg_setup, reg_teardown),

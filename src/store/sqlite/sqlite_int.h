@@ -47,6 +47,7 @@ typedef enum {
     ST_TRACE_INSERT,
     ST_FILTERED_ADD, ST_REG_FILTERED,
     ST_ZDICT_NEWEST, ST_ZDICT_INSERT, ST_STRING_INSERT, ST_STRING_ID,
+    ST_DATA_VERSION, ST_REGDEF_GEN,
     ST_COUNT
 } stmt_slot;
 
@@ -58,6 +59,12 @@ typedef struct conn {
     zip_cache *zip;           /* the writer's compression dictionaries (store_zip.c) */
     struct conn *next_free;   /* read pool free list */
     struct conn *next_all;    /* every read connection, closed by store_close */
+    /* The writer's knowledge of the registrations' generation (store_journal.c):
+     * kept across batches while no other connection committed (data_version)
+     * and only appends ran; re-read when unknown. */
+    int64_t data_version;
+    int64_t regdef_gen;
+    bool regdef_gen_known;
 } conn_t;
 
 /* One queued write. run executes on the writer thread inside a savepoint of
@@ -72,6 +79,8 @@ struct wop {
     int events;          /* set by run: events appended (statistics) */
     int64_t changes;     /* set by run: rows it changed (store_submit_chunks sums them) */
     bool more;           /* set by run: another chunk remains (store_submit_chunks) */
+    bool keeps_regdefs;  /* set by the caller: run never changes the registrations'
+                          * generation (appends), so the writer's copy stays valid */
     err_t err;
     sem_t sem;           /* posted by the writer once done: a waiter wakes alone */
     wop_t *next;
@@ -133,6 +142,13 @@ struct sq_store {
 
     pthread_mutex_t prov_mu;    /* provider key -> uuid, stable forever */
     prov_cache *provs;
+
+    /* The registrations' generation for readers (store_watched_int): one read
+     * connection whose data_version tells whether anything committed since. */
+    pthread_mutex_t watch_mu;
+    conn_t watch;
+    int64_t watch_dv, watch_value;
+    bool watch_known;
 };
 
 /* ---- store_sql.c: running statements ---- */
@@ -229,6 +245,12 @@ int row_strdup(void *ud, sqlite3_stmt *row, err_t *err);
 conn_t *store_reader(sq_t *s, err_t *err);
 void store_reader_put(sq_t *s, conn_t *c);
 
+/* The value of sql (one integer, 0 without a row) as a reader sees it,
+ * read again only when another connection (the writer, another process)
+ * committed since the last read: for a value that rarely changes and is
+ * asked for often (the registrations' generation). 0 or -1. */
+int store_watched_int(sq_t *s, const char *sql, int64_t *out, err_t *err);
+
 /* Queues op and waits for its commit; returns op->rc (err filled on -1). */
 int store_submit(sq_t *s, wop_t *op, err_t *err);
 
@@ -244,6 +266,9 @@ void store_note_claim(sq_t *s);
 /* The stored state of registration name ("ACTIVE"...), creating it ACTIVE
  * when absent. Writer thread only. *disabled tells whether it is DISABLED. */
 int reg_ensure(conn_t *c, const char *name, bool *disabled, err_t *err);
+/* The SQL of the registrations' generation (store_regdefs.c bumps it). */
+#define REGDEF_GEN_SQL "SELECT value FROM meta WHERE key = 'regdefs_generation'"
+
 
 /* ---- store_work.c ---- */
 /* Writer-thread housekeeping: drops expired dedup keys, old attempts and

@@ -162,6 +162,23 @@ static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
+/* The registrations' generation inside the writer's transaction: what the
+ * writer last read, unless something may have changed it (writer_begin,
+ * run_batch). */
+static int writer_generation(conn_t *c, int64_t *gen, err_t *err)
+{
+    if (!c->regdef_gen_known) {
+        int64_t g = 0;
+        if (sql_int(c, ST_REGDEF_GEN, REGDEF_GEN_SQL, NO_ARGS, &g,
+                    "cannot read the registrations' generation", err) < 0)
+            return -1;
+        c->regdef_gen = g;
+        c->regdef_gen_known = true;
+    }
+    *gen = c->regdef_gen;
+    return 0;
+}
+
 static int run_append(conn_t *c, wop_t *op)
 {
     append_arg *a = op->arg;
@@ -178,6 +195,17 @@ static int run_append(conn_t *c, wop_t *op)
                                SQL_INT(now - 24LL * 3600 * 1000)),
                           row_duplicate, a->res, "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
+    }
+    if (ev->check_generation) {
+        /* Registrations changed since the publisher chose the deliveries
+         * (another process, or a change racing this publish): nothing is
+         * written, the publisher chooses again. */
+        int64_t gen;
+        if (writer_generation(c, &gen, &op->err) < 0) return -1;
+        if (gen != ev->generation) {
+            a->res->stale = true;
+            return 0;
+        }
     }
     /* Events of one type are alike: they share a dictionary. */
     char key[300];
@@ -240,7 +268,7 @@ int sq_append(store_t *base, const store_event_in *ev, store_append_result *res,
     if (!body) return -1;
 
     append_arg a = {.ev = ev, .id = id, .time_ms = t, .body = body, .res = res};
-    wop_t op = {.run = run_append, .arg = &a};
+    wop_t op = {.run = run_append, .arg = &a, .keeps_regdefs = true};
     int rc = store_submit(s, &op, err);
     free(body);
     if (rc < 0) memset(res, 0, sizeof *res);

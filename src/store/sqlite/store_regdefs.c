@@ -172,7 +172,6 @@ int sq_regdef_list(store_t *base, json_t **out, int64_t *generation, err_t *err)
 
 int sq_regdef_generation(store_t *base, int64_t *generation, err_t *err)
 {
-    sq_t *s = SQ(base);
-    return store_query_int(s, ST_ONCE, GEN_SQL, NO_ARGS, generation, "cannot read registrations",
-                           err);
+    /* Asked on every registry_get: read only after a commit. */
+    return store_watched_int(SQ(base), GEN_SQL, generation, err);
 }

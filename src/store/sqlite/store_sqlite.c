@@ -211,6 +211,32 @@ void store_reader_put(sq_t *s, conn_t *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
+int store_watched_int(sq_t *s, const char *sql, int64_t *out, err_t *err)
+{
+    pthread_mutex_lock(&s->watch_mu);
+    conn_t *c = &s->watch;
+    int rc = c->db ? 0 : conn_open(c, s->path, false, err);
+    int64_t dv = -1;
+    /* data_version moves when any other connection commits: unchanged, no
+     * commit happened since the value was read. */
+    if (rc == 0 && sql_int(c, ST_DATA_VERSION, "PRAGMA data_version", NO_ARGS, &dv,
+                           "cannot read the store's data version", err) < 0)
+        rc = -1;
+    if (rc == 0 && (!s->watch_known || dv != s->watch_dv)) {
+        int64_t v = 0;
+        if (sql_int(c, ST_REGDEF_GEN, sql, NO_ARGS, &v, "cannot read the store", err) < 0) {
+            rc = -1;
+        } else {
+            s->watch_value = v;
+            s->watch_dv = dv;
+            s->watch_known = true;
+        }
+    }
+    if (rc == 0) *out = s->watch_value;
+    pthread_mutex_unlock(&s->watch_mu);
+    return rc;
+}
+
 /* ---- schema ---- */
 
 static bool table_exists(conn_t *c, const char *name)
@@ -301,6 +327,25 @@ static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
     return sql_exec(c, slot, sql, NO_ARGS, "savepoint", &ignored);
 }
 
+/* Starts the writer's transaction. What the writer knows of the
+ * registrations' generation stays true unless another connection (another
+ * process: the CLI) committed since its last transaction. */
+static int writer_begin(conn_t *c, err_t *err)
+{
+    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", err) < 0) {
+        c->regdef_gen_known = false;
+        return -1;
+    }
+    int64_t dv = -1;
+    err_t ignored;
+    if (sql_int(c, ST_DATA_VERSION, "PRAGMA data_version", NO_ARGS, &dv, "data_version",
+                &ignored) != 1 ||
+        dv != c->data_version)
+        c->regdef_gen_known = false;
+    c->data_version = dv;
+    return 0;
+}
+
 /* Runs one batch: every op in its own savepoint, the activation records,
  * one COMMIT. Sets each op's rc; returns whether the batch committed. */
 static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t *acts_written)
@@ -308,7 +353,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
     conn_t *c = &s->w;
     err_t err;
     *acts_written = 0;
-    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", &err) < 0) {
+    if (writer_begin(c, &err) < 0) {
         for (wop_t *op = ops; op; op = op->next) {
             op->rc = -1;
             op->err = err;
@@ -322,7 +367,9 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             op->rc = db_fail(&op->err, c, "cannot start a savepoint");
             continue;
         }
-        if (op->run(c, op) < 0) {
+        int rc = op->run(c, op);
+        if (!op->keeps_regdefs) c->regdef_gen_known = false;
+        if (rc < 0) {
             op->rc = -1;
             op->work = false;
             op->events = 0;
@@ -331,7 +378,8 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
                  * transaction: the earlier ops of it are lost too. */
                 fail_ops(first, op, "the write transaction was rolled back", c);
                 first = op->next;
-                if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", &err) < 0) {
+                c->regdef_gen_known = false;
+                if (writer_begin(c, &err) < 0) {
                     for (wop_t *o = op->next; o; o = o->next) {
                         o->rc = -1;
                         o->err = err;
@@ -459,7 +507,10 @@ static void batch_run(sq_t *s, batch *b)
 {
     size_t written = 0;
     bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
-    if (!committed) zip_cache_reset(&s->w);
+    if (!committed) {
+        zip_cache_reset(&s->w);
+        s->w.regdef_gen_known = false;
+    }
     if (!committed && b->nacts)
         log_error("activation records lost: the write transaction failed",
                   json_pack("{s:I}", "records", (json_int_t)b->nacts));
@@ -610,6 +661,7 @@ int sqlite_store_open(const store_opts *o, store_t **out, err_t *err)
     store_signal_init(&s->work);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->prov_mu, NULL);
+    pthread_mutex_init(&s->watch_mu, NULL);
     static _Atomic uint64_t serials;
     s->serial = ++serials;
     s->next_prune_mono = mono_ms(); /* a first housekeeping pass right away */
@@ -642,6 +694,7 @@ void sq_close(store_t *base)
         r = next;
     }
     conn_close(&s->w);
+    if (s->watch.db) conn_close(&s->watch);
     for (conn_t *c = s->pool_all; c;) {
         conn_t *next = c->next_all;
         conn_close(c);
@@ -661,6 +714,7 @@ void sq_close(store_t *base)
     store_signal_fini(&s->work);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->prov_mu);
+    pthread_mutex_destroy(&s->watch_mu);
     free(s->path);
     free(s);
 }
@@ -790,6 +844,7 @@ void sq_wait_work(store_t *base, int64_t until_ms)
 
 static const store_backend SQLITE_BACKEND = {
     .name = "sqlite",
+    .checks_generation = true,
     .close = sq_close,
     .provider_id = sq_provider_id,
     .provider_find = sq_provider_find,
