@@ -339,8 +339,230 @@ static char *unkeep(char *s)
 
 static char *json_text_reals(const json_t *v, size_t flags);
 
+/* ---- the direct writer ----
+ * json_text writes the tree itself, in one pass into one buffer, byte for
+ * byte what jansson's json_dumps and the two rewriting passes above make of
+ * it (an allocation per container, a pointer printed for loop detection and
+ * the rescans cost more than the writing). Whatever it does not handle the
+ * same way (indentation, escaping options, invalid UTF-8, a NUL in a key,
+ * very deep trees) goes the old way. */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    size_t flags;
+} wbuf;
+
+static void wb_grow(wbuf *b, size_t n)
+{
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+static inline void wb_add(wbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) wb_grow(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static inline void wb_ch(wbuf *b, char c)
+{
+    if (b->len + 2 > b->cap) wb_grow(b, 1);
+    b->p[b->len++] = c;
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+/* s (n bytes) as a JSON string, escaped as jansson does; false on invalid UTF-8. */
+static bool wb_string(wbuf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    wb_ch(b, '"');
+    size_t run = 0, i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(s + i, n - i);
+            if (!k) return false;
+            i += k;
+            continue;
+        }
+        wb_add(b, str + run, i - run);
+        char esc[8];
+        switch (c) {
+        case '"': wb_add(b, "\\\"", 2); break;
+        case '\\': wb_add(b, "\\\\", 2); break;
+        case '\b': wb_add(b, "\\b", 2); break;
+        case '\f': wb_add(b, "\\f", 2); break;
+        case '\n': wb_add(b, "\\n", 2); break;
+        case '\r': wb_add(b, "\\r", 2); break;
+        case '\t': wb_add(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            wb_add(b, esc, 6);
+        }
+        run = ++i;
+    }
+    wb_add(b, str + run, n - run);
+    wb_ch(b, '"');
+    return true;
+}
+
+static void wb_int(wbuf *b, json_int_t v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[--i] = '-';
+    wb_add(b, t + i, sizeof t - i);
+}
+
+/* jansson's order of sorted keys: bytes, then length. */
+typedef struct {
+    const char *key;
+    size_t len;
+    json_t *value;
+} wkey;
+
+static int wkey_cmp(const void *x, const void *y)
+{
+    const wkey *a = x, *b = y;
+    int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return r ? r : (a->len > b->len) - (a->len < b->len);
+}
+
+static bool wb_value(wbuf *b, const json_t *v, int depth);
+
+static bool wb_member(wbuf *b, const char *k, size_t klen, const json_t *v, int depth, bool first)
+{
+    bool compact = b->flags & JSON_COMPACT;
+    if (!first) wb_add(b, ", ", compact ? 1 : 2);
+    if (memchr(k, '\0', klen) || !wb_string(b, k, klen)) return false;
+    wb_add(b, ": ", compact ? 1 : 2);
+    return wb_value(b, v, depth + 1);
+}
+
+static bool wb_object(wbuf *b, const json_t *v, int depth)
+{
+    wb_ch(b, '{');
+    size_t n = json_object_size(v);
+    if (b->flags & JSON_SORT_KEYS && n > 1) {
+        wkey *keys = xmalloc(n * sizeof *keys);
+        size_t i = 0;
+        for (void *it = json_object_iter((json_t *)v); it && i < n;
+             it = json_object_iter_next((json_t *)v, it), i++)
+            keys[i] = (wkey){json_object_iter_key(it), json_object_iter_key_len(it),
+                             json_object_iter_value(it)};
+        qsort(keys, i, sizeof *keys, wkey_cmp);
+        bool ok = true;
+        for (size_t k = 0; k < i && ok; k++)
+            ok = wb_member(b, keys[k].key, keys[k].len, keys[k].value, depth, k == 0);
+        free(keys);
+        if (!ok) return false;
+    } else {
+        bool first = true;
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it), first = false)
+            if (!wb_member(b, json_object_iter_key(it), json_object_iter_key_len(it),
+                           json_object_iter_value(it), depth, first))
+                return false;
+    }
+    wb_ch(b, '}');
+    return true;
+}
+
+/* A kept number whose text is a number's (what unkeep rewrites). */
+static const char *kept_number(const json_t *v, size_t *len)
+{
+    const char *t = json_kept_text(v, len);
+    for (size_t i = 0; t && i < *len; i++)
+        if (!is_number_char(t[i])) return NULL;
+    return t;
+}
+
+static bool wb_value(wbuf *b, const json_t *v, int depth)
+{
+    if (depth > 2048) return false; /* a loop, or deeper than anything evkit makes */
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return wb_object(b, v, depth);
+    case JSON_ARRAY: {
+        wb_ch(b, '[');
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i) wb_add(b, ", ", b->flags & JSON_COMPACT ? 1 : 2);
+            if (!wb_value(b, json_array_get(v, i), depth + 1)) return false;
+        }
+        wb_ch(b, ']');
+        return true;
+    }
+    case JSON_STRING: {
+        size_t n;
+        const char *num = kept_number(v, &n);
+        if (num) {
+            wb_add(b, num, n);
+            return true;
+        }
+        return wb_string(b, json_string_value(v), json_string_length(v));
+    }
+    case JSON_INTEGER: wb_int(b, json_integer_value(v)); return true;
+    case JSON_REAL: {
+        char t[48];
+        double d = json_real_value(v);
+        if (!isfinite(d)) return false;
+        wb_add(b, t, json_real_text(d, t, sizeof t));
+        return true;
+    }
+    case JSON_TRUE: wb_add(b, "true", 4); return true;
+    case JSON_FALSE: wb_add(b, "false", 5); return true;
+    case JSON_NULL: wb_add(b, "null", 4); return true;
+    }
+    return false;
+}
+
 char *json_text(const json_t *v, size_t flags)
 {
+    if (!v) return NULL;
+    size_t other = flags & ~(size_t)(JSON_COMPACT | JSON_SORT_KEYS | JSON_PRESERVE_ORDER |
+                                      JSON_ENCODE_ANY);
+    if (!other) {
+        if (!(flags & JSON_ENCODE_ANY) && !json_is_object(v) && !json_is_array(v)) return NULL;
+        wbuf b = {.flags = flags};
+        if (wb_value(&b, v, 0)) {
+            if (!b.p) wb_grow(&b, 0);
+            b.p[b.len] = '\0';
+            return b.p;
+        }
+        free(b.p);
+    }
     char *s = json_text_reals(v, flags);
     return s ? unkeep(s) : NULL;
 }

@@ -151,6 +151,93 @@ static void test_json_numbers_as_published(void **state)
     assert_string_equal(buf, "123456789.125");
 }
 
+/* json_text writes the tree itself: byte for byte what jansson's json_dumps
+ * writes (escapes, separators, sorted keys, NUL bytes, refusals), on random
+ * trees; with reals and kept numbers, what the old rewriting path (taken
+ * for any other flag, here JSON_ESCAPE_SLASH on text without a slash) writes. */
+static const char *const SAMPLES[] = {
+    "", "a", "plain text", "quote \" and \\ backslash", "ctl \b\f\n\r\t\x01\x1f\x7f end",
+    "caf\xc3\xa9", "\xe2\x82\xac euro", "\xf0\x9f\x98\x80 smile", "\xed\x9f\xbf", "12", "-3.5",
+    "key with spaces", "\xef\xbf\xbf"};
+#define NSAMPLES (sizeof SAMPLES / sizeof *SAMPLES)
+
+static json_t *random_tree(unsigned *seed, int depth, bool reals)
+{
+    int kind = rand_r(seed) % (depth > 4 ? 6 : 9);
+    switch (kind) {
+    case 0: return json_null();
+    case 1: return json_boolean(rand_r(seed) % 2);
+    case 2: {
+        json_int_t v = (json_int_t)rand_r(seed) * (rand_r(seed) % 2 ? 1 : -1);
+        if (rand_r(seed) % 7 == 0) v = rand_r(seed) % 2 ? INT64_MIN : INT64_MAX;
+        return json_integer(v);
+    }
+    case 3:
+        if (reals) return json_real((double)rand_r(seed) / ((rand_r(seed) % 1000) + 1));
+        return json_string(SAMPLES[rand_r(seed) % NSAMPLES]);
+    case 4: return json_string(SAMPLES[rand_r(seed) % NSAMPLES]);
+    case 5:
+        if (reals) return json_kept_new("123456789012345678901234567890", 30);
+        return json_stringn("nul\0inside", 10);
+    case 6: case 7: {
+        json_t *o = json_object();
+        for (int i = rand_r(seed) % 5; i > 0; i--)
+            json_object_set_new(o, SAMPLES[rand_r(seed) % NSAMPLES], random_tree(seed, depth + 1, reals));
+        return o;
+    }
+    default: {
+        json_t *a = json_array();
+        for (int i = rand_r(seed) % 5; i > 0; i--) json_array_append_new(a, random_tree(seed, depth + 1, reals));
+        return a;
+    }
+    }
+}
+
+static void test_json_text_as_jansson(void **state)
+{
+    (void)state;
+    unsigned seed = 12345;
+    const size_t flags[] = {JSON_COMPACT, 0, JSON_COMPACT | JSON_SORT_KEYS, JSON_SORT_KEYS,
+                            JSON_COMPACT | JSON_ENCODE_ANY, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER};
+    for (int i = 0; i < 3000; i++) {
+        json_t *v = random_tree(&seed, 0, false);
+        for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
+            char *mine = json_text(v, flags[f]);
+            char *theirs = json_dumps(v, flags[f]);
+            if (!theirs) assert_null(mine);
+            else assert_string_equal(mine, theirs);
+            free(mine);
+            free(theirs);
+        }
+        json_decref(v);
+        v = random_tree(&seed, 0, true);
+        char *mine = json_text(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *old = json_text(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ESCAPE_SLASH);
+        assert_string_equal(mine, old);
+        free(mine);
+        free(old);
+        json_decref(v);
+    }
+    /* Refusals: invalid UTF-8, a NUL in a key, a scalar without JSON_ENCODE_ANY. */
+    json_t *bad = json_pack("{s:o}", "k", json_stringn_nocheck("\xc3(", 2));
+    assert_null(json_text(bad, JSON_COMPACT));
+    assert_null(json_dumps(bad, JSON_COMPACT));
+    json_decref(bad);
+    json_t *nulkey = json_object();
+    json_object_setn_new(nulkey, "a\0b", 3, json_true());
+    char *mine = json_text(nulkey, JSON_COMPACT), *theirs = json_dumps(nulkey, JSON_COMPACT);
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+    json_decref(nulkey);
+    json_t *one = json_integer(1);
+    assert_null(json_text(one, JSON_COMPACT));
+    mine = json_text(one, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_string_equal(mine, "1");
+    free(mine);
+    json_decref(one);
+}
+
 static json_t *nested(int levels)
 {
     json_t *v = json_integer(1);
@@ -390,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_json_path),
         cmocka_unit_test(test_json_numbers_as_published),
+        cmocka_unit_test(test_json_text_as_jansson),
         cmocka_unit_test(test_json_nesting_limit),
         cmocka_unit_test(test_json_kept_numbers),
         cmocka_unit_test(test_json_kept_not_forged),
