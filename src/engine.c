@@ -228,76 +228,109 @@ static void route_event(engine_t *e, const regset_t *regs, const char *provider_
     json_decref(view);
 }
 
-/* Routes ev with the registrations last seen and appends it; when the store
- * says they changed meanwhile, reads them again and routes again. */
-static int append_routed(engine_t *e, store_event_in *ev, route *rt, regset_t **regs,
+/* One event on its way: its span, attributes and route. */
+typedef struct prepared {
+    tracectx parent, span;
+    bool traced;
+    json_t *attrs;
+    route rt;
+} prepared;
+
+/* Routes the n events with the registrations last seen and appends them
+ * as one write; when the store says the registrations changed meanwhile,
+ * reads them again and routes again. */
+static int append_routed(engine_t *e, store_event_in *in, prepared *p, size_t n, regset_t **regs,
                          store_append_result *res, err_t *err)
 {
     bool checked = e->registry && store_checks_generation(e->store);
     *regs = !e->registry ? NULL : checked ? registry_current(e->registry)
                                           : registry_get(e->registry);
     for (int tries = 0;; tries++) {
-        route_event(e, *regs, ev->provider, ev->type, ev->data, ev->attributes, rt);
-        ev->deliveries = rt->specs;
-        ev->ndeliveries = rt->n;
-        ev->filtered = rt->filtered;
-        ev->nfiltered = rt->nfiltered;
-        ev->check_generation = checked;
-        ev->generation = *regs ? (*regs)->generation : 0;
-        int rc = store_append(e->store, ev, res, err);
-        if (rc < 0 || !res->stale) return rc;
+        for (size_t i = 0; i < n; i++) {
+            route *rt = &p[i].rt;
+            route_event(e, *regs, in[i].provider, in[i].type, in[i].data, in[i].attributes, rt);
+            in[i].deliveries = rt->specs;
+            in[i].ndeliveries = rt->n;
+            in[i].filtered = rt->filtered;
+            in[i].nfiltered = rt->nfiltered;
+            in[i].check_generation = checked;
+            in[i].generation = *regs ? (*regs)->generation : 0;
+        }
+        int rc = store_append_batch(e->store, in, n, res, err);
+        if (rc < 0 || !res[0].stale) return rc;
         if (tries == 4)
             return err_code(err, EVK_UNAVAILABLE,
                             "the registrations kept changing while the event was published; "
                             "try again");
-        route_free(rt);
+        for (size_t i = 0; i < n; i++) route_free(&p[i].rt);
         regset_release(*regs);
         *regs = registry_reload(e->registry);
     }
+}
+
+static int prepare(engine_t *e, const engine_event *ev, prepared *p, store_event_in *in,
+                   err_t *err)
+{
+    if (!ev->checked && engine_check_event(e, ev->provider_key, ev->type, ev->data,
+                                           ev->idempotency_key, ev->attributes, err) < 0)
+        return -1;
+    if (e->app && !app_provider(e->app, ev->provider_key) && !runtime_provider(e, ev->provider_key))
+        return err_code(err, EVK_INVALID, "unknown provider '%s'", ev->provider_key);
+    /* The event's own span, in the trace its publisher sent (attribute
+     * traceparent; a new trace when none or invalid): deliveries continue it. */
+    const char *given = json_string_value(json_object_get(ev->attributes, "traceparent"));
+    p->traced = tracectx_parse(given ? given : ev->traceparent, &p->parent);
+    tracectx_child(p->traced ? &p->parent : NULL, &p->span);
+    char tp[TRACEPARENT_LEN + 1];
+    tracectx_format(&p->span, tp);
+    p->attrs = ev->attributes ? json_copy(ev->attributes) : json_object();
+    json_object_set_new(p->attrs, "traceparent", json_string(tp));
+    *in = (store_event_in){
+        .provider = ev->provider_key,
+        .type = ev->type,
+        .data = ev->data,
+        .idempotency_key = ev->idempotency_key && *ev->idempotency_key ? ev->idempotency_key : NULL,
+        .attributes = p->attrs,
+    };
+    return 0;
+}
+
+int engine_publish_events(engine_t *e, const engine_event *evs, size_t n, store_append_result *res,
+                          size_t *matched, err_t *err)
+{
+    prepared *p = xcalloc(n ? n : 1, sizeof *p);
+    store_event_in *in = xcalloc(n ? n : 1, sizeof *in);
+    int rc = n ? 0 : err_code(err, EVK_INVALID, "no event to publish");
+    for (size_t i = 0; i < n && rc == 0; i++) rc = prepare(e, &evs[i], &p[i], &in[i], err);
+    regset_t *regs = NULL;
+    if (rc == 0) rc = append_routed(e, in, p, n, &regs, res, err);
+    for (size_t i = 0; i < n; i++) {
+        if (matched) matched[i] = p[i].rt.n;
+        if (rc == 0 && !res[i].duplicate) {
+            metrics_event_published(evs[i].provider_key, evs[i].type);
+            for (size_t k = 0; k < p[i].rt.nfiltered; k++) metrics_event_filtered(p[i].rt.filtered[k]);
+            int64_t t = now_ms();
+            store_span sp = {.trace_id = p[i].span.trace_id, .span_id = p[i].span.span_id,
+                             .parent_id = p[i].traced ? p[i].parent.span_id : NULL,
+                             .kind = "event", .ref = res[i].id, .name = evs[i].type,
+                             .start_ms = t, .end_ms = t, .ok = true};
+            store_span_put(e->store, &sp);
+        }
+        json_decref(p[i].attrs);
+        route_free(&p[i].rt);
+    }
+    regset_release(regs);
+    free(in);
+    free(p);
+    return rc;
 }
 
 static int publish(engine_t *e, const char *provider_key, const char *type, json_t *data,
                    const char *idempotency_key, json_t *attributes, const char *traceparent,
                    store_append_result *res, size_t *matched, err_t *err)
 {
-    if (engine_check_event(e, provider_key, type, data, idempotency_key, attributes, err) < 0)
-        return -1;
-    if (e->app && !app_provider(e->app, provider_key) && !runtime_provider(e, provider_key))
-        return err_code(err, EVK_INVALID, "unknown provider '%s'", provider_key);
-
-    /* The event's own span, in the trace its publisher sent (attribute
-     * traceparent; a new trace when none or invalid): deliveries continue it. */
-    tracectx parent, span;
-    const char *given = json_string_value(json_object_get(attributes, "traceparent"));
-    bool traced = tracectx_parse(given ? given : traceparent, &parent);
-    tracectx_child(traced ? &parent : NULL, &span);
-    char tp[TRACEPARENT_LEN + 1];
-    tracectx_format(&span, tp);
-    json_t *attrs = attributes ? json_copy(attributes) : json_object();
-    json_object_set_new(attrs, "traceparent", json_string(tp));
-
-    store_event_in ev = {
-        .provider = provider_key,
-        .type = type,
-        .data = data,
-        .idempotency_key = idempotency_key && *idempotency_key ? idempotency_key : NULL,
-        .attributes = attrs,
-    };
-    route rt = {0};
-    regset_t *regs = NULL;
-    int rc = append_routed(e, &ev, &rt, &regs, res, err);
-    if (matched) *matched = rt.n;
-    if (rc == 0 && !res->duplicate) {
-        metrics_event_published(provider_key, type);
-        for (size_t i = 0; i < rt.nfiltered; i++) metrics_event_filtered(rt.filtered[i]);
-        int64_t t = now_ms();
-        store_span sp = {.trace_id = span.trace_id, .span_id = span.span_id,
-                         .parent_id = traced ? parent.span_id : NULL, .kind = "event",
-                         .ref = res->id, .name = type, .start_ms = t, .end_ms = t, .ok = true};
-        store_span_put(e->store, &sp);
-    }
-    json_decref(attrs);
-    route_free(&rt);
-    regset_release(regs);
-    return rc;
+    engine_event ev = {.provider_key = provider_key, .type = type, .data = data,
+                       .idempotency_key = idempotency_key, .attributes = attributes,
+                       .traceparent = traceparent};
+    return engine_publish_events(e, &ev, 1, res, matched, err);
 }

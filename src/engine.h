@@ -78,6 +78,24 @@ int engine_publish_traced(engine_t *e, const char *provider_key, const char *typ
                           const char *idempotency_key, const char *traceparent,
                           store_append_result *res, err_t *err);
 
+/* One event for engine_publish_events. */
+typedef struct engine_event {
+    const char *provider_key;
+    const char *type;
+    json_t *data;                 /* borrowed, may be NULL */
+    const char *idempotency_key;  /* may be NULL */
+    json_t *attributes;           /* borrowed, may be NULL: CloudEvent attributes to keep */
+    const char *traceparent;      /* the trace to continue when attributes have none */
+    bool checked;                 /* the caller ran engine_check_event on exactly these
+                                   * values: not checked again */
+} engine_event;
+
+/* Publishes n events as one durable write: all of them or none (one
+ * commit). res (and matched, may be NULL: how many registrations take each)
+ * have n entries. */
+int engine_publish_events(engine_t *e, const engine_event *evs, size_t n, store_append_result *res,
+                          size_t *matched, err_t *err);
+
 /* The provider whose CloudEvent source this is: "urn:uuid:<provider id>"
  * (or the bare provider key). NULL when none (err->code EVK_OK) or when
  * the store cannot tell (err filled). */

@@ -268,31 +268,63 @@ static json_t *request_events(const api_request *req, bool *batch, web_response 
     return json_pack("[o]", ev);
 }
 
-/* Journals one checked event; its result in *result, or -1 with err. */
-static int publish_one(engine_t *e, const checked *c, const char *traceparent, size_t *matched,
-                       json_t **result, err_t *err)
+/* The attributes of a checked event as the journal keeps them: the
+ * CloudEvent without its data (shared, not copied), the request's
+ * traceparent unless the event has its own (the distributed tracing
+ * extension wins), the publisher's id as publisherid. */
+static json_t *journal_attrs(const checked *c, const char *traceparent)
 {
-    json_t *ev = c->event;
-    json_t *attrs = json_deep_copy(ev);
-    json_object_del(attrs, "data");
-    /* The CloudEvent's own traceparent (the distributed tracing extension)
-     * wins over the request's header. */
+    json_t *attrs = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->event, k, v)
+        if (strcmp(k, "data")) json_object_set(attrs, k, v); /* data_base64 kept verbatim */
     if (traceparent && !json_object_get(attrs, "traceparent"))
         json_object_set_new(attrs, "traceparent", json_string(traceparent));
-    json_t *data = json_object_get(ev, "data");
-    json_t *b64 = json_object_get(ev, "data_base64");
-    if (b64) json_object_set(attrs, "data_base64", b64); /* kept verbatim below */
     /* The publisher's id is the idempotency key: source + id is unique. */
-    json_object_set(attrs, "publisherid", json_object_get(ev, "id"));
-    store_append_result res;
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *pid = json_string_value(json_object_get(ev, "id"));
-    int rc = engine_publish_ex(e, c->key, type, b64 ? NULL : data, pid, attrs, &res, matched, err);
-    json_decref(attrs);
-    if (rc == 0)
-        *result = json_pack("{s:s, s:s, s:I, s:b}", "id", res.id, "publisherid", pid, "position",
-                            (json_int_t)res.position, "duplicate", res.duplicate);
-    return rc;
+    json_object_set(attrs, "publisherid", json_object_get(c->event, "id"));
+    return attrs;
+}
+
+/* Journals the n checked events as one write (all or none); their results
+ * in *list. The number of deliveries made, or -1 with the refusal in out. */
+static long publish_checked(engine_t *e, const checked *ok, size_t n, const char *traceparent,
+                            json_t **list, web_response *out)
+{
+    engine_event *evs = xcalloc(n, sizeof *evs);
+    store_append_result *res = xcalloc(n, sizeof *res);
+    size_t *matched = xcalloc(n, sizeof *matched);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = ok[i].event;
+        bool b64 = json_object_get(ev, "data_base64") != NULL;
+        evs[i] = (engine_event){.provider_key = ok[i].key,
+                                .type = json_string_value(json_object_get(ev, "type")),
+                                .data = b64 ? NULL : json_object_get(ev, "data"),
+                                .idempotency_key = json_string_value(json_object_get(ev, "id")),
+                                .attributes = journal_attrs(&ok[i], traceparent),
+                                .checked = true}; /* check_event did */
+    }
+    err_t err;
+    long taken = 0;
+    if (engine_publish_events(e, evs, n, res, matched, &err) < 0) {
+        web_error(out, http_status_of(err.code), "Unable to publish event %s: %s", evs[0].type,
+                  err.msg);
+        taken = -1;
+    } else {
+        *list = json_array();
+        for (size_t i = 0; i < n; i++) {
+            taken += (long)matched[i];
+            json_array_append_new(*list, json_pack("{s:s, s:s, s:I, s:b}", "id", res[i].id,
+                                                   "publisherid", evs[i].idempotency_key,
+                                                   "position", (json_int_t)res[i].position,
+                                                   "duplicate", res[i].duplicate));
+        }
+    }
+    for (size_t i = 0; i < n; i++) json_decref(evs[i].attributes);
+    free(evs);
+    free(res);
+    free(matched);
+    return taken;
 }
 
 long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
@@ -322,25 +354,11 @@ long api_publish_events(http_ctx *h, const api_request *req, json_t **results,
             return -1;
         }
     }
-    json_t *list = json_array();
-    long taken = 0;
-    for (size_t i = 0; i < n && taken >= 0; i++) {
-        size_t matched = 0;
-        json_t *one = NULL;
-        err_t err;
-        if (publish_one(e, &ok[i], hdr(req->headers, "traceparent"), &matched, &one, &err) < 0) {
-            web_error(out, http_status_of(err.code), "Unable to publish event %s: %s",
-                      json_string_value(json_object_get(ok[i].event, "type")), err.msg);
-            taken = -1;
-        } else {
-            taken += (long)matched;
-            json_array_append_new(list, one);
-        }
-    }
+    json_t *list = NULL;
+    long taken = publish_checked(e, ok, n, hdr(req->headers, "traceparent"), &list, out);
     free(ok);
     json_decref(events);
-    if (taken < 0) json_decref(list);
-    else *results = list;
+    if (taken >= 0) *results = list;
     return taken;
 }
 

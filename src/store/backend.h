@@ -46,6 +46,9 @@ struct store_backend {
                           err_t *err);
     int (*event_meta_list)(store_t *s, const char *provider, json_t **out, err_t *err);
     int (*append)(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
+    /* NULL: store.c appends one at a time (not atomic). */
+    int (*append_batch)(store_t *s, const store_event_in *evs, size_t n, store_append_result *res,
+                        err_t *err);
     int (*read)(store_t *s, const char *provider, int64_t since, int limit, json_t **out,
                 err_t *err);
     int (*read_matching)(store_t *s, const char *const *providers, const char *const *types,

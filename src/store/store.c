@@ -228,6 +228,19 @@ int store_append(store_t *s, const store_event_in *ev, store_append_result *res,
     return s->be->append(s, ev, res, err);
 }
 
+int store_append_batch(store_t *s, const store_event_in *evs, size_t n, store_append_result *res,
+                       err_t *err)
+{
+    if (n == 1 || !s->be->append_batch) {
+        for (size_t i = 0; i < n; i++) {
+            if (store_append(s, &evs[i], &res[i], err) < 0) return -1;
+            if (res[i].stale) return 0;
+        }
+        return 0;
+    }
+    return s->be->append_batch(s, evs, n, res, err);
+}
+
 int store_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err)
 {
     if (!s->be->read) return unsupported(s, "store_read", err);

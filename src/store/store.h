@@ -106,6 +106,13 @@ typedef struct store_append_result {
     bool stale;                   /* check_generation failed: nothing stored */
 } store_append_result;
 
+/* store_append of n events (n >= 1) as one write: all of them or none,
+ * in one commit, with one hand-off to the writer. res has n entries. With
+ * check_generation (the first event's generation counts for all), a stale
+ * generation stores none and sets res[0].stale. */
+int store_append_batch(store_t *s, const store_event_in *evs, size_t n, store_append_result *res,
+                       err_t *err);
+
 /* Whether store_append checks store_event_in.generation in the transaction
  * that writes the event: then a publisher may route with the registrations
  * it last saw, without reading the generation per event. */

@@ -279,6 +279,59 @@ static void test_dedup(void **state)
     assert_string_equal(r5.id, r1.id);
 }
 
+/* A batch is one write: one commit for all its events, a key repeated
+ * inside it a duplicate of the first, and none stored when one is refused
+ * or the registrations' generation is stale. */
+static void test_append_batch(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_delivery_spec spec = {.registration = "reg-a"};
+    json_t *data = json_pack("{s:s}", "sku", "B");
+    store_event_in evs[10];
+    for (int i = 0; i < 10; i++)
+        evs[i] = (store_event_in){.provider = "commerce", .type = "t", .data = data,
+                                  .idempotency_key = i == 7 ? "batch-3" : NULL,
+                                  .deliveries = &spec, .ndeliveries = 1};
+    evs[3].idempotency_key = "batch-3";
+    store_append_result res[10];
+    char uuid[37]; /* made first, in a write of its own */
+    assert_int_equal(store_provider_id(f->s, "commerce", uuid, &err), 0);
+    store_stats before, after;
+    store_stats_get(f->s, &before);
+    assert_int_equal(store_append_batch(f->s, evs, 10, res, &err), 0);
+    store_stats_get(f->s, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    assert_int_equal(after.events - before.events, 9);
+    for (int i = 1; i < 10; i++)
+        if (i != 7) assert_true(res[i].position > res[i - (i == 8 ? 2 : 1)].position);
+    assert_true(res[7].duplicate);
+    assert_string_equal(res[7].id, res[3].id);
+    assert_int_equal(journal_count(f->s, NULL), 9);
+
+    /* A refused event: none of the batch. */
+    evs[3].idempotency_key = NULL;
+    evs[7].idempotency_key = NULL;
+    evs[5].type = "";
+    assert_int_equal(store_append_batch(f->s, evs, 10, res, &err), -1);
+    assert_int_equal(err.code, EVK_INVALID);
+    assert_int_equal(journal_count(f->s, NULL), 9);
+    evs[5].type = "t";
+    /* A stale generation: none either, and the first result says so. */
+    for (int i = 0; i < 10; i++) {
+        evs[i].check_generation = true;
+        evs[i].generation = 99;
+    }
+    assert_int_equal(store_append_batch(f->s, evs, 10, res, &err), 0);
+    assert_true(res[0].stale);
+    assert_int_equal(journal_count(f->s, NULL), 9);
+    for (int i = 0; i < 10; i++) evs[i].generation = 0; /* no registration ever changed */
+    assert_int_equal(store_append_batch(f->s, evs, 10, res, &err), 0);
+    assert_false(res[0].stale);
+    assert_int_equal(journal_count(f->s, NULL), 19);
+    json_decref(data);
+}
+
 /* ---- group commit ---- */
 
 #define NTHREADS 16
@@ -1440,6 +1493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_finish_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),

@@ -54,8 +54,10 @@ static int l_publish(lua_State *L)
     /* The event continues the publishing activation's trace. */
     char tp[TRACEPARENT_LEN + 1];
     tracectx_format(&a->trace, tp);
-    int rc = engine_publish_traced(a->engine, provider, type, data, key,
-                                   a->trace.trace_id[0] ? tp : NULL, &res, &err);
+    engine_event ev = {.provider_key = provider, .type = type, .data = data, .idempotency_key = key,
+                       .traceparent = a->trace.trace_id[0] ? tp : NULL,
+                       .checked = true}; /* just above */
+    int rc = engine_publish_events(a->engine, &ev, 1, &res, NULL, &err);
     lua_host_guard_release(L, 6);
     /* A wrong event is the action's mistake: an error, as from any misuse
      * of a host function. A failing journal is a moment's trouble: nil,

@@ -344,6 +344,8 @@ int sq_event_meta_put(store_t *s, const store_event_meta *m, store_put_outcome *
                       err_t *err);
 int sq_event_meta_list(store_t *s, const char *provider, json_t **out, err_t *err);
 int sq_append(store_t *s, const store_event_in *ev, store_append_result *res, err_t *err);
+int sq_append_batch(store_t *s, const store_event_in *evs, size_t n, store_append_result *res,
+                    err_t *err);
 int sq_read(store_t *s, const char *provider, int64_t since, int limit, json_t **out, err_t *err);
 int sq_read_matching(store_t *s, const char *const *providers, const char *const *types, size_t n,
                      int64_t since, int limit, size_t max_bytes, json_t **out, err_t *err);

@@ -151,6 +151,12 @@ typedef struct {
     store_append_result *res;
 } append_arg;
 
+/* Events appended by one op: all of them or none. */
+typedef struct {
+    append_arg *one;
+    size_t n;
+} append_many;
+
 /* The event an idempotency key already stored. */
 static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
 {
@@ -179,9 +185,8 @@ static int writer_generation(conn_t *c, int64_t *gen, err_t *err)
     return 0;
 }
 
-static int run_append(conn_t *c, wop_t *op)
+static int append_one(conn_t *c, wop_t *op, append_arg *a)
 {
-    append_arg *a = op->arg;
     const store_event_in *ev = a->ev;
     const char *what = "cannot append event";
     int64_t now = now_ms();
@@ -195,17 +200,6 @@ static int run_append(conn_t *c, wop_t *op)
                                SQL_INT(now - 24LL * 3600 * 1000)),
                           row_duplicate, a->res, "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
-    }
-    if (ev->check_generation) {
-        /* Registrations changed since the publisher chose the deliveries
-         * (another process, or a change racing this publish): nothing is
-         * written, the publisher chooses again. */
-        int64_t gen;
-        if (writer_generation(c, &gen, &op->err) < 0) return -1;
-        if (gen != ev->generation) {
-            a->res->stale = true;
-            return 0;
-        }
     }
     /* Events of one type are alike: they share a dictionary. */
     char key[300];
@@ -248,31 +242,70 @@ static int run_append(conn_t *c, wop_t *op)
     snprintf(a->res->id, sizeof a->res->id, "%s", a->id);
     a->res->position = position;
     a->res->duplicate = false;
-    op->events = 1;
+    op->events++;
     return 0;
+}
+
+static int run_append(conn_t *c, wop_t *op)
+{
+    append_many *m = op->arg;
+    const store_event_in *ev = m->one[0].ev;
+    if (ev->check_generation) {
+        /* Registrations changed since the publisher chose the deliveries
+         * (another process, or a change racing this publish): nothing is
+         * written, the publisher chooses again. */
+        int64_t gen;
+        if (writer_generation(c, &gen, &op->err) < 0) return -1;
+        if (gen != ev->generation) {
+            m->one[0].res->stale = true;
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (append_one(c, op, &m->one[i]) < 0) {
+            op->events = 0;
+            return -1;
+        }
+    return 0;
+}
+
+int sq_append_batch(store_t *base, const store_event_in *evs, size_t n, store_append_result *res,
+                    err_t *err)
+{
+    sq_t *s = SQ(base);
+    memset(res, 0, n * sizeof *res);
+    for (size_t i = 0; i < n; i++)
+        if (store_event_in_check(&evs[i], err) < 0) return -1;
+    append_arg *one = xcalloc(n, sizeof *one);
+    char (*ids)[37] = xcalloc(n, sizeof *ids);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char uuid[37];
+        if (sq_provider_id(&s->base, evs[i].provider, uuid, err) < 0) {
+            rc = -1;
+            break;
+        }
+        /* The CloudEvent is built here, on the caller's thread: the writer
+         * only binds text. */
+        one[i] = (append_arg){.ev = &evs[i], .id = ids[i], .time_ms = now_ms(), .res = &res[i]};
+        one[i].body = store_cloudevent_text(&evs[i], uuid, ids[i], one[i].time_ms, err);
+        if (!one[i].body) rc = -1;
+    }
+    if (rc == 0) {
+        append_many m = {.one = one, .n = n};
+        wop_t op = {.run = run_append, .arg = &m, .keeps_regdefs = true};
+        rc = store_submit(s, &op, err);
+    }
+    for (size_t i = 0; i < n; i++) free((char *)one[i].body);
+    free(one);
+    free(ids);
+    if (rc < 0) memset(res, 0, n * sizeof *res);
+    return rc;
 }
 
 int sq_append(store_t *base, const store_event_in *ev, store_append_result *res, err_t *err)
 {
-    sq_t *s = SQ(base);
-    memset(res, 0, sizeof *res);
-    if (store_event_in_check(ev, err) < 0) return -1;
-    char uuid[37];
-    if (sq_provider_id(&s->base, ev->provider, uuid, err) < 0) return -1;
-
-    /* The CloudEvent is built here, on the caller's thread: the writer only
-     * binds text. */
-    char id[37];
-    int64_t t = now_ms();
-    char *body = store_cloudevent_text(ev, uuid, id, t, err);
-    if (!body) return -1;
-
-    append_arg a = {.ev = ev, .id = id, .time_ms = t, .body = body, .res = res};
-    wop_t op = {.run = run_append, .arg = &a, .keeps_regdefs = true};
-    int rc = store_submit(s, &op, err);
-    free(body);
-    if (rc < 0) memset(res, 0, sizeof *res);
-    return rc;
+    return sq_append_batch(base, ev, 1, res, err);
 }
 
 /* ---- reading ---- */

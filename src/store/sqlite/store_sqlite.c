@@ -851,6 +851,7 @@ static const store_backend SQLITE_BACKEND = {
     .event_meta_put = sq_event_meta_put,
     .event_meta_list = sq_event_meta_list,
     .append = sq_append,
+    .append_batch = sq_append_batch,
     .read = sq_read,
     .read_matching = sq_read_matching,
     .position_before = sq_position_before,
