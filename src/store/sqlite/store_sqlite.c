@@ -332,7 +332,9 @@ static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
  * process: the CLI) committed since its last transaction. */
 static int writer_begin(conn_t *c, err_t *err)
 {
-    if (conn_exec(c, "BEGIN IMMEDIATE", "cannot start a write transaction", err) < 0) {
+    /* Prepared once: parsing BEGIN and COMMIT cost more than running them. */
+    if (sql_exec(c, ST_BEGIN, "BEGIN IMMEDIATE", NO_ARGS, "cannot start a write transaction",
+                 err) < 0) {
         c->regdef_gen_known = false;
         return -1;
     }
@@ -416,7 +418,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             }
         }
     }
-    if (conn_exec(c, "COMMIT", "cannot commit a write transaction", &err) < 0) {
+    if (sql_exec(c, ST_COMMIT, "COMMIT", NO_ARGS, "cannot commit a write transaction", &err) < 0) {
         for (wop_t *op = first; op; op = op->next) {
             if (op->rc == 0) {
                 op->rc = -1;
