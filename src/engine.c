@@ -11,10 +11,57 @@
 #include "registry/registry.h"
 #include "metrics/metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "core/vec.h"
+
+/* What the store confirmed about run-time providers: pairs of strings,
+ * (id or key asked, the provider's key) and (key, event code). */
+struct engine_known {
+    pthread_mutex_t mu;
+    VEC(char *) providers;
+    VEC(char *) codes;
+};
+
+static void known_free(engine_known *k)
+{
+    if (!k) return;
+    for (size_t i = 0; i < k->providers.n; i++) free(k->providers.v[i]);
+    for (size_t i = 0; i < k->codes.n; i++) free(k->codes.v[i]);
+    free(k->providers.v);
+    free(k->codes.v);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+/* The second string of the pair whose first is a (and second b, when b). */
+static const char *known_find(const engine_known *k, bool codes, const char *a, const char *b)
+{
+    const char *const *v = (const char *const *)(codes ? k->codes.v : k->providers.v);
+    size_t n = codes ? k->codes.n : k->providers.n;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        if (!strcmp(v[i], a) && (!b || !strcmp(v[i + 1], b))) return v[i + 1];
+    return NULL;
+}
+
+static void known_add(engine_known *k, bool codes, const char *a, const char *b)
+{
+    pthread_mutex_lock(&k->mu);
+    if (!known_find(k, codes, a, b)) {
+        if (codes) {
+            VEC_PUSH(&k->codes, xstrdup(a));
+            VEC_PUSH(&k->codes, xstrdup(b));
+        } else {
+            VEC_PUSH(&k->providers, xstrdup(a));
+            VEC_PUSH(&k->providers, xstrdup(b));
+        }
+    }
+    pthread_mutex_unlock(&k->mu);
+}
 
 void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config,
                  const char *api_host)
@@ -33,6 +80,8 @@ void engine_init(engine_t *e, app_t *app, store_t *store, const config_t *config
     const char *first = json_string_value(json_array_get(e->api_tokens, 0));
     e->api_key = xstrdup(first ? first : "");
     if (app && store) e->registry = registry_new(app, store);
+    e->known = xcalloc(1, sizeof *e->known);
+    pthread_mutex_init(&e->known->mu, NULL);
 }
 
 int engine_state_put(engine_t *e, const char *key, json_t *value, int64_t ttl_ms, err_t *err)
@@ -49,6 +98,7 @@ int engine_state_put(engine_t *e, const char *key, json_t *value, int64_t ttl_ms
 void engine_fini(engine_t *e)
 {
     registry_free(e->registry);
+    known_free(e->known);
     free(e->namespace);
     free(e->api_host);
     free(e->api_key);
@@ -81,16 +131,58 @@ const provider_t *engine_provider_by_source(engine_t *e, const char *source, err
     return NULL;
 }
 
+/* Whether provider key has event code type in its metadata (the store's). */
+static bool known_code(engine_t *e, const char *key, const char *type, err_t *err)
+{
+    pthread_mutex_lock(&e->known->mu);
+    bool found = known_find(e->known, true, key, type) != NULL;
+    pthread_mutex_unlock(&e->known->mu);
+    if (found) return true;
+    json_t *meta = NULL;
+    size_t i;
+    json_t *m;
+    if (store_event_meta_list(e->store, key, &meta, err) == 0)
+        json_array_foreach(meta, i, m) {
+            const char *code = json_string_value(json_object_get(m, "code"));
+            if (code && !strcmp(code, type)) found = true;
+        }
+    json_decref(meta);
+    if (found) known_add(e->known, true, key, type);
+    return found;
+}
+
+bool engine_runtime_provider(engine_t *e, const char *id_or_key, const char *type, char *key,
+                             size_t len, bool *known_type, err_t *err)
+{
+    err->code = EVK_OK;
+    if (known_type) *known_type = false;
+    if (!e->store || !e->known || !id_or_key) return false;
+    pthread_mutex_lock(&e->known->mu);
+    const char *k = known_find(e->known, false, id_or_key, NULL);
+    bool ok = k && strlen(k) < len;
+    if (ok) snprintf(key, len, "%s", k);
+    pthread_mutex_unlock(&e->known->mu);
+    if (!k) {
+        json_t *rec = NULL;
+        if (store_io_provider_get(e->store, id_or_key, &rec, err) < 0 || !rec) return false;
+        k = json_string_value(json_object_get(rec, "key"));
+        ok = k && strlen(k) < len;
+        if (ok) {
+            snprintf(key, len, "%s", k);
+            known_add(e->known, false, id_or_key, k);
+        }
+        json_decref(rec);
+    }
+    if (ok && type && known_type) *known_type = known_code(e, key, type, err);
+    return ok;
+}
+
 /* A provider made at run time (the I/O Management API), by key. */
 static bool runtime_provider(engine_t *e, const char *key)
 {
-    json_t *rec = NULL;
+    char k[256];
     err_t err;
-    if (!e->store || store_io_provider_get(e->store, key, &rec, &err) < 0 || !rec) return false;
-    const char *k = json_string_value(json_object_get(rec, "key"));
-    bool ok = k && !strcmp(k, key);
-    json_decref(rec);
-    return ok;
+    return engine_runtime_provider(e, key, NULL, k, sizeof k, NULL, &err) && !strcmp(k, key);
 }
 
 /* The event as a filter sees it: the CloudEvent being published, minus

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 typedef struct delivery delivery_t;
+typedef struct engine_known engine_known;
 typedef struct registry registry_t;
 typedef struct sigkeys sigkeys_t;
 
@@ -30,6 +31,7 @@ typedef struct engine {
     registry_t *registry;         /* manifest + API registrations (NULL without app or store) */
     sigkeys_t *sigkeys;           /* RSA keys signing webhook deliveries (delivery/sigkeys.h);
                                    * the daemon's, NULL elsewhere: deliveries go unsigned */
+    engine_known *known;          /* run-time providers and event codes the store confirmed */
 } engine_t;
 
 /* Fills the engine from parsed settings (borrowed, must outlive the engine;
@@ -77,6 +79,15 @@ int engine_publish_ex(engine_t *e, const char *provider_key, const char *type, j
 int engine_publish_traced(engine_t *e, const char *provider_key, const char *type, json_t *data,
                           const char *idempotency_key, const char *traceparent,
                           store_append_result *res, err_t *err);
+
+/* A provider made at run time (the I/O Management API) by its id or key:
+ * its key into key (len bytes) and, with type, whether that event code is
+ * in its metadata (*known_type). The store is asked only for what it has
+ * not confirmed yet: providers and their event codes are never removed, so
+ * a publisher's provider and code are read once, not per event. false when
+ * there is none (err->code EVK_OK) or the store could not tell (err). */
+bool engine_runtime_provider(engine_t *e, const char *id_or_key, const char *type, char *key,
+                             size_t len, bool *known_type, err_t *err);
 
 /* One event for engine_publish_events. */
 typedef struct engine_event {

@@ -126,23 +126,8 @@ static bool runtime_provider(engine_t *e, const char *source, const char *type, 
     *known_type = false;
     err->code = EVK_OK;
     if (strncmp(source, "urn:uuid:", 9) != 0) return false;
-    json_t *rec = NULL, *meta = NULL;
-    if (store_io_provider_get(e->store, source + 9, &rec, err) < 0 || !rec) return false;
-    const char *k = json_string_value(json_object_get(rec, "key"));
-    bool ok = k && !app_provider(e->app, k) && strlen(k) < len;
-    if (ok) {
-        snprintf(key, len, "%s", k);
-        size_t i;
-        json_t *m;
-        if (store_event_meta_list(e->store, k, &meta, err) == 0)
-            json_array_foreach(meta, i, m) {
-                if (!strcmp(json_string_value(json_object_get(m, "code")), type))
-                    *known_type = true;
-            }
-    }
-    json_decref(meta);
-    json_decref(rec);
-    return ok;
+    return engine_runtime_provider(e, source + 9, type, key, len, known_type, err) &&
+           !app_provider(e->app, key);
 }
 
 /* Validates one CloudEvent; on failure writes why. */

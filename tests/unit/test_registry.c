@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "core/util.h"
 #include "engine.h"
@@ -262,6 +263,58 @@ static void test_publish_sees_another_process_change(void **state)
     engine_fini(&e);
 }
 
+/* A run-time provider (I/O Management API) and its event codes are read
+ * from the store once: an event of theirs costs no read afterwards (the
+ * rows gone from under it show it), while what the store has not confirmed
+ * is asked again (a code added by another process is seen). */
+static void test_runtime_providers_read_once(void **state)
+{
+    reg_fixture *f = *state;
+    err_t err;
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "id", "11111111-2222-4333-8444-555555555555", "key",
+                            "made-at-runtime", "label", "R");
+    bool conflict = false;
+    assert_int_equal(store_io_provider_put(f->store.s, rec, &conflict, &err), 0);
+    json_decref(rec);
+    store_event_meta m = {.provider = "made-at-runtime", .code = "r.one"};
+    assert_int_equal(store_event_meta_put(f->store.s, &m, NULL, &err), 0);
+    engine_t e;
+    engine_init(&e, f->app, f->store.s, NULL, NULL);
+    char key[128];
+    bool known = false;
+    const char *id = "11111111-2222-4333-8444-555555555555";
+    assert_true(engine_runtime_provider(&e, id, "r.one", key, sizeof key, &known, &err));
+    assert_string_equal(key, "made-at-runtime");
+    assert_true(known);
+    assert_true(engine_runtime_provider(&e, id, "r.two", key, sizeof key, &known, &err));
+    assert_false(known);
+    m.code = "r.two";
+    store_t *s2;
+    assert_int_equal(store_open(f->store.dir, &s2, &err), 0);
+    assert_int_equal(store_event_meta_put(s2, &m, NULL, &err), 0);
+    store_close(s2);
+    assert_true(engine_runtime_provider(&e, id, "r.two", key, sizeof key, &known, &err));
+    assert_true(known);
+
+    /* Gone from the store: still known to this engine, unknown to a new one. */
+    char *path = path_join(f->store.dir, "evkit.db");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM io_providers; DELETE FROM event_metadata", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(path);
+    assert_true(engine_runtime_provider(&e, id, "r.one", key, sizeof key, &known, &err));
+    assert_true(known);
+    engine_t fresh;
+    engine_init(&fresh, f->app, f->store.s, NULL, NULL);
+    assert_false(engine_runtime_provider(&fresh, id, "r.one", key, sizeof key, &known, &err));
+    assert_int_equal(err.code, EVK_OK);
+    engine_fini(&fresh);
+    engine_fini(&e);
+}
+
 static void test_manifest_ones_are_read_only(void **state)
 {
     reg_fixture *f = *state;
@@ -444,6 +497,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_update_delete, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_publish_sees_another_process_change, reg_setup,
                                         reg_teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_providers_read_once, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_manifest_ones_are_read_only, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_webhooks_need_the_check, reg_setup, reg_teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotation, reg_setup, reg_teardown),
