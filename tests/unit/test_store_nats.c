@@ -760,6 +760,222 @@ static void test_triggers_and_filtered(void **state)
     assert_int_equal(info.backlog, 0);
 }
 
+/* ---- three servers, three replicas ---- */
+
+/* A JetStream cluster of three nats-servers on loopback: there, and not on
+ * one server, JetStream 2.9 lets two compare-and-sets expecting the same
+ * revision both pass. */
+typedef struct {
+    pid_t pid[3];
+    int port[3], route[3];
+    char *dir;
+    char urls[200];
+} tu_cluster;
+
+static void cluster_start(tu_cluster *c)
+{
+    c->dir = tu_tmpdir();
+    for (int i = 0; i < 3; i++) {
+        c->port[i] = tu_free_port();
+        c->route[i] = tu_free_port();
+    }
+    char routes[160];
+    snprintf(routes, sizeof routes, "nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d",
+             c->route[0], c->route[1], c->route[2]);
+    snprintf(c->urls, sizeof c->urls,
+             "nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", c->port[0],
+             c->port[1], c->port[2]);
+    for (int i = 0; i < 3; i++) {
+        char port[16], name[16], sd[512], cl[64];
+        snprintf(port, sizeof port, "%d", c->port[i]);
+        snprintf(name, sizeof name, "n%d", i);
+        snprintf(sd, sizeof sd, "%s/n%d", c->dir, i);
+        snprintf(cl, sizeof cl, "nats://127.0.0.1:%d", c->route[i]);
+        c->pid[i] = fork();
+        if (c->pid[i] == 0) {
+            freopen("/dev/null", "w", stdout);
+            freopen("/dev/null", "w", stderr);
+            execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-n", name, "-js",
+                   "-sd", sd, "--cluster_name", "evkit", "--cluster", cl, "--routes", routes,
+                   (char *)NULL);
+            _exit(127);
+        }
+    }
+}
+
+static void cluster_stop(tu_cluster *c)
+{
+    for (int i = 0; i < 3; i++) {
+        kill(c->pid[i], SIGTERM);
+        waitpid(c->pid[i], NULL, 0);
+    }
+    tu_rmrf(c->dir);
+    free(c->dir);
+}
+
+/* Opens a store on the cluster once JetStream has elected its leaders. */
+static store_t *cluster_open(const tu_cluster *c)
+{
+    store_opts o = {.dir = c->dir, .url = c->urls, .timeout_ms = 5000};
+    err_t err = {0};
+    for (int64_t until = now_ms() + 90000; now_ms() < until; sleep_ms(500)) {
+        store_t *s = NULL;
+        if (store_open_with(&o, &s, &err) == 0) return s;
+    }
+    fprintf(stderr, "the cluster did not come up: %s\n", err.msg);
+    abort();
+}
+
+#define NODES 2
+#define THREADS 6 /* three per node */
+#define ROUNDS 12
+
+typedef struct {
+    store_t *s;
+    int thread;
+    pthread_barrier_t *barrier;
+    int claimed[ROUNDS];
+    int failed;
+} race_arg;
+
+static void race_failed(race_arg *r, const char *what, const err_t *err)
+{
+    fprintf(stderr, "thread %d: %s: %s\n", r->thread, what, err->msg);
+    r->failed++;
+}
+
+/* Each thread counts ROUNDS filtered events, all threads round by round. */
+static void *filter_racer(void *ud)
+{
+    race_arg *r = ud;
+    const char *filtered[] = {"reg-race"};
+    json_t *data = json_pack("{s:i}", "n", r->thread);
+    store_event_in ev = {.provider = "commerce", .type = "t", .data = data,
+                         .filtered = filtered, .nfiltered = 1};
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_barrier_wait(r->barrier);
+        store_append_result res;
+        err_t err;
+        if (store_append(r->s, &ev, &res, &err) < 0) race_failed(r, "store_append", &err);
+    }
+    json_decref(data);
+    return NULL;
+}
+
+/* Each thread claims each slot of a trigger, all threads at once. */
+static void *slot_racer(void *ud)
+{
+    race_arg *r = ud;
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_barrier_wait(r->barrier);
+        char id[33];
+        snprintf(id, sizeof id, "t%d-s%d", r->thread, i);
+        bool claimed = false;
+        err_t err;
+        if (store_trigger_claim(r->s, "race", 60000LL * (i + 1), id, &claimed, &err) < 0)
+            race_failed(r, "store_trigger_claim", &err);
+        r->claimed[i] = claimed;
+    }
+    return NULL;
+}
+
+/* One delivery or more, waiting for them a while (another node's consumer
+ * is found within 2 s). */
+static int claim_some(store_t *s, int max, store_delivery **d, size_t *n, err_t *err)
+{
+    for (int64_t until = now_ms() + 10000; now_ms() < until; sleep_ms(20)) {
+        if (store_claim(s, max, 60000, d, n, err) < 0) return -1;
+        if (*n > 0) return 0;
+        free(*d);
+        *d = NULL;
+    }
+    return 0;
+}
+
+/* Each thread records a failed attempt while one changes the state, at
+ * the same instant; the state read after each round is the one set. */
+static void *last_racer(void *ud)
+{
+    race_arg *r = ud;
+    for (int i = 0; i < ROUNDS; i++) {
+        err_t err;
+        store_delivery *d = NULL;
+        size_t n = 0;
+        if (r->thread > 0 && claim_some(r->s, 1, &d, &n, &err) < 0)
+            race_failed(r, "store_claim", &err);
+        reg_state st = i % 2 ? REG_ACTIVE : REG_UNSTABLE;
+        pthread_barrier_wait(r->barrier);
+        if (r->thread == 0 && store_reg_set_state(r->s, "reg-race", st, &err) < 0)
+            race_failed(r, "store_reg_set_state", &err);
+        for (size_t k = 0; k < n; k++) {
+            char msg[32];
+            snprintf(msg, sizeof msg, "boom %d", r->thread);
+            store_attempt a = {.delivery_id = d[k].id, .outcome = DELIVERY_FAILED,
+                               .started_ms = now_ms(), .ended_ms = now_ms(), .status_code = 400,
+                               .error = msg};
+            if (store_finish(r->s, &a, &err) < 0) race_failed(r, "store_finish", &err);
+        }
+        free_claims(d, n);
+        pthread_barrier_wait(r->barrier);
+        store_reg_info info;
+        if (r->thread == 0 && store_reg_info_get(r->s, "reg-race", &info, &err) == 0 &&
+            info.state != st)
+            r->claimed[i] = 1; /* the state change was lost */
+    }
+    return NULL;
+}
+
+static void race(store_t *const *nodes, void *(*fn)(void *), race_arg *args)
+{
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, THREADS);
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (race_arg){.s = nodes[i % NODES], .thread = i, .barrier = &barrier};
+        pthread_create(&th[i], NULL, fn, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    for (int i = 0; i < THREADS; i++) assert_int_equal(args[i].failed, 0);
+}
+
+/* Two nodes on three replicas, three threads each, updating at the same
+ * instant: the filtered count loses no event, each trigger slot is claimed
+ * once, and the last errors written meanwhile lose no state change. */
+static void test_cluster_concurrent_updates(void **state)
+{
+    (void)state;
+    tu_cluster c;
+    cluster_start(&c);
+    store_t *nodes[NODES];
+    for (int i = 0; i < NODES; i++) nodes[i] = cluster_open(&c);
+    race_arg args[THREADS];
+    err_t err;
+
+    race(nodes, filter_racer, args);
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(nodes[1], "reg-race", &info, &err), 0);
+    assert_int_equal(info.filtered, THREADS * ROUNDS);
+
+    race(nodes, slot_racer, args);
+    for (int i = 0; i < ROUNDS; i++) {
+        int winners = 0;
+        for (int t = 0; t < THREADS; t++) winners += args[t].claimed[i];
+        assert_int_equal(winners, 1);
+    }
+
+    for (int i = 0; i < (THREADS - 1) * ROUNDS; i++)
+        append(nodes[0], "commerce", "t", i, NULL, "reg-race", NULL);
+    race(nodes, last_racer, args);
+    for (int i = 0; i < ROUNDS; i++) assert_int_equal(args[0].claimed[i], 0);
+    assert_int_equal(store_reg_info_get(nodes[0], "reg-race", &info, &err), 0);
+    assert_non_null(strstr(info.last_error, "boom"));
+    assert_true(info.last_attempt_ms > 0);
+
+    for (int i = 0; i < NODES; i++) store_close(nodes[i]);
+    cluster_stop(&c);
+}
+
 static void put_activation(store_t *s, const char *id, const char *name, const char *pkg,
                            int64_t start, int64_t end)
 {
@@ -1053,6 +1269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activations_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_io_browse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traces_oldest_first, setup, teardown),
+        cmocka_unit_test(test_cluster_concurrent_updates),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

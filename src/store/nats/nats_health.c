@@ -1,6 +1,7 @@
 /* nats_health: registration health shared by every node: the state record
- * in KV evkit_regs ({state, enabled_at, last_error, last_attempt}, changed
- * by compare-and-set), one message per finished attempt on the stream
+ * in KV evkit_regs ({state, enabled_at}, changed by compare-and-set; the
+ * last attempt and error beside it, put plainly), filtered events counted
+ * as messages on EVKIT_COUNTS, one message per finished attempt on the stream
  * EVKIT_HEALTH (subject by registration, minute, outcome and latency
  * bucket; the stream's per-subject counts are the windows and the charts;
  * 25 h max age), and the backlog samples in KV evkit_health. */
@@ -29,8 +30,7 @@ static int reg_update(js_t *j, const char *registration, reg_change change, void
         if (js_kv_get_json(j, j->regs, key, &rec, &rev, err) < 0) break;
         bool create = !rec;
         if (!rec)
-            rec = json_pack("{s:s, s:I, s:s, s:I}", "state", "ACTIVE", "enabled_at",
-                            (json_int_t)now_ms(), "last_error", "", "last_attempt", (json_int_t)0);
+            rec = json_pack("{s:s, s:I}", "state", "ACTIVE", "enabled_at", (json_int_t)now_ms());
         if (change) change(rec, ud);
         bool lost = false;
         /* Nothing to change on a present record: no write. */
@@ -66,31 +66,106 @@ int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *er
 
 /* ---- per attempt ---- */
 
-typedef struct {
-    const char *error;
-    int64_t at_ms;
-} last_arg;
-
-static void set_last(json_t *rec, void *ud)
+/* The last attempt and the last error are not in the record: each is its
+ * own key, "<registration>.last" {at} and "<registration>.error" {at,
+ * error}, written by a plain put. The newest write wins, which is what
+ * "last" means, and no compare-and-set on the record can lose a state
+ * change to an attempt's write (or the other way round), as JetStream
+ * 2.9's clustered compare-and-set may let both pass. */
+static char *reg_key(const char *registration, const char *suffix)
 {
-    last_arg *a = ud;
-    json_object_set_new(rec, "last_attempt", json_integer(a->at_ms));
-    if (a->error) json_object_set_new(rec, "last_error", json_string(a->error));
+    return js_token_in("", registration, suffix);
 }
 
-static void add_filtered(json_t *rec, void *ud)
+static int put_last(js_t *j, const char *registration, const char *error, int64_t at_ms,
+                    err_t *err)
 {
-    (void)ud;
-    json_object_set_new(rec, "filtered",
-                        json_integer(json_integer_value(json_object_get(rec, "filtered")) + 1));
+    char *k = reg_key(registration, ".last");
+    json_t *v = json_pack("{s:I}", "at", (json_int_t)at_ms);
+    int rc = js_kv_put_json(j, j->regs, k, v, 0, false, NULL, err);
+    json_decref(v);
+    free(k);
+    if (rc < 0 || !error) return rc;
+    k = reg_key(registration, ".error");
+    v = json_pack("{s:I, s:s}", "at", (json_int_t)at_ms, "error", error);
+    rc = js_kv_put_json(j, j->regs, k, v, 0, false, NULL, err);
+    json_decref(v);
+    free(k);
+    return rc;
 }
 
-/* A compare-and-set on the registration's record: on a 3-replica
- * JetStream 2.9 two nodes counting at the same instant may lose one. */
+/* The last attempt's time and the last error since enabled_ms (an
+ * enable clears it) into out. */
+static int get_last(js_t *j, const char *registration, int64_t enabled_ms, store_reg_info *out,
+                    err_t *err)
+{
+    json_t *last = NULL, *error = NULL;
+    char *k = reg_key(registration, ".last");
+    int rc = js_kv_get_json(j, j->regs, k, &last, NULL, err);
+    free(k);
+    k = reg_key(registration, ".error");
+    if (rc == 0) rc = js_kv_get_json(j, j->regs, k, &error, NULL, err);
+    free(k);
+    int64_t at = json_integer_value(json_object_get(last, "at"));
+    if (at > out->last_attempt_ms) out->last_attempt_ms = at;
+    const char *text = json_string_value(json_object_get(error, "error"));
+    if (text && json_integer_value(json_object_get(error, "at")) > enabled_ms)
+        snprintf(out->last_error, sizeof out->last_error, "%s", text);
+    json_decref(last);
+    json_decref(error);
+    return rc;
+}
+
+/* Filtered events are counted as one empty message each on
+ * evkit.count.<registration>.filtered (EVKIT_COUNTS): the stream's
+ * per-subject count is the number, and appending loses nothing when nodes
+ * count at once. */
 int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
 {
     err->msg[0] = '\0';
-    return reg_update(j, registration, add_filtered, NULL, NULL, err);
+    char *subject = js_token_in("evkit.count.", registration, ".filtered");
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    int64_t deadline = now_ms() + COUNT_RETRY_MS;
+    do s = js_Publish(&ack, j->js, subject, "", 0, NULL, &jerr);
+    while (js_retry_wait(j, s, &deadline));
+    jsPubAck_Destroy(ack);
+    free(subject);
+    if (s != NATS_OK) return js_fail(err, s, "cannot count the filtered event");
+    return 0;
+}
+
+static int filtered_count(js_t *j, const char *registration, int64_t *n, err_t *err)
+{
+    *n = 0;
+    char *subject = js_token_in("evkit.count.", registration, ".filtered");
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_subject_counts(j, JS_COUNTS, subject, &si);
+    for (int i = 0; s == NATS_OK && si->State.Subjects && i < si->State.Subjects->Count; i++)
+        if (!strcmp(si->State.Subjects->List[i].Subject, subject))
+            *n = (int64_t)si->State.Subjects->List[i].Msgs;
+    jsStreamInfo_Destroy(si);
+    free(subject);
+    if (s != NATS_OK) return js_fail(err, s, "cannot read the filtered count");
+    return 0;
+}
+
+void js_reg_forget(js_t *j, const char *registration)
+{
+    const char *suffixes[] = {"", ".last", ".error"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *k = reg_key(registration, suffixes[i]);
+        kvStore_Delete(j->regs, k);
+        free(k);
+    }
+    char *subject = js_token_in("evkit.count.", registration, ".>");
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = subject;
+    jsErrCode jerr = 0;
+    js_PurgeStream(j->js, JS_COUNTS, &o, &jerr);
+    free(subject);
 }
 
 typedef void (*minute_change)(json_t *v, const void *ud);
@@ -168,8 +243,7 @@ int js_health_record(js_t *j, const char *registration, const store_attempt *at,
     /* An undeliverable event says nothing about the target: not counted. */
     if (at->outcome != DELIVERY_UNDELIVERABLE && count_attempt(j, registration, at, at_ms, err) < 0)
         return -1;
-    last_arg a = {.error = error, .at_ms = at_ms};
-    return reg_update(j, registration, set_last, &a, NULL, err);
+    return put_last(j, registration, error, at_ms, err);
 }
 
 /* The per-subject counts of the health stream under filter, to fn
@@ -267,12 +341,13 @@ int js_reg_info_get(store_t *s, const char *registration, store_reg_info *out, e
     err->msg[0] = '\0';
     if (reg_update(j, registration, NULL, NULL, &rec, err) < 0) return -1;
     out->state = reg_state_parse(json_string_value(json_object_get(rec, "state")));
-    snprintf(out->last_error, sizeof out->last_error, "%s",
-             json_string_value(json_object_get(rec, "last_error")) ?: "");
-    out->last_attempt_ms = json_integer_value(json_object_get(rec, "last_attempt"));
-    out->filtered = json_integer_value(json_object_get(rec, "filtered"));
     int64_t enabled = json_integer_value(json_object_get(rec, "enabled_at"));
     json_decref(rec);
+    out->last_error[0] = '\0';
+    out->last_attempt_ms = 0;
+    if (get_last(j, registration, enabled, out, err) < 0 ||
+        filtered_count(j, registration, &out->filtered, err) < 0)
+        return -1;
     int64_t since = now_ms() - DAY_MS;
     if (enabled > since) since = enabled;
     if (js_reg_window(s, registration, since, &out->attempts_24h, &out->failures_24h, err) < 0 ||
@@ -292,10 +367,8 @@ static void set_state(json_t *rec, void *ud)
 {
     state_arg *a = ud;
     json_object_set_new(rec, "state", json_string(reg_state_name(a->st)));
-    if (a->enable) {
-        json_object_set_new(rec, "enabled_at", json_integer(now_ms()));
-        json_object_set_new(rec, "last_error", json_string(""));
-    }
+    /* The last error before it no longer shows (get_last). */
+    if (a->enable) json_object_set_new(rec, "enabled_at", json_integer(now_ms()));
 }
 
 int js_reg_set_state(store_t *s, const char *registration, reg_state st, err_t *err)

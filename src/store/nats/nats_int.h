@@ -17,6 +17,7 @@
 #define JS_HEALTH "EVKIT_HEALTH"
 #define JS_SPANS "EVKIT_SPANS"
 #define JS_RUNS "EVKIT_RUNS"
+#define JS_COUNTS "EVKIT_COUNTS"
 #define KV_EVENTIDS "evkit_eventids"
 #define KV_DEDUP "evkit_dedup"
 #define KV_ATTEMPTS "evkit_attempts"
@@ -48,6 +49,7 @@ typedef struct js_held {
 typedef struct js_sub {
     char *registration;
     natsSubscription *sub;
+    pthread_mutex_t fetch_mu;   /* libnats refuses a second fetch while one runs */
     _Atomic int64_t ack_wait_ms;
     _Atomic bool disabled;      /* the registration's state, as last read */
     _Atomic int64_t checked_ms; /* when (0: read it again) */
@@ -111,6 +113,13 @@ int js_next_msg(js_t *j, const char *stream, uint64_t seq, const char *subject, 
 int js_publish(js_t *j, const char *subject, const char *body, const char *msg_id,
                const char *const *headers, const char *what, uint64_t *seq, bool *dup,
                err_t *err);
+/* Whether this node is the one to do what msg_id names (a delivery's
+ * attempt, a trigger's slot): the first publish of msg_id on subject of
+ * EVKIT_RUNS wins, through JetStream's duplicate window (2 min), which
+ * holds where a compare-and-set does not (JetStream 2.9 checks a KV
+ * revision before its raft round, so two nodes may both pass). 1: this
+ * node, 0: another, -1: unknown (err). */
+int js_first_to(js_t *j, const char *subject, const char *msg_id, err_t *err);
 /* Sorts the JSON array arr in place with cmp (over json_t **). */
 void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *));
 /* Wakes this node's store_wait_work and, through evkit.kick, every node's. */
@@ -249,6 +258,8 @@ int js_health_record(js_t *j, const char *registration, const store_attempt *at,
                      const char *error, int64_t at_ms, err_t *err);
 /* Counts one event registration's filter turned away. */
 int js_reg_count_filtered(js_t *j, const char *registration, err_t *err);
+/* A registration's health starts over (a new one of an old name). */
+void js_reg_forget(js_t *j, const char *registration);
 /* Whether registration is DISABLED (creating its record ACTIVE when absent). */
 int js_reg_disabled(js_t *j, const char *registration, bool *disabled, err_t *err);
 /* nats_records.c */

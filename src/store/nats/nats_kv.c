@@ -135,9 +135,7 @@ int js_regdef_put(store_t *s, const char *name, const json_t *def, regdef_mode m
             rc = err_code(err, EVK_CONFLICT, "registration %s changed meanwhile; try again", name);
         if (rc == 0 && !there) {
             /* A new name starts with a clean health record. */
-            char *tok = js_token(name);
-            kvStore_Delete(j->regs, tok);
-            free(tok);
+            js_reg_forget(j, name);
         }
         if (rc == 0) rc = bump_generation(j, err);
     }
@@ -235,7 +233,7 @@ int js_key_get(store_t *s, const char *name, unsigned char *out, size_t len, err
 /* ---- scheduled triggers ---- */
 
 /* meta "trigger.<name>" = {since, last, id, pending}, changed by
- * compare-and-set: of several nodes claiming a slot, one wins. */
+ * compare-and-set (a lost race read again and retried). */
 typedef bool (*trig_change)(json_t *rec, void *ud);
 
 static int trigger_update(js_t *j, const char *name, int64_t now, trig_change change, void *ud,
@@ -300,12 +298,27 @@ static bool claim_slot(json_t *rec, void *ud)
     return true;
 }
 
+/* The record's compare-and-set alone would let two nodes claim one slot
+ * (JetStream 2.9's clustered compare-and-set); the slot goes to the first
+ * node to claim "trigger.<name>.<slot>" (js_first_to), which then records
+ * it unless a later slot was claimed meanwhile. */
 int js_trigger_claim(store_t *s, const char *name, int64_t slot_ms, const char *activation_id,
                      bool *claimed, err_t *err)
 {
-    claim_arg a = {.slot = slot_ms, .id = activation_id};
+    js_t *j = JS(s);
+    *claimed = false;
     if (err) err->msg[0] = '\0';
-    int rc = trigger_update(JS(s), name, now_ms(), claim_slot, &a, NULL, err);
+    store_trigger_rec rec;
+    if (trigger_update(j, name, now_ms(), NULL, NULL, &rec, err) < 0) return -1;
+    if (rec.last_ms >= slot_ms) return 0;
+    char *msg_id = js_token_in("trigger.", name, "");
+    char *slot_id = xasprintf("%s.%lld", msg_id, (long long)slot_ms);
+    int first = js_first_to(j, "evkit.run.t", slot_id, err);
+    free(slot_id);
+    free(msg_id);
+    if (first <= 0) return first;
+    claim_arg a = {.slot = slot_ms, .id = activation_id};
+    int rc = trigger_update(j, name, now_ms(), claim_slot, &a, NULL, err);
     *claimed = rc == 0 && a.claimed;
     return rc;
 }

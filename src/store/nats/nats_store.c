@@ -5,6 +5,7 @@
 #include "store/nats/nats_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,6 +121,26 @@ int js_publish(js_t *j, const char *subject, const char *body, const char *msg_i
     if (dup) *dup = ack->Duplicate;
     jsPubAck_Destroy(ack);
     return 0;
+}
+
+int js_first_to(js_t *j, const char *subject, const char *msg_id, err_t *err)
+{
+    char body[64];
+    snprintf(body, sizeof body, "%s.%llu", j->node_id, (unsigned long long)++j->runs);
+    uint64_t at = 0;
+    bool dup = false;
+    if (js_publish(j, subject, body, msg_id, NULL, "cannot take the work", &at, &dup, err) < 0)
+        return -1;
+    if (!dup) return 1;
+    /* A duplicate may be this node's own publish, sent again after a
+     * timeout: the stored body says whose it is. */
+    natsMsg *tok = NULL;
+    int found = js_msg_at(j, JS_RUNS, at, "cannot check whose the work is", &tok, err);
+    if (found <= 0) return found;
+    size_t len = strlen(body);
+    int mine = (size_t)natsMsg_GetDataLength(tok) == len && !memcmp(natsMsg_GetData(tok), body, len);
+    natsMsg_Destroy(tok);
+    return mine;
 }
 
 void js_sort_array(json_t *arr, int (*cmp)(const void *, const void *))
@@ -328,7 +349,8 @@ static int ensure_all(js_t *j, err_t *err)
         ensure_stream(j, "EVKIT_TRACES", "evkit.trace.>", js_LimitsPolicy, 0, err) < 0 ||
         ensure_stream(j, JS_HEALTH, "evkit.health.>", js_LimitsPolicy, HEALTH_TTL_MS, err) < 0 ||
         ensure_stream(j, JS_SPANS, "evkit.span.>", js_LimitsPolicy, 0, err) < 0 ||
-        ensure_stream(j, JS_RUNS, "evkit.run.>", js_LimitsPolicy, RUNS_AGE_MS, err) < 0)
+        ensure_stream(j, JS_RUNS, "evkit.run.>", js_LimitsPolicy, RUNS_AGE_MS, err) < 0 ||
+        ensure_stream(j, JS_COUNTS, "evkit.count.>", js_LimitsPolicy, 0, err) < 0)
         return -1;
     if (ensure_bucket(j, &j->eventids, KV_EVENTIDS, 0, err) < 0 ||
         ensure_bucket(j, &j->dedup, KV_DEDUP, DEDUP_TTL_MS, err) < 0 ||

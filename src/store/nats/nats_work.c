@@ -125,6 +125,7 @@ static js_sub *sub_of(js_t *j, const char *registration, int64_t lease_ms, err_t
         x = xcalloc(1, sizeof *x);
         x->registration = xstrdup(registration);
         x->sub = sub;
+        pthread_mutex_init(&x->fetch_mu, NULL);
         x->ack_wait_ms = lease_ms;
         x->next = j->subs;
         j->subs = x;
@@ -179,6 +180,7 @@ void js_work_free(js_t *j)
     for (js_sub *x = j->subs; x;) {
         js_sub *next = x->next;
         natsSubscription_Destroy(x->sub);
+        pthread_mutex_destroy(&x->fetch_mu);
         free(x->registration);
         free(x);
         x = next;
@@ -211,29 +213,13 @@ static int at_head(js_t *j, natsMsg *m, uint64_t seq, bool *head, err_t *err)
  * JetStream 2.9 hands a message out again at once when the new leader of
  * its consumer never learnt of a delivery (its server died just after):
  * that copy carries the same delivery count, while a real redelivery (ack
- * wait, NAK) counts one more. The first node to publish the message id
- * "<seq>.<dc>" (deduplicated by the stream) runs it. 1: this node, 0:
- * another, -1: unknown (err). */
+ * wait, NAK) counts one more. The first node to claim "<seq>.<dc>" runs
+ * it. 1: this node, 0: another, -1: unknown (err). */
 static int run_token(js_t *j, uint64_t seq, uint64_t dc, err_t *err)
 {
-    char msg_id[48], body[64];
+    char msg_id[48];
     snprintf(msg_id, sizeof msg_id, "%llu.%llu", (unsigned long long)seq, (unsigned long long)dc);
-    snprintf(body, sizeof body, "%s.%llu", j->node_id, (unsigned long long)++j->runs);
-    uint64_t at = 0;
-    bool dup = false;
-    if (js_publish(j, "evkit.run.d", body, msg_id, NULL, "cannot take the delivery", &at, &dup,
-                   err) < 0)
-        return -1;
-    if (!dup) return 1;
-    /* A duplicate may be this node's own publish, sent again after a
-     * timeout: the stored body says whose it is. */
-    natsMsg *tok = NULL;
-    int found = js_msg_at(j, JS_RUNS, at, "cannot check whose the delivery is", &tok, err);
-    if (found <= 0) return found;
-    size_t len = strlen(body);
-    int mine = (size_t)natsMsg_GetDataLength(tok) == len && !memcmp(natsMsg_GetData(tok), body, len);
-    natsMsg_Destroy(tok);
-    return mine;
+    return js_first_to(j, "evkit.run.d", msg_id, err);
 }
 
 static char *seq_key(int64_t seq)
@@ -339,7 +325,11 @@ static int pull(js_t *j, js_sub *x, int max, store_delivery **out, size_t *n, si
      * expires: keep that short, a claim must not block the dispatcher. */
     fr.Expires = PULL_EXPIRES_MS * NS_PER_MS;
     natsMsgList list = {0};
+    /* Threads of one node claim at once (workers claiming more of their
+     * registration): one fetch at a time per subscription. */
+    pthread_mutex_lock(&x->fetch_mu);
     natsStatus s = natsSubscription_FetchRequest(&list, x->sub, &fr);
+    pthread_mutex_unlock(&x->fetch_mu);
     if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return 0;
     if (s != NATS_OK) return js_fail(err, s, "cannot pull deliveries");
     for (int i = 0; i < list.Count; i++) {
@@ -664,6 +654,7 @@ int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *e
     if (*pp) *pp = x->next;
     pthread_mutex_unlock(&j->mu);
     natsSubscription_Destroy(x->sub);
+    pthread_mutex_destroy(&x->fetch_mu);
     free(x->registration);
     free(x);
     char *name = consumer_name(registration);
