@@ -182,6 +182,46 @@ function runs() {
   return readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
+// evkit check and evkit serve against store settings that cannot work: each
+// ends soon with an error saying what is wrong, never a hang.
+function refuses(args, store, want) {
+  const t0 = Date.now();
+  const r = spawnSync(bin, args, { env: { ...process.env, EVKIT_STORE: store }, encoding: 'utf8', timeout: 60000 });
+  const took = Date.now() - t0;
+  assert.notEqual(r.status, 0, `evkit ${args[0]} on ${store} succeeded`);
+  assert.equal(r.signal, null, `evkit ${args[0]} on ${store} hung (killed after ${took} ms)`);
+  assert.match(r.stderr, want, `evkit ${args[0]} on ${store}`);
+  assert.ok(took < 45000, `evkit ${args[0]} on ${store} took ${took} ms`);
+}
+
+test('bad store settings: a clear error from evkit check and evkit serve, never a hang', { timeout: 300000 }, async () => {
+  const [down, plain, alone, r0, r1, r2] = freePorts(6);
+  const check = ['check', '--app', app];
+  const serve = ['serve', '--app', app, '--data', dir, '--listen', '127.0.0.1:0'];
+  refuses(check, 'http://127.0.0.1:4222', /nats:\/\/HOST:PORT or tls:\/\/HOST:PORT/);
+  for (const args of [check, serve]) refuses(args, `nats://127.0.0.1:${down}`, /no NATS server answers/);
+  const sd = mkdtempSync(path.join(tmpdir(), 'evkit-badcfg-'));
+  const procs = [
+    spawn('nats-server', ['-a', '127.0.0.1', '-p', String(plain)], { stdio: 'ignore' }),
+    // One server of a three-server JetStream cluster whose others never come: no leader.
+    spawn('nats-server', ['-a', '127.0.0.1', '-p', String(alone), '-js', '-sd', sd, '-n', 'alone',
+      '--cluster_name', 'lonely', '--cluster', `nats://127.0.0.1:${r0}`,
+      '--routes', [r0, r1, r2].map((p) => `nats://127.0.0.1:${p}`).join(',')], { stdio: 'ignore' }),
+  ];
+  try {
+    for (const port of [plain, alone]) {
+      spawnSync('bash', ['-c', `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && exit 0; sleep 0.05; done; exit 1`]);
+    }
+    for (const args of [check, serve]) {
+      refuses(args, `nats://127.0.0.1:${plain}`, /JetStream is not enabled/);
+      refuses(args, `nats://127.0.0.1:${alone}`, /most of its servers are up/);
+    }
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(sd, { recursive: true, force: true });
+  }
+});
+
 test('three evkit nodes on a 3-server JetStream cluster: kill -9 of a node and of a server lose nothing, run one attempt of a key at a time, in order', { timeout: 900000 }, async () => {
   for (let i = 0; i < 3; i++) cluster.start(i);
   await clusterReady();

@@ -190,6 +190,91 @@ static void test_open_incompatible_stream(void **state)
     tu_nats_stop(&srv);
 }
 
+/* A list whose first server is down (stopped for maintenance, say): the
+ * next one is used. */
+static void test_open_first_server_down(void **state)
+{
+    (void)state;
+    tu_nats srv;
+    tu_nats_start(&srv, true);
+    char url[160];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d,%s", tu_free_port(), srv.url);
+    store_opts o = {.dir = srv.dir, .url = url, .timeout_ms = 3000};
+    store_t *s = NULL;
+    err_t err = {0};
+    int rc = store_open_with(&o, &s, &err);
+    if (rc < 0) fprintf(stderr, "store_open_with: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    store_append_result r = append(s, "commerce", "a.b", 1, NULL, NULL, NULL);
+    assert_true(r.position > 0);
+    store_close(s);
+    tu_nats_stop(&srv);
+}
+
+/* Something listens on the port but never speaks NATS (a wrong port): an
+ * error within the timeout, not a hang. */
+static void test_open_silent_port(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", ntohs(a.sin_port));
+    store_opts o = {.dir = "/tmp", .url = url, .timeout_ms = 1000};
+    store_t *s = NULL;
+    err_t err = {0};
+    int64_t t0 = now_ms();
+    assert_int_equal(store_open_with(&o, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "no NATS server answers"));
+    assert_true(now_ms() - t0 < 10000);
+    close(fd);
+}
+
+/* One server of a three-server JetStream cluster, alone: JetStream is on
+ * but has no leader to answer. A clear error within a bound. */
+static void test_open_cluster_without_quorum(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    int port = tu_free_port(), r0 = tu_free_port(), r1 = tu_free_port(), r2 = tu_free_port();
+    char p[16], cl[64], routes[200];
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(cl, sizeof cl, "nats://127.0.0.1:%d", r0);
+    snprintf(routes, sizeof routes, "nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d",
+             r0, r1, r2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, "-n", "alone", "-js",
+               "-sd", dir, "--cluster_name", "evkit", "--cluster", cl, "--routes", routes,
+               (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && !tu_port_open(port); i++) sleep_ms(25);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    store_opts o = {.dir = dir, .url = url, .timeout_ms = 2000};
+    store_t *s = NULL;
+    err_t err = {0};
+    int64_t t0 = now_ms();
+    assert_int_equal(store_open_with(&o, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "JetStream cluster answers once most of its servers are up"));
+    assert_true(now_ms() - t0 < 60000);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void test_open_twice_idempotent(void **state)
 {
     fixture *f = *state;
@@ -1253,6 +1338,9 @@ int main(void)
         cmocka_unit_test(test_open_no_server),
         cmocka_unit_test(test_open_jetstream_off),
         cmocka_unit_test(test_open_incompatible_stream),
+        cmocka_unit_test(test_open_first_server_down),
+        cmocka_unit_test(test_open_silent_port),
+        cmocka_unit_test(test_open_cluster_without_quorum),
         cmocka_unit_test_setup_teardown(test_open_twice_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),

@@ -236,11 +236,19 @@ static int js_connect(js_t *j, const store_opts *o, err_t *err)
     jsErrCode jerr = 0;
     s = js_GetAccountInfo(&ai, j->js, NULL, &jerr);
     if (s != NATS_OK) {
-        if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || jerr == JSNotEnabledErr ||
+        /* Nobody serves JetStream's API: it is off. */
+        if (s == NATS_NO_RESPONDERS || jerr == JSNotEnabledErr ||
             jerr == JSNotEnabledForAccountErr)
             return err_code(err, EVK_UNAVAILABLE,
                             "JetStream is not enabled on the NATS server (start it with -js "
                             "or a jetstream block in its config)");
+        /* Served but not answered: a clustered JetStream without a leader. */
+        if (s == NATS_TIMEOUT || jerr == JSClusterNotAvailErr)
+            return err_code(err, EVK_UNAVAILABLE,
+                            "JetStream on the NATS server did not answer within %lld ms: a "
+                            "JetStream cluster answers once most of its servers are up and "
+                            "have elected a leader (are they?)",
+                            (long long)j->timeout_ms);
         return js_fail(err, s, "JetStream account info");
     }
     jsAccountInfo_Destroy(ai);
