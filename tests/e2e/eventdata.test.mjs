@@ -223,9 +223,11 @@ test('an event that can never be delivered is a dead letter at once, not a mark 
   } else {
     const text = JSON.stringify(stored.event).replaceAll("'", "''");
     const db = path.join(ek.data, 'evkit.db');
-    const sql = `UPDATE events SET body = json_set('${text}', '$.data', json('${nested(100)}')) WHERE id = '${pub.id}';
+    // The id is stored as its 16 bytes and a tag byte (0x75).
+    const id = `X'${pub.id.replaceAll('-', '')}75'`;
+    const sql = `UPDATE events SET body = json_set('${text}', '$.data', json('${nested(100)}')) WHERE id = ${id};
       UPDATE deliveries SET state = 'pending', due_ms = 0 WHERE registration = 'lua-flow'
-        AND position = (SELECT position FROM events WHERE id = '${pub.id}');`;
+        AND position = (SELECT position FROM events WHERE id = ${id});`;
     const q = spawnSync('sqlite3', [db, sql], { encoding: 'utf8' });
     assert.equal(q.status, 0, q.stderr);
     attempts = 2;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
+#include <zstd.h>
 
 #include "core/util.h"
 #include "store/store.h"
@@ -266,7 +267,10 @@ static void test_dedup(void **state)
     assert_string_not_equal(r1.id, r3.id);
     store_append_result r4 = append(f->s, "commerce", "t", "S", 1, "key-2", REG_A, NULL);
     assert_false(r4.duplicate);
-    assert_int_equal(journal_count(f->s, NULL), 3);
+    /* The provider and the key do not run into each other. */
+    store_append_result r6 = append(f->s, "commerc", "t", "S", 1, "ekey-1", NULL, NULL);
+    assert_false(r6.duplicate);
+    assert_int_equal(journal_count(f->s, NULL), 4);
     /* The duplicate created no delivery. */
     store_delivery *d = NULL;
     size_t n = claim(f->s, 10, 60000, &d);
@@ -1038,6 +1042,13 @@ static void test_compressed_records(void **state)
     store_activation_put(f->s, chatty_activation(N));
     store_flush(f->s);
 
+    /* Frames are stored without zstd's magic number. */
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE typeof(body) = 'blob'"
+                                    " AND substr(body, 2, 4) = X'28b52ffd'"),
+                     0);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'"
+                                    " AND substr(body, 2, 4) = X'28b52ffd'"),
+                     0);
     /* Stored as blobs, a fraction of the text's size. */
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE typeof(body) = 'blob'"),
                      N + 1);
@@ -1122,7 +1133,11 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     const char *v1 =
-        "DROP TABLE activations; DROP TABLE strings;"
+        "DROP TABLE activations; DROP TABLE strings; DROP TABLE dedup;"
+        "CREATE TABLE dedup(provider TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,"
+        "  position INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY(provider, key)) WITHOUT ROWID;"
+        "CREATE INDEX dedup_created ON dedup(created_ms);"
         "CREATE TABLE activations("
         "  id TEXT PRIMARY KEY, name TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT,"
         "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, body TEXT NOT NULL);"
@@ -1166,7 +1181,7 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 5);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 8);
     json_t *tr = NULL;
     assert_int_equal(store_trace_get(f->s, 7, &tr, &err), 0);
     assert_non_null(tr);
@@ -1175,6 +1190,7 @@ static void test_schema_v1_upgrade(void **state)
     assert_string_equal(json_string_value(json_object_get(tr, "activationId")),
                         "0123456789abcdef0123456789abcdef");
     assert_string_equal(json_string_value(json_object_get(tr, "error")), "boom");
+    assert_string_equal(json_string_value(json_object_get(tr, "eventId")), "ev-1");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(tr, "response"), "statusCode")),
                      500);
     json_decref(tr);
@@ -1200,9 +1216,10 @@ static void test_schema_v1_upgrade(void **state)
     assert_string_equal(json_string_value(json_object_get(sp1, "name")), "p/a");
     assert_int_equal(json_integer_value(json_object_get(sp1, "status")), 200);
     json_decref(spans);
-    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM spans WHERE typeof(trace_id) = 'blob'"
-                                    " AND length(trace_id) = 16"),
-                     2);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM span_traces WHERE"
+                                    " typeof(trace_id) = 'blob' AND length(trace_id) = 16"),
+                     1);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM spans WHERE typeof(ref) = 'blob'"), 2);
     /* Retention works on the upgraded traces (and takes the spans along). */
     int64_t pruned = 0;
     assert_int_equal(store_trace_prune(f->s, 1000, 0, &pruned, &err), 0);
@@ -1236,9 +1253,285 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(store_open(f->dir, &f->s, &err), -1);
     assert_non_null(strstr(err.msg, "newer evkit"));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 8", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+}
+
+/* A value compressed before version 7 (a whole zstd frame, its magic
+ * number included) still reads. */
+static void test_zip_old_frames(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *text = "{\"activationId\":\"old-frame\",\"logs\":[\"kept kept kept kept kept kept"
+                       " kept kept kept kept kept kept kept kept kept kept kept kept kept\"]}";
+    unsigned char frame[512];
+    size_t n = ZSTD_compress(frame, sizeof frame, text, strlen(text), 1);
+    assert_false(ZSTD_isError(n));
+    assert_memory_equal(frame, "\x28\xb5\x2f\xfd", 4);
+    char sql[2048];
+    int w = snprintf(sql, sizeof sql,
+                     "INSERT INTO activations(k, id, fn, act, dur_ms, body) VALUES(4096, 'old-frame',"
+                     " 1, 1, 0, X'00");
+    for (size_t i = 0; i < n; i++) w += snprintf(sql + w, sizeof sql - (size_t)w, "%02x", frame[i]);
+    snprintf(sql + w, sizeof sql - (size_t)w, "')");
+    store_close(f->s);
+    f->s = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+    json_t *rec = NULL;
+    assert_int_equal(store_activation_get(f->s, "old-frame", &rec, &err), 0);
+    assert_non_null(rec);
+    json_t *want = json_loads(text, 0, NULL);
+    assert_true(json_equal(rec, want));
+    json_decref(want);
+    json_decref(rec);
+}
+
+/* The spans of a trace, as "spanId:ref:start:end" joined by spaces. */
+static char *span_summary(store_t *s, const char *trace_id)
+{
+    err_t err;
+    json_t *spans = NULL;
+    assert_int_equal(store_span_list(s, trace_id, &spans, &err), 0);
+    buf_t b;
+    buf_init(&b, 0);
+    size_t i;
+    json_t *sp;
+    json_array_foreach(spans, i, sp) {
+        buf_printf(&b, "%s%s:%s:%lld:%lld", i ? " " : "",
+                   json_string_value(json_object_get(sp, "spanId")),
+                   json_string_value(json_object_get(sp, "ref")),
+                   (long long)json_integer_value(json_object_get(sp, "start")),
+                   (long long)json_integer_value(json_object_get(sp, "end")));
+        assert_string_equal(json_string_value(json_object_get(sp, "traceId")), trace_id);
+    }
+    json_decref(spans);
+    char *out = xstrdup(b.data ? b.data : "");
+    buf_free(&b);
+    return out;
+}
+
+/* A store of schema version 5 (spans with their trace id on every row and
+ * two indexes) opens: its spans keep their order and values, new spans
+ * join their trace, and retention takes a trace whole. */
+static void test_schema_v5_upgrade(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    store_close(f->s);
+    f->s = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *v5 =
+        "DROP TABLE spans; DROP TABLE span_traces; DROP TABLE activations;"
+        /* Activations as versions 2 to 6 kept them: one with its id first
+         * in the record (as the runtime writes it), as text. */
+        "CREATE TABLE activations("
+        "  id NOT NULL UNIQUE, fn INTEGER NOT NULL, act INTEGER NOT NULL, ns INTEGER,"
+        "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, body NOT NULL);"
+        "CREATE INDEX activations_start ON activations(start_ms);"
+        "CREATE INDEX activations_fn ON activations(fn, start_ms);"
+        "CREATE INDEX activations_act ON activations(act, start_ms);"
+        "INSERT INTO strings(id, s) VALUES(903, 'p/a'), (904, 'a'), (905, 'q/a');"
+        "INSERT INTO activations VALUES(X'0123456789abcdef0123456789abcdef', 903, 904, NULL, 50,"
+        "  60, '{\"activationId\":\"0123456789abcdef0123456789abcdef\",\"n\":1}');"
+        "INSERT INTO activations VALUES('text-id', 905, 904, NULL, 50, 2000,"
+        "  '{\"activationId\":\"text-id\",\"n\":2}');"
+        "INSERT INTO activations VALUES('neg', 905, 904, NULL, -5, 0, '{\"n\":3}');"
+        "INSERT INTO activations VALUES('early', 903, 904, NULL, 40, 45, '{\"n\":4}');"
+        "CREATE TABLE spans(trace_id NOT NULL, span_id NOT NULL, parent_id, kind INTEGER NOT NULL,"
+        "  ref NOT NULL, name INTEGER NOT NULL, start_ms INTEGER NOT NULL,"
+        "  end_ms INTEGER NOT NULL, ok INTEGER NOT NULL, status INTEGER NOT NULL);"
+        "CREATE INDEX spans_trace ON spans(trace_id, start_ms);"
+        "CREATE INDEX spans_end ON spans(end_ms);"
+        "INSERT INTO strings(id, s) VALUES(901, 'event'), (902, 'be-observer.x');"
+        /* Two traces interleaved; equal starts keep the order of writing. */
+        "INSERT INTO spans VALUES(X'4bf92f3577b34da6a3ce929d0e0e4736', X'00000000000000a1', NULL,"
+        "  901, 'b7ef827c-96c0-41c2-90e7-3397274aa1b3', 902, 100, 105, 1, 0);"
+        "INSERT INTO spans VALUES(X'0af7651916cd43dd8448eb211c80319c', X'00000000000000b1', NULL,"
+        "  901, X'0123456789abcdef0123456789abcdef01', 902, 5000, 5001, 1, 200);"
+        "INSERT INTO spans VALUES(X'4bf92f3577b34da6a3ce929d0e0e4736', X'00000000000000a2',"
+        "  X'00000000000000a1', 901, X'1001', 902, 90, 120, 0, 500);"
+        "INSERT INTO spans VALUES(X'4bf92f3577b34da6a3ce929d0e0e4736', X'00000000000000a3',"
+        "  X'00000000000000a1', 901, 'Not-Hex', 902, 100, 101, 1, 0);"
+        "INSERT INTO spans VALUES(X'0af7651916cd43dd8448eb211c80319c', X'00000000000000b2', NULL,"
+        "  901, X'1002', 902, 10, 20, 1, 0);"
+        /* A trace of version 5: the event id as text, a 34-digit
+         * activation id packed in 17 bytes (ending as a packed UUID does). */
+        "INSERT INTO traces(id, reg, event_id, etype, delivery_id, attempt, start_ms, duration_ms,"
+        "  ok, status, retried, activation_id, error, request, response) VALUES(3, 902,"
+        "  'b7ef827c-96c0-41c2-90e7-3397274aa1b3', 902, 1, 1, 100, 5, 1, 200, 0,"
+        "  X'0123456789abcdef0123456789abcdef75', NULL, '{}', '{}');"
+        /* Idempotency keys as versions 1 to 7 kept them: one live, one
+         * expired (housekeeping at open removes it). */
+        "DROP TABLE dedup;"
+        "CREATE TABLE dedup(provider TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,"
+        "  position INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY(provider, key)) WITHOUT ROWID;"
+        "CREATE INDEX dedup_created ON dedup(created_ms);"
+        "INSERT INTO dedup VALUES('p1', 'k1', 'b7ef827c-96c0-41c2-90e7-3397274aa1b3', 77,"
+        "  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+        "INSERT INTO dedup VALUES('p1', 'k2', 'c7ef827c-96c0-41c2-90e7-3397274aa1b3', 78, 1000);"
+        /* An event as versions 1 to 7 kept it, its id as text. */
+        "INSERT INTO events(id, provider, type, time_ms, body) VALUES("
+        "  'd7ef827c-96c0-41c2-90e7-3397274aa1b3', 'p1', 't', 5,"
+        "  '{\"id\":\"d7ef827c-96c0-41c2-90e7-3397274aa1b3\",\"n\":7}');"
+        "PRAGMA user_version = 5;";
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, v5, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 8);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM span_traces"), 2);
+    json_t *tr = NULL;
+    assert_int_equal(store_trace_get(f->s, 3, &tr, &err), 0);
+    assert_non_null(tr);
+    assert_string_equal(json_string_value(json_object_get(tr, "eventId")),
+                        "b7ef827c-96c0-41c2-90e7-3397274aa1b3");
+    assert_string_equal(json_string_value(json_object_get(tr, "activationId")),
+                        "0123456789abcdef0123456789abcdef75");
+    json_decref(tr);
+    assert_int_equal(db_int(f->dir, "SELECT length(event_id) FROM traces WHERE id = 3"), 17);
+
+    /* An event id of before is found as text, a new one is packed. */
+    json_t *ev = NULL;
+    assert_int_equal(store_event_get(f->s, "d7ef827c-96c0-41c2-90e7-3397274aa1b3", &ev, &err), 0);
+    assert_non_null(ev);
+    assert_int_equal(json_integer_value(json_object_get(ev, "n")), 7);
+    json_decref(ev);
+    assert_int_equal(store_event_detail(f->s, "d7ef827c-96c0-41c2-90e7-3397274aa1b3", &ev, &err),
+                     0);
+    assert_non_null(ev);
+    json_decref(ev);
+    store_append_result nev = append(f->s, "p1", "t", "S", 1, NULL, NULL, NULL);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM events WHERE typeof(id) = 'blob'"
+                                    " AND length(id) = 17"),
+                     1);
+    assert_int_equal(store_event_get(f->s, nev.id, &ev, &err), 0);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "id")), nev.id);
+    json_decref(ev);
+    assert_int_equal(store_event_detail(f->s, nev.id, &ev, &err), 0);
+    assert_non_null(ev);
+    json_decref(ev);
+    /* The live key still finds its event; the expired one is pruned. */
+    store_append_result dup = append(f->s, "p1", "t", "S", 1, "k1", NULL, NULL);
+    assert_true(dup.duplicate);
+    assert_string_equal(dup.id, "b7ef827c-96c0-41c2-90e7-3397274aa1b3");
+    assert_int_equal(dup.position, 77);
+    for (int i = 0; i < 100 && db_int(f->dir, "SELECT count(*) FROM dedup WHERE position = 78");
+         i++)
+        usleep(50000);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM dedup WHERE position = 78"), 0);
+    store_append_result fresh = append(f->s, "p1", "t", "S", 1, "k2", NULL, NULL);
+    assert_false(fresh.duplicate);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                    " 'dedup_created'"), 0);
+    /* Activations: newest start first, equal starts newest written first. */
+    json_t *list = NULL;
+    assert_int_equal(store_activation_list(f->s, NULL, 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 4);
+    int want_n[] = {2, 1, 4, 3};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(list, i), "n")),
+                         want_n[i]);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 1), "activationId")),
+        "0123456789abcdef0123456789abcdef");
+    json_decref(list);
+    assert_int_equal(store_activation_list(f->s, "p/a", 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    assert_int_equal(store_activation_query(f->s, "a", 45, 50, 0, 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    json_t *rec = NULL;
+    assert_int_equal(store_activation_get(f->s, "text-id", &rec, &err), 0);
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "n")), 2);
+    json_decref(rec);
+    /* A new record starting at 50 goes after the two of its millisecond;
+     * stored without its id, it reads back whole. */
+    json_t *a50 = json_pack("{s:s, s:s, s:s, s:I, s:I, s:[s]}", "activationId",
+                            "fedcba9876543210fedcba9876543210", "name", "a", "package", "p",
+                            "start", (json_int_t)50, "end", (json_int_t)70, "logs", "kept");
+    store_activation_put(f->s, json_incref(a50));
+    store_flush(f->s);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE k = 50 * 4096 + 2"),
+                     1);
+    assert_int_equal(store_activation_get(f->s, "fedcba9876543210fedcba9876543210", &rec, &err),
+                     0);
+    assert_true(json_equal(rec, a50));
+    json_decref(rec);
+    json_decref(a50);
+    assert_int_equal(store_activation_list(f->s, "a", 1, &list, &err), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 0), "activationId")),
+        "fedcba9876543210fedcba9876543210");
+    json_decref(list);
+    /* Retention: what ended before 100 goes (not text-id, which ran on). */
+    int64_t gone = 0;
+    assert_int_equal(store_activation_prune(f->s, 100, &gone, &err), 0);
+    assert_int_equal(gone, 4);
+    assert_int_equal(store_activation_list(f->s, NULL, 10, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "n")), 2);
+    json_decref(list);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                    " ('spans_trace', 'spans_end')"), 0);
+    char *a = span_summary(f->s, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(a, "00000000000000a2:1001:90:120"
+                           " 00000000000000a1:b7ef827c-96c0-41c2-90e7-3397274aa1b3:100:105"
+                           " 00000000000000a3:Not-Hex:100:101");
+    free(a);
+    /* 34 digits were 17 bytes before version 6, the length of a packed
+     * UUID now: they read back as the same digits. */
+    char *b = span_summary(f->s, "0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(b, "00000000000000b2:1002:10:20"
+                           " 00000000000000b1:0123456789abcdef0123456789abcdef01:5000:5001");
+    free(b);
+
+    /* A new span joins its upgraded trace, after the spans starting with it. */
+    store_span sp = {.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", .span_id = "00000000000000a4",
+                     .kind = "event", .ref = "c0ffee00-96c0-41c2-90e7-3397274aa1b3",
+                     .name = "be-observer.x", .start_ms = 100, .end_ms = 130, .ok = true};
+    store_span_put(f->s, &sp);
+    store_flush(f->s);
+    a = span_summary(f->s, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(a, "00000000000000a2:1001:90:120"
+                           " 00000000000000a1:b7ef827c-96c0-41c2-90e7-3397274aa1b3:100:105"
+                           " 00000000000000a3:Not-Hex:100:101"
+                           " 00000000000000a4:c0ffee00-96c0-41c2-90e7-3397274aa1b3:100:130");
+    free(a);
+
+    /* Retention: the first trace ended at 130, the second at 5001 (one of
+     * its spans ended at 20): a cutoff of 1000 takes the first whole and
+     * keeps the second whole. */
+    int64_t pruned = 0;
+    assert_int_equal(store_trace_prune(f->s, 1000, 0, &pruned, &err), 0);
+    a = span_summary(f->s, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(a, "");
+    free(a);
+    b = span_summary(f->s, "0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(b, "00000000000000b2:1002:10:20"
+                           " 00000000000000b1:0123456789abcdef0123456789abcdef01:5000:5001");
+    free(b);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM span_traces"), 1);
+    assert_int_equal(store_trace_prune(f->s, 6000, 0, &pruned, &err), 0);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM spans"), 0);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM span_traces"), 0);
 }
 
 /* ---- action state ---- */
@@ -1509,6 +1802,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_v1_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v5_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zip_old_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),

@@ -48,6 +48,8 @@ typedef enum {
     ST_FILTERED_ADD, ST_REG_FILTERED,
     ST_ZDICT_NEWEST, ST_ZDICT_INSERT, ST_STRING_INSERT, ST_STRING_ID,
     ST_DATA_VERSION, ST_REGDEF_GEN, ST_BEGIN, ST_COMMIT,
+    ST_SPAN_TRACE_GET, ST_SPAN_TRACE_PUT, ST_SPAN_TRACE_LAST, ST_SPAN_LAST, ST_ACT_LAST,
+    ST_ACT_DELETE,
     ST_COUNT
 } stmt_slot;
 
@@ -312,17 +314,43 @@ void zip_use(conn_t *c);
 char *col_text_copy(sqlite3_stmt *st, int i, size_t *len);
 
 /* Lower-case hex of even length (ids: 32 digits of a trace, 16 of a span)
- * as its bytes, to bind (buf holds them); any other text as text. In SQLite
- * a blob never equals a text, so the two forms cannot collide. */
+ * as its bytes, to bind (buf holds them); a canonical lower-case UUID as
+ * its 16 bytes and UUID_TAG (17 bytes, a length 34 digits would have, so
+ * those stay text); any other text as text. In SQLite a blob never equals
+ * a text, so the forms cannot collide. */
+#define UUID_TAG 0x75
 sql_arg hex_arg(const char *text, unsigned char buf[32]);
 /* Column i as hex_arg stored it, as text (out holds the digits). */
 const char *col_hex(sqlite3_stmt *st, int i, char out[65]);
 /* evk_hex_pack(text): hex_arg in SQL, for the migrations. */
 int hex_pack_register(sqlite3 *db);
-/* store_trace.c: schema version 5, traces with interned names. */
+/* store_trace.c: schema version 5, traces with interned names; 6, event
+ * ids packed. */
 extern const char STORE_TRACES_V5[];
-/* store_spans.c: schema version 3, spans packed. */
+extern const char STORE_TRACES_V6[];
+/* store_spans.c: schema version 3, spans packed; version 6, a trace id
+ * once per trace. */
 extern const char STORE_SPANS_V3[];
+extern const char STORE_SPANS_V6[];
+
+/* Events by id (bound as hex_arg(id), then id as text): since version 8
+ * an event id is packed (hex_arg), before it was text. */
+#define EVENT_BY_ID "id IN (?1, ?2)"
+
+/* The key of a publisher's idempotency key in dedup: 16 bytes of
+ * SHA-256(provider, NUL, key) in buf, to bind. At 16 bytes two keys meet
+ * by chance once in about 2^64 keys. */
+#define DEDUP_HASH_LEN 16
+sql_arg dedup_arg(const char *provider, const char *key, unsigned char buf[32]);
+/* evk_dedup_hash(provider, key): dedup_arg in SQL, for the migrations. */
+int dedup_hash_register(sqlite3 *db);
+
+/* ---- store_schema.c ---- */
+/* The schema version this build writes. */
+#define STORE_SCHEMA_VERSION 8
+/* Writer connection, inside the schema transaction: the steps from
+ * version (at least 5) to STORE_SCHEMA_VERSION. */
+int schema_upgrade(sqlite3 *db, int version, err_t *err);
 
 /* ---- store_kv.c ---- */
 /* Writer thread: writes one activation record. */
@@ -330,6 +358,8 @@ int act_write(conn_t *c, const act_rec *r, err_t *err);
 /* Schema version 2: activations refer to their action by interned name
  * and key on a packed id. Needs act_key_register on the connection. */
 extern const char STORE_ACT_V2[];
+/* Version 7: activations keyed in start order, stored without their id. */
+extern const char STORE_ACT_V7[];
 int act_key_register(sqlite3 *db);
 void act_rec_free(act_rec *r);
 

@@ -98,8 +98,11 @@ static int read_detail(conn_t *c, void *ud, err_t *err)
 {
     detail_arg *a = ud;
     const char *what = "cannot read the event";
-    int found = sql_run(c, ST_ONCE, "SELECT position, provider, body FROM events WHERE id = ?1",
-                        ARGS(SQL_TEXT(a->id)), row_event_item, &a->res, what, err);
+    unsigned char idb[32];
+    int found = sql_run(c, ST_ONCE,
+                        "SELECT position, provider, body FROM events WHERE " EVENT_BY_ID,
+                        ARGS(hex_arg(a->id, idb), SQL_TEXT(a->id)), row_event_item, &a->res, what,
+                        err);
     if (found <= 0) return found;
     int64_t position = json_integer_value(json_object_get(a->res, "position"));
     return sql_run(c, ST_ONCE,

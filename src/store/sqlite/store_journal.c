@@ -162,7 +162,9 @@ static int row_duplicate(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
     store_append_result *res = ud;
-    snprintf(res->id, sizeof res->id, "%s", (const char *)sqlite3_column_text(row, 0));
+    char hex[65];
+    const char *id = col_hex(row, 0, hex);
+    snprintf(res->id, sizeof res->id, "%s", id ? id : "");
     res->position = sqlite3_column_int64(row, 1);
     res->duplicate = true;
     return 1;
@@ -193,10 +195,10 @@ static int append_one(conn_t *c, wop_t *op, append_arg *a)
     if (ev->idempotency_key) {
         /* Checked here, inside the transaction, so that two concurrent
          * publishes with one key store one event. */
+        unsigned char h[32];
         int dup = sql_run(c, ST_DEDUP_GET,
-                          "SELECT event_id, position FROM dedup"
-                          " WHERE provider = ?1 AND key = ?2 AND created_ms > ?3",
-                          ARGS(SQL_TEXT(ev->provider), SQL_TEXT(ev->idempotency_key),
+                          "SELECT event_id, position FROM dedup WHERE h = ?1 AND created_ms > ?2",
+                          ARGS(dedup_arg(ev->provider, ev->idempotency_key, h),
                                SQL_INT(now - 24LL * 3600 * 1000)),
                           row_duplicate, a->res, "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
@@ -206,21 +208,23 @@ static int append_one(conn_t *c, wop_t *op, append_arg *a)
     snprintf(key, sizeof key, "event:%s", ev->type ? ev->type : "");
     zip_buf z;
     sql_arg body = zip_arg(c, key, a->body, &z);
+    unsigned char idb[32];
     int irc = sql_exec(c, ST_EVENT_INSERT,
                        "INSERT INTO events(id, provider, type, time_ms, body)"
                        " VALUES(?1, ?2, ?3, ?4, ?5)",
-                       ARGS(SQL_TEXT(a->id), SQL_TEXT(ev->provider), SQL_TEXT(ev->type),
+                       ARGS(hex_arg(a->id, idb), SQL_TEXT(ev->provider), SQL_TEXT(ev->type),
                             SQL_INT(a->time_ms), body),
                        what, &op->err);
     free(z.data);
     if (irc < 0) return -1;
     int64_t position = sqlite3_last_insert_rowid(c->db);
+    unsigned char h[32], eid[32];
     if (ev->idempotency_key &&
         sql_exec(c, ST_DEDUP_PUT,
-                 "INSERT OR REPLACE INTO dedup(provider, key, event_id, position, created_ms)"
-                 " VALUES(?1, ?2, ?3, ?4, ?5)",
-                 ARGS(SQL_TEXT(ev->provider), SQL_TEXT(ev->idempotency_key), SQL_TEXT(a->id),
-                      SQL_INT(position), SQL_INT(now)),
+                 "INSERT OR REPLACE INTO dedup(position, h, event_id, created_ms)"
+                 " VALUES(?1, ?2, ?3, ?4)",
+                 ARGS(SQL_INT(position), dedup_arg(ev->provider, ev->idempotency_key, h),
+                      hex_arg(a->id, eid), SQL_INT(now)),
                  "cannot record idempotency key", &op->err) < 0)
         return -1;
     for (size_t i = 0; i < ev->ndeliveries; i++) {
@@ -411,9 +415,8 @@ static int row_event(void *ud, sqlite3_stmt *row, err_t *err)
 {
     json_t **out = ud;
     *out = col_json(row, 0, 0);
-    if (!*out)
-        return err_set(err, "the stored event %s is not valid JSON",
-                       (const char *)sqlite3_column_text(row, 1));
+    char hex[65];
+    if (!*out) return err_set(err, "the stored event %s is not valid JSON", col_hex(row, 1, hex));
     return 1;
 }
 
@@ -422,8 +425,10 @@ int sq_event_get(store_t *base, const char *id, json_t **out, err_t *err)
     sq_t *s = SQ(base);
     *out = NULL;
     if (!id) return 0;
-    return store_query(s, ST_EVENT_BY_ID, "SELECT body, id FROM events WHERE id = ?1",
-                       ARGS(SQL_TEXT(id)), row_event, out, "cannot read event", err);
+    unsigned char idb[32];
+    return store_query(s, ST_EVENT_BY_ID, "SELECT body, id FROM events WHERE " EVENT_BY_ID,
+                       ARGS(hex_arg(id, idb), SQL_TEXT(id)), row_event, out, "cannot read event",
+                       err);
 }
 
 /* ---- replay ---- */

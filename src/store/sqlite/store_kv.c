@@ -77,26 +77,121 @@ const char STORE_ACT_V2[] =
     "CREATE INDEX activations_fn ON activations(fn, start_ms);"
     "CREATE INDEX activations_act ON activations(act, start_ms);";
 
+/* Schema version 7: an activation's row key is its start (ms) times
+ * ACT_SEQS plus its rank among those starting in that millisecond, so that
+ * the table itself is in start order: no start index, the name indexes
+ * without a start column, the end kept as a duration. */
+#define ACT_SEQS 4096
+#define ACT_SEQS_STR "4096"
+/* Starts are kept within [0, ACT_START_MAX] so that a key fits. */
+#define ACT_START_MAX ((INT64_C(1) << 50) - 1)
+#define ACT_START_MAX_STR "1125899906842623"
+/* Ids are random: their first 4 bytes find a record among millions (a few
+ * share them, the id itself tells), at a third of an index of whole ids. */
+#define ACT_ID_PART "substr(id, 1, 4)"
+#define ACT_BY_ID "substr(id, 1, 4) = substr(?1, 1, 4) AND id = ?1"
+const char STORE_ACT_V7[] =
+    "CREATE TABLE activations_v7("
+    "  k INTEGER PRIMARY KEY, id NOT NULL, fn INTEGER NOT NULL, act INTEGER NOT NULL,"
+    "  ns INTEGER, dur_ms INTEGER NOT NULL, body NOT NULL);"
+    "INSERT INTO activations_v7(k, id, fn, act, ns, dur_ms, body)"
+    "  SELECT s * " ACT_SEQS_STR " + n - 1, id, fn, act, ns, end_ms - s, body FROM ("
+    "    SELECT a.*, max(0, min(a.start_ms, " ACT_START_MAX_STR ")) AS s,"
+    "      row_number() OVER (PARTITION BY max(0, min(a.start_ms, " ACT_START_MAX_STR "))"
+    "        ORDER BY a.rowid) AS n FROM activations a)"
+    "  WHERE n <= " ACT_SEQS_STR " ORDER BY 1;"
+    "DROP TABLE activations;"
+    "ALTER TABLE activations_v7 RENAME TO activations;"
+    "CREATE INDEX activations_fn ON activations(fn);"
+    "CREATE INDEX activations_act ON activations(act);"
+    "CREATE INDEX activations_id ON activations(" ACT_ID_PART ");";
+
+static int64_t act_start_clamp(int64_t ms)
+{
+    return ms < 0 ? 0 : ms > ACT_START_MAX ? ACT_START_MAX : ms;
+}
+
+/* The first row key of millisecond ms (clamped), for ranges. */
+static int64_t act_k(int64_t ms) { return act_start_clamp(ms) * ACT_SEQS; }
+
+/* A record's text begins with its activationId (the runtime writes it
+ * first), which the id column already holds: stored without it, behind a
+ * '#' (no JSON text starts so), and put back when read. */
+#define ACT_PREFIX "{\"activationId\":\""
+static const char *act_body_short(const act_rec *r)
+{
+    size_t p = strlen(ACT_PREFIX), n = strlen(r->id);
+    if (strncmp(r->body, ACT_PREFIX, p) || strncmp(r->body + p, r->id, n) ||
+        strncmp(r->body + p + n, "\",", 2))
+        return NULL;
+    return r->body + p + n + 1; /* the ',' becomes the '#' */
+}
+
 int act_write(conn_t *c, const act_rec *r, err_t *err)
 {
     bool f1, f2, f3;
     sql_arg fn = intern_arg(c, r->name, err, &f1), act = intern_arg(c, r->action, err, &f2),
             ns = intern_arg(c, r->ns, err, &f3);
     if (f1 || f2 || f3) return -1;
+    int64_t first = act_k(r->start), last = first - 1;
+    if (sql_int(c, ST_ACT_LAST, "SELECT max(k) FROM activations WHERE k BETWEEN ?1 AND ?2",
+                ARGS(SQL_INT(first), SQL_INT(first + ACT_SEQS - 1)), &last,
+                "cannot store activation", err) < 0)
+        return -1;
+    if (last < first) last = first - 1; /* max() of no rows is NULL: 0 */
+    if (last == first + ACT_SEQS - 1)
+        return err_code(err, EVK_TOO_LARGE,
+                        "cannot store activation: %d others started in its millisecond", ACT_SEQS);
     /* The records of one action are alike: they share a dictionary. */
     char key[256];
     snprintf(key, sizeof key, "activation:%s", r->name ? r->name : "");
+    const char *rest = act_body_short(r);
+    char *text = rest ? xasprintf("#%s", rest + 1) : NULL;
     zip_buf z;
-    sql_arg body = zip_arg(c, key, r->body, &z);
+    sql_arg body = zip_arg(c, key, text ? text : r->body, &z);
     unsigned char kb[16];
+    /* A record put again replaces the one of its id. */
+    if (sql_exec(c, ST_ACT_DELETE, "DELETE FROM activations WHERE " ACT_BY_ID,
+                 ARGS(act_key(r->id, kb)), "cannot store activation", err) < 0)
+        return -1;
     int rc = sql_exec(c, ST_ACT_INSERT,
-                      "INSERT OR REPLACE INTO activations(id, fn, act, ns, start_ms, end_ms, body)"
+                      "INSERT INTO activations(k, id, fn, act, ns, dur_ms, body)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                      ARGS(act_key(r->id, kb), fn, act, ns, SQL_INT(r->start), SQL_INT(r->end),
-                           body),
+                      ARGS(SQL_INT(last + 1), act_key(r->id, kb), fn, act, ns,
+                           SQL_INT(r->end - act_start_clamp(r->start)), body),
                       "cannot store activation", err);
     free(z.data);
+    free(text);
     return rc;
+}
+
+/* The record of the row (body, id), whole again (act_body_short). */
+static json_t *act_record(sqlite3_stmt *row, size_t flags)
+{
+    size_t len;
+    char *t = col_text_copy(row, 0, &len);
+    if (!t) return NULL;
+    json_t *v;
+    if (t[0] == '#') {
+        char hex[65];
+        const char *id = sqlite3_column_type(row, 1) == SQLITE_BLOB ? col_hex(row, 1, hex)
+                         : (const char *)sqlite3_column_text(row, 1);
+        char *whole = xasprintf(ACT_PREFIX "%s\",%s", id ? id : "", t + 1);
+        v = json_load_kept(whole, strlen(whole), flags, NULL);
+        free(whole);
+    } else {
+        v = json_load_kept(t, len, flags, NULL);
+    }
+    free(t);
+    return v;
+}
+
+static int rows_act(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    json_t *v = act_record(row, 0);
+    if (v) json_array_append_new(ud, v);
+    return 0;
 }
 
 int sq_activation_list(store_t *base, const char *name, int limit, json_t **out, err_t *err)
@@ -106,24 +201,23 @@ int sq_activation_list(store_t *base, const char *name, int limit, json_t **out,
     if (limit <= 0) limit = 30;
     const char *what = "cannot list activations";
     if (!name || !*name)
-        return store_query_array(
-            s, ST_ACT_LIST_ALL,
-            "SELECT body FROM activations ORDER BY start_ms DESC, rowid DESC LIMIT ?1",
-            ARGS(SQL_INT(limit)), rows_json_array, what, out, err);
+        return store_query_array(s, ST_ACT_LIST_ALL,
+                                 "SELECT body, id FROM activations ORDER BY k DESC LIMIT ?1",
+                                 ARGS(SQL_INT(limit)), rows_act, what, out, err);
     /* "pkg/action" matches the full name, a bare name the action part. */
     bool full = strchr(name, '/') != NULL;
     return full ? store_query_array(s, ST_ACT_LIST_NAME,
-                                    "SELECT body FROM activations"
+                                    "SELECT body, id FROM activations"
                                     " WHERE fn = (SELECT id FROM strings WHERE s = ?1)"
-                                    " ORDER BY start_ms DESC LIMIT ?2",
-                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, what,
-                                    out, err)
+                                    " ORDER BY k DESC LIMIT ?2",
+                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_act, what, out,
+                                    err)
                 : store_query_array(s, ST_ACT_LIST_ACTION,
-                                    "SELECT body FROM activations"
+                                    "SELECT body, id FROM activations"
                                     " WHERE act = (SELECT id FROM strings WHERE s = ?1)"
-                                    " ORDER BY start_ms DESC LIMIT ?2",
-                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_json_array, what,
-                                    out, err);
+                                    " ORDER BY k DESC LIMIT ?2",
+                                    ARGS(SQL_TEXT(name), SQL_INT(limit)), rows_act, what, out,
+                                    err);
 }
 
 /* A row_fn keeping column 0 parsed as JSON (any value) in *(json_t **)ud. */
@@ -134,14 +228,21 @@ static int row_json(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
+static int row_act(void *ud, sqlite3_stmt *row, err_t *err)
+{
+    (void)err;
+    *(json_t **)ud = act_record(row, JSON_DECODE_ANY);
+    return 1;
+}
+
 int sq_activation_get(store_t *base, const char *id, json_t **out, err_t *err)
 {
     sq_t *s = SQ(base);
     *out = NULL;
     if (!id || !*id) return 0;
     unsigned char kb[16];
-    return store_query(s, ST_ACT_GET, "SELECT body FROM activations WHERE id = ?1",
-                       ARGS(act_key(id, kb)), row_json, out, "cannot read activation", err);
+    return store_query(s, ST_ACT_GET, "SELECT body, id FROM activations WHERE " ACT_BY_ID,
+                       ARGS(act_key(id, kb)), row_act, out, "cannot read activation", err);
 }
 
 int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64_t upto_ms,
@@ -152,16 +253,18 @@ int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64
     if (limit <= 0) limit = 30;
     if (skip < 0) skip = 0;
     const char *col = name && strchr(name, '/') ? "fn" : "act";
-    char *sql = xasprintf("SELECT body FROM activations"
+    char *sql = xasprintf("SELECT body, id FROM activations"
                           " WHERE (?1 IS NULL OR %s = (SELECT id FROM strings WHERE s = ?1))"
-                          " AND start_ms >= ?2 AND start_ms <= ?3"
-                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?4 OFFSET ?5",
+                          " AND k >= ?2 AND k <= ?3 ORDER BY k DESC LIMIT ?4 OFFSET ?5",
                           col);
+    /* Starts are clamped as act_write clamps them. */
+    int64_t lo = since_ms > ACT_START_MAX ? INT64_MAX : act_k(since_ms);
+    int64_t hi = upto_ms <= 0 || upto_ms >= ACT_START_MAX ? INT64_MAX
+                                                          : act_k(upto_ms) + ACT_SEQS - 1;
     int rc = store_query_array(s, ST_ONCE, sql,
-                               ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(since_ms),
-                                    SQL_INT(upto_ms > 0 ? upto_ms : INT64_MAX), SQL_INT(limit),
-                                    SQL_INT(skip)),
-                               rows_json_array, "cannot list activations", out, err);
+                               ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(lo),
+                                    SQL_INT(hi), SQL_INT(limit), SQL_INT(skip)),
+                               rows_act, "cannot list activations", out, err);
     free(sql);
     return rc;
 }
@@ -170,12 +273,13 @@ static int run_act_prune(conn_t *c, wop_t *op)
 {
     const int64_t *cutoff = op->arg;
     /* end >= start, so every record that ended before the cutoff also
-     * started before it: the start index finds them. */
+     * started before it: the keys (in start order) find them. */
     if (sql_exec(c, ST_ACT_PRUNE,
-                 "DELETE FROM activations WHERE rowid IN (SELECT rowid FROM activations"
-                 " WHERE start_ms < ?1 AND end_ms < ?1 LIMIT ?2)",
-                 ARGS(SQL_INT(*cutoff), SQL_INT(ACT_PRUNE_CHUNK)), "cannot prune activations",
-                 &op->err) < 0)
+                 "DELETE FROM activations WHERE k IN (SELECT k FROM activations"
+                 " WHERE k < ?1 AND k / " ACT_SEQS_STR " + dur_ms < ?2 LIMIT ?3)",
+                 ARGS(SQL_INT(*cutoff > ACT_START_MAX ? INT64_MAX : act_k(*cutoff)),
+                      SQL_INT(*cutoff), SQL_INT(ACT_PRUNE_CHUNK)),
+                 "cannot prune activations", &op->err) < 0)
         return -1;
     op->changes = sqlite3_changes(c->db);
     op->more = op->changes >= ACT_PRUNE_CHUNK;

@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/json_io.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION STORE_SCHEMA_VERSION
 /* Other processes (the CLI beside the daemon) hold the write lock briefly;
  * wait for them rather than fail. */
 #define BUSY_TIMEOUT_MS 30000
@@ -298,6 +298,7 @@ static int schema_init(conn_t *c, err_t *err)
             (hex_pack_register(c->db) < 0 ||
              conn_exec(c, STORE_TRACES_V5, "cannot upgrade the store to version 5", err) < 0))
             rc = -1;
+        if (rc == 0 && schema_upgrade(c->db, version, err) < 0) rc = -1;
         char setv[64];
         snprintf(setv, sizeof setv, "PRAGMA user_version=%d", SCHEMA_VERSION);
         if (rc == 0 && conn_exec(c, setv, "cannot set the store schema version", err) < 0) rc = -1;

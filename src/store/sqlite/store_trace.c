@@ -3,7 +3,8 @@
  * that keeps, per registration, the newest successes and errors beyond the
  * time window. The table is in SCHEMA_ADDITIONS (store_sqlite.c); since
  * schema version 5 the registration and event type are interned names
- * (strings) and the activation id is packed (hex_arg). */
+ * (strings) and the activation id is packed (hex_arg), since version 6 the
+ * event id too. */
 
 const char STORE_TRACES_V5[] =
     "INSERT OR IGNORE INTO strings(s) SELECT registration FROM traces"
@@ -16,10 +17,17 @@ const char STORE_TRACES_V5[] =
     "  activation_id, error TEXT, request NOT NULL, response NOT NULL);"
     "INSERT INTO traces_v5 SELECT id, (SELECT id FROM strings WHERE s = registration), event_id,"
     "  (SELECT id FROM strings WHERE s = event_type), delivery_id, attempt, start_ms, duration_ms,"
-    "  ok, status, retried, evk_hex_pack(activation_id), error, request, response"
+    "  ok, status, retried, evk_hex_pack5(activation_id), error, request, response"
     "  FROM traces ORDER BY id;"
     "DROP TABLE traces;"
     "ALTER TABLE traces_v5 RENAME TO traces;";
+
+/* Version 6: the event id packed (a UUID in 17 bytes); a 17-byte
+ * activation id of before (34 digits) back to its digits. */
+const char STORE_TRACES_V6[] =
+    "UPDATE traces SET event_id = evk_hex_pack(event_id),"
+    "  activation_id = CASE WHEN typeof(activation_id) = 'blob' AND length(activation_id) = 17"
+    "    THEN lower(hex(activation_id)) ELSE activation_id END;";
 #include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
@@ -52,7 +60,7 @@ static int trace_write(conn_t *c, const arec_t *r, err_t *err)
     sql_arg reg = intern_arg(c, t->registration, err, &f1),
             etype = intern_arg(c, t->event_type, err, &f2);
     if (f1 || f2) return -1;
-    unsigned char act[32];
+    unsigned char act[32], ev[32];
     zip_buf zq, zs;
     sql_arg req = zip_arg(c, kreq, t->request, &zq);
     sql_arg res = zip_arg(c, kres, t->response, &zs);
@@ -60,7 +68,7 @@ static int trace_write(conn_t *c, const arec_t *r, err_t *err)
                       "INSERT INTO traces(reg, event_id, etype, delivery_id, attempt,"
                       " start_ms, duration_ms, ok, status, retried, activation_id, error, request,"
                       " response) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                      ARGS(reg, SQL_TEXT(t->event_id), etype,
+                      ARGS(reg, hex_arg(t->event_id, ev), etype,
                            SQL_INT(t->delivery_id), SQL_INT(t->attempt), SQL_INT(t->start_ms),
                            SQL_INT(t->duration_ms), SQL_INT(t->ok), SQL_INT(t->status),
                            SQL_INT(t->retried), hex_arg(t->activation_id, act), SQL_TEXT(t->error),
@@ -127,7 +135,9 @@ static json_t *summary_of(sqlite3_stmt *st)
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(id));
     json_object_set_new(j, "registration", col_json_text(st, 1));
-    json_object_set_new(j, "eventId", col_json_text(st, 2));
+    char ev[65];
+    const char *eid = col_hex(st, 2, ev);
+    json_object_set_new(j, "eventId", eid ? json_string(eid) : json_null());
     json_object_set_new(j, "eventType", col_json_text(st, 3));
     json_object_set_new(j, "deliveryId", json_integer(sqlite3_column_int64(st, 4)));
     json_object_set_new(j, "attempt", json_integer(sqlite3_column_int(st, 5)));

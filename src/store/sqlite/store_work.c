@@ -384,13 +384,14 @@ int sq_unclaim(store_t *base, const int64_t *ids, size_t n, int64_t due_ms, err_
 static int row_dead(void *ud, sqlite3_stmt *row, err_t *err)
 {
     (void)err;
+    char hex[65];
     const char *state = (const char *)sqlite3_column_text(row, 5);
     const char *last_error = (const char *)sqlite3_column_text(row, 7);
     json_array_append_new(
         ud, json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:I, s:I}", "id",
                       (json_int_t)sqlite3_column_int64(row, 0), "registration",
                       (const char *)sqlite3_column_text(row, 1), "event_id",
-                      (const char *)sqlite3_column_text(row, 2), "type",
+                      col_hex(row, 2, hex), "type",
                       (const char *)sqlite3_column_text(row, 3), "attempts",
                       sqlite3_column_int(row, 4), "reason",
                       state && !strcmp(state, "failed") ? "rejected" : "expired", "last_status",
@@ -789,9 +790,11 @@ int store_prune_expired(sq_t *s, conn_t *c, int64_t now, err_t *err)
     bool more = false;
 #define CHUNK_STR "20000"
     _Static_assert(PRUNE_CHUNK == 20000, "CHUNK_STR must match PRUNE_CHUNK");
+    /* dedup rows are in position order, the order they expire in. */
     if (prune_one(c, ST_PRUNE_DEDUP,
-                  "DELETE FROM dedup WHERE (provider, key) IN (SELECT provider, key FROM dedup"
-                  " WHERE created_ms < ?1 LIMIT " CHUNK_STR ")",
+                  "DELETE FROM dedup WHERE position IN (SELECT position FROM (SELECT position,"
+                  " created_ms FROM dedup ORDER BY position LIMIT " CHUNK_STR ")"
+                  " WHERE created_ms < ?1)",
                   now - DAY_MS, &more, err) < 0 ||
         prune_one(c, ST_PRUNE_MINUTES, "DELETE FROM reg_minutes WHERE minute < ?1",
                   (now - ATTEMPT_RETENTION_MS) / 60000, &more, err) < 0 ||

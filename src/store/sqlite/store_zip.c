@@ -12,25 +12,31 @@
  * written in the same transaction); a value that compresses poorly against
  * it later starts a new one. A stored value is TEXT (as written before this
  * file, or too small to gain) or a BLOB: the dictionary's id (LEB128, 0 for
- * none) then one zstd frame. Dictionaries are never deleted: they are few
+ * none) then one zstd frame (without its magic number since version 7). Dictionaries are never deleted: they are few
  * (one per group, renewed rarely) and old rows may point at them. */
 #include "store/sqlite/sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
+#include <openssl/evp.h>
 
 #include "core/log.h"
 
 /* Values shorter than this stay text: the frame header would eat the gain. */
 #define ZIP_MIN_LEN 96
-#define ZIP_LEVEL 1
+#define ZIP_LEVEL 3
 /* A dictionary is at most this much of the value it is made of. */
 #define ZIP_DICT_MAX (32 * 1024)
 /* A value compressing to more than 1/ZIP_POOR of itself starts a new
  * dictionary for its group, at most one per ZIP_RENEW_EVERY values. */
 #define ZIP_POOR 3
 #define ZIP_RENEW_EVERY 256
+/* Frames are stored without zstd's magic number, 4 bytes a value, put
+ * back when read. The frame header's first byte is never 0x28 (a reserved
+ * bit set), so a frame stored with its magic (before version 7) tells. */
+#define ZIP_MAGIC "\x28\xb5\x2f\xfd"
+#define ZIP_MAGIC_LEN 4
 /* A stored value never decompresses to more than this. */
 #define ZIP_MAX_OUT (256u * 1024 * 1024)
 
@@ -223,6 +229,10 @@ static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_bu
         free(blob);
         return -1;
     }
+    if (n > ZIP_MAGIC_LEN && !memcmp(blob + hl, ZIP_MAGIC, ZIP_MAGIC_LEN)) {
+        memmove(blob + hl, blob + hl + ZIP_MAGIC_LEN, n - ZIP_MAGIC_LEN);
+        n -= ZIP_MAGIC_LEN;
+    }
     free(out->data);
     out->data = blob;
     out->len = hl + n;
@@ -353,26 +363,25 @@ static ZSTD_DDict *ddict_get(conn_t *c, sqlite3 *db, int64_t dict_id, bool *owne
     return dd;
 }
 
-/* Decompresses blob (n bytes), its dictionary read on db. Returns a
- * NUL-terminated copy (length in *len), or NULL. */
-static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len)
+/* Decompresses one whole zstd frame (n bytes) against dictionary dict_id
+ * (0: none), read on db. */
+static char *unzip_frame(sqlite3 *db, int64_t dict_id, const unsigned char *frame, size_t n,
+                         size_t *len)
 {
-    size_t hl = 0;
-    int64_t dict_id = get_leb(blob, n, &hl);
-    if (dict_id < 0) return NULL;
-    unsigned long long size = ZSTD_getFrameContentSize(blob + hl, n - hl);
+    unsigned long long size = ZSTD_getFrameContentSize(frame, n);
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > ZIP_MAX_OUT)
         return NULL;
     conn_t *c = zip_current && zip_current->db == db ? zip_current : NULL;
     bool owned = false;
     ZSTD_DDict *dd = dict_id > 0 ? ddict_get(c, db, dict_id, &owned) : NULL;
     if (dict_id > 0 && !dd) return NULL;
-    ZSTD_DCtx *own_dctx = c && c->zip->dctx ? NULL : ZSTD_createDCtx();
+    /* c's cache may not exist yet: a value without a dictionary. */
+    ZSTD_DCtx *own_dctx = c && cache_of(c)->dctx ? NULL : ZSTD_createDCtx();
     ZSTD_DCtx *d = own_dctx ? own_dctx : c ? c->zip->dctx : NULL;
     char *out = xmalloc((size_t)size + 1);
     size_t got = !d   ? (size_t)-1
-                 : dd ? ZSTD_decompress_usingDDict(d, out, (size_t)size, blob + hl, n - hl, dd)
-                      : ZSTD_decompressDCtx(d, out, (size_t)size, blob + hl, n - hl);
+                 : dd ? ZSTD_decompress_usingDDict(d, out, (size_t)size, frame, n, dd)
+                      : ZSTD_decompressDCtx(d, out, (size_t)size, frame, n);
     ZSTD_freeDCtx(own_dctx);
     if (owned) ZSTD_freeDDict(dd);
     if (ZSTD_isError(got) || got != size) {
@@ -381,6 +390,27 @@ static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len
     }
     out[got] = '\0';
     *len = got;
+    return out;
+}
+
+/* Decompresses blob (n bytes), its dictionary read on db. Returns a
+ * NUL-terminated copy (length in *len), or NULL. */
+static char *unzip(sqlite3 *db, const unsigned char *blob, size_t n, size_t *len)
+{
+    size_t hl = 0;
+    int64_t dict_id = get_leb(blob, n, &hl);
+    if (dict_id < 0 || n <= hl) return NULL;
+    unsigned char *framed = NULL;
+    if (n - hl < ZIP_MAGIC_LEN || memcmp(blob + hl, ZIP_MAGIC, ZIP_MAGIC_LEN)) {
+        framed = xmalloc(n + ZIP_MAGIC_LEN);
+        memcpy(framed, blob, hl);
+        memcpy(framed + hl, ZIP_MAGIC, ZIP_MAGIC_LEN);
+        memcpy(framed + hl + ZIP_MAGIC_LEN, blob + hl, n - hl);
+        blob = framed;
+        n += ZIP_MAGIC_LEN;
+    }
+    char *out = unzip_frame(db, dict_id, blob + hl, n - hl, len);
+    free(framed);
     return out;
 }
 
@@ -404,11 +434,34 @@ char *col_text_copy(sqlite3_stmt *st, int i, size_t *len)
 
 /* ---- packed hex ---- */
 
-sql_arg hex_arg(const char *text, unsigned char buf[32])
+/* A canonical lower-case UUID (8-4-4-4-12 digits) as its 16 bytes in buf. */
+static bool uuid_pack(const char *text, size_t n, unsigned char buf[32])
+{
+    if (n != 36) return false;
+    size_t k = 0;
+    for (size_t i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        int v = text[i] >= '0' && text[i] <= '9' ? text[i] - '0'
+                : text[i] >= 'a' && text[i] <= 'f' ? text[i] - 'a' + 10
+                                                   : -1;
+        if (dash != (text[i] == '-') || (!dash && v < 0)) return false;
+        if (dash) continue;
+        if (k % 2 == 0) buf[k / 2] = (unsigned char)(v << 4);
+        else buf[k / 2] |= (unsigned char)v;
+        k++;
+    }
+    buf[16] = UUID_TAG;
+    return true;
+}
+
+/* hex_arg, or as versions 3 to 5 packed (legacy: no UUIDs, 34 digits packed). */
+static sql_arg hex_arg_of(const char *text, unsigned char buf[32], bool legacy)
 {
     static const char digits[] = "0123456789abcdef";
     size_t n = text ? strlen(text) : 0;
-    if (!text || n == 0 || n % 2 || n > 64) return SQL_TEXT(text);
+    if (!legacy && uuid_pack(text, n, buf)) return SQL_BLOB(buf, 17);
+    /* 17 bytes is the length of a packed UUID: 34 digits stay text. */
+    if (!text || n == 0 || n % 2 || n > 64 || (n == 34 && !legacy)) return SQL_TEXT(text);
     for (size_t i = 0; i < n; i++) {
         const char *d = strchr(digits, text[i]);
         if (!d) return SQL_TEXT(text);
@@ -419,6 +472,8 @@ sql_arg hex_arg(const char *text, unsigned char buf[32])
     return SQL_BLOB(buf, n / 2);
 }
 
+sql_arg hex_arg(const char *text, unsigned char buf[32]) { return hex_arg_of(text, buf, false); }
+
 const char *col_hex(sqlite3_stmt *st, int i, char out[65])
 {
     if (sqlite3_column_type(st, i) != SQLITE_BLOB) return (const char *)sqlite3_column_text(st, i);
@@ -426,11 +481,14 @@ const char *col_hex(sqlite3_stmt *st, int i, char out[65])
     int n = sqlite3_column_bytes(st, i);
     if (!b || n > 32) return NULL;
     static const char digits[] = "0123456789abcdef";
-    for (int k = 0; k < n; k++) {
-        out[2 * k] = digits[b[k] >> 4];
-        out[2 * k + 1] = digits[b[k] & 15];
+    bool uuid = n == 17 && b[16] == UUID_TAG;
+    char *w = out;
+    for (int k = 0; k < (uuid ? 16 : n); k++) {
+        if (uuid && (k == 4 || k == 6 || k == 8 || k == 10)) *w++ = '-';
+        *w++ = digits[b[k] >> 4];
+        *w++ = digits[b[k] & 15];
     }
-    out[2 * n] = '\0';
+    *w = '\0';
     return out;
 }
 
@@ -438,7 +496,25 @@ static void sql_hex_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     unsigned char buf[32];
-    sql_arg a = hex_arg((const char *)sqlite3_value_text(argv[0]), buf);
+    char hex[65];
+    const char *text = NULL;
+    /* The type first: reading the value as text would convert it. */
+    if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+        text = (const char *)sqlite3_value_text(argv[0]);
+    } else {
+        /* Packed by an older version: its digits again (a 17-byte blob
+         * was 34 digits then, a UUID now). */
+        const unsigned char *b = sqlite3_value_blob(argv[0]);
+        int n = sqlite3_value_bytes(argv[0]);
+        if (!b || n > 32) {
+            sqlite3_result_value(ctx, argv[0]);
+            return;
+        }
+        for (int k = 0; k < n; k++) snprintf(hex + 2 * k, 3, "%02x", b[k]);
+        hex[2 * n] = '\0';
+        text = hex;
+    }
+    sql_arg a = hex_arg_of(text, buf, sqlite3_user_data(ctx) != NULL);
     if (a.blob) sqlite3_result_blob(ctx, buf, (int)a.i, SQLITE_TRANSIENT);
     else if (a.t) sqlite3_result_text(ctx, a.t, -1, SQLITE_TRANSIENT);
     else sqlite3_result_null(ctx);
@@ -446,6 +522,43 @@ static void sql_hex_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 int hex_pack_register(sqlite3 *db)
 {
-    return sqlite3_create_function(db, "evk_hex_pack", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                   sql_hex_pack, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    /* evk_hex_pack5: as versions 3 to 5 packed, for their steps. */
+    static char legacy;
+    int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+    return sqlite3_create_function(db, "evk_hex_pack", 1, f, NULL, sql_hex_pack, NULL, NULL) ==
+                       SQLITE_OK &&
+                   sqlite3_create_function(db, "evk_hex_pack5", 1, f, &legacy, sql_hex_pack, NULL,
+                                           NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+/* ---- idempotency keys ---- */
+
+sql_arg dedup_arg(const char *provider, const char *key, unsigned char buf[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+              EVP_DigestUpdate(md, provider, strlen(provider) + 1) && /* its NUL separates */
+              EVP_DigestUpdate(md, key, strlen(key)) && EVP_DigestFinal_ex(md, buf, &n);
+    EVP_MD_CTX_free(md);
+    if (!ok) abort(); /* SHA-256 does not fail short of memory */
+    return SQL_BLOB(buf, DEDUP_HASH_LEN);
+}
+
+static void sql_dedup_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *p = (const char *)sqlite3_value_text(argv[0]);
+    const char *k = (const char *)sqlite3_value_text(argv[1]);
+    unsigned char buf[32];
+    dedup_arg(p ? p : "", k ? k : "", buf);
+    sqlite3_result_blob(ctx, buf, DEDUP_HASH_LEN, SQLITE_TRANSIENT);
+}
+
+int dedup_hash_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "evk_dedup_hash", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                   NULL, sql_dedup_hash, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
