@@ -143,7 +143,8 @@ void js_hash2(const char *a, const char *b, char out[65]);
  * have been applied, and a compare-and-set sent again would count twice. */
 bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline);
 /* The same for a request that may be applied twice (a read, a plain put,
- * a publish JetStream deduplicates by its message id): a timeout too. */
+ * a publish JetStream deduplicates by its message id): also a first
+ * timeout (one more try, not more: each costs the whole timeout). */
 bool js_retry_idem(js_t *j, natsStatus s, int64_t *deadline);
 /* The info of stream with its per-subject counts under filter in *si
  * (caller destroys), a request that found no responder sent again. */

@@ -97,7 +97,10 @@ bool js_retry_wait(js_t *j, natsStatus s, int64_t *deadline)
 
 bool js_retry_idem(js_t *j, natsStatus s, int64_t *deadline)
 {
-    return (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT) && retry_after(j, deadline);
+    /* A timeout is sent again once: it costs the whole timeout each time,
+     * and a JetStream that stopped (a full disk) answers nothing at all. */
+    if (s == NATS_TIMEOUT) return *deadline == 0 && retry_after(j, deadline);
+    return s == NATS_NO_RESPONDERS && retry_after(j, deadline);
 }
 
 natsStatus js_subject_counts(js_t *j, const char *stream, const char *filter, jsStreamInfo **si)
