@@ -241,7 +241,11 @@ int engine_check_event(const engine_t *e, const char *provider_key, const char *
                                           "events.json)", type, provider_key);
     if (data && json_check_depth(data, "the event's data", err) < 0) return -1;
     if (data) {
-        size_t size = json_dumpb(data, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        /* Measured as json_text writes it (what is stored), not by jansson's
+         * slower writer. */
+        char *text = json_text(data, JSON_COMPACT | JSON_ENCODE_ANY);
+        size_t size = text ? strlen(text) : 0;
+        free(text);
         if (size > ENGINE_EVENT_MAX_BYTES)
             return err_code(err, EVK_TOO_LARGE, "the event's data is %zu bytes of JSON; the "
                                                 "limit is %u bytes (1 MB)", size,

@@ -347,11 +347,7 @@ static char *json_text_reals(const json_t *v, size_t flags);
  * same way (indentation, escaping options, invalid UTF-8, a NUL in a key,
  * very deep trees) goes the old way. */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    size_t flags;
-} wbuf;
+typedef json_out wbuf;
 
 static void wb_grow(wbuf *b, size_t n)
 {
@@ -394,6 +390,16 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Bytes a string copies as they are: printable ASCII but '"' and '\\'. */
+static const unsigned char PLAIN[256] = {
+    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x20-0x2f, '"' no */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,               /* 0x30-0x3f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,               /* 0x40-0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,               /* 0x50-0x5f, '\\' no */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,               /* 0x60-0x6f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,               /* 0x70-0x7f */
+};
+
 /* s (n bytes) as a JSON string, escaped as jansson does; false on invalid UTF-8. */
 static bool wb_string(wbuf *b, const char *str, size_t n)
 {
@@ -402,7 +408,7 @@ static bool wb_string(wbuf *b, const char *str, size_t n)
     size_t run = 0, i = 0;
     while (i < n) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (PLAIN[c]) {
             i++;
             continue;
         }
@@ -503,6 +509,10 @@ static bool wb_object(wbuf *b, const json_t *v, int depth)
 /* A kept number whose text is a number's (what unkeep rewrites). */
 static const char *kept_number(const json_t *v, size_t *len)
 {
+    /* Most strings are not: a NUL before the key's place says maybe. */
+    size_t n = json_string_length(v);
+    if (n < JSON_KEPT_KEY_LEN + 2 || json_string_value(v)[n - JSON_KEPT_KEY_LEN - 1] != '\0')
+        return NULL;
     const char *t = json_kept_text(v, len);
     for (size_t i = 0; t && i < *len; i++)
         if (!is_number_char(t[i])) return NULL;
@@ -548,6 +558,22 @@ static bool wb_value(wbuf *b, const json_t *v, int depth)
     return false;
 }
 
+void json_out_raw(json_out *o, const char *s, size_t n) { wb_add(o, s, n); }
+
+bool json_out_string(json_out *o, const char *s, size_t n) { return wb_string(o, s, n); }
+
+bool json_out_value(json_out *o, const json_t *v) { return v && wb_value(o, v, 0); }
+
+char *json_out_steal(json_out *o)
+{
+    if (!o->p) wb_grow(o, 0);
+    o->p[o->len] = '\0';
+    char *t = o->p;
+    o->p = NULL;
+    o->len = o->cap = 0;
+    return t;
+}
+
 char *json_text(const json_t *v, size_t flags)
 {
     if (!v) return NULL;
@@ -556,11 +582,7 @@ char *json_text(const json_t *v, size_t flags)
     if (!other) {
         if (!(flags & JSON_ENCODE_ANY) && !json_is_object(v) && !json_is_array(v)) return NULL;
         wbuf b = {.flags = flags};
-        if (wb_value(&b, v, 0)) {
-            if (!b.p) wb_grow(&b, 0);
-            b.p[b.len] = '\0';
-            return b.p;
-        }
+        if (wb_value(&b, v, 0)) return json_out_steal(&b);
         free(b.p);
     }
     char *s = json_text_reals(v, flags);

@@ -71,6 +71,22 @@ json_t *json_parse(const char *text, size_t len, size_t flags, int max_depth, co
  * frees. */
 char *json_text(const json_t *v, size_t flags);
 
+/* json_text's writer, for text built piece by piece (a stored CloudEvent):
+ * raw text, strings and values written exactly as json_text writes them
+ * with o->flags (JSON_COMPACT and JSON_SORT_KEYS only). A false answer
+ * means that value cannot be written so (invalid UTF-8, a NUL in a key):
+ * the caller uses json_text instead. Start from {0} plus flags. */
+typedef struct json_out {
+    char *p;
+    size_t len, cap;
+    size_t flags;
+} json_out;
+void json_out_raw(json_out *o, const char *s, size_t n);
+bool json_out_string(json_out *o, const char *s, size_t n);
+bool json_out_value(json_out *o, const json_t *v);
+/* The text written (the caller frees it); o is empty again. */
+char *json_out_steal(json_out *o);
+
 /* The shortest round-trip text of d (finite) into out (at least 32 bytes);
  * returns its length. */
 size_t json_real_text(double d, char *out, size_t len);

@@ -139,6 +139,51 @@ int store_event_in_check(const store_event_in *ev, err_t *err)
     return 0;
 }
 
+/* The attributes evkit sets itself, and the data, written apart. */
+static bool own_attribute(const char *k)
+{
+    return !strcmp(k, "specversion") || !strcmp(k, "id") || !strcmp(k, "source") ||
+           !strcmp(k, "type") || !strcmp(k, "data") || !strcmp(k, "time") ||
+           !strcmp(k, "datacontenttype");
+}
+
+/* A text attribute, or the given value's text when the attributes have it. */
+static bool put_attr(json_out *o, const char *name, const json_t *given, const char *dflt)
+{
+    json_out_raw(o, name, strlen(name));
+    return given ? json_out_value(o, given) : json_out_string(o, dflt, strlen(dflt));
+}
+
+/* The CloudEvent's text written directly, as json_text would write the
+ * object the slow path builds; false when a value cannot be (the slow path
+ * then says why). */
+static bool cloudevent_direct(const store_event_in *ev, const char *id, const char *source,
+                              const char *iso, json_out *o)
+{
+    json_t *a = ev->attributes;
+    bool ok = put_attr(o, "{\"specversion\":", NULL, "1.0") && put_attr(o, ",\"id\":", NULL, id) &&
+              put_attr(o, ",\"source\":", NULL, source) &&
+              put_attr(o, ",\"type\":", NULL, ev->type) &&
+              put_attr(o, ",\"time\":", json_object_get(a, "time"), iso) &&
+              put_attr(o, ",\"datacontenttype\":", json_object_get(a, "datacontenttype"),
+                       "application/json");
+    for (void *it = json_object_iter(a); it && ok; it = json_object_iter_next(a, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        if (own_attribute(k)) continue;
+        json_out_raw(o, ",", 1);
+        ok = !memchr(k, '\0', klen) && json_out_string(o, k, klen);
+        json_out_raw(o, ":", 1);
+        ok = ok && json_out_value(o, json_object_iter_value(it));
+    }
+    if (ok && ev->data) {
+        json_out_raw(o, ",\"data\":", 8);
+        ok = json_out_value(o, ev->data);
+    }
+    json_out_raw(o, "}", 1);
+    return ok;
+}
+
 char *store_cloudevent_text(const store_event_in *ev, const char *provider_uuid, char id[37],
                             int64_t time_ms, err_t *err)
 {
@@ -147,6 +192,9 @@ char *store_cloudevent_text(const store_event_in *ev, const char *provider_uuid,
     uuid_v4(id);
     time_iso(time_ms, iso, sizeof iso);
     snprintf(source, sizeof source, "urn:uuid:%s", provider_uuid);
+    json_out o = {.flags = JSON_COMPACT};
+    if (cloudevent_direct(ev, id, source, iso, &o)) return json_out_steal(&o);
+    free(o.p);
     json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
                            "source", source, "type", ev->type, "time", iso, "datacontenttype",
                            "application/json");

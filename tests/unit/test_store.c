@@ -9,7 +9,9 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "core/json_io.h"
 #include "core/util.h"
+#include "store/backend.h"
 #include "store/store.h"
 #include "tu_store.h"
 
@@ -333,6 +335,56 @@ static void test_append_batch(void **state)
     assert_int_equal(store_append_batch(f->s, evs, 10, res, &err), 0);
     assert_false(res[0].stale);
     assert_int_equal(journal_count(f->s, NULL), 19);
+    json_decref(data);
+}
+
+/* The stored CloudEvent is written directly: byte for byte the text of the
+ * object it stands for (evkit's attributes first, the publisher's time and
+ * datacontenttype in their places, the other attributes in their order,
+ * the data last), and the old path's refusal for a type that is not UTF-8. */
+static void test_cloudevent_text(void **state)
+{
+    (void)state;
+    err_t err;
+    const char *in = "{\"price\":99.99,\"big\":123456789012345678901234567890,"
+                     "\"name\":\"caf\u00e9 \\\"q\\\" \\u0001\",\"n\":[1,-2.5e-300]}";
+    json_t *data = json_load_kept(in, strlen(in), 0, NULL);
+    assert_non_null(data);
+    json_t *attrs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "traceparent",
+                              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "time",
+                              "2026-01-02T03:04:05Z", "id", "ignored", "subject", "sku/1",
+                              "datacontenttype", "application/json; charset=utf-8");
+    for (int variant = 0; variant < 3; variant++) {
+        store_event_in ev = {.provider = "commerce", .type = "t.\xc3\xa9", .data = data,
+                             .attributes = variant == 1 ? NULL : attrs};
+        if (variant == 2) ev.data = NULL;
+        char id[37];
+        int64_t t = 1700000000123;
+        char *text = store_cloudevent_text(&ev, "11111111-2222-4333-8444-555555555555", id, t, &err);
+        assert_non_null(text);
+        char iso[32];
+        time_iso(t, iso, sizeof iso);
+        json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id,
+                               "source", "urn:uuid:11111111-2222-4333-8444-555555555555", "type",
+                               ev.type, "time", iso, "datacontenttype", "application/json");
+        const char *k;
+        json_t *v;
+        json_object_foreach(ev.attributes, k, v)
+            if (strcmp(k, "specversion") && strcmp(k, "id") && strcmp(k, "source") &&
+                strcmp(k, "type") && strcmp(k, "data"))
+                json_object_set(ce, k, v);
+        if (ev.data) json_object_set(ce, "data", ev.data);
+        char *want = json_text(ce, JSON_COMPACT);
+        assert_string_equal(text, want);
+        free(want);
+        free(text);
+        json_decref(ce);
+    }
+    store_event_in bad = {.provider = "commerce", .type = "\xc3(", .data = data};
+    char id[37];
+    assert_null(store_cloudevent_text(&bad, "u", id, 1, &err));
+    assert_int_equal(err.code, EVK_INVALID);
+    json_decref(attrs);
     json_decref(data);
 }
 
@@ -1787,6 +1839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_provider_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_batch, setup, teardown),
+        cmocka_unit_test(test_cloudevent_text),
         cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_finish_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
