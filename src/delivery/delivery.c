@@ -101,31 +101,6 @@ store_outcome delivery_outcome(const registration_t *reg, delivery_verdict v, in
     return DELIVERY_RETRY;
 }
 
-void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
-                     const store_attempt *at, delivery_verdict v, const char *what)
-{
-    err_t err;
-    if (store_finish(delivery_engine(d)->store, at, &err) < 0)
-        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
-                                                      (json_int_t)dl->id));
-    else metrics_delivery_attempt(reg->name, (int)at->outcome, dl->attempt);
-    if (v == VERDICT_SUCCESS) return;
-    char msg[96];
-    if (at->outcome == DELIVERY_RETRY) snprintf(msg, sizeof msg, "%s failed; will retry", what);
-    else if (at->outcome == DELIVERY_DEAD)
-        snprintf(msg, sizeof msg, "%s failed; retries exhausted, dead letter", what);
-    else if (at->outcome == DELIVERY_UNDELIVERABLE)
-        snprintf(msg, sizeof msg, "%s impossible for this event; dead letter at once", what);
-    else snprintf(msg, sizeof msg, "%s rejected with a final status; dead letter", what);
-    json_t *fields = json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
-                               json_string_value(json_object_get(dl->event, "id")), "attempt",
-                               dl->attempt, "status", at->status_code, "error",
-                               at->error ? at->error : "");
-    if (at->activation_id)
-        json_object_set_new(fields, "activationId", json_string(at->activation_id));
-    log_emit(at->outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN, msg, fields);
-}
-
 reg_state delivery_health(int64_t attempts, int64_t failures, int recent_failures)
 {
     if (attempts >= 10 && failures * 5 >= attempts * 4) return REG_DISABLED;
@@ -160,19 +135,42 @@ typedef struct reg_entry {
     delivery_bucket bucket;
 } reg_entry;
 
+/* A claimed delivery waiting for a worker, and when it was claimed: one
+ * waiting so long that its lease could run out before it ends goes back. */
+typedef struct queued {
+    store_delivery dl;
+    int64_t claimed_ms, lease_ms;
+} queued;
+
+/* A success waiting for the recorder's next batch. */
+typedef struct done_rec {
+    store_attempt at;              /* activation_id set when the batch is written */
+    char activation_id[33];
+    char *registration;
+    int attempt;
+} done_rec;
+
 struct delivery {
     engine_t *engine;
     int nworkers;
     pthread_t dispatcher;
+    pthread_t recorder;
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t cv_work;   /* queue not empty or stopping */
-    pthread_cond_t cv_free;   /* a worker became idle */
-    store_delivery *queue;    /* claimed, not yet started */
-    size_t qlen, qcap;
+    pthread_cond_t cv_free;   /* room for a claim */
+    pthread_cond_t cv_done;   /* a success to record, or the recorder stopping */
+    queued *queue;            /* claimed, not yet started (a ring) */
+    size_t qhead, qlen, qcap;
     int busy;                 /* deliveries queued or running */
+    int prefetch;             /* how many may wait beyond the workers (from avg_s) */
+    double avg_s;             /* moving average of an attempt's duration */
+    bool dispatcher_waiting;  /* in cv_free */
     bool stopping;
     bool dispatcher_done;     /* nothing more will be queued */
+    done_rec *done;           /* successes not yet recorded */
+    size_t ndone, capdone;
+    bool recorder_stop;
     reg_entry *regs;          /* per registration name; registrations come and go */
     size_t nregs, capregs;
     trace_secrets *secrets;   /* values no trace may show */
@@ -245,14 +243,6 @@ static bool flow_admit(delivery_t *d, const registration_t *reg, const char *nam
     return true;
 }
 
-static void flow_done(delivery_t *d, const char *name)
-{
-    pthread_mutex_lock(&d->mu);
-    reg_entry *f = reg_of(d, name);
-    if (f->inflight > 0) f->inflight--;
-    pthread_mutex_unlock(&d->mu);
-}
-
 void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
 {
     engine_t *e = d->engine;
@@ -286,6 +276,108 @@ void delivery_update_health(delivery_t *d, const registration_t *reg, bool ok)
     pthread_mutex_lock(&d->mu);
     reg_of(d, reg->name)->state = next;
     pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- recording successes in batches ---- */
+
+/* Queues the success at of dl for the recorder, when reg's health as last
+ * seen is ACTIVE (a success then changes no decision the store would be
+ * asked about); false when it must be recorded now. The delivery stays
+ * running under its lease until the batch commits: a crash before that
+ * delivers it again, as a crash before any finish does. */
+static bool record_later(delivery_t *d, const registration_t *reg, const store_delivery *dl,
+                         const store_attempt *at)
+{
+    pthread_mutex_lock(&d->mu);
+    bool later = !d->recorder_stop && reg_of(d, reg->name)->state == REG_ACTIVE;
+    if (later) {
+        VEC_GROW(d->done, d->capdone, d->ndone + 1);
+        done_rec *r = &d->done[d->ndone++];
+        r->at = *at;
+        r->at.error = NULL;
+        r->at.activation_id = NULL;
+        snprintf(r->activation_id, sizeof r->activation_id, "%s",
+                 at->activation_id ? at->activation_id : "");
+        r->registration = xstrdup(reg->name);
+        r->attempt = dl->attempt;
+        if (d->ndone == 1) pthread_cond_signal(&d->cv_done);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return later;
+}
+
+/* Writes one batch of successes (one store write, so one commit for all). */
+static void record_batch(delivery_t *d, done_rec *recs, size_t n)
+{
+    store_attempt *at = xcalloc(n, sizeof *at);
+    for (size_t i = 0; i < n; i++) {
+        at[i] = recs[i].at;
+        at[i].activation_id = recs[i].activation_id[0] ? recs[i].activation_id : NULL;
+    }
+    err_t err;
+    if (store_finish_batch(d->engine->store, at, n, NULL, &err) < 0) {
+        /* They stay running under their leases and go again when those end. */
+        log_error("cannot record deliveries",
+                  json_pack("{s:s, s:I}", "error", err.msg, "deliveries", (json_int_t)n));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            metrics_delivery_attempt(recs[i].registration, (int)DELIVERY_DONE, recs[i].attempt);
+    }
+    for (size_t i = 0; i < n; i++) free(recs[i].registration);
+    free(at);
+}
+
+static void *recorder_main(void *arg)
+{
+    delivery_t *d = arg;
+    done_rec *spare = NULL;   /* the buffer of the last batch, reused */
+    size_t spare_cap = 0;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (d->ndone == 0 && !d->recorder_stop) pthread_cond_wait(&d->cv_done, &d->mu);
+        if (d->ndone == 0) break;
+        /* Everything that came while the last batch was written goes in this one. */
+        done_rec *recs = d->done;
+        size_t n = d->ndone, cap = d->capdone;
+        d->done = spare;
+        d->capdone = spare_cap;
+        d->ndone = 0;
+        pthread_mutex_unlock(&d->mu);
+        record_batch(d, recs, n);
+        spare = recs;
+        spare_cap = cap;
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    free(spare);
+    return NULL;
+}
+
+void delivery_record(delivery_t *d, const registration_t *reg, const store_delivery *dl,
+                     const store_attempt *at, delivery_verdict v, const char *what)
+{
+    /* A success of a healthy registration is recorded in the next batch. */
+    if (v == VERDICT_SUCCESS && at->outcome == DELIVERY_DONE && record_later(d, reg, dl, at)) return;
+    err_t err;
+    if (store_finish(delivery_engine(d)->store, at, &err) < 0)
+        log_error("cannot record delivery", json_pack("{s:s, s:I}", "error", err.msg, "delivery",
+                                                      (json_int_t)dl->id));
+    else metrics_delivery_attempt(reg->name, (int)at->outcome, dl->attempt);
+    if (v == VERDICT_SUCCESS) return;
+    char msg[96];
+    if (at->outcome == DELIVERY_RETRY) snprintf(msg, sizeof msg, "%s failed; will retry", what);
+    else if (at->outcome == DELIVERY_DEAD)
+        snprintf(msg, sizeof msg, "%s failed; retries exhausted, dead letter", what);
+    else if (at->outcome == DELIVERY_UNDELIVERABLE)
+        snprintf(msg, sizeof msg, "%s impossible for this event; dead letter at once", what);
+    else snprintf(msg, sizeof msg, "%s rejected with a final status; dead letter", what);
+    json_t *fields = json_pack("{s:s, s:s?, s:i, s:i, s:s}", "registration", reg->name, "event",
+                               json_string_value(json_object_get(dl->event, "id")), "attempt",
+                               dl->attempt, "status", at->status_code, "error",
+                               at->error ? at->error : "");
+    if (at->activation_id)
+        json_object_set_new(fields, "activationId", json_string(at->activation_id));
+    log_emit(at->outcome == DELIVERY_RETRY ? LOG_INFO : LOG_WARN, msg, fields);
 }
 
 double delivery_rnd01(void)
@@ -411,34 +503,62 @@ static void deliver_one(delivery_t *d, store_delivery *dl)
     regset_release(regs);
 }
 
-static void *worker_main(void *arg)
+/* ---- the queue between the dispatcher and the workers ---- */
+
+/* How many claimed deliveries may wait beyond the workers: as many as the
+ * workers get through in PREFETCH_S at the recent pace, so a claim (one
+ * commit) is made for many deliveries while the workers keep going, and a
+ * slow consumer gets no more claimed than it can start soon. */
+#define PREFETCH_MAX 64
+#define PREFETCH_S 0.05
+#define AVG_START_S 0.01
+
+static int prefetch_for(double avg_s, int nworkers)
 {
-    delivery_t *d = arg;
-    for (;;) {
-        pthread_mutex_lock(&d->mu);
-        /* Stop only once the dispatcher is gone: a claim it made while
-         * stopping still reaches the queue and must be delivered. */
-        while (d->qlen == 0 && !d->dispatcher_done) pthread_cond_wait(&d->cv_work, &d->mu);
-        if (d->qlen == 0 && d->dispatcher_done) {
-            pthread_mutex_unlock(&d->mu);
-            break;
-        }
-        store_delivery dl = d->queue[0];
-        memmove(d->queue, d->queue + 1, (d->qlen - 1) * sizeof *d->queue);
-        d->qlen--;
-        pthread_mutex_unlock(&d->mu);
+    double n = PREFETCH_S * nworkers / (avg_s > 1e-6 ? avg_s : 1e-6);
+    return n >= PREFETCH_MAX ? PREFETCH_MAX : (int)n;
+}
 
-        deliver_one(d, &dl);
-        flow_done(d, dl.registration);
-        store_delivery_free(&dl);
+/* Room for a claim, and the least worth claiming for (one commit each).
+ * Called with d->mu held. */
+static int queue_room(const delivery_t *d) { return d->nworkers + d->prefetch - d->busy; }
+static int claim_min(const delivery_t *d) { return d->prefetch > 2 ? d->prefetch / 2 : 1; }
 
-        pthread_mutex_lock(&d->mu);
-        d->busy--;
-        pthread_cond_signal(&d->cv_free);
-        pthread_mutex_unlock(&d->mu);
+/* Called with d->mu held. */
+static void queue_push(delivery_t *d, const store_delivery *dl, int64_t claimed_ms,
+                       int64_t lease_ms)
+{
+    if (d->qlen == d->qcap) {
+        size_t cap = d->qcap ? d->qcap * 2 : 16;
+        queued *q = xcalloc(cap, sizeof *q);
+        for (size_t i = 0; i < d->qlen; i++) q[i] = d->queue[(d->qhead + i) % d->qcap];
+        free(d->queue);
+        d->queue = q;
+        d->qcap = cap;
+        d->qhead = 0;
     }
-    lua_backend_thread_cleanup();
-    return NULL;
+    queued *slot = &d->queue[(d->qhead + d->qlen++) % d->qcap];
+    slot->dl = *dl;
+    slot->claimed_ms = claimed_ms;
+    slot->lease_ms = lease_ms;
+}
+
+/* Called with d->mu held, qlen > 0. */
+static queued queue_pop(delivery_t *d)
+{
+    queued q = d->queue[d->qhead];
+    d->qhead = (d->qhead + 1) % d->qcap;
+    d->qlen--;
+    return q;
+}
+
+/* Gives deliveries back to the store, due at due_ms (one call for all). */
+static void give_back(delivery_t *d, const int64_t *ids, size_t n, int64_t due_ms)
+{
+    err_t err;
+    if (store_unclaim(d->engine->store, ids, n, due_ms, &err) < 0)
+        log_error("cannot give a delivery back",
+                  json_pack("{s:s, s:I}", "error", err.msg, "deliveries", (json_int_t)n));
 }
 
 static int64_t max_timeout_ms(registry_t *r)
@@ -460,19 +580,54 @@ int64_t delivery_lease_ms(delivery_t *d)
     return 2 * max_timeout_ms(d->engine->registry) + 30000;
 }
 
+static void *worker_main(void *arg)
+{
+    delivery_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        /* Stop only once the dispatcher is gone: it empties the queue last. */
+        while (d->qlen == 0 && !d->dispatcher_done) pthread_cond_wait(&d->cv_work, &d->mu);
+        if (d->qlen == 0) break;
+        queued q = queue_pop(d);
+        pthread_mutex_unlock(&d->mu);
+
+        double t0 = mono_s();
+        /* The lease is at least twice the longest time limit and 30 s: one
+         * that waited less than half of it still outlives the attempt. */
+        if (now_ms() - q.claimed_ms < q.lease_ms / 2) deliver_one(d, &q.dl);
+        else give_back(d, &q.dl.id, 1, now_ms());
+        double took = mono_s() - t0;
+
+        pthread_mutex_lock(&d->mu);
+        reg_entry *f = reg_of(d, q.dl.registration);
+        if (f->inflight > 0) f->inflight--;
+        d->busy--;
+        d->avg_s += (took - d->avg_s) / 16;
+        d->prefetch = prefetch_for(d->avg_s, d->nworkers);
+        if (d->dispatcher_waiting && queue_room(d) >= claim_min(d))
+            pthread_cond_signal(&d->cv_free);
+        pthread_mutex_unlock(&d->mu);
+        store_delivery_free(&q.dl);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    lua_backend_thread_cleanup();
+    return NULL;
+}
+
 /* Queues the claimed deliveries flow control lets go now, gives the
  * others back to the store, due when they may go. */
-static void dispatch(delivery_t *d, const regset_t *regs, store_delivery *got, size_t n)
+static void dispatch(delivery_t *d, const regset_t *regs, store_delivery *got, size_t n,
+                     int64_t lease_ms)
 {
     int64_t now = now_ms();
     int64_t *back = xcalloc(n, sizeof *back), *due = xcalloc(n, sizeof *due);
     size_t nback = 0;
     pthread_mutex_lock(&d->mu);
-    VEC_GROW(d->queue, d->qcap, d->qlen + n);
     for (size_t i = 0; i < n; i++) {
         const registration_t *reg = regset_find(regs, got[i].registration, NULL);
         if (flow_admit(d, reg, got[i].registration, now, &due[nback])) {
-            d->queue[d->qlen++] = got[i];
+            queue_push(d, &got[i], now, lease_ms);
             d->busy++;
         } else {
             back[nback++] = got[i].id;
@@ -481,14 +636,44 @@ static void dispatch(delivery_t *d, const regset_t *regs, store_delivery *got, s
     }
     pthread_cond_broadcast(&d->cv_work);
     pthread_mutex_unlock(&d->mu);
-    /* One call per due time: the back list is short (at most a claim's size). */
+    /* One call per due time (those left out for their concurrency cap share "now"). */
     for (size_t i = 0; i < nback; i++) {
-        err_t err;
-        if (store_unclaim(d->engine->store, &back[i], 1, due[i], &err) < 0)
-            log_error("cannot give a delivery back", json_pack("{s:s}", "error", err.msg));
+        if (!back[i]) continue;
+        size_t k = 0;
+        for (size_t j = i; j < nback; j++) {
+            if (!back[j] || due[j] != due[i]) continue;
+            int64_t id = back[j];
+            back[j] = 0;
+            back[i + k++] = id;
+        }
+        give_back(d, &back[i], k, due[i]);
+        for (size_t j = i; j < i + k; j++) back[j] = 0;
     }
     free(back);
     free(due);
+}
+
+/* Gives back what was claimed and not started, once claiming stopped. */
+static void dispatcher_finish(delivery_t *d)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t n = d->qlen;
+    int64_t *ids = xcalloc(n + 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        queued q = queue_pop(d);
+        ids[i] = q.dl.id;
+        reg_entry *f = reg_of(d, q.dl.registration);
+        if (f->inflight > 0) f->inflight--;
+        d->busy--;
+        store_delivery_free(&q.dl);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (n) give_back(d, ids, n, now_ms());
+    free(ids);
+    pthread_mutex_lock(&d->mu);
+    d->dispatcher_done = true;
+    pthread_cond_broadcast(&d->cv_work);
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void *dispatcher_main(void *arg)
@@ -498,8 +683,12 @@ static void *dispatcher_main(void *arg)
     for (;;) {
         int64_t lease = delivery_lease_ms(d);
         pthread_mutex_lock(&d->mu);
-        while (d->busy >= d->nworkers && !d->stopping) pthread_cond_wait(&d->cv_free, &d->mu);
-        int free_slots = d->nworkers - d->busy;
+        while (queue_room(d) < claim_min(d) && !d->stopping) {
+            d->dispatcher_waiting = true;
+            pthread_cond_wait(&d->cv_free, &d->mu);
+            d->dispatcher_waiting = false;
+        }
+        int room = queue_room(d);
         bool stop = d->stopping;
         pthread_mutex_unlock(&d->mu);
         if (stop) break;
@@ -513,7 +702,7 @@ static void *dispatcher_main(void *arg)
         store_delivery *got = NULL;
         size_t n = 0;
         err_t err;
-        if (store_claim_except(e->store, free_slots, lease, skip, nskip, &got, &n, &err) < 0) {
+        if (store_claim_except(e->store, room, lease, skip, nskip, &got, &n, &err) < 0) {
             log_error("cannot claim deliveries", json_pack("{s:s}", "error", err.msg));
             store_wait_work(e->store, now_ms() + 1000);
         } else if (n == 0) {
@@ -527,16 +716,13 @@ static void *dispatcher_main(void *arg)
             if (wake < until) until = wake;
             if (until > now_ms()) store_wait_work(e->store, until);
         } else {
-            dispatch(d, regs, got, n);
+            dispatch(d, regs, got, n, lease);
         }
         free(got);
         free(skip);
         regset_release(regs);
     }
-    pthread_mutex_lock(&d->mu);
-    d->dispatcher_done = true;
-    pthread_cond_broadcast(&d->cv_work);
-    pthread_mutex_unlock(&d->mu);
+    dispatcher_finish(d);
     return NULL;
 }
 
@@ -549,6 +735,9 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv_work, NULL);
     pthread_cond_init(&d->cv_free, NULL);
+    pthread_cond_init(&d->cv_done, NULL);
+    d->avg_s = AVG_START_S;
+    d->prefetch = prefetch_for(d->avg_s, workers);
     d->workers = xcalloc((size_t)workers, sizeof *d->workers);
     regset_t *regs = registry_get(e->registry);
     for (size_t i = 0; i < regs->n; i++) {
@@ -568,6 +757,7 @@ int delivery_start(engine_t *e, int workers, delivery_t **out, err_t *err)
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) abort();
     }
+    if (pthread_create(&d->recorder, NULL, recorder_main, d) != 0) abort();
     if (pthread_create(&d->dispatcher, NULL, dispatcher_main, d) != 0) abort();
     *out = d;
     return 0;
@@ -582,9 +772,16 @@ void delivery_stop(delivery_t *d)
     pthread_cond_broadcast(&d->cv_free);
     pthread_mutex_unlock(&d->mu);
     store_kick(d->engine->store);
+    /* The dispatcher gives back what no worker started; the workers end
+     * the attempts under way; the recorder writes their outcomes last. */
     pthread_join(d->dispatcher, NULL);
     for (int i = 0; i < d->nworkers; i++) pthread_join(d->workers[i], NULL);
-    /* Workers drain the queue before they exit, so nothing claimed is dropped. */
+    pthread_mutex_lock(&d->mu);
+    d->recorder_stop = true;
+    pthread_cond_signal(&d->cv_done);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->recorder, NULL);
+    free(d->done);
     free(d->queue);
     free(d->workers);
     for (size_t k = 0; k < d->nregs; k++) free(d->regs[k].name);
@@ -593,5 +790,6 @@ void delivery_stop(delivery_t *d)
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv_work);
     pthread_cond_destroy(&d->cv_free);
+    pthread_cond_destroy(&d->cv_done);
     free(d);
 }

@@ -131,6 +131,9 @@ struct store_backend {
     int (*span_list)(store_t *s, const char *trace_id, json_t **out, err_t *err);
     void (*stats_get)(store_t *s, store_stats *out);
     int (*size_get)(store_t *s, store_size *out, err_t *err);
+    /* NULL: store.c calls finish once per attempt. */
+    int (*finish_batch)(store_t *s, const store_attempt *a, size_t n, size_t *recorded,
+                        err_t *err);
 };
 
 /* The backends' constructors (the options say which one store_open_with takes). */

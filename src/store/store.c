@@ -390,6 +390,27 @@ int store_finish(store_t *s, const store_attempt *a, err_t *err)
     return s->be->finish(s, a, err);
 }
 
+int store_finish_batch(store_t *s, const store_attempt *a, size_t n, size_t *recorded,
+                       err_t *err)
+{
+    size_t done = 0;
+    if (recorded) *recorded = 0;
+    if (!n) return 0;
+    if (s->be->finish_batch) return s->be->finish_batch(s, a, n, recorded, err);
+    if (!s->be->finish) return unsupported(s, "store_finish_batch", err);
+    for (size_t i = 0; i < n; i++) {
+        err_t e;
+        if (s->be->finish(s, &a[i], &e) == 0) done++;
+        else if (e.code != EVK_NOT_FOUND) {
+            if (recorded) *recorded = done;
+            if (err) *err = e;
+            return -1;
+        }
+    }
+    if (recorded) *recorded = done;
+    return 0;
+}
+
 int store_release_claims(store_t *s, int *released, err_t *err)
 {
     if (!s->be->release_claims) return unsupported(s, "store_release_claims", err);

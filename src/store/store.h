@@ -198,6 +198,12 @@ typedef struct store_attempt {
 } store_attempt;
 /* Records an attempt and moves the delivery on. Durable before return. */
 int store_finish(store_t *s, const store_attempt *a, err_t *err);
+/* store_finish of n attempts (of different deliveries) in one write: one
+ * transaction where the backend has them, so a delivery pipeline pays one
+ * commit for many. An attempt whose delivery no longer exists is skipped;
+ * *recorded (may be NULL) gets how many were. Durable before return. */
+int store_finish_batch(store_t *s, const store_attempt *a, size_t n, size_t *recorded,
+                       err_t *err);
 
 /* Makes every running delivery claimable now. Only for a process that owns
  * the journal exclusively (the daemon at start): claims it finds are

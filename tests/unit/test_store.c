@@ -1797,6 +1797,70 @@ static void test_rollup(void **state)
     json_decref(rows);
 }
 
+/* store_finish_batch: one write for many attempts sums each registration's
+ * minute once, skips a delivery that is gone, and leaves what n single
+ * finishes would: states, health counts, last error, rollup. */
+static void test_finish_batch(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *regs[] = {"reg-a", "reg-b", NULL};
+    append(f->s, "commerce", "t", "S", 1, NULL, regs, NULL);
+    append(f->s, "commerce", "t", "S", 2, NULL, REG_A, NULL);
+    append(f->s, "commerce", "t", "S", 3, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    size_t n = claim(f->s, 10, 60000, &d);
+    assert_int_equal(n, 4);
+    int64_t t = now_ms();
+    store_attempt at[5];
+    for (size_t i = 0; i < n; i++) {
+        bool a = !strcmp(d[i].registration, "reg-a");
+        at[i] = (store_attempt){.delivery_id = d[i].id, .started_ms = t - 30, .ended_ms = t,
+                                .status_code = 200, .outcome = DELIVERY_DONE};
+        if (!a) {
+            at[i].outcome = DELIVERY_FAILED;
+            at[i].status_code = 400;
+            at[i].error = "rejected";
+        } else if (d[i].position == 2) {
+            at[i].outcome = DELIVERY_RETRY;
+            at[i].status_code = 503;
+            at[i].next_due_ms = t + 3600000;
+        }
+    }
+    at[4] = (store_attempt){.delivery_id = 999999, .outcome = DELIVERY_DONE, .ended_ms = t};
+    size_t recorded = 0;
+    assert_int_equal(store_finish_batch(f->s, at, 5, &recorded, &err), 0);
+    assert_int_equal(recorded, 4);
+    free_claims(d, n);
+
+    store_reg_info info;
+    assert_int_equal(store_reg_info_get(f->s, "reg-a", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 3);
+    assert_int_equal(info.failures_24h, 1);
+    assert_int_equal(info.backlog, 1);          /* the retry, due in an hour */
+    assert_string_equal(info.last_error, "status 503");
+    assert_int_equal(info.last_attempt_ms, t);
+    assert_int_equal(store_reg_info_get(f->s, "reg-b", &info, &err), 0);
+    assert_int_equal(info.attempts_24h, 1);
+    assert_int_equal(info.failures_24h, 1);
+    assert_int_equal(info.dead, 1);
+    assert_string_equal(info.last_error, "rejected");
+    json_t *a = rollup(f->s, "reg-a", 1), *b = rollup(f->s, "reg-b", 1);
+    const json_t *ra = json_array_get(a, 0), *rb = json_array_get(b, 0);
+    assert_int_equal(field(ra, "success"), 2);
+    assert_int_equal(field(ra, "retry"), 1);
+    assert_int_equal(field(rb, "dead"), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(ra, "latency"), 2)), 3);
+    json_decref(a);
+    json_decref(b);
+    /* Nothing is claimable now: the done and failed ones are over, the retry not due. */
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0);
+    free_claims(d, 0);
+    /* An empty batch writes nothing. */
+    assert_int_equal(store_finish_batch(f->s, at, 0, &recorded, &err), 0);
+    assert_int_equal(recorded, 0);
+}
+
 static void test_trigger_claims(void **state)
 {
     fixture *f = *state;
@@ -1862,6 +1926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_claims, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -387,6 +387,8 @@ int sq_claim(store_t *s, int max, int64_t lease_ms, store_delivery **out, size_t
 int sq_claim_more(store_t *s, const char *registration, int max, int64_t lease_ms,
                   store_delivery **out, size_t *n, err_t *err);
 int sq_finish(store_t *s, const store_attempt *a, err_t *err);
+int sq_finish_batch(store_t *s, const store_attempt *a, size_t n, size_t *recorded,
+                    err_t *err);
 int sq_release_claims(store_t *s, int *released, err_t *err);
 int64_t sq_next_due(store_t *s);
 int sq_claim_except(store_t *s, int max, int64_t lease_ms, const char *const *skip, size_t nskip,
@@ -445,9 +447,15 @@ int sq_trigger_done(store_t *s, const char *name, const char *activation_id, err
 int sq_rollup_sample(store_t *s, int64_t now, int64_t keep_ms, err_t *err);
 int sq_rollup_read(store_t *s, const char *registration, int64_t since_ms, json_t **out,
                    err_t *err);
-/* Writer thread, inside store_finish's transaction: the attempt a of
- * registration, ended at t, counted in its minute of the rollup. */
-int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int64_t t,
+/* What attempts add to a registration's minute of the rollup: by outcome,
+ * and their durations in the latency buckets. */
+typedef struct rollup_counts {
+    int64_t success, retry, dead;
+    int64_t lat[STORE_LATENCY_BUCKETS];
+} rollup_counts;
+/* Writer thread, inside store_finish's transaction: n added to registration's
+ * minute (minute_ms, a multiple of 60000) of the rollup. */
+int rollup_add(conn_t *c, const char *registration, int64_t minute_ms, const rollup_counts *n,
                err_t *err);
 int sq_state_entry(store_t *s, const char *key, json_t **value, int64_t *expires_ms, err_t *err);
 int sq_state_count(store_t *s, int64_t *n, err_t *err);

@@ -87,16 +87,16 @@ int sq_trigger_done(store_t *base, const char *name, const char *activation_id, 
 
 /* ---- the delivery rollup ---- */
 
-int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int64_t t,
+int rollup_add(conn_t *c, const char *registration, int64_t minute_ms, const rollup_counts *n,
                err_t *err)
 {
-    int64_t ms = a->ended_ms > a->started_ms ? a->ended_ms - a->started_ms : 0;
-    bool ok = a->outcome == DELIVERY_DONE, retry = a->outcome == DELIVERY_RETRY;
+    _Static_assert(STORE_LATENCY_BUCKETS == 13, "delivery_minutes has l0..l12");
+    const int64_t *l = n->lat;
     return sql_exec(c, ST_ROLLUP_ADD,
                     "INSERT INTO delivery_minutes(registration, minute, success, retry, dead,"
                     " l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12)"
-                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6 = 0, ?6 = 1, ?6 = 2, ?6 = 3, ?6 = 4, ?6 = 5,"
-                    " ?6 = 6, ?6 = 7, ?6 = 8, ?6 = 9, ?6 = 10, ?6 = 11, ?6 = 12)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                    " ?16, ?17, ?18)"
                     " ON CONFLICT(registration, minute) DO UPDATE SET"
                     " success = success + excluded.success, retry = retry + excluded.retry,"
                     " dead = dead + excluded.dead, l0 = l0 + excluded.l0, l1 = l1 + excluded.l1,"
@@ -104,8 +104,11 @@ int rollup_add(conn_t *c, const char *registration, const store_attempt *a, int6
                     " l5 = l5 + excluded.l5, l6 = l6 + excluded.l6, l7 = l7 + excluded.l7,"
                     " l8 = l8 + excluded.l8, l9 = l9 + excluded.l9, l10 = l10 + excluded.l10,"
                     " l11 = l11 + excluded.l11, l12 = l12 + excluded.l12",
-                    ARGS(SQL_TEXT(registration), SQL_INT(t / 60000 * 60000), SQL_INT(ok),
-                         SQL_INT(retry), SQL_INT(!ok && !retry), SQL_INT(store_latency_bucket(ms))),
+                    ARGS(SQL_TEXT(registration), SQL_INT(minute_ms), SQL_INT(n->success),
+                         SQL_INT(n->retry), SQL_INT(n->dead), SQL_INT(l[0]), SQL_INT(l[1]),
+                         SQL_INT(l[2]), SQL_INT(l[3]), SQL_INT(l[4]), SQL_INT(l[5]), SQL_INT(l[6]),
+                         SQL_INT(l[7]), SQL_INT(l[8]), SQL_INT(l[9]), SQL_INT(l[10]),
+                         SQL_INT(l[11]), SQL_INT(l[12])),
                     "cannot record the delivery rollup", err);
 }
 

@@ -916,4 +916,5 @@ static const store_backend SQLITE_BACKEND = {
     .span_list = sq_span_list,
     .stats_get = sq_stats_get,
     .size_get = sq_size_get,
+    .finish_batch = sq_finish_batch,
 };

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/vec.h"
+
 #define DAY_MS (24LL * 3600 * 1000)
 /* Attempt rows are kept a little longer than the health window needs. */
 #define ATTEMPT_RETENTION_MS (DAY_MS + 3600 * 1000)
@@ -215,63 +217,183 @@ static const char *outcome_state(store_outcome o)
     }
 }
 
-static int run_finish(conn_t *c, wop_t *op)
+/* What the attempts of one write add to a registration's minute: its
+ * health counts (reg_minutes) and the charts' rollup. */
+typedef struct minute_sum {
+    char *reg;
+    int64_t minute;                   /* t / 60000 */
+    int64_t attempts, failures;       /* health: undeliverable attempts not counted */
+    rollup_counts roll;
+} minute_sum;
+
+/* A registration's last attempt in one write, as the attempts in order
+ * would leave it: its time, and the last error when any failed. */
+typedef struct reg_last {
+    char *reg;
+    int64_t t;
+    char *error;
+} reg_last;
+
+typedef struct finish_arg {
+    const store_attempt *a;
+    size_t n;
+    bool strict;             /* store_finish: a missing delivery fails the write */
+    size_t recorded;
+    minute_sum *mins;
+    size_t nmins, capmins;
+    reg_last *lasts;
+    size_t nlasts, caplasts;
+} finish_arg;
+
+static void finish_arg_clear(finish_arg *f)
 {
-    const store_attempt *a = op->arg;
-    const char *what = "cannot record delivery attempt";
-    char *reg = NULL;
-    int found = sql_run(c, ST_DELIVERY_REG, "SELECT registration FROM deliveries WHERE id = ?1",
-                        ARGS(SQL_INT(a->delivery_id)), row_strdup, &reg, what, &op->err);
-    if (found < 0) return -1;
-    if (!found || !reg)
-        return err_code(&op->err, EVK_NOT_FOUND, "%s: delivery %lld does not exist", what,
-                        (long long)a->delivery_id);
-    int64_t now = now_ms();
-    int64_t t = a->ended_ms > 0 ? a->ended_ms : now;
-    bool ok = a->outcome == DELIVERY_DONE;
-    char fallback[48];
-    const char *error = a->error;
-    if (!ok && (!error || !*error)) {
-        snprintf(fallback, sizeof fallback, "status %d", a->status_code);
-        error = fallback;
+    for (size_t i = 0; i < f->nmins; i++) free(f->mins[i].reg);
+    for (size_t i = 0; i < f->nlasts; i++) {
+        free(f->lasts[i].reg);
+        free(f->lasts[i].error);
     }
-    if (ok) error = NULL;
-    /* Each attempt is kept as its trace (store_trace.c) and counted in the
-     * registration's minutes (before version 4 also in a table nobody read).
-     * A retry of a registration disabled meanwhile waits parked. */
-    int rc = sql_exec(c, ST_DELIVERY_FINISH,
-                      "UPDATE deliveries SET"
-                      " state = CASE WHEN ?2 = 'pending' AND EXISTS (SELECT 1 FROM registrations r"
-                      "   WHERE r.name = deliveries.registration AND r.state = 'DISABLED')"
-                      "   THEN 'parked' ELSE ?2 END,"
-                      " due_ms = CASE WHEN ?2 = 'pending' THEN ?3 ELSE due_ms END,"
-                      " lease_until_ms = 0, last_attempt_ms = ?4, last_status = ?5, last_error = ?6"
-                      " WHERE id = ?1",
-                      ARGS(SQL_INT(a->delivery_id), SQL_TEXT(outcome_state(a->outcome)),
-                           SQL_INT(a->next_due_ms > 0 ? a->next_due_ms : now), SQL_INT(t),
-                           SQL_INT(a->status_code), SQL_TEXT(error)),
-                      what, &op->err);
+    free(f->mins);
+    free(f->lasts);
+    f->mins = NULL;
+    f->lasts = NULL;
+    f->nmins = f->nlasts = 0;
+    f->capmins = f->caplasts = 0;
+}
+
+static void sum_attempt(finish_arg *f, const char *reg, const store_attempt *a, int64_t t,
+                        const char *error)
+{
+    int64_t minute = t / 60000;
+    minute_sum *m = NULL;
+    for (size_t i = 0; i < f->nmins && !m; i++)
+        if (f->mins[i].minute == minute && !strcmp(f->mins[i].reg, reg)) m = &f->mins[i];
+    if (!m) {
+        VEC_GROW(f->mins, f->capmins, f->nmins + 1);
+        m = &f->mins[f->nmins++];
+        memset(m, 0, sizeof *m);
+        m->reg = xstrdup(reg);
+        m->minute = minute;
+    }
+    bool ok = a->outcome == DELIVERY_DONE, retry = a->outcome == DELIVERY_RETRY;
     /* The health counts what the target did; an undeliverable event says
      * nothing about it. */
-    if (rc == 0 && a->outcome != DELIVERY_UNDELIVERABLE)
-        rc = sql_exec(c, ST_MINUTE_ADD,
-                      "INSERT INTO reg_minutes(registration, minute, attempts, failures)"
-                      " VALUES(?1, ?2, 1, ?3) ON CONFLICT(registration, minute) DO UPDATE SET"
-                      " attempts = attempts + 1, failures = failures + excluded.failures",
-                      ARGS(SQL_TEXT(reg), SQL_INT(t / 60000), SQL_INT(!ok)), what, &op->err);
-    if (rc == 0) rc = rollup_add(c, reg, a, t, &op->err);
-    if (rc == 0)
-        rc = sql_exec(c, ST_REG_LAST,
-                      "INSERT INTO registrations(name, state, enabled_at_ms, last_attempt_ms,"
-                      " last_error) VALUES(?1, 'ACTIVE', ?2, ?2, coalesce(?3, ''))"
-                      " ON CONFLICT(name) DO UPDATE SET"
-                      " last_attempt_ms = excluded.last_attempt_ms,"
-                      " last_error = CASE WHEN ?3 IS NULL THEN last_error ELSE ?3 END",
-                      ARGS(SQL_TEXT(reg), SQL_INT(t), SQL_TEXT(error)), what, &op->err);
-    free(reg);
+    if (a->outcome != DELIVERY_UNDELIVERABLE) {
+        m->attempts++;
+        m->failures += !ok;
+    }
+    m->roll.success += ok;
+    m->roll.retry += retry;
+    m->roll.dead += !ok && !retry;
+    int64_t ms = a->ended_ms > a->started_ms ? a->ended_ms - a->started_ms : 0;
+    m->roll.lat[store_latency_bucket(ms)]++;
+
+    reg_last *l = NULL;
+    for (size_t i = 0; i < f->nlasts && !l; i++)
+        if (!strcmp(f->lasts[i].reg, reg)) l = &f->lasts[i];
+    if (!l) {
+        VEC_GROW(f->lasts, f->caplasts, f->nlasts + 1);
+        l = &f->lasts[f->nlasts++];
+        memset(l, 0, sizeof *l);
+        l->reg = xstrdup(reg);
+    }
+    l->t = t;
+    if (error) {
+        free(l->error);
+        l->error = xstrdup(error);
+    }
+}
+
+/* Moves one delivery on by its attempt; *reg gets its registration (NULL
+ * when the delivery does not exist). A retry of a registration disabled
+ * meanwhile waits parked. */
+static int finish_row(conn_t *c, const store_attempt *a, int64_t t, int64_t now, const char *error,
+                      char **reg, err_t *err)
+{
+    *reg = NULL;
+    int rc = sql_run(c, ST_DELIVERY_FINISH,
+                     "UPDATE deliveries SET"
+                     " state = CASE WHEN ?2 = 'pending' AND EXISTS (SELECT 1 FROM registrations r"
+                     "   WHERE r.name = deliveries.registration AND r.state = 'DISABLED')"
+                     "   THEN 'parked' ELSE ?2 END,"
+                     " due_ms = CASE WHEN ?2 = 'pending' THEN ?3 ELSE due_ms END,"
+                     " lease_until_ms = 0, last_attempt_ms = ?4, last_status = ?5, last_error = ?6"
+                     " WHERE id = ?1 RETURNING registration",
+                     ARGS(SQL_INT(a->delivery_id), SQL_TEXT(outcome_state(a->outcome)),
+                          SQL_INT(a->next_due_ms > 0 ? a->next_due_ms : now), SQL_INT(t),
+                          SQL_INT(a->status_code), SQL_TEXT(error)),
+                     row_strdup, reg, "cannot record delivery attempt", err);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The sums of one write, one statement per registration and minute. */
+static int finish_sums(conn_t *c, const finish_arg *f, err_t *err)
+{
+    const char *what = "cannot record delivery attempt";
+    for (size_t i = 0; i < f->nmins; i++) {
+        const minute_sum *m = &f->mins[i];
+        if (m->attempts &&
+            sql_exec(c, ST_MINUTE_ADD,
+                     "INSERT INTO reg_minutes(registration, minute, attempts, failures)"
+                     " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(registration, minute) DO UPDATE SET"
+                     " attempts = attempts + excluded.attempts,"
+                     " failures = failures + excluded.failures",
+                     ARGS(SQL_TEXT(m->reg), SQL_INT(m->minute), SQL_INT(m->attempts),
+                          SQL_INT(m->failures)),
+                     what, err) < 0)
+            return -1;
+        if (rollup_add(c, m->reg, m->minute * 60000, &m->roll, err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < f->nlasts; i++) {
+        const reg_last *r = &f->lasts[i];
+        if (sql_exec(c, ST_REG_LAST,
+                     "INSERT INTO registrations(name, state, enabled_at_ms, last_attempt_ms,"
+                     " last_error) VALUES(?1, 'ACTIVE', ?2, ?2, coalesce(?3, ''))"
+                     " ON CONFLICT(name) DO UPDATE SET"
+                     " last_attempt_ms = excluded.last_attempt_ms,"
+                     " last_error = CASE WHEN ?3 IS NULL THEN last_error ELSE ?3 END",
+                     ARGS(SQL_TEXT(r->reg), SQL_INT(r->t), SQL_TEXT(r->error)), what, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Each attempt is kept as its trace (store_trace.c) and counted in its
+ * registration's minutes; the counts of one write are summed first, so a
+ * batch pays one statement per registration and minute, not per attempt. */
+static int run_finish(conn_t *c, wop_t *op)
+{
+    finish_arg *f = op->arg;
+    int64_t now = now_ms();
+    f->recorded = 0;
+    int rc = 0;
+    for (size_t i = 0; i < f->n && rc == 0; i++) {
+        const store_attempt *a = &f->a[i];
+        int64_t t = a->ended_ms > 0 ? a->ended_ms : now;
+        char fallback[48];
+        const char *error = a->error;
+        if (a->outcome == DELIVERY_DONE) error = NULL;
+        else if (!error || !*error) {
+            snprintf(fallback, sizeof fallback, "status %d", a->status_code);
+            error = fallback;
+        }
+        char *reg = NULL;
+        rc = finish_row(c, a, t, now, error, &reg, &op->err);
+        if (rc == 0 && !reg && f->strict)
+            rc = err_code(&op->err, EVK_NOT_FOUND,
+                          "cannot record delivery attempt: delivery %lld does not exist",
+                          (long long)a->delivery_id);
+        if (rc == 0 && reg) {
+            sum_attempt(f, reg, a, t, error);
+            f->recorded++;
+        }
+        free(reg);
+    }
+    if (rc == 0) rc = finish_sums(c, f, &op->err);
+    finish_arg_clear(f);
     /* A finished delivery may unblock the next one of its order key, and a
      * retry changes the next due time: the dispatcher should look again. */
-    if (rc == 0) op->work = true;
+    if (rc == 0 && f->recorded) op->work = true;
     return rc;
 }
 
@@ -279,8 +401,20 @@ int sq_finish(store_t *base, const store_attempt *a, err_t *err)
 {
     sq_t *s = SQ(base);
     if (!a) return err_code(err, EVK_INVALID, "no attempt to record");
-    wop_t op = {.run = run_finish, .arg = (void *)a};
+    finish_arg f = {.a = a, .n = 1, .strict = true};
+    wop_t op = {.run = run_finish, .arg = &f};
     return store_submit(s, &op, err);
+}
+
+int sq_finish_batch(store_t *base, const store_attempt *a, size_t n, size_t *recorded,
+                    err_t *err)
+{
+    sq_t *s = SQ(base);
+    finish_arg f = {.a = a, .n = n};
+    wop_t op = {.run = run_finish, .arg = &f};
+    int rc = store_submit(s, &op, err);
+    if (recorded) *recorded = rc == 0 ? f.recorded : 0;
+    return rc;
 }
 
 /* ---- next due ---- */
