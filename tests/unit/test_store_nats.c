@@ -1332,6 +1332,62 @@ static void test_traces_oldest_first(void **state)
     json_decref(tr);
 }
 
+typedef struct {
+    store_t *s;
+    _Atomic bool stop;
+    _Atomic int claims;
+} claim_race;
+
+static void *claim_loop(void *arg)
+{
+    claim_race *r = arg;
+    while (!r->stop) {
+        store_delivery *d = NULL;
+        size_t n = 0;
+        err_t err;
+        if (store_claim(r->s, 8, 60000, &d, &n, &err) == 0) r->claims++;
+        for (size_t i = 0; i < n; i++) {
+            store_attempt at = {.delivery_id = d[i].id, .outcome = DELIVERY_DONE,
+                                .started_ms = now_ms(), .ended_ms = now_ms(), .status_code = 200};
+            store_finish(r->s, &at, &err);
+        }
+        free_claims(d, n);
+    }
+    return NULL;
+}
+
+/* A registration deleted while another thread of the node claims: the
+ * claim must not use the subscription the delete let go (a use after free
+ * that crashed evkit in flow.test.mjs on JetStream; valgrind and ASan see
+ * it here). */
+static void test_delete_while_claiming(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    claim_race r = {.s = f->s};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, claim_loop, &r), 0);
+    json_t *def = json_pack("{s:s}", "runtime_action", "pkg/consumer");
+    int rc = 0, deleted = 0;
+    for (int i = 0; i < 6 && rc == 0; i++) {
+        bool existed = false;
+        int dropped = 0;
+        rc = store_regdef_put(f->s, "racy-reg", def, REGDEF_CREATE, &existed, &err);
+        if (rc == 0) append(f->s, "commerce", "t", i, NULL, "racy-reg", NULL);
+        int64_t until = now_ms() + 300;
+        while (rc == 0 && now_ms() < until) sleep_ms(10); /* the claims pull on its subscription */
+        if (rc == 0) rc = store_regdef_delete(f->s, "racy-reg", &existed, &dropped, &err);
+        if (rc == 0 && existed) deleted++;
+    }
+    json_decref(def);
+    r.stop = true; /* joined before any assertion: r is on this stack */
+    pthread_join(t, NULL);
+    if (rc < 0) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(deleted, 6);
+    assert_true(r.claims > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1358,6 +1414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta_io_browse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traces_oldest_first, setup, teardown),
         cmocka_unit_test(test_cluster_concurrent_updates),
+        cmocka_unit_test_setup_teardown(test_delete_while_claiming, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

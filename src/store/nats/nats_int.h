@@ -53,6 +53,7 @@ typedef struct js_sub {
     _Atomic int64_t ack_wait_ms;
     _Atomic bool disabled;      /* the registration's state, as last read */
     _Atomic int64_t checked_ms; /* when (0: read it again) */
+    _Atomic bool gone;          /* its registration was deleted: on j->gone_subs */
     struct js_sub *next;
 } js_sub;
 
@@ -68,6 +69,8 @@ struct js_store {
     pthread_mutex_t mu;         /* claims, subs, statistics */
     js_held *claims;
     js_sub *subs;
+    js_sub *gone_subs;          /* of deleted registrations: a claim may still hold one, so
+                                 * they are freed at close */
     store_stats stats;
 
     /* activation and trace records waiting for the writer (nats_records.c) */

@@ -177,15 +177,17 @@ void js_work_free(js_t *j)
         c = next;
     }
     j->claims = NULL;
-    for (js_sub *x = j->subs; x;) {
-        js_sub *next = x->next;
-        natsSubscription_Destroy(x->sub);
-        pthread_mutex_destroy(&x->fetch_mu);
-        free(x->registration);
-        free(x);
-        x = next;
+    for (int gone = 0; gone < 2; gone++) {
+        for (js_sub *x = gone ? j->gone_subs : j->subs; x;) {
+            js_sub *next = x->next;
+            natsSubscription_Destroy(x->sub);
+            pthread_mutex_destroy(&x->fetch_mu);
+            free(x->registration);
+            free(x);
+            x = next;
+        }
     }
-    j->subs = NULL;
+    j->subs = j->gone_subs = NULL;
 }
 
 /* ---- claiming ---- */
@@ -330,7 +332,9 @@ static int pull(js_t *j, js_sub *x, int max, store_delivery **out, size_t *n, si
     pthread_mutex_lock(&x->fetch_mu);
     natsStatus s = natsSubscription_FetchRequest(&list, x->sub, &fr);
     pthread_mutex_unlock(&x->fetch_mu);
-    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return 0;
+    /* Invalid: its registration was deleted meanwhile (js_drop_deliveries). */
+    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND || (s == NATS_INVALID_SUBSCRIPTION && x->gone))
+        return 0;
     if (s != NATS_OK) return js_fail(err, s, "cannot pull deliveries");
     for (int i = 0; i < list.Count; i++) {
         natsMsg *m = list.Msgs[i];
@@ -417,7 +421,7 @@ static int claim(js_t *j, const char *only, const char *const *skip, size_t nski
     pthread_mutex_unlock(&j->mu);
     int rc = 0;
     for (size_t i = 0; i < nsubs && (int)*n < max && rc == 0; i++) {
-        if (sub_disabled(j, subs[i])) continue;
+        if (subs[i]->gone || sub_disabled(j, subs[i])) continue;
         rc = fit_ack_wait(j, subs[i], lease_ms, err);
         if (rc == 0) rc = pull(j, subs[i], max - (int)*n, out, n, &cap, err);
     }
@@ -630,6 +634,18 @@ int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *e
     if (dropped) *dropped = 0;
     js_sub *x = sub_of(j, registration, 60000, err);
     if (!x) return -1;
+    /* Claims skip it from now on; another thread's claim may still hold x,
+     * so it stays allocated until close. */
+    pthread_mutex_lock(&j->mu);
+    js_sub **pp = &j->subs;
+    while (*pp && *pp != x) pp = &(*pp)->next;
+    if (*pp) {
+        *pp = x->next;
+        x->gone = true;
+        x->next = j->gone_subs;
+        j->gone_subs = x;
+    }
+    pthread_mutex_unlock(&j->mu);
     for (;;) {
         store_delivery *got = NULL;
         size_t n = 0, cap = 0;
@@ -648,15 +664,7 @@ int js_drop_deliveries(js_t *j, const char *registration, int *dropped, err_t *e
         free(got);
         if (n == 0) break;
     }
-    pthread_mutex_lock(&j->mu);
-    js_sub **pp = &j->subs;
-    while (*pp && *pp != x) pp = &(*pp)->next;
-    if (*pp) *pp = x->next;
-    pthread_mutex_unlock(&j->mu);
-    natsSubscription_Destroy(x->sub);
-    pthread_mutex_destroy(&x->fetch_mu);
-    free(x->registration);
-    free(x);
+    natsSubscription_Unsubscribe(x->sub);
     char *name = consumer_name(registration);
     jsErrCode jerr = 0;
     js_DeleteConsumer(j->js, JS_DELIVERIES, name, NULL, &jerr);
