@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (cmocka) on the gcc build, the same under
-# valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, the web
+# valgrind, unit tests on the clang build, end-to-end tests (node --test) against build/evkit, the
+# same on NATS JetStream (nats-server on loopback, started and stopped by the harness), the web
 # console in headless Chromium (tests/e2e/browser, screenshots in tests/artifacts/), then unit and
 # end-to-end tests again on the ASan+UBSan build (build/asan), and the libFuzzer harnesses briefly
 # on their corpus (build/fuzz); the README settings table is checked against src/config.c. Ends with one
@@ -55,6 +56,24 @@ run_e2e() { # binary, label, [test files, default ./*.test.mjs]
   if ((rc != 0 && f == 0)); then failed=$((failed + 1)); failures+=("$label e2e (exit $rc)"); fi
   printf '%-10s %-28s %s\n' "$label" "e2e: $p passed, $f failed" "$( ((rc == 0)) && echo ok || echo "FAILED: see $out")"
   ((rc != 0)) && grep -E '^\s*(✖|not ok)' "$out" | head -20
+}
+
+# The e2e directory again with every evkit on JetStream (EVKIT_TEST_STORE=nats: the harness
+# starts a nats-server on a free loopback port per journal folder and stops it). cluster.test.mjs
+# is left out: it runs its own three nats-servers in the step above. A nats-server of this run
+# still alive afterwards is a failure (and is stopped).
+run_e2e_nats() {
+  local files left
+  files=$(cd tests/e2e && ls ./*.test.mjs | grep -v '/cluster\.test\.mjs$' | tr '\n' ' ')
+  export EVKIT_TEST_RUN="$$"
+  EVKIT_TEST_STORE=nats run_e2e build/evkit nats "$files"
+  left=$(pgrep -f "nats-server .*-n evkit-e2e-$EVKIT_TEST_RUN-" || true)
+  if [[ -n $left ]]; then
+    failed=$((failed + 1)); failures+=("nats e2e left nats-server running (pids $(echo $left))")
+    # shellcheck disable=SC2086 # one pid per word
+    kill $left 2>/dev/null
+  fi
+  unset EVKIT_TEST_RUN
 }
 
 run_sample_app() {
@@ -118,6 +137,8 @@ echo "== unit tests (clang build) =="
 run_unit build/clang clang
 echo "== end-to-end tests (build/evkit) =="
 run_e2e build/evkit e2e
+echo "== end-to-end tests on NATS JetStream (build/evkit, a nats-server per journal folder) =="
+run_e2e_nats
 echo "== browser tests: the web console in headless Chromium (build/evkit) =="
 run_e2e build/evkit browser 'browser/*.test.mjs'
 echo "== unit tests (ASan+UBSan) =="
