@@ -1233,7 +1233,7 @@ static void test_schema_v1_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 8);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 9);
     json_t *tr = NULL;
     assert_int_equal(store_trace_get(f->s, 7, &tr, &err), 0);
     assert_non_null(tr);
@@ -1305,7 +1305,7 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(store_open(f->dir, &f->s, &err), -1);
     assert_non_null(strstr(err.msg, "newer evkit"));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 8", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
 }
@@ -1445,7 +1445,7 @@ static void test_schema_v5_upgrade(void **state)
     sqlite3_close(db);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 8);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 9);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM span_traces"), 2);
     json_t *tr = NULL;
     assert_int_equal(store_trace_get(f->s, 3, &tr, &err), 0);
@@ -1521,7 +1521,8 @@ static void test_schema_v5_upgrade(void **state)
                             "start", (json_int_t)50, "end", (json_int_t)70, "logs", "kept");
     store_activation_put(f->s, json_incref(a50));
     store_flush(f->s);
-    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE k = 50 * 4096 + 2"),
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations"
+                                    " WHERE k = (50 - 1767225600000) * 1024 + 2"),
                      1);
     assert_int_equal(store_activation_get(f->s, "fedcba9876543210fedcba9876543210", &rec, &err),
                      0);
@@ -1533,14 +1534,33 @@ static void test_schema_v5_upgrade(void **state)
         json_string_value(json_object_get(json_array_get(list, 0), "activationId")),
         "fedcba9876543210fedcba9876543210");
     json_decref(list);
-    /* Retention: what ended before 100 goes (not text-id, which ran on). */
     int64_t gone = 0;
+    /* A start of late 2026 keys within 6 bytes (below 2^47) in each index. */
+    store_activation_put(f->s, json_pack("{s:s, s:s, s:s, s:I, s:I}", "activationId",
+                                         "abcdef0123456789abcdef0123456789", "name", "a",
+                                         "package", "p", "start", (json_int_t)1796611792326,
+                                         "end", (json_int_t)1796611792339));
+    store_flush(f->s);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM activations WHERE k >= 0"
+                                    " AND k < 140737488355328"),
+                     1);
+    assert_int_equal(store_activation_query(f->s, "p/a", 1796611792326, 1796611792326, 0, 10,
+                                            &list, &err),
+                     0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    /* Retention: what ended before 100 goes (not text-id, which ran on). */
     assert_int_equal(store_activation_prune(f->s, 100, &gone, &err), 0);
     assert_int_equal(gone, 4);
     assert_int_equal(store_activation_list(f->s, NULL, 10, &list, &err), 0);
-    assert_int_equal(json_array_size(list), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "n")), 2);
+    assert_int_equal(json_array_size(list), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 1), "n")), 2);
     json_decref(list);
+    /* The late 2026 record ended at ...339: kept at that cutoff, gone after. */
+    assert_int_equal(store_activation_prune(f->s, 1796611792339, &gone, &err), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(store_activation_prune(f->s, 1796611792340, &gone, &err), 0);
+    assert_int_equal(gone, 1);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_schema WHERE name IN"
                                     " ('spans_trace', 'spans_end')"), 0);
     char *a = span_summary(f->s, "4bf92f3577b34da6a3ce929d0e0e4736");

@@ -347,7 +347,7 @@ int dedup_hash_register(sqlite3 *db);
 
 /* ---- store_schema.c ---- */
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 /* Writer connection, inside the schema transaction: the steps from
  * version (at least 5) to STORE_SCHEMA_VERSION. */
 int schema_upgrade(sqlite3 *db, int version, err_t *err);
@@ -358,8 +358,10 @@ int act_write(conn_t *c, const act_rec *r, err_t *err);
 /* Schema version 2: activations refer to their action by interned name
  * and key on a packed id. Needs act_key_register on the connection. */
 extern const char STORE_ACT_V2[];
-/* Version 7: activations keyed in start order, stored without their id. */
+/* Version 7: activations keyed in start order, stored without their id;
+ * version 9: the key counted from 2026, in 6 bytes. */
 extern const char STORE_ACT_V7[];
+extern const char STORE_ACT_V9[];
 int act_key_register(sqlite3 *db);
 void act_rec_free(act_rec *r);
 

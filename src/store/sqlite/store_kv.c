@@ -78,41 +78,67 @@ const char STORE_ACT_V2[] =
     "CREATE INDEX activations_act ON activations(act, start_ms);";
 
 /* Schema version 7: an activation's row key is its start (ms) times
- * ACT_SEQS plus its rank among those starting in that millisecond, so that
+ * 4096 plus its rank among those starting in that millisecond, so that
  * the table itself is in start order: no start index, the name indexes
  * without a start column, the end kept as a duration. */
-#define ACT_SEQS 4096
-#define ACT_SEQS_STR "4096"
-/* Starts are kept within [0, ACT_START_MAX] so that a key fits. */
-#define ACT_START_MAX ((INT64_C(1) << 50) - 1)
-#define ACT_START_MAX_STR "1125899906842623"
-/* Ids are random: their first 4 bytes find a record among millions (a few
- * share them, the id itself tells), at a third of an index of whole ids. */
 #define ACT_ID_PART "substr(id, 1, 4)"
-#define ACT_BY_ID "substr(id, 1, 4) = substr(?1, 1, 4) AND id = ?1"
 const char STORE_ACT_V7[] =
     "CREATE TABLE activations_v7("
     "  k INTEGER PRIMARY KEY, id NOT NULL, fn INTEGER NOT NULL, act INTEGER NOT NULL,"
     "  ns INTEGER, dur_ms INTEGER NOT NULL, body NOT NULL);"
     "INSERT INTO activations_v7(k, id, fn, act, ns, dur_ms, body)"
-    "  SELECT s * " ACT_SEQS_STR " + n - 1, id, fn, act, ns, end_ms - s, body FROM ("
-    "    SELECT a.*, max(0, min(a.start_ms, " ACT_START_MAX_STR ")) AS s,"
-    "      row_number() OVER (PARTITION BY max(0, min(a.start_ms, " ACT_START_MAX_STR "))"
+    "  SELECT s * 4096 + n - 1, id, fn, act, ns, end_ms - s, body FROM ("
+    "    SELECT a.*, max(0, min(a.start_ms, 1125899906842623)) AS s,"
+    "      row_number() OVER (PARTITION BY max(0, min(a.start_ms, 1125899906842623))"
     "        ORDER BY a.rowid) AS n FROM activations a)"
-    "  WHERE n <= " ACT_SEQS_STR " ORDER BY 1;"
+    "  WHERE n <= 4096 ORDER BY 1;"
     "DROP TABLE activations;"
     "ALTER TABLE activations_v7 RENAME TO activations;"
     "CREATE INDEX activations_fn ON activations(fn);"
     "CREATE INDEX activations_act ON activations(act);"
     "CREATE INDEX activations_id ON activations(" ACT_ID_PART ");";
 
+/* Version 9: the key counts from 2026 (ACT_EPOCH_MS) and 1024 a
+ * millisecond, so that it fits 6 bytes in the three indexes until 2030
+ * (8 bytes before, in each of them). */
+#define ACT_SEQ_BITS 10
+#define ACT_SEQS 1024
+#define ACT_EPOCH_MS INT64_C(1767225600000)
+/* Starts are kept within ACT_EPOCH_MS +- 2^52 so that a key fits. */
+#define ACT_START_SPAN (INT64_C(1) << 52)
+#define ACT_STR(x) #x
+#define ACT_XSTR(x) ACT_STR(x)
+/* k's start in SQL. */
+#define ACT_START_SQL "((k >> " ACT_XSTR(ACT_SEQ_BITS) ") + 1767225600000)"
+const char STORE_ACT_V9[] =
+    "CREATE TABLE activations_v9("
+    "  k INTEGER PRIMARY KEY, id NOT NULL, fn INTEGER NOT NULL, act INTEGER NOT NULL,"
+    "  ns INTEGER, dur_ms INTEGER NOT NULL, body NOT NULL);"
+    "INSERT INTO activations_v9(k, id, fn, act, ns, dur_ms, body)"
+    "  SELECT (s - 1767225600000) * 1024 + n - 1, id, fn, act, ns, dur_ms, body FROM ("
+    "    SELECT a.*, a.k >> 12 AS s, row_number() OVER (PARTITION BY a.k >> 12 ORDER BY a.k)"
+    "      AS n FROM activations a)"
+    "  WHERE n <= 1024 ORDER BY 1;"
+    "DROP TABLE activations;"
+    "ALTER TABLE activations_v9 RENAME TO activations;"
+    "CREATE INDEX activations_fn ON activations(fn);"
+    "CREATE INDEX activations_act ON activations(act);"
+    "CREATE INDEX activations_id ON activations(" ACT_ID_PART ");";
+/* Ids are random: their first 4 bytes find a record among millions (a few
+ * share them, the id itself tells), at a third of an index of whole ids. */
+#define ACT_BY_ID "substr(id, 1, 4) = substr(?1, 1, 4) AND id = ?1"
+
 static int64_t act_start_clamp(int64_t ms)
 {
-    return ms < 0 ? 0 : ms > ACT_START_MAX ? ACT_START_MAX : ms;
+    return ms < ACT_EPOCH_MS - ACT_START_SPAN       ? ACT_EPOCH_MS - ACT_START_SPAN
+           : ms > ACT_EPOCH_MS + ACT_START_SPAN - 1 ? ACT_EPOCH_MS + ACT_START_SPAN - 1
+                                                    : ms;
 }
 
 /* The first row key of millisecond ms (clamped), for ranges. */
-static int64_t act_k(int64_t ms) { return act_start_clamp(ms) * ACT_SEQS; }
+static int64_t act_k(int64_t ms) { return (act_start_clamp(ms) - ACT_EPOCH_MS) * ACT_SEQS; }
+/* Whether ms is past every key (a bound of INT64_MAX then). */
+static bool act_past(int64_t ms) { return ms > ACT_EPOCH_MS + ACT_START_SPAN - 1; }
 
 /* A record's text begins with its activationId (the runtime writes it
  * first), which the id column already holds: stored without it, behind a
@@ -134,11 +160,11 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
             ns = intern_arg(c, r->ns, err, &f3);
     if (f1 || f2 || f3) return -1;
     int64_t first = act_k(r->start), last = first - 1;
-    if (sql_int(c, ST_ACT_LAST, "SELECT max(k) FROM activations WHERE k BETWEEN ?1 AND ?2",
+    if (sql_int(c, ST_ACT_LAST,
+                "SELECT coalesce(max(k), ?1 - 1) FROM activations WHERE k BETWEEN ?1 AND ?2",
                 ARGS(SQL_INT(first), SQL_INT(first + ACT_SEQS - 1)), &last,
                 "cannot store activation", err) < 0)
         return -1;
-    if (last < first) last = first - 1; /* max() of no rows is NULL: 0 */
     if (last == first + ACT_SEQS - 1)
         return err_code(err, EVK_TOO_LARGE,
                         "cannot store activation: %d others started in its millisecond", ACT_SEQS);
@@ -258,9 +284,8 @@ int sq_activation_query(store_t *base, const char *name, int64_t since_ms, int64
                           " AND k >= ?2 AND k <= ?3 ORDER BY k DESC LIMIT ?4 OFFSET ?5",
                           col);
     /* Starts are clamped as act_write clamps them. */
-    int64_t lo = since_ms > ACT_START_MAX ? INT64_MAX : act_k(since_ms);
-    int64_t hi = upto_ms <= 0 || upto_ms >= ACT_START_MAX ? INT64_MAX
-                                                          : act_k(upto_ms) + ACT_SEQS - 1;
+    int64_t lo = act_past(since_ms) ? INT64_MAX : act_k(since_ms);
+    int64_t hi = upto_ms <= 0 || act_past(upto_ms) ? INT64_MAX : act_k(upto_ms) + ACT_SEQS - 1;
     int rc = store_query_array(s, ST_ONCE, sql,
                                ARGS(SQL_TEXT(name && *name ? name : NULL), SQL_INT(lo),
                                     SQL_INT(hi), SQL_INT(limit), SQL_INT(skip)),
@@ -276,8 +301,8 @@ static int run_act_prune(conn_t *c, wop_t *op)
      * started before it: the keys (in start order) find them. */
     if (sql_exec(c, ST_ACT_PRUNE,
                  "DELETE FROM activations WHERE k IN (SELECT k FROM activations"
-                 " WHERE k < ?1 AND k / " ACT_SEQS_STR " + dur_ms < ?2 LIMIT ?3)",
-                 ARGS(SQL_INT(*cutoff > ACT_START_MAX ? INT64_MAX : act_k(*cutoff)),
+                 " WHERE k < ?1 AND " ACT_START_SQL " + dur_ms < ?2 LIMIT ?3)",
+                 ARGS(SQL_INT(act_past(*cutoff) ? INT64_MAX : act_k(*cutoff)),
                       SQL_INT(*cutoff), SQL_INT(ACT_PRUNE_CHUNK)),
                  "cannot prune activations", &op->err) < 0)
         return -1;

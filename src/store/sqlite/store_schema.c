@@ -52,5 +52,7 @@ int schema_upgrade(sqlite3 *db, int version, err_t *err)
      * table, made at version 1). */
     if (version < 7 && step(db, STORE_ACT_V7, 7, err) < 0) return -1;
     if (version < 8 && step(db, DEDUP_V8, 8, err) < 0) return -1;
+    /* Version 9: the activations' key counted from 2026, 1024 a millisecond. */
+    if (version < 9 && step(db, STORE_ACT_V9, 9, err) < 0) return -1;
     return 0;
 }
