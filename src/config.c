@@ -151,13 +151,15 @@ static const setting TABLE[] = {
           "closed at once, so one client cannot take every connection.", false, true),
      T_COUNT, F(http_max_per_ip), 1, 65536, NULL},
     {INFO("EVKIT_HTTP_HEADER_TIMEOUT", "duration", "10s", "a positive " DURATION_FORMS,
-          "How long a request's line and headers may take to arrive (from the connection's "
-          "start, or from the request's first byte on a kept-alive connection); past it the "
-          "connection is closed.", false, true),
+          "How long a connection's first request line and headers may take to arrive (from "
+          "the connection's start); a kept-alive connection's next head must be whole within "
+          "EVKIT_HTTP_IDLE_TIMEOUT plus this after the answer before it. Past it the connection "
+          "is closed.", false, true),
      T_DURATION, F(http_header_timeout_ms), 1, 0, NULL},
     {INFO("EVKIT_HTTP_IDLE_TIMEOUT", "duration", "30s", "a positive " DURATION_FORMS,
-          "How long a kept-alive connection may wait for its next request; a request body that "
-          "stalls this long plus EVKIT_HTTP_HEADER_TIMEOUT closes it too.", false, true),
+          "How long a kept-alive connection may wait for its next request, and a request body "
+          "may stall, in whole seconds (rounded up); past it the connection is closed.",
+          false, true),
      T_DURATION, F(http_idle_timeout_ms), 1, 0, NULL},
     {INFO("EVKIT_WEBHOOK_ALLOW", "ranges", "", RANGE_FORMS,
           "Internal addresses webhooks may reach. A webhook registration's challenge and every "

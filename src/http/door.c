@@ -6,9 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,8 +15,6 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -217,17 +213,12 @@ void door_release(door_t *d, const struct sockaddr *addr)
 
 /* ---- answering a refused request ---- */
 
-/* Takes the head off the socket (and what body is there already), answers
- * once, closes the writing side; the caller closes or lets go. */
-static void refuse(int fd, size_t head_len, const screen_result *r)
+/* Takes what is left of the request off the socket (closing a socket with
+ * unread bytes resets it, and the client may lose the answer), answers
+ * once, closes the writing side. */
+void door_answer(int fd, const screen_result *r)
 {
     char sink[4096];
-    size_t left = head_len;
-    while (left > 0) {
-        ssize_t got = recv(fd, sink, left < sizeof sink ? left : sizeof sink, MSG_DONTWAIT);
-        if (got <= 0) break;
-        left -= (size_t)got;
-    }
     for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {}
     char body[256], resp[512];
     int blen = snprintf(body, sizeof body, "{\"error\":\"%s\"}", r->why);
@@ -238,6 +229,20 @@ static void refuse(int fd, size_t head_len, const screen_result *r)
                      blen, body);
     if (send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* the client left */ }
     shutdown(fd, SHUT_WR);
+}
+
+/* Takes the head off the socket first, then answers; counted here, as
+ * libmicrohttpd never sees the request. */
+static void refuse(int fd, size_t head_len, const screen_result *r)
+{
+    char sink[4096];
+    size_t left = head_len;
+    while (left > 0) {
+        ssize_t got = recv(fd, sink, left < sizeof sink ? left : sizeof sink, MSG_DONTWAIT);
+        if (got <= 0) break;
+        left -= (size_t)got;
+    }
+    door_answer(fd, r);
     metrics_http_request("other", metrics_http_method(NULL), r->status, 0);
 }
 
@@ -410,71 +415,4 @@ void door_free(door_t *d)
     free(d->peers);
     free(d->pend);
     free(d);
-}
-
-/* ---- later requests on a kept-alive connection ---- */
-
-/* Bytes libmicrohttpd read beyond the requests it finished: > 0 when a
- * client pipelines. */
-static bool read_ahead(int fd, uint64_t consumed)
-{
-    struct tcp_info ti;
-    socklen_t tl = sizeof ti;
-    int queued = 0;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
-        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received ||
-        ioctl(fd, FIONREAD, &queued) < 0)
-        return true; /* cannot tell: do not wait */
-    return ti.tcpi_bytes_received > consumed + (uint64_t)queued;
-}
-
-/* Waits until deadline for the socket to become readable; false on
- * timeout, error or hang-up. */
-static bool wait_readable(int fd, int64_t deadline)
-{
-    int64_t left = deadline - mono_ms();
-    if (left <= 0) return false;
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    int n = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
-    if (n < 0 && errno != EINTR) return false;
-    return !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
-}
-
-bool door_await(door_t *d, int fd, uint64_t consumed)
-{
-    if (!d || read_ahead(fd, consumed)) return true;
-    static __thread char buf[DOOR_MAX_HEAD];
-    int64_t deadline = mono_ms() + d->lim.idle_timeout_ms;
-    ssize_t seen = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0) return true; /* closed: libmicrohttpd reads that itself */
-        if (n < 0 && errno != EAGAIN && errno != EINTR) return true;
-        if (n > 0 && n != seen) {
-            if (seen == 0) deadline = mono_ms() + d->lim.header_timeout_ms;
-            seen = n;
-            screen_result r;
-            screen_verdict v = door_screen(buf, (size_t)n, &r);
-            if (v == SCREEN_OK) return true;
-            if (v == SCREEN_BAD) {
-                refuse(fd, (size_t)n, &r);
-                shutdown(fd, SHUT_RDWR);
-                return false;
-            }
-        }
-        bool more;
-        if (n > 0) {
-            /* Part of a head is there, and stays readable while peeked:
-             * look again shortly instead of polling. */
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-            more = mono_ms() < deadline;
-        } else {
-            more = wait_readable(fd, deadline) || mono_ms() < deadline;
-        }
-        if (!more) {
-            shutdown(fd, SHUT_RDWR);
-            return false;
-        }
-    }
 }

@@ -10,8 +10,8 @@
  * number, conflicting Content-Length headers, Content-Length with
  * Transfer-Encoding, white space in a header name get one 400 and the
  * connection is closed. A request that passes is handed to libmicrohttpd
- * (admit). Later requests on a kept-alive connection are awaited and
- * screened the same way by door_await, in the connection's own thread. */
+ * (admit). Later requests on a kept-alive connection are libmicrohttpd's to
+ * read: they are screened in its callbacks (screen.h). */
 #ifndef EVKIT_HTTP_DOOR_H
 #define EVKIT_HTTP_DOOR_H
 
@@ -64,12 +64,8 @@ void door_stop(door_t *d);
 void door_free(door_t *d);
 /* An admitted connection from addr ended. */
 void door_release(door_t *d, const struct sockaddr *addr);
-/* In a kept-alive connection's thread, after an answer: waits for the next
- * request (idle timeout, then header deadline) and screens it. consumed is
- * every byte the connection's requests took so far: when the socket has
- * received more than that plus what it still holds, libmicrohttpd already
- * read ahead (pipelining) and the door does not wait. false: the connection
- * was ended (shut down, with a 400 when the request was malformed). */
-bool door_await(door_t *d, int fd, uint64_t consumed);
+/* Answers r (a 400 or 431 in JSON) on fd at once and closes its writing
+ * side, after taking what the client sent that is still unread. */
+void door_answer(int fd, const screen_result *r);
 
 #endif

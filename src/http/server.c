@@ -1,8 +1,12 @@
 /* server: libmicrohttpd glue, the HTTP context, /healthz and web actions.
- * The door (door.c) accepts, caps connections and screens each request's
- * raw head before libmicrohttpd takes the connection. Then one thread per
- * connection, so a request that waits for a durable publish holds only its
- * own thread while concurrent publishes share an fsync (group commit).
+ * The door (door.c) accepts, caps connections and screens each connection's
+ * first request on its raw bytes before libmicrohttpd takes it. Then
+ * libmicrohttpd's event threads (epoll, one per core) read, parse and write
+ * every connection; a later request on a kept-alive connection is screened
+ * here, in its callbacks (screen.c). A request whose answer may wait (a web
+ * action, a durable publish, an invoke) is suspended and handed to a pool
+ * thread (workpool.c), which resumes it with the answer: the event threads
+ * never wait, and concurrent publishes still share an fsync (group commit).
  * Request bodies are capped at WEB_MAX_BODY before any parsing; routing,
  * authorization and the metrics route label are the route table's
  * (routes.c). */
@@ -20,12 +24,14 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "core/log.h"
+#include "core/vec.h"
 #include "http/api.h"
 #include "http/console.h"
 #include "http/door.h"
@@ -34,37 +40,57 @@
 #include "config.h"
 #include "http/ratelimit.h"
 #include "http/routes.h"
+#include "http/screen.h"
 #include "http/web.h"
+#include "http/workpool.h"
 #include "metrics/metrics.h"
 #include "runtime/runtime.h"
+
+/* One per connection (libmicrohttpd's socket context). */
+typedef struct conn_state {
+    int fd;
+    size_t slot;            /* its index in the server's table */
+    unsigned requests;      /* requests it has finished */
+    _Atomic int64_t due;    /* kept alive: its next head must be whole by then (mono ms); 0: none */
+} conn_state;
 
 struct http_server {
     struct MHD_Daemon *mhd;
     door_t *door;
+    workpool_t *pool;
     pthread_t returner;
     bool returner_up;
     pthread_mutex_t mu;
     pthread_cond_t stop_cv;
     bool stopping;
+    atomic_bool closing;    /* stopping: answers no more requests on a pool thread */
+    pthread_mutex_t conns_mu;
+    conn_state **conns;     /* every open connection, for the header deadline */
+    size_t nconns, conns_cap;
+    int64_t next_head_ms;   /* a kept-alive connection's wait for its next whole head */
     http_ctx ctx;
     int port;
 };
 
-/* One per connection (libmicrohttpd's socket context). */
-typedef struct conn_state {
-    uint64_t consumed;      /* bytes its finished requests took: heads and bodies */
-} conn_state;
-
 typedef struct request_state {
+    http_server_t *srv;
+    struct MHD_Connection *conn;
     buf_t body;
-    uint64_t body_seen;     /* every body byte received, kept or not */
-    size_t head_size;
+    const char *uri_end;    /* the raw URI's first NUL, seen before libmicrohttpd changed it */
+    screen_pending pend;    /* until its head reaches on_head (screen.h) */
+    bool headed;            /* its head was seen (on_head) */
     bool keep_alive;        /* the client keeps the connection for another request */
     bool closing;           /* answered before its body was read: the connection ends */
     bool too_large;
+    bool answered;          /* a pool thread left its answer in resp */
     route_match match;      /* found on arrival: its row's label counts even a 413 */
     const char *method;     /* static: metrics folds it to a known name */
-    double started;         /* mono_s() at the first call */
+    double started;         /* mono_s() when its request line arrived */
+    /* What a pool thread needs, gathered on the event thread. */
+    api_request req;
+    json_t *headers, *query;
+    buf_t qraw;
+    web_response resp;
 } request_state;
 
 static enum MHD_Result send_response(struct MHD_Connection *c, web_response *r, bool closing)
@@ -283,70 +309,120 @@ void http_healthz(http_ctx *h, const api_request *req, web_response *out)
     json_object_set_new(out->headers, "content-type", json_string("application/json"));
 }
 
-/* The request, complete: its row's answer. */
-static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, const char *method,
-                              const char *url, request_state *st)
+static conn_state *conn_of(struct MHD_Connection *c)
 {
-    json_t *headers = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
-    json_t *query = json_object();
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    buf_t qraw;
-    buf_init(&qraw, 0);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_query_raw, &qraw);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The request, complete: what its row's handler needs, gathered on the
+ * event thread (libmicrohttpd's values are read there only). */
+static void gather(request_state *st, struct MHD_Connection *c, const char *method,
+                   const char *url)
+{
+    st->headers = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, st->headers);
+    st->query = json_object();
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, st->query);
+    buf_init(&st->qraw, 0);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_query_raw, &st->qraw);
     uint8_t addr[16] = {0};
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci) door_addr_key(ci->client_addr, addr);
-    api_request req = {
+    st->req = (api_request){
         .client = ratelimit_key((const char *)addr, sizeof addr),
         .method = method,
         .url = url,
-        .query = query,
-        .query_raw = qraw.data ? qraw.data : "",
-        .headers = headers,
+        .query = st->query,
+        .query_raw = st->qraw.data ? st->qraw.data : "",
+        .headers = st->headers,
         .body = st->body.data ? st->body.data : "",
         .body_len = st->body.len,
     };
-    web_response resp;
-    web_response_init(&resp);
-    route_dispatch(&srv->ctx, &st->match, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp, st->closing);
-    web_response_free(&resp);
-    buf_free(&qraw);
-    json_decref(headers);
-    json_decref(query);
-    return ret;
+}
+
+/* On a pool thread: the row's answer, then the connection goes on. */
+static void dispatch(void *arg)
+{
+    request_state *st = arg;
+    route_dispatch(&st->srv->ctx, &st->match, &st->req, &st->resp);
+    st->answered = true;
+    MHD_resume_connection(st->conn);
+}
+
+/* Rows whose answer never waits are answered on the event thread. */
+static bool answers_at_once(const route_match *m)
+{
+    api_handler h = m->route->handler;
+    return m->route->auth == ROUTE_OPEN &&
+           (h == http_healthz || h == route_not_found || h == route_refuse ||
+            h == route_refuse_here || h == route_refuse_get_only);
+}
+
+static enum MHD_Result answer(http_server_t *srv, struct MHD_Connection *c, const char *method,
+                              const char *url, request_state *st)
+{
+    if (st->answered) return send_response(c, &st->resp, st->closing);
+    gather(st, c, method, url);
+    if (answers_at_once(&st->match)) {
+        route_dispatch(&srv->ctx, &st->match, &st->req, &st->resp);
+        return send_response(c, &st->resp, st->closing);
+    }
+    if (atomic_load(&srv->closing))
+        return send_error(c, st, 503, "evkit is stopping.");
+    MHD_suspend_connection(c);
+    workpool_run(srv->pool, dispatch, st);
+    return MHD_YES;
 }
 
 /* Whether the client means to send another request on this connection
- * (HTTP/1.1 without "Connection: close"); a chunked body ends it, as its
- * framing bytes cannot be counted (door_await needs the bytes consumed). */
+ * (HTTP/1.1 without "Connection: close"). */
 static bool wants_keep_alive(struct MHD_Connection *c, const char *version)
 {
     if (!version || strcmp(version, MHD_HTTP_VERSION_1_1) != 0) return false;
     const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
-    if (conn && strcasestr(conn, "close")) return false;
-    return !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return !(conn && strcasestr(conn, "close"));
 }
 
-/* The first call of a request: its state, and the checks on its head. */
-static enum MHD_Result on_head(struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, void **con_cls)
+/* The request line has arrived (libmicrohttpd's URI log callback): the
+ * request's state, and where the raw URI's first NUL is before anything
+ * changes it. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
     request_state *st = xcalloc(1, sizeof *st);
+    st->srv = cls;
+    st->conn = c;
+    st->uri_end = uri ? uri + strlen(uri) : NULL;
+    st->started = mono_s();
     buf_init(&st->body, WEB_MAX_BODY);
+    web_response_init(&st->resp);
+    screen_pending_add(&st->pend, c);
+    return st;
+}
+
+/* The first call of a request: the checks on its head. A kept-alive
+ * connection's later request was not seen by the door: screened here. */
+static enum MHD_Result on_head(struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, request_state *st)
+{
+    st->headed = true;
+    screen_pending_del(&st->pend);
     route_find(method, url, &st->match);
     st->method = metrics_http_method(method);
-    st->started = mono_s();
-    const union MHD_ConnectionInfo *hs =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    st->head_size = hs ? hs->header_size : 0;
     st->keep_alive = wants_keep_alive(c, version);
     st->closing = !st->keep_alive;
-    *con_cls = st;
+    conn_state *cs = conn_of(c);
+    if (cs) atomic_store(&cs->due, 0);
+    char msg[160];
+    if (cs && cs->requests > 0) {
+        const union MHD_ConnectionInfo *hs =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        const char *bad = screen_head(c, method, url, version, st->uri_end, hs ? hs->header_size : 0);
+        if (bad) return send_error(c, st, 400, bad);
+    }
     const char *nul = nul_in_request(c, url);
     if (nul) {
-        char msg[128];
         snprintf(msg, sizeof msg, "The request is malformed: %s holds a NUL byte (%%00).", nul);
         return send_error(c, st, 400, msg);
     }
@@ -370,9 +446,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     http_server_t *srv = cls;
     request_state *st = *con_cls;
-    if (!st) return on_head(c, url, method, version, con_cls);
+    if (!st) return MHD_NO; /* no request line seen: cannot happen */
+    if (!st->headed) return on_head(c, url, method, version, st);
     if (*upload_data_size) {
-        st->body_seen += *upload_data_size;
         if (!st->too_large && buf_append(&st->body, upload_data, *upload_data_size) < 0) {
             st->too_large = true;
             buf_free(&st->body);
@@ -385,11 +461,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(srv, c, method, url, st);
 }
 
-static conn_state *conn_of(struct MHD_Connection *c)
+static void request_free(request_state *st)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
+    screen_pending_del(&st->pend);
+    route_match_free(&st->match);
+    buf_free(&st->body);
+    buf_free(&st->qraw);
+    json_decref(st->headers);
+    json_decref(st->query);
+    web_response_free(&st->resp);
+    free(st);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -399,20 +480,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_state *st = *con_cls;
     if (!st) return;
     /* The status actually sent, whichever handler sent it (0: none, the
-     * client went away first). */
+     * client went away first); libmicrohttpd's own refusals count as
+     * "other". */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-    metrics_http_request(st->match.route->label, st->method, ci ? (int)ci->http_status : 0,
-                         mono_s() - st->started);
+    metrics_http_request(st->match.route ? st->match.route->label : "other",
+                         st->headed ? st->method : metrics_http_method(NULL),
+                         ci ? (int)ci->http_status : 0, mono_s() - st->started);
     conn_state *cs = conn_of(c);
-    bool again = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !st->closing && cs;
-    if (cs) cs->consumed += st->head_size + st->body_seen;
-    route_match_free(&st->match);
-    buf_free(&st->body);
-    free(st);
+    if (cs && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && st->keep_alive && !st->closing) {
+        /* Its next request's head must be whole by then (see reap). */
+        cs->requests++;
+        atomic_store(&cs->due, mono_ms() + srv->next_head_ms);
+    }
+    request_free(st);
     *con_cls = NULL;
-    /* The next request on this connection passes the door's screen too. */
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (again && fd) door_await(srv->door, fd->connect_fd, cs->consumed);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -420,13 +501,48 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
     http_server_t *srv = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = xcalloc(1, sizeof(conn_state));
+        conn_state *cs = xcalloc(1, sizeof *cs);
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cs->fd = fd ? fd->connect_fd : -1;
+        pthread_mutex_lock(&srv->conns_mu);
+        VEC_GROW(srv->conns, srv->conns_cap, srv->nconns + 1);
+        cs->slot = srv->nconns;
+        srv->conns[srv->nconns++] = cs;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_context = cs;
         return;
     }
-    free(*socket_context);
+    conn_state *cs = *socket_context;
+    if (cs) {
+        /* Out of the table before libmicrohttpd closes the descriptor. */
+        pthread_mutex_lock(&srv->conns_mu);
+        conn_state *last = srv->conns[--srv->nconns];
+        srv->conns[cs->slot] = last;
+        last->slot = cs->slot;
+        pthread_mutex_unlock(&srv->conns_mu);
+        free(cs);
+    }
     *socket_context = NULL;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && srv->door) door_release(srv->door, ci->client_addr);
+}
+
+/* A kept-alive connection whose next head is not whole by its due time
+ * (idle timeout plus header deadline after its last answer) is shut
+ * down; libmicrohttpd then sees it end and closes it. A head that keeps
+ * trickling in would otherwise hold it past any inactivity timeout. */
+static void reap(http_server_t *s)
+{
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&s->conns_mu);
+    for (size_t i = 0; i < s->nconns; i++) {
+        int64_t due = atomic_load(&s->conns[i]->due);
+        if (due && now > due && s->conns[i]->fd >= 0) {
+            atomic_store(&s->conns[i]->due, 0);
+            shutdown(s->conns[i]->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&s->conns_mu);
 }
 
 static bool admit(void *cls, int fd, const struct sockaddr *addr, socklen_t len)
@@ -438,6 +554,7 @@ static bool admit(void *cls, int fd, const struct sockaddr *addr, socklen_t len)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    screen_on_log(fmt);
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -486,20 +603,27 @@ void http_ctx_fini(http_ctx *h)
 
 /* Every few seconds: when the heaps hold much free memory (after a burst
  * of large requests, freed in many small pieces), it goes back to the
- * system. A thread of its own, so an idle daemon shrinks too. */
+ * system. A thread of its own, so an idle daemon shrinks too; it also
+ * enforces the kept-alive connections' header deadline, four times a
+ * second. */
 static void *return_memory(void *arg)
 {
     http_server_t *s = arg;
+    unsigned ticks = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 2;
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&s->stop_cv, &s->mu, &until);
         if (s->stopping) break;
         pthread_mutex_unlock(&s->mu);
-        struct mallinfo2 mi = mallinfo2();
-        if (mi.fordblks > FREE_KEPT) malloc_trim(0);
+        reap(s);
+        if (++ticks % 8 == 0) {
+            struct mallinfo2 mi = mallinfo2();
+            if (mi.fordblks > FREE_KEPT) malloc_trim(0);
+        }
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -596,6 +720,14 @@ static void raise_fd_limit(int max_conns)
                            (json_int_t)want));
 }
 
+/* libmicrohttpd's event threads: one per core, at least two. */
+#define EVENT_THREADS 2
+static unsigned event_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > EVENT_THREADS ? (unsigned)n : EVENT_THREADS;
+}
+
 int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
 {
     if (config_check_tokens(e->config, err) < 0) return -1;
@@ -610,16 +742,19 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    /* The door accepts; libmicrohttpd gets screened connections. Its own
-     * inactivity timeout is the door's two deadlines together, since the
-     * door's wait for a kept-alive connection's next request is idle time
-     * to it. */
-    unsigned timeout_s =
-        (unsigned)((cfg->http_idle_timeout_ms + cfg->http_header_timeout_ms + 999) / 1000) + 1;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+    /* The door accepts and screens a connection's first request;
+     * libmicrohttpd's own inactivity timeout is the idle timeout (in
+     * whole seconds), and reap() bounds a later head's arrival. */
+    unsigned timeout_s = (unsigned)((cfg->http_idle_timeout_ms + 999) / 1000);
+    s->next_head_ms = cfg->http_idle_timeout_ms + cfg->http_header_timeout_ms;
+    pthread_mutex_init(&s->conns_mu, NULL);
+    s->pool = workpool_new((int)event_threads());
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                              MHD_OPTION_THREAD_POOL_SIZE, event_threads(),
+                              MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_conns,
@@ -634,6 +769,8 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
         if (s->mhd) MHD_stop_daemon(s->mhd);
         if (!s->mhd) err_set(err, "cannot serve on %s", addr);
         close(fd);
+        workpool_free(s->pool);
+        pthread_mutex_destroy(&s->conns_mu);
         http_ctx_fini(&s->ctx);
         free(s);
         return -1;
@@ -648,11 +785,18 @@ int http_port(const http_server_t *s) { return s->port; }
 void http_stop(http_server_t *s)
 {
     if (!s) return;
-    /* No new connection first; then libmicrohttpd ends the open ones. */
+    /* No new connection first; requests still arriving are answered 503
+     * while the pool's finish and resume theirs; then libmicrohttpd ends
+     * the open connections. */
     door_stop(s->door);
+    atomic_store(&s->closing, true);
+    workpool_stop(s->pool);
     MHD_stop_daemon(s->mhd);
+    workpool_free(s->pool);
     door_free(s->door);
     returner_stop(s);
+    pthread_mutex_destroy(&s->conns_mu);
+    free(s->conns);
     http_ctx_fini(&s->ctx);
     free(s);
 }

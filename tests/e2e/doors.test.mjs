@@ -183,6 +183,7 @@ test('HTTP framing: a malformed or conflicting Content-Length gets one 400 and t
       // The same on a kept-alive connection, after a good request.
       const kept = await raw(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', req], { gapMs: 300 });
       assert.deepEqual(statusLines(kept.text), ['HTTP/1.1 200', 'HTTP/1.1 400'], kept.text);
+      assert.match(kept.text.slice(kept.text.indexOf('HTTP/1.1 400')), why, kept.text);
     }
     // Equal duplicates are one length (RFC 9112), and nothing was journaled above.
     const same = await raw(port, ['POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}']);
@@ -191,6 +192,82 @@ test('HTTP framing: a malformed or conflicting Content-Length gets one 400 and t
   } finally {
     await ek.stop();
     ek.cleanup();
+  }
+});
+
+test('a kept-alive connection: pipelined requests are answered in order (a web action among them); a later head with white space in a name or a NUL in its line is a 400', async () => {
+  const ek = await new Evkit().start();
+  const port = portOf(ek);
+  const web = '/api/v1/web/evkit/ingestion/webhook';
+  const event = JSON.stringify({ data: { uid: 'pipelined-1', event: 'be-observer.catalog_product_create', value: { sku: 'S' } } });
+  try {
+    // Three requests in one write: the web action in the middle waits for
+    // the journal, the answers still come in the order asked.
+    const piped = await raw(port, [
+      'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+      + `POST ${web} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(event)}\r\n\r\n${event}`
+      + 'GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    ]);
+    assert.deepEqual(statusLines(piped.text), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 404'], piped.text);
+    assert.ok(piped.text.indexOf('"status":"ok"') < piped.text.indexOf('Event published'), piped.text);
+    assert.equal(ek.events().length, 1);
+    const ok = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (const [later, why] of [
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-Id : a\r\n\r\n', /white space/],
+      ['GET /healthz\0junk HTTP/1.1\r\nHost: x\r\n\r\n', /NUL byte/],
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-Id: a\0b\r\nX-Other: c\r\n\r\n', /NUL byte/],
+    ]) {
+      const kept = await raw(port, [ok, later], { gapMs: 300 });
+      assert.deepEqual(statusLines(kept.text), ['HTTP/1.1 200', 'HTTP/1.1 400'], JSON.stringify(later));
+      assert.match(kept.text, why);
+    }
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
+
+test('a kept-alive connection whose next head trickles in is closed at the idle timeout plus the header deadline', async () => {
+  const ek = await new Evkit({ env: { EVKIT_HTTP_HEADER_TIMEOUT: '1s', EVKIT_HTTP_IDLE_TIMEOUT: '1s' } }).start();
+  try {
+    // One byte every 300 ms keeps any inactivity timer from firing.
+    const drip = ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', ...Array.from('GET /healthz HTTP/1.1\r\nX-Pad: ' + 'x'.repeat(60))];
+    const slow = await raw(portOf(ek), drip, { gapMs: 300, waitMs: 15000 });
+    assert.deepEqual(statusLines(slow.text), ['HTTP/1.1 200']);
+    assert.ok(slow.closedAfterMs >= 1800 && slow.closedAfterMs < 6000, `closed after ${slow.closedAfterMs} ms`);
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
+
+test('actions that take long do not hold up other requests: /healthz and the namespaces API answer while 8 blocking invokes sleep', async () => {
+  const fx = controlApp();
+  writeFileSync(path.join(fx.app, 'actions/slow/nap.sh'), '#!/bin/sh\nsleep 1.5\necho \'{"napped":true}\'\n', { mode: 0o755 });
+  const token = 'tok-naps-0123456789abcdef0123456789abcdef';
+  const ek = await new Evkit({ app: fx.app, env: { EVKIT_API_TOKENS: token } }).start();
+  try {
+    const t0 = Date.now();
+    const naps = Array.from({ length: 8 }, () => fetch(`${ek.url}/api/v1/namespaces/evkit/actions/slow/nap?blocking=true&result=true`,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
+      .then(async (r) => ({ status: r.status, body: await r.json(), ms: Date.now() - t0 })));
+    await sleep(300);
+    const quick = [];
+    for (let i = 0; i < 5; i += 1) {
+      const s = Date.now();
+      quick.push((await get(`${ek.url}/healthz`)).status);
+      const r = await fetch(`${ek.url}/api/v1/namespaces/evkit/actions`, { headers: { authorization: `Bearer ${token}` } });
+      quick.push(r.status);
+      assert.ok(Date.now() - s < 1000, `a quick request took ${Date.now() - s} ms while the naps ran`);
+    }
+    const done = await Promise.all(naps);
+    assert.deepEqual(quick, Array(10).fill(200));
+    for (const n of done) assert.deepEqual([n.status, n.body], [200, { napped: true }]);
+    assert.ok(Math.max(...done.map((n) => n.ms)) >= 1400, 'the naps slept');
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+    fx.cleanup();
   }
 });
 
