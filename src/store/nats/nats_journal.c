@@ -137,7 +137,12 @@ static int append_rest(js_t *j, const store_event_in *ev, const char *hash,
     if (publish_deliveries(j, ev, ce, res->position, err) < 0) return -1;
     char pos[24];
     snprintf(pos, sizeof pos, "%lld", (long long)res->position);
-    natsStatus s = kvStore_PutString(NULL, j->eventids, res->id, pos);
+    natsStatus s;
+    int64_t deadline = 0;
+    /* Through an election too: a client answered 503 here would publish
+     * an event without a key a second time. */
+    do s = kvStore_PutString(NULL, j->eventids, res->id, pos);
+    while (js_retry_idem(j, s, &deadline));
     if (s != NATS_OK) return js_fail(err, s, "cannot index the event id");
     for (size_t i = 0; i < ev->nfiltered; i++)
         if (js_reg_count_filtered(j, ev->filtered[i], err) < 0) return -1;

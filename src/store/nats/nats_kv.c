@@ -92,7 +92,11 @@ static char *regdef_key(const char *name)
 /* A change: the generation key's new revision is the new generation. */
 static int bump_generation(js_t *j, err_t *err)
 {
-    natsStatus s = kvStore_PutString(NULL, j->meta, REGDEF_GEN_KEY, "{}");
+    natsStatus s;
+    int64_t deadline = 0;
+    /* Sent again, it is one more change: harmless. */
+    do s = kvStore_PutString(NULL, j->meta, REGDEF_GEN_KEY, "{}");
+    while (js_retry_idem(j, s, &deadline));
     if (s != NATS_OK) return js_fail(err, s, "cannot record the registrations' change");
     return 0;
 }
