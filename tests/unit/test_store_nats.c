@@ -264,15 +264,18 @@ static void test_open_cluster_without_quorum(void **state)
     store_t *s = NULL;
     err_t err = {0};
     int64_t t0 = now_ms();
-    assert_int_equal(store_open_with(&o, &s, &err), -1);
-    assert_null(s);
-    assert_int_equal(err.code, EVK_UNAVAILABLE);
-    assert_non_null(strstr(err.msg, "JetStream cluster answers once most of its servers are up"));
-    assert_true(now_ms() - t0 < 60000);
+    int rc = store_open_with(&o, &s, &err);
+    int64_t took = now_ms() - t0;
+    /* Stopped before any assertion, which would leave it running. */
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     tu_rmrf(dir);
     free(dir);
+    assert_int_equal(rc, -1);
+    assert_null(s);
+    assert_int_equal(err.code, EVK_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "JetStream cluster answers once most of its servers are up"));
+    assert_true(took < 60000);
 }
 
 static void test_open_twice_idempotent(void **state)
@@ -1010,7 +1013,7 @@ static void *last_racer(void *ud)
     return NULL;
 }
 
-static void race(store_t *const *nodes, void *(*fn)(void *), race_arg *args)
+static void race(store_t **nodes, void *(*fn)(void *), race_arg *args)
 {
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, THREADS);
@@ -1027,13 +1030,34 @@ static void race(store_t *const *nodes, void *(*fn)(void *), race_arg *args)
 /* Two nodes on three replicas, three threads each, updating at the same
  * instant: the filtered count loses no event, each trigger slot is claimed
  * once, and the last errors written meanwhile lose no state change. */
+typedef struct {
+    tu_cluster c;
+    store_t *nodes[NODES];
+} cluster_fixture;
+
+/* A fixture: stopped by its teardown also when an assertion failed. */
+static int cluster_setup(void **state)
+{
+    cluster_fixture *f = calloc(1, sizeof *f);
+    cluster_start(&f->c);
+    for (int i = 0; i < NODES; i++) f->nodes[i] = cluster_open(&f->c);
+    *state = f;
+    return 0;
+}
+
+static int cluster_teardown(void **state)
+{
+    cluster_fixture *f = *state;
+    for (int i = 0; i < NODES; i++) store_close(f->nodes[i]);
+    cluster_stop(&f->c);
+    free(f);
+    return 0;
+}
+
 static void test_cluster_concurrent_updates(void **state)
 {
-    (void)state;
-    tu_cluster c;
-    cluster_start(&c);
-    store_t *nodes[NODES];
-    for (int i = 0; i < NODES; i++) nodes[i] = cluster_open(&c);
+    cluster_fixture *f = *state;
+    store_t **nodes = f->nodes;
     race_arg args[THREADS];
     err_t err;
 
@@ -1056,9 +1080,6 @@ static void test_cluster_concurrent_updates(void **state)
     assert_int_equal(store_reg_info_get(nodes[0], "reg-race", &info, &err), 0);
     assert_non_null(strstr(info.last_error, "boom"));
     assert_true(info.last_attempt_ms > 0);
-
-    for (int i = 0; i < NODES; i++) store_close(nodes[i]);
-    cluster_stop(&c);
 }
 
 static void put_activation(store_t *s, const char *id, const char *name, const char *pkg,
@@ -1413,7 +1434,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activations_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_io_browse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traces_oldest_first, setup, teardown),
-        cmocka_unit_test(test_cluster_concurrent_updates),
+        cmocka_unit_test_setup_teardown(test_cluster_concurrent_updates, cluster_setup,
+                                        cluster_teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_claiming, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
