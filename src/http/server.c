@@ -418,7 +418,11 @@ static enum MHD_Result on_head(struct MHD_Connection *c, const char *url, const 
     if (cs && cs->requests > 0) {
         const union MHD_ConnectionInfo *hs =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-        const char *bad = screen_head(c, method, url, version, st->uri_end, hs ? hs->header_size : 0);
+        size_t size = hs ? hs->header_size : 0;
+        /* The door's limit (libmicrohttpd's own buffer is about twice it). */
+        if (size > DOOR_MAX_HEAD)
+            return send_error(c, st, 431, "The request's headers exceed 16384 bytes.");
+        const char *bad = screen_head(c, method, url, version, st->uri_end, size);
         if (bad) return send_error(c, st, 400, bad);
     }
     const char *nul = nul_in_request(c, url);

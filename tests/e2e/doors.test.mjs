@@ -227,6 +227,26 @@ test('a kept-alive connection: pipelined requests are answered in order (a web a
   }
 });
 
+test('request heads over 16 KiB get 431, on a fresh and on a kept-alive connection; a 10 KiB head passes', async () => {
+  const ek = await new Evkit().start();
+  const port = portOf(ek);
+  const head = (n) => `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(n)}\r\n\r\n`;
+  const ok = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+  try {
+    assert.deepEqual(statusLines((await raw(port, [head(10000) + ok.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')])).text), ['HTTP/1.1 200', 'HTTP/1.1 200']);
+    const fresh = await raw(port, [head(20000)]);
+    assert.deepEqual(statusLines(fresh.text), ['HTTP/1.1 431']);
+    assert.match(fresh.text, /exceed 16384 bytes/);
+    for (const n of [10000, 20000, 40000]) {
+      const kept = await raw(port, [ok, head(n)], { gapMs: 300 });
+      assert.deepEqual(statusLines(kept.text), ['HTTP/1.1 200', n > 16384 ? 'HTTP/1.1 431' : 'HTTP/1.1 200'], `a later head of ${n} bytes`);
+    }
+  } finally {
+    await ek.stop();
+    ek.cleanup();
+  }
+});
+
 test('a kept-alive connection whose next head trickles in is closed at the idle timeout plus the header deadline', async () => {
   const ek = await new Evkit({ env: { EVKIT_HTTP_HEADER_TIMEOUT: '1s', EVKIT_HTTP_IDLE_TIMEOUT: '1s' } }).start();
   try {
