@@ -99,17 +99,11 @@ void web_found(web_response *r, int rc, const err_t *err, json_t *found, const c
     else web_json(r, 200, found);
 }
 
-static bool is_utf8_text(const char *s, size_t n)
-{
-    json_t *j = json_stringn(s, n);
-    bool ok = j != NULL && memchr(s, '\0', n) == NULL;
-    json_decref(j);
-    return ok;
-}
-
 static json_t *body_string(const char *s, size_t n)
 {
-    if (is_utf8_text(s, n)) return json_stringn(s, n);
+    /* UTF-8 text without NUL travels as it is (checked and copied once). */
+    json_t *text = memchr(s, '\0', n) ? NULL : json_stringn(s, n);
+    if (text) return text;
     /* Binary bodies travel as base64, as on the hosted runtime. */
     size_t len = 0;
     char *out = base64_encode(s, n, &len);
@@ -168,12 +162,13 @@ static void parse_form(json_t *obj, const char *s, size_t n)
     }
 }
 
-static const char *reserved_key(const json_t *obj)
+/* The first __ow_* key of obj other than allowed (NULL: none). */
+static const char *reserved_key(const json_t *obj, const char *allowed)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
-        if (strncmp(k, "__ow_", 5) == 0) return k;
+        if (strncmp(k, "__ow_", 5) == 0 && !(allowed && strcmp(k, allowed) == 0)) return k;
     }
     return NULL;
 }
@@ -203,20 +198,16 @@ json_t *web_params(const action_t *action, const web_request *req, err_t *err)
                 json_object_set_new(request, "__ow_body", body_string(req->body, req->body_len));
             }
         }
-        json_t *probe = json_deep_copy(request);
-        json_object_del(probe, "__ow_body");
-        const char *bad = reserved_key(probe);
+        const char *bad = reserved_key(request, "__ow_body");
         if (bad) {
             err_code(err, EVK_INVALID, "Request defines parameters that are not allowed (e.g., "
                                        "reserved properties): '%s'.", bad);
-            json_decref(probe);
             json_decref(request);
             return NULL;
         }
-        json_decref(probe);
-    } else if (req->query && reserved_key(req->query)) {
+    } else if (req->query && reserved_key(req->query, NULL)) {
         err_code(err, EVK_INVALID, "Request defines parameters that are not allowed (e.g., "
-                                   "reserved properties): '%s'.", reserved_key(req->query));
+                                   "reserved properties): '%s'.", reserved_key(req->query, NULL));
         json_decref(request);
         return NULL;
     }
