@@ -193,9 +193,22 @@ static bool contains_ci(const char *hay, const char *needle)
 bool log_key_is_secret(const char *key)
 {
     if (!key) return false;
-    return strcasecmp(key, "authorization") == 0 || contains_ci(key, "secret") ||
-           contains_ci(key, "token") || contains_ci(key, "password") || contains_ci(key, "key") ||
-           contains_ci(key, "signature") || strcasecmp(key, "cookie") == 0;
+    /* Called for every key of every traced or logged object: one lower-case
+     * copy searched with strstr instead of a case-blind compare at every
+     * offset for every word. */
+    char low[128];
+    size_t n = 0;
+    for (; key[n] && n < sizeof low - 1; n++)
+        low[n] = (char)((key[n] >= 'A' && key[n] <= 'Z') ? key[n] - 'A' + 'a' : key[n]);
+    low[n] = '\0';
+    if (key[n])
+        return strcasecmp(key, "authorization") == 0 || contains_ci(key, "secret") ||
+               contains_ci(key, "token") || contains_ci(key, "password") ||
+               contains_ci(key, "key") || contains_ci(key, "signature") ||
+               strcasecmp(key, "cookie") == 0;
+    return !strcmp(low, "authorization") || strstr(low, "secret") || strstr(low, "token") ||
+           strstr(low, "password") || strstr(low, "key") || strstr(low, "signature") ||
+           !strcmp(low, "cookie");
 }
 
 json_t *log_redact(const json_t *v)

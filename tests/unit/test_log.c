@@ -118,6 +118,30 @@ static void test_redaction_in_both_formats(void **state)
     }
 }
 
+/* Which keys are secret: the words anywhere in the key, any case; the
+ * exact names; keys longer than the lower-case copy's buffer too. */
+static void test_secret_keys(void **state)
+{
+    (void)state;
+    const char *secret[] = {"Authorization", "x-api-KEY", "ClientSecret", "access_token",
+                            "PASSWORD", "webhookSignature", "cookie", "COOKIE", "key"};
+    const char *plain[] = {"authorization-x", "cookies", "name", "data", "ke", "sig", "", "k-e-y"};
+    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
+        assert_true(log_key_is_secret(secret[i]));
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        assert_false(log_key_is_secret(plain[i]));
+    assert_false(log_key_is_secret(NULL));
+    char longkey[300];
+    memset(longkey, 'a', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_false(log_key_is_secret(longkey));
+    memcpy(longkey + 200, "ToKeN", 5);
+    assert_true(log_key_is_secret(longkey));
+    memcpy(longkey + 200, "aaaaa", 5);
+    memcpy(longkey + 120, "Secret", 6); /* across the end of the copy's buffer */
+    assert_true(log_key_is_secret(longkey));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_text_color),
         cmocka_unit_test(test_format_parse),
         cmocka_unit_test(test_redaction_in_both_formats),
+        cmocka_unit_test(test_secret_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
