@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_io.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 
@@ -154,6 +155,99 @@ static json_t *activation_record(engine_t *e, activation_t *a, int64_t end_ms, i
                                "statusCode", (int)a->status, "success",
                                a->status == ACT_SUCCESS, "result", result),
                      "cause", a->cause[0] ? a->cause : NULL);
+}
+
+/* A literal written as it is. */
+#define OUT_LIT(o, lit) json_out_raw((o), (lit), sizeof(lit) - 1)
+
+/* Writes key (a literal with its quotes and colon) and a string value. */
+static bool out_str(json_out *o, const char *key, const char *v)
+{
+    json_out_raw(o, key, strlen(key));
+    return json_out_string(o, v ? v : "", v ? strlen(v) : 0);
+}
+
+static void out_int(json_out *o, const char *key, int64_t v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    json_out_raw(o, key, strlen(key));
+    json_out_raw(o, num, (size_t)n);
+}
+
+/* The annotations of activation_record, as json_text writes them. */
+static bool annotations_text(json_out *o, const activation_t *a, int64_t wait_ms)
+{
+    const action_t *act = a->action;
+    bool ok = out_str(o, "[{\"key\":\"path\",\"value\":", act->fqn) &&
+              out_str(o, "},{\"key\":\"kind\",\"value\":", kind_name(act));
+    out_int(o, "},{\"key\":\"waitTime\",\"value\":", wait_ms);
+    if (a->cold) out_int(o, "},{\"key\":\"initTime\",\"value\":", a->init_ms);
+    out_int(o, "},{\"key\":\"limits\",\"value\":{\"timeout\":", act->timeout_ms);
+    out_int(o, ",\"memory\":", act->memory_mb);
+    out_int(o, ",\"logs\":", 10);
+    out_int(o, ",\"concurrency\":", act->concurrency);
+    OUT_LIT(o, "}");
+    if (a->cause[0]) ok = ok && out_str(o, "},{\"key\":\"causedBy\",\"value\":", a->cause);
+    if (a->timed_out) OUT_LIT(o, "},{\"key\":\"timeout\",\"value\":true");
+    if (a->trace.trace_id[0]) {
+        char tp[TRACEPARENT_LEN + 1];
+        tracectx_format(&a->trace, tp);
+        ok = ok && out_str(o, "},{\"key\":\"traceparent\",\"value\":", tp);
+    }
+    if (a->parent_span[0])
+        ok = ok && out_str(o, "},{\"key\":\"parentSpanId\",\"value\":", a->parent_span);
+    OUT_LIT(o, "}]");
+    return ok;
+}
+
+/* activation_record's text, written straight (no tree to build, copy and
+ * free per activation); NULL when some value cannot be written so, and the
+ * caller writes the tree. */
+static char *activation_text(engine_t *e, const activation_t *a, int64_t end_ms, int64_t wait_ms)
+{
+    const action_t *act = a->action;
+    json_out o = {.flags = JSON_COMPACT};
+    bool ok = out_str(&o, "{\"activationId\":", a->id) &&
+              out_str(&o, ",\"namespace\":", e->namespace) &&
+              out_str(&o, ",\"name\":", act->name) && out_str(&o, ",\"package\":", act->package) &&
+              out_str(&o, ",\"path\":", act->fqn);
+    out_int(&o, ",\"start\":", a->start_ms);
+    out_int(&o, ",\"end\":", end_ms);
+    out_int(&o, ",\"duration\":", end_ms - a->start_ms);
+    OUT_LIT(&o, ",\"logs\":");
+    if (a->logs) ok = ok && json_out_value(&o, a->logs);
+    else OUT_LIT(&o, "[]");
+    OUT_LIT(&o, ",\"annotations\":");
+    ok = ok && annotations_text(&o, a, wait_ms);
+    ok = ok && out_str(&o, ",\"response\":{\"status\":", act_status_name(a->status));
+    out_int(&o, ",\"statusCode\":", (int64_t)a->status);
+    OUT_LIT(&o, ",\"success\":");
+    if (a->status == ACT_SUCCESS) OUT_LIT(&o, "true");
+    else OUT_LIT(&o, "false");
+    OUT_LIT(&o, ",\"result\":");
+    if (a->result) ok = ok && json_out_value(&o, a->result);
+    else OUT_LIT(&o, "{}");
+    OUT_LIT(&o, "}");
+    if (a->cause[0]) ok = ok && out_str(&o, ",\"cause\":", a->cause);
+    OUT_LIT(&o, "}");
+    char *text = json_out_steal(&o);
+    if (ok) return text;
+    free(text);
+    return NULL;
+}
+
+/* Queues the activation record of a (ended at end_ms) for the store. */
+static void activation_put(engine_t *e, activation_t *a, int64_t end_ms)
+{
+    char *text = activation_text(e, a, end_ms, 0);
+    if (!text) {
+        store_activation_put(e->store, activation_record(e, a, end_ms, 0));
+        return;
+    }
+    store_activation_text m = {.id = a->id, .name = a->action->fqn, .ns = e->namespace,
+                               .start_ms = a->start_ms, .end_ms = end_ms};
+    store_activation_put_text(e->store, &m, text);
 }
 
 static void invoke_run(engine_t *e, const action_t *action, json_t *params, const char *cause,
@@ -304,7 +398,7 @@ static void invoke_run(engine_t *e, const action_t *action, json_t *params, cons
     int64_t end = now_ms();
     metrics_activation(action->fqn, (int)a.status, mono_s() - started);
     if (e->store) {
-        store_activation_put(e->store, activation_record(e, &a, end, 0));
+        activation_put(e, &a, end);
         store_span sp = {
             .trace_id = a.trace.trace_id, .span_id = a.trace.span_id, .parent_id = a.parent_span,
             .kind = "activation", .ref = a.id, .name = action->fqn, .start_ms = a.start_ms,

@@ -134,6 +134,8 @@ struct store_backend {
     /* NULL: store.c calls finish once per attempt. */
     int (*finish_batch)(store_t *s, const store_attempt *a, size_t n, size_t *recorded,
                         err_t *err);
+    /* NULL: store.c parses the text and calls activation_put. */
+    void (*activation_put_text)(store_t *s, const store_activation_text *m, char *body);
 };
 
 /* The backends' constructors (the options say which one store_open_with takes). */

@@ -548,6 +548,17 @@ void store_activation_put(store_t *s, json_t *record)
     s->be->activation_put(s, record);
 }
 
+void store_activation_put_text(store_t *s, const store_activation_text *m, char *body)
+{
+    if (s->be->activation_put_text) {
+        s->be->activation_put_text(s, m, body);
+        return;
+    }
+    json_t *record = body ? json_load_kept(body, strlen(body), 0, NULL) : NULL;
+    free(body);
+    if (record) store_activation_put(s, record);
+}
+
 int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err)
 {
     if (!s->be->activation_list) return unsupported(s, "store_activation_list", err);

@@ -307,6 +307,17 @@ int store_regdef_generation(store_t *s, int64_t *generation, err_t *err);
 /* ---- activations ---- */
 /* Queues an activation record (stolen) for a batched write off the hot path. */
 void store_activation_put(store_t *s, json_t *record);
+/* An activation record its maker wrote as compact JSON text itself
+ * (starting {"activationId":"<id>",), and what the store files it by. */
+typedef struct store_activation_text {
+    const char *id;
+    const char *name;         /* its path, "<package>/<action>" */
+    const char *ns;
+    int64_t start_ms, end_ms;
+} store_activation_text;
+/* store_activation_put of a record given as its text (body, stolen): no
+ * tree is built to be written out again. */
+void store_activation_put_text(store_t *s, const store_activation_text *m, char *body);
 /* Newest first; name NULL = all (matches "pkg/action" or its last part). */
 int store_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
 int store_activation_get(store_t *s, const char *id, json_t **out, err_t *err);

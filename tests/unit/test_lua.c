@@ -1473,6 +1473,101 @@ static void test_runtime_masks_and_bad_input(void **state)
     json_decref(params);
 }
 
+/* The activation record as the store keeps it: written as text by the
+ * runtime, it reads back with every field of the OpenWhisk record in the
+ * order it always had (activationId first, which the store relies on),
+ * annotations included, for a cold parent and the handler it invokes. */
+static void test_activation_record(void **state)
+{
+    (void)state;
+    const action_t *leaf = def_action("rec/leaf", "rec/leaf.lua",
+                                      "function main(p)\n"
+                                      "  return { n = 1.5, s = 'caf\\u{e9} \"q\"', list = { 1, 2 } }\n"
+                                      "end\n");
+    const action_t *root = def_action("rec/root", "rec/root.lua",
+                                      "function main(p)\n"
+                                      "  print('root says ' .. tostring(p.x))\n"
+                                      "  local r, info = evkit.invoke('rec/leaf', { y = 2 })\n"
+                                      "  return { statusCode = 200, leaf = info.activationId }\n"
+                                      "end\n");
+    (void)leaf;
+    json_t *params = json_pack("{s:i}", "x", 7);
+    invoke_result res;
+    runtime_invoke_traced(&engine, root, params, NULL,
+                          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", &res);
+    json_decref(params);
+    assert_int_equal(res.status, ACT_SUCCESS);
+    const char *leaf_id = json_string_value(json_object_get(res.result, "leaf"));
+    assert_non_null(leaf_id);
+    store_flush(store);
+    err_t err;
+    json_t *rec = NULL, *lrec = NULL;
+    assert_int_equal(store_activation_get(store, res.activation_id, &rec, &err), 0);
+    assert_int_equal(store_activation_get(store, leaf_id, &lrec, &err), 0);
+    assert_non_null(rec);
+    assert_non_null(lrec);
+
+    const char *keys[] = {"activationId", "namespace", "name", "package", "path", "start",
+                          "end", "duration", "logs", "annotations", "response", "cause"};
+    size_t k = 0;
+    for (void *it = json_object_iter(lrec); it; it = json_object_iter_next(lrec, it), k++) {
+        assert_true(k < 12);
+        assert_string_equal(json_object_iter_key(it), keys[k]);
+    }
+    assert_int_equal(k, 12); /* the leaf has a cause */
+    assert_null(json_object_get(rec, "cause"));
+    assert_string_equal(json_string_value(json_object_get(rec, "activationId")), res.activation_id);
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "root");
+    assert_string_equal(json_string_value(json_object_get(rec, "package")), "rec");
+    assert_string_equal(json_string_value(json_object_get(rec, "path")), "rec/root");
+    assert_int_equal(json_integer_value(json_object_get(rec, "end")) -
+                         json_integer_value(json_object_get(rec, "start")),
+                     json_integer_value(json_object_get(rec, "duration")));
+    const char *line = json_string_value(json_array_get(json_object_get(rec, "logs"), 0));
+    assert_non_null(strstr(line, "stdout: root says 7"));
+    assert_string_equal(json_string_value(json_object_get(lrec, "cause")), res.activation_id);
+
+    /* Annotations, in order: the root started the span of a given trace. */
+    const char *ann[] = {"path", "kind", "waitTime", "initTime", "limits", "traceparent",
+                         "parentSpanId"};
+    json_t *a = json_object_get(rec, "annotations");
+    assert_int_equal(json_array_size(a), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(a, i), "key")), ann[i]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "value")), "lua:5.4");
+    json_t *lim = json_object_get(json_array_get(a, 4), "value");
+    assert_int_equal(json_integer_value(json_object_get(lim, "timeout")), 5000);
+    assert_int_equal(json_integer_value(json_object_get(lim, "memory")), 32);
+    assert_int_equal(json_integer_value(json_object_get(lim, "logs")), 10);
+    assert_int_equal(json_integer_value(json_object_get(lim, "concurrency")), 1);
+    const char *tp = json_string_value(json_object_get(json_array_get(a, 5), "value"));
+    assert_true(!strncmp(tp, "00-0af7651916cd43dd8448eb211c80319c-", 36));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 6), "value")),
+                        "b7ad6b7169203331");
+    /* The leaf: caused by the root, a child span of the root's. */
+    json_t *la = json_object_get(lrec, "annotations");
+    bool caused = false;
+    for (size_t i = 0; i < json_array_size(la); i++) {
+        json_t *e = json_array_get(la, i);
+        if (!strcmp(json_string_value(json_object_get(e, "key")), "causedBy"))
+            caused = !strcmp(json_string_value(json_object_get(e, "value")), res.activation_id);
+        if (!strcmp(json_string_value(json_object_get(e, "key")), "parentSpanId"))
+            assert_true(!strncmp(json_string_value(json_object_get(e, "value")), tp + 36, 16));
+    }
+    assert_true(caused);
+
+    json_t *resp = json_object_get(lrec, "response");
+    assert_string_equal(json_string_value(json_object_get(resp, "status")), "success");
+    assert_int_equal(json_integer_value(json_object_get(resp, "statusCode")), 0);
+    assert_true(json_is_true(json_object_get(resp, "success")));
+    char *text = json_text(json_object_get(resp, "result"), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"list\":[1,2],\"n\":1.5,\"s\":\"caf\xc3\xa9 \\\"q\\\"\"}");
+    free(text);
+    json_decref(rec);
+    json_decref(lrec);
+    json_decref(res.result);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1489,7 +1584,7 @@ int main(void)
         cmocka_unit_test(test_state),         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_runtime_masks_and_bad_input),
         cmocka_unit_test(test_invoke),        cmocka_unit_test(test_http),          cmocka_unit_test(test_http_reuse),
-        cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_http_errors), cmocka_unit_test(test_activation_record),
     };
     return cmocka_run_group_tests_name("lua", tests, setup, teardown);
 }

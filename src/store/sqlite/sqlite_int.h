@@ -415,6 +415,7 @@ int sq_regdef_delete(store_t *s, const char *name, bool *existed, int *dropped, 
 int sq_regdef_list(store_t *s, json_t **out, int64_t *generation, err_t *err);
 int sq_regdef_generation(store_t *s, int64_t *generation, err_t *err);
 void sq_activation_put(store_t *s, json_t *record);
+void sq_activation_put_text(store_t *s, const store_activation_text *m, char *body);
 int sq_activation_list(store_t *s, const char *name, int limit, json_t **out, err_t *err);
 int sq_activation_get(store_t *s, const char *id, json_t **out, err_t *err);
 int sq_activation_query(store_t *s, const char *name, int64_t since_ms, int64_t upto_ms, int skip,

@@ -730,6 +730,25 @@ static char *dup_str(json_t *rec, const char *key)
     return v ? xstrdup(v) : NULL;
 }
 
+/* Queues r (stolen) for the writer; waits while the queue is full. */
+static void act_enqueue(sq_t *s, act_rec *r)
+{
+    if (!r->body) {
+        act_rec_free(r);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->act_queued >= MAX_ACT_QUEUE && !s->stopping)
+        pthread_cond_wait(&s->cv_room, &s->mu);
+    if (s->act_tail) s->act_tail->next = r;
+    else s->act_head = r;
+    s->act_tail = r;
+    s->act_queued++;
+    s->act_seq_in++;
+    pthread_cond_signal(&s->cv_queue);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void sq_activation_put(store_t *base, json_t *record)
 {
     sq_t *s = SQ(base);
@@ -757,20 +776,26 @@ void sq_activation_put(store_t *base, json_t *record)
     r->end = json_integer_value(json_object_get(record, "end"));
     r->body = json_text(record, JSON_COMPACT);
     json_decref(record);
-    if (!r->body) {
-        act_rec_free(r);
+    act_enqueue(s, r);
+}
+
+void sq_activation_put_text(store_t *base, const store_activation_text *m, char *body)
+{
+    if (!m->id || !*m->id) {
+        log_error("activation record without activationId not stored", NULL);
+        free(body);
         return;
     }
-    pthread_mutex_lock(&s->mu);
-    while (s->act_queued >= MAX_ACT_QUEUE && !s->stopping)
-        pthread_cond_wait(&s->cv_room, &s->mu);
-    if (s->act_tail) s->act_tail->next = r;
-    else s->act_head = r;
-    s->act_tail = r;
-    s->act_queued++;
-    s->act_seq_in++;
-    pthread_cond_signal(&s->cv_queue);
-    pthread_mutex_unlock(&s->mu);
+    act_rec *r = xcalloc(1, sizeof *r);
+    r->id = xstrdup(m->id);
+    r->name = xstrdup(m->name ? m->name : "");
+    const char *slash = strrchr(r->name, '/');
+    r->action = xstrdup(slash ? slash + 1 : r->name);
+    r->ns = m->ns ? xstrdup(m->ns) : NULL;
+    r->start = m->start_ms;
+    r->end = m->end_ms;
+    r->body = body;
+    act_enqueue(SQ(base), r);
 }
 
 void arec_own_strings(arec_t *r, const char **const *fields, size_t n)
@@ -917,4 +942,5 @@ static const store_backend SQLITE_BACKEND = {
     .stats_get = sq_stats_get,
     .size_get = sq_size_get,
     .finish_batch = sq_finish_batch,
+    .activation_put_text = sq_activation_put_text,
 };
