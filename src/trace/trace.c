@@ -254,15 +254,99 @@ json_t *trace_response_json(const trace_attempt *t, const trace_secrets *sec)
     return resp;
 }
 
+/* Whether text (len bytes) holds a secret value. */
+static bool has_secret(const trace_secrets *sec, const char *text, size_t len)
+{
+    for (size_t i = 0; sec && i < sec->n; i++)
+        if (memmem(text, len, sec->values[i], strlen(sec->values[i]))) return true;
+    return false;
+}
+
+/* Whether copy_scrubbed would change v: a secret key at any depth, or a
+ * secret value inside a string. */
+static bool needs_scrub(const trace_secrets *sec, const json_t *v)
+{
+    if (json_is_string(v)) return has_secret(sec, json_string_value(v), json_string_length(v));
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        json_object_foreach((json_t *)v, k, val) {
+            if (log_key_is_secret(k) || needs_scrub(sec, val)) return true;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *val;
+        json_array_foreach(v, i, val) {
+            if (needs_scrub(sec, val)) return true;
+        }
+    }
+    return false;
+}
+
+#define OUT_LIT(o, lit) json_out_raw((o), (lit), sizeof(lit) - 1)
+
+/* Writes ,"name":v as trace_request_json and trace_response_json would,
+ * when that needs no redaction and no cut; false otherwise. */
+static bool out_part(json_out *o, const char *name, const trace_secrets *sec, const json_t *v)
+{
+    if (needs_scrub(sec, v)) return false;
+    json_out_raw(o, name, strlen(name));
+    size_t at = o->len;
+    if (!json_out_value(o, v)) return false;
+    if (json_is_string(v)) return json_string_length(v) <= TRACE_BODY_LIMIT;
+    return !(json_is_object(v) || json_is_array(v)) || o->len - at <= TRACE_BODY_LIMIT;
+}
+
+/* The text of trace_request_json and trace_response_json written straight
+ * from what the transport holds, for the common case of an action delivery
+ * (params and a result, nothing to redact or cut): no copy of either is
+ * made. NULL when the general path must run. */
+static char *request_text_fast(const trace_attempt *t, const trace_secrets *sec)
+{
+    if (!t->params || t->req_headers || t->req_body) return NULL;
+    json_out o = {.flags = JSON_COMPACT};
+    OUT_LIT(&o, "{");
+    bool ok = out_part(&o, "\"params\":", sec, t->params);
+    OUT_LIT(&o, ",\"truncated\":false}");
+    char *text = json_out_steal(&o);
+    if (ok) return text;
+    free(text);
+    return NULL;
+}
+
+static char *response_text_fast(const trace_attempt *t, const trace_secrets *sec)
+{
+    if (t->resp_headers || t->resp_body) return NULL;
+    const json_t *headers = NULL, *body = NULL;
+    if (t->result) result_parts(t->result, &headers, &body);
+    json_out o = {.flags = JSON_COMPACT};
+    char num[32];
+    int n = snprintf(num, sizeof num, "{\"statusCode\":%d", t->status_code);
+    json_out_raw(&o, num, (size_t)n);
+    bool ok = !headers || out_part(&o, ",\"headers\":", sec, headers);
+    if (ok && body) ok = out_part(&o, ",\"body\":", sec, body);
+    else if (ok) OUT_LIT(&o, ",\"body\":null");
+    OUT_LIT(&o, ",\"truncated\":false}");
+    char *text = json_out_steal(&o);
+    if (ok) return text;
+    free(text);
+    return NULL;
+}
+
 void trace_record(store_t *s, const trace_secrets *sec, const trace_attempt *t)
 {
     if (!s || !t) return;
-    json_t *req = trace_request_json(t, sec);
-    json_t *resp = trace_response_json(t, sec);
-    char *req_s = json_text(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char *resp_s = json_text(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(req);
-    json_decref(resp);
+    char *req_s = request_text_fast(t, sec), *resp_s = response_text_fast(t, sec);
+    if (!req_s) {
+        json_t *req = trace_request_json(t, sec);
+        req_s = json_text(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(req);
+    }
+    if (!resp_s) {
+        json_t *resp = trace_response_json(t, sec);
+        resp_s = json_text(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(resp);
+    }
     /* An error text may quote what the consumer said. */
     char *error = t->error ? scrub_text(sec, t->error, strlen(t->error)) : NULL;
     store_trace rec = {

@@ -129,6 +129,65 @@ static void test_record_and_get(void **state)
     json_decref(app.env);
 }
 
+/* What trace_record stores for an attempt is what trace_request_json and
+ * trace_response_json say (it writes the common case straight, without
+ * copying params and result): a clean action delivery, one whose result
+ * holds a secret deep inside (redacted), and one whose params do. */
+static void test_record_matches_json(void **state)
+{
+    fixture *f = *state;
+    action_t act;
+    memset(&act, 0, sizeof act);
+    act.inputs = json_pack("{s:s}", "API_SECRET", "s3cr3t-value");
+    app_t app;
+    memset(&app, 0, sizeof app);
+    app.actions = &act;
+    app.nactions = 1;
+    trace_secrets *sec = trace_secrets_new(&app);
+    json_t *clean = json_pack("{s:s, s:{s:s, s:f, s:[i, s]}, s:{s:i, s:s}}", "id", "e-1", "data",
+                              "sku", "caf\xc3\xa9 \"x\"", "price", 9.99, "list", 1, "two",
+                              "__evkit", "attempt", 1, "traceparent", "00-ab");
+    json_t *results[] = {
+        json_pack("{s:i, s:{s:s}, s:{s:b}}", "statusCode", 200, "headers", "x-a", "b", "body",
+                  "ok", 1),
+        json_pack("{s:i, s:{s:{s:s}}}", "statusCode", 201, "body", "deep", "note",
+                  "echo s3cr3t-value"),
+        json_pack("{s:s}", "plain", "no statusCode: the whole result is the body"),
+    };
+    json_t *secret_params = json_pack("{s:s, s:{s:s}}", "id", "e-2", "data", "password", "pw");
+    for (int i = 0; i < 4; i++) {
+        json_t *params = i == 3 ? secret_params : clean;
+        json_t *result = results[i == 3 ? 0 : i];
+        trace_attempt t = {.registration = "reg-m", .event_id = "e", .event_type = "t",
+                           .delivery_id = 100 + i, .attempt = 1, .start_ms = now_ms(),
+                           .end_ms = now_ms(), .params = params, .result = result,
+                           .status_code = 200, .success = true};
+        trace_record(f->s, sec, &t);
+        store_flush(f->s);
+        json_t *l = list(f->s, (store_trace_filter){ANY, .delivery_id = 100 + i}, NULL), *full = NULL;
+        assert_int_equal(json_array_size(l), 1);
+        err_t err;
+        const char *id = json_string_value(json_object_get(json_array_get(l, 0), "id"));
+        assert_int_equal(store_trace_get(f->s, atoll(id), &full, &err), 0);
+        json_t *req = trace_request_json(&t, sec), *resp = trace_response_json(&t, sec);
+        assert_true(json_equal(json_object_get(full, "request"), req));
+        assert_true(json_equal(json_object_get(full, "response"), resp));
+        char *dump = json_dumps(full, 0);
+        assert_null(strstr(dump, "s3cr3t-value"));
+        assert_null(strstr(dump, "\"pw\""));
+        free(dump);
+        json_decref(req);
+        json_decref(resp);
+        json_decref(full);
+        json_decref(l);
+    }
+    for (int i = 0; i < 3; i++) json_decref(results[i]);
+    json_decref(clean);
+    json_decref(secret_params);
+    trace_secrets_free(sec);
+    json_decref(act.inputs);
+}
+
 static void test_truncation(void **state)
 {
     (void)state;
@@ -424,6 +483,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_matches_json, setup, teardown),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test_setup_teardown(test_filters_and_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
