@@ -330,6 +330,7 @@ static void record_batch(delivery_t *d, done_rec *recs, size_t n)
 static void *recorder_main(void *arg)
 {
     delivery_t *d = arg;
+    pthread_setname_np(pthread_self(), "evkit-record");
     done_rec *spare = NULL;   /* the buffer of the last batch, reused */
     size_t spare_cap = 0;
     pthread_mutex_lock(&d->mu);
@@ -583,6 +584,7 @@ int64_t delivery_lease_ms(delivery_t *d)
 static void *worker_main(void *arg)
 {
     delivery_t *d = arg;
+    pthread_setname_np(pthread_self(), "evkit-deliver");
     pthread_mutex_lock(&d->mu);
     for (;;) {
         /* Stop only once the dispatcher is gone: it empties the queue last. */
@@ -679,6 +681,7 @@ static void dispatcher_finish(delivery_t *d)
 static void *dispatcher_main(void *arg)
 {
     delivery_t *d = arg;
+    pthread_setname_np(pthread_self(), "evkit-dispatch");
     engine_t *e = d->engine;
     for (;;) {
         int64_t lease = delivery_lease_ms(d);
