@@ -753,7 +753,7 @@ int http_start(engine_t *e, const char *addr, http_server_t **out, err_t *err)
     s->next_head_ms = cfg->http_idle_timeout_ms + cfg->http_header_timeout_ms;
     pthread_mutex_init(&s->conns_mu, NULL);
     s->pool = workpool_new((int)event_threads());
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
