@@ -28,21 +28,30 @@ typedef struct js_rec {
 
 static void write_one(js_t *j, js_rec *r)
 {
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
-    int64_t deadline = 0;
-    do s = js_Publish(&ack, j->js, r->subject, r->body, (int)strlen(r->body), NULL, &jerr);
-    while (js_retry_wait(j, s, &deadline));
-    if (s == NATS_OK && r->act_id) {
-        char seq[24];
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)ack->Sequence);
-        s = kvStore_PutString(NULL, j->actids, r->act_id, seq);
+    /* The message id (a hash of subject and body) lets a publish whose ack
+     * got lost in a leader election be sent again without a second copy. */
+    char msg_id[65];
+    js_hash2(r->subject, r->body, msg_id);
+    uint64_t seq = 0;
+    err_t err = {0};
+    int rc = -1;
+    for (int round = 0; round < 3 && rc < 0; round++)
+        rc = js_publish(j, r->subject, r->body, msg_id, NULL, "cannot store the record", &seq,
+                        NULL, &err);
+    natsStatus s = NATS_OK;
+    if (rc == 0 && r->act_id) {
+        char at[24];
+        snprintf(at, sizeof at, "%llu", (unsigned long long)seq);
+        int64_t deadline = 0;
+        do s = kvStore_PutString(NULL, j->actids, r->act_id, at);
+        while (js_retry_idem(j, s, &deadline));
     }
-    jsPubAck_Destroy(ack);
-    if (s != NATS_OK)
+    if (rc < 0)
         log_error("a record was not stored", json_pack("{s:s, s:s}", "subject", r->subject,
-                                                          "error", natsStatus_GetText(s)));
+                                                          "error", err.msg));
+    else if (s != NATS_OK)
+        log_error("a record's id was not indexed", json_pack("{s:s, s:s}", "subject", r->subject,
+                                                                "error", natsStatus_GetText(s)));
 }
 
 static void *writer_main(void *arg)
