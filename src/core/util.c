@@ -392,3 +392,16 @@ void *vec_grow_(void *p, size_t *cap, size_t need, size_t elem)
     *cap = c;
     return p;
 }
+
+void *ring_grow_(void *p, size_t *cap, size_t *head, size_t len, size_t elem)
+{
+    if (len < *cap) return p;
+    size_t c = *cap ? *cap * 2 : 16;
+    char *q = xcalloc(c, elem);
+    for (size_t i = 0; i < len; i++)
+        memcpy(q + i * elem, (char *)p + ((*head + i) % *cap) * elem, elem);
+    free(p);
+    *cap = c;
+    *head = 0;
+    return q;
+}

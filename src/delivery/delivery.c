@@ -529,15 +529,7 @@ static int claim_min(const delivery_t *d) { return d->prefetch > 2 ? d->prefetch
 static void queue_push(delivery_t *d, const store_delivery *dl, int64_t claimed_ms,
                        int64_t lease_ms)
 {
-    if (d->qlen == d->qcap) {
-        size_t cap = d->qcap ? d->qcap * 2 : 16;
-        queued *q = xcalloc(cap, sizeof *q);
-        for (size_t i = 0; i < d->qlen; i++) q[i] = d->queue[(d->qhead + i) % d->qcap];
-        free(d->queue);
-        d->queue = q;
-        d->qcap = cap;
-        d->qhead = 0;
-    }
+    RING_GROW(d->queue, d->qcap, d->qhead, d->qlen);
     queued *slot = &d->queue[(d->qhead + d->qlen++) % d->qcap];
     slot->dl = *dl;
     slot->claimed_ms = claimed_ms;

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "core/vec.h"
 
 /* An idle thread beyond the kept ones ends after this long (and with it
  * what it holds per thread, such as its idle Lua interpreters). */
@@ -77,15 +78,7 @@ workpool_t *workpool_new(int keep)
 /* Queues j in the ring (mu held), growing it when full. */
 static void push(workpool_t *p, job j)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        job *q = xcalloc(cap, sizeof *q);
-        for (size_t i = 0; i < p->n; i++) q[i] = p->q[(p->head + i) % p->cap];
-        free(p->q);
-        p->q = q;
-        p->cap = cap;
-        p->head = 0;
-    }
+    RING_GROW(p->q, p->cap, p->head, p->n);
     p->q[(p->head + p->n) % p->cap] = j;
     p->n++;
 }

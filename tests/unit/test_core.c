@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "core/vec.h"
 #include "core/jsonpath.h"
 #include "core/json_io.h"
 #include "core/cloudevent.h"
@@ -468,10 +469,39 @@ static void test_json_numbers_round_trip(void **state)
     }
 }
 
+/* A ring that wraps and then grows keeps its elements in order. */
+static void test_ring_grow(void **state)
+{
+    (void)state;
+    int *q = NULL;
+    size_t cap = 0, head = 0, len = 0;
+    int next_in = 0, next_out = 0;
+    for (int round = 0; round < 200; round++) {
+        for (int k = 0; k < 3; k++) { /* three in, two out: wraps, then fills */
+            RING_GROW(q, cap, head, len);
+            q[(head + len++) % cap] = next_in++;
+        }
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(q[head], next_out++);
+            head = (head + 1) % cap;
+            len--;
+        }
+    }
+    assert_int_equal(len, 200);
+    assert_true(cap >= 200 && cap <= 512);
+    while (len) {
+        assert_int_equal(q[head], next_out++);
+        head = (head + 1) % cap;
+        len--;
+    }
+    free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_ring_grow),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_buf_cap),

@@ -116,14 +116,11 @@ static int get_last(js_t *j, const char *registration, int64_t enabled_ms, store
     return rc;
 }
 
-/* Filtered events are counted as one empty message each on
- * evkit.count.<registration>.filtered (EVKIT_COUNTS): the stream's
- * per-subject count is the number, and appending loses nothing when nodes
- * count at once. */
-int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
+/* Publishes an empty message to subject (taken: freed here), one count.
+ * Retried longer than other requests: a count given up is lost for good,
+ * and a stream's election after a server died can take several seconds. */
+static int publish_count(js_t *j, char *subject, const char *what, err_t *err)
 {
-    err->msg[0] = '\0';
-    char *subject = js_token_in("evkit.count.", registration, ".filtered");
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
     natsStatus s;
@@ -132,8 +129,19 @@ int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
     while (js_retry_wait(j, s, &deadline));
     jsPubAck_Destroy(ack);
     free(subject);
-    if (s != NATS_OK) return js_fail(err, s, "cannot count the filtered event");
+    if (s != NATS_OK) return js_fail(err, s, what);
     return 0;
+}
+
+/* Filtered events are counted as one empty message each on
+ * evkit.count.<registration>.filtered (EVKIT_COUNTS): the stream's
+ * per-subject count is the number, and appending loses nothing when nodes
+ * count at once. */
+int js_reg_count_filtered(js_t *j, const char *registration, err_t *err)
+{
+    err->msg[0] = '\0';
+    return publish_count(j, js_token_in("evkit.count.", registration, ".filtered"),
+                         "cannot count the filtered event", err);
 }
 
 static int filtered_count(js_t *j, const char *registration, int64_t *n, err_t *err)
@@ -221,19 +229,9 @@ static int count_attempt(js_t *j, const char *registration, const store_attempt 
 {
     char outcome = at->outcome == DELIVERY_DONE ? 's' : at->outcome == DELIVERY_RETRY ? 'r' : 'd';
     int64_t ms = at->ended_ms > at->started_ms ? at->ended_ms - at->started_ms : 0;
-    char *subject = health_subject(registration, at_ms / 60000, outcome, store_latency_bucket(ms));
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
-    /* Longer than other requests: a count given up is lost for good, and
-     * a stream's election after a server died can take several seconds. */
-    int64_t deadline = now_ms() + COUNT_RETRY_MS;
-    do s = js_Publish(&ack, j->js, subject, "", 0, NULL, &jerr);
-    while (js_retry_wait(j, s, &deadline));
-    jsPubAck_Destroy(ack);
-    free(subject);
-    if (s != NATS_OK) return js_fail(err, s, "cannot count the attempt");
-    return 0;
+    return publish_count(j, health_subject(registration, at_ms / 60000, outcome,
+                                           store_latency_bucket(ms)),
+                         "cannot count the attempt", err);
 }
 
 int js_health_record(js_t *j, const char *registration, const store_attempt *at,
