@@ -274,11 +274,13 @@ size_t json_real_text(double d, char *out, size_t len)
     return o < len ? o : len - 1;
 }
 
+static bool is_number_char(char c) { return c && strchr("0123456789+-.eE", c); }
+
 /* The end of the number token at s (digits, sign, point, exponent). */
 static size_t number_len(const char *s)
 {
     size_t i = 0;
-    while (s[i] && strchr("0123456789+-.eE", s[i])) i++;
+    while (is_number_char(s[i])) i++;
     return i;
 }
 
@@ -304,8 +306,6 @@ static size_t next_real(const char *s, size_t i, size_t *toklen)
     }
     return i;
 }
-
-static bool is_number_char(char c) { return c && strchr("0123456789+-.eE", c); }
 
 /* s (jansson's output, which writes a NUL as \u0000) with every kept number's
  * string written as the number's text; s is consumed. */

@@ -1036,6 +1036,24 @@ static json_t *chatty_activation(int i)
     return a;
 }
 
+/* Closes f's store and runs sql on its database file, as an older evkit
+ * or a hand would have left it. */
+static void rewrite_store(fixture *f, const char *sql)
+{
+    if (f->s) store_close(f->s);
+    f->s = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
 static int64_t db_int(const char *dir, const char *sql)
 {
     char path[4096];
@@ -1178,12 +1196,6 @@ static void test_schema_v1_upgrade(void **state)
 {
     fixture *f = *state;
     err_t err;
-    store_close(f->s);
-    f->s = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     const char *v1 =
         "DROP TABLE activations; DROP TABLE strings; DROP TABLE dedup;"
         "CREATE TABLE dedup(provider TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,"
@@ -1226,11 +1238,7 @@ static void test_schema_v1_upgrade(void **state)
         "INSERT INTO traces VALUES(7, 'old-reg', 'ev-1', 'old.type', 3, 1, 100, 5, 0, 500, 1,"
         "  '0123456789abcdef0123456789abcdef', 'boom', '{\"params\":{}}', '{\"statusCode\":500}');"
         "PRAGMA user_version = 1;";
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, v1, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
-    assert_int_equal(rc, SQLITE_OK);
-    sqlite3_close(db);
+    rewrite_store(f, v1);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
     assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 9);
@@ -1297,16 +1305,10 @@ static void test_schema_v1_upgrade(void **state)
     assert_int_equal(store_activation_list(f->s, "p/a", 10, &list, &err), 0);
     assert_int_equal(json_array_size(list), 2);
     json_decref(list);
-    store_close(f->s);
-    f->s = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    rewrite_store(f, "PRAGMA user_version = 99");
     assert_int_equal(store_open(f->dir, &f->s, &err), -1);
     assert_non_null(strstr(err.msg, "newer evkit"));
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    rewrite_store(f, "PRAGMA user_version = 9");
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
 }
 
@@ -1328,14 +1330,7 @@ static void test_zip_old_frames(void **state)
                      " 1, 1, 0, X'00");
     for (size_t i = 0; i < n; i++) w += snprintf(sql + w, sizeof sql - (size_t)w, "%02x", frame[i]);
     snprintf(sql + w, sizeof sql - (size_t)w, "')");
-    store_close(f->s);
-    f->s = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    rewrite_store(f, sql);
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
     json_t *rec = NULL;
     assert_int_equal(store_activation_get(f->s, "old-frame", &rec, &err), 0);
@@ -1377,12 +1372,6 @@ static void test_schema_v5_upgrade(void **state)
 {
     fixture *f = *state;
     err_t err;
-    store_close(f->s);
-    f->s = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     const char *v5 =
         "DROP TABLE spans; DROP TABLE span_traces; DROP TABLE activations;"
         /* Activations as versions 2 to 6 kept them: one with its id first
@@ -1438,11 +1427,7 @@ static void test_schema_v5_upgrade(void **state)
         "  'd7ef827c-96c0-41c2-90e7-3397274aa1b3', 'p1', 't', 5,"
         "  '{\"id\":\"d7ef827c-96c0-41c2-90e7-3397274aa1b3\",\"n\":7}');"
         "PRAGMA user_version = 5;";
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, v5, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
-    assert_int_equal(rc, SQLITE_OK);
-    sqlite3_close(db);
+    rewrite_store(f, v5);
 
     assert_int_equal(store_open(f->dir, &f->s, &err), 0);
     assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 9);
