@@ -230,9 +230,19 @@ int metrics_scrape(char **out, size_t *len, err_t *err)
     metrics_init();
     *out = NULL;
     pthread_mutex_lock(&scrape_mu);
+    size_t nt = 0, ng = 0;
+    char *tallies = metrics_render_part(M.reg, false, &nt);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < nscrape_fns; i++) rc = scrape_fns[i].fn(scrape_fns[i].ctx, err);
-    if (rc == 0) *out = metrics_render(M.reg, len);
+    if (rc == 0) {
+        char *gauges = metrics_render_part(M.reg, true, &ng);
+        *out = xmalloc(nt + ng + 1);
+        memcpy(*out, tallies, nt);
+        memcpy(*out + nt, gauges, ng + 1);
+        if (len) *len = nt + ng;
+        free(gauges);
+    }
+    free(tallies);
     pthread_mutex_unlock(&scrape_mu);
     return rc;
 }

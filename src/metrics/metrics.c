@@ -397,14 +397,25 @@ static void render_family(buf_t *b, const metric *m)
     free(list);
 }
 
-char *metrics_render(metrics_registry *r, size_t *len)
+static char *render(metrics_registry *r, int kinds, size_t *len)
 {
     buf_t b;
     buf_init(&b, 0);
     pthread_mutex_lock(&r->mu);
-    for (const metric *m = r->head; m; m = m->next) render_family(&b, m);
+    for (const metric *m = r->head; m; m = m->next)
+        if (kinds & (1 << m->kind)) render_family(&b, m);
     pthread_mutex_unlock(&r->mu);
     if (len) *len = b.len;
     if (!b.data) return xstrdup("");
     return buf_steal(&b);
+}
+
+char *metrics_render(metrics_registry *r, size_t *len)
+{
+    return render(r, 1 << KIND_COUNTER | 1 << KIND_GAUGE | 1 << KIND_HISTOGRAM, len);
+}
+
+char *metrics_render_part(metrics_registry *r, bool gauges, size_t *len)
+{
+    return render(r, gauges ? 1 << KIND_GAUGE : 1 << KIND_COUNTER | 1 << KIND_HISTOGRAM, len);
 }

@@ -59,6 +59,9 @@ void metric_zero_all(metric *m);
 /* The whole registry in text format 0.0.4, families in declaration order,
  * series sorted by label values. Caller frees; *len (may be NULL) gets the size. */
 char *metrics_render(metrics_registry *r, size_t *len);
+/* The same, limited to the gauge families (gauges true) or to the counters
+ * and histograms (false). */
+char *metrics_render_part(metrics_registry *r, bool gauges, size_t *len);
 
 /* ---- evkit's instruments (one process-wide registry) ---- */
 
@@ -99,7 +102,10 @@ typedef int (*metrics_scrape_fn)(void *ctx, err_t *err);
 int metrics_on_scrape(metrics_scrape_fn fn, void *ctx);
 void metrics_off_scrape(metrics_scrape_fn fn, void *ctx);
 
-/* Runs the scrape callbacks and renders everything. Caller frees *out. */
+/* Runs the scrape callbacks and renders everything. Caller frees *out.
+ * Counters and histograms are read before the callbacks set the gauges, so
+ * what a counter has counted shows in the gauges too (a counted success is
+ * no longer in the backlog); their families come first. */
 int metrics_scrape(char **out, size_t *len, err_t *err);
 
 #endif

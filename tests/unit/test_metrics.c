@@ -266,10 +266,52 @@ static void test_scrape_callbacks(void **state)
     assert_int_equal(calls, before);
 }
 
+/* A delivery finishes while a scrape reads the backlog: its success is
+ * counted after its commit. The counters are read before the gauges, so
+ * the scrape never shows the success counted and the delivery still in the
+ * backlog (counted + backlog is never more than the deliveries there were). */
+static int pending = 1;
+
+static int backlog_then_commit(void *ctx, err_t *err)
+{
+    (void)ctx;
+    (void)err;
+    metrics_reset_registrations();
+    metrics_set_registration("race", pending, 0, 0, 0);
+    /* The recorder thread commits and counts right after the read. */
+    pending--;
+    metrics_delivery_attempt("race", 0 /* DONE */, 1);
+    return 0;
+}
+
+static void test_scrape_counts_before_gauges(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    err_t err;
+    assert_int_equal(metrics_on_scrape(backlog_then_commit, NULL), 0);
+    assert_int_equal(metrics_scrape(&text, NULL, &err), 0);
+    metrics_off_scrape(backlog_then_commit, NULL);
+    assert_non_null(strstr(text, "evkit_delivery_backlog{registration=\"race\"} 1\n"));
+    assert_null(strstr(text, "evkit_deliveries_total{registration=\"race\",outcome=\"success\"}"));
+    /* Counter families come before the gauges in a scrape. */
+    assert_true(strstr(text, "# TYPE evkit_deliveries_total") < strstr(text, "# TYPE evkit_delivery_backlog"));
+    free(text);
+    /* The next scrape shows the success and an empty backlog. */
+    pending = 0;
+    assert_int_equal(metrics_on_scrape(backlog_then_commit, NULL), 0);
+    assert_int_equal(metrics_scrape(&text, NULL, &err), 0);
+    metrics_off_scrape(backlog_then_commit, NULL);
+    assert_non_null(strstr(text, "evkit_delivery_backlog{registration=\"race\"} 0\n"));
+    assert_non_null(strstr(text, "evkit_deliveries_total{registration=\"race\",outcome=\"success\"} 1\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_counter_gauge),
+        cmocka_unit_test(test_scrape_counts_before_gauges),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_cap_folds_into_other),
