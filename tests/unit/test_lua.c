@@ -815,6 +815,9 @@ static void test_json(void **state)
         "  local text = '{\"d\":{},\"c\":[1,2.5,\"x\",null],\"b\":[],\"a\":null,\"e\":\"\\\\u0000z\"}'\n"
         "  local v = j.decode(text)\n"
         "  local cyc = {} cyc.self = cyc\n"
+        "  local many, parts = {}, {}\n"
+        "  for i = 40, 1, -1 do many[string.format('k%02d', i)] = i end\n"
+        "  for i = 1, 40 do parts[i] = string.format('\"k%02d\":%d', i, i) end\n"
         "  return {\n"
         "    round = j.encode(v), null = v.a == j.null, nul = #v.e,\n"
         "    scalar = j.decode('3'), str = j.encode('a\"b'), encnil = j.encode(nil),\n"
@@ -826,6 +829,9 @@ static void test_json(void **state)
         "    boolkey = err(j.encode, { [true] = 1 }), utf8 = err(j.encode, '\\xff'),\n"
         "    deep = err(j.decode, string.rep('[', 100) .. string.rep(']', 100)),\n"
         "    numbers = j.encode(j.decode('[99.99,0.1,1e-7,-0.0,5.0,12]')), negzero = j.encode(-0.0),\n"
+        "    order = j.encode({ b = 1, aa = 2, a = 3, ab = 4, A = 5, ['a\\1'] = 6, t = '\\t\\1' }),\n"
+        "    many = j.encode(many) == '{' .. table.concat(parts, ',') .. '}',\n"
+        "    path = err(j.encode, { a = { b = { 1, print } } }),\n"
         "  }\n"
         "end\n");
     activation_t a;
@@ -852,6 +858,12 @@ static void test_json(void **state)
     /* Numbers as published, -0.0 included (5.0 is 5 in Lua's JSON). */
     assert_string_equal(result_str(&a, "numbers"), "[99.99,0.1,1e-7,-0.0,5,12]");
     assert_string_equal(result_str(&a, "negzero"), "-0.0");
+    /* Keys sorted by bytes, then length, as json_text sorts them. */
+    assert_string_equal(result_str(&a, "order"),
+                        "{\"A\":5,\"a\":3,\"a\\u0001\":6,\"aa\":2,\"ab\":4,\"b\":1,"
+                        "\"t\":\"\\t\\u0001\"}");
+    assert_true(result_true(&a, "many"));
+    assert_non_null(strstr(result_str(&a, "path"), "type function at 'a.b[2]'"));
     done(&a);
 }
 

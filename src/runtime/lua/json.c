@@ -165,42 +165,61 @@ void lua_host_push_null(lua_State *L)
  * lua_tolstring on strings, lua_checkstack), so it never raises and can run
  * while the caller holds C memory. */
 
+/* The path to the value being encoded, for error messages: segments
+ * (a key still on the Lua stack, or an index), formatted only on failure. */
+typedef struct enc_seg {
+    const char *key; /* NULL for an index */
+    size_t klen;
+    lua_Integer i;
+} enc_seg;
+
 typedef struct enc {
     lua_State *L;
     err_t *err;
-    char path[160];
-    size_t plen;
+    enc_seg seg[LUA_HOST_MAX_DEPTH + 2];
+    size_t nseg;
 } enc;
+
+/* ".a.b[2]"-style path of the current segments; each key cut to 60 bytes,
+ * the whole to the buffer (it moves past what snprintf wrote). */
+static void enc_path(const enc *e, char *path, size_t size)
+{
+    size_t plen = 0;
+    path[0] = '\0';
+    for (size_t s = 0; s < e->nseg && plen < size - 1; s++) {
+        const enc_seg *g = &e->seg[s];
+        int n = g->key ? snprintf(path + plen, size - plen, ".%.*s",
+                                  (int)(g->klen > 60 ? 60 : g->klen), g->key)
+                       : snprintf(path + plen, size - plen, "[%lld]", (long long)g->i);
+        if (n > 0) plen += (size_t)n;
+        if (plen >= size) plen = size - 1;
+    }
+}
 
 static json_t *enc_fail(enc *e, const char *fmt, const char *what)
 {
-    char msg[200];
+    char msg[200], path[160];
     snprintf(msg, sizeof msg, fmt, what);
-    if (e->plen)
-        err_code(e->err, EVK_INVALID, "%s at '%s'", msg, e->path[0] == '.' ? e->path + 1 : e->path);
+    enc_path(e, path, sizeof path);
+    if (path[0])
+        err_code(e->err, EVK_INVALID, "%s at '%s'", msg, path[0] == '.' ? path + 1 : path);
     else
         err_code(e->err, EVK_INVALID, "%s", msg);
     return NULL;
 }
 
-/* Appends a path segment for error messages; returns the length to restore.
- * The end moves past what snprintf wrote (it may have truncated). */
+/* Enters a path segment; returns what enc_pop restores. */
 static size_t enc_push(enc *e, const char *key, size_t klen, lua_Integer i)
 {
-    size_t saved = e->plen;
-    if (e->plen >= sizeof e->path - 1) return saved;
-    int n = key ? snprintf(e->path + e->plen, sizeof e->path - e->plen, ".%.*s",
-                           (int)(klen > 60 ? 60 : klen), key)
-                : snprintf(e->path + e->plen, sizeof e->path - e->plen, "[%lld]", (long long)i);
-    if (n > 0) e->plen += (size_t)n;
-    if (e->plen >= sizeof e->path) e->plen = sizeof e->path - 1;
+    size_t saved = e->nseg;
+    if (e->nseg < sizeof e->seg / sizeof e->seg[0])
+        e->seg[e->nseg++] = (enc_seg){.key = key, .klen = klen, .i = i};
     return saved;
 }
 
 static void enc_pop(enc *e, size_t saved)
 {
-    e->plen = saved;
-    e->path[saved] = '\0';
+    e->nseg = saved;
 }
 
 static json_t *enc_value(enc *e, int idx, int depth);
@@ -332,8 +351,7 @@ static json_t *enc_value(enc *e, int idx, int depth)
 
 int lua_host_to_json(lua_State *L, int idx, json_t **out, err_t *err)
 {
-    enc e = {.L = L, .err = err};
-    e.path[0] = '\0';
+    enc e = {.L = L, .err = err, .nseg = 0};
     *out = enc_value(&e, lua_absindex(L, idx), 0);
     return *out ? 0 : -1;
 }
@@ -346,10 +364,182 @@ json_t *lua_host_check_json(lua_State *L, int idx, const char *what)
     return j;
 }
 
+/* ---- Lua -> JSON text, straight ----
+ * What json_text(lua_host_to_json(v), JSON_COMPACT | JSON_SORT_KEYS) writes,
+ * without the tree: no allocation per value, no hashing, no second pass.
+ * Anything it does not handle the same way (kept numbers, keys with a NUL,
+ * and every value that cannot be encoded) answers false, and the caller
+ * takes the tree's way, which also words the error. Never raises. */
+
+typedef struct dkey {
+    const char *key;
+    size_t len;
+    int value; /* stack index of its value */
+} dkey;
+
+/* jansson's order of sorted keys (json_text): bytes, then length. */
+static int dkey_cmp(const void *x, const void *y)
+{
+    const dkey *a = x, *b = y;
+    int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return r ? r : (a->len > b->len) - (a->len < b->len);
+}
+
+static void out_int(json_out *o, lua_Integer v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[--i] = '-';
+    json_out_raw(o, t + i, sizeof t - i);
+}
+
+static bool direct_value(lua_State *L, json_out *o, int idx, int depth);
+
+static bool direct_array(lua_State *L, json_out *o, int idx, lua_Integer n, int depth)
+{
+    json_out_raw(o, "[", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1) json_out_raw(o, ",", 1);
+        lua_rawgeti(L, idx, i);
+        bool ok = direct_value(L, o, -1, depth + 1);
+        lua_pop(L, 1);
+        if (!ok) return false;
+    }
+    json_out_raw(o, "]", 1);
+    return true;
+}
+
+/* An object of n string keys, in sorted order: its pairs are copied to the
+ * stack (no allocation), their keys sorted, their values written. */
+static bool direct_object(lua_State *L, json_out *o, int idx, size_t n, int depth)
+{
+    if (n > INT_MAX / 4 || !lua_checkstack(L, (int)(2 * n) + 4)) return false;
+    dkey small[32];
+    dkey *keys = n <= 32 ? small : malloc(n * sizeof *keys);
+    if (!keys) return false;
+    int base = lua_gettop(L);
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (k < n) {
+            keys[k].key = lua_tolstring(L, -2, &keys[k].len);
+            keys[k].value = lua_gettop(L);
+        }
+        k++;
+        lua_pushvalue(L, -2); /* the key again, for lua_next; key and value stay */
+    }
+    bool ok = k == n;
+    if (ok && n > 1) qsort(keys, n, sizeof *keys, dkey_cmp);
+    json_out_raw(o, "{", 1);
+    for (size_t i = 0; ok && i < n; i++) {
+        if (i) json_out_raw(o, ",", 1);
+        ok = !memchr(keys[i].key, '\0', keys[i].len) &&
+             json_out_string(o, keys[i].key, keys[i].len);
+        json_out_raw(o, ":", 1);
+        ok = ok && direct_value(L, o, keys[i].value, depth + 1);
+    }
+    json_out_raw(o, "}", 1);
+    lua_settop(L, base);
+    if (keys != small) free(keys);
+    return ok;
+}
+
+static bool direct_table(lua_State *L, json_out *o, int idx, int depth)
+{
+    if (depth >= LUA_HOST_MAX_DEPTH || !lua_checkstack(L, 6)) return false;
+    idx = lua_absindex(L, idx);
+    if (lua_host_is_array(L, idx)) return direct_array(L, o, idx, (lua_Integer)lua_rawlen(L, idx), depth);
+    size_t nstr = 0, nint = 0;
+    lua_Integer maxk = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        int kt = lua_type(L, -1);
+        if (kt == LUA_TSTRING) {
+            nstr++;
+        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            nint++;
+            if (lua_tointeger(L, -1) > maxk) maxk = lua_tointeger(L, -1);
+        } else {
+            lua_pop(L, 1);
+            return false;
+        }
+    }
+    if (nint && (nstr || (lua_Integer)nint != maxk)) return false;
+    if (nint) return direct_array(L, o, idx, maxk, depth);
+    return direct_object(L, o, idx, nstr, depth);
+}
+
+static bool direct_value(lua_State *L, json_out *o, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        json_out_raw(o, "null", 4);
+        return true;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx)) json_out_raw(o, "true", 4);
+        else json_out_raw(o, "false", 5);
+        return true;
+    case LUA_TNUMBER: {
+        if (lua_isinteger(L, idx)) {
+            out_int(o, lua_tointeger(L, idx));
+            return true;
+        }
+        double d = (double)lua_tonumber(L, idx);
+        if (!isfinite(d)) return false;
+        if (d == floor(d) && !(d == 0 && signbit(d)) && d >= -9223372036854775808.0 &&
+            d < 9223372036854775808.0) {
+            out_int(o, (lua_Integer)d);
+        } else {
+            char t[48];
+            json_out_raw(o, t, json_real_text(d, t, sizeof t));
+        }
+        return true;
+    }
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return !is_kept(L, idx) && json_out_string(o, s, len);
+    }
+    case LUA_TTABLE:
+        return direct_table(L, o, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) != JSON_NULL_UD) return false;
+        json_out_raw(o, "null", 4);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The compact, sorted JSON text of the value at idx (the caller frees it), or
+ * NULL when the tree's way must write it (or refuse it). */
+static char *direct_text(lua_State *L, int idx)
+{
+    json_out o = {.flags = JSON_COMPACT | JSON_SORT_KEYS};
+    int top = lua_gettop(L);
+    bool ok = direct_value(L, &o, lua_absindex(L, idx), 0);
+    lua_settop(L, top);
+    if (ok) return json_out_steal(&o);
+    free(o.p);
+    return NULL;
+}
+
 bool lua_host_push_encoded(lua_State *L, int idx, size_t flags, bool redact)
 {
     idx = lua_absindex(L, idx);
     void **g = lua_host_guard(L, free);
+    if (!redact && flags == (JSON_COMPACT | JSON_SORT_KEYS) && (*g = direct_text(L, idx))) {
+        lua_pushstring(L, *g);
+        lua_host_guard_release(L, -2);
+        lua_remove(L, -2);
+        return true;
+    }
     json_t *j;
     err_t err;
     if (lua_host_to_json(L, idx, &j, &err) < 0) {
@@ -398,6 +588,11 @@ static int l_json_encode(lua_State *L)
         lua_pop(L, 1);
     }
     void **g = lua_host_guard(L, free);
+    if (flags == (JSON_COMPACT | JSON_SORT_KEYS) && (*g = direct_text(L, 1))) {
+        lua_pushstring(L, *g);
+        lua_host_guard_release(L, 3);
+        return 1;
+    }
     json_t *j = lua_host_check_json(L, 1, "evkit.json.encode");
     *g = json_text(j, flags | JSON_ENCODE_ANY);
     json_decref(j);
