@@ -37,6 +37,45 @@ const tracectx *runtime_current_trace(void)
     return current_trace;
 }
 
+/* time_iso of now into ts (24 bytes and a NUL); the date and time up to the
+ * second are formatted once per second and thread. */
+static size_t log_time(char ts[32])
+{
+    static _Thread_local int64_t cached_sec = -1;
+    static _Thread_local char cached[24]; /* "YYYY-MM-DDTHH:MM:SS." */
+    int64_t ms = now_ms();
+    if (ms < 0) {
+        time_iso(ms, ts, 32);
+        return strlen(ts);
+    }
+    if (ms / 1000 != cached_sec) {
+        char full[32];
+        time_iso(ms - ms % 1000, full, sizeof full);
+        if (strlen(full) != 24) { /* a year beyond 9999: no cache */
+            time_iso(ms, ts, 32);
+            return strlen(ts);
+        }
+        memcpy(cached, full, 20);
+        cached_sec = ms / 1000;
+    }
+    int frac = (int)(ms % 1000);
+    memcpy(ts, cached, 20);
+    ts[20] = (char)('0' + frac / 100);
+    ts[21] = (char)('0' + frac / 10 % 10);
+    ts[22] = (char)('0' + frac % 10);
+    ts[23] = 'Z';
+    ts[24] = '\0';
+    return 24;
+}
+
+/* True when every byte is ASCII: valid UTF-8 without looking further. */
+static bool all_ascii(const char *s, size_t n)
+{
+    unsigned char any = 0;
+    for (size_t i = 0; i < n; i++) any |= (unsigned char)s[i];
+    return any < 0x80;
+}
+
 void activation_log(activation_t *a, const char *stream, const char *line, size_t len)
 {
     if (!a->logs) a->logs = json_array();
@@ -44,8 +83,8 @@ void activation_log(activation_t *a, const char *stream, const char *line, size_
     /* Trailing newlines belong to the transport, not the line. */
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
     char ts[32];
-    time_iso(now_ms(), ts, sizeof ts);
-    size_t need = strlen(ts) + strlen(stream) + len + 4;
+    size_t tslen = log_time(ts), slen = strlen(stream);
+    size_t need = tslen + slen + len + 4;
     if (a->logs_bytes + need > ACTIVATION_LOG_LIMIT) {
         a->logs_truncated = true;
         char *note = xasprintf("%s stderr: Logs were truncated because the total bytes size "
@@ -54,20 +93,28 @@ void activation_log(activation_t *a, const char *stream, const char *line, size_
         free(note);
         return;
     }
-    char *s = xmalloc(need + 1);
-    int n = snprintf(s, need + 1, "%s %s: ", ts, stream);
+    char small[1024];
+    char *s = need + 1 <= sizeof small ? small : xmalloc(need + 1);
+    size_t n = 0;
+    memcpy(s, ts, tslen);
+    n += tslen;
+    s[n++] = ' ';
+    memcpy(s + n, stream, slen);
+    n += slen;
+    s[n++] = ':';
+    s[n++] = ' ';
     memcpy(s + n, line, len);
-    s[(size_t)n + len] = '\0';
+    s[n + len] = '\0';
+    json_t *js = all_ascii(s + n, len) ? json_stringn_nocheck(s, n + len) : json_stringn(s, n + len);
     /* Invalid UTF-8 from a process must not lose the line. */
-    json_t *js = json_stringn(s, (size_t)n + len);
     if (!js) {
-        for (size_t i = (size_t)n; i < (size_t)n + len; i++)
+        for (size_t i = n; i < n + len; i++)
             if ((unsigned char)s[i] >= 0x80 || s[i] == '\0') s[i] = '?';
-        js = json_stringn(s, (size_t)n + len);
+        js = json_stringn(s, n + len);
     }
     if (js) json_array_append_new(a->logs, js);
     a->logs_bytes += need;
-    free(s);
+    if (s != small) free(s);
 }
 
 void activation_fail(activation_t *a, act_status st, const char *fmt, ...)

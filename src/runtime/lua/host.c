@@ -9,6 +9,7 @@
  * parked in guards (userdata with __gc) before such calls: a raise then
  * frees it at the next collection instead of leaking it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/lua/lua_int.h"
 
@@ -30,12 +31,13 @@ void lua_host_log(activation_t *a, const char *stream, const char *text, size_t 
     /* One log line per line, as OpenWhisk records them; a trailing newline
      * ends the last line rather than starting an empty one. */
     size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || text[i] == '\n') {
-            if (i == len && start == len && len > 0) break;
-            activation_log(a, stream, text + start, i - start);
-            start = i + 1;
-        }
+    for (;;) {
+        const char *nl = memchr(text + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (!nl && start == len && len > 0) break;
+        activation_log(a, stream, text + start, end - start);
+        if (!nl) break;
+        start = end + 1;
     }
 }
 
