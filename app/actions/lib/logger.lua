@@ -5,8 +5,14 @@ local RANK = { debug = 1, info = 2, warn = 3, error = 4 }
 
 local logger = {}
 
+-- A logger is a few closures: one per name and threshold is made, then reused
+-- (an action makes one per request).
+local made = {}
+
 function logger.new(name, level)
   local threshold = RANK[string.lower(tostring(level or ""))] or RANK.info
+  local key = name .. "\0" .. threshold
+  if made[key] then return made[key] end
   local log = {}
   for lvl, rank in pairs(RANK) do
     log[lvl] = function(...)
@@ -16,6 +22,7 @@ function logger.new(name, level)
       evkit.log[lvl](name .. ": " .. table.concat(parts, "", 1, parts.n))
     end
   end
+  made[key] = log
   return log
 end
 

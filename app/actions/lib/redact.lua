@@ -6,13 +6,27 @@ local SENSITIVE = { "token", "secret", "password", "key", "auth", "signature", "
 
 local redact = {}
 
-local function is_sensitive(name, extra)
-  name = string.lower(name)
-  if extra and name == extra then return true end
+-- The same few names (inputs, usual headers) come with every request: each
+-- name's verdict is worked out once per interpreter. The table is emptied
+-- when it grows large, as a client may send any header names.
+local verdicts, nverdicts = {}, 0
+
+local function looks_sensitive(name)
+  local verdict = verdicts[name]
+  if verdict ~= nil then return verdict end
+  local lower = string.lower(name)
+  verdict = false
   for _, word in ipairs(SENSITIVE) do
-    if string.find(name, word, 1, true) then return true end
+    if string.find(lower, word, 1, true) then verdict = true break end
   end
-  return false
+  if nverdicts >= 256 then verdicts, nverdicts = {}, 0 end
+  verdicts[name], nverdicts = verdict, nverdicts + 1
+  return verdict
+end
+
+local function is_sensitive(name, extra)
+  if extra and string.lower(name) == extra then return true end
+  return looks_sensitive(name)
 end
 
 local function hide_keys(t, extra)
