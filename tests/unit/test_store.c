@@ -1124,7 +1124,17 @@ static void test_compressed_records(void **state)
                      N + 1);
     int64_t stored = db_int(f->dir, "SELECT sum(length(body)) FROM activations");
     assert_true(stored * 4 < (int64_t)text_bytes);
-    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM zdicts WHERE key LIKE 'activation:%'"), 1);
+    /* The first record is the plain dictionary; after 8 more, a dictionary
+     * with entropy tables (zstd's format) takes over, read back after the
+     * reopen as such (no third one). Its values are smaller. */
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM zdicts WHERE key LIKE 'activation:%'"), 2);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM zdicts WHERE key LIKE 'activation:%'"
+                                    " AND substr(data, 1, 4) = X'37a430ec'"),
+                     1);
+    assert_true(db_int(f->dir, "SELECT avg(length(body)) FROM activations WHERE k IN"
+                               " (SELECT k FROM activations ORDER BY k LIMIT 8 OFFSET 1)") >
+                db_int(f->dir, "SELECT avg(length(body)) FROM activations WHERE k IN"
+                               " (SELECT k FROM activations ORDER BY k LIMIT 8 OFFSET 20)"));
     assert_true(db_int(f->dir, "SELECT count(*) FROM traces WHERE typeof(request) = 'blob'"
                                " AND typeof(response) = 'blob'") >= N - 1);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'"), N);
