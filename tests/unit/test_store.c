@@ -1014,6 +1014,63 @@ static void test_activations(void **state)
     assert_true(after.commits - before.commits < 500);
 }
 
+/* ---- what the writer remembers of its rows ---- */
+
+static size_t span_count(store_t *s, const char *trace_id)
+{
+    err_t err;
+    json_t *spans = NULL;
+    assert_int_equal(store_span_list(s, trace_id, &spans, &err), 0);
+    size_t n = json_array_size(spans);
+    json_decref(spans);
+    return n;
+}
+
+/* The writer keeps the next span id of recent traces and the greatest
+ * activation key: another process writing the same trace and millisecond
+ * between two of its batches, or retention removing the trace, must not
+ * make it lose a row. */
+static void test_writer_caches_other_process(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    const char *tid = "0af7651916cd43dd8448eb211c80319c";
+    char sid[17];
+    store_t *other = NULL;
+    assert_int_equal(store_open(f->dir, &other, &err), 0);
+    for (int i = 0; i < 6; i++) {
+        snprintf(sid, sizeof sid, "b7ad6b71692033%02d", i);
+        store_span sp = {.trace_id = tid, .span_id = sid, .kind = "activation", .ref = "r",
+                         .name = "n", .start_ms = 10 + i, .end_ms = 20 + i, .ok = true};
+        store_t *s = i % 2 ? other : f->s;
+        store_span_put(s, &sp);
+        store_flush(s);
+        char id[33];
+        snprintf(id, sizeof id, "%031d%d", 0, i);
+        store_activation_put(s, activation(id, "pkg", "act", 1800000000000));
+        store_flush(s);
+    }
+    store_close(other);
+    store_span last = {.trace_id = tid, .span_id = "b7ad6b7169203306", .kind = "activation",
+                       .ref = "r", .name = "n", .start_ms = 30, .end_ms = 40, .ok = true};
+    store_span_put(f->s, &last); /* the trace is in the writer's cache again */
+    store_flush(f->s);
+    assert_int_equal(span_count(f->s, tid), 7);
+    json_t *list = NULL;
+    assert_int_equal(store_activation_list(f->s, "pkg/act", 100, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 6);
+    json_decref(list);
+    /* Retention removes the trace; its next span makes it again. */
+    int64_t deleted = 0;
+    assert_int_equal(store_trace_prune(f->s, 1000, 0, &deleted, &err), 0);
+    assert_int_equal(span_count(f->s, tid), 0);
+    store_span sp = {.trace_id = tid, .span_id = "b7ad6b7169203399", .kind = "activation",
+                     .ref = "r", .name = "n", .start_ms = 2000, .end_ms = 2001, .ok = true};
+    store_span_put(f->s, &sp);
+    store_flush(f->s);
+    assert_int_equal(span_count(f->s, tid), 1);
+}
+
 /* ---- compressed records ---- */
 
 /* An activation record with logs like the sample app's: mostly the same
@@ -1943,6 +2000,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_caches_other_process, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,7 +49,7 @@ typedef enum {
     ST_ZDICT_NEWEST, ST_ZDICT_INSERT, ST_STRING_INSERT, ST_STRING_ID,
     ST_DATA_VERSION, ST_REGDEF_GEN, ST_BEGIN, ST_COMMIT,
     ST_SPAN_TRACE_GET, ST_SPAN_TRACE_PUT, ST_SPAN_TRACE_LAST, ST_SPAN_LAST, ST_ACT_LAST,
-    ST_ACT_DELETE,
+    ST_ACT_DELETE, ST_ACT_MAX,
     ST_COUNT
 } stmt_slot;
 
@@ -67,6 +67,14 @@ typedef struct conn {
     int64_t data_version;
     int64_t regdef_gen;
     bool regdef_gen_known;
+    /* The writer's knowledge of rows it wrote, so that a span or an
+     * activation record is one INSERT: the recent traces of spans
+     * (store_spans.c) and a bound on the activations' keys (store_kv.c).
+     * Forgotten (writer_forget) when another connection committed or a
+     * write of the writer rolled back. */
+    struct span_cache *spans;
+    int64_t act_max_k;        /* no activation's key is above it */
+    bool act_max_known;
 } conn_t;
 
 /* One queued write. run executes on the writer thread inside a savepoint of
@@ -252,6 +260,13 @@ void store_reader_put(sq_t *s, conn_t *c);
  * committed since the last read: for a value that rarely changes and is
  * asked for often (the registrations' generation). 0 or -1. */
 int store_watched_int(sq_t *s, const char *sql, int64_t *out, err_t *err);
+
+/* Forgets what the writer knows of the rows it wrote (conn_t.spans,
+ * act_max_k): after a rollback, or a commit of another connection. */
+void writer_forget(conn_t *c);
+/* store_spans.c: forgets the recent traces; frees them. */
+void span_cache_reset(conn_t *c);
+void span_cache_free(conn_t *c);
 
 /* Queues op and waits for its commit; returns op->rc (err filled on -1). */
 int store_submit(sq_t *s, wop_t *op, err_t *err);

@@ -160,11 +160,25 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
             ns = intern_arg(c, r->ns, err, &f3);
     if (f1 || f2 || f3) return -1;
     int64_t first = act_k(r->start), last = first - 1;
-    if (sql_int(c, ST_ACT_LAST,
-                "SELECT coalesce(max(k), ?1 - 1) FROM activations WHERE k BETWEEN ?1 AND ?2",
-                ARGS(SQL_INT(first), SQL_INT(first + ACT_SEQS - 1)), &last,
-                "cannot store activation", err) < 0)
-        return -1;
+    if (!c->act_max_known) {
+        if (sql_int(c, ST_ACT_MAX, "SELECT coalesce(max(k), ?1) FROM activations",
+                    ARGS(SQL_INT(INT64_MIN)), &c->act_max_k, "cannot store activation",
+                    err) < 0)
+            return -1;
+        c->act_max_known = true;
+    }
+    /* Records come mostly in start order: a millisecond past every key has
+     * none yet, the newest one goes on after the greatest key; only a
+     * record of an earlier millisecond reads its millisecond's last key. */
+    if (c->act_max_k > first + ACT_SEQS - 1) {
+        if (sql_int(c, ST_ACT_LAST,
+                    "SELECT coalesce(max(k), ?1 - 1) FROM activations WHERE k BETWEEN ?1 AND ?2",
+                    ARGS(SQL_INT(first), SQL_INT(first + ACT_SEQS - 1)), &last,
+                    "cannot store activation", err) < 0)
+            return -1;
+    } else if (c->act_max_k >= first) {
+        last = c->act_max_k;
+    }
     if (last == first + ACT_SEQS - 1)
         return err_code(err, EVK_TOO_LARGE,
                         "cannot store activation: %d others started in its millisecond", ACT_SEQS);
@@ -186,6 +200,7 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
                       ARGS(SQL_INT(last + 1), act_key(r->id, kb), fn, act, ns,
                            SQL_INT(r->end - act_start_clamp(r->start)), body),
                       "cannot store activation", err);
+    if (rc == 0 && last + 1 > c->act_max_k) c->act_max_k = last + 1;
     free(z.data);
     free(text);
     return rc;

@@ -93,11 +93,38 @@ static int row_span_trace(void *ud, sqlite3_stmt *row, err_t *err)
     return 1;
 }
 
-/* The trace of sp (made when new, its last_ms moved on) into *t. */
-static int span_trace_of(conn_t *c, const span_row *sp, span_trace *t, err_t *err)
+/* The writer's recent traces: a span of one of them is one INSERT (and an
+ * UPDATE of last_ms when it ends later), without reading its trace and its
+ * trace's last span again. Replaced round-robin. */
+#define SPAN_CACHE 64
+typedef struct {
+    char trace_id[33]; /* "" when free */
+    span_trace t;
+    int64_t next;      /* the id of the trace's next span */
+} span_cached;
+struct span_cache {
+    span_cached e[SPAN_CACHE];
+    unsigned hand;
+};
+
+void span_cache_reset(conn_t *c)
+{
+    if (c->spans) memset(c->spans, 0, sizeof *c->spans);
+}
+
+void span_cache_free(conn_t *c)
+{
+    free(c->spans);
+    c->spans = NULL;
+}
+
+/* The trace of sp (made when new, its last_ms moved on) into *t; *fresh
+ * when it was made now (it has no span yet). */
+static int span_trace_of(conn_t *c, const span_row *sp, span_trace *t, bool *fresh, err_t *err)
 {
     unsigned char bt[32];
     sql_arg tid = hex_arg(sp->trace_id, bt);
+    *fresh = false;
     int found = sql_run(c, ST_SPAN_TRACE_GET,
                         "SELECT id, base_ms, last_ms FROM span_traces WHERE trace_id = ?1",
                         ARGS(tid), row_span_trace, t, "cannot read a trace", err);
@@ -110,12 +137,37 @@ static int span_trace_of(conn_t *c, const span_row *sp, span_trace *t, err_t *er
             return -1;
         t->id = sqlite3_last_insert_rowid(c->db);
         t->base_ms = sp->start_ms;
-        return 0;
+        t->last_ms = sp->end_ms;
+        *fresh = true;
     }
-    if (sp->end_ms > t->last_ms)
-        return sql_exec(c, ST_SPAN_TRACE_LAST, "UPDATE span_traces SET last_ms = ?2 WHERE id = ?1",
-                        ARGS(SQL_INT(t->id), SQL_INT(sp->end_ms)), "cannot store a trace", err);
     return 0;
+}
+
+/* The trace of sp and the id of its next span, from the cache or the
+ * store (then cached); NULL with err. */
+static span_cached *span_next_of(conn_t *c, const span_row *sp, err_t *err)
+{
+    if (!c->spans) c->spans = xcalloc(1, sizeof *c->spans);
+    bool cacheable = strlen(sp->trace_id) < sizeof c->spans->e[0].trace_id;
+    if (cacheable)
+        for (int i = 0; i < SPAN_CACHE; i++)
+            if (!strcmp(c->spans->e[i].trace_id, sp->trace_id)) return &c->spans->e[i];
+    span_cached *e = &c->spans->e[c->spans->hand];
+    c->spans->hand = (c->spans->hand + 1) % SPAN_CACHE;
+    e->trace_id[0] = '\0';
+    bool fresh;
+    if (span_trace_of(c, sp, &e->t, &fresh, err) < 0) return NULL;
+    int64_t first = e->t.id * SPAN_SEQS, last = first - 1;
+    /* A trace made now has no span: prune removes a trace after its spans. */
+    if (!fresh &&
+        sql_int(c, ST_SPAN_LAST, "SELECT max(id) FROM spans WHERE id BETWEEN ?1 AND ?2",
+                ARGS(SQL_INT(first), SQL_INT(first + SPAN_SEQS - 1)), &last,
+                "cannot store a span", err) < 0)
+        return NULL;
+    if (last < first) last = first - 1; /* max() of no rows is NULL: 0 */
+    e->next = last + 1;
+    if (cacheable) memcpy(e->trace_id, sp->trace_id, strlen(sp->trace_id) + 1);
+    return e;
 }
 
 static int span_write(conn_t *c, const arec_t *r, err_t *err)
@@ -124,24 +176,29 @@ static int span_write(conn_t *c, const arec_t *r, err_t *err)
     bool f1, f2;
     sql_arg kind = intern_arg(c, sp->kind, err, &f1), name = intern_arg(c, sp->name, err, &f2);
     if (f1 || f2) return -1;
-    span_trace t = {0};
-    if (span_trace_of(c, sp, &t, err) < 0) return -1;
-    int64_t first = t.id * SPAN_SEQS, last = first - 1;
-    if (sql_int(c, ST_SPAN_LAST, "SELECT max(id) FROM spans WHERE id BETWEEN ?1 AND ?2",
-                ARGS(SQL_INT(first), SQL_INT(first + SPAN_SEQS - 1)), &last, "cannot store a span",
-                err) < 0)
-        return -1;
-    if (last < first) last = first - 1; /* max() of no rows is NULL: 0 */
-    if (last == first + SPAN_SEQS - 1)
+    span_cached *e = span_next_of(c, sp, err);
+    if (!e) return -1;
+    if (e->next == (e->t.id + 1) * SPAN_SEQS)
         return err_code(err, EVK_TOO_LARGE, "a trace keeps at most %d spans", SPAN_SEQS);
     unsigned char bs[32], bp[32], br[32];
-    return sql_exec(c, ST_SPAN_INSERT,
-                    "INSERT INTO spans(id, span_id, parent_id, kind, ref, name, start_d, dur_ms,"
-                    " ok, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    ARGS(SQL_INT(last + 1), hex_arg(sp->span_id, bs), hex_arg(sp->parent_id, bp),
-                         kind, hex_arg(sp->ref, br), name, SQL_INT(sp->start_ms - t.base_ms),
-                         SQL_INT(sp->end_ms - sp->start_ms), SQL_INT(sp->ok), SQL_INT(sp->status)),
-                    "cannot store a span", err);
+    int rc = 0;
+    if (sp->end_ms > e->t.last_ms) {
+        rc = sql_exec(c, ST_SPAN_TRACE_LAST, "UPDATE span_traces SET last_ms = ?2 WHERE id = ?1",
+                      ARGS(SQL_INT(e->t.id), SQL_INT(sp->end_ms)), "cannot store a trace", err);
+        if (rc == 0) e->t.last_ms = sp->end_ms;
+    }
+    if (rc == 0)
+        rc = sql_exec(c, ST_SPAN_INSERT,
+                      "INSERT INTO spans(id, span_id, parent_id, kind, ref, name, start_d, dur_ms,"
+                      " ok, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                      ARGS(SQL_INT(e->next), hex_arg(sp->span_id, bs), hex_arg(sp->parent_id, bp),
+                           kind, hex_arg(sp->ref, br), name, SQL_INT(sp->start_ms - e->t.base_ms),
+                           SQL_INT(sp->end_ms - sp->start_ms), SQL_INT(sp->ok),
+                           SQL_INT(sp->status)),
+                      "cannot store a span", err);
+    if (rc == 0) e->next++;
+    else e->trace_id[0] = '\0'; /* read it again */
+    return rc;
 }
 
 void sq_span_put(store_t *base, const store_span *in)
@@ -207,6 +264,7 @@ static int run_spans_prune(conn_t *c, wop_t *op)
 {
     const int64_t *cutoff = op->arg;
     const char *what = "cannot prune spans";
+    span_cache_reset(c); /* the traces it removes may be cached */
     if (sql_exec(c, ST_ONCE,
                  "DELETE FROM spans WHERE id IN (SELECT sp.id FROM span_traces t"
                  " JOIN spans sp ON sp.id" SPANS_OF("t") " WHERE t.last_ms < ?1 LIMIT 5000)",

@@ -124,6 +124,7 @@ static const char *const SCHEMA_ADDITIONS[] = {
 static void conn_close(conn_t *c)
 {
     zip_cache_free(c);
+    span_cache_free(c);
     for (int i = 0; i < ST_COUNT; i++) {
         if (c->st[i]) sqlite3_finalize(c->st[i]);
         c->st[i] = NULL;
@@ -328,6 +329,12 @@ static int sp_exec(conn_t *c, stmt_slot slot, const char *sql)
     return sql_exec(c, slot, sql, NO_ARGS, "savepoint", &ignored);
 }
 
+void writer_forget(conn_t *c)
+{
+    span_cache_reset(c);
+    c->act_max_known = false;
+}
+
 /* Starts the writer's transaction. What the writer knows of the
  * registrations' generation stays true unless another connection (another
  * process: the CLI) committed since its last transaction. */
@@ -337,14 +344,17 @@ static int writer_begin(conn_t *c, err_t *err)
     if (sql_exec(c, ST_BEGIN, "BEGIN IMMEDIATE", NO_ARGS, "cannot start a write transaction",
                  err) < 0) {
         c->regdef_gen_known = false;
+        writer_forget(c);
         return -1;
     }
     int64_t dv = -1;
     err_t ignored;
     if (sql_int(c, ST_DATA_VERSION, "PRAGMA data_version", NO_ARGS, &dv, "data_version",
                 &ignored) != 1 ||
-        dv != c->data_version)
+        dv != c->data_version) {
         c->regdef_gen_known = false;
+        writer_forget(c);
+    }
     c->data_version = dv;
     return 0;
 }
@@ -382,6 +392,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
                 fail_ops(first, op, "the write transaction was rolled back", c);
                 first = op->next;
                 c->regdef_gen_known = false;
+                writer_forget(c);
                 if (writer_begin(c, &err) < 0) {
                     for (wop_t *o = op->next; o; o = o->next) {
                         o->rc = -1;
@@ -393,6 +404,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             }
             sp_exec(c, ST_ROLLBACK_TO, "ROLLBACK TO op");
             zip_cache_reset(c); /* it may have made a dictionary or a name */
+            writer_forget(c);
         }
         sp_exec(c, ST_RELEASE, "RELEASE op");
     }
@@ -512,6 +524,7 @@ static void batch_run(sq_t *s, batch *b)
     bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
     if (!committed) {
         zip_cache_reset(&s->w);
+        writer_forget(&s->w);
         s->w.regdef_gen_known = false;
     }
     if (!committed && b->nacts)
