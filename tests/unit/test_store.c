@@ -1014,6 +1014,116 @@ static void test_activations(void **state)
     assert_true(after.commits - before.commits < 500);
 }
 
+/* ---- compressed records ---- */
+
+/* An activation record with logs like the sample app's: mostly the same
+ * text as its neighbours, a few ids and numbers apart. */
+static json_t *chatty_activation(int i)
+{
+    char id[33], line[512];
+    hex_id32(id);
+    json_t *logs = json_array();
+    for (int k = 0; k < 4; k++) {
+        snprintf(line, sizeof line,
+                 "2026-12-07T00:48:26.%03dZ stdout: [DEBUG] product-backoffice/consumer: "
+                 "Consumer main params: {\"LOG_LEVEL\":\"debug\",\"data\":{\"sku\":\"SKU-%d\","
+                 "\"name\":\"Product SKU\",\"price\":%d},\"line\":%d}",
+                 i % 1000, i, i * 7, k);
+        json_array_append_new(logs, json_string(line));
+    }
+    json_t *a = activation(id, "product-backoffice", "consumer", 100000 + i);
+    json_object_set_new(a, "logs", logs);
+    return a;
+}
+
+/* Closes f's store and runs sql on its database file, as an older evkit
+ * or a hand would have left it. */
+static void rewrite_store(fixture *f, const char *sql)
+{
+    if (f->s) store_close(f->s);
+    f->s = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static int64_t db_int(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evkit.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- a failing write among others ---- */
+
+typedef struct {
+    store_t *s;
+    int idx, ok, failed;
+} boom_arg;
+
+static void *boom_worker(void *p)
+{
+    boom_arg *w = p;
+    for (int i = 0; i < 40; i++) {
+        /* Every other event's delivery is refused by the trigger, after the
+         * event itself was written: the whole append must go. */
+        store_delivery_spec spec = {.registration = i % 2 ? "boom" : "fine"};
+        json_t *data = json_pack("{s:i, s:i}", "thread", w->idx, "i", i);
+        store_event_in ev = {.provider = "commerce", .type = "t", .data = data,
+                             .deliveries = &spec, .ndeliveries = 1};
+        store_append_result res;
+        err_t err;
+        if (store_append(w->s, &ev, &res, &err) < 0) w->failed++;
+        else w->ok++;
+        json_decref(data);
+    }
+    return NULL;
+}
+
+/* An op that fails half-way leaves nothing, whether it was the first of its
+ * transaction (rolled back whole) or a later one (its savepoint), and the
+ * ops committed with it stay. */
+static void test_failed_op_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    rewrite_store(f, "CREATE TRIGGER boom AFTER INSERT ON deliveries"
+                     " WHEN NEW.registration = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END;");
+    err_t err;
+    assert_int_equal(store_open(f->dir, &f->s, &err), 0);
+    enum { T = 8 };
+    pthread_t th[T];
+    boom_arg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (boom_arg){.s = f->s, .idx = i};
+        assert_int_equal(pthread_create(&th[i], NULL, boom_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(args[i].ok, 20);
+        assert_int_equal(args[i].failed, 20);
+    }
+    reopen(f);
+    assert_int_equal(journal_count(f->s, NULL), T * 20);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM deliveries WHERE registration = 'fine'"),
+                     T * 20);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM events"), T * 20);
+}
+
 /* ---- what the writer remembers of its rows ---- */
 
 static size_t span_count(store_t *s, const char *trace_id)
@@ -1069,61 +1179,6 @@ static void test_writer_caches_other_process(void **state)
     store_span_put(f->s, &sp);
     store_flush(f->s);
     assert_int_equal(span_count(f->s, tid), 1);
-}
-
-/* ---- compressed records ---- */
-
-/* An activation record with logs like the sample app's: mostly the same
- * text as its neighbours, a few ids and numbers apart. */
-static json_t *chatty_activation(int i)
-{
-    char id[33], line[512];
-    hex_id32(id);
-    json_t *logs = json_array();
-    for (int k = 0; k < 4; k++) {
-        snprintf(line, sizeof line,
-                 "2026-12-07T00:48:26.%03dZ stdout: [DEBUG] product-backoffice/consumer: "
-                 "Consumer main params: {\"LOG_LEVEL\":\"debug\",\"data\":{\"sku\":\"SKU-%d\","
-                 "\"name\":\"Product SKU\",\"price\":%d},\"line\":%d}",
-                 i % 1000, i, i * 7, k);
-        json_array_append_new(logs, json_string(line));
-    }
-    json_t *a = activation(id, "product-backoffice", "consumer", 100000 + i);
-    json_object_set_new(a, "logs", logs);
-    return a;
-}
-
-/* Closes f's store and runs sql on its database file, as an older evkit
- * or a hand would have left it. */
-static void rewrite_store(fixture *f, const char *sql)
-{
-    if (f->s) store_close(f->s);
-    f->s = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/evkit.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) fprintf(stderr, "%s\n", msg);
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    assert_int_equal(rc, SQLITE_OK);
-}
-
-static int64_t db_int(const char *dir, const char *sql)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/evkit.db", dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 static void test_compressed_records(void **state)
@@ -2001,6 +2056,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_caches_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_op_leaves_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

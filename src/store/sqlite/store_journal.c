@@ -192,15 +192,16 @@ static int append_one(conn_t *c, wop_t *op, append_arg *a)
     const store_event_in *ev = a->ev;
     const char *what = "cannot append event";
     int64_t now = now_ms();
+    unsigned char h[32];
+    sql_arg hash = SQL_TEXT(NULL);
     if (ev->idempotency_key) {
         /* Checked here, inside the transaction, so that two concurrent
          * publishes with one key store one event. */
-        unsigned char h[32];
+        hash = dedup_arg(ev->provider, ev->idempotency_key, h);
         int dup = sql_run(c, ST_DEDUP_GET,
                           "SELECT event_id, position FROM dedup WHERE h = ?1 AND created_ms > ?2",
-                          ARGS(dedup_arg(ev->provider, ev->idempotency_key, h),
-                               SQL_INT(now - 24LL * 3600 * 1000)),
-                          row_duplicate, a->res, "cannot check idempotency key", &op->err);
+                          ARGS(hash, SQL_INT(now - 24LL * 3600 * 1000)), row_duplicate, a->res,
+                          "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
     }
     /* Events of one type are alike: they share a dictionary. */
@@ -218,13 +219,12 @@ static int append_one(conn_t *c, wop_t *op, append_arg *a)
     free(z.data);
     if (irc < 0) return -1;
     int64_t position = sqlite3_last_insert_rowid(c->db);
-    unsigned char h[32], eid[32];
+    unsigned char eid[32];
     if (ev->idempotency_key &&
         sql_exec(c, ST_DEDUP_PUT,
                  "INSERT OR REPLACE INTO dedup(position, h, event_id, created_ms)"
                  " VALUES(?1, ?2, ?3, ?4)",
-                 ARGS(SQL_INT(position), dedup_arg(ev->provider, ev->idempotency_key, h),
-                      hex_arg(a->id, eid), SQL_INT(now)),
+                 ARGS(SQL_INT(position), hash, hex_arg(a->id, eid), SQL_INT(now)),
                  "cannot record idempotency key", &op->err) < 0)
         return -1;
     for (size_t i = 0; i < ev->ndeliveries; i++) {

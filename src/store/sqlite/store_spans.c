@@ -95,8 +95,8 @@ static int row_span_trace(void *ud, sqlite3_stmt *row, err_t *err)
 
 /* The writer's recent traces: a span of one of them is one INSERT (and an
  * UPDATE of last_ms when it ends later), without reading its trace and its
- * trace's last span again. Replaced round-robin. */
-#define SPAN_CACHE 64
+ * trace's last span again. A trace has one slot, by a hash of its id. */
+#define SPAN_CACHE 256
 typedef struct {
     char trace_id[33]; /* "" when free */
     span_trace t;
@@ -104,8 +104,14 @@ typedef struct {
 } span_cached;
 struct span_cache {
     span_cached e[SPAN_CACHE];
-    unsigned hand;
 };
+
+static span_cached *span_slot(struct span_cache *sc, const char *trace_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = trace_id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return &sc->e[h % SPAN_CACHE];
+}
 
 void span_cache_reset(conn_t *c)
 {
@@ -124,23 +130,26 @@ static int span_trace_of(conn_t *c, const span_row *sp, span_trace *t, bool *fre
 {
     unsigned char bt[32];
     sql_arg tid = hex_arg(sp->trace_id, bt);
-    *fresh = false;
+    /* Most traces the writer does not know are new: made first, read
+     * only when there. */
+    if (sql_exec(c, ST_SPAN_TRACE_PUT,
+                 "INSERT INTO span_traces(trace_id, base_ms, last_ms) VALUES(?1, ?2, ?3)"
+                 " ON CONFLICT(trace_id) DO NOTHING",
+                 ARGS(tid, SQL_INT(sp->start_ms), SQL_INT(sp->end_ms)), "cannot store a trace",
+                 err) < 0)
+        return -1;
+    *fresh = sqlite3_changes(c->db) == 1;
+    if (*fresh) {
+        t->id = sqlite3_last_insert_rowid(c->db);
+        t->base_ms = sp->start_ms;
+        t->last_ms = sp->end_ms;
+        return 0;
+    }
     int found = sql_run(c, ST_SPAN_TRACE_GET,
                         "SELECT id, base_ms, last_ms FROM span_traces WHERE trace_id = ?1",
                         ARGS(tid), row_span_trace, t, "cannot read a trace", err);
     if (found < 0) return -1;
-    if (found == 0) {
-        if (sql_exec(c, ST_SPAN_TRACE_PUT,
-                     "INSERT INTO span_traces(trace_id, base_ms, last_ms) VALUES(?1, ?2, ?3)",
-                     ARGS(tid, SQL_INT(sp->start_ms), SQL_INT(sp->end_ms)), "cannot store a trace",
-                     err) < 0)
-            return -1;
-        t->id = sqlite3_last_insert_rowid(c->db);
-        t->base_ms = sp->start_ms;
-        t->last_ms = sp->end_ms;
-        *fresh = true;
-    }
-    return 0;
+    return found ? 0 : err_set(err, "cannot read a trace: it vanished");
 }
 
 /* The trace of sp and the id of its next span, from the cache or the
@@ -149,11 +158,8 @@ static span_cached *span_next_of(conn_t *c, const span_row *sp, err_t *err)
 {
     if (!c->spans) c->spans = xcalloc(1, sizeof *c->spans);
     bool cacheable = strlen(sp->trace_id) < sizeof c->spans->e[0].trace_id;
-    if (cacheable)
-        for (int i = 0; i < SPAN_CACHE; i++)
-            if (!strcmp(c->spans->e[i].trace_id, sp->trace_id)) return &c->spans->e[i];
-    span_cached *e = &c->spans->e[c->spans->hand];
-    c->spans->hand = (c->spans->hand + 1) % SPAN_CACHE;
+    span_cached *e = span_slot(c->spans, sp->trace_id);
+    if (cacheable && !strcmp(e->trace_id, sp->trace_id)) return e;
     e->trace_id[0] = '\0';
     bool fresh;
     if (span_trace_of(c, sp, &e->t, &fresh, err) < 0) return NULL;

@@ -376,7 +376,10 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
     wop_t *first = ops; /* the ops of the transaction under way */
     for (wop_t *op = ops; op; op = op->next) {
         op->rc = 0;
-        if (sp_exec(c, ST_SAVEPOINT, "SAVEPOINT op") < 0) {
+        /* The first op of a transaction needs no savepoint: when it fails,
+         * the whole transaction (nothing else yet) is rolled back instead. */
+        bool sp = op != first;
+        if (sp && sp_exec(c, ST_SAVEPOINT, "SAVEPOINT op") < 0) {
             op->rc = db_fail(&op->err, c, "cannot start a savepoint");
             continue;
         }
@@ -386,12 +389,15 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             op->rc = -1;
             op->work = false;
             op->events = 0;
+            if (!sp && !sqlite3_get_autocommit(c->db))
+                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
             if (sqlite3_get_autocommit(c->db)) {
                 /* Some errors (disk full, I/O) roll back the whole
                  * transaction: the earlier ops of it are lost too. */
                 fail_ops(first, op, "the write transaction was rolled back", c);
                 first = op->next;
                 c->regdef_gen_known = false;
+                zip_cache_reset(c); /* its dictionaries and names are gone */
                 writer_forget(c);
                 if (writer_begin(c, &err) < 0) {
                     for (wop_t *o = op->next; o; o = o->next) {
@@ -406,7 +412,7 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
             zip_cache_reset(c); /* it may have made a dictionary or a name */
             writer_forget(c);
         }
-        sp_exec(c, ST_RELEASE, "RELEASE op");
+        if (sp) sp_exec(c, ST_RELEASE, "RELEASE op");
     }
     for (act_rec *r = acts; r; r = r->next) {
         if (act_write(c, r, &err) < 0) {

@@ -536,15 +536,15 @@ static bool uuid_pack(const char *text, size_t n, unsigned char buf[32])
 /* hex_arg, or as versions 3 to 5 packed (legacy: no UUIDs, 34 digits packed). */
 static sql_arg hex_arg_of(const char *text, unsigned char buf[32], bool legacy)
 {
-    static const char digits[] = "0123456789abcdef";
     size_t n = text ? strlen(text) : 0;
     if (!legacy && uuid_pack(text, n, buf)) return SQL_BLOB(buf, 17);
     /* 17 bytes is the length of a packed UUID: 34 digits stay text. */
     if (!text || n == 0 || n % 2 || n > 64 || (n == 34 && !legacy)) return SQL_TEXT(text);
     for (size_t i = 0; i < n; i++) {
-        const char *d = strchr(digits, text[i]);
-        if (!d) return SQL_TEXT(text);
-        int v = (int)(d - digits);
+        int v = text[i] >= '0' && text[i] <= '9'   ? text[i] - '0'
+                : text[i] >= 'a' && text[i] <= 'f' ? text[i] - 'a' + 10
+                                                   : -1;
+        if (v < 0) return SQL_TEXT(text);
         if (i % 2 == 0) buf[i / 2] = (unsigned char)(v << 4);
         else buf[i / 2] |= (unsigned char)v;
     }
@@ -614,11 +614,17 @@ int hex_pack_register(sqlite3 *db)
 
 /* ---- idempotency keys ---- */
 
+/* SHA-256 fetched once: EVP_sha256() is looked up again at every init. */
+static EVP_MD *sha256_md;
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 sql_arg dedup_arg(const char *provider, const char *key, unsigned char buf[32])
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sha256_fetch);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 0;
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+    bool ok = md && EVP_DigestInit_ex(md, sha256_md ? sha256_md : EVP_sha256(), NULL) &&
               EVP_DigestUpdate(md, provider, strlen(provider) + 1) && /* its NUL separates */
               EVP_DigestUpdate(md, key, strlen(key)) && EVP_DigestFinal_ex(md, buf, &n);
     EVP_MD_CTX_free(md);
