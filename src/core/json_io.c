@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,19 @@ static const unsigned char PLAIN[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,               /* 0x70-0x7f */
 };
 
+/* True when none of the 8 bytes at s needs a look of its own: each is
+ * printable ASCII, neither '"' nor '\\'. ("Bit Twiddling Hacks": (v - 1s) &
+ * ~v & 0x80s is nonzero exactly when some byte of v is below the 1s' byte.) */
+static inline bool plain8(const unsigned char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t bad = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x;
+    return !(bad & high);
+}
+
 /* s (n bytes) as a JSON string, escaped as jansson does; false on invalid UTF-8. */
 static bool wb_string(wbuf *b, const char *str, size_t n)
 {
@@ -407,6 +421,10 @@ static bool wb_string(wbuf *b, const char *str, size_t n)
     wb_ch(b, '"');
     size_t run = 0, i = 0;
     while (i < n) {
+        if (i + 8 <= n && plain8(s + i)) {
+            i += 8;
+            continue;
+        }
         unsigned char c = s[i];
         if (PLAIN[c]) {
             i++;

@@ -254,7 +254,9 @@ static bool annotations_text(json_out *o, const activation_t *a, int64_t wait_ms
 static char *activation_text(engine_t *e, const activation_t *a, int64_t end_ms, int64_t wait_ms)
 {
     const action_t *act = a->action;
-    json_out o = {.flags = JSON_COMPACT};
+    /* Room for the logs and the rest at once, rather than growing by doubling. */
+    json_out o = {.flags = JSON_COMPACT, .cap = a->logs_bytes + a->logs_bytes / 8 + 2048};
+    o.p = xmalloc(o.cap);
     bool ok = out_str(&o, "{\"activationId\":", a->id) &&
               out_str(&o, ",\"namespace\":", e->namespace) &&
               out_str(&o, ",\"name\":", act->name) && out_str(&o, ",\"package\":", act->package) &&

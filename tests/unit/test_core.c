@@ -159,7 +159,10 @@ static void test_json_numbers_as_published(void **state)
 static const char *const SAMPLES[] = {
     "", "a", "plain text", "quote \" and \\ backslash", "ctl \b\f\n\r\t\x01\x1f\x7f end",
     "caf\xc3\xa9", "\xe2\x82\xac euro", "\xf0\x9f\x98\x80 smile", "\xed\x9f\xbf", "12", "-3.5",
-    "key with spaces", "\xef\xbf\xbf"};
+    "key with spaces", "\xef\xbf\xbf",
+    /* long runs, read 8 bytes at a time, broken at every offset by a byte
+     * that needs its own look */
+    "0123456\"89abcdef\\123456789\x1f" "bcdef01234\x7f" "6789abcdef\xc3\xa9" "cdef0123456789abcdef\nx"};
 #define NSAMPLES (sizeof SAMPLES / sizeof *SAMPLES)
 
 static json_t *random_tree(unsigned *seed, int depth, bool reals)
