@@ -329,6 +329,10 @@ static lua_slot *slot_new(const activation_t *a, const struct stat *st, bool tem
     if (!s->L) return s; /* the caller reports it */
     *(lua_slot **)lua_getextraspace(s->L) = s;
     lua_setwarnf(s->L, slot_warn, s);
+    /* Most of what an activation allocates dies with it: the generational
+     * collector frees that young garbage without marking the interpreter's
+     * long-lived modules each cycle. */
+    lua_gc(s->L, LUA_GCGEN, 0, 0);
     return s;
 }
 
