@@ -227,7 +227,7 @@ test('a kept-alive connection: pipelined requests are answered in order (a web a
   }
 });
 
-test('request heads over 16 KiB get 431, on a fresh and on a kept-alive connection; a 10 KiB head passes', async () => {
+test('request heads over 16 KiB get 431, on a fresh and on a kept-alive connection; a 10 KiB head and a 16 KiB head of 100 lines pass', async () => {
   const ek = await new Evkit().start();
   const port = portOf(ek);
   const head = (n) => `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(n)}\r\n\r\n`;
@@ -241,6 +241,15 @@ test('request heads over 16 KiB get 431, on a fresh and on a kept-alive connecti
       const kept = await raw(port, [ok, head(n)], { gapMs: 300 });
       assert.deepEqual(statusLines(kept.text), ['HTTP/1.1 200', n > 16384 ? 'HTTP/1.1 431' : 'HTTP/1.1 200'], `a later head of ${n} bytes`);
     }
+    // Just under 16 KiB in 100 header lines (Apache's default cap): libmicrohttpd's
+    // memory per connection holds it with every line's bookkeeping.
+    const lines = 'GET /healthz HTTP/1.1\r\nHost: x\r\n'
+      + Array.from({ length: 100 }, (_, i) => `X-H${String(i).padStart(3, '0')}: ${'v'.repeat(150)}\r\n`).join('') + '\r\n';
+    assert.ok(lines.length > 16000 && lines.length <= 16384, `${lines.length}`);
+    const manyFresh = await raw(port, [lines + ok.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')]);
+    assert.deepEqual(statusLines(manyFresh.text), ['HTTP/1.1 200', 'HTTP/1.1 200'], 'a fresh head of 100 lines');
+    const manyKept = await raw(port, [ok, lines], { gapMs: 300 });
+    assert.deepEqual(statusLines(manyKept.text), ['HTTP/1.1 200', 'HTTP/1.1 200'], 'a later head of 100 lines');
   } finally {
     await ek.stop();
     ek.cleanup();
