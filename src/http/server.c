@@ -127,8 +127,12 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 {
     (void)kind;
     json_t *obj = cls;
-    char *name = xstrdup(key);
-    for (char *p = name; *p; p++) *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    /* Lower-cased on the stack; a name too long for it goes to the heap. */
+    char small[256];
+    size_t klen = strlen(key);
+    char *name = klen < sizeof small ? small : xmalloc(klen + 1);
+    for (size_t i = 0; i <= klen; i++)
+        name[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
     json_t *jv = json_string(value ? value : "");
     if (jv) {
         /* Repeated headers fold into one comma-separated value (RFC 9110). */
@@ -141,7 +145,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         }
         if (jv) json_object_set_new(obj, name, jv);
     }
-    free(name);
+    if (name != small) free(name);
     return MHD_YES;
 }
 
@@ -213,46 +217,49 @@ static const char *nul_in_request(struct MHD_Connection *c, const char *url)
     return bad;
 }
 
-/* Splits "/a/b/c/rest" into at most n segments; the last gets the rest. */
-static int split_path(const char *path, char **seg, int n)
+/* The next '/'-separated segment of *p (leading slashes skipped): its
+ * start and length; *p moves past it. */
+static const char *next_seg(const char **p, size_t *len)
 {
-    int i = 0;
-    const char *p = path;
-    while (*p == '/') p++;
-    while (*p && i < n) {
-        const char *end = (i == n - 1) ? p + strlen(p) : strchr(p, '/');
-        if (!end) end = p + strlen(p);
-        seg[i++] = xstrndup(p, (size_t)(end - p));
-        p = end;
-        if (i < n) while (*p == '/') p++;
-    }
-    return i;
-}
-
-static void free_segs(char **seg, int n)
-{
-    for (int i = 0; i < n; i++) free(seg[i]);
+    while (**p == '/') (*p)++;
+    const char *start = *p;
+    while (**p && **p != '/') (*p)++;
+    *len = (size_t)(*p - start);
+    return start;
 }
 
 const action_t *web_action_find(const http_ctx *h, const char *path, char **rest)
 {
     engine_t *e = h->e;
     if (rest) *rest = NULL;
-    /* path = <ns>/<pkg>/<action>[/rest] */
-    char *seg[4] = {0};
-    int n = split_path(path ? path : "", seg, 4);
-    const action_t *action = NULL;
-    if (n >= 3 && strcmp(seg[0], e->namespace) == 0) {
-        /* The action part may carry an extension (.json, .http) as on OpenWhisk. */
-        char *dot = strchr(seg[2], '.');
-        if (dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".http") == 0)) *dot = '\0';
-        char *fqn = xasprintf("%s/%s", seg[1], seg[2]);
-        action = app_action(e->app, fqn);
-        free(fqn);
-        if (action && action->web == WEB_NO) action = NULL;
+    /* path = <ns>/<pkg>/<action>[/rest], read in place: one request must
+     * not pay allocations to find its action. */
+    const char *p = path ? path : "";
+    size_t nl, pl, al;
+    const char *ns = next_seg(&p, &nl);
+    const char *pkg = next_seg(&p, &pl);
+    const char *act = next_seg(&p, &al);
+    if (!nl || !pl || !al || strlen(e->namespace) != nl || memcmp(ns, e->namespace, nl) != 0)
+        return NULL;
+    /* The action part may carry an extension (.json, .http) as on OpenWhisk. */
+    const char *dot = memchr(act, '.', al);
+    if (dot && ((size_t)(act + al - dot) == 5 &&
+                (memcmp(dot, ".json", 5) == 0 || memcmp(dot, ".http", 5) == 0)))
+        al = (size_t)(dot - act);
+    char small[256];
+    char *fqn = pl + al + 2 <= sizeof small ? small : xmalloc(pl + al + 2);
+    memcpy(fqn, pkg, pl);
+    fqn[pl] = '/';
+    memcpy(fqn + pl + 1, act, al);
+    fqn[pl + 1 + al] = '\0';
+    const action_t *action = app_action(e->app, fqn);
+    if (fqn != small) free(fqn);
+    if (action && action->web == WEB_NO) action = NULL;
+    if (action && rest) {
+        /* What follows the action segment, as "/rest" ("" if nothing). */
+        while (*p == '/') p++;
+        *rest = *p ? xasprintf("/%s", p) : xstrdup("");
     }
-    if (action && rest) *rest = n == 4 ? xasprintf("/%s", seg[3]) : xstrdup("");
-    free_segs(seg, n);
     return action;
 }
 
@@ -295,9 +302,10 @@ void http_web_action(http_ctx *h, const api_request *req, web_response *out)
         json_decref(res.result);
         json_decref(params);
     }
-    log_emit(LOG_DEBUG, "web request",
-             json_pack("{s:s, s:s, s:i}", "method", req->method, "action", action->fqn, "status",
-                       out->status));
+    if (log_get_level() <= LOG_DEBUG)
+        log_emit(LOG_DEBUG, "web request",
+                 json_pack("{s:s, s:s, s:i}", "method", req->method, "action", action->fqn,
+                           "status", out->status));
     free(rest);
 }
 
