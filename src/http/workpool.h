@@ -1,9 +1,11 @@
 /* workpool: threads for the requests whose answer may wait (a web action,
  * a durable publish, a blocking invoke), so libmicrohttpd's event threads
- * never wait on them. A job runs on an idle thread, or on a new one when
- * none is idle: a request that waits for the journal's group commit holds
- * a thread only while it waits, and concurrent publishes still share an
- * fsync. Threads idle for a while end, down to the number kept. */
+ * never wait on them. A job runs on the thread idle the shortest, or on a
+ * new one when none is idle: a request that waits for the journal's group
+ * commit holds a thread only while it waits, and concurrent publishes still
+ * share an fsync. Not bounded: an action's own request to evkit (the
+ * namespaces API) must never wait for a thread its caller holds. Threads
+ * idle for a while end, down to the number kept. */
 #ifndef EVKIT_HTTP_WORKPOOL_H
 #define EVKIT_HTTP_WORKPOOL_H
 

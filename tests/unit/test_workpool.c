@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "http/workpool.h"
@@ -80,12 +81,60 @@ static void test_after_stop_the_caller_runs_it(void **state)
     workpool_free(p);
 }
 
+/* Three jobs hold three threads, then end one after another: the next job
+ * goes to the thread that ended last (its stack still in cache), and only it
+ * wakes. */
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t order_cv = PTHREAD_COND_INITIALIZER;
+static int holding, turn, done_count;
+static pthread_t last_done;
+
+static void hold_then_end(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    pthread_mutex_lock(&order_mu);
+    holding++;
+    pthread_cond_broadcast(&order_cv);
+    while (turn != me) pthread_cond_wait(&order_cv, &order_mu);
+    last_done = pthread_self();
+    done_count++;
+    pthread_cond_broadcast(&order_cv);
+    pthread_mutex_unlock(&order_mu);
+}
+
+static void test_the_latest_idle_thread_takes_the_next_job(void **state)
+{
+    (void)state;
+    holding = turn = done_count = 0;
+    workpool_t *p = workpool_new(3);
+    for (int i = 0; i < 3; i++) workpool_run(p, hold_then_end, (void *)(intptr_t)(i + 1));
+    pthread_mutex_lock(&order_mu);
+    while (holding < 3) pthread_cond_wait(&order_cv, &order_mu);
+    /* One ends, and has a moment to be idle again, before the next ends. */
+    struct timespec pause = {0, 150 * 1000000L};
+    for (int k = 1; k <= 3; k++) {
+        turn = k;
+        pthread_cond_broadcast(&order_cv);
+        while (done_count < k) pthread_cond_wait(&order_cv, &order_mu);
+        pthread_mutex_unlock(&order_mu);
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&order_mu);
+    }
+    pthread_t last = last_done;
+    pthread_mutex_unlock(&order_mu);
+    workpool_run(p, where, NULL);
+    workpool_stop(p); /* waits for it */
+    assert_true(pthread_equal(ran_on, last));
+    workpool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_job_once),
         cmocka_unit_test(test_waiting_jobs_do_not_hold_up_others),
         cmocka_unit_test(test_after_stop_the_caller_runs_it),
+        cmocka_unit_test(test_the_latest_idle_thread_takes_the_next_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
