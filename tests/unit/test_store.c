@@ -12,6 +12,7 @@
 #include "core/json_io.h"
 #include "core/util.h"
 #include "store/backend.h"
+#include "store/sqlite/sqlite_int.h"
 #include "store/store.h"
 #include "tu_store.h"
 
@@ -1181,6 +1182,43 @@ static void test_writer_caches_other_process(void **state)
     assert_int_equal(span_count(f->s, tid), 1);
 }
 
+/* Callers compress a value before the hand-off, against a dictionary the
+ * writer committed (never one of a transaction still open): none before
+ * the first value of the group is committed, that one's after. */
+static void test_compress_on_caller(void **state)
+{
+    fixture *f = *state;
+    err_t err;
+    json_t *rec = chatty_activation(1);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    zip_buf z = {0};
+    zip_shared *zs = SQ(f->s)->zshared;
+    assert_false(zip_pre(zs, "activation:product-backoffice/consumer", text, &z));
+    assert_null(z.data);
+    store_activation_put(f->s, rec);
+    store_flush(f->s);
+    assert_true(zip_pre(zs, "activation:product-backoffice/consumer", text, &z));
+    /* The stored form: the dictionary's id first, a fraction of the text. */
+    int64_t dict = db_int(f->dir, "SELECT id FROM zdicts WHERE key ="
+                                  " 'activation:product-backoffice/consumer'");
+    assert_true(dict > 0 && dict < 128);
+    assert_int_equal(((unsigned char *)z.data)[0], dict);
+    assert_true(z.len * 4 < strlen(text));
+    free(z.data);
+    assert_false(zip_pre(zs, "activation:another/action", text, &z));
+    free(text);
+    /* Records compressed so are read back as they were put. */
+    json_t *want = chatty_activation(2);
+    const char *id = json_string_value(json_object_get(want, "activationId"));
+    store_activation_put(f->s, json_incref(want));
+    store_flush(f->s);
+    json_t *got = NULL;
+    assert_int_equal(store_activation_get(f->s, id, &got, &err), 0);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+}
+
 static void test_compressed_records(void **state)
 {
     fixture *f = *state;
@@ -2057,6 +2095,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trigger_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_caches_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_op_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compress_on_caller, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@ typedef enum {
 } stmt_slot;
 
 typedef struct zip_cache zip_cache;
+typedef struct zip_shared zip_shared;
 
 typedef struct conn {
     sqlite3 *db;
@@ -98,8 +99,10 @@ struct wop {
 
 /* An activation record serialized by the caller, waiting for the writer. */
 typedef struct act_rec {
-    char *id, *name, *action, *ns, *body;
+    char *id, *name, *action, *ns, *body; /* body: as stored (act_prepare) */
     int64_t start, end;
+    void *pre;           /* body compressed by the caller (zip_pre), or NULL */
+    size_t pre_len;
     struct act_rec *next;
 } act_rec;
 
@@ -149,6 +152,8 @@ struct sq_store {
 
     pthread_mutex_t pool_mu;    /* read connections */
     conn_t *pool_free, *pool_all;
+
+    zip_shared *zshared;        /* committed dictionaries, for zip_pre */
 
     pthread_mutex_t prov_mu;    /* provider key -> uuid, stable forever */
     prov_cache *provs;
@@ -318,6 +323,20 @@ sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out);
 /* Writer thread: the id of str in the strings table (added when new) as an
  * argument to bind; NULL binds NULL. On failure *failed is set and err filled. */
 sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed);
+/* Compressing on the caller's thread, before the hand-off to the writer:
+ * the dictionaries the writer committed, shared (store_zip.c). */
+zip_shared *zip_shared_new(void);
+void zip_shared_free(zip_shared *z);
+/* Any thread: text compressed against the newest committed dictionary of
+ * group key into out, as the writer would store it; false when there is
+ * none yet (or every context is busy): the writer compresses it then. */
+bool zip_pre(zip_shared *z, const char *key, const char *text, zip_buf *out);
+/* Writer: zip_arg, taking pre (from zip_pre; may be empty, stolen when
+ * used) instead of compressing text again when it can. */
+sql_arg zip_arg_pre(conn_t *c, const char *key, const char *text, zip_buf *pre, zip_buf *out);
+/* Writer, after a commit: the dictionaries it made or read become known
+ * to zip_pre. */
+void zip_publish(conn_t *c, zip_shared *z);
 /* After a transaction of the writer that did not commit: the dictionaries
  * and strings it added are gone, forget them. */
 void zip_cache_reset(conn_t *c);
@@ -368,8 +387,11 @@ int dedup_hash_register(sqlite3 *db);
 int schema_upgrade(sqlite3 *db, int version, err_t *err);
 
 /* ---- store_kv.c ---- */
+/* Caller's thread, before the hand-off: r's body in its stored form,
+ * compressed against its action's dictionary when callers know one. */
+void act_prepare(sq_t *s, act_rec *r);
 /* Writer thread: writes one activation record. */
-int act_write(conn_t *c, const act_rec *r, err_t *err);
+int act_write(conn_t *c, act_rec *r, err_t *err);
 /* Schema version 2: activations refer to their action by interned name
  * and key on a packed id. Needs act_key_register on the connection. */
 extern const char STORE_ACT_V2[];

@@ -148,6 +148,7 @@ typedef struct {
     const char *id;
     int64_t time_ms;
     const char *body;
+    zip_buf pre;         /* body compressed by the caller (zip_pre), or empty */
     store_append_result *res;
 } append_arg;
 
@@ -187,6 +188,12 @@ static int writer_generation(conn_t *c, int64_t *gen, err_t *err)
     return 0;
 }
 
+/* Events of one type are alike: they share a dictionary. */
+static void event_zip_key(const store_event_in *ev, char key[300])
+{
+    snprintf(key, 300, "event:%s", ev->type ? ev->type : "");
+}
+
 static int append_one(conn_t *c, wop_t *op, append_arg *a)
 {
     const store_event_in *ev = a->ev;
@@ -204,11 +211,10 @@ static int append_one(conn_t *c, wop_t *op, append_arg *a)
                           "cannot check idempotency key", &op->err);
         if (dup != 0) return dup < 0 ? -1 : 0;
     }
-    /* Events of one type are alike: they share a dictionary. */
     char key[300];
-    snprintf(key, sizeof key, "event:%s", ev->type ? ev->type : "");
+    event_zip_key(ev, key);
     zip_buf z;
-    sql_arg body = zip_arg(c, key, a->body, &z);
+    sql_arg body = zip_arg_pre(c, key, a->body, &a->pre, &z);
     unsigned char idb[32];
     int irc = sql_exec(c, ST_EVENT_INSERT,
                        "INSERT INTO events(id, provider, type, time_ms, body)"
@@ -294,13 +300,19 @@ int sq_append_batch(store_t *base, const store_event_in *evs, size_t n, store_ap
         one[i] = (append_arg){.ev = &evs[i], .id = ids[i], .time_ms = now_ms(), .res = &res[i]};
         one[i].body = store_cloudevent_text(&evs[i], uuid, ids[i], one[i].time_ms, err);
         if (!one[i].body) rc = -1;
+        char key[300];
+        event_zip_key(&evs[i], key);
+        if (rc == 0) zip_pre(s->zshared, key, one[i].body, &one[i].pre);
     }
     if (rc == 0) {
         append_many m = {.one = one, .n = n};
         wop_t op = {.run = run_append, .arg = &m, .keeps_regdefs = true};
         rc = store_submit(s, &op, err);
     }
-    for (size_t i = 0; i < n; i++) free((char *)one[i].body);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)one[i].body);
+        free(one[i].pre.data);
+    }
     free(one);
     free(ids);
     if (rc < 0) memset(res, 0, n * sizeof *res);

@@ -20,6 +20,7 @@ void act_rec_free(act_rec *r)
     free(r->action);
     free(r->ns);
     free(r->body);
+    free(r->pre);
     free(r);
 }
 
@@ -153,7 +154,29 @@ static const char *act_body_short(const act_rec *r)
     return r->body + p + n + 1; /* the ',' becomes the '#' */
 }
 
-int act_write(conn_t *c, const act_rec *r, err_t *err)
+/* The records of one action are alike: they share a dictionary. */
+static void act_zip_key(const act_rec *r, char key[256])
+{
+    snprintf(key, 256, "activation:%s", r->name ? r->name : "");
+}
+
+void act_prepare(sq_t *s, act_rec *r)
+{
+    const char *rest = act_body_short(r);
+    if (rest) {
+        memmove(r->body, rest, strlen(rest) + 1);
+        r->body[0] = '#';
+    }
+    char key[256];
+    act_zip_key(r, key);
+    zip_buf z;
+    if (zip_pre(s->zshared, key, r->body, &z)) {
+        r->pre = z.data;
+        r->pre_len = z.len;
+    }
+}
+
+int act_write(conn_t *c, act_rec *r, err_t *err)
 {
     bool f1, f2, f3;
     sql_arg fn = intern_arg(c, r->name, err, &f1), act = intern_arg(c, r->action, err, &f2),
@@ -182,19 +205,17 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
     if (last == first + ACT_SEQS - 1)
         return err_code(err, EVK_TOO_LARGE,
                         "cannot store activation: %d others started in its millisecond", ACT_SEQS);
-    /* The records of one action are alike: they share a dictionary. */
     char key[256];
-    snprintf(key, sizeof key, "activation:%s", r->name ? r->name : "");
-    const char *rest = act_body_short(r);
-    char *text = rest ? xasprintf("#%s", rest + 1) : NULL;
-    zip_buf z;
-    sql_arg body = zip_arg(c, key, text ? text : r->body, &z);
+    act_zip_key(r, key);
+    zip_buf z, pre = {r->pre, r->pre_len};
+    sql_arg body = zip_arg_pre(c, key, r->body, &pre, &z);
+    r->pre = pre.data; /* NULL when taken */
     unsigned char kb[16];
     /* A record put again replaces the one of its id. */
-    if (sql_exec(c, ST_ACT_DELETE, "DELETE FROM activations WHERE " ACT_BY_ID,
-                 ARGS(act_key(r->id, kb)), "cannot store activation", err) < 0)
-        return -1;
-    int rc = sql_exec(c, ST_ACT_INSERT,
+    int rc = sql_exec(c, ST_ACT_DELETE, "DELETE FROM activations WHERE " ACT_BY_ID,
+                      ARGS(act_key(r->id, kb)), "cannot store activation", err);
+    if (rc == 0)
+        rc = sql_exec(c, ST_ACT_INSERT,
                       "INSERT INTO activations(k, id, fn, act, ns, dur_ms, body)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                       ARGS(SQL_INT(last + 1), act_key(r->id, kb), fn, act, ns,
@@ -202,7 +223,6 @@ int act_write(conn_t *c, const act_rec *r, err_t *err)
                       "cannot store activation", err);
     if (rc == 0 && last + 1 > c->act_max_k) c->act_max_k = last + 1;
     free(z.data);
-    free(text);
     return rc;
 }
 

@@ -532,6 +532,8 @@ static void batch_run(sq_t *s, batch *b)
         zip_cache_reset(&s->w);
         writer_forget(&s->w);
         s->w.regdef_gen_known = false;
+    } else {
+        zip_publish(&s->w, s->zshared);
     }
     if (!committed && b->nacts)
         log_error("activation records lost: the write transaction failed",
@@ -684,6 +686,7 @@ int sqlite_store_open(const store_opts *o, store_t **out, err_t *err)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->prov_mu, NULL);
     pthread_mutex_init(&s->watch_mu, NULL);
+    s->zshared = zip_shared_new();
     static _Atomic uint64_t serials;
     s->serial = ++serials;
     s->next_prune_mono = mono_ms(); /* a first housekeeping pass right away */
@@ -716,6 +719,7 @@ void sq_close(store_t *base)
         r = next;
     }
     conn_close(&s->w);
+    zip_shared_free(s->zshared);
     if (s->watch.db) conn_close(&s->watch);
     for (conn_t *c = s->pool_all; c;) {
         conn_t *next = c->next_all;
@@ -756,6 +760,7 @@ static void act_enqueue(sq_t *s, act_rec *r)
         act_rec_free(r);
         return;
     }
+    act_prepare(s, r); /* compressed here, not on the writer's thread */
     pthread_mutex_lock(&s->mu);
     while (s->act_queued >= MAX_ACT_QUEUE && !s->stopping)
         pthread_cond_wait(&s->cv_room, &s->mu);

@@ -57,6 +57,8 @@ typedef struct zip_group {
     ZSTD_CDict *cdict;
     unsigned since_renew;
     bool entropy;        /* the dictionary has entropy tables (no samples needed) */
+    void *pub;           /* a copy of the dictionary until callers know it (zip_publish) */
+    size_t pub_len;
     char *samples;       /* ZIP_SAMPLES * ZIP_SAMPLE_MAX bytes while collecting */
     size_t sample_len[ZIP_SAMPLES];
     unsigned nsamples;
@@ -110,6 +112,7 @@ static void group_free(zip_group *g)
 {
     free(g->key);
     free(g->samples);
+    free(g->pub);
     ZSTD_freeCDict(g->cdict);
     free(g);
 }
@@ -194,6 +197,10 @@ static zip_group *group_set(zip_cache *z, const char *key, int64_t id, const voi
     free(g->samples);
     g->samples = NULL;
     g->nsamples = 0;
+    free(g->pub);
+    g->pub = xmalloc(len ? len : 1);
+    memcpy(g->pub, dict, len);
+    g->pub_len = len;
     return g;
 }
 
@@ -286,16 +293,18 @@ static size_t put_leb(unsigned char *p, uint64_t v)
     return n;
 }
 
-static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_buf *out)
+/* text compressed with cctx against cd (NULL: none) as stored: the
+ * dictionary's id, then the frame without its magic number. */
+static int zip_frame(ZSTD_CCtx *cctx, const ZSTD_CDict *cd, int64_t dict_id, const char *text,
+                     size_t len, zip_buf *out)
 {
     size_t cap = 10 + ZSTD_compressBound(len);
     unsigned char *blob = xmalloc(cap);
-    size_t hl = put_leb(blob, g ? (uint64_t)g->dict_id : 0);
+    size_t hl = put_leb(blob, cd ? (uint64_t)dict_id : 0);
     /* The dictionary's id is in the row: the frame does without zstd's. */
-    size_t n = g && ZSTD_isError(ZSTD_CCtx_refCDict(c->zip->cctx, g->cdict))
-                   ? (size_t)-1
-               : g ? ZSTD_compress2(c->zip->cctx, blob + hl, cap - hl, text, len)
-                   : ZSTD_compressCCtx(c->zip->cctx, blob + hl, cap - hl, text, len, ZIP_LEVEL);
+    size_t n = cd && ZSTD_isError(ZSTD_CCtx_refCDict(cctx, cd)) ? (size_t)-1
+               : cd ? ZSTD_compress2(cctx, blob + hl, cap - hl, text, len)
+                    : ZSTD_compressCCtx(cctx, blob + hl, cap - hl, text, len, ZIP_LEVEL);
     if (ZSTD_isError(n)) {
         free(blob);
         return -1;
@@ -310,18 +319,30 @@ static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_bu
     return 0;
 }
 
+static int zip_try(conn_t *c, zip_group *g, const char *text, size_t len, zip_buf *out)
+{
+    return zip_frame(c->zip->cctx, g ? g->cdict : NULL, g ? g->dict_id : 0, text, len, out);
+}
+
+/* A compression context at level ZIP_LEVEL writing no dictionary id. */
+static ZSTD_CCtx *cctx_new(void)
+{
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (cctx &&
+        (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZIP_LEVEL)) ||
+         ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0)))) {
+        ZSTD_freeCCtx(cctx);
+        cctx = NULL;
+    }
+    return cctx;
+}
+
 static zip_cache *cache_of(conn_t *c)
 {
     if (!c->zip) {
         c->zip = xcalloc(1, sizeof *c->zip);
-        c->zip->cctx = ZSTD_createCCtx();
+        c->zip->cctx = cctx_new();
         c->zip->dctx = ZSTD_createDCtx();
-        if (c->zip->cctx &&
-            (ZSTD_isError(ZSTD_CCtx_setParameter(c->zip->cctx, ZSTD_c_compressionLevel, ZIP_LEVEL)) ||
-             ZSTD_isError(ZSTD_CCtx_setParameter(c->zip->cctx, ZSTD_c_dictIDFlag, 0)))) {
-            ZSTD_freeCCtx(c->zip->cctx);
-            c->zip->cctx = NULL;
-        }
     }
     return c->zip;
 }
@@ -367,6 +388,12 @@ sql_arg intern_arg(conn_t *c, const char *str, err_t *err, bool *failed)
 
 sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out)
 {
+    zip_buf none = {0};
+    return zip_arg_pre(c, key, text, &none, out);
+}
+
+sql_arg zip_arg_pre(conn_t *c, const char *key, const char *text, zip_buf *pre, zip_buf *out)
+{
     out->data = NULL;
     out->len = 0;
     size_t len = text ? strlen(text) : 0;
@@ -374,8 +401,15 @@ sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out)
     cache_of(c);
     if (!c->zip->cctx) return SQL_TEXT(text);
     zip_group *g = group_for(c, key, text, len, false);
-    if (g) g = group_upgrade(c, g, text, len);
-    if (zip_try(c, g, text, len, out) < 0) return SQL_TEXT(text);
+    if (g && !g->entropy && g->nsamples >= ZIP_SAMPLES) g = group_upgrade(c, g, text, len);
+    else if (g && pre->data) {
+        /* Compressed by the caller against a committed dictionary of the
+         * group (zip_pre): taken as it is. */
+        *out = *pre;
+        pre->data = NULL;
+        pre->len = 0;
+    }
+    if (!out->data && zip_try(c, g, text, len, out) < 0) return SQL_TEXT(text);
     if (g) group_sample(g, text, len);
     if (g && ++g->since_renew >= ZIP_RENEW_EVERY && out->len * ZIP_POOR > len) {
         /* This group's values moved away from its dictionary: renew it. */
@@ -389,6 +423,137 @@ sql_arg zip_arg(conn_t *c, const char *key, const char *text, zip_buf *out)
         return SQL_TEXT(text);
     }
     return SQL_BLOB(out->data, out->len);
+}
+
+/* ---- compressing on the caller's thread ---- */
+
+/* The dictionaries committed by the writer, newest per group, for callers
+ * to compress against before they hand a value over (zip_pre): a CDict is
+ * read-only, and counted while a caller uses it. A few compression
+ * contexts are pooled; when all are busy the writer compresses. */
+#define ZIP_SHARED_CCTX 16
+typedef struct shared_dict {
+    ZSTD_CDict *cd;
+    int64_t id;
+    int refs;
+} shared_dict;
+typedef struct shared_group {
+    char *key;
+    shared_dict *d;
+    struct shared_group *next;
+} shared_group;
+struct zip_shared {
+    pthread_mutex_t mu;
+    shared_group *groups;
+    size_t ngroups;
+    ZSTD_CCtx *idle[ZIP_SHARED_CCTX];
+    int nidle, ncctx;
+};
+
+zip_shared *zip_shared_new(void)
+{
+    zip_shared *z = xcalloc(1, sizeof *z);
+    pthread_mutex_init(&z->mu, NULL);
+    return z;
+}
+
+static void shared_unref(shared_dict *d)
+{
+    if (d && --d->refs == 0) {
+        ZSTD_freeCDict(d->cd);
+        free(d);
+    }
+}
+
+void zip_shared_free(zip_shared *z)
+{
+    if (!z) return;
+    while (z->groups) {
+        shared_group *next = z->groups->next;
+        shared_unref(z->groups->d);
+        free(z->groups->key);
+        free(z->groups);
+        z->groups = next;
+    }
+    for (int i = 0; i < z->nidle; i++) ZSTD_freeCCtx(z->idle[i]);
+    pthread_mutex_destroy(&z->mu);
+    free(z);
+}
+
+/* Sets group key's newest dictionary (the writer, after a commit). Called
+ * with z->mu held. */
+static void shared_set(zip_shared *z, const char *key, shared_dict *d)
+{
+    shared_group **pp = &z->groups;
+    for (shared_group *g = *pp; g; pp = &g->next, g = g->next) {
+        if (strcmp(g->key, key)) continue;
+        shared_unref(g->d);
+        g->d = d;
+        *pp = g->next; /* to the front */
+        g->next = z->groups;
+        z->groups = g;
+        return;
+    }
+    if (z->ngroups >= ZIP_MAX_GROUPS) { /* drop the last */
+        shared_group **lp = &z->groups;
+        while ((*lp)->next) lp = &(*lp)->next;
+        shared_unref((*lp)->d);
+        free((*lp)->key);
+        free(*lp);
+        *lp = NULL;
+        z->ngroups--;
+    }
+    shared_group *g = xcalloc(1, sizeof *g);
+    g->key = xstrdup(key);
+    g->d = d;
+    g->next = z->groups;
+    z->groups = g;
+    z->ngroups++;
+}
+
+void zip_publish(conn_t *c, zip_shared *z)
+{
+    if (!c->zip || !z) return;
+    for (zip_group *g = c->zip->groups; g; g = g->next) {
+        if (!g->pub) continue;
+        shared_dict *d = xcalloc(1, sizeof *d);
+        d->cd = ZSTD_createCDict(g->pub, g->pub_len, ZIP_LEVEL);
+        d->id = g->dict_id;
+        d->refs = 1;
+        free(g->pub);
+        g->pub = NULL;
+        if (!d->cd) {
+            free(d);
+            continue;
+        }
+        pthread_mutex_lock(&z->mu);
+        shared_set(z, g->key, d);
+        pthread_mutex_unlock(&z->mu);
+    }
+}
+
+bool zip_pre(zip_shared *z, const char *key, const char *text, zip_buf *out)
+{
+    out->data = NULL;
+    out->len = 0;
+    size_t len = text ? strlen(text) : 0;
+    if (!z || len < ZIP_MIN_LEN) return false;
+    shared_dict *d = NULL;
+    ZSTD_CCtx *cctx = NULL;
+    pthread_mutex_lock(&z->mu);
+    for (shared_group *g = z->groups; g && !d; g = g->next)
+        if (!strcmp(g->key, key)) d = g->d;
+    if (d && z->nidle > 0) cctx = z->idle[--z->nidle];
+    else if (d && z->ncctx < ZIP_SHARED_CCTX && (cctx = cctx_new())) z->ncctx++;
+    if (d && cctx) d->refs++;
+    pthread_mutex_unlock(&z->mu);
+    if (!d || !cctx) return false;
+    bool ok = zip_frame(cctx, d->cd, d->id, text, len, out) == 0;
+    pthread_mutex_lock(&z->mu);
+    z->idle[z->nidle++] = cctx;
+    shared_unref(d);
+    pthread_mutex_unlock(&z->mu);
+    return ok;
 }
 
 /* ---- reading ---- */
