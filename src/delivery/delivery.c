@@ -697,20 +697,16 @@ static void *dispatcher_main(void *arg)
         store_delivery *got = NULL;
         size_t n = 0;
         err_t err;
-        if (store_claim_except(e->store, room, lease, skip, nskip, &got, &n, &err) < 0) {
+        /* With nothing due, the claim waits until the next retry is due, a
+         * registration left out gets a token, new work or a free slot
+         * arrives in this process (a finish wakes it), or a second passes
+         * (work added by another process). */
+        int64_t until = now_ms() + 1000;
+        if (wake < until) until = wake;
+        if (store_claim_wait(e->store, room, lease, skip, nskip, until, &got, &n, &err) < 0) {
             log_error("cannot claim deliveries", json_pack("{s:s}", "error", err.msg));
             store_wait_work(e->store, now_ms() + 1000);
-        } else if (n == 0) {
-            /* Sleep until the next retry is due, a registration left out
-             * gets a token, new work or a free slot arrives in this process
-             * (a finish wakes it), or a second passes (work added by
-             * another process). */
-            int64_t until = now_ms() + 1000;
-            int64_t due = store_next_due_except(e->store, skip, nskip);
-            if (due < until) until = due;
-            if (wake < until) until = wake;
-            if (until > now_ms()) store_wait_work(e->store, until);
-        } else {
+        } else if (n > 0) {
             dispatch(d, regs, got, n, lease);
         }
         free(got);

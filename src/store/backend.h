@@ -136,6 +136,10 @@ struct store_backend {
                         err_t *err);
     /* NULL: store.c parses the text and calls activation_put. */
     void (*activation_put_text)(store_t *s, const store_activation_text *m, char *body);
+    /* NULL: store.c claims, and waits for work when it found none. */
+    int (*claim_wait)(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                      size_t nskip, int64_t until_ms, store_delivery **out, size_t *n,
+                      err_t *err);
 };
 
 /* The backends' constructors (the options say which one store_open_with takes). */

@@ -349,6 +349,19 @@ int store_claim_except(store_t *s, int max, int64_t lease_ms, const char *const 
     return s->be->claim_except(s, max, lease_ms, skip, nskip, out, n, err);
 }
 
+int store_claim_wait(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                     size_t nskip, int64_t until_ms, store_delivery **out, size_t *n, err_t *err)
+{
+    if (s->be->claim_wait)
+        return s->be->claim_wait(s, max, lease_ms, skip, nskip, until_ms, out, n, err);
+    if (store_claim_except(s, max, lease_ms, skip, nskip, out, n, err) < 0) return -1;
+    if (*n > 0) return 0;
+    int64_t due = store_next_due_except(s, skip, nskip);
+    if (due < until_ms) until_ms = due;
+    if (until_ms > now_ms()) store_wait_work(s, until_ms);
+    return 0;
+}
+
 int64_t store_next_due_except(store_t *s, const char *const *skip, size_t nskip)
 {
     if (!nskip || !s->be->next_due_except) return s->be->next_due(s);

@@ -467,6 +467,13 @@ int store_claim_except(store_t *s, int max, int64_t lease_ms, const char *const 
                        size_t nskip, store_delivery **out, size_t *n, err_t *err);
 /* store_next_due leaving out the same registrations. */
 int64_t store_next_due_except(store_t *s, const char *const *skip, size_t nskip);
+/* store_claim_except that, when it finds nothing, waits until work arrives
+ * in this process, store_kick, the next due time or until_ms, whichever
+ * comes first (then *n may be 0: claim again). SQLite claims in the very
+ * transaction that commits the work, so a new event's delivery is claimed
+ * with the event's own commit rather than with one of its own after it. */
+int store_claim_wait(store_t *s, int max, int64_t lease_ms, const char *const *skip,
+                     size_t nskip, int64_t until_ms, store_delivery **out, size_t *n, err_t *err);
 /* Gives n claimed deliveries back untried: pending again, due at due_ms,
  * the attempt their claim counted undone (a first attempt is first again). */
 int store_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);

@@ -1849,6 +1849,111 @@ static void test_wait_work(void **state)
     assert_true(mono_ms() - t0 < 1000);
 }
 
+/* ---- claims that wait for work ---- */
+
+/* Something another thread does after a short pause. */
+typedef struct later_arg {
+    store_t *s;
+    int what;        /* 0 append (order key k), 1 finish id done, 2 kick */
+    int n;
+    int64_t id;
+} later_arg;
+
+static void *later(void *p)
+{
+    later_arg *a = p;
+    sleep_ms(50);
+    if (a->what == 0) append(a->s, "commerce", "t", "K", a->n, NULL, REG_A, "k");
+    else if (a->what == 1) finish(a->s, a->id, DELIVERY_DONE, 0, 200, NULL);
+    else store_kick(a->s);
+    return NULL;
+}
+
+/* store_claim_wait with until ms from now, while th does a; returns n. */
+static size_t claim_wait_during(store_t *s, later_arg *a, int64_t until, store_delivery **d,
+                                int64_t *took_ms)
+{
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, later, a), 0);
+    size_t n = 0;
+    err_t err;
+    int64_t t0 = mono_ms();
+    assert_int_equal(store_claim_wait(s, 10, 60000, NULL, 0, now_ms() + until, d, &n, &err), 0);
+    *took_ms = mono_ms() - t0;
+    pthread_join(th, NULL);
+    return n;
+}
+
+static void test_claim_wait(void **state)
+{
+    fixture *f = *state;
+    store_delivery *d = NULL;
+    size_t n = 0;
+    err_t err;
+    int64_t t0 = mono_ms(), took;
+    assert_int_equal(store_claim_wait(f->s, 10, 60000, NULL, 0, now_ms() + 60, &d, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_true(mono_ms() - t0 >= 50);
+
+    /* An event appended while the claim waits is claimed in its own
+     * commit: no commit of the claim's after it (the provider exists). */
+    append(f->s, "commerce", "t", "P", 0, NULL, NULL, NULL);
+    store_stats before, after;
+    store_stats_get(f->s, &before);
+    later_arg a = {.s = f->s, .what = 0, .n = 1};
+    n = claim_wait_during(f->s, &a, 10000, &d, &took);
+    store_stats_get(f->s, &after);
+    assert_int_equal(n, 1);
+    assert_true(took < 5000);
+    assert_true(after.commits - before.commits <= 2);
+    int64_t first = d[0].id;
+    assert_int_equal(d[0].attempt, 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d[0].event, "data"), "n")), 1);
+    free_claims(d, n);
+    assert_int_equal(claim(f->s, 10, 60000, &d), 0); /* it is running */
+
+    /* The next event of the same key waits for the first to end (its
+     * commit may end the wait, with nothing claimed)... */
+    a.n = 2;
+    n = claim_wait_during(f->s, &a, 300, &d, &took);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_claim_wait(f->s, 10, 60000, NULL, 0, now_ms() + 100, &d, &n, &err), 0);
+    assert_int_equal(n, 0);
+    /* ...and is claimed in the commit of that end. */
+    a = (later_arg){.s = f->s, .what = 1, .id = first};
+    n = claim_wait_during(f->s, &a, 10000, &d, &took);
+    assert_int_equal(n, 1);
+    assert_true(took < 5000);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d[0].event, "data"), "n")), 2);
+    int64_t second = d[0].id;
+    free_claims(d, n);
+
+    /* A retry is claimed when due, not at the deadline. */
+    finish(f->s, second, DELIVERY_RETRY, now_ms() + 200, 500, "later");
+    t0 = mono_ms();
+    assert_int_equal(store_claim_wait(f->s, 10, 300, NULL, 0, now_ms() + 10000, &d, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, second);
+    assert_true(mono_ms() - t0 < 5000);
+    free_claims(d, n);
+
+    /* Claimed by a process that died (its lease of 300 ms runs out): it
+     * goes again. */
+    t0 = mono_ms();
+    assert_int_equal(store_claim_wait(f->s, 10, 60000, NULL, 0, now_ms() + 10000, &d, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].id, second);
+    assert_int_equal(d[0].attempt, 3);
+    assert_true(mono_ms() - t0 >= 200 && mono_ms() - t0 < 5000);
+    free_claims(d, n);
+
+    /* store_kick ends the wait. */
+    a = (later_arg){.s = f->s, .what = 2};
+    n = claim_wait_during(f->s, &a, 10000, &d, &took);
+    assert_int_equal(n, 0);
+    assert_true(took < 5000);
+}
+
 /* ---- persistence ---- */
 
 static void test_reopen_keeps_everything(void **state)
@@ -2089,6 +2194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch, setup, teardown),

@@ -92,6 +92,12 @@ struct wop {
     bool more;           /* set by run: another chunk remains (store_submit_chunks) */
     bool keeps_regdefs;  /* set by the caller: run never changes the registrations'
                           * generation (appends), so the writer's copy stays valid */
+    uint64_t stand_gen;  /* the store's kicks when queued: it may stand only
+                          * while no store_kick came since */
+    bool may_stand;      /* set by store_submit_until */
+    bool stand;          /* set by run: found nothing; keep the op until a later
+                          * batch commits work, and run it again in that batch */
+    bool stood;          /* set by the writer: this run is the one after standing */
     err_t err;
     sem_t sem;           /* posted by the writer once done: a waiter wakes alone */
     wop_t *next;
@@ -149,6 +155,8 @@ struct sq_store {
 
     uint64_t serial;            /* unique per store_open in this process */
     store_signal work;          /* store_wait_work */
+    wop_t *standing;            /* an op waiting for work (store_submit_until) */
+    uint64_t kicks;             /* store_kick calls, for ops about to stand */
 
     pthread_mutex_t pool_mu;    /* read connections */
     conn_t *pool_free, *pool_all;
@@ -275,6 +283,12 @@ void span_cache_free(conn_t *c);
 
 /* Queues op and waits for its commit; returns op->rc (err filled on -1). */
 int store_submit(sq_t *s, wop_t *op, err_t *err);
+/* store_submit for an op that may stand (its run sets op->stand when it
+ * found nothing and nothing is due before until_ms): it then waits,
+ * without a transaction, until a batch commits work (and runs it again in
+ * that same transaction), store_kick, or until_ms (realtime). Returns as
+ * store_submit; a run that stood and was not run again found nothing. */
+int store_submit_until(sq_t *s, wop_t *op, int64_t until_ms, err_t *err);
 
 /* Queues r (stolen) for the writer's next batch, beside the activation
  * records; waits while too much memory is queued. store_flush waits for it. */
@@ -436,6 +450,8 @@ int64_t sq_next_due_except(store_t *s, const char *const *skip, size_t nskip);
 int sq_unclaim(store_t *s, const int64_t *ids, size_t n, int64_t due_ms, err_t *err);
 int sq_replay_range(store_t *s, const store_replay_opts *o, int *count, int *skipped, err_t *err);
 void sq_wait_work(store_t *s, int64_t until_ms);
+int sq_claim_wait(store_t *s, int max, int64_t lease_ms, const char *const *skip, size_t nskip,
+                  int64_t until_ms, store_delivery **out, size_t *n, err_t *err);
 void sq_kick(store_t *s);
 int sq_deadletter_list(store_t *s, const char *registration, int limit, json_t **out, err_t *err);
 int sq_deadletter_replay(store_t *s, int64_t id, const char *registration, int *count, err_t *err);

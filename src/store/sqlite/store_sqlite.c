@@ -359,8 +359,72 @@ static int writer_begin(conn_t *c, err_t *err)
     return 0;
 }
 
+/* Runs op in the transaction under way, which began with *first (in a
+ * savepoint of its own unless it is that first op). -1 when the transaction was lost and could not begin again
+ * (op and every later op failed). */
+static int run_op(conn_t *c, wop_t *op, wop_t **first)
+{
+    err_t err;
+    op->rc = 0;
+    /* The first op of a transaction needs no savepoint: when it fails,
+     * the whole transaction (nothing else yet) is rolled back instead. */
+    bool sp = op != *first;
+    if (sp && sp_exec(c, ST_SAVEPOINT, "SAVEPOINT op") < 0) {
+        op->rc = db_fail(&op->err, c, "cannot start a savepoint");
+        return 0;
+    }
+    int rc = op->run(c, op);
+    if (!op->keeps_regdefs) c->regdef_gen_known = false;
+    if (rc < 0) {
+        op->rc = -1;
+        op->work = false;
+        op->stand = false;
+        op->events = 0;
+        if (!sp && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        if (sqlite3_get_autocommit(c->db)) {
+            /* Some errors (disk full, I/O) roll back the whole
+             * transaction: the earlier ops of it are lost too. */
+            fail_ops(*first, op, "the write transaction was rolled back", c);
+            *first = op->next;
+            c->regdef_gen_known = false;
+            zip_cache_reset(c); /* its dictionaries and names are gone */
+            writer_forget(c);
+            if (writer_begin(c, &err) < 0) {
+                for (wop_t *o = op->next; o; o = o->next) {
+                    o->rc = -1;
+                    o->err = err;
+                }
+                return -1;
+            }
+            return 0;
+        }
+        sp_exec(c, ST_ROLLBACK_TO, "ROLLBACK TO op");
+        zip_cache_reset(c); /* it may have made a dictionary or a name */
+        writer_forget(c);
+    }
+    if (sp) sp_exec(c, ST_RELEASE, "RELEASE op");
+    return 0;
+}
+
+/* The standing op, taken to run again in the batch under way. */
+static wop_t *standing_take(sq_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    wop_t *st = s->standing;
+    s->standing = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (st) {
+        st->stood = true;
+        st->stand = false;
+        st->next = NULL;
+    }
+    return st;
+}
+
 /* Runs one batch: every op in its own savepoint, the activation records,
- * one COMMIT. Sets each op's rc; returns whether the batch committed. */
+ * one COMMIT. Sets each op's rc; returns whether the batch committed. When
+ * an op committed work, the standing op runs last in the same transaction,
+ * so it sees that work and its own changes share the commit. */
 static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t *acts_written)
 {
     conn_t *c = &s->w;
@@ -374,45 +438,17 @@ static bool run_batch(sq_t *s, wop_t *ops, act_rec *acts, arec_t *arecs, size_t 
         return false;
     }
     wop_t *first = ops; /* the ops of the transaction under way */
+    wop_t *stander = NULL;
+    bool work = false;
     for (wop_t *op = ops; op; op = op->next) {
-        op->rc = 0;
-        /* The first op of a transaction needs no savepoint: when it fails,
-         * the whole transaction (nothing else yet) is rolled back instead. */
-        bool sp = op != first;
-        if (sp && sp_exec(c, ST_SAVEPOINT, "SAVEPOINT op") < 0) {
-            op->rc = db_fail(&op->err, c, "cannot start a savepoint");
-            continue;
+        if (run_op(c, op, &first) < 0) return false;
+        if (op->stand) stander = op;
+        else if (op->rc == 0 && op->work) {
+            work = true;
+            /* It did not see this work: it answers now, and looks again. */
+            if (stander) stander->stand = false;
         }
-        int rc = op->run(c, op);
-        if (!op->keeps_regdefs) c->regdef_gen_known = false;
-        if (rc < 0) {
-            op->rc = -1;
-            op->work = false;
-            op->events = 0;
-            if (!sp && !sqlite3_get_autocommit(c->db))
-                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-            if (sqlite3_get_autocommit(c->db)) {
-                /* Some errors (disk full, I/O) roll back the whole
-                 * transaction: the earlier ops of it are lost too. */
-                fail_ops(first, op, "the write transaction was rolled back", c);
-                first = op->next;
-                c->regdef_gen_known = false;
-                zip_cache_reset(c); /* its dictionaries and names are gone */
-                writer_forget(c);
-                if (writer_begin(c, &err) < 0) {
-                    for (wop_t *o = op->next; o; o = o->next) {
-                        o->rc = -1;
-                        o->err = err;
-                    }
-                    return false;
-                }
-                continue;
-            }
-            sp_exec(c, ST_ROLLBACK_TO, "ROLLBACK TO op");
-            zip_cache_reset(c); /* it may have made a dictionary or a name */
-            writer_forget(c);
-        }
-        if (sp) sp_exec(c, ST_RELEASE, "RELEASE op");
+        if (!op->next && work) op->next = standing_take(s);
     }
     for (act_rec *r = acts; r; r = r->next) {
         if (act_write(c, r, &err) < 0) {
@@ -523,10 +559,27 @@ static void arec_free(arec_t *r)
     free(r);
 }
 
+/* The ops that may stand (claims) moved last, in order: they then see
+ * the work of every other op of the batch. */
+static wop_t *standers_last(wop_t *ops)
+{
+    wop_t *rest = NULL, **rest_tail = &rest, *last = NULL, **last_tail = &last;
+    for (wop_t *op = ops, *next; op; op = next) {
+        next = op->next;
+        op->next = NULL;
+        wop_t ***tail = op->may_stand ? &last_tail : &rest_tail;
+        **tail = op;
+        *tail = &op->next;
+    }
+    *rest_tail = last;
+    return rest;
+}
+
 /* Writes batch b and wakes its waiters. Called without s->mu. */
 static void batch_run(sq_t *s, batch *b)
 {
     size_t written = 0;
+    b->ops = standers_last(b->ops);
     bool committed = run_batch(s, b->ops, b->acts, b->arecs, &written);
     if (!committed) {
         zip_cache_reset(&s->w);
@@ -558,12 +611,25 @@ static void batch_run(sq_t *s, batch *b)
         s->stats.commits++;
         s->stats.activations += written;
     }
-    for (wop_t *op = b->ops; op; op = op->next) {
+    for (wop_t **link = &b->ops; *link;) {
+        wop_t *op = *link;
         if (op->rc == 0) {
             s->stats.ops++;
             s->stats.events += (uint64_t)op->events;
             if (op->work) work = true;
         }
+        /* An op that found nothing stands, unless a kick or work came
+         * since its caller looked (then it answers, and its caller looks
+         * again). */
+        if (op->rc == 0 && op->stand && committed && !s->standing && !s->stopping &&
+            s->kicks == op->stand_gen) {
+            s->standing = op;
+            *link = op->next;
+            op->next = NULL;
+            continue;
+        }
+        op->stand = false;
+        link = &op->next;
     }
     if (b->nacts || b->narecs) {
         s->act_seq_out += b->nacts + b->narecs;
@@ -571,7 +637,7 @@ static void batch_run(sq_t *s, batch *b)
         pthread_cond_broadcast(&s->cv_room);
     }
     pthread_mutex_unlock(&s->mu);
-    if (work) sq_kick(&s->base);
+    if (work) store_signal_kick(&s->work);
     /* One semaphore per op: each waiter wakes alone, without a herd
      * fighting for the queue mutex. */
     for (wop_t *op = b->ops; op;) {
@@ -623,7 +689,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int store_submit(sq_t *s, wop_t *op, err_t *err)
+static int submit_queue(sq_t *s, wop_t *op, err_t *err)
 {
     op->done = false;
     op->rc = 0;
@@ -631,6 +697,8 @@ int store_submit(sq_t *s, wop_t *op, err_t *err)
     op->events = 0;
     op->changes = 0;
     op->more = false;
+    op->stand = false;
+    op->stood = false;
     op->next = NULL;
     op->err.msg[0] = '\0';
     sem_init(&op->sem, 0, 0);
@@ -644,14 +712,48 @@ int store_submit(sq_t *s, wop_t *op, err_t *err)
     if (s->q_tail) s->q_tail->next = op;
     else s->q_head = op;
     s->q_tail = op;
+    op->stand_gen = s->kicks;
     pthread_cond_signal(&s->cv_queue);
     pthread_mutex_unlock(&s->mu);
-    while (sem_wait(&op->sem) < 0) {
-        /* EINTR: a signal handler ran; keep waiting. */
-    }
+    return 0;
+}
+
+static int submit_end(wop_t *op, err_t *err)
+{
     sem_destroy(&op->sem);
     if (op->rc < 0 && err) *err = op->err;
     return op->rc;
+}
+
+int store_submit(sq_t *s, wop_t *op, err_t *err)
+{
+    op->may_stand = false;
+    if (submit_queue(s, op, err) < 0) return -1;
+    while (sem_wait(&op->sem) < 0) {
+        /* EINTR: a signal handler ran; keep waiting. */
+    }
+    return submit_end(op, err);
+}
+
+int store_submit_until(sq_t *s, wop_t *op, int64_t until_ms, err_t *err)
+{
+    op->may_stand = true;
+    if (submit_queue(s, op, err) < 0) return -1;
+    struct timespec ts = {.tv_sec = until_ms / 1000, .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    for (;;) {
+        if (sem_timedwait(&op->sem, &ts) == 0) break;
+        if (errno != ETIMEDOUT) continue; /* EINTR */
+        pthread_mutex_lock(&s->mu);
+        bool withdrawn = s->standing == op;
+        if (withdrawn) s->standing = NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (withdrawn) break; /* it found nothing, and nothing came */
+        /* Queued or running: it answers soon. */
+        while (sem_wait(&op->sem) < 0) {
+        }
+        break;
+    }
+    return submit_end(op, err);
 }
 
 /* ---- open, close ---- */
@@ -883,7 +985,17 @@ void store_note_claim(sq_t *s)
 
 void sq_kick(store_t *base)
 {
-    store_signal_kick(&SQ(base)->work);
+    sq_t *s = SQ(base);
+    store_signal_kick(&s->work);
+    pthread_mutex_lock(&s->mu);
+    s->kicks++;
+    wop_t *st = s->standing;
+    s->standing = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (st) {
+        st->done = true;
+        sem_post(&st->sem);
+    }
 }
 
 void sq_wait_work(store_t *base, int64_t until_ms)
@@ -967,4 +1079,5 @@ static const store_backend SQLITE_BACKEND = {
     .size_get = sq_size_get,
     .finish_batch = sq_finish_batch,
     .activation_put_text = sq_activation_put_text,
+    .claim_wait = sq_claim_wait,
 };

@@ -34,6 +34,8 @@
 typedef struct {
     const char *registration;   /* store_claim_more: only this one's */
     const char *skip;           /* store_claim_except: a JSON array of names, else NULL */
+    int64_t until_ms;           /* store_claim_wait: stand when nothing is due before */
+    int64_t due_ms;             /* store_claim_wait: set when it found nothing */
     int max;
     int64_t lease_ms;
     store_delivery *out;   /* event still NULL: bodies parsed by the caller */
@@ -91,11 +93,14 @@ static int claim_mark(conn_t *c, claim_arg *a, int64_t now, err_t *err)
     return 0;
 }
 
+static int64_t next_due_on(conn_t *c, const char *skip);
+
 static int run_claim(conn_t *c, wop_t *op)
 {
     claim_arg *a = op->arg;
     const char *what = "cannot claim deliveries";
     int64_t now = now_ms();
+    claim_arg_clear(a); /* a run after standing starts afresh */
     a->out = xcalloc((size_t)a->max, sizeof *a->out);
     a->bodies = xcalloc((size_t)a->max, sizeof *a->bodies);
     int rc;
@@ -136,18 +141,31 @@ static int run_claim(conn_t *c, wop_t *op)
         claim_arg_clear(a);
         return -1;
     }
+    /* Nothing due before the caller's deadline: wait for the batch that
+     * brings work, and claim in it. */
+    if (a->n == 0 && op->may_stand && !op->stood) {
+        a->due_ms = next_due_on(c, a->skip);
+        op->stand = a->due_ms >= a->until_ms;
+    }
     return 0;
 }
 
+/* A claim; with until_ms later than now one that may stand when it finds
+ * nothing (store_submit_until); *due_ms then gets the next due time it saw
+ * (INT64_MAX: none). */
 static int claim(sq_t *s, const char *registration, const char *skip, int max, int64_t lease_ms,
-                 store_delivery **out, size_t *n, err_t *err)
+                 int64_t until_ms, int64_t *due_ms, store_delivery **out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
     if (max <= 0) return 0;
-    claim_arg a = {.registration = registration, .skip = skip, .max = max, .lease_ms = lease_ms};
+    claim_arg a = {.registration = registration, .skip = skip, .max = max, .lease_ms = lease_ms,
+                   .until_ms = until_ms, .due_ms = INT64_MAX};
     wop_t op = {.run = run_claim, .arg = &a};
-    if (store_submit(s, &op, err) < 0) {
+    int rc = until_ms > now_ms() ? store_submit_until(s, &op, until_ms, err)
+                                 : store_submit(s, &op, err);
+    if (due_ms) *due_ms = a.due_ms;
+    if (rc < 0) {
         claim_arg_clear(&a);
         return -1;
     }
@@ -173,7 +191,7 @@ int sq_claim(store_t *base, int max, int64_t lease_ms, store_delivery **out, siz
 {
     sq_t *s = SQ(base);
     store_note_claim(s);
-    return claim(s, NULL, NULL, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    return claim(s, NULL, NULL, max, lease_ms > 0 ? lease_ms : 60000, 0, NULL, out, n, err);
 }
 
 /* The names as one JSON array (caller frees). */
@@ -192,7 +210,7 @@ int sq_claim_except(store_t *base, int max, int64_t lease_ms, const char *const 
     sq_t *s = SQ(base);
     store_note_claim(s);
     char *text = names_json(skip, nskip);
-    int rc = claim(s, NULL, text, max, lease_ms > 0 ? lease_ms : 60000, out, n, err);
+    int rc = claim(s, NULL, text, max, lease_ms > 0 ? lease_ms : 60000, 0, NULL, out, n, err);
     free(text);
     return rc;
 }
@@ -201,7 +219,35 @@ int sq_claim_more(store_t *base, const char *registration, int max, int64_t leas
                      store_delivery **out, size_t *n, err_t *err)
 {
     sq_t *s = SQ(base);
-    return claim(s, registration, NULL, max, lease_ms, out, n, err);
+    return claim(s, registration, NULL, max, lease_ms, 0, NULL, out, n, err);
+}
+
+int sq_claim_wait(store_t *base, int max, int64_t lease_ms, const char *const *skip,
+                  size_t nskip, int64_t until_ms, store_delivery **out, size_t *n, err_t *err)
+{
+    sq_t *s = SQ(base);
+    char *text = nskip ? names_json(skip, nskip) : NULL;
+    int rc;
+    bool at_due = false;
+    for (;;) {
+        /* It stands when nothing is due before until_ms; when something
+         * is due sooner, it waits for that instead, then claims it. */
+        int64_t due = INT64_MAX;
+        bool waits = until_ms > now_ms();
+        rc = claim(s, NULL, text, max, lease_ms > 0 ? lease_ms : 60000, until_ms, &due, out, n,
+                   err);
+        if (rc < 0 || *n > 0) break;
+        if (due < until_ms) {
+            until_ms = due;
+            at_due = true;
+            continue;
+        }
+        /* Woken by work or a kick: the caller looks again. */
+        if (!waits || !at_due || now_ms() < until_ms) break;
+        until_ms = 0;
+    }
+    free(text);
+    return rc;
 }
 
 /* ---- finish ---- */
@@ -467,6 +513,19 @@ static int read_next_due_except(conn_t *c, void *ud, err_t *err)
         return -1;
     if (lease < a->best) a->best = lease;
     return 0;
+}
+
+/* The next due time on c, leaving out the registrations of skip (a JSON
+ * array, or NULL); INT64_MAX when none or when the look failed. */
+static int64_t next_due_on(conn_t *c, const char *skip)
+{
+    err_t err;
+    if (!skip) {
+        int64_t best = INT64_MAX;
+        return read_next_due(c, &best, &err) < 0 ? INT64_MAX : best;
+    }
+    due_except_arg a = {.skip = skip, .best = INT64_MAX};
+    return read_next_due_except(c, &a, &err) < 0 ? INT64_MAX : a.best;
 }
 
 int64_t sq_next_due_except(store_t *base, const char *const *skip, size_t nskip)
