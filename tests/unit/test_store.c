@@ -1954,6 +1954,82 @@ static void test_claim_wait(void **state)
     assert_true(took < 5000);
 }
 
+/* A claim that waits for a retry due in a few ms stands until then; when
+ * the deadline passes after its run but before its batch ends (another
+ * thread keeps the writer busy), it must answer when the batch ends:
+ * nobody is left to withdraw it once it stands. A watchdog kicks a claim
+ * that waited 2 s and counts it. */
+typedef struct claim_watch {
+    store_t *s;
+    _Atomic int64_t started; /* mono ms of the claim under way, 0: none */
+    _Atomic int kicked;
+    _Atomic bool stop;
+} claim_watch;
+
+static void *claim_watchdog(void *p)
+{
+    claim_watch *w = p;
+    while (!w->stop) {
+        sleep_ms(20);
+        int64_t st = w->started;
+        if (st && mono_ms() - st > 2000) {
+            w->kicked++;
+            w->started = 0;
+            store_kick(w->s);
+        }
+    }
+    return NULL;
+}
+
+static void *busy_writer(void *p)
+{
+    claim_watch *w = p;
+    json_t *v = json_string("busy");
+    for (int i = 0; !w->stop; i++) {
+        err_t err;
+        char key[32];
+        snprintf(key, sizeof key, "busy.%d", i % 16);
+        assert_int_equal(store_state_put(w->s, key, v, 60000, &err), 0);
+    }
+    json_decref(v);
+    return NULL;
+}
+
+static void test_claim_wait_deadline_in_writer(void **state)
+{
+    fixture *f = *state;
+    append(f->s, "commerce", "t", "R", 1, NULL, REG_A, NULL);
+    store_delivery *d = NULL;
+    assert_int_equal(claim(f->s, 10, 60000, &d), 1);
+    int64_t id = d[0].id;
+    free_claims(d, 1);
+    claim_watch w = {.s = f->s};
+    pthread_t th, busy;
+    assert_int_equal(pthread_create(&th, NULL, claim_watchdog, &w), 0);
+    assert_int_equal(pthread_create(&busy, NULL, busy_writer, &w), 0);
+    int got = 0;
+    for (int i = 0; i < 200 && !w.kicked; i++) {
+        finish(f->s, id, DELIVERY_RETRY, now_ms() + 1 + i % 4, 500, "again");
+        size_t n = 0;
+        err_t err;
+        w.started = mono_ms();
+        /* Work committed meanwhile may end a wait with nothing claimed. */
+        do {
+            assert_int_equal(store_claim_wait(f->s, 10, 60000, NULL, 0, now_ms() + 10000, &d, &n,
+                                              &err), 0);
+        } while (n == 0 && !w.kicked);
+        w.started = 0;
+        got += (int)n;
+        if (n) assert_int_equal(d[0].id, id);
+        free_claims(d, n);
+    }
+    w.stop = true;
+    pthread_join(th, NULL);
+    pthread_join(busy, NULL);
+    assert_int_equal(w.kicked, 0);
+    assert_int_equal(got, 200);
+}
+
 /* ---- persistence ---- */
 
 static void test_reopen_keeps_everything(void **state)
@@ -2195,6 +2271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_wait_deadline_in_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch, setup, teardown),

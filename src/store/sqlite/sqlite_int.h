@@ -98,6 +98,8 @@ struct wop {
     bool stand;          /* set by run: found nothing; keep the op until a later
                           * batch commits work, and run it again in that batch */
     bool stood;          /* set by the writer: this run is the one after standing */
+    bool expired;        /* set by the waiter (under mu): its deadline passed while
+                          * the op was queued or running, so it must not stand */
     err_t err;
     sem_t sem;           /* posted by the writer once done: a waiter wakes alone */
     wop_t *next;

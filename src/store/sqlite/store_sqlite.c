@@ -622,7 +622,7 @@ static void batch_run(sq_t *s, batch *b)
          * since its caller looked (then it answers, and its caller looks
          * again). */
         if (op->rc == 0 && op->stand && committed && !s->standing && !s->stopping &&
-            s->kicks == op->stand_gen) {
+            !op->expired && s->kicks == op->stand_gen) {
             s->standing = op;
             *link = op->next;
             op->next = NULL;
@@ -699,6 +699,7 @@ static int submit_queue(sq_t *s, wop_t *op, err_t *err)
     op->more = false;
     op->stand = false;
     op->stood = false;
+    op->expired = false;
     op->next = NULL;
     op->err.msg[0] = '\0';
     sem_init(&op->sem, 0, 0);
@@ -746,9 +747,11 @@ int store_submit_until(sq_t *s, wop_t *op, int64_t until_ms, err_t *err)
         pthread_mutex_lock(&s->mu);
         bool withdrawn = s->standing == op;
         if (withdrawn) s->standing = NULL;
+        else op->expired = true;
         pthread_mutex_unlock(&s->mu);
         if (withdrawn) break; /* it found nothing, and nothing came */
-        /* Queued or running: it answers soon. */
+        /* Queued or running: it answers when its batch ends (expired, it
+         * cannot stand then, past its deadline with nobody to withdraw it). */
         while (sem_wait(&op->sem) < 0) {
         }
         break;
