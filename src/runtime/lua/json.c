@@ -29,6 +29,8 @@ static const char kept_reg = 'k';
 
 static void remember_text(lua_State *L, const char *text, size_t n, bool as_number)
 {
+    lua_slot *s = lua_host_slot(L);
+    if (s) s->has_kept = true;
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kept_reg) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -46,6 +48,8 @@ static void remember_text(lua_State *L, const char *text, size_t n, bool as_numb
 
 static bool is_kept(lua_State *L, int idx)
 {
+    const lua_slot *s = lua_host_slot(L);
+    if (s && !s->has_kept) return false; /* most activations: no registry look-up per string */
     if (!lua_checkstack(L, 2)) return false;
     idx = lua_absindex(L, idx);
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kept_reg) != LUA_TTABLE) {
@@ -61,6 +65,8 @@ static bool is_kept(lua_State *L, int idx)
 
 void lua_host_forget_kept(lua_State *L)
 {
+    lua_slot *s = lua_host_slot(L);
+    if (s) s->has_kept = false;
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kept_reg);
 }

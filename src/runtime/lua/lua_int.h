@@ -64,6 +64,7 @@ typedef struct lua_slot {
     json_t *result;            /* the converted result (owned) */
     err_t result_err;          /* code set when the result could not be used */
     char *traceback;           /* of the last uncaught error (owned) */
+    bool has_kept;             /* the kept-numbers table has entries (json.c) */
 
     char warn_buf[512];        /* pieces of a Lua warning being assembled */
     size_t warn_len;
