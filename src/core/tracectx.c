@@ -45,7 +45,12 @@ static void random_hex(char *out, size_t nbytes)
     do {
         if (random_bytes(b, nbytes) < 0) memset(b, 0x5a, nbytes);
     } while (nbytes == 8 ? !(b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) : false);
-    for (size_t i = 0; i < nbytes; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
 }
 
 void tracectx_new(tracectx *out)
@@ -68,5 +73,19 @@ void tracectx_child(const tracectx *parent, tracectx *out)
 
 void tracectx_format(const tracectx *t, char out[TRACEPARENT_LEN + 1])
 {
-    snprintf(out, TRACEPARENT_LEN + 1, "00-%.32s-%.16s-%.2s", t->trace_id, t->span_id, t->flags);
+    /* What "00-%.32s-%.16s-%.2s" prints, without a printf per activation. */
+    size_t n = 0, k;
+    memcpy(out, "00-", 3);
+    n = 3;
+    k = strnlen(t->trace_id, 32);
+    memcpy(out + n, t->trace_id, k);
+    n += k;
+    out[n++] = '-';
+    k = strnlen(t->span_id, 16);
+    memcpy(out + n, t->span_id, k);
+    n += k;
+    out[n++] = '-';
+    k = strnlen(t->flags, 2);
+    memcpy(out + n, t->flags, k);
+    out[n + k] = '\0';
 }

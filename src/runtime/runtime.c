@@ -3,6 +3,7 @@
 #include "runtime/runtime.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,10 +217,16 @@ static bool out_str(json_out *o, const char *key, const char *v)
 
 static void out_int(json_out *o, const char *key, int64_t v)
 {
-    char num[32];
-    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    char num[24];
+    size_t i = sizeof num;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) num[--i] = '-';
     json_out_raw(o, key, strlen(key));
-    json_out_raw(o, num, (size_t)n);
+    json_out_raw(o, num + i, sizeof num - i);
 }
 
 /* The annotations of activation_record, as json_text writes them. */
@@ -255,7 +262,7 @@ static char *activation_text(engine_t *e, const activation_t *a, int64_t end_ms,
 {
     const action_t *act = a->action;
     /* Room for the logs and the rest at once, rather than growing by doubling. */
-    json_out o = {.flags = JSON_COMPACT, .cap = a->logs_bytes + a->logs_bytes / 8 + 2048};
+    json_out o = {.flags = JSON_COMPACT, .cap = a->logs_bytes + a->logs_bytes / 8 + 1024};
     o.p = xmalloc(o.cap);
     bool ok = out_str(&o, "{\"activationId\":", a->id) &&
               out_str(&o, ",\"namespace\":", e->namespace) &&
