@@ -34,6 +34,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     log_set_level(LOG_OFF);
     L = luaL_newstate();
+    /* No activation slot, as host code reads it from the extra space. */
+    *(void **)lua_getextraspace(L) = NULL;
     lua_pushcfunction(L, open_host);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) abort();
     if (luaL_loadbuffer(L, SCRIPT, sizeof SCRIPT - 1, "=fuzz") != LUA_OK) abort();
