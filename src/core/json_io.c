@@ -457,16 +457,23 @@ static bool wb_string(wbuf *b, const char *str, size_t n)
     return true;
 }
 
-static void wb_int(wbuf *b, json_int_t v)
+/* v's decimal digits at the end of t; returns where they start. */
+static size_t int_text(char t[24], long long v)
 {
-    char t[24];
-    size_t i = sizeof t;
+    size_t i = 24;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     do {
         t[--i] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
     if (v < 0) t[--i] = '-';
+    return i;
+}
+
+static void wb_int(wbuf *b, json_int_t v)
+{
+    char t[24];
+    size_t i = int_text(t, v);
     wb_add(b, t + i, sizeof t - i);
 }
 
@@ -577,6 +584,8 @@ static bool wb_value(wbuf *b, const json_t *v, int depth)
 }
 
 void json_out_raw(json_out *o, const char *s, size_t n) { wb_add(o, s, n); }
+
+void json_out_int(json_out *o, long long v) { wb_int(o, v); }
 
 bool json_out_string(json_out *o, const char *s, size_t n) { return wb_string(o, s, n); }
 

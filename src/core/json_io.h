@@ -82,6 +82,7 @@ typedef struct json_out {
     size_t flags;
 } json_out;
 void json_out_raw(json_out *o, const char *s, size_t n);
+void json_out_int(json_out *o, long long v);
 bool json_out_string(json_out *o, const char *s, size_t n);
 bool json_out_value(json_out *o, const json_t *v);
 /* The text written (the caller frees it); o is empty again. */

@@ -45,12 +45,7 @@ static void random_hex(char *out, size_t nbytes)
     do {
         if (random_bytes(b, nbytes) < 0) memset(b, 0x5a, nbytes);
     } while (nbytes == 8 ? !(b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) : false);
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
+    hex_encode(b, nbytes, out);
 }
 
 void tracectx_new(tracectx *out)

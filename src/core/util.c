@@ -149,7 +149,7 @@ int random_bytes(void *buf, size_t n)
     return 0;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
+void hex_encode(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {

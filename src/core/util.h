@@ -61,6 +61,8 @@ void time_iso(int64_t epoch_ms, char *buf, size_t len);
 /* Identifiers from the OS CSPRNG. */
 void uuid_v4(char out[37]);          /* 8-4-4-4-12 lower-case */
 void hex_id32(char out[33]);         /* 32 lower-case hex, activation ids */
+/* n bytes as 2n lower-case hex digits and a NUL (out: 2n + 1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
 int random_bytes(void *buf, size_t n);
 
 /* Durations. dur_parse accepts an integer (milliseconds), "250ms", "2s",

@@ -65,14 +65,9 @@ void console_sessions_free(console_sessions_t *s)
 
 static void random_hex(char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char b[32];
     if (random_bytes(b, sizeof b) < 0) abort();
-    for (size_t i = 0; i < sizeof b; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[64] = '\0';
+    hex_encode(b, sizeof b, out);
     OPENSSL_cleanse(b, sizeof b);
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "runtime/runtime.h"
 
 static unsigned char secret[32];
@@ -35,12 +36,7 @@ static void key_mac(const char *id, size_t id_len, const char *deadline, size_t 
     unsigned int md_len = 0;
     HMAC(EVP_sha256(), secret, (int)sizeof secret, (const unsigned char *)msg, (size_t)n, md,
          &md_len);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
+    hex_encode(md, 32, hex);
 }
 
 static bool all_in(const char *s, size_t n, const char *set)

@@ -3,7 +3,6 @@
 #include "runtime/runtime.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,16 +216,8 @@ static bool out_str(json_out *o, const char *key, const char *v)
 
 static void out_int(json_out *o, const char *key, int64_t v)
 {
-    char num[24];
-    size_t i = sizeof num;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        num[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) num[--i] = '-';
     json_out_raw(o, key, strlen(key));
-    json_out_raw(o, num + i, sizeof num - i);
+    json_out_int(o, v);
 }
 
 /* The annotations of activation_record, as json_text writes them. */

@@ -391,19 +391,6 @@ static int dkey_cmp(const void *x, const void *y)
     return r ? r : (a->len > b->len) - (a->len < b->len);
 }
 
-static void out_int(json_out *o, lua_Integer v)
-{
-    char t[24];
-    size_t i = sizeof t;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        t[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) t[--i] = '-';
-    json_out_raw(o, t + i, sizeof t - i);
-}
-
 static bool direct_value(lua_State *L, json_out *o, int idx, int depth);
 
 static bool direct_array(lua_State *L, json_out *o, int idx, lua_Integer n, int depth)
@@ -493,14 +480,14 @@ static bool direct_value(lua_State *L, json_out *o, int idx, int depth)
         return true;
     case LUA_TNUMBER: {
         if (lua_isinteger(L, idx)) {
-            out_int(o, lua_tointeger(L, idx));
+            json_out_int(o, lua_tointeger(L, idx));
             return true;
         }
         double d = (double)lua_tonumber(L, idx);
         if (!isfinite(d)) return false;
         if (d == floor(d) && !(d == 0 && signbit(d)) && d >= -9223372036854775808.0 &&
             d < 9223372036854775808.0) {
-            out_int(o, (lua_Integer)d);
+            json_out_int(o, (lua_Integer)d);
         } else {
             char t[48];
             json_out_raw(o, t, json_real_text(d, t, sizeof t));
